@@ -1,0 +1,54 @@
+# faultmap - see README.md
+CC ?= cc
+PREFIX ?= /usr/local
+BUILD ?= build
+CFLAGS ?= -O2 -g
+WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc
+LDLIBS += -lpthread
+
+SRCS := $(wildcard src/*.c)
+OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+PIC_OBJS := $(SRCS:src/%.c=$(BUILD)/pic/%.o)
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+TEST_HELPERS := tests/helpers.c
+
+.PHONY: all test check asan tsan install clean
+all: $(BUILD)/libfaultmap.a $(BUILD)/libfaultmap.so $(BUILD)/faultmap.pc
+
+$(BUILD)/obj/%.o: src/%.c src/internal.h include/faultmap.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
+$(BUILD)/pic/%.o: src/%.c src/internal.h include/faultmap.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+$(BUILD)/libfaultmap.a: $(OBJS)
+	ar rcs $@ $^
+$(BUILD)/libfaultmap.so: $(PIC_OBJS) src/libfaultmap.map
+	$(CC) -shared -Wl,--version-script=src/libfaultmap.map -Wl,-soname,libfaultmap.so.0 $(CFLAGS) -o $@ $(PIC_OBJS) $(LDLIBS)
+$(BUILD)/faultmap.pc: faultmap.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|' $< > $@
+
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h $(BUILD)/libfaultmap.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests $< $(TEST_HELPERS) $(BUILD)/libfaultmap.a $(LDLIBS) -o $@
+
+# The whole suite: the normal build, then ASan+UBSan, then TSan.
+test: check asan tsan
+check: all $(TESTS)
+	tests/run.sh $(BUILD)/tests
+asan:
+	$(MAKE) BUILD=build/asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+tsan:
+	$(MAKE) BUILD=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" check
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 644 $(BUILD)/libfaultmap.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libfaultmap.so $(DESTDIR)$(PREFIX)/lib/libfaultmap.so.0
+	ln -sf libfaultmap.so.0 $(DESTDIR)$(PREFIX)/lib/libfaultmap.so
+	install -m 644 include/faultmap.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/faultmap.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+clean:
+	rm -rf build

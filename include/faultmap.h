@@ -1,0 +1,150 @@
+/*
+ * faultmap.h - memory-mapped files served from a user-space page cache.
+ *
+ * faultmap implements mmap() of regular files the way Linux does (one page
+ * cache per file, mappings that are views of it, pages read on demand by
+ * page faults, MAP_SHARED writes that reach the file, MAP_PRIVATE
+ * copy-on-write), but the page cache belongs to the library: its size is
+ * capped, its eviction, readahead and writeback are faultmap's.
+ *
+ * Conventions.
+ *  - The fm_mmap family (fm_mmap, fm_munmap, fm_msync, fm_madvise,
+ *    fm_mprotect) follows POSIX: MAP_FAILED or -1 with errno set, and the
+ *    errno values the Linux call gives for the same arguments.
+ *  - Every other function returns 0 on success or a negative errno.
+ *  - All functions are thread-safe. A process that forks keeps being
+ *    served (see "fork" in README.md).
+ *
+ * Requirements: Linux >= 6.1 with userfaultfd for shmem (write-protect
+ * included). Without permission to use userfaultfd, fm_mmap fails with
+ * EPERM: run as root, set the sysctl vm.unprivileged_userfaultfd=1, or give
+ * the user read/write access to /dev/userfaultfd.
+ */
+#ifndef FAULTMAP_H
+#define FAULTMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define FM_API __attribute__((visibility("default")))
+#else
+#define FM_API
+#endif
+
+#define FAULTMAP_VERSION_MAJOR 0
+#define FAULTMAP_VERSION_MINOR 1
+
+/*
+ * fm_mmap - map a regular file, like mmap(2).
+ *
+ * flags: MAP_SHARED, MAP_SHARED_VALIDATE or MAP_PRIVATE, optionally with
+ * MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_POPULATE, MAP_NORESERVE. prot: any
+ * combination mmap accepts. offset must be page aligned; length may reach
+ * past the end of the file (pages wholly past EOF raise SIGBUS on access,
+ * the tail of the last page reads as zeros). MAP_ANONYMOUS requests are
+ * passed to mmap(2) unchanged.
+ *
+ * Nothing is read at map time (except with MAP_POPULATE).
+ *
+ * Errors (errno): EBADF (fd not open), EACCES (fd not open for reading, or a
+ * PROT_WRITE MAP_SHARED mapping of an fd not open for writing), EINVAL (bad
+ * length, offset, flags, or an invalid FAULTMAP_BUDGET), ENODEV (fd is not a
+ * regular file), EEXIST (MAP_FIXED_NOREPLACE over a mapping), ENOMEM (no
+ * address space or memory), EOVERFLOW, EPERM (userfaultfd not permitted),
+ * ENOTSUP (called in a forked child: only the parent's engine maps files).
+ */
+FM_API void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
+
+/*
+ * fm_munmap - unmap [addr, addr+length), like munmap(2). Any page-aligned
+ * range works: part of a mapping splits it, and non-faultmap mappings in the
+ * range are unmapped too. When the last mapping of a file goes away its
+ * dirty pages are written to the file and its cache is released.
+ *
+ * Errors: EINVAL (addr not page aligned, length 0).
+ */
+FM_API int fm_munmap(void *addr, size_t length);
+
+/*
+ * fm_msync - like msync(2). MS_SYNC writes the dirty pages of shared
+ * mappings in the range to the file and makes them durable (fdatasync).
+ * MS_ASYNC starts nothing and returns any writeback error recorded since the
+ * last report. MS_INVALIDATE is accepted (the cache is always coherent).
+ *
+ * A write-back that failed leaves the pages dirty in the cache, to be
+ * retried; the error is reported here (EIO, ENOSPC, ...), not dropped.
+ *
+ * Errors: EINVAL (bad flags, addr not aligned), ENOMEM (part of the range is
+ * not mapped), EIO/ENOSPC/EDQUOT/... (write-back failed).
+ */
+FM_API int fm_msync(void *addr, size_t length, int flags);
+
+/*
+ * fm_madvise - like madvise(2). MADV_NORMAL, MADV_RANDOM and
+ * MADV_SEQUENTIAL set the readahead of the range; MADV_WILLNEED reads it
+ * into the cache (up to half the budget); MADV_DONTNEED drops the range's
+ * page-table entries (and private copies, as Linux does). MADV_DONTFORK,
+ * MADV_DOFORK, MADV_DONTDUMP, MADV_DODUMP, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+ * MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ and MADV_POPULATE_WRITE are
+ * passed to the kernel.
+ *
+ * Errors: EINVAL (bad advice or alignment), ENOMEM (range not mapped).
+ */
+FM_API int fm_madvise(void *addr, size_t length, int advice);
+
+/*
+ * fm_mprotect - like mprotect(2).
+ *
+ * Errors: EINVAL, ENOMEM (range not mapped), EACCES (PROT_WRITE on a shared
+ * mapping of a file opened read-only).
+ */
+FM_API int fm_mprotect(void *addr, size_t length, int prot);
+
+/* Counters of the engine, process-wide. */
+struct fm_stats {
+	uint64_t budget_bytes;	 /* page-cache cap */
+	uint64_t resident_bytes; /* page-cache bytes held now */
+	uint64_t dirty_bytes;	 /* of which not yet written to the file */
+	uint64_t major_faults;	 /* misses that read the backing file */
+	uint64_t minor_faults;	 /* faults that found the page cached */
+	uint64_t write_faults;	 /* first writes to clean shared pages */
+	uint64_t pages_read;	 /* pages read from files */
+	uint64_t pages_written;	 /* pages written back to files */
+	uint64_t evictions;	 /* pages dropped from the cache */
+	uint64_t refaults;	 /* misses on pages evicted recently */
+	uint64_t read_errors;	 /* faults answered with SIGBUS */
+	uint64_t writeback_errors; /* failed page writes (kept dirty) */
+};
+
+/*
+ * fm_stats - copy the engine's counters into *out.
+ * Return: 0, or -EINVAL if out is NULL.
+ */
+FM_API int fm_stats(struct fm_stats *out);
+
+/*
+ * fm_set_budget - cap the page cache at bytes (rounded down to pages; at
+ * least 16 pages). Must be called before the first mapping; it overrides
+ * FAULTMAP_BUDGET.
+ * Return: 0, -EINVAL (too small), -EBUSY (the engine already started).
+ */
+FM_API int fm_set_budget(size_t bytes);
+
+/*
+ * fm_parse_size - parse a size such as "65536", "64K", "64M", "2G", "1T"
+ * (binary multiples, optional trailing "B" or "iB").
+ * Return: 0 and *out set, or -EINVAL.
+ */
+FM_API int fm_parse_size(const char *text, size_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FAULTMAP_H */

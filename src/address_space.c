@@ -1,0 +1,221 @@
+/*
+ * address_space.c - the page cache of one file.
+ *
+ * An address_space is found by the file's (st_dev, st_ino), so every fd and
+ * path that opens the file shares it. Its pages live in a memfd sized to the
+ * file; page_tree records which pages are resident (frame number) and which
+ * were evicted recently (shadow entries, for reclaim's refault test); i_mmap
+ * lists the vmas that map it. All functions run under engine.lock.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static uint64_t pages_of(uint64_t bytes)
+{
+	return (bytes + FM_PAGE_SIZE - 1) >> FM_PAGE_SHIFT;
+}
+
+/* map_views - (re)create fill_view and direct_view for view_pages pages. */
+static int map_views(struct address_space *as, uint64_t view_pages)
+{
+	size_t len = view_pages << FM_PAGE_SHIFT;
+	if (len == 0)
+		len = FM_PAGE_SIZE;
+	char *fill = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			  as->memfd, 0);
+	if (fill == MAP_FAILED)
+		return -errno;
+	char *direct = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			    as->memfd, 0);
+	if (direct == MAP_FAILED) {
+		int err = -errno;
+		munmap(fill, len);
+		return err;
+	}
+	int err = uffd_register(engine_self()->uffd, fill, len, false);
+	if (err) {
+		munmap(fill, len);
+		munmap(direct, len);
+		return err;
+	}
+	if (as->fill_view) {
+		size_t old = as->view_pages << FM_PAGE_SHIFT;
+		munmap(as->fill_view, old ? old : FM_PAGE_SIZE);
+		munmap(as->direct_view, old ? old : FM_PAGE_SIZE);
+	}
+	as->fill_view = fill;
+	as->direct_view = direct;
+	as->view_pages = view_pages;
+	return 0;
+}
+
+static void as_free(struct address_space *as)
+{
+	if (as->fill_view) {
+		size_t len = as->view_pages << FM_PAGE_SHIFT;
+		munmap(as->fill_view, len ? len : FM_PAGE_SIZE);
+		munmap(as->direct_view, len ? len : FM_PAGE_SIZE);
+	}
+	for (uint64_t i = 0; i < as->tree_chunks; i++)
+		free(as->page_tree[i]);
+	free(as->page_tree);
+	if (as->memfd >= 0)
+		close(as->memfd);
+	if (as->fd >= 0)
+		close(as->fd);
+	if (as->wr_fd >= 0)
+		close(as->wr_fd);
+	free(as);
+}
+
+static int as_create(int fd, const struct stat *st, struct address_space **out)
+{
+	struct address_space *as = calloc(1, sizeof(*as));
+	if (!as)
+		return -ENOMEM;
+	as->dev = st->st_dev;
+	as->ino = st->st_ino;
+	as->fd = as->wr_fd = as->memfd = -1;
+	as->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	as->memfd = memfd_create("faultmap", MFD_CLOEXEC);
+	int err = (as->fd < 0 || as->memfd < 0) ? -errno : 0;
+	if (!err)
+		err = as_resize(as, (uint64_t)st->st_size);
+	if (err) {
+		as_free(as);
+		return err;
+	}
+	*out = as;
+	return 0;
+}
+
+/*
+ * as_get - the address_space of the file open at fd, created on first use.
+ * A writable fd is remembered for write-back.
+ * Return: the address_space, or NULL with *err set.
+ */
+struct address_space *as_get(int fd, const struct stat *st, int *err)
+{
+	struct address_space *as;
+	for (as = engine.mappings; as; as = as->next)
+		if (as->dev == st->st_dev && as->ino == st->st_ino)
+			break;
+	if (!as) {
+		*err = as_create(fd, st, &as);
+		if (*err)
+			return NULL;
+		as->next = engine.mappings;
+		engine.mappings = as;
+	} else if ((uint64_t)st->st_size > as->i_size) {
+		/* The file grew behind the cache's back: let the new pages in. */
+		*err = as_resize(as, (uint64_t)st->st_size);
+		if (*err)
+			return NULL;
+	}
+	if (as->wr_fd < 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR)
+		as->wr_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	*err = 0;
+	return as;
+}
+
+/*
+ * as_resize - make the cache cover a file of i_size bytes. Growing only:
+ * the memfd grows (pages past the old end become accessible) and the
+ * engine's views are remapped if they are too short.
+ * Return: 0 or -errno.
+ */
+int as_resize(struct address_space *as, uint64_t i_size)
+{
+	uint64_t nr = pages_of(i_size);
+	if (nr > as->nr_pages || as->nr_pages == 0) {
+		if (ftruncate(as->memfd, (off_t)(nr << FM_PAGE_SHIFT)) < 0)
+			return -errno;
+	}
+	if (!as->fill_view || nr > as->view_pages) {
+		int err = map_views(as, nr + nr / 4);
+		if (err)
+			return err;
+	}
+	uint64_t chunks = (nr + TREE_CHUNK - 1) >> TREE_CHUNK_SHIFT;
+	if (chunks > as->tree_chunks) {
+		uint32_t **t = realloc(as->page_tree, chunks * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		for (uint64_t i = as->tree_chunks; i < chunks; i++)
+			t[i] = NULL;
+		as->page_tree = t;
+		as->tree_chunks = chunks;
+	}
+	if (nr > as->nr_pages)
+		as->nr_pages = nr;
+	if (i_size > as->i_size)
+		as->i_size = i_size;
+	return 0;
+}
+
+/* as_slot - the page_tree slot of index, or NULL when it has none and
+ * create is false (or memory ran out). */
+uint32_t *as_slot(struct address_space *as, uint64_t index, bool create)
+{
+	uint64_t c = index >> TREE_CHUNK_SHIFT;
+	if (c >= as->tree_chunks)
+		return NULL;
+	if (!as->page_tree[c]) {
+		if (!create)
+			return NULL;
+		as->page_tree[c] = calloc(TREE_CHUNK, sizeof(uint32_t));
+		if (!as->page_tree[c])
+			return NULL;
+	}
+	return &as->page_tree[c][index & (TREE_CHUNK - 1)];
+}
+
+/* as_find_frame - the frame caching page index, or FM_NIL. */
+uint32_t as_find_frame(struct address_space *as, uint64_t index)
+{
+	uint32_t *slot = as_slot(as, index, false);
+	if (!slot || *slot == 0 || (*slot & SLOT_SHADOW))
+		return FM_NIL;
+	return *slot - 1;
+}
+
+static void as_unlink(struct address_space *as)
+{
+	struct address_space **pp = &engine.mappings;
+	while (*pp != as)
+		pp = &(*pp)->next;
+	*pp = as->next;
+}
+
+/*
+ * as_put_if_unused - when no vma maps the file any more, write its dirty
+ * pages back and release its cache. If write-back fails the address_space
+ * stays, dirty, to be retried (at the next msync of a new mapping, or at exit).
+ */
+void as_put_if_unused(struct address_space *as)
+{
+	if (as->i_mmap)
+		return;
+	if (writeback_range(as, 0, as->nr_pages) != 0 || as->nr_dirty)
+		return;
+	reclaim_drop_mapping(as);
+	as_unlink(as);
+	as_free(as);
+}
+
+/* as_destroy_all - free every address_space (at exit, after write-back). */
+void as_destroy_all(void)
+{
+	while (engine.mappings) {
+		struct address_space *as = engine.mappings;
+		reclaim_drop_mapping(as);
+		as_unlink(as);
+		as_free(as);
+	}
+}

@@ -1,0 +1,358 @@
+/*
+ * fault.c - the fault path: the thread that reads userfaultfd messages and
+ * serves them, readahead, and filling the cache from the file.
+ *
+ * The life of a miss (see docs/design.md): an access to a page not in the
+ * cache blocks in the kernel and queues a MISSING message; fault_thread reads
+ * it; do_fault finds the vma and the file index; ra_window sizes the
+ * cluster; reclaim_reserve makes room; filemap_read_pages reads the cluster
+ * and inserts it with UFFDIO_COPY into the file's fill_view, which adds the
+ * pages to the memfd's cache; then the faulting thread is woken, and the
+ * kernel maps the page itself. Later accesses to any page of the cluster,
+ * through any view, are kernel minor faults that never reach this file.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define RA_MAX_NORMAL 32     /* pages: 128 KiB */
+#define RA_MAX_SEQUENTIAL 256 /* pages: 1 MiB; also the size of io_buf */
+#define FAULT_MSG_BATCH 16
+
+static pthread_t fault_thread_id;
+static int kick_fd = -1;
+static _Atomic int stopping;
+
+/*
+ * ra_window - the cluster to read for a miss at index through vma: pages
+ * [*start, *start + *count), all absent from the cache; *once says it was
+ * read by a sequential stream. Updates the vma's readahead state.
+ */
+void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
+	       uint64_t *start, uint64_t *count, bool *once)
+{
+	struct file_ra_state *ra = &vma->ra;
+	uint64_t cap = engine.budget_pages / 4;
+	uint64_t size;
+	bool sequential = index == ra->next;
+	switch (ra->mode) {
+	case RA_RANDOM:
+		size = 1;
+		sequential = false;
+		break;
+	case RA_SEQUENTIAL:
+		size = RA_MAX_SEQUENTIAL;
+		sequential = true;
+		break;
+	default:
+		size = sequential ? ra->size * 2u : ra->size / 2u;
+		if (size > RA_MAX_NORMAL)
+			size = RA_MAX_NORMAL;
+		if (size < 1)
+			size = 1;
+		ra->size = (uint32_t)size;
+	}
+	if (size > cap)
+		size = cap ? cap : 1;
+	if (size > as->nr_pages - index)
+		size = as->nr_pages - index;
+	uint64_t n = 1;
+	while (n < size && as_find_frame(as, index + n) == FM_NIL)
+		n++;
+	*start = index;
+	*count = n;
+	*once = sequential;
+	ra->next = index + n;
+}
+
+/*
+ * filemap_read_pages - read pages [start, start+count) of as, none of them
+ * resident, from the file and insert them. The caller reserved the frames.
+ * Return: 0; -EAGAIN (the mm is changing: retry the fault later); or the
+ * read's -errno (nothing inserted).
+ */
+int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
+		       bool once)
+{
+	uint64_t off = start << FM_PAGE_SHIFT;
+	uint64_t len = count << FM_PAGE_SHIFT;
+	uint64_t want = as->i_size > off ? as->i_size - off : 0;
+	if (want > len)
+		want = len;
+	uint64_t got = 0;
+	while (got < want) {
+		ssize_t n = fm_sys.pread(as->fd, engine.io_buf + got, want - got,
+					 (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break; /* the file shrank: the rest reads as zeros */
+		got += (uint64_t)n;
+	}
+	memset(engine.io_buf + got, 0, len - got);
+
+	uint64_t inserted = 0;
+	int err = 0;
+	while (inserted < count && !err) {
+		/* Copy one page at a time when a page is already there. */
+		uint32_t nr = frame_alloc();
+		if (nr == FM_NIL) {
+			err = -ENOMEM;
+			break;
+		}
+		err = uffd_copy(engine_self()->uffd,
+				as->fill_view + off + (inserted << FM_PAGE_SHIFT),
+				engine.io_buf + (inserted << FM_PAGE_SHIFT),
+				FM_PAGE_SIZE);
+		if (err) {
+			frame_free(nr);
+			break;
+		}
+		reclaim_insert(as, start + inserted, nr, once);
+		inserted++;
+	}
+	engine.st.pages_read += inserted;
+	return inserted ? 0 : err;
+}
+
+/* send_sigbus - make the faulting thread of a failed fault take SIGBUS, as
+ * the kernel does when a page cannot be read. */
+static void send_sigbus(struct mm *mm, const struct uffd_msg *msg)
+{
+	pid_t tid = (pid_t)msg->arg.pagefault.feat.ptid;
+	if (mm == engine_self())
+		syscall(SYS_tgkill, getpid(), tid, SIGBUS);
+	else
+		syscall(SYS_tkill, tid, SIGBUS);
+	engine.st.read_errors++;
+}
+
+/* resolve - let the faulting thread go on: for a write to a shared page,
+ * the page is dirty now and is unprotected in this vma (which wakes the
+ * thread); otherwise the thread is just woken, to retry. */
+static void resolve(struct vma *vma, uint32_t nr, uintptr_t addr, bool write)
+{
+	int uffd = vma->mm->uffd;
+	if (write && vma->shared && nr != FM_NIL) {
+		page_mark_dirty(vma->mapping, nr);
+		if (uffd_writeprotect(uffd, addr, FM_PAGE_SIZE, false) == 0)
+			return;
+	}
+	uffd_wake(uffd, addr, FM_PAGE_SIZE);
+}
+
+/* do_fault - serve one page-fault message of mm. Called with engine.lock. */
+static void do_fault(struct mm *mm, const struct uffd_msg *msg)
+{
+	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address & ~(FM_PAGE_SIZE - 1);
+	uint64_t flags = msg->arg.pagefault.flags;
+	bool write = flags & UFFD_PAGEFAULT_FLAG_WRITE;
+	struct vma *vma = vma_find(mm, addr);
+	if (!vma) { /* unmapped meanwhile: the retry will tell */
+		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
+		return;
+	}
+	struct address_space *as = vma->mapping;
+	uint64_t index = vma_index(vma, addr);
+	uint32_t nr = as_find_frame(as, index);
+	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
+		engine.st.write_faults++;
+		/* Evicted since: the retry takes a MISSING fault. */
+		if (nr == FM_NIL)
+			uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
+		else
+			resolve(vma, nr, addr, true);
+		return;
+	}
+	if (nr != FM_NIL) { /* another fault brought it in meanwhile */
+		engine.st.minor_faults++;
+		resolve(vma, nr, addr, write);
+		return;
+	}
+	if (index >= as->nr_pages) {
+		send_sigbus(mm, msg);
+		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
+		return;
+	}
+	uint64_t start, count;
+	bool once;
+	ra_window(vma, as, index, &start, &count, &once);
+	int err = reclaim_reserve(count);
+	if (err && count > 1) {
+		count = 1;
+		err = reclaim_reserve(count);
+	}
+	if (!err)
+		err = filemap_read_pages(as, start, count, once);
+	if (err == -EAGAIN) {
+		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
+		return;
+	}
+	if (err) {
+		send_sigbus(mm, msg);
+		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
+		return;
+	}
+	engine.st.major_faults++;
+	resolve(vma, as_find_frame(as, index), addr, write);
+}
+
+/* do_fork - a process forked: serve its copy of our vmas through the new
+ * userfaultfd the kernel gave us. */
+static void do_fork(struct mm *parent, const struct uffd_msg *msg)
+{
+	struct mm *child = mm_dup(parent, (int)msg->arg.fork.ufd);
+	if (!child) {
+		close((int)msg->arg.fork.ufd);
+		return;
+	}
+	struct mm **pp = &engine.mms;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = child;
+}
+
+/* reap_dead - forget the mms of processes that are gone. */
+static void reap_dead(void)
+{
+	struct mm **pp = &engine.mms->next;
+	while (*pp) {
+		struct mm *mm = *pp;
+		if (!mm->dead) {
+			pp = &mm->next;
+			continue;
+		}
+		*pp = mm->next;
+		struct address_space **seen = NULL;
+		size_t n = 0;
+		for (struct vma *v = mm->vmas; v; v = v->mm_next) {
+			struct address_space **s = realloc(seen, (n + 1) * sizeof(*s));
+			if (!s)
+				break;
+			seen = s;
+			seen[n++] = v->mapping;
+		}
+		mm_destroy(mm);
+		for (size_t i = 0; i < n; i++) {
+			bool dup = false;
+			for (size_t j = 0; j < i; j++)
+				dup |= seen[j] == seen[i];
+			if (!dup)
+				as_put_if_unused(seen[i]);
+		}
+		free(seen);
+	}
+}
+
+static void handle_messages(struct mm *mm)
+{
+	struct uffd_msg msgs[FAULT_MSG_BATCH];
+	ssize_t n = read(mm->uffd, msgs, sizeof(msgs));
+	if (n <= 0)
+		return;
+	pthread_mutex_lock(&engine.lock);
+	for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+		if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+			do_fault(mm, &msgs[i]);
+		else if (msgs[i].event == UFFD_EVENT_FORK)
+			do_fork(mm, &msgs[i]);
+	}
+	pthread_mutex_unlock(&engine.lock);
+}
+
+static void *fault_thread(void *arg)
+{
+	(void)arg;
+	struct pollfd *pfd = NULL;
+	struct mm **mms = NULL;
+	size_t cap = 0;
+	while (!stopping) {
+		pthread_mutex_lock(&engine.lock);
+		reap_dead();
+		size_t n = 1;
+		for (struct mm *mm = engine.mms; mm; mm = mm->next)
+			n++;
+		if (n > cap) {
+			free(pfd);
+			free(mms);
+			cap = n * 2;
+			pfd = calloc(cap, sizeof(*pfd));
+			mms = calloc(cap, sizeof(*mms));
+			if (!pfd || !mms)
+				abort(); /* cannot serve faults any more */
+		}
+		pfd[0] = (struct pollfd){.fd = kick_fd, .events = POLLIN};
+		n = 1;
+		for (struct mm *mm = engine.mms; mm; mm = mm->next, n++) {
+			mms[n] = mm;
+			pfd[n] = (struct pollfd){.fd = mm->uffd, .events = POLLIN};
+		}
+		pthread_mutex_unlock(&engine.lock);
+		if (poll(pfd, n, -1) < 0)
+			continue;
+		if (pfd[0].revents & POLLIN) {
+			uint64_t v;
+			if (read(kick_fd, &v, sizeof(v)) < 0) { /* already drained */
+			}
+		}
+		for (size_t i = 1; i < n; i++) {
+			if (pfd[i].revents & POLLIN)
+				handle_messages(mms[i]);
+			if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+				pthread_mutex_lock(&engine.lock);
+				mms[i]->dead = mms[i] != engine.mms;
+				pthread_mutex_unlock(&engine.lock);
+			}
+		}
+	}
+	free(pfd);
+	free(mms);
+	return NULL;
+}
+
+/* fault_thread_start - start serving faults. Return: 0 or -errno. */
+int fault_thread_start(void)
+{
+	kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (kick_fd < 0)
+		return -errno;
+	sigset_t all, old;
+	sigfillset(&all);
+	/* The thread never runs the program's signal handlers. */
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int err = pthread_create(&fault_thread_id, NULL, fault_thread, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		close(kick_fd);
+		kick_fd = -1;
+		return -err;
+	}
+	return 0;
+}
+
+void fault_thread_kick(void)
+{
+	uint64_t one = 1;
+	if (write(kick_fd, &one, sizeof(one)) < 0) { /* counter full: woken anyway */
+	}
+}
+
+void fault_thread_stop(void)
+{
+	stopping = 1;
+	fault_thread_kick();
+	pthread_join(fault_thread_id, NULL);
+	close(kick_fd);
+	kick_fd = -1;
+	stopping = 0;
+}

@@ -1,0 +1,228 @@
+/*
+ * internal.h - faultmap's types and cross-file declarations.
+ *
+ * Glossary (the seed's structures, as faultmap has them):
+ *
+ *   address_space  One per file (st_dev, st_ino): the file's page cache.
+ *                  Its pages live in a memfd; page_tree indexes which are
+ *                  resident (and remembers recently evicted ones as shadow
+ *                  entries); i_mmap lists every vma that maps the file, in
+ *                  every mm: the reverse map.
+ *   view           An mmap of the memfd. A user mapping is a view at the
+ *                  file offset (MAP_SHARED or MAP_PRIVATE of the memfd).
+ *                  The engine keeps two views of its own per file:
+ *                  fill_view, registered with userfaultfd, through which
+ *                  UFFDIO_COPY inserts pages atomically, and direct_view,
+ *                  unregistered, through which write-back reads pages
+ *                  known to be resident (the kernel's direct map).
+ *   vma            One mapped range of one mm: vm_start, vm_end, vm_pgoff,
+ *                  shared or private. Kept in its mm's list and in its
+ *                  address_space's i_mmap.
+ *   mm             One process's mappings, with that process's userfaultfd.
+ *                  The engine's own process is mm 0; a forked child gets an
+ *                  mm of its own (UFFD_EVENT_FORK).
+ *   page frame     A descriptor of one cached page (struct page in the
+ *                  kernel): which file and index it holds, its LRU list and
+ *                  whether it is dirty. The frame table is the mem_map.
+ *   fault          A userfaultfd message: MISSING (page not in the cache) or
+ *                  WP (first write to a clean page of a shared mapping).
+ *   reclaim        Evicting frames so the cache stays within the budget.
+ *   writeback      Writing dirty pages to the file.
+ *
+ * Locking: one mutex, engine.lock, protects every structure here. See
+ * docs/design.md for what runs under it and what must never run under it.
+ */
+#ifndef FAULTMAP_INTERNAL_H
+#define FAULTMAP_INTERNAL_H
+
+#include "faultmap.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define FM_PAGE_SHIFT 12
+#define FM_PAGE_SIZE (1UL << FM_PAGE_SHIFT)
+#define FM_MIN_BUDGET_PAGES 16
+#define FM_NIL UINT32_MAX
+
+struct address_space;
+struct vma;
+struct mm;
+
+/* ---- page.c: frame table and LRU lists --------------------------------- */
+
+enum fm_lru {
+	LRU_NONE,     /* frame is free */
+	LRU_ONCE,     /* read by a sequential stream: evicted first */
+	LRU_INACTIVE, /* read once by a fault: probation */
+	LRU_ACTIVE,   /* refaulted soon after eviction: protected */
+	LRU_COUNT
+};
+
+#define PG_DIRTY 0x1
+
+struct fm_frame {
+	struct address_space *mapping; /* NULL when free */
+	uint64_t index;		       /* page offset in the file */
+	uint32_t prev, next;	       /* LRU (or free list) links */
+	uint8_t lru;		       /* enum fm_lru */
+	uint8_t flags;		       /* PG_* */
+};
+
+struct fm_lru_list {
+	uint32_t head, tail, count;
+};
+
+uint32_t frame_alloc(void);
+void frame_free(uint32_t nr);
+struct fm_frame *frame_get(uint32_t nr);
+void lru_add(uint32_t nr, enum fm_lru list);
+void lru_del(uint32_t nr);
+void frame_table_destroy(void);
+
+/* ---- address_space.c: the page cache of one file ------------------------ */
+
+/* A page_tree slot: 0 empty, frame number + 1, or a shadow entry. */
+#define SLOT_SHADOW 0x80000000u
+#define TREE_CHUNK_SHIFT 9
+#define TREE_CHUNK (1u << TREE_CHUNK_SHIFT)
+
+struct address_space {
+	dev_t dev;
+	ino_t ino;
+	int fd;		      /* dup of the file, for reading */
+	int wr_fd;	      /* dup of a writable fd of the file, or -1 */
+	int memfd;	      /* the cache's memory */
+	uint64_t i_size;      /* file size when last looked at */
+	uint64_t nr_pages;    /* pages in the memfd = ceil(i_size / page) */
+	uint64_t view_pages;  /* length of fill_view and direct_view */
+	char *fill_view;      /* registered; UFFDIO_COPY goes here */
+	char *direct_view;    /* unregistered; only resident pages touched */
+	uint32_t **page_tree; /* chunks of TREE_CHUNK slots */
+	uint64_t tree_chunks;
+	uint64_t nr_resident;
+	uint64_t nr_dirty;
+	int wb_err;	      /* first write-back error not yet reported */
+	struct vma *i_mmap;   /* every vma mapping this file */
+	struct address_space *next;
+};
+
+struct address_space *as_get(int fd, const struct stat *st, int *err);
+void as_put_if_unused(struct address_space *as);
+int as_resize(struct address_space *as, uint64_t i_size);
+uint32_t *as_slot(struct address_space *as, uint64_t index, bool create);
+uint32_t as_find_frame(struct address_space *as, uint64_t index);
+void as_destroy_all(void);
+
+/* ---- vma.c: the mappings of a process ----------------------------------- */
+
+enum fm_ra_mode { RA_NORMAL, RA_RANDOM, RA_SEQUENTIAL };
+
+struct file_ra_state {
+	uint64_t next; /* index where a sequential stream would miss next */
+	uint32_t size; /* current window, pages */
+	uint8_t mode;  /* enum fm_ra_mode */
+};
+
+struct vma {
+	uintptr_t vm_start, vm_end; /* [start, end) in mm's address space */
+	uint64_t vm_pgoff;	    /* file page at vm_start */
+	bool shared;		    /* MAP_SHARED view */
+	bool may_write;		    /* shared and the fd was writable */
+	struct file_ra_state ra;
+	struct mm *mm;
+	struct address_space *mapping;
+	struct vma *mm_next;	 /* in mm->vmas, sorted by vm_start */
+	struct vma *i_mmap_next; /* in mapping->i_mmap */
+};
+
+struct mm {
+	int uffd;
+	bool dead; /* its process is gone */
+	struct vma *vmas;
+	struct mm *next;
+};
+
+struct vma *vma_find(struct mm *mm, uintptr_t addr);
+struct vma *vma_new(struct mm *mm, struct address_space *as, uintptr_t start,
+		    uintptr_t end, uint64_t pgoff, bool shared, bool may_write);
+void vma_free(struct vma *vma);
+int vma_split(struct vma *vma, uintptr_t addr);
+int vma_carve(struct mm *mm, uintptr_t start, uintptr_t end);
+bool vma_range_covered(struct mm *mm, uintptr_t start, uintptr_t end);
+struct mm *mm_new(int uffd);
+struct mm *mm_dup(struct mm *parent, int uffd);
+void mm_destroy(struct mm *mm);
+static inline uint64_t vma_index(const struct vma *vma, uintptr_t addr)
+{
+	return vma->vm_pgoff + ((addr - vma->vm_start) >> FM_PAGE_SHIFT);
+}
+
+/* ---- uffd.c: the userfaultfd layer -------------------------------------- */
+
+int uffd_open(int *out);
+int uffd_register(int uffd, void *addr, size_t len, bool wp);
+int uffd_copy(int uffd, void *dst, const void *src, size_t len);
+int uffd_wake(int uffd, uintptr_t addr, size_t len);
+int uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect);
+
+/* ---- fault.c: serving faults -------------------------------------------- */
+
+int fault_thread_start(void);
+void fault_thread_stop(void);
+void fault_thread_kick(void);
+int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
+		       bool once);
+void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
+	       uint64_t *start, uint64_t *count, bool *once);
+
+/* ---- reclaim.c: keeping the cache within its budget --------------------- */
+
+int reclaim_reserve(uint64_t pages);
+void reclaim_insert(struct address_space *as, uint64_t index, uint32_t nr,
+		    bool once);
+void reclaim_drop_mapping(struct address_space *as);
+
+/* ---- writeback.c: dirty pages to the file -------------------------------- */
+
+int writeback_range(struct address_space *as, uint64_t start, uint64_t end);
+void writeback_protect(struct address_space *as, uint64_t index, uint64_t count);
+void page_mark_dirty(struct address_space *as, uint32_t nr);
+int writeback_all(void);
+
+/* ---- sys.c: system calls tests can make fail ---------------------------- */
+
+struct fm_sys {
+	ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
+	ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+	int (*fdatasync)(int fd);
+};
+extern struct fm_sys fm_sys;
+
+/* ---- mmap.c: the engine ------------------------------------------------- */
+
+struct fm_engine {
+	pthread_mutex_t lock;
+	bool started;
+	bool forked_child;
+	int start_err;
+	uint64_t budget_pages;
+	struct mm *mms;	 /* mms[0] is this process */
+	struct address_space *mappings;
+	/* frame table (page.c) */
+	struct fm_frame *frames;
+	uint32_t nr_frames, frames_cap, free_head, nr_free;
+	struct fm_lru_list lru[LRU_COUNT];
+	uint64_t eviction_clock; /* evictions so far: shadow-entry clock */
+	char *io_buf;		 /* one cluster, for reads */
+	struct fm_stats st;
+};
+extern struct fm_engine engine;
+
+int engine_start(void);
+#define engine_self() (engine.mms)
+
+#endif /* FAULTMAP_INTERNAL_H */

@@ -1,0 +1,558 @@
+/*
+ * mmap.c - the engine's life and the public fm_mmap family.
+ *
+ * The edge of the library: arguments are checked here, the kernel is asked
+ * to validate what it can (fm_mmap first maps the file itself, so every errno
+ * is the kernel's own), and errors become MAP_FAILED/-1 with errno. Below
+ * this file everything returns 0 or -errno.
+ *
+ * A user mapping is a view of the file's memfd at the file offset, replacing
+ * the kernel's mapping of the file at the same address (MAP_FIXED), and
+ * registered with this process's userfaultfd: MISSING always, and WP for
+ * shared views, which start write-protected (see writeback.c).
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef PROT_SEM
+#define PROT_SEM 0x8
+#endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
+
+struct fm_engine engine = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.free_head = FM_NIL,
+	.lru = {{FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0},
+		{FM_NIL, FM_NIL, 0}},
+};
+
+/* Serialises the calls that change mappings, and fork (pthread_atfork), so a
+ * child's copy of the vmas is consistent. Taken before engine.lock. The
+ * fault thread never takes it: a fork waits for that thread to read its
+ * UFFD_EVENT_FORK message. */
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t start_once = PTHREAD_ONCE_INIT;
+static bool budget_set;
+
+int fm_parse_size(const char *text, size_t *out)
+{
+	if (!text || !isdigit((unsigned char)*text))
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno)
+		return -EINVAL;
+	unsigned shift = 0;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': shift = 10; break;
+	case 'M': shift = 20; break;
+	case 'G': shift = 30; break;
+	case 'T': shift = 40; break;
+	default: break;
+	}
+	if (shift) {
+		end++;
+		if (*end == 'i' && end[1] == 'B')
+			end += 2;
+		else if (toupper((unsigned char)*end) == 'B')
+			end++;
+	} else if (toupper((unsigned char)*end) == 'B') {
+		end++;
+	}
+	if (*end != '\0' || (shift && v > (~0ULL >> shift)))
+		return -EINVAL;
+	*out = (size_t)(v << shift);
+	return 0;
+}
+
+int fm_set_budget(size_t bytes)
+{
+	pthread_mutex_lock(&engine.lock);
+	int err = 0;
+	if (engine.started)
+		err = -EBUSY;
+	else if (bytes / FM_PAGE_SIZE < FM_MIN_BUDGET_PAGES)
+		err = -EINVAL;
+	else {
+		engine.budget_pages = bytes / FM_PAGE_SIZE;
+		budget_set = true;
+	}
+	pthread_mutex_unlock(&engine.lock);
+	return err;
+}
+
+/* budget_from_env - FAULTMAP_BUDGET, or half of RAM. Return: 0 or -EINVAL. */
+static int budget_from_env(void)
+{
+	if (budget_set)
+		return 0;
+	const char *env = getenv("FAULTMAP_BUDGET");
+	if (!env) {
+		long pages = sysconf(_SC_PHYS_PAGES);
+		engine.budget_pages = pages > 2 * FM_MIN_BUDGET_PAGES ? (uint64_t)pages / 2
+								      : FM_MIN_BUDGET_PAGES;
+		return 0;
+	}
+	size_t bytes;
+	if (fm_parse_size(env, &bytes) || bytes / FM_PAGE_SIZE < FM_MIN_BUDGET_PAGES) {
+		fprintf(stderr,
+			"faultmap: FAULTMAP_BUDGET=\"%s\" is not a size of at least "
+			"%lu KiB (examples: 65536, 64M, 2G)\n",
+			env, FM_MIN_BUDGET_PAGES * FM_PAGE_SIZE / 1024);
+		return -EINVAL;
+	}
+	engine.budget_pages = bytes / FM_PAGE_SIZE;
+	return 0;
+}
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&map_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&map_lock);
+}
+
+/* In the child the parent's fault thread keeps serving the inherited
+ * mappings; this copy of the engine must not touch them. */
+static void atfork_child(void)
+{
+	pthread_mutex_init(&map_lock, NULL);
+	pthread_mutex_init(&engine.lock, NULL);
+	engine.forked_child = true;
+}
+
+/* At normal exit, write every dirty page to its file. */
+static void exit_writeback(void)
+{
+	if (engine.forked_child)
+		return;
+	pthread_mutex_lock(&engine.lock);
+	(void)writeback_all();
+	pthread_mutex_unlock(&engine.lock);
+}
+
+static void start_engine_once(void)
+{
+	int err = -ENOTSUP;
+	if (sysconf(_SC_PAGESIZE) != (long)FM_PAGE_SIZE)
+		goto out;
+	pthread_mutex_lock(&engine.lock);
+	err = budget_from_env();
+	int uffd = -1;
+	if (!err)
+		err = uffd_open(&uffd);
+	if (!err) {
+		engine.mms = mm_new(uffd);
+		engine.io_buf = aligned_alloc(FM_PAGE_SIZE, 256 * FM_PAGE_SIZE);
+		if (!engine.mms || !engine.io_buf)
+			err = -ENOMEM;
+	}
+	if (!err)
+		err = fault_thread_start();
+	if (err) {
+		if (engine.mms)
+			mm_destroy(engine.mms);
+		else if (uffd >= 0)
+			close(uffd);
+		engine.mms = NULL;
+		free(engine.io_buf);
+		engine.io_buf = NULL;
+	} else {
+		engine.started = true;
+	}
+	pthread_mutex_unlock(&engine.lock);
+	if (!err) {
+		atexit(exit_writeback);
+		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	}
+out:
+	engine.start_err = err;
+}
+
+/* engine_start - start the engine on first use. Return: 0 or -errno. */
+int engine_start(void)
+{
+	pthread_once(&start_once, start_engine_once);
+	return engine.start_err;
+}
+
+static size_t page_round(size_t len)
+{
+	return (len + FM_PAGE_SIZE - 1) & ~(FM_PAGE_SIZE - 1);
+}
+
+static void *fail_ptr(int err)
+{
+	errno = -err;
+	return MAP_FAILED;
+}
+
+static int fail(int err)
+{
+	errno = -err;
+	return -1;
+}
+
+/* unmap_range - forget the vmas in [start, end) (their views are unmapped by
+ * the caller, or were replaced by the kernel), releasing unused files. */
+static int unmap_range(struct mm *mm, uintptr_t start, uintptr_t end)
+{
+	int err = vma_carve(mm, start, end);
+	if (err)
+		return err;
+	struct vma *v = mm->vmas;
+	while (v) {
+		if (v->vm_start >= start && v->vm_end <= end) {
+			struct address_space *as = v->mapping;
+			struct vma *next = v->mm_next;
+			vma_free(v);
+			as_put_if_unused(as);
+			v = next;
+		} else {
+			v = v->mm_next;
+		}
+	}
+	return 0;
+}
+
+#define FM_MAP_FLAGS                                                            \
+	(MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE | MAP_FIXED |             \
+	 MAP_FIXED_NOREPLACE | MAP_POPULATE | MAP_NORESERVE)
+
+/* map_view - put a view of the file at p (where the kernel mapped the file)
+ * and record it. Called with engine.lock. Return: 0 or -errno. */
+static int map_view(void *p, size_t len, int prot, bool shared, int fd,
+		    off_t offset, const struct stat *st)
+{
+	struct mm *mm = engine_self();
+	int err;
+	struct address_space *as = as_get(fd, st, &err);
+	if (!as)
+		return err;
+	void *view = mmap(p, len, prot, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED,
+			  as->memfd, offset);
+	if (view == MAP_FAILED) {
+		err = -errno;
+		goto out;
+	}
+	err = uffd_register(mm->uffd, view, len, shared);
+	if (!err && shared)
+		err = uffd_writeprotect(mm->uffd, (uintptr_t)view, len, true);
+	if (err)
+		goto out;
+	bool may_write = shared && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
+	if (!vma_new(mm, as, (uintptr_t)view, (uintptr_t)view + len,
+		     (uint64_t)offset >> FM_PAGE_SHIFT, shared, may_write))
+		err = -ENOMEM;
+out:
+	if (err)
+		as_put_if_unused(as);
+	return err;
+}
+
+void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+{
+	if (flags & MAP_ANONYMOUS)
+		return mmap(addr, length, prot, flags, fd, offset);
+	if (flags & ~FM_MAP_FLAGS)
+		return fail_ptr(-EINVAL);
+	int err = engine_start();
+	if (err)
+		return fail_ptr(err);
+	if (engine.forked_child)
+		return fail_ptr(-ENOTSUP);
+
+	pthread_mutex_lock(&map_lock);
+	/* The kernel checks the arguments and picks the address. */
+	void *p = mmap(addr, length, prot, flags & ~MAP_POPULATE, fd, offset);
+	if (p == MAP_FAILED) {
+		pthread_mutex_unlock(&map_lock);
+		return MAP_FAILED;
+	}
+	size_t len = page_round(length);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -ENODEV;
+	if (!err) {
+		pthread_mutex_lock(&engine.lock);
+		if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))
+			err = unmap_range(engine_self(), (uintptr_t)p, (uintptr_t)p + len);
+		if (!err)
+			err = map_view(p, len, prot, (flags & MAP_TYPE) != MAP_PRIVATE,
+				       fd, offset, &st);
+		pthread_mutex_unlock(&engine.lock);
+	}
+	pthread_mutex_unlock(&map_lock);
+	if (err) {
+		munmap(p, len);
+		return fail_ptr(err);
+	}
+	if (flags & MAP_POPULATE)
+		(void)madvise(p, len, MADV_POPULATE_READ);
+	return p;
+}
+
+int fm_munmap(void *addr, size_t length)
+{
+	uintptr_t start = (uintptr_t)addr;
+	size_t len = page_round(length);
+	if ((start & (FM_PAGE_SIZE - 1)) || length == 0 || len == 0 ||
+	    start + len < start)
+		return fail(-EINVAL);
+	if (!engine.started || engine.forked_child)
+		return munmap(addr, length);
+	pthread_mutex_lock(&map_lock);
+	pthread_mutex_lock(&engine.lock);
+	int err = vma_carve(engine_self(), start, start + len);
+	if (!err && munmap(addr, len) < 0)
+		err = -errno;
+	if (!err)
+		err = unmap_range(engine_self(), start, start + len);
+	pthread_mutex_unlock(&engine.lock);
+	pthread_mutex_unlock(&map_lock);
+	return err ? fail(err) : 0;
+}
+
+/*
+ * for_each_vma_in - call fn on each faultmap vma in [start, end) after
+ * cutting them to the range, and op_gap on each stretch that faultmap does
+ * not map (the kernel's answer for it is the answer). Called with both locks.
+ */
+static int walk_range(uintptr_t start, uintptr_t end, bool carve,
+		      int (*fn)(struct vma *, uintptr_t, uintptr_t, void *),
+		      int (*gap)(uintptr_t, uintptr_t, void *), void *arg)
+{
+	struct mm *mm = engine_self();
+	int ret = 0;
+	if (carve) {
+		int err = vma_carve(mm, start, end);
+		if (err)
+			return err;
+	}
+	uintptr_t at = start;
+	for (struct vma *v = mm->vmas; v && at < end; v = v->mm_next) {
+		if (v->vm_end <= at)
+			continue;
+		if (v->vm_start >= end)
+			break;
+		if (v->vm_start > at) {
+			int err = gap(at, v->vm_start, arg);
+			if (err && !ret)
+				ret = err;
+		}
+		uintptr_t lo = v->vm_start > at ? v->vm_start : at;
+		uintptr_t hi = v->vm_end < end ? v->vm_end : end;
+		int err = fn(v, lo, hi, arg);
+		if (err && !ret)
+			ret = err;
+		at = hi;
+	}
+	if (at < end) {
+		int err = gap(at, end, arg);
+		if (err && !ret)
+			ret = err;
+	}
+	return ret;
+}
+
+static int msync_vma(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
+{
+	int flags = *(int *)arg;
+	struct address_space *as = v->mapping;
+	int err = 0;
+	if (v->shared && (flags & MS_SYNC)) {
+		err = writeback_range(as, vma_index(v, lo), vma_index(v, hi));
+		if (!err && as->wr_fd >= 0 && fm_sys.fdatasync(as->wr_fd) < 0)
+			err = -errno;
+	}
+	if (as->wb_err) { /* reported once, as the kernel's errseq does */
+		if (!err)
+			err = as->wb_err;
+		as->wb_err = 0;
+	}
+	return err;
+}
+
+static int msync_gap(uintptr_t lo, uintptr_t hi, void *arg)
+{
+	return msync((void *)lo, hi - lo, *(int *)arg) < 0 ? -errno : 0;
+}
+
+int fm_msync(void *addr, size_t length, int flags)
+{
+	uintptr_t start = (uintptr_t)addr;
+	if ((start & (FM_PAGE_SIZE - 1)) ||
+	    (flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC)) ||
+	    ((flags & MS_ASYNC) && (flags & MS_SYNC)))
+		return fail(-EINVAL);
+	size_t len = page_round(length);
+	if (start + len < start || (length && !len))
+		return fail(-ENOMEM);
+	if (len == 0)
+		return 0;
+	if (!engine.started || engine.forked_child)
+		return msync(addr, length, flags);
+	pthread_mutex_lock(&map_lock);
+	pthread_mutex_lock(&engine.lock);
+	int err = walk_range(start, start + len, false, msync_vma, msync_gap, &flags);
+	pthread_mutex_unlock(&engine.lock);
+	pthread_mutex_unlock(&map_lock);
+	return err ? fail(err) : 0;
+}
+
+static int madvise_vma(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
+{
+	int advice = *(int *)arg;
+	switch (advice) {
+	case MADV_NORMAL:
+		v->ra.mode = RA_NORMAL;
+		break;
+	case MADV_RANDOM:
+		v->ra.mode = RA_RANDOM;
+		break;
+	case MADV_SEQUENTIAL:
+		v->ra.mode = RA_SEQUENTIAL;
+		break;
+	case MADV_WILLNEED: {
+		struct address_space *as = v->mapping;
+		uint64_t index = vma_index(v, lo), end = vma_index(v, hi);
+		uint64_t room = engine.budget_pages / 2;
+		if (end > as->nr_pages)
+			end = as->nr_pages;
+		while (index < end && room) {
+			if (as_find_frame(as, index) != FM_NIL) {
+				index++;
+				continue;
+			}
+			uint64_t n = 1;
+			while (index + n < end && n < 256 && n < room &&
+			       as_find_frame(as, index + n) == FM_NIL)
+				n++;
+			if (reclaim_reserve(n) || filemap_read_pages(as, index, n, false))
+				break; /* advice only: errors are not reported */
+			index += n;
+			room -= n;
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int no_gap(uintptr_t lo, uintptr_t hi, void *arg)
+{
+	(void)lo, (void)hi, (void)arg;
+	return 0;
+}
+
+int fm_madvise(void *addr, size_t length, int advice)
+{
+	uintptr_t start = (uintptr_t)addr;
+	size_t len = page_round(length);
+	bool ours;
+	switch (advice) {
+	case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL:
+	case MADV_WILLNEED:
+		ours = true;
+		break;
+	case MADV_DONTNEED: case MADV_DONTFORK: case MADV_DOFORK:
+	case MADV_DONTDUMP: case MADV_DODUMP: case MADV_HUGEPAGE:
+	case MADV_NOHUGEPAGE: case MADV_COLD: case MADV_PAGEOUT:
+	case MADV_POPULATE_READ: case MADV_POPULATE_WRITE:
+		ours = false;
+		break;
+	default:
+		/* Advice that would bypass the cache (MADV_REMOVE, MADV_FREE...)
+		 * is refused on faultmap mappings, and passed on elsewhere. */
+		if (engine.started && !engine.forked_child) {
+			pthread_mutex_lock(&engine.lock);
+			bool touches = false;
+			for (struct vma *v = engine_self()->vmas; v; v = v->mm_next)
+				touches |= v->vm_start < start + len && v->vm_end > start;
+			pthread_mutex_unlock(&engine.lock);
+			if (touches)
+				return fail(-EINVAL);
+		}
+		return madvise(addr, length, advice);
+	}
+	/* The kernel checks the range and applies what is its own. */
+	if (madvise(addr, length, ours ? MADV_NORMAL : advice) < 0)
+		return -1;
+	if (!ours || !engine.started || engine.forked_child || len == 0)
+		return 0;
+	pthread_mutex_lock(&map_lock);
+	pthread_mutex_lock(&engine.lock);
+	int err = walk_range(start, start + len, advice != MADV_WILLNEED,
+			     madvise_vma, no_gap, &advice);
+	pthread_mutex_unlock(&engine.lock);
+	pthread_mutex_unlock(&map_lock);
+	return err ? fail(err) : 0;
+}
+
+static int check_writable(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
+{
+	(void)lo, (void)hi, (void)arg;
+	return v->shared && !v->may_write ? -EACCES : 0;
+}
+
+int fm_mprotect(void *addr, size_t length, int prot)
+{
+	uintptr_t start = (uintptr_t)addr;
+	size_t len = page_round(length);
+	if ((start & (FM_PAGE_SIZE - 1)) ||
+	    (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM |
+		      PROT_GROWSDOWN | PROT_GROWSUP)))
+		return fail(-EINVAL);
+	if (!engine.started || engine.forked_child || !(prot & PROT_WRITE))
+		return mprotect(addr, length, prot);
+	pthread_mutex_lock(&map_lock);
+	pthread_mutex_lock(&engine.lock);
+	int err = walk_range(start, start + len, false, check_writable, no_gap, NULL);
+	pthread_mutex_unlock(&engine.lock);
+	if (!err && mprotect(addr, length, prot) < 0)
+		err = -errno;
+	pthread_mutex_unlock(&map_lock);
+	return err ? fail(err) : 0;
+}
+
+int fm_stats(struct fm_stats *out)
+{
+	if (!out)
+		return -EINVAL;
+	pthread_mutex_lock(&engine.lock);
+	*out = engine.st;
+	out->budget_bytes = engine.budget_pages * FM_PAGE_SIZE;
+	out->resident_bytes = 0;
+	out->dirty_bytes = 0;
+	for (struct address_space *as = engine.mappings; as; as = as->next) {
+		out->resident_bytes += as->nr_resident * FM_PAGE_SIZE;
+		out->dirty_bytes += as->nr_dirty * FM_PAGE_SIZE;
+	}
+	pthread_mutex_unlock(&engine.lock);
+	return 0;
+}

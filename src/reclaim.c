@@ -1,0 +1,188 @@
+/*
+ * reclaim.c - keeping the page cache within its budget.
+ *
+ * Only misses reach the engine (hits are mapped by the kernel), so recency
+ * cannot be learnt from hits. The policy uses what misses do tell:
+ *
+ *  - pages read by a sequential stream go on LRU_ONCE and are evicted first
+ *    (drop-behind), so a scan recycles its own pages instead of flushing
+ *    everything else;
+ *  - other pages start on LRU_INACTIVE (probation, FIFO);
+ *  - a miss on a page evicted less than budget_pages evictions ago (its
+ *    shadow entry in page_tree says when) is a refault: the page was part
+ *    of the working set, and goes on LRU_ACTIVE (the kernel's workingset.c
+ *    uses the same refault distance);
+ *  - LRU_ACTIVE is capped at 3/4 of the budget; its oldest pages are demoted
+ *    to LRU_INACTIVE.
+ *
+ * Eviction is batched: victims are sorted by file and index, dirty ones are
+ * written back in runs, and clean ones are punched out of the memfd in runs
+ * (each punch is a TLB shootdown). All functions run under engine.lock.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+
+#define RECLAIM_BATCH 32
+
+static uint64_t frames_available(void)
+{
+	return engine.nr_free + (engine.budget_pages - engine.nr_frames);
+}
+
+static uint32_t pick_victim(void)
+{
+	while (engine.lru[LRU_ACTIVE].count > engine.budget_pages * 3 / 4) {
+		uint32_t nr = engine.lru[LRU_ACTIVE].head;
+		lru_del(nr);
+		lru_add(nr, LRU_INACTIVE);
+	}
+	for (int l = LRU_ONCE; l < LRU_COUNT; l++)
+		if (engine.lru[l].head != FM_NIL)
+			return engine.lru[l].head;
+	return FM_NIL;
+}
+
+static int victim_cmp(const void *a, const void *b)
+{
+	const struct fm_frame *x = frame_get(*(const uint32_t *)a);
+	const struct fm_frame *y = frame_get(*(const uint32_t *)b);
+	if (x->mapping != y->mapping)
+		return (uintptr_t)x->mapping < (uintptr_t)y->mapping ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* evict_clean_run - punch victims v[0..n) (clean, one file, consecutive
+ * indices) out of the memfd and free their frames. */
+static void evict_clean_run(const uint32_t *v, size_t n)
+{
+	struct fm_frame *first = frame_get(v[0]);
+	struct address_space *as = first->mapping;
+	if (fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(first->index << FM_PAGE_SHIFT),
+		      (off_t)(n << FM_PAGE_SHIFT)) < 0) {
+		for (size_t i = 0; i < n; i++)
+			lru_add(v[i], LRU_ACTIVE);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct fm_frame *f = frame_get(v[i]);
+		uint32_t *slot = as_slot(as, f->index, false);
+		*slot = SLOT_SHADOW | (uint32_t)(engine.eviction_clock++ & ~SLOT_SHADOW);
+		as->nr_resident--;
+		frame_free(v[i]);
+	}
+	engine.st.evictions += n;
+}
+
+/* evict_batch - write back and evict the victims v[0..n), all off the LRU. */
+static void evict_batch(uint32_t *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), victim_cmp);
+	size_t i = 0;
+	while (i < n) {
+		struct fm_frame *f = frame_get(v[i]);
+		size_t j = i + 1;
+		while (j < n && frame_get(v[j])->mapping == f->mapping &&
+		       frame_get(v[j])->index == f->index + (j - i) &&
+		       (frame_get(v[j])->flags & PG_DIRTY) == (f->flags & PG_DIRTY))
+			j++;
+		if (f->flags & PG_DIRTY) {
+			int err = writeback_range(f->mapping, f->index, f->index + (j - i));
+			/* A page that could not be written stays, dirty. */
+			size_t k = i;
+			while (k < j) {
+				size_t m = k;
+				while (m < j && !(frame_get(v[m])->flags & PG_DIRTY))
+					m++;
+				if (m > k)
+					evict_clean_run(v + k, m - k);
+				for (k = m; k < j && (frame_get(v[k])->flags & PG_DIRTY); k++)
+					lru_add(v[k], LRU_ACTIVE);
+			}
+			(void)err;
+		} else {
+			evict_clean_run(v + i, j - i);
+		}
+		i = j;
+	}
+}
+
+/*
+ * reclaim_reserve - make sure pages frames can be allocated, evicting (and
+ * writing back) at least RECLAIM_BATCH pages when it must evict at all.
+ * Return: 0, or -ENOMEM when not enough pages could be evicted (all dirty
+ * and failing write-back).
+ */
+int reclaim_reserve(uint64_t pages)
+{
+	if (pages > engine.budget_pages)
+		return -ENOMEM;
+	for (int tries = 0; frames_available() < pages && tries < 4; tries++) {
+		uint64_t want = pages - frames_available();
+		if (want < RECLAIM_BATCH)
+			want = RECLAIM_BATCH;
+		uint64_t used = engine.nr_frames - engine.nr_free;
+		if (want > used)
+			want = used;
+		uint32_t *v = malloc(want * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		size_t n = 0;
+		while (n < want) {
+			uint32_t nr = pick_victim();
+			if (nr == FM_NIL)
+				break;
+			lru_del(nr);
+			v[n++] = nr;
+		}
+		evict_batch(v, n);
+		free(v);
+	}
+	return frames_available() >= pages ? 0 : -ENOMEM;
+}
+
+/* reclaim_insert - account frame nr, now holding page index of as, and put
+ * it on the list its history asks for. */
+void reclaim_insert(struct address_space *as, uint64_t index, uint32_t nr,
+		    bool once)
+{
+	uint32_t *slot = as_slot(as, index, true);
+	enum fm_lru list = once ? LRU_ONCE : LRU_INACTIVE;
+	if (*slot & SLOT_SHADOW) {
+		uint32_t now = (uint32_t)(engine.eviction_clock & ~SLOT_SHADOW);
+		uint32_t distance = (now - (*slot & ~SLOT_SHADOW)) & ~SLOT_SHADOW;
+		if (distance <= engine.budget_pages) {
+			list = LRU_ACTIVE;
+			engine.st.refaults++;
+		}
+	}
+	struct fm_frame *f = frame_get(nr);
+	f->mapping = as;
+	f->index = index;
+	*slot = nr + 1;
+	as->nr_resident++;
+	lru_add(nr, list);
+}
+
+/* reclaim_drop_mapping - free every frame of as without writing anything
+ * (the caller wrote the dirty pages back or means to discard them). */
+void reclaim_drop_mapping(struct address_space *as)
+{
+	for (uint64_t c = 0; c < as->tree_chunks; c++) {
+		uint32_t *chunk = as->page_tree[c];
+		for (uint32_t i = 0; chunk && i < TREE_CHUNK; i++) {
+			if (chunk[i] == 0 || (chunk[i] & SLOT_SHADOW))
+				continue;
+			uint32_t nr = chunk[i] - 1;
+			if (frame_get(nr)->flags & PG_DIRTY)
+				as->nr_dirty--;
+			lru_del(nr);
+			frame_free(nr);
+			chunk[i] = 0;
+		}
+	}
+	as->nr_resident = 0;
+}

@@ -1,0 +1,150 @@
+/*
+ * vma.c - the mappings of a process (mm) and their descriptors (vma).
+ *
+ * An mm keeps its vmas in a list sorted by address; each vma is also on its
+ * file's i_mmap list, the reverse map. Splitting follows the kernel: a vma
+ * cut at addr becomes two with the same file and adjusted vm_pgoff. All
+ * functions run under engine.lock.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* vma_find - the vma containing addr, or NULL. */
+struct vma *vma_find(struct mm *mm, uintptr_t addr)
+{
+	for (struct vma *v = mm->vmas; v && v->vm_start <= addr; v = v->mm_next)
+		if (addr < v->vm_end)
+			return v;
+	return NULL;
+}
+
+static void mm_link(struct mm *mm, struct vma *vma)
+{
+	struct vma **pp = &mm->vmas;
+	while (*pp && (*pp)->vm_start < vma->vm_start)
+		pp = &(*pp)->mm_next;
+	vma->mm_next = *pp;
+	*pp = vma;
+	vma->i_mmap_next = vma->mapping->i_mmap;
+	vma->mapping->i_mmap = vma;
+}
+
+struct vma *vma_new(struct mm *mm, struct address_space *as, uintptr_t start,
+		    uintptr_t end, uint64_t pgoff, bool shared, bool may_write)
+{
+	struct vma *vma = calloc(1, sizeof(*vma));
+	if (!vma)
+		return NULL;
+	*vma = (struct vma){
+		.vm_start = start,
+		.vm_end = end,
+		.vm_pgoff = pgoff,
+		.shared = shared,
+		.may_write = may_write,
+		.ra = {.next = UINT64_MAX, .size = 4, .mode = RA_NORMAL},
+		.mm = mm,
+		.mapping = as,
+	};
+	mm_link(mm, vma);
+	return vma;
+}
+
+/* vma_free - unlink vma from its mm and from its file's i_mmap; free it.
+ * The caller unmaps the range and calls as_put_if_unused(). */
+void vma_free(struct vma *vma)
+{
+	struct vma **pp = &vma->mm->vmas;
+	while (*pp != vma)
+		pp = &(*pp)->mm_next;
+	*pp = vma->mm_next;
+	pp = &vma->mapping->i_mmap;
+	while (*pp != vma)
+		pp = &(*pp)->i_mmap_next;
+	*pp = vma->i_mmap_next;
+	free(vma);
+}
+
+/* vma_split - cut vma at addr (strictly inside it) into [start, addr) and a
+ * new vma [addr, end). Return: 0 or -ENOMEM. */
+int vma_split(struct vma *vma, uintptr_t addr)
+{
+	struct vma *tail = vma_new(vma->mm, vma->mapping, addr, vma->vm_end,
+				   vma_index(vma, addr), vma->shared,
+				   vma->may_write);
+	if (!tail)
+		return -ENOMEM;
+	tail->ra = vma->ra;
+	vma->vm_end = addr;
+	return 0;
+}
+
+/* vma_carve - split the vmas straddling start or end so that every vma
+ * overlapping [start, end) lies wholly inside it. Return: 0 or -ENOMEM. */
+int vma_carve(struct mm *mm, uintptr_t start, uintptr_t end)
+{
+	struct vma *v = vma_find(mm, start);
+	if (v && v->vm_start < start) {
+		int err = vma_split(v, start);
+		if (err)
+			return err;
+	}
+	v = vma_find(mm, end - 1);
+	if (v && v->vm_end > end)
+		return vma_split(v, end);
+	return 0;
+}
+
+/* vma_range_covered - whether faultmap vmas cover all of [start, end). */
+bool vma_range_covered(struct mm *mm, uintptr_t start, uintptr_t end)
+{
+	uintptr_t at = start;
+	for (struct vma *v = mm->vmas; v && at < end; v = v->mm_next) {
+		if (v->vm_end <= at)
+			continue;
+		if (v->vm_start > at)
+			return false;
+		at = v->vm_end;
+	}
+	return at >= end;
+}
+
+struct mm *mm_new(int uffd)
+{
+	struct mm *mm = calloc(1, sizeof(*mm));
+	if (mm)
+		mm->uffd = uffd;
+	return mm;
+}
+
+/* mm_dup - the mm of a forked child: the parent's vmas, served through the
+ * child's userfaultfd. Return: the mm, or NULL. */
+struct mm *mm_dup(struct mm *parent, int uffd)
+{
+	struct mm *mm = mm_new(uffd);
+	if (!mm)
+		return NULL;
+	for (struct vma *v = parent->vmas; v; v = v->mm_next) {
+		struct vma *c = vma_new(mm, v->mapping, v->vm_start, v->vm_end,
+					v->vm_pgoff, v->shared, v->may_write);
+		if (!c) {
+			mm_destroy(mm);
+			return NULL;
+		}
+		c->ra = v->ra;
+	}
+	return mm;
+}
+
+/* mm_destroy - forget an mm and its vmas; close its userfaultfd. The caller
+ * unlinks it from engine.mms and releases files left unused. */
+void mm_destroy(struct mm *mm)
+{
+	while (mm->vmas)
+		vma_free(mm->vmas);
+	if (mm->uffd >= 0)
+		close(mm->uffd);
+	free(mm);
+}

@@ -1,0 +1,49 @@
+/* helpers.h - shared by faultmap's tests: one behaviour per test program,
+ * exit 0 = pass, 77 = skip, anything else = fail. */
+#ifndef FM_TEST_HELPERS_H
+#define FM_TEST_HELPERS_H
+
+#include "faultmap.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define PS 4096UL
+
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
+				__LINE__, #cond);                              \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
+#define CHECK_EQ(a, b)                                                          \
+	do {                                                                    \
+		long long a_ = (long long)(a), b_ = (long long)(b);             \
+		if (a_ != b_) {                                                 \
+			fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", \
+				__FILE__, __LINE__, #a, a_, #b, b_);            \
+			exit(1);                                                \
+		}                                                               \
+	} while (0)
+
+/* Skip (exit 77) when faultmap cannot start here (no userfaultfd). */
+void require_engine(void);
+/* A new file of size bytes filled from seed; its path goes into path[64]. */
+int make_file(char *path, size_t size, uint32_t seed, int flags);
+/* Fill buf with the pattern make_file uses. */
+void fill_pattern(void *buf, size_t size, uint32_t seed);
+/* Read the whole file at path into a malloc'd buffer; *size set. */
+unsigned char *slurp(const char *path, size_t *size);
+/* Page-cache bytes this process holds in faultmap's memfds, measured from
+ * /proc/self/fd, outside the engine. */
+uint64_t memfd_bytes(void);
+uint32_t rnd(uint64_t *state);
+/* Run fn(arg) in a child; return its wait status. */
+int in_child(void (*fn)(void *), void *arg);
+
+#endif

@@ -1,0 +1,281 @@
+/*
+ * The differential suite: random sequences of map, unmap (whole and
+ * partial), read, write, msync and verify over several files whose sizes are
+ * not page multiples, run side by side on two copies of each file, one
+ * through the kernel's mmap and one through faultmap. Every byte read and the
+ * final files must match. Run with a roomy budget and with 16 pages, so that
+ * eviction and write-back happen mid-sequence.
+ *
+ * FM_DIFF_SEQUENCES and FM_DIFF_OPS change the size; FM_DIFF_SEED the seed.
+ */
+#include "helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NFILES 3
+#define MAXMAPS 24
+
+struct file {
+	char kpath[64], fpath[64];
+	int krw, kro, frw, fro;
+	size_t size;
+};
+
+struct map {
+	unsigned char *k, *f;
+	size_t len; /* bytes, page multiple */
+	size_t off; /* file offset */
+	int file, prot, shared;
+};
+
+static struct file files[NFILES];
+static struct map maps[MAXMAPS];
+static int nmaps;
+static uint64_t rs;
+static unsigned long long ops_done, bytes_compared;
+
+static void fail_at(int seq, int op, const char *what)
+{
+	fprintf(stderr, "sequence %d op %d: %s\n", seq, op, what);
+	exit(1);
+}
+
+/* Bytes of mapping m that lie in pages the file has (no SIGBUS). */
+static size_t readable(const struct map *m)
+{
+	size_t file_pages_end = (files[m->file].size + PS - 1) / PS * PS;
+	if (m->off >= file_pages_end)
+		return 0;
+	size_t n = file_pages_end - m->off;
+	return n < m->len ? n : m->len;
+}
+
+static void op_map(int seq, int op)
+{
+	if (nmaps == MAXMAPS)
+		return;
+	int fi = (int)(rnd(&rs) % NFILES);
+	struct file *fl = &files[fi];
+	size_t pages = (fl->size + PS - 1) / PS;
+	size_t off = (rnd(&rs) % (pages + 2)) * PS;
+	size_t len = (1 + rnd(&rs) % 8) * PS - (rnd(&rs) % 2 ? rnd(&rs) % PS : 0);
+	int shared = rnd(&rs) % 2;
+	int prot = rnd(&rs) % 3 ? PROT_READ | PROT_WRITE : PROT_READ;
+	int ro = rnd(&rs) % 4 == 0; /* sometimes through a read-only fd */
+	int kfd = ro ? fl->kro : fl->krw, ffd = ro ? fl->fro : fl->frw;
+	errno = 0;
+	void *k = mmap(NULL, len, prot, shared ? MAP_SHARED : MAP_PRIVATE, kfd, (off_t)off);
+	int kerr = errno;
+	errno = 0;
+	void *f = fm_mmap(NULL, len, prot, shared ? MAP_SHARED : MAP_PRIVATE, ffd, (off_t)off);
+	int ferr = errno;
+	if ((k == MAP_FAILED) != (f == MAP_FAILED) || (k == MAP_FAILED && kerr != ferr)) {
+		fprintf(stderr, "kernel %p errno %d, faultmap %p errno %d\n", k, kerr, f, ferr);
+		fail_at(seq, op, "map results differ");
+	}
+	if (k == MAP_FAILED)
+		return;
+	maps[nmaps++] = (struct map){k, f, (len + PS - 1) / PS * PS, off, fi, prot, shared};
+}
+
+static void op_unmap(int seq, int op)
+{
+	if (!nmaps)
+		return;
+	int i = (int)(rnd(&rs) % (unsigned)nmaps);
+	struct map m = maps[i];
+	size_t pages = m.len / PS;
+	size_t a = rnd(&rs) % 2 ? 0 : rnd(&rs) % pages;
+	size_t b = a + 1 + rnd(&rs) % (pages - a);
+	if (munmap(m.k + a * PS, (b - a) * PS) != 0)
+		fail_at(seq, op, "kernel munmap failed");
+	if (fm_munmap(m.f + a * PS, (b - a) * PS) != 0)
+		fail_at(seq, op, "fm_munmap failed");
+	maps[i] = maps[--nmaps];
+	if (a > 0)
+		maps[nmaps++] = (struct map){m.k, m.f, a * PS, m.off, m.file, m.prot, m.shared};
+	if (b < pages && nmaps < MAXMAPS)
+		maps[nmaps++] = (struct map){m.k + b * PS, m.f + b * PS, (pages - b) * PS,
+					     m.off + b * PS, m.file, m.prot, m.shared};
+	else if (b < pages) { /* no room to track it: unmap the tail too */
+		munmap(m.k + b * PS, (pages - b) * PS);
+		fm_munmap(m.f + b * PS, (pages - b) * PS);
+	}
+}
+
+static void op_read(int seq, int op)
+{
+	if (!nmaps)
+		return;
+	struct map *m = &maps[rnd(&rs) % (unsigned)nmaps];
+	size_t n = readable(m);
+	if (!n)
+		return;
+	size_t a = rnd(&rs) % n, len = 1 + rnd(&rs) % (n - a);
+	if (m->prot == PROT_NONE)
+		return;
+	if (memcmp(m->k + a, m->f + a, len) != 0) {
+		for (size_t j = a; j < a + len; j++)
+			if (m->k[j] != m->f[j]) {
+				fprintf(stderr, "map off %zu shared %d byte %zu: kernel %02x faultmap %02x\n",
+					m->off, m->shared, j, m->k[j], m->f[j]);
+				break;
+			}
+		fail_at(seq, op, "read differs");
+	}
+	bytes_compared += len;
+}
+
+/* Bytes of mapping m that lie inside the file: writes stay there, since
+ * what a write past EOF leaves in the cache depends on when the kernel
+ * wrote the page back (test_eof_tail covers the tail). */
+static size_t inside_file(const struct map *m)
+{
+	size_t size = files[m->file].size;
+	if (m->off >= size)
+		return 0;
+	return size - m->off < m->len ? size - m->off : m->len;
+}
+
+static void op_write(int seq, int op)
+{
+	(void)seq, (void)op;
+	if (!nmaps)
+		return;
+	struct map *m = &maps[rnd(&rs) % (unsigned)nmaps];
+	size_t n = inside_file(m);
+	if (!n || !(m->prot & PROT_WRITE))
+		return;
+	size_t a = rnd(&rs) % n, len = 1 + rnd(&rs) % (n - a);
+	if (len > 3 * PS)
+		len = 3 * PS;
+	unsigned char v = (unsigned char)rnd(&rs);
+	for (size_t j = 0; j < len; j++) {
+		m->k[a + j] = (unsigned char)(v + j);
+		m->f[a + j] = (unsigned char)(v + j);
+	}
+}
+
+static void op_msync(int seq, int op)
+{
+	if (!nmaps)
+		return;
+	struct map *m = &maps[rnd(&rs) % (unsigned)nmaps];
+	int flags = rnd(&rs) % 3 ? MS_SYNC : MS_ASYNC;
+	int kr = msync(m->k, m->len, flags), fr = fm_msync(m->f, m->len, flags);
+	if (kr != fr)
+		fail_at(seq, op, "msync results differ");
+}
+
+/* A whole-file mapping on each side: the page cache must hold the same. */
+static void op_verify(int seq, int op)
+{
+	struct file *fl = &files[rnd(&rs) % NFILES];
+	if (!fl->size)
+		return;
+	unsigned char *k = mmap(NULL, fl->size, PROT_READ, MAP_PRIVATE, fl->kro, 0);
+	unsigned char *f = fm_mmap(NULL, fl->size, PROT_READ, MAP_SHARED, fl->fro, 0);
+	if (k == MAP_FAILED || f == MAP_FAILED)
+		fail_at(seq, op, "verify map failed");
+	if (memcmp(k, f, fl->size) != 0)
+		fail_at(seq, op, "page caches differ");
+	bytes_compared += fl->size;
+	munmap(k, fl->size);
+	fm_munmap(f, fl->size);
+}
+
+static void run_sequence(int seq, int nops)
+{
+	for (int i = 0; i < NFILES; i++) {
+		struct file *fl = &files[i];
+		fl->size = (1 + rnd(&rs) % 24) * PS + rnd(&rs) % PS;
+		uint32_t seed = rnd(&rs);
+		fl->krw = make_file(fl->kpath, fl->size, seed, O_RDWR);
+		fl->frw = make_file(fl->fpath, fl->size, seed, O_RDWR);
+		fl->kro = open(fl->kpath, O_RDONLY);
+		fl->fro = open(fl->fpath, O_RDONLY);
+		CHECK(fl->kro >= 0 && fl->fro >= 0);
+	}
+	for (int op = 0; op < nops; op++) {
+		unsigned r = rnd(&rs) % 100;
+		if (r < 15)
+			op_map(seq, op);
+		else if (r < 25)
+			op_unmap(seq, op);
+		else if (r < 55)
+			op_read(seq, op);
+		else if (r < 85)
+			op_write(seq, op);
+		else if (r < 95)
+			op_msync(seq, op);
+		else
+			op_verify(seq, op);
+		ops_done++;
+	}
+	while (nmaps) {
+		struct map *m = &maps[--nmaps];
+		CHECK(munmap(m->k, m->len) == 0);
+		CHECK(fm_munmap(m->f, m->len) == 0);
+	}
+	for (int i = 0; i < NFILES; i++) {
+		struct file *fl = &files[i];
+		size_t ks, fs;
+		unsigned char *kb = slurp(fl->kpath, &ks), *fb = slurp(fl->fpath, &fs);
+		if (ks != fs || memcmp(kb, fb, ks) != 0)
+			fail_at(seq, nops, "final file contents differ");
+		free(kb);
+		free(fb);
+		close(fl->krw), close(fl->kro), close(fl->frw), close(fl->fro);
+		unlink(fl->kpath), unlink(fl->fpath);
+	}
+}
+
+struct config {
+	size_t budget;
+	int sequences, ops;
+	uint64_t seed;
+};
+
+static void run_config(void *arg)
+{
+	struct config *c = arg;
+	CHECK(fm_set_budget(c->budget) == 0);
+	require_engine();
+	for (int s = 0; s < c->sequences; s++) {
+		rs = c->seed + (uint64_t)s * 7919;
+		run_sequence(s, c->ops);
+	}
+	struct fm_stats st;
+	fm_stats(&st);
+	printf("budget %zu pages: %d sequences x %d ops = %llu ops, %llu bytes compared, "
+	       "%llu major faults, %llu evictions, %llu pages written\n",
+	       c->budget / PS, c->sequences, c->ops, ops_done, bytes_compared,
+	       (unsigned long long)st.major_faults, (unsigned long long)st.evictions,
+	       (unsigned long long)st.pages_written);
+	if (c->budget == 16 * PS)
+		CHECK(st.evictions > 0); /* the small budget did evict */
+	exit(0);
+}
+
+int main(void)
+{
+	const char *e;
+	int sequences = (e = getenv("FM_DIFF_SEQUENCES")) ? atoi(e) : 40;
+	int ops = (e = getenv("FM_DIFF_OPS")) ? atoi(e) : 500;
+	uint64_t seed = (e = getenv("FM_DIFF_SEED")) ? strtoull(e, NULL, 0) : 0x5eed;
+	struct config roomy = {256UL << 20, sequences, ops, seed};
+	struct config tiny = {16 * PS, sequences, ops, seed};
+	int st = in_child(run_config, &roomy);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+		return 77;
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	st = in_child(run_config, &tiny);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	return 0;
+}
