@@ -194,16 +194,25 @@ static void as_unlink(struct address_space *as)
 }
 
 /*
- * as_put_if_unused - when no vma maps the file any more, write its dirty
- * pages back and release its cache. If write-back fails the address_space
- * stays, dirty, to be retried (at the next msync of a new mapping, or at exit).
+ * as_put_if_unused - when no live process maps the file any more, write its
+ * dirty pages back, and release its cache once no vma refers to it (the vmas
+ * of exited children go when the fault thread reaps their mm). If write-back
+ * fails the address_space stays, dirty, to be retried (at the next msync of a
+ * new mapping, or at exit).
  */
 void as_put_if_unused(struct address_space *as)
 {
-	if (as->i_mmap)
+	bool dead_only = true;
+	for (struct vma *v = as->i_mmap; v && dead_only; v = v->i_mmap_next)
+		dead_only = !mm_alive(v->mm);
+	if (!dead_only)
 		return;
 	if (writeback_range(as, 0, as->nr_pages) != 0 || as->nr_dirty)
 		return;
+	if (as->i_mmap) {
+		fault_thread_kick(); /* it reaps the dead and comes back here */
+		return;
+	}
 	reclaim_drop_mapping(as);
 	as_unlink(as);
 	as_free(as);

@@ -222,8 +222,9 @@ static void do_fork(struct mm *parent, const struct uffd_msg *msg)
 	*pp = child;
 }
 
-/* reap_dead - forget the mms of processes that are gone. */
-static void reap_dead(void)
+/* mm_reap_dead - forget the mms of processes that are gone. Only the fault
+ * thread calls it: it alone holds mm pointers outside engine.lock. */
+void mm_reap_dead(void)
 {
 	struct mm **pp = &engine.mms->next;
 	while (*pp) {
@@ -278,7 +279,7 @@ static void *fault_thread(void *arg)
 	size_t cap = 0;
 	while (!stopping) {
 		pthread_mutex_lock(&engine.lock);
-		reap_dead();
+		mm_reap_dead();
 		size_t n = 1;
 		for (struct mm *mm = engine.mms; mm; mm = mm->next)
 			n++;

@@ -156,6 +156,7 @@ bool vma_range_covered(struct mm *mm, uintptr_t start, uintptr_t end);
 struct mm *mm_new(int uffd);
 struct mm *mm_dup(struct mm *parent, int uffd);
 void mm_destroy(struct mm *mm);
+bool mm_alive(struct mm *mm);
 static inline uint64_t vma_index(const struct vma *vma, uintptr_t addr)
 {
 	return vma->vm_pgoff + ((addr - vma->vm_start) >> FM_PAGE_SHIFT);
@@ -174,6 +175,7 @@ int uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect);
 int fault_thread_start(void);
 void fault_thread_stop(void);
 void fault_thread_kick(void);
+void mm_reap_dead(void);
 int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 		       bool once);
 void ra_window(struct vma *vma, struct address_space *as, uint64_t index,

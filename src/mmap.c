@@ -275,8 +275,6 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 {
 	if (flags & MAP_ANONYMOUS)
 		return mmap(addr, length, prot, flags, fd, offset);
-	if (flags & ~FM_MAP_FLAGS)
-		return fail_ptr(-EINVAL);
 	int err = engine_start();
 	if (err)
 		return fail_ptr(err);
@@ -284,15 +282,19 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 		return fail_ptr(-ENOTSUP);
 
 	pthread_mutex_lock(&map_lock);
-	/* The kernel checks the arguments and picks the address. */
-	void *p = mmap(addr, length, prot, flags & ~MAP_POPULATE, fd, offset);
+	/* The kernel checks the arguments and picks the address (without
+	 * reading anything: no populate, no lock). */
+	void *p = mmap(addr, length, prot, flags & ~(MAP_POPULATE | MAP_LOCKED), fd,
+		       offset);
 	if (p == MAP_FAILED) {
 		pthread_mutex_unlock(&map_lock);
 		return MAP_FAILED;
 	}
 	size_t len = page_round(length);
 	struct stat st;
-	if (fstat(fd, &st) < 0)
+	if (flags & ~FM_MAP_FLAGS) /* valid, but not implemented (MAP_LOCKED...) */
+		err = -EINVAL;
+	else if (fstat(fd, &st) < 0)
 		err = -errno;
 	else if (!S_ISREG(st.st_mode))
 		err = -ENODEV;
@@ -514,28 +516,36 @@ int fm_madvise(void *addr, size_t length, int advice)
 	return err ? fail(err) : 0;
 }
 
-static int check_writable(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
+/* first_read_only - the start of the first shared vma in [lo, hi) whose
+ * file was opened read-only, or hi. */
+static uintptr_t first_read_only(uintptr_t lo, uintptr_t hi)
 {
-	(void)lo, (void)hi, (void)arg;
-	return v->shared && !v->may_write ? -EACCES : 0;
+	for (struct vma *v = engine_self()->vmas; v && v->vm_start < hi; v = v->mm_next)
+		if (v->vm_end > lo && v->shared && !v->may_write)
+			return v->vm_start > lo ? v->vm_start : lo;
+	return hi;
 }
 
 int fm_mprotect(void *addr, size_t length, int prot)
 {
 	uintptr_t start = (uintptr_t)addr;
 	size_t len = page_round(length);
-	if ((start & (FM_PAGE_SIZE - 1)) ||
-	    (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM |
-		      PROT_GROWSDOWN | PROT_GROWSUP)))
-		return fail(-EINVAL);
-	if (!engine.started || engine.forked_child || !(prot & PROT_WRITE))
+	/* PROT_GROWS* never applies to faultmap's vmas: the kernel says so. */
+	if (!engine.started || engine.forked_child || !(prot & PROT_WRITE) ||
+	    (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) ||
+	    (start & (FM_PAGE_SIZE - 1)) || start + len < start || (length && !len))
 		return mprotect(addr, length, prot);
 	pthread_mutex_lock(&map_lock);
 	pthread_mutex_lock(&engine.lock);
-	int err = walk_range(start, start + len, false, check_writable, no_gap, NULL);
+	uintptr_t stop = first_read_only(start, start + len);
 	pthread_mutex_unlock(&engine.lock);
-	if (!err && mprotect(addr, length, prot) < 0)
+	/* Like the kernel, change what comes before the vma that refuses
+	 * (EACCES: its views are writable memfds, so only we know). */
+	int err = 0;
+	if (stop > start && mprotect(addr, stop - start, prot) < 0)
 		err = -errno;
+	else if (stop < start + len)
+		err = -EACCES;
 	pthread_mutex_unlock(&map_lock);
 	return err ? fail(err) : 0;
 }

@@ -138,6 +138,20 @@ struct mm *mm_dup(struct mm *parent, int uffd)
 	return mm;
 }
 
+/* mm_alive - whether the process of mm still exists. Poll never reports a
+ * dead mm's userfaultfd; an ioctl that needs the mm answers -ESRCH. The probe
+ * write-protects one page, which is always safe: a write there takes a WP
+ * fault, which marks the page dirty. */
+bool mm_alive(struct mm *mm)
+{
+	if (mm->dead || mm == engine_self())
+		return !mm->dead;
+	if (mm->vmas && uffd_writeprotect(mm->uffd, mm->vmas->vm_start, FM_PAGE_SIZE,
+					  true) == -ESRCH)
+		mm->dead = true;
+	return !mm->dead;
+}
+
 /* mm_destroy - forget an mm and its vmas; close its userfaultfd. The caller
  * unlinks it from engine.mms and releases files left unused. */
 void mm_destroy(struct mm *mm)
