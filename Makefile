@@ -13,8 +13,8 @@ PIC_OBJS := $(SRCS:src/%.c=$(BUILD)/pic/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_HELPERS := tests/helpers.c
 
-.PHONY: all test check asan tsan install clean
-all: $(BUILD)/libfaultmap.a $(BUILD)/libfaultmap.so $(BUILD)/faultmap.pc
+.PHONY: all test check asan tsan install clean demo
+all: $(BUILD)/libfaultmap.a $(BUILD)/libfaultmap.so $(BUILD)/faultmap.pc $(BUILD)/scene
 
 $(BUILD)/obj/%.o: src/%.c src/internal.h include/faultmap.h
 	@mkdir -p $(@D)
@@ -32,6 +32,13 @@ $(BUILD)/faultmap.pc: faultmap.pc.in
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h $(BUILD)/libfaultmap.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests $< $(TEST_HELPERS) $(BUILD)/libfaultmap.a $(LDLIBS) -o $@
+
+$(BUILD)/scene: examples/scene.c $(BUILD)/libfaultmap.a
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libfaultmap.a $(LDLIBS) -o $@
+
+# The seed's example, on faultmap.
+demo: $(BUILD)/scene
+	$(BUILD)/scene
 
 # The whole suite: the normal build, then ASan+UBSan, then TSan.
 test: check asan tsan
