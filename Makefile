@@ -13,7 +13,7 @@ PIC_OBJS := $(SRCS:src/%.c=$(BUILD)/pic/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_HELPERS := tests/helpers.c
 
-.PHONY: all test check asan tsan install clean demo
+.PHONY: all test check asan tsan install clean demo bench bench-plot
 all: $(BUILD)/libfaultmap.a $(BUILD)/libfaultmap.so $(BUILD)/faultmap.pc $(BUILD)/scene
 
 $(BUILD)/obj/%.o: src/%.c src/internal.h include/faultmap.h
@@ -35,6 +35,14 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h $(BUILD)/libfaultmap
 
 $(BUILD)/scene: examples/scene.c $(BUILD)/libfaultmap.a
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libfaultmap.a $(LDLIBS) -o $@
+
+# The benchmark (bench/): faultmap against kernel mmap, pread (and UMap).
+bench: $(BUILD)/fm-bench
+$(BUILD)/fm-bench: bench/*.c bench/*.h $(BUILD)/libfaultmap.a
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) bench/*.c $(BUILD)/libfaultmap.a $(LDLIBS) -lm -o $@
+# Plots from the last full run's CSV (the benchmark also calls this itself).
+bench-plot:
+	bench/plot.sh docs/bench/results.csv docs/bench
 
 # The seed's example, on faultmap.
 demo: $(BUILD)/scene

@@ -55,7 +55,15 @@ static int victim_cmp(const void *a, const void *b)
 }
 
 /* evict_clean_run - punch victims v[0..n) (clean, one file, consecutive
- * indices) out of the memfd and free their frames. */
+ * indices) out of the memfd and free their frames.
+ *
+ * A hole punch keeps the uffd-wp markers of shared views, except where a
+ * racing fault mapped a page between the kernel's unmap and its truncation:
+ * unmap_mapping_folio() then zaps with ZAP_FLAG_DROP_MARKER. A view left
+ * without a marker would map the page writable when it comes back, and its
+ * writes would never be seen. So the run is protected again afterwards;
+ * until then no page of it can come back (only the engine inserts, under
+ * engine.lock), and a fault on it waits for the engine. */
 static void evict_clean_run(const uint32_t *v, size_t n)
 {
 	struct fm_frame *first = frame_get(v[0]);
@@ -67,6 +75,7 @@ static void evict_clean_run(const uint32_t *v, size_t n)
 			lru_add(v[i], LRU_ACTIVE);
 		return;
 	}
+	writeback_protect(as, first->index, n);
 	for (size_t i = 0; i < n; i++) {
 		struct fm_frame *f = frame_get(v[i]);
 		uint32_t *slot = as_slot(as, f->index, false);
