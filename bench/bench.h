@@ -70,6 +70,7 @@ struct job {
 	size_t zipf_per_phase;	 /* W4 */
 	int phases;		 /* W4: scan + zipf phases after the warm-up */
 	unsigned sample_every;	 /* W4: residency probe every Nth access */
+	double phase_cap;	 /* W4: seconds a Zipf phase may take at most */
 	uint64_t expect_sum;	 /* sum of all 64-bit words of the file */
 	const char *umap_lib;	 /* path of libumap.so, or NULL */
 };
@@ -89,6 +90,7 @@ struct outcome {
 	bool probes_ok;		       /* the probe worked (mincore, RWF_NOWAIT) */
 	uint64_t accesses, misses;     /* W4: counted accesses, major faults */
 	bool have_misses;
+	int capped; /* W4: Zipf phases stopped by the time cap */
 	struct fm_stats fm; /* faultmap: counters over the measured part */
 	bool have_fm;
 	long majflt, minflt; /* getrusage, over the measured part */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -37,10 +38,10 @@ const char *const contender_name[CT_COUNT] = {
 /* ---- options -------------------------------------------------------------- */
 
 static struct {
-	bool smoke, no_plot, private_maps, keep_files;
+	bool smoke, no_plot, private_maps, keep_files, no_cgroup;
 	uint64_t budget, fault_size, scan_size, random_size, zipf_size, write_size,
 		retouch_size, fm_limit;
-	double scale, duration, timeout, zipf_theta;
+	double scale, duration, timeout, zipf_theta, phase_cap;
 	int reps, phases;
 	unsigned threads_max, msync_every, sample_every;
 	size_t zipf_reads;
@@ -79,10 +80,13 @@ static void usage(FILE *f)
 		"  --zipf-reads N     reads per Zipfian phase (default 200000)\n"
 		"  --zipf-phases N    scan + Zipfian phases after the warm-up (default 3)\n"
 		"  --zipf-theta T     Zipf exponent (default 0.99)\n"
+		"  --zipf-cap SEC     a Zipf phase stops after SEC even if not done (default 2 x\n"
+		"                     --duration): kernel mmap without hints can be very slow\n"
 		"  --msync-every N    workload 5: msync(MS_SYNC) every N writes (default 4096)\n"
 		"  --reps N           alternate the contenders N times; report medians (default 1)\n"
 		"  --private          map MAP_PRIVATE in the reading workloads (default MAP_SHARED)\n"
 		"  --fm-limit SIZE    also limit faultmap's cgroup to SIZE (default: no limit)\n"
+		"  --no-cgroup        no cgroups: kernel runs unlimited, peak = sampled VmHWM\n"
 		"  --timeout SEC      kill a contender running longer (default 600; smoke 60)\n"
 		"  --disk-dir DIR     files for workloads 2-6 (default /var/tmp)\n"
 		"  --tmpfs-dir DIR    file for workload 1 (default /dev/shm)\n"
@@ -124,7 +128,7 @@ static void parse_options(int argc, char **argv)
 	enum { O_ONLY = 256, O_BUDGET, O_SCALE, O_FAULT, O_SCAN, O_RANDOM, O_ZIPF, O_WRITE,
 	       O_RETOUCH, O_DURATION, O_THREADS, O_ZREADS, O_ZPHASES, O_ZTHETA, O_MSYNC,
 	       O_REPS, O_PRIVATE, O_FMLIMIT, O_TIMEOUT, O_DISK, O_TMPFS, O_OUT, O_PLOT,
-	       O_NOPLOT, O_KEEP, O_SMOKE, O_HELP };
+	       O_NOPLOT, O_KEEP, O_SMOKE, O_HELP, O_ZCAP, O_NOCG };
 	static const struct option longopts[] = {
 		{"smoke", no_argument, NULL, O_SMOKE},
 		{"only", required_argument, NULL, O_ONLY},
@@ -141,6 +145,7 @@ static void parse_options(int argc, char **argv)
 		{"zipf-reads", required_argument, NULL, O_ZREADS},
 		{"zipf-phases", required_argument, NULL, O_ZPHASES},
 		{"zipf-theta", required_argument, NULL, O_ZTHETA},
+		{"zipf-cap", required_argument, NULL, O_ZCAP},
 		{"msync-every", required_argument, NULL, O_MSYNC},
 		{"reps", required_argument, NULL, O_REPS},
 		{"private", no_argument, NULL, O_PRIVATE},
@@ -152,6 +157,7 @@ static void parse_options(int argc, char **argv)
 		{"plot-script", required_argument, NULL, O_PLOT},
 		{"no-plot", no_argument, NULL, O_NOPLOT},
 		{"keep-files", no_argument, NULL, O_KEEP},
+		{"no-cgroup", no_argument, NULL, O_NOCG},
 		{"help", no_argument, NULL, O_HELP},
 		{0, 0, 0, 0},
 	};
@@ -187,6 +193,7 @@ static void parse_options(int argc, char **argv)
 		case O_ZREADS: zreads = (size_t)parse_num("--zipf-reads", optarg); break;
 		case O_ZPHASES: phases = (int)parse_num("--zipf-phases", optarg); break;
 		case O_ZTHETA: opt.zipf_theta = parse_num("--zipf-theta", optarg); break;
+		case O_ZCAP: opt.phase_cap = parse_num("--zipf-cap", optarg); break;
 		case O_MSYNC: opt.msync_every = (unsigned)parse_num("--msync-every", optarg); break;
 		case O_REPS: opt.reps = (int)parse_num("--reps", optarg); break;
 		case O_PRIVATE: opt.private_maps = true; break;
@@ -198,6 +205,7 @@ static void parse_options(int argc, char **argv)
 		case O_PLOT: opt.plot_script = optarg; break;
 		case O_NOPLOT: opt.no_plot = true; break;
 		case O_KEEP: opt.keep_files = true; break;
+		case O_NOCG: opt.no_cgroup = true; break;
 		case 'h': case O_HELP: usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -243,6 +251,8 @@ static void parse_options(int argc, char **argv)
 		opt.phases = phases ? phases : 3;
 	}
 	opt.scale = scale;
+	if (!opt.phase_cap)
+		opt.phase_cap = 2 * opt.duration;
 	uint64_t *sizes[] = {&opt.fault_size, &opt.scan_size, &opt.random_size,
 			     &opt.zipf_size, &opt.write_size, &opt.retouch_size};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
@@ -372,6 +382,9 @@ static void run_one(const struct job *job, uint64_t limit, struct run *r)
 		exit(2);
 	}
 	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
 		close(go[1]);
 		char c;
 		if (read(go[0], &c, 1) != 1)
@@ -394,8 +407,10 @@ static void run_one(const struct job *job, uint64_t limit, struct run *r)
 	int status = 0;
 	bool timed_out = false;
 	uint64_t hwm = 0;
+	struct rusage ru;
+	memset(&ru, 0, sizeof(ru));
 	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
+		pid_t w = wait4(pid, &status, WNOHANG, &ru);
 		if (w == pid)
 			break;
 		struct mem_sample s = {0, 0, 0};
@@ -418,8 +433,13 @@ static void run_one(const struct job *job, uint64_t limit, struct run *r)
 	r->peak_sampled = true;
 	if (in_cg && cg.peak_counter && cg_peak(&cg, cur_leaf, &r->peak) == 0)
 		r->peak_sampled = false;
-	else if (!in_cg && hwm > r->peak)
-		r->peak = hwm;
+	else if (!in_cg) { /* the kernel's maxrss of the child, from wait4 */
+		if (hwm > r->peak)
+			r->peak = hwm;
+		if ((uint64_t)ru.ru_maxrss * 1024 > r->peak)
+			r->peak = (uint64_t)ru.ru_maxrss * 1024;
+		r->peak_sampled = false;
+	}
 	if (cur_leaf[0])
 		cg_leaf_remove(cur_leaf);
 	cur_leaf[0] = 0;
@@ -516,12 +536,30 @@ static double figure(int w, double thr)
 static FILE *csv;
 static int exit_status;
 
+/* mkdir_p - create dir and its missing parents. Return: 0 or -errno. */
+static int mkdir_p(const char *dir)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char c = *p;
+		*p = 0;
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (!c)
+			return 0;
+	}
+}
+
 static void csv_open(void)
 {
 	char path[600];
-	snprintf(path, sizeof(path), "mkdir -p '%s'", opt.out_dir);
-	if (system(path) != 0) {
-		fprintf(stderr, "fm-bench: cannot create %s\n", opt.out_dir);
+	int err = mkdir_p(opt.out_dir);
+	if (err) {
+		fprintf(stderr, "fm-bench: cannot create %s: %s\n", opt.out_dir, strerror(-err));
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/results.csv", opt.out_dir);
@@ -582,14 +620,22 @@ static void notes_of(const struct row *r, char *buf, size_t size)
 	}
 	if (o->have_fm)
 		snprintf(buf, size,
-			 "fm: majflt %llu minflt %llu read %llu wrote %llu evict %llu refault %llu",
+			 "fm: majflt %llu minflt %llu read %llu wrote %llu evict %llu refault %llu; "
+			 "ru: majflt %ld minflt %ld",
 			 (unsigned long long)o->fm.major_faults,
 			 (unsigned long long)o->fm.minor_faults,
 			 (unsigned long long)o->fm.pages_read,
 			 (unsigned long long)o->fm.pages_written,
-			 (unsigned long long)o->fm.evictions, (unsigned long long)o->fm.refaults);
+			 (unsigned long long)o->fm.evictions, (unsigned long long)o->fm.refaults,
+			 o->majflt, o->minflt);
 	else if (r->ct != CT_PREAD)
-		snprintf(buf, size, "majflt %ld minflt %ld", o->majflt, o->minflt);
+		snprintf(buf, size, "ru: majflt %ld minflt %ld", o->majflt, o->minflt);
+	if (o->capped) {
+		size_t n = strlen(buf);
+		snprintf(buf + n, size - n, "%s%d Zipf phase%s stopped by the time cap, warm-up included (%llu counted reads "
+			 "done)", n ? "; " : "", o->capped, o->capped > 1 ? "s" : "",
+			 (unsigned long long)o->ops);
+	}
 	if (r->nfail) {
 		size_t n = strlen(buf);
 		snprintf(buf + n, size - n, "%s%d of %d reps failed", n ? "; " : "", r->nfail,
@@ -889,7 +935,8 @@ static void print_header(int argc, char **argv)
 		       opt.fm_limit ? "limited by --fm-limit" : "without a limit (its budget is its own)");
 	else
 		printf("  WARNING: %s: the kernel contenders run WITHOUT a memory limit; peak = "
-		       "the child's VmHWM (RSS), sampled from /proc.\n",
+		       "the child's peak RSS (wait4 ru_maxrss; a page mapped twice counts twice), "
+		       "kcache/own = samples of RssFile / RssShmem+RssAnon.\n",
 		       cg.note);
 	printf("ratios: throughput / throughput of kernel mmap (default advice, \"vs kernel\") "
 	       "or of kernel mmap with the best hint (\"vs k+hint\") in the same run; >1 is "
@@ -927,7 +974,9 @@ int main(int argc, char **argv)
 		umap_note = umap_buf;
 	}
 
-	if (cg_setup(&cg) < 0)
+	if (opt.no_cgroup)
+		snprintf(cg.note, sizeof(cg.note), "cgroups not used (--no-cgroup)");
+	else if (cg_setup(&cg) < 0)
 		cg.version = 0;
 	shared_out = mmap(NULL, sizeof(*shared_out), PROT_READ | PROT_WRITE,
 			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -985,7 +1034,7 @@ int main(int argc, char **argv)
 				 "k+hint: MADV_SEQUENTIAL in order, MADV_RANDOM shuffled; pread: n/a "
 				 "(no fault path)");
 			snprintf(wd.note, sizeof(wd.note),
-				 "tmpfs pages are charged to the bench parent that wrote them, so the "
+				 "with cgroups, tmpfs pages are charged to the bench parent that wrote them, so the "
 				 "kernel's peak excludes the file; faultmap's includes its own copy.");
 			add(&wd, CT_FM), add(&wd, CT_KERNEL), add(&wd, CT_KERNEL_HINT), add(&wd, CT_UMAP);
 			wd.variants[0] = (struct variant){"in order", "in-order", 0, 1};
@@ -1050,10 +1099,10 @@ int main(int argc, char **argv)
 			snprintf(wd.title, sizeof(wd.title),
 				 "4. Hot set plus scans: Zipf(%.2f) 4 KiB reads over a %llu MiB file "
 				 "in %s (%.1fx the budget), %zu reads per phase; a warm-up phase, then "
-				 "%d x (full scan, Zipf phase); budget %llu MiB",
+				 "%d x (full scan, Zipf phase), a phase capped at %.1f s; budget %llu MiB",
 				 opt.zipf_theta, (unsigned long long)(wd.file_size / MIB), opt.disk_dir,
 				 (double)wd.file_size / (double)wd.budget, opt.zipf_reads, opt.phases,
-				 (unsigned long long)(wd.budget / MIB));
+				 opt.phase_cap, (unsigned long long)(wd.budget / MIB));
 			snprintf(wd.cache, sizeof(wd.cache),
 				 "cold start (sync + %s); reads/s and hit ratios over the Zipf phases "
 				 "after scans (warm-up not counted)", cache_how);
@@ -1076,6 +1125,7 @@ int main(int argc, char **argv)
 			job.zipf_per_phase = opt.zipf_reads;
 			job.phases = opt.phases;
 			job.sample_every = opt.sample_every;
+			job.phase_cap = opt.phase_cap;
 			break;
 		case W_WRITE:
 			wd.name = "random-writes";

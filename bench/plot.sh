@@ -5,6 +5,7 @@
 #
 # Writes, as PNG and SVG, into out-dir:
 #   speed-vs-kernel  throughput / kernel mmap (default advice), per workload
+#   speed-vs-kernel-hint  throughput / kernel mmap with the best madvise hint
 #   peak-memory      peak memory of each contender's cgroup, MiB
 #   zipf-hit-ratio   workload 4's hit ratios (probed, and from fault counts)
 # Without gnuplot it says so and exits 0.
@@ -22,7 +23,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 # One table per quantity: a row per workload variant, a column per
 # contender ("-" where a contender did not run). Fields of results.csv:
-# 1 workload, 3 variant, 4 contender, 10 vs_kernel, 12 peak_mib,
+# 1 workload, 3 variant, 4 contender, 10 vs_kernel, 11 vs_kernel_hint, 12 peak_mib,
 # 17 hit_probe, 18 hit_faults (cache_state, field 22, is quoted and may hold
 # commas, so only fields before it are used).
 table() { # $1 = field number, $2 = output file
@@ -32,10 +33,12 @@ table() { # $1 = field number, $2 = output file
 		key = "W" $1 " " $3
 		if (!(key in seen)) { seen[key] = 1; rows[++nr] = key }
 		c = $4; sub(/^pwrite$/, "pread", c)
-		if (!(c in cseen)) { cseen[c] = 1; cols[++nc] = c }
+		cseen[c] = 1
 		v[key, c] = ($f == "" ? "-" : $f)
 	}
 	END {
+		n = split("faultmap faultmap+hint kernel kernel+hint pread UMap", order, " ")
+		for (j = 1; j <= n; j++) if (order[j] in cseen) cols[++nc] = order[j]
 		printf "variant"
 		for (j = 1; j <= nc; j++) printf "\t%s", cols[j]
 		printf "\n"
@@ -51,6 +54,7 @@ table() { # $1 = field number, $2 = output file
 }
 
 table 10 "$tmp/ratio.dat"
+table 11 "$tmp/ratio-hint.dat"
 table 12 "$tmp/peak.dat"
 awk -F, 'NR > 1 && $1 == 4 {
 	printf "\"%s\"\t%s\t%s\n", $4, ($17 == "" ? "-" : $17 * 100), ($18 == "" ? "-" : $18 * 100)
@@ -89,6 +93,13 @@ set title 'fm-bench: throughput relative to kernel mmap with default advice (sam
 set logscale y
 set ylabel 'x kernel mmap (log scale)'
 plot for [i=2:$ncols] '$tmp/ratio.dat' using i:xtic(1) title columnheader(i), 1 with lines lc rgb 'black' dt 2 notitle
+"
+
+plot speed-vs-kernel-hint "
+set title 'fm-bench: throughput relative to kernel mmap with the best madvise hint (same run; >1 is faster)' noenhanced
+set logscale y
+set ylabel 'x kernel mmap + hint (log scale)'
+plot for [i=2:$ncols] '$tmp/ratio-hint.dat' using i:xtic(1) title columnheader(i), 1 with lines lc rgb 'black' dt 2 notitle
 "
 
 plot peak-memory "

@@ -407,8 +407,13 @@ static void zipf_phase(const struct job *job, const unsigned char *p, int fd,
 	advise((void *)p, job->file_bytes, MADV_RANDOM);
 	struct snap a, b;
 	snap_take(&a);
-	double t0 = now_sec();
-	for (size_t i = 0; i < job->zipf_per_phase; i++) {
+	double t0 = now_sec(), cap = t0 + job->phase_cap;
+	size_t i;
+	for (i = 0; i < job->zipf_per_phase; i++) {
+		if (i % 64 == 0 && i && now_sec() > cap) {
+			result->capped++;
+			break;
+		}
 		uint64_t pg = pages[i];
 		bool served = false;
 		if (job->sample_every && i % job->sample_every == 0) {
@@ -427,11 +432,11 @@ static void zipf_phase(const struct job *job, const unsigned char *p, int fd,
 		return;
 	snap_add(&a, &b);
 	result->seconds += t;
-	result->ops += job->zipf_per_phase;
-	result->bytes += job->zipf_per_phase * PG;
+	result->ops += i;
+	result->bytes += i * PG;
 	result->samples += samples;
 	result->sample_hits += hits;
-	result->accesses += job->zipf_per_phase;
+	result->accesses += i;
 	if (is_fm()) {
 		result->misses += b.fm.major_faults - a.fm.major_faults;
 		result->have_misses = true;

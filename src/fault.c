@@ -126,15 +126,24 @@ int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 }
 
 /* send_sigbus - make the faulting thread of a failed fault take SIGBUS, as
- * the kernel does when a page cannot be read. */
+ * the kernel does when a page cannot be read. Another thread may not send a
+ * kernel si_code, so it says SI_ASYNCIO (an I/O error), with si_addr set to
+ * the faulting address. A child process only gets a plain tkill. */
 static void send_sigbus(struct mm *mm, const struct uffd_msg *msg)
 {
 	pid_t tid = (pid_t)msg->arg.pagefault.feat.ptid;
-	if (mm == engine_self())
-		syscall(SYS_tgkill, getpid(), tid, SIGBUS);
-	else
-		syscall(SYS_tkill, tid, SIGBUS);
 	engine.st.read_errors++;
+	if (mm != engine_self()) {
+		syscall(SYS_tkill, tid, SIGBUS);
+		return;
+	}
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGBUS;
+	si.si_code = SI_ASYNCIO;
+	si.si_addr = (void *)(uintptr_t)msg->arg.pagefault.address;
+	if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, SIGBUS, &si) < 0)
+		syscall(SYS_tgkill, getpid(), tid, SIGBUS);
 }
 
 /* resolve - let the faulting thread go on: for a write to a shared page,

@@ -15,6 +15,7 @@
 static _Atomic int failing;
 static sigjmp_buf env;
 static volatile sig_atomic_t sigbus;
+static void *volatile bus_addr;
 
 static ssize_t bad_pread(int fd, void *buf, size_t n, off_t off)
 {
@@ -25,15 +26,31 @@ static ssize_t bad_pread(int fd, void *buf, size_t n, off_t off)
 	return pread(fd, buf, n, off);
 }
 
-static void on_sigbus(int sig)
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
-	(void)sig;
+	(void)sig, (void)uc;
+	bus_addr = si->si_addr;
 	sigbus++;
 	siglongjmp(env, 1);
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
 int main(void)
 {
+#ifdef UNDER_TSAN
+	/* TSan delivers a signal sent by another thread only when the target
+	 * reaches one of its interceptors; a thread stuck re-faulting on one
+	 * load never does. */
+	fprintf(stderr, "skip: TSan defers the SIGBUS the fault thread sends\n");
+	return 77;
+#endif
 	require_engine();
 	char path[64];
 	int fd = make_file(path, 8 * PS, 61, O_RDONLY);
@@ -41,7 +58,7 @@ int main(void)
 	fill_pattern(want, 8 * PS, 61);
 	unsigned char *p = fm_mmap(NULL, 8 * PS, PROT_READ, MAP_SHARED, fd, 0);
 	CHECK(p != MAP_FAILED);
-	struct sigaction sa = {.sa_handler = on_sigbus};
+	struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};
 	sigaction(SIGBUS, &sa, NULL);
 
 	fm_sys.pread = bad_pread;
@@ -51,6 +68,7 @@ int main(void)
 		(void)c;
 	}
 	CHECK_EQ(sigbus, 1);
+	CHECK(bus_addr == p + 3 * PS); /* si_addr: the faulting address */
 	struct fm_stats st;
 	fm_stats(&st);
 	CHECK_EQ(st.read_errors, 1);
