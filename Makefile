@@ -37,9 +37,10 @@ $(BUILD)/scene: examples/scene.c $(BUILD)/libfaultmap.a
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libfaultmap.a $(LDLIBS) -o $@
 
 # The benchmark (bench/): faultmap against kernel mmap, pread (and UMap).
+FM_BENCH_REV ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 bench: $(BUILD)/fm-bench
 $(BUILD)/fm-bench: bench/*.c bench/*.h $(BUILD)/libfaultmap.a
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) bench/*.c $(BUILD)/libfaultmap.a $(LDLIBS) -lm -o $@
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -DFM_BENCH_REV='"$(FM_BENCH_REV)"' bench/*.c $(BUILD)/libfaultmap.a $(LDLIBS) -lm -o $@
 # Plots from the last full run's CSV (the benchmark also calls this itself).
 bench-plot:
 	bench/plot.sh docs/bench/results.csv docs/bench

@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,24 @@ const char *const contender_name[CT_COUNT] = {
 	[CT_KERNEL] = "kernel",	       [CT_KERNEL_HINT] = "kernel+hint",
 	[CT_PREAD] = "pread",	       [CT_UMAP] = "UMap",
 };
+
+/* ---- output: stdout, and a copy in <out>/results.txt ---------------------- */
+
+static FILE *txt;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (txt) {
+		va_start(ap, fmt);
+		vfprintf(txt, fmt, ap);
+		va_end(ap);
+	}
+}
 
 /* ---- options -------------------------------------------------------------- */
 
@@ -297,19 +316,19 @@ static struct tfile *get_file(bool tmpfs, uint64_t size, bool for_writes)
 	snprintf(f->path, sizeof(f->path), "%s/fmbench-%d-%d%s",
 		 tmpfs ? opt.tmpfs_dir : opt.disk_dir, (int)getpid(), nfiles,
 		 for_writes ? "-w" : "");
-	printf("  (creating %s, %llu MiB ...", f->path, (unsigned long long)(size / MIB));
+	say("  (creating %s, %llu MiB ...", f->path, (unsigned long long)(size / MIB));
 	fflush(stdout);
 	double t0 = now_sec();
 	f->created = true;
 	int err = create_file(f->path, size, !tmpfs);
 	if (err) {
-		printf(" failed: %s)\n", strerror(-err));
+		say(" failed: %s)\n", strerror(-err));
 		fprintf(stderr, "fm-bench: cannot create %s: %s\n", f->path, strerror(-err));
 		remove_files();
 		exit(2);
 	}
 	f->sum = file_sum(size);
-	printf(" %.1f s)\n", now_sec() - t0);
+	say(" %.1f s)\n", now_sec() - t0);
 	return f;
 }
 
@@ -562,6 +581,8 @@ static void csv_open(void)
 		fprintf(stderr, "fm-bench: cannot create %s: %s\n", opt.out_dir, strerror(-err));
 		return;
 	}
+	snprintf(path, sizeof(path), "%s/results.txt", opt.out_dir);
+	txt = fopen(path, "w");
 	snprintf(path, sizeof(path), "%s/results.csv", opt.out_dir);
 	csv = fopen(path, "w");
 	if (!csv) {
@@ -654,14 +675,14 @@ static void print_and_record(const struct workload_desc *wd, const struct varian
 			khint = &rows[i];
 	}
 	bool w4 = wd->id == W_ZIPF, w6 = wd->id == W_RETOUCH;
-	printf("\n  -- %s --\n", v->label);
-	printf("  %-14s %11s %9s %9s %9s %16s", "contender", wd->unit, "vs kernel", "vs k+hint",
+	say("\n  -- %s --\n", v->label);
+	say("  %-14s %11s %9s %9s %9s %16s", "contender", wd->unit, "vs kernel", "vs k+hint",
 	       "peak MiB", "kcache/own MiB");
 	if (w4)
-		printf(" %9s %8s %8s", "scan MB/s", "hit%prb", "hit%flt");
+		say(" %9s %8s %8s", "scan MB/s", "hit%prb", "hit%flt");
 	if (w6)
-		printf(" %14s", "1st pass ns/pg");
-	printf("  notes\n");
+		say(" %14s", "1st pass ns/pg");
+	say("  notes\n");
 	for (int i = 0; i < nrows; i++) {
 		struct row *r = &rows[i];
 		double thr = row_thr(r);
@@ -679,7 +700,7 @@ static void print_and_record(const struct workload_desc *wd, const struct varian
 			snprintf(mem, sizeof(mem), "-");
 		}
 		notes_of(r, notes, sizeof(notes));
-		printf("  %-14s %11s %9s %9s %9s %16s", display_name(wd->id, r->ct), fig, rk, rkh,
+		say("  %-14s %11s %9s %9s %9s %16s", display_name(wd->id, r->ct), fig, rk, rkh,
 		       peak, mem);
 		double hp = NAN, hf = NAN, extra = r->reps ? median(r->extra, r->reps) : NAN;
 		const char *extra_unit = "";
@@ -699,15 +720,15 @@ static void print_and_record(const struct workload_desc *wd, const struct varian
 				snprintf(c, sizeof(c), "-");
 			else
 				snprintf(c, sizeof(c), "%.1f", 100 * hf);
-			printf(" %9s %8s %8s", a, b, c);
+			say(" %9s %8s %8s", a, b, c);
 			extra_unit = "scan bytes/s";
 		}
 		if (w6) {
 			fmt_fig(ex, sizeof(ex), isnan(extra) ? NAN : extra * 1e9);
-			printf(" %14s", ex);
+			say(" %14s", ex);
 			extra_unit = "first pass s/page";
 		}
-		printf("  %s\n", notes);
+		say("  %s\n", notes);
 		if (r->status == 2 || r->data_bad)
 			exit_status = 1;
 		if (!csv)
@@ -913,37 +934,41 @@ static void add(struct workload_desc *wd, int c)
 
 static void print_header(int argc, char **argv)
 {
-	printf("fm-bench: faultmap vs kernel mmap, side by side\ncommand:");
+	say("fm-bench: faultmap vs kernel mmap, side by side\ncommand:");
 	for (int i = 0; i < argc; i++)
-		printf(strpbrk(argv[i], " \t'\"") ? " '%s'" : " %s", argv[i]);
-	printf("\n");
+		say(strpbrk(argv[i], " \t'\"") ? " '%s'" : " %s", argv[i]);
+	say("\n");
+#ifndef FM_BENCH_REV
+#define FM_BENCH_REV "unknown"
+#endif
+	say("faultmap: built from git %s (libfaultmap.a linked statically)\n", FM_BENCH_REV);
 	struct utsname u;
 	uname(&u);
 	time_t t = time(NULL);
 	char date[64];
 	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S %Z", localtime(&t));
-	printf("date: %s; host: %s %s %s, %ld CPUs, %.1f GiB RAM\n", date, u.sysname, u.release,
+	say("date: %s; host: %s %s %s, %ld CPUs, %.1f GiB RAM\n", date, u.sysname, u.release,
 	       u.machine, sysconf(_SC_NPROCESSORS_ONLN),
 	       (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / GIB);
-	printf("memory: %s\n", cg.version ? cg.note : "no memory cgroup");
+	say("memory: %s\n", cg.version ? cg.note : "no memory cgroup");
 	if (cg.version)
-		printf("  kernel mmap and pread run in a cgroup limited to the budget; faultmap%s "
+		say("  kernel mmap and pread run in a cgroup limited to the budget; faultmap%s "
 		       "in one %s; all measured the same way, from outside the child.\n"
 		       "  peak MiB = the cgroup's peak counter (~: sampled); kcache/own = largest "
 		       "sample (every 10 ms) of kernel file cache (not shmem) / shmem+anon.\n",
 		       umap_lib ? " and UMap" : "",
 		       opt.fm_limit ? "limited by --fm-limit" : "without a limit (its budget is its own)");
 	else
-		printf("  WARNING: %s: the kernel contenders run WITHOUT a memory limit; peak = "
+		say("  WARNING: %s: the kernel contenders run WITHOUT a memory limit; peak = "
 		       "the child's peak RSS (wait4 ru_maxrss; a page mapped twice counts twice), "
 		       "kcache/own = samples of RssFile / RssShmem+RssAnon.\n",
 		       cg.note);
-	printf("ratios: throughput / throughput of kernel mmap (default advice, \"vs kernel\") "
+	say("ratios: throughput / throughput of kernel mmap (default advice, \"vs kernel\") "
 	       "or of kernel mmap with the best hint (\"vs k+hint\") in the same run; >1 is "
 	       "faster.\n");
-	printf("maps: %s, PROT_READ in the reading workloads; repetitions: %d (median shown)\n",
+	say("maps: %s, PROT_READ in the reading workloads; repetitions: %d (median shown)\n",
 	       opt.private_maps ? "MAP_PRIVATE" : "MAP_SHARED", opt.reps);
-	printf("UMap: %s\n", umap_note);
+	say("UMap: %s\n", umap_note);
 }
 
 int main(int argc, char **argv)
@@ -998,8 +1023,8 @@ int main(int argc, char **argv)
 		else
 			close(fd);
 	}
-	print_header(argc, argv);
 	csv_open();
+	print_header(argc, argv);
 	double t_start = now_sec();
 	int map_flags = opt.private_maps ? MAP_PRIVATE : MAP_SHARED;
 	uint64_t seed = 0x5eed5eedULL;
@@ -1016,7 +1041,7 @@ int main(int argc, char **argv)
 		struct tfile *f = NULL;
 		uint32_t *seq = NULL;
 		double tw = now_sec();
-		printf("\n");
+		say("\n");
 		switch (w) {
 		case W_FAULT:
 			wd.name = "fault-path";
@@ -1186,30 +1211,31 @@ int main(int argc, char **argv)
 		job.file_bytes = f->size;
 		job.budget = wd.budget;
 		job.expect_sum = f->sum;
-		printf("== %s\n   cache: %s\n   hints: %s\n", wd.title, wd.cache, wd.hint);
+		say("== %s\n   cache: %s\n   hints: %s\n", wd.title, wd.cache, wd.hint);
 		if (wd.note[0])
-			printf("   note: %s\n", wd.note);
+			say("   note: %s\n", wd.note);
 		for (int v = 0; v < wd.nvariants; v++)
 			run_variant(&wd, &wd.variants[v], &job, f);
 		free(seq);
-		printf("  (workload %d took %.0f s)\n", w, now_sec() - tw);
+		say("  (workload %d took %.0f s)\n", w, now_sec() - tw);
 	}
 
 	double total = now_sec() - t_start;
-	printf("\ntotal time: %.0f s (%.1f min)\n", total, total / 60);
+	say("\ntotal time: %.0f s (%.1f min)\n", total, total / 60);
 	if (csv) {
 		fclose(csv);
-		printf("results: %s/results.csv\n", opt.out_dir);
+		say("results: %s/results.csv, %s/results.txt (this table)\n", opt.out_dir,
+		    opt.out_dir);
 	}
 	remove_files();
 	cg_teardown(&cg);
 
 	if (opt.no_plot) {
-		printf("plots: skipped (--no-plot)\n");
+		say("plots: skipped (--no-plot)\n");
 	} else if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
-		printf("plots: skipped: gnuplot not found (install Debian's gnuplot-nox)\n");
+		say("plots: skipped: gnuplot not found (install Debian's gnuplot-nox)\n");
 	} else if (access(opt.plot_script, R_OK) != 0) {
-		printf("plots: skipped: %s not found (run from the source tree, or "
+		say("plots: skipped: %s not found (run from the source tree, or "
 		       "--plot-script)\n", opt.plot_script);
 	} else if (csv) {
 		char cmd[1400];
@@ -1217,9 +1243,11 @@ int main(int argc, char **argv)
 			 opt.out_dir, opt.out_dir);
 		int rc = system(cmd);
 		if (rc != 0)
-			printf("plots: %s failed (status %d)\n", opt.plot_script, rc);
+			say("plots: %s failed (status %d)\n", opt.plot_script, rc);
 	}
 	if (exit_status)
-		printf("\nFAILED: a contender crashed, hung or failed a data check (see notes above)\n");
+		say("\nFAILED: a contender crashed, hung or failed a data check (see notes above)\n");
+	if (txt)
+		fclose(txt);
 	return exit_status;
 }

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #define RA_MAX_NORMAL 32     /* pages: 128 KiB */
-#define RA_MAX_SEQUENTIAL 256 /* pages: 1 MiB; also the size of io_buf */
+#define RA_MAX_SEQUENTIAL FM_CLUSTER_MAX /* pages: 1 MiB */
 #define FAULT_MSG_BATCH 16
 
 static pthread_t fault_thread_id;
@@ -101,25 +101,22 @@ int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 	}
 	memset(engine.io_buf + got, 0, len - got);
 
-	uint64_t inserted = 0;
-	int err = 0;
-	while (inserted < count && !err) {
-		/* Copy one page at a time when a page is already there. */
-		uint32_t nr = frame_alloc();
-		if (nr == FM_NIL) {
-			err = -ENOMEM;
-			break;
-		}
-		err = uffd_copy(engine_self()->uffd,
-				as->fill_view + off + (inserted << FM_PAGE_SHIFT),
-				engine.io_buf + (inserted << FM_PAGE_SHIFT),
-				FM_PAGE_SIZE);
-		if (err) {
-			frame_free(nr);
-			break;
-		}
-		reclaim_insert(as, start + inserted, nr, once);
-		inserted++;
+	/* One UFFDIO_COPY for the cluster: the pages appear in the cache, and
+	 * every view, only whole. */
+	uint32_t frames[FM_CLUSTER_MAX];
+	uint64_t n = 0;
+	while (n < count && (frames[n] = frame_alloc()) != FM_NIL)
+		n++;
+	size_t done = 0;
+	int err = n < count ? -ENOMEM
+			    : uffd_copy(engine_self()->uffd, as->fill_view + off,
+					engine.io_buf, len, &done);
+	uint64_t inserted = done >> FM_PAGE_SHIFT;
+	for (uint64_t i = 0; i < n; i++) {
+		if (i < inserted)
+			reclaim_insert(as, start + i, frames[i], once);
+		else
+			frame_free(frames[i]);
 	}
 	engine.st.pages_read += inserted;
 	return inserted ? 0 : err;

@@ -47,6 +47,7 @@
 #define FM_PAGE_SIZE (1UL << FM_PAGE_SHIFT)
 #define FM_MIN_BUDGET_PAGES 16
 #define FM_NIL UINT32_MAX
+#define FM_CLUSTER_MAX 256 /* pages read by one miss, at most (io_buf) */
 
 struct address_space;
 struct vma;
@@ -166,7 +167,7 @@ static inline uint64_t vma_index(const struct vma *vma, uintptr_t addr)
 
 int uffd_open(int *out);
 int uffd_register(int uffd, void *addr, size_t len, bool wp);
-int uffd_copy(int uffd, void *dst, const void *src, size_t len);
+int uffd_copy(int uffd, void *dst, const void *src, size_t len, size_t *done);
 int uffd_wake(int uffd, uintptr_t addr, size_t len);
 int uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect);
 

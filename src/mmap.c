@@ -164,7 +164,7 @@ static void start_engine_once(void)
 		err = uffd_open(&uffd);
 	if (!err) {
 		engine.mms = mm_new(uffd);
-		engine.io_buf = aligned_alloc(FM_PAGE_SIZE, 256 * FM_PAGE_SIZE);
+		engine.io_buf = aligned_alloc(FM_PAGE_SIZE, FM_CLUSTER_MAX * FM_PAGE_SIZE);
 		if (!engine.mms || !engine.io_buf)
 			err = -ENOMEM;
 	}
@@ -450,7 +450,7 @@ static int madvise_vma(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
 				continue;
 			}
 			uint64_t n = 1;
-			while (index + n < end && n < 256 && n < room &&
+			while (index + n < end && n < FM_CLUSTER_MAX && n < room &&
 			       as_find_frame(as, index + n) == FM_NIL)
 				n++;
 			if (reclaim_reserve(n) || filemap_read_pages(as, index, n, false))

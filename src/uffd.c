@@ -58,24 +58,26 @@ int uffd_register(int uffd, void *addr, size_t len, bool wp)
 }
 
 /* uffd_copy - fill [dst, dst+len) from src and add the pages to the memfd's
- * cache, without waking anyone. Fails with -EEXIST on a page already there,
- * and with -EAGAIN while the mm is changing (a fork in progress). */
-int uffd_copy(int uffd, void *dst, const void *src, size_t len)
+ * cache, without waking anyone; *done says how many bytes were copied. Fails
+ * with -EEXIST at a page already there, and with -EAGAIN while the mm is
+ * changing (a fork in progress). */
+int uffd_copy(int uffd, void *dst, const void *src, size_t len, size_t *done)
 {
-	size_t done = 0;
-	while (done < len) {
+	*done = 0;
+	while (*done < len) {
 		struct uffdio_copy c = {
-			.dst = (uintptr_t)dst + done,
-			.src = (uintptr_t)src + done,
-			.len = len - done,
+			.dst = (uintptr_t)dst + *done,
+			.src = (uintptr_t)src + *done,
+			.len = len - *done,
 			.mode = UFFDIO_COPY_MODE_DONTWAKE,
 		};
-		if (ioctl(uffd, UFFDIO_COPY, &c) == 0)
-			return 0;
+		int ret = ioctl(uffd, UFFDIO_COPY, &c);
 		if (c.copy > 0)
-			done += (size_t)c.copy;
-		else
-			return -errno; /* -EAGAIN: the mm is changing (fork) */
+			*done += (size_t)c.copy;
+		if (ret == 0)
+			continue;
+		if (c.copy <= 0)
+			return -errno;
 	}
 	return 0;
 }
