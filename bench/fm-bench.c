@@ -404,6 +404,7 @@ static void run_one(const struct job *job, uint64_t limit, struct run *r)
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
 		close(go[1]);
 		char c;
 		if (read(go[0], &c, 1) != 1)
@@ -1013,6 +1014,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL); /* e.g. piped into head */
 
 	/* How cold runs are made cold: drop_caches, or per-file fadvise. */
 	{

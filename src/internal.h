@@ -185,6 +185,7 @@ void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 /* ---- reclaim.c: keeping the cache within its budget --------------------- */
 
 int reclaim_reserve(uint64_t pages);
+uint64_t frames_available(void);
 void reclaim_insert(struct address_space *as, uint64_t index, uint32_t nr,
 		    bool once);
 void reclaim_drop_mapping(struct address_space *as);

@@ -27,7 +27,8 @@
 
 #define RECLAIM_BATCH 32
 
-static uint64_t frames_available(void)
+/* frames_available - pages the cache may still take without evicting. */
+uint64_t frames_available(void)
 {
 	return engine.nr_free + (engine.budget_pages - engine.nr_frames);
 }
