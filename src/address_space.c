@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -55,6 +56,71 @@ static int map_views(struct address_space *as, uint64_t view_pages)
 	return 0;
 }
 
+/* reopen_direct - a new open file description of the file at fd, with
+ * O_DIRECT, so the file's data is not cached a second time in the kernel's
+ * page cache. (fcntl(F_SETFL) would change the program's own fd.) Returns -1
+ * where the file system has no O_DIRECT (tmpfs). */
+static int reopen_direct(int fd, int mode)
+{
+	char path[32];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return open(path, mode | O_DIRECT | O_CLOEXEC);
+}
+
+/* direct_failed - the file system refused an O_DIRECT transfer: use buffered
+ * I/O on this file from now on. */
+static void direct_failed(int *dio_fd)
+{
+	close(*dio_fd);
+	*dio_fd = -1;
+}
+
+/*
+ * as_read - read len bytes at off (page aligned; buf page aligned) from the
+ * file, with O_DIRECT where the file system has it. Buffered reads drop what
+ * they brought into the kernel's cache, so the file is cached only once, in
+ * faultmap's budget. Reads at EOF are short.
+ * Return: bytes read, or -1 with errno (from fm_sys.pread).
+ */
+ssize_t as_read(struct address_space *as, void *buf, size_t len, uint64_t off)
+{
+	if (as->dio_fd >= 0) {
+		ssize_t n = fm_sys.pread(as->dio_fd, buf, len, (off_t)off);
+		if (n >= 0 || errno != EINVAL)
+			return n;
+		direct_failed(&as->dio_fd);
+	}
+	ssize_t n = fm_sys.pread(as->fd, buf, len, (off_t)off);
+	if (n > 0)
+		posix_fadvise(as->fd, (off_t)off, n, POSIX_FADV_DONTNEED);
+	return n;
+}
+
+/*
+ * as_write - write len bytes at off to the file: whole pages with O_DIRECT
+ * where it works, a partial last page (the file's tail) buffered, then
+ * dropped from the kernel's cache.
+ * Return: bytes written, or -1 with errno (from fm_sys.pwrite).
+ */
+ssize_t as_write(struct address_space *as, const void *buf, size_t len, uint64_t off)
+{
+	if (as->wr_fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	size_t whole = len & ~(FM_PAGE_SIZE - 1);
+	if (as->dio_wr_fd >= 0 && whole && !(off & (FM_PAGE_SIZE - 1))) {
+		ssize_t n = fm_sys.pwrite(as->dio_wr_fd, buf, whole, (off_t)off);
+		if (n >= 0 || errno != EINVAL)
+			return n;
+		direct_failed(&as->dio_wr_fd);
+	}
+	ssize_t n = fm_sys.pwrite(as->wr_fd, buf, len, (off_t)off);
+	if (n > 0)
+		posix_fadvise(as->wr_fd, (off_t)off, n, POSIX_FADV_DONTNEED);
+	return n;
+}
+
 static void as_free(struct address_space *as)
 {
 	if (as->fill_view) {
@@ -71,6 +137,10 @@ static void as_free(struct address_space *as)
 		close(as->fd);
 	if (as->wr_fd >= 0)
 		close(as->wr_fd);
+	if (as->dio_fd >= 0)
+		close(as->dio_fd);
+	if (as->dio_wr_fd >= 0)
+		close(as->dio_wr_fd);
 	free(as);
 }
 
@@ -81,8 +151,9 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 		return -ENOMEM;
 	as->dev = st->st_dev;
 	as->ino = st->st_ino;
-	as->fd = as->wr_fd = as->memfd = -1;
+	as->fd = as->wr_fd = as->memfd = as->dio_fd = as->dio_wr_fd = -1;
 	as->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	as->dio_fd = reopen_direct(fd, O_RDONLY);
 	as->memfd = memfd_create("faultmap", MFD_CLOEXEC);
 	int err = (as->fd < 0 || as->memfd < 0) ? -errno : 0;
 	if (!err)
@@ -118,8 +189,10 @@ struct address_space *as_get(int fd, const struct stat *st, int *err)
 		if (*err)
 			return NULL;
 	}
-	if (as->wr_fd < 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR)
+	if (as->wr_fd < 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR) {
 		as->wr_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		as->dio_wr_fd = reopen_direct(fd, O_RDWR);
+	}
 	*err = 0;
 	return as;
 }

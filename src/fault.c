@@ -116,8 +116,8 @@ int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 		want = len;
 	uint64_t got = 0;
 	while (got < want) {
-		ssize_t n = fm_sys.pread(as->fd, engine.io_buf + got, want - got,
-					 (off_t)(off + got));
+		/* Whole pages (O_DIRECT wants them); a read at EOF is short. */
+		ssize_t n = as_read(as, engine.io_buf + got, len - got, off + got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -126,6 +126,8 @@ int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 			break; /* the file shrank: the rest reads as zeros */
 		got += (uint64_t)n;
 	}
+	if (got > want)
+		got = want;
 	memset(engine.io_buf + got, 0, len - got);
 
 	/* One UFFDIO_COPY for the cluster: the pages appear in the cache, and

@@ -94,8 +94,10 @@ void frame_table_destroy(void);
 struct address_space {
 	dev_t dev;
 	ino_t ino;
-	int fd;		      /* dup of the file, for reading */
+	int fd;		      /* dup of the file: buffered reads, if need be */
 	int wr_fd;	      /* dup of a writable fd of the file, or -1 */
+	int dio_fd;	      /* the file reopened O_DIRECT for reading, or -1 */
+	int dio_wr_fd;	      /* ... and for writing, or -1 */
 	int memfd;	      /* the cache's memory */
 	uint64_t i_size;      /* file size when last looked at */
 	uint64_t nr_pages;    /* pages in the memfd = ceil(i_size / page) */
@@ -114,6 +116,8 @@ struct address_space {
 struct address_space *as_get(int fd, const struct stat *st, int *err);
 void as_put_if_unused(struct address_space *as);
 int as_resize(struct address_space *as, uint64_t i_size);
+ssize_t as_read(struct address_space *as, void *buf, size_t len, uint64_t off);
+ssize_t as_write(struct address_space *as, const void *buf, size_t len, uint64_t off);
 uint32_t *as_slot(struct address_space *as, uint64_t index, bool create);
 uint32_t as_find_frame(struct address_space *as, uint64_t index);
 void as_destroy_all(void);

@@ -68,8 +68,6 @@ static int write_run(struct address_space *as, uint64_t index, uint64_t count)
 	int err = protect_range(as, index, count);
 	if (err)
 		return err;
-	if (as->wr_fd < 0)
-		return -EBADF;
 	uint64_t off = index << FM_PAGE_SHIFT;
 	uint64_t end = (index + count) << FM_PAGE_SHIFT;
 	if (end > as->i_size) {
@@ -81,8 +79,7 @@ static int write_run(struct address_space *as, uint64_t index, uint64_t count)
 			       FM_PAGE_SIZE - (end & (FM_PAGE_SIZE - 1)));
 	}
 	while (off < end) {
-		ssize_t n = fm_sys.pwrite(as->wr_fd, as->direct_view + off,
-					  end - off, (off_t)off);
+		ssize_t n = as_write(as, as->direct_view + off, end - off, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
