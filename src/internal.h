@@ -137,6 +137,8 @@ struct vma {
 	uint64_t vm_pgoff;	    /* file page at vm_start */
 	bool shared;		    /* MAP_SHARED view */
 	bool may_write;		    /* shared and the fd was writable */
+	bool wp;		    /* registered for write-protect: shared and
+				     * writable now or once (dirty tracking) */
 	struct file_ra_state ra;
 	struct mm *mm;
 	struct address_space *mapping;

@@ -256,15 +256,21 @@ static int map_view(void *p, size_t len, int prot, bool shared, int fd,
 		err = -errno;
 		goto out;
 	}
-	err = uffd_register(mm->uffd, view, len, shared);
-	if (!err && shared)
+	/* Only a view that can write needs write-protect tracking; the others
+	 * keep the kernel's fault-around (WP registration turns it off). */
+	bool may_write = shared && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
+	bool wp = may_write && (prot & PROT_WRITE);
+	err = uffd_register(mm->uffd, view, len, wp);
+	if (!err && wp)
 		err = uffd_writeprotect(mm->uffd, (uintptr_t)view, len, true);
 	if (err)
 		goto out;
-	bool may_write = shared && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
-	if (!vma_new(mm, as, (uintptr_t)view, (uintptr_t)view + len,
-		     (uint64_t)offset >> FM_PAGE_SHIFT, shared, may_write))
+	struct vma *vma = vma_new(mm, as, (uintptr_t)view, (uintptr_t)view + len,
+				  (uint64_t)offset >> FM_PAGE_SHIFT, shared, may_write);
+	if (!vma)
 		err = -ENOMEM;
+	else
+		vma->wp = wp;
 out:
 	if (err)
 		as_put_if_unused(as);
@@ -526,6 +532,23 @@ static uintptr_t first_read_only(uintptr_t lo, uintptr_t hi)
 	return hi;
 }
 
+/* start_tracking - a shared vma about to become writable: register it for
+ * write-protect and protect it whole, before the kernel lets it write. */
+static int start_tracking(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
+{
+	(void)lo, (void)hi, (void)arg;
+	if (!v->shared || v->wp)
+		return 0;
+	int uffd = v->mm->uffd;
+	size_t len = v->vm_end - v->vm_start;
+	int err = uffd_register(uffd, (void *)v->vm_start, len, true);
+	if (!err)
+		err = uffd_writeprotect(uffd, v->vm_start, len, true);
+	if (!err)
+		v->wp = true;
+	return err;
+}
+
 int fm_mprotect(void *addr, size_t length, int prot)
 {
 	uintptr_t start = (uintptr_t)addr;
@@ -538,13 +561,15 @@ int fm_mprotect(void *addr, size_t length, int prot)
 	pthread_mutex_lock(&map_lock);
 	pthread_mutex_lock(&engine.lock);
 	uintptr_t stop = first_read_only(start, start + len);
-	pthread_mutex_unlock(&engine.lock);
 	/* Like the kernel, change what comes before the vma that refuses
 	 * (EACCES: its views are writable memfds, so only we know). */
 	int err = 0;
-	if (stop > start && mprotect(addr, stop - start, prot) < 0)
+	if (stop > start)
+		err = walk_range(start, stop, true, start_tracking, no_gap, NULL);
+	pthread_mutex_unlock(&engine.lock);
+	if (!err && stop > start && mprotect(addr, stop - start, prot) < 0)
 		err = -errno;
-	else if (stop < start + len)
+	else if (!err && stop < start + len)
 		err = -EACCES;
 	pthread_mutex_unlock(&map_lock);
 	return err ? fail(err) : 0;

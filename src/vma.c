@@ -77,6 +77,7 @@ int vma_split(struct vma *vma, uintptr_t addr)
 	if (!tail)
 		return -ENOMEM;
 	tail->ra = vma->ra;
+	tail->wp = vma->wp;
 	vma->vm_end = addr;
 	return 0;
 }
@@ -134,6 +135,7 @@ struct mm *mm_dup(struct mm *parent, int uffd)
 			return NULL;
 		}
 		c->ra = v->ra;
+		c->wp = v->wp;
 	}
 	return mm;
 }

@@ -29,15 +29,15 @@ void page_mark_dirty(struct address_space *as, uint32_t nr)
 }
 
 /*
- * writeback_protect - write-protect pages [index, index+count) of as in
- * every shared writable vma of every mm (the reverse map walk).
+ * protect_range - write-protect pages [index, index+count) of as in every
+ * vma registered for write-protect, in every mm (the reverse map walk).
  * Return: 0, or -errno if some vma could not be protected.
  */
 static int protect_range(struct address_space *as, uint64_t index, uint64_t count)
 {
 	int ret = 0;
 	for (struct vma *v = as->i_mmap; v; v = v->i_mmap_next) {
-		if (!v->may_write || v->mm->dead)
+		if (!v->wp || v->mm->dead)
 			continue;
 		uint64_t vfirst = v->vm_pgoff;
 		uint64_t vlast = v->vm_pgoff + ((v->vm_end - v->vm_start) >> FM_PAGE_SHIFT);
