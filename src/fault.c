@@ -240,6 +240,7 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg)
 	}
 	uint64_t start, count;
 	bool once;
+	reclaim_note_fault(as, index);
 	ra_window(vma, as, index, &start, &count, &once);
 	int err = reclaim_reserve(count);
 	if (err && count > 1) {

@@ -191,6 +191,7 @@ void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 /* ---- reclaim.c: keeping the cache within its budget --------------------- */
 
 int reclaim_reserve(uint64_t pages);
+void reclaim_note_fault(struct address_space *as, uint64_t index);
 uint64_t frames_available(void);
 void reclaim_insert(struct address_space *as, uint64_t index, uint32_t nr,
 		    bool once);

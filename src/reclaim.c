@@ -33,6 +33,33 @@ uint64_t frames_available(void)
 	return engine.nr_free + (engine.budget_pages - engine.nr_frames);
 }
 
+/* The pages the last few faults were for. One access may span two pages:
+ * evicting the first to make room for the second would make it fault for
+ * ever, so these are never chosen. */
+#define RECENT_FAULTS 4
+static struct {
+	struct address_space *mapping;
+	uint64_t index;
+} recent[RECENT_FAULTS];
+static unsigned recent_next;
+
+/* reclaim_note_fault - remember that a fault needed page index of as. */
+void reclaim_note_fault(struct address_space *as, uint64_t index)
+{
+	recent[recent_next % RECENT_FAULTS].mapping = as;
+	recent[recent_next % RECENT_FAULTS].index = index;
+	recent_next++;
+}
+
+static bool recently_faulted(uint32_t nr)
+{
+	const struct fm_frame *f = frame_get(nr);
+	for (int i = 0; i < RECENT_FAULTS; i++)
+		if (recent[i].mapping == f->mapping && recent[i].index == f->index)
+			return true;
+	return false;
+}
+
 static uint32_t pick_victim(void)
 {
 	while (engine.lru[LRU_ACTIVE].count > engine.budget_pages * 3 / 4) {
@@ -41,8 +68,9 @@ static uint32_t pick_victim(void)
 		lru_add(nr, LRU_INACTIVE);
 	}
 	for (int l = LRU_ONCE; l < LRU_COUNT; l++)
-		if (engine.lru[l].head != FM_NIL)
-			return engine.lru[l].head;
+		for (uint32_t nr = engine.lru[l].head; nr != FM_NIL; nr = frame_get(nr)->next)
+			if (!recently_faulted(nr))
+				return nr;
 	return FM_NIL;
 }
 
@@ -131,9 +159,16 @@ int reclaim_reserve(uint64_t pages)
 	if (pages > engine.budget_pages)
 		return -ENOMEM;
 	for (int tries = 0; frames_available() < pages && tries < 4; tries++) {
+		/* A batch, but never so much of a small cache that the pages
+		 * just read for a fault (the newest) go too: an access that
+		 * spans two pages would evict one to bring in the other, for
+		 * ever. */
+		uint64_t batch = engine.budget_pages / 4 < RECLAIM_BATCH
+					 ? engine.budget_pages / 4
+					 : RECLAIM_BATCH;
 		uint64_t want = pages - frames_available();
-		if (want < RECLAIM_BATCH)
-			want = RECLAIM_BATCH;
+		if (want < batch)
+			want = batch;
 		uint64_t used = engine.nr_frames - engine.nr_free;
 		if (want > used)
 			want = used;
@@ -181,6 +216,9 @@ void reclaim_insert(struct address_space *as, uint64_t index, uint32_t nr,
  * (the caller wrote the dirty pages back or means to discard them). */
 void reclaim_drop_mapping(struct address_space *as)
 {
+	for (int i = 0; i < RECENT_FAULTS; i++)
+		if (recent[i].mapping == as)
+			recent[i].mapping = NULL;
 	for (uint64_t c = 0; c < as->tree_chunks; c++) {
 		uint32_t *chunk = as->page_tree[c];
 		for (uint32_t i = 0; chunk && i < TREE_CHUNK; i++) {

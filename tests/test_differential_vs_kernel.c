@@ -173,6 +173,40 @@ static void op_msync(int seq, int op)
 		fail_at(seq, op, "msync results differ");
 }
 
+static void op_madvise(int seq, int op)
+{
+	static const int advice[] = {MADV_DONTNEED, MADV_RANDOM, MADV_SEQUENTIAL,
+				     MADV_WILLNEED, MADV_NORMAL};
+	if (!nmaps)
+		return;
+	struct map *m = &maps[rnd(&rs) % (unsigned)nmaps];
+	size_t pages = m->len / PS;
+	size_t a = rnd(&rs) % pages, n = 1 + rnd(&rs) % (pages - a);
+	int adv = advice[rnd(&rs) % 5];
+	int kr = madvise(m->k + a * PS, n * PS, adv);
+	int fr = fm_madvise(m->f + a * PS, n * PS, adv);
+	if (kr != fr)
+		fail_at(seq, op, "madvise results differ");
+}
+
+/* Make a whole mapping read-only or read-write on both sides. */
+static void op_mprotect(int seq, int op)
+{
+	if (!nmaps)
+		return;
+	struct map *m = &maps[rnd(&rs) % (unsigned)nmaps];
+	int prot = m->prot & PROT_WRITE ? PROT_READ : PROT_READ | PROT_WRITE;
+	errno = 0;
+	int kr = mprotect(m->k, m->len, prot);
+	int kerr = errno;
+	errno = 0;
+	int fr = fm_mprotect(m->f, m->len, prot);
+	if (kr != fr || (kr && kerr != errno))
+		fail_at(seq, op, "mprotect results differ");
+	if (!kr)
+		m->prot = prot;
+}
+
 /* A whole-file mapping on each side: the page cache must hold the same. */
 static void op_verify(int seq, int op)
 {
@@ -212,8 +246,12 @@ static void run_sequence(int seq, int nops)
 			op_read(seq, op);
 		else if (r < 85)
 			op_write(seq, op);
-		else if (r < 95)
+		else if (r < 91)
 			op_msync(seq, op);
+		else if (r < 94)
+			op_madvise(seq, op);
+		else if (r < 97)
+			op_mprotect(seq, op);
 		else
 			op_verify(seq, op);
 		ops_done++;
