@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -68,11 +69,18 @@ static int reopen_direct(int fd, int mode)
 }
 
 /* direct_failed - the file system refused an O_DIRECT transfer: use buffered
- * I/O on this file from now on. */
-static void direct_failed(int *dio_fd)
+ * I/O on this file from now on. The fd is closed with the address_space, as
+ * another fault thread may be reading with it. */
+static void direct_failed(struct address_space *as, int fd, int which)
 {
-	close(*dio_fd);
-	*dio_fd = -1;
+	if (which == 0) {
+		int expected = fd; /* two fault threads may both see EINVAL */
+		if (atomic_compare_exchange_strong(&as->dio_fd, &expected, -1))
+			as->dio_unused[0] = fd;
+	} else {
+		as->dio_wr_fd = -1; /* write-back runs under engine.lock */
+		as->dio_unused[1] = fd;
+	}
 }
 
 /*
@@ -84,11 +92,12 @@ static void direct_failed(int *dio_fd)
  */
 ssize_t as_read(struct address_space *as, void *buf, size_t len, uint64_t off)
 {
-	if (as->dio_fd >= 0) {
-		ssize_t n = fm_sys.pread(as->dio_fd, buf, len, (off_t)off);
+	int dio = as->dio_fd;
+	if (dio >= 0) {
+		ssize_t n = fm_sys.pread(dio, buf, len, (off_t)off);
 		if (n >= 0 || errno != EINVAL)
 			return n;
-		direct_failed(&as->dio_fd);
+		direct_failed(as, dio, 0);
 	}
 	ssize_t n = fm_sys.pread(as->fd, buf, len, (off_t)off);
 	if (n > 0)
@@ -110,10 +119,11 @@ ssize_t as_write(struct address_space *as, const void *buf, size_t len, uint64_t
 	}
 	size_t whole = len & ~(FM_PAGE_SIZE - 1);
 	if (as->dio_wr_fd >= 0 && whole && !(off & (FM_PAGE_SIZE - 1))) {
-		ssize_t n = fm_sys.pwrite(as->dio_wr_fd, buf, whole, (off_t)off);
+		int dio = as->dio_wr_fd;
+		ssize_t n = fm_sys.pwrite(dio, buf, whole, (off_t)off);
 		if (n >= 0 || errno != EINVAL)
 			return n;
-		direct_failed(&as->dio_wr_fd);
+		direct_failed(as, dio, 1);
 	}
 	ssize_t n = fm_sys.pwrite(as->wr_fd, buf, len, (off_t)off);
 	if (n > 0)
@@ -141,6 +151,9 @@ static void as_free(struct address_space *as)
 		close(as->dio_fd);
 	if (as->dio_wr_fd >= 0)
 		close(as->dio_wr_fd);
+	for (int i = 0; i < 2; i++)
+		if (as->dio_unused[i] >= 0)
+			close(as->dio_unused[i]);
 	free(as);
 }
 
@@ -151,7 +164,9 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 		return -ENOMEM;
 	as->dev = st->st_dev;
 	as->ino = st->st_ino;
-	as->fd = as->wr_fd = as->memfd = as->dio_fd = as->dio_wr_fd = -1;
+	as->fd = as->wr_fd = as->memfd = as->dio_wr_fd = -1;
+	as->dio_fd = -1;
+	as->dio_unused[0] = as->dio_unused[1] = -1;
 	as->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	as->dio_fd = reopen_direct(fd, O_RDONLY);
 	as->memfd = memfd_create("faultmap", MFD_CLOEXEC);
@@ -275,6 +290,8 @@ static void as_unlink(struct address_space *as)
  */
 void as_put_if_unused(struct address_space *as)
 {
+	if (as->nr_io) /* a fault thread is reading into it: it calls again */
+		return;
 	bool dead_only = true;
 	for (struct vma *v = as->i_mmap; v && dead_only; v = v->i_mmap_next)
 		dead_only = !mm_alive(v->mm);

@@ -64,6 +64,7 @@ enum fm_lru {
 };
 
 #define PG_DIRTY 0x1
+#define PG_LOCKED 0x2 /* being read: not yet in the memfd, not on an LRU list */
 
 struct fm_frame {
 	struct address_space *mapping; /* NULL when free */
@@ -71,6 +72,7 @@ struct fm_frame {
 	uint32_t prev, next;	       /* LRU (or free list) links */
 	uint8_t lru;		       /* enum fm_lru */
 	uint8_t flags;		       /* PG_* */
+	uint8_t want_lru;	       /* PG_LOCKED: the list it will join */
 };
 
 struct fm_lru_list {
@@ -96,8 +98,10 @@ struct address_space {
 	ino_t ino;
 	int fd;		      /* dup of the file: buffered reads, if need be */
 	int wr_fd;	      /* dup of a writable fd of the file, or -1 */
-	int dio_fd;	      /* the file reopened O_DIRECT for reading, or -1 */
+	_Atomic int dio_fd;   /* the file reopened O_DIRECT for reading, or -1 */
 	int dio_wr_fd;	      /* ... and for writing, or -1 */
+	int dio_unused[2];    /* O_DIRECT fds given up on, closed at free */
+	uint32_t nr_io;	      /* reads in flight without engine.lock: pins it */
 	int memfd;	      /* the cache's memory */
 	uint64_t i_size;      /* file size when last looked at */
 	uint64_t nr_pages;    /* pages in the memfd = ceil(i_size / page) */
@@ -184,7 +188,7 @@ void fault_thread_stop(void);
 void fault_thread_kick(void);
 void mm_reap_dead(void);
 int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
-		       bool once);
+		       bool once, char *buf, bool unlock_for_io);
 void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 	       uint64_t *start, uint64_t *count, bool *once);
 
@@ -193,8 +197,9 @@ void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 int reclaim_reserve(uint64_t pages);
 void reclaim_note_fault(struct address_space *as, uint64_t index);
 uint64_t frames_available(void);
-void reclaim_insert(struct address_space *as, uint64_t index, uint32_t nr,
-		    bool once);
+int reclaim_prepare(struct address_space *as, uint64_t index, uint32_t nr, bool once);
+void reclaim_insert(uint32_t nr);
+void reclaim_abort(uint32_t nr);
 void reclaim_drop_mapping(struct address_space *as);
 
 /* ---- writeback.c: dirty pages to the file -------------------------------- */
@@ -203,6 +208,16 @@ int writeback_range(struct address_space *as, uint64_t start, uint64_t end);
 void writeback_protect(struct address_space *as, uint64_t index, uint64_t count);
 void page_mark_dirty(struct address_space *as, uint32_t nr);
 int writeback_all(void);
+
+/* A fault on a page another fault thread is reading: resolved when the
+ * read completes. */
+struct fm_waiter {
+	struct mm *mm;
+	uintptr_t addr;
+	bool write;
+	struct address_space *mapping;
+	uint64_t index;
+};
 
 /* ---- sys.c: system calls tests can make fail ---------------------------- */
 
@@ -228,7 +243,9 @@ struct fm_engine {
 	uint32_t nr_frames, frames_cap, free_head, nr_free;
 	struct fm_lru_list lru[LRU_COUNT];
 	uint64_t eviction_clock; /* evictions so far: shadow-entry clock */
-	char *io_buf;		 /* one cluster, for reads */
+	char *io_buf;		 /* one cluster, for reads under the lock */
+	struct fm_waiter *waiters; /* faults on pages being read */
+	size_t nr_waiters, waiters_cap;
 	struct fm_stats st;
 };
 extern struct fm_engine engine;

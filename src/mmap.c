@@ -459,7 +459,8 @@ static int madvise_vma(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
 			while (index + n < end && n < FM_CLUSTER_MAX && n < room &&
 			       as_find_frame(as, index + n) == FM_NIL)
 				n++;
-			if (reclaim_reserve(n) || filemap_read_pages(as, index, n, false))
+			if (reclaim_reserve(n) ||
+			    filemap_read_pages(as, index, n, false, engine.io_buf, false))
 				break; /* advice only: errors are not reported */
 			index += n;
 			room -= n;

@@ -189,12 +189,17 @@ int reclaim_reserve(uint64_t pages)
 	return frames_available() >= pages ? 0 : -ENOMEM;
 }
 
-/* reclaim_insert - account frame nr, now holding page index of as, and put
- * it on the list its history asks for. */
-void reclaim_insert(struct address_space *as, uint64_t index, uint32_t nr,
-		    bool once)
+/*
+ * reclaim_prepare - claim frame nr for page index of as, about to be read:
+ * page_tree points at it (so other faults wait for it), it is PG_LOCKED and
+ * on no list; the list it will join is chosen now, from the page's history.
+ * Return: 0, or -ENOMEM (no memory for the page_tree chunk).
+ */
+int reclaim_prepare(struct address_space *as, uint64_t index, uint32_t nr, bool once)
 {
 	uint32_t *slot = as_slot(as, index, true);
+	if (!slot)
+		return -ENOMEM;
 	enum fm_lru list = once ? LRU_ONCE : LRU_INACTIVE;
 	if (*slot & SLOT_SHADOW) {
 		uint32_t now = (uint32_t)(engine.eviction_clock & ~SLOT_SHADOW);
@@ -207,9 +212,28 @@ void reclaim_insert(struct address_space *as, uint64_t index, uint32_t nr,
 	struct fm_frame *f = frame_get(nr);
 	f->mapping = as;
 	f->index = index;
+	f->flags = PG_LOCKED;
+	f->want_lru = (uint8_t)list;
 	*slot = nr + 1;
-	as->nr_resident++;
-	lru_add(nr, list);
+	return 0;
+}
+
+/* reclaim_insert - frame nr, prepared, now holds its page: account it and
+ * put it on its list. */
+void reclaim_insert(uint32_t nr)
+{
+	struct fm_frame *f = frame_get(nr);
+	f->flags &= (uint8_t)~PG_LOCKED;
+	f->mapping->nr_resident++;
+	lru_add(nr, (enum fm_lru)f->want_lru);
+}
+
+/* reclaim_abort - frame nr, prepared, was not filled: forget it. */
+void reclaim_abort(uint32_t nr)
+{
+	struct fm_frame *f = frame_get(nr);
+	*as_slot(f->mapping, f->index, false) = 0;
+	frame_free(nr);
 }
 
 /* reclaim_drop_mapping - free every frame of as without writing anything
@@ -227,7 +251,8 @@ void reclaim_drop_mapping(struct address_space *as)
 			uint32_t nr = chunk[i] - 1;
 			if (frame_get(nr)->flags & PG_DIRTY)
 				as->nr_dirty--;
-			lru_del(nr);
+			if (!(frame_get(nr)->flags & PG_LOCKED))
+				lru_del(nr);
 			frame_free(nr);
 			chunk[i] = 0;
 		}

@@ -31,6 +31,14 @@
 		}                                                               \
 	} while (0)
 
+#if defined(__SANITIZE_THREAD__)
+#define FM_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FM_UNDER_TSAN 1
+#endif
+#endif
+
 /* Skip (exit 77) when faultmap cannot start here (no userfaultfd). */
 void require_engine(void);
 /* A new file of size bytes filled from seed; its path goes into path[64]. */

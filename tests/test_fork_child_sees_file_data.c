@@ -31,6 +31,14 @@ static void child(void *arg)
 
 int main(void)
 {
+#ifdef FM_UNDER_TSAN
+	/* TSan's fork() holds its internal locks across the system call, and
+	 * the kernel makes fork() wait until a fault thread has read
+	 * UFFD_EVENT_FORK; a fault thread that touches a TSan lock meanwhile
+	 * never does (the test hung in 9 of 15 TSan runs, never elsewhere). */
+	fprintf(stderr, "skip: TSan's fork interceptor deadlocks with UFFD_EVENT_FORK\n");
+	return 77;
+#endif
 	require_engine();
 	char path[64];
 	int fd = make_file(path, PAGES * PS, 41, O_RDWR);

@@ -34,17 +34,9 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	siglongjmp(env, 1);
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-
 int main(void)
 {
-#ifdef UNDER_TSAN
+#ifdef FM_UNDER_TSAN
 	/* TSan delivers a signal sent by another thread only when the target
 	 * reaches one of its interceptors; a thread stuck re-faulting on one
 	 * load never does. */
