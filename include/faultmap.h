@@ -107,6 +107,45 @@ FM_API int fm_madvise(void *addr, size_t length, int advice);
  */
 FM_API int fm_mprotect(void *addr, size_t length, int prot);
 
+/*
+ * fm_mremap - like mremap(2): grow, shrink or move a mapping. A faultmap
+ * mapping keeps being served where it goes; a grown shared mapping sees the
+ * file's pages past its old end (SIGBUS past EOF, as mmap). Other ranges
+ * are passed to mremap(2). new_address is read only with MREMAP_FIXED.
+ *
+ * Errors: those of mremap(2); EFAULT when [old_address, old_address +
+ * old_size) spans more than one mapping; EINVAL for old_size 0 (duplicating
+ * a mapping) and MREMAP_DONTUNMAP on a faultmap mapping (not supported).
+ */
+FM_API void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...);
+
+/*
+ * The read/write family on a file faultmap caches (one that is mapped).
+ *
+ * On Linux, read(2) and write(2) see the same page cache as mappings. These
+ * keep that true for faultmap's cache: fm_pread/fm_read copy from the cache
+ * (reading missing pages into it), so they see writes made through shared
+ * mappings and not yet written back; fm_pwrite/fm_write write to the file
+ * and update the cached pages, so every mapping sees the write at once; a
+ * write past EOF grows the file and the cache. fm_ftruncate and
+ * fm_fallocate change the file and the cache together: pages past a new
+ * EOF leave the cache and raise SIGBUS in mappings, as on Linux.
+ *
+ * On a file faultmap does not cache, each is exactly its system call.
+ * Same arguments, results and errno as pread(2), read(2), pwrite(2),
+ * write(2), ftruncate(2) and fallocate(2), plus ENOMEM (no memory for the
+ * bounce buffer). fm_read/fm_write move the file offset as read/write do,
+ * but are not atomic with respect to another thread using the same fd.
+ * fm_fallocate refuses FALLOC_FL_COLLAPSE_RANGE and FALLOC_FL_INSERT_RANGE
+ * on a cached file (EOPNOTSUPP).
+ */
+FM_API ssize_t fm_pread(int fd, void *buf, size_t count, off_t offset);
+FM_API ssize_t fm_read(int fd, void *buf, size_t count);
+FM_API ssize_t fm_pwrite(int fd, const void *buf, size_t count, off_t offset);
+FM_API ssize_t fm_write(int fd, const void *buf, size_t count);
+FM_API int fm_ftruncate(int fd, off_t length);
+FM_API int fm_fallocate(int fd, int mode, off_t offset, off_t len);
+
 /* Counters of the engine, process-wide. */
 struct fm_stats {
 	uint64_t budget_bytes;	 /* page-cache cap */

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,27 +30,27 @@ static int map_views(struct address_space *as, uint64_t view_pages)
 	size_t len = view_pages << FM_PAGE_SHIFT;
 	if (len == 0)
 		len = FM_PAGE_SIZE;
-	char *fill = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+	char *fill = sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			  as->memfd, 0);
 	if (fill == MAP_FAILED)
 		return -errno;
-	char *direct = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+	char *direct = sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			    as->memfd, 0);
 	if (direct == MAP_FAILED) {
 		int err = -errno;
-		munmap(fill, len);
+		sys_munmap(fill, len);
 		return err;
 	}
 	int err = uffd_register(engine_self()->uffd, fill, len, false);
 	if (err) {
-		munmap(fill, len);
-		munmap(direct, len);
+		sys_munmap(fill, len);
+		sys_munmap(direct, len);
 		return err;
 	}
 	if (as->fill_view) {
 		size_t old = as->view_pages << FM_PAGE_SHIFT;
-		munmap(as->fill_view, old ? old : FM_PAGE_SIZE);
-		munmap(as->direct_view, old ? old : FM_PAGE_SIZE);
+		sys_munmap(as->fill_view, old ? old : FM_PAGE_SIZE);
+		sys_munmap(as->direct_view, old ? old : FM_PAGE_SIZE);
 	}
 	as->fill_view = fill;
 	as->direct_view = direct;
@@ -65,7 +66,7 @@ static int reopen_direct(int fd, int mode)
 {
 	char path[32];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	return open(path, mode | O_DIRECT | O_CLOEXEC);
+	return fd_keep(open(path, mode | O_DIRECT | O_CLOEXEC));
 }
 
 /* direct_failed - the file system refused an O_DIRECT transfer: use buffered
@@ -131,29 +132,42 @@ ssize_t as_write(struct address_space *as, const void *buf, size_t len, uint64_t
 	return n;
 }
 
+/* file_path - the name fd was opened by (for the tools), or NULL. */
+static char *file_path(int fd)
+{
+	char link[32], path[4096];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0)
+		return NULL;
+	path[n] = '\0';
+	return strdup(path);
+}
+
 static void as_free(struct address_space *as)
 {
 	if (as->fill_view) {
 		size_t len = as->view_pages << FM_PAGE_SHIFT;
-		munmap(as->fill_view, len ? len : FM_PAGE_SIZE);
-		munmap(as->direct_view, len ? len : FM_PAGE_SIZE);
+		sys_munmap(as->fill_view, len ? len : FM_PAGE_SIZE);
+		sys_munmap(as->direct_view, len ? len : FM_PAGE_SIZE);
 	}
 	for (uint64_t i = 0; i < as->tree_chunks; i++)
 		free(as->page_tree[i]);
 	free(as->page_tree);
+	free(as->path);
 	if (as->memfd >= 0)
-		close(as->memfd);
+		sys_close(as->memfd);
 	if (as->fd >= 0)
-		close(as->fd);
+		sys_close(as->fd);
 	if (as->wr_fd >= 0)
-		close(as->wr_fd);
+		sys_close(as->wr_fd);
 	if (as->dio_fd >= 0)
-		close(as->dio_fd);
+		sys_close(as->dio_fd);
 	if (as->dio_wr_fd >= 0)
-		close(as->dio_wr_fd);
+		sys_close(as->dio_wr_fd);
 	for (int i = 0; i < 2; i++)
 		if (as->dio_unused[i] >= 0)
-			close(as->dio_unused[i]);
+			sys_close(as->dio_unused[i]);
 	free(as);
 }
 
@@ -167,9 +181,10 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 	as->fd = as->wr_fd = as->memfd = as->dio_wr_fd = -1;
 	as->dio_fd = -1;
 	as->dio_unused[0] = as->dio_unused[1] = -1;
-	as->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	as->fd = fd_keep(fcntl(fd, F_DUPFD_CLOEXEC, 0));
 	as->dio_fd = reopen_direct(fd, O_RDONLY);
-	as->memfd = memfd_create("faultmap", MFD_CLOEXEC);
+	as->memfd = fd_keep(memfd_create("faultmap", MFD_CLOEXEC));
+	as->path = file_path(fd);
 	int err = (as->fd < 0 || as->memfd < 0) ? -errno : 0;
 	if (!err)
 		err = as_resize(as, (uint64_t)st->st_size);
@@ -198,6 +213,7 @@ struct address_space *as_get(int fd, const struct stat *st, int *err)
 			return NULL;
 		as->next = engine.mappings;
 		engine.mappings = as;
+		atomic_fetch_add(&engine.nr_cached, 1);
 	} else if ((uint64_t)st->st_size > as->i_size) {
 		/* The file grew behind the cache's back: let the new pages in. */
 		*err = as_resize(as, (uint64_t)st->st_size);
@@ -205,7 +221,7 @@ struct address_space *as_get(int fd, const struct stat *st, int *err)
 			return NULL;
 	}
 	if (as->wr_fd < 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR) {
-		as->wr_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		as->wr_fd = fd_keep(fcntl(fd, F_DUPFD_CLOEXEC, 0));
 		as->dio_wr_fd = reopen_direct(fd, O_RDWR);
 	}
 	*err = 0;
@@ -222,7 +238,7 @@ int as_resize(struct address_space *as, uint64_t i_size)
 {
 	uint64_t nr = pages_of(i_size);
 	if (nr > as->nr_pages || as->nr_pages == 0) {
-		if (ftruncate(as->memfd, (off_t)(nr << FM_PAGE_SHIFT)) < 0)
+		if (sys_ftruncate(as->memfd, (off_t)(nr << FM_PAGE_SHIFT)) < 0)
 			return -errno;
 	}
 	if (!as->fill_view || nr > as->view_pages) {
@@ -244,6 +260,54 @@ int as_resize(struct address_space *as, uint64_t i_size)
 		as->nr_pages = nr;
 	if (i_size > as->i_size)
 		as->i_size = i_size;
+	return 0;
+}
+
+/* zero_tail - zero the cached bytes of the page holding byte size, from size
+ * to the end of that page: they lie past EOF (the kernel's page cache keeps
+ * them zero too, and a mapping's writes there never reach the file). */
+static void zero_tail(struct address_space *as, uint64_t size)
+{
+	uint64_t in_page = size & (FM_PAGE_SIZE - 1);
+	if (!in_page)
+		return;
+	uint32_t nr = as_find_frame(as, size >> FM_PAGE_SHIFT);
+	if (nr != FM_NIL && !(frame_get(nr)->flags & PG_LOCKED))
+		memset(as->direct_view + size, 0, FM_PAGE_SIZE - in_page);
+}
+
+/*
+ * as_set_size - the file is now i_size bytes long (truncated, extended, or
+ * written past its end). Shrinking drops the cached pages past the new end,
+ * dirty or not, and shrinks the memfd, so every view raises SIGBUS there,
+ * as the kernel's do, and they are write-protected again in every shared
+ * view (see writeback.c); the tail of the new last page is zeroed. Growing zeros
+ * the old last page's tail and lets the new pages in.
+ * Return: 0 or -errno. Context: engine.lock, no read in flight (nr_io 0).
+ */
+int as_set_size(struct address_space *as, uint64_t i_size)
+{
+	uint64_t old = as->i_size;
+	if (i_size < old) {
+		uint64_t nr = pages_of(i_size);
+		reclaim_drop_range(as, nr, UINT64_MAX);
+		if (sys_ftruncate(as->memfd, (off_t)(nr << FM_PAGE_SHIFT)) < 0)
+			return -errno;
+		/* The kernel zapped those pages in every view, leaving no
+		 * uffd-wp marker where a dirty page was writable: protect
+		 * them again, or a page that comes back with the file's
+		 * growth would take writes unseen. */
+		if (as->nr_pages > nr)
+			writeback_protect(as, nr, as->nr_pages - nr);
+		as->nr_pages = nr;
+		as->i_size = i_size;
+		zero_tail(as, i_size);
+		return 0;
+	}
+	if (i_size > old) {
+		zero_tail(as, old);
+		return as_resize(as, i_size);
+	}
 	return 0;
 }
 
@@ -279,6 +343,7 @@ static void as_unlink(struct address_space *as)
 	while (*pp != as)
 		pp = &(*pp)->next;
 	*pp = as->next;
+	atomic_fetch_sub(&engine.nr_cached, 1);
 }
 
 /*
@@ -290,7 +355,7 @@ static void as_unlink(struct address_space *as)
  */
 void as_put_if_unused(struct address_space *as)
 {
-	if (as->nr_io) /* a fault thread is reading into it: it calls again */
+	if (as->nr_io || as->nr_pins) /* a reader calls again when done */
 		return;
 	bool dead_only = true;
 	for (struct vma *v = as->i_mmap; v && dead_only; v = v->i_mmap_next)

@@ -12,6 +12,7 @@
  * through any view, are kernel minor faults that never reach this file.
  */
 #include "internal.h"
+#include "publish.h"
 
 #include <errno.h>
 #include <linux/userfaultfd.h>
@@ -248,7 +249,7 @@ static void map_cluster(struct vma *vma, uint64_t start, uint64_t count)
 	uint64_t hi = start + count < last ? start + count : last;
 	if (lo >= hi)
 		return;
-	(void)madvise((void *)(vma->vm_start + ((lo - first) << FM_PAGE_SHIFT)),
+	(void)sys_madvise((void *)(vma->vm_start + ((lo - first) << FM_PAGE_SHIFT)),
 		      (hi - lo) << FM_PAGE_SHIFT, MADV_POPULATE_READ);
 }
 
@@ -299,9 +300,13 @@ static void forget_waiters(struct mm *mm)
 			i++;
 }
 
-/* do_fault - serve one page-fault message of mm, reading into buf.
+static uint64_t now_ns(void);
+
+/* do_fault - serve one page-fault message of mm, reading into buf; say in
+ * *t what was done, for the trace.
  * Context: engine.lock held; dropped during file reads of this process. */
-static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf)
+static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
+		     struct fm_trace *t)
 {
 	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address & ~(FM_PAGE_SIZE - 1);
 	uint64_t flags = msg->arg.pagefault.flags;
@@ -313,6 +318,11 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf)
 	}
 	struct address_space *as = vma->mapping;
 	uint64_t index = vma_index(vma, addr);
+	t->addr = (uintptr_t)msg->arg.pagefault.address;
+	t->vm_start = vma->vm_start;
+	t->vm_end = vma->vm_end;
+	t->pgoff = vma->vm_pgoff;
+	t->index = index;
 	uint32_t nr = as_find_frame(as, index);
 	if (nr != FM_NIL && (frame_get(nr)->flags & PG_LOCKED)) {
 		/* Another fault thread is reading it. */
@@ -321,6 +331,7 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf)
 	}
 	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
 		engine.st.write_faults++;
+		t->result = "write";
 		/* Evicted since: the retry takes a MISSING fault. */
 		if (nr == FM_NIL)
 			uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
@@ -330,10 +341,13 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf)
 	}
 	if (nr != FM_NIL) { /* another fault brought it in meanwhile */
 		engine.st.minor_faults++;
+		engine.hits++;
+		t->result = "hit";
 		resolve(vma, nr, addr, write);
 		return;
 	}
 	if (index >= as->nr_pages) {
+		t->result = "sigbus";
 		send_sigbus(mm, msg);
 		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
 		return;
@@ -348,8 +362,12 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf)
 		count = 1;
 		err = reclaim_reserve(count);
 	}
+	uint64_t read_from = now_ns();
 	if (!err)
 		err = filemap_read_pages(as, start, count, once, buf, true);
+	t->read_start = start;
+	t->read_pages = count;
+	t->read_ns = now_ns() - read_from;
 	/* The lock was dropped: the vma may be gone, the file unused. */
 	wake_waiters(as, start, start + count);
 	vma = vma_find(mm, addr);
@@ -364,11 +382,15 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf)
 		return;
 	}
 	if (err) {
+		t->result = "sigbus";
 		send_sigbus(mm, msg);
 		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
 		return;
 	}
 	engine.st.major_faults++;
+	engine.misses += count;
+	t->result = "miss";
+	t->installed = count;
 	map_cluster(vma, start, count);
 	resolve(vma, as_find_frame(as, index), addr, write);
 }
@@ -377,9 +399,10 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf)
  * userfaultfd the kernel gave us. */
 static void do_fork(struct mm *parent, const struct uffd_msg *msg)
 {
-	struct mm *child = mm_dup(parent, (int)msg->arg.fork.ufd);
+	int child_uffd = fd_keep((int)msg->arg.fork.ufd);
+	struct mm *child = mm_dup(parent, child_uffd);
 	if (!child) {
-		close((int)msg->arg.fork.ufd);
+		sys_close(child_uffd);
 		return;
 	}
 	struct mm **pp = &engine.mms;
@@ -430,14 +453,23 @@ void mm_reap_dead(void)
 static bool handle_messages(struct mm *mm, char *buf)
 {
 	struct uffd_msg msg;
-	if (read(mm->uffd, &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+	if (sys_read(mm->uffd, &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
 		return false;
+	struct fm_trace t = {.result = NULL};
+	if (trace_enabled()) {
+		t.t_ns = now_ns();
+		t.tid = (int)msg.arg.pagefault.feat.ptid;
+	}
 	pthread_mutex_lock(&engine.lock);
 	if (msg.event == UFFD_EVENT_PAGEFAULT)
-		do_fault(mm, &msg, buf);
+		do_fault(mm, &msg, buf, &t);
 	else if (msg.event == UFFD_EVENT_FORK)
 		do_fork(mm, &msg);
 	pthread_mutex_unlock(&engine.lock);
+	if (t.result && trace_enabled()) {
+		t.total_ns = now_ns() - t.t_ns;
+		trace_fault(&t);
+	}
 	return true;
 }
 
@@ -551,7 +583,7 @@ static void *io_fault_thread(void *arg)
 /* fault_thread_start - start serving faults. Return: 0 or -errno. */
 int fault_thread_start(void)
 {
-	kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	kick_fd = fd_keep(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (kick_fd < 0)
 		return -errno;
 	sigset_t all, old;
@@ -568,7 +600,7 @@ int fault_thread_start(void)
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
-		close(kick_fd);
+		sys_close(kick_fd);
 		kick_fd = -1;
 		return -err;
 	}
@@ -591,7 +623,7 @@ void fault_thread_stop(void)
 	pthread_mutex_unlock(&helper_lock);
 	pthread_join(fault_thread_id, NULL);
 	pthread_join(io_thread_id, NULL);
-	close(kick_fd);
+	sys_close(kick_fd);
 	kick_fd = -1;
 	stopping = 0;
 }

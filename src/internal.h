@@ -102,7 +102,9 @@ struct address_space {
 	int dio_wr_fd;	      /* ... and for writing, or -1 */
 	int dio_unused[2];    /* O_DIRECT fds given up on, closed at free */
 	uint32_t nr_io;	      /* reads in flight without engine.lock: pins it */
+	uint32_t nr_pins;     /* read()/write() calls using it: pins it */
 	int memfd;	      /* the cache's memory */
+	char *path;	      /* the file's name when first mapped (for tools) */
 	uint64_t i_size;      /* file size when last looked at */
 	uint64_t nr_pages;    /* pages in the memfd = ceil(i_size / page) */
 	uint64_t view_pages;  /* length of fill_view and direct_view */
@@ -120,11 +122,16 @@ struct address_space {
 struct address_space *as_get(int fd, const struct stat *st, int *err);
 void as_put_if_unused(struct address_space *as);
 int as_resize(struct address_space *as, uint64_t i_size);
+int as_set_size(struct address_space *as, uint64_t i_size);
 ssize_t as_read(struct address_space *as, void *buf, size_t len, uint64_t off);
 ssize_t as_write(struct address_space *as, const void *buf, size_t len, uint64_t off);
 uint32_t *as_slot(struct address_space *as, uint64_t index, bool create);
 uint32_t as_find_frame(struct address_space *as, uint64_t index);
 void as_destroy_all(void);
+
+/* ---- filemap.c: read(), write() and truncation of cached files --------- */
+
+bool filemap_is_cached(int fd);
 
 /* ---- vma.c: the mappings of a process ----------------------------------- */
 
@@ -163,6 +170,8 @@ struct vma *vma_new(struct mm *mm, struct address_space *as, uintptr_t start,
 void vma_free(struct vma *vma);
 int vma_split(struct vma *vma, uintptr_t addr);
 int vma_carve(struct mm *mm, uintptr_t start, uintptr_t end);
+void vma_move(struct vma *vma, uintptr_t start);
+void vma_merge_range(struct mm *mm, uintptr_t start, uintptr_t end);
 bool vma_range_covered(struct mm *mm, uintptr_t start, uintptr_t end);
 struct mm *mm_new(int uffd);
 struct mm *mm_dup(struct mm *parent, int uffd);
@@ -200,6 +209,7 @@ uint64_t frames_available(void);
 int reclaim_prepare(struct address_space *as, uint64_t index, uint32_t nr, bool once);
 void reclaim_insert(uint32_t nr);
 void reclaim_abort(uint32_t nr);
+void reclaim_drop_range(struct address_space *as, uint64_t start, uint64_t end);
 void reclaim_drop_mapping(struct address_space *as);
 
 /* ---- writeback.c: dirty pages to the file -------------------------------- */
@@ -208,6 +218,7 @@ int writeback_range(struct address_space *as, uint64_t start, uint64_t end);
 void writeback_protect(struct address_space *as, uint64_t index, uint64_t count);
 void page_mark_dirty(struct address_space *as, uint32_t nr);
 int writeback_all(void);
+bool writeback_check_protected(void);
 
 /* A fault on a page another fault thread is reading: resolved when the
  * read completes. */
@@ -219,8 +230,9 @@ struct fm_waiter {
 	uint64_t index;
 };
 
-/* ---- sys.c: system calls tests can make fail ---------------------------- */
+/* ---- sys.c: the system calls the engine makes ---------------------------- */
 
+/* File I/O that tests can make fail. */
 struct fm_sys {
 	ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
 	ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
@@ -228,16 +240,50 @@ struct fm_sys {
 };
 extern struct fm_sys fm_sys;
 
+/*
+ * The calls the interposer (interposer/) takes over are made by the engine
+ * through these, so that in libfaultmap-preload.so (built with
+ * FM_INTERPOSER) they go straight to the kernel and never back into the
+ * interposer. Elsewhere they are the libc functions, which the sanitizers
+ * see. They behave as the libc functions: -1 (MAP_FAILED) and errno.
+ */
+void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int sys_munmap(void *addr, size_t len);
+int sys_madvise(void *addr, size_t len, int advice);
+int sys_mprotect(void *addr, size_t len, int prot);
+int sys_msync(void *addr, size_t len, int flags);
+void *sys_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
+int sys_ftruncate(int fd, off_t len);
+int sys_fallocate(int fd, int mode, off_t off, off_t len);
+ssize_t sys_read(int fd, void *buf, size_t n);
+ssize_t sys_write(int fd, const void *buf, size_t n);
+ssize_t sys_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t sys_pwrite(int fd, const void *buf, size_t n, off_t off);
+
+/*
+ * The engine's own file descriptors are moved above FM_FD_FLOOR and kept in
+ * a set, so that a program that closes every fd (or dup2()s over one)
+ * cannot take them away: the interposer's close() leaves a kept fd open.
+ * fd_keep returns the new fd (closing fd), or fd itself if it cannot move
+ * it; sys_close really closes, and forgets the fd.
+ */
+#define FM_FD_FLOOR 512
+int fd_keep(int fd);
+bool fd_kept(int fd);
+int sys_close(int fd);
+
 /* ---- mmap.c: the engine ------------------------------------------------- */
 
 struct fm_engine {
 	pthread_mutex_t lock;
 	bool started;
 	bool forked_child;
+	pid_t pid; /* of the process whose engine this is */
 	int start_err;
 	uint64_t budget_pages;
 	struct mm *mms;	 /* mms[0] is this process */
 	struct address_space *mappings;
+	_Atomic unsigned nr_cached; /* files in mappings (read without lock) */
 	/* frame table (page.c) */
 	struct fm_frame *frames;
 	uint32_t nr_frames, frames_cap, free_head, nr_free;
@@ -247,10 +293,13 @@ struct fm_engine {
 	struct fm_waiter *waiters; /* faults on pages being read */
 	size_t nr_waiters, waiters_cap;
 	struct fm_stats st;
+	uint64_t hits, misses; /* pages found cached / read, when asked */
 };
 extern struct fm_engine engine;
 
 int engine_start(void);
+int fm_sync_all(void);
+bool fm_debug_check_protected(void);
 #define engine_self() (engine.mms)
 
 #endif /* FAULTMAP_INTERNAL_H */

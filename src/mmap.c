@@ -12,10 +12,12 @@
  * shared views, which start write-protected (see writeback.c).
  */
 #include "internal.h"
+#include "publish.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,9 @@
 #endif
 #ifndef MAP_SHARED_VALIDATE
 #define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
 #endif
 #ifndef PROT_SEM
 #define PROT_SEM 0x8
@@ -145,11 +150,28 @@ static void atfork_child(void)
 /* At normal exit, write every dirty page to its file. */
 static void exit_writeback(void)
 {
-	if (engine.forked_child)
+	if (engine.forked_child || getpid() != engine.pid)
 		return;
 	pthread_mutex_lock(&engine.lock);
 	(void)writeback_all();
 	pthread_mutex_unlock(&engine.lock);
+	publish_stop();
+}
+
+/*
+ * fm_sync_all - write every dirty page of every file (before exec, which
+ * ends the cache with the process image).
+ * Return: 0, or the first write-back error (the pages stay dirty).
+ * Context: takes map_lock and engine.lock.
+ */
+int fm_sync_all(void)
+{
+	pthread_mutex_lock(&map_lock);
+	pthread_mutex_lock(&engine.lock);
+	int err = writeback_all();
+	pthread_mutex_unlock(&engine.lock);
+	pthread_mutex_unlock(&map_lock);
+	return err;
 }
 
 static void start_engine_once(void)
@@ -174,17 +196,19 @@ static void start_engine_once(void)
 		if (engine.mms)
 			mm_destroy(engine.mms);
 		else if (uffd >= 0)
-			close(uffd);
+			sys_close(uffd);
 		engine.mms = NULL;
 		free(engine.io_buf);
 		engine.io_buf = NULL;
 	} else {
 		engine.started = true;
+		engine.pid = getpid();
 	}
 	pthread_mutex_unlock(&engine.lock);
 	if (!err) {
 		atexit(exit_writeback);
 		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+		publish_start();
 	}
 out:
 	engine.start_err = err;
@@ -250,7 +274,7 @@ static int map_view(void *p, size_t len, int prot, bool shared, int fd,
 	struct address_space *as = as_get(fd, st, &err);
 	if (!as)
 		return err;
-	void *view = mmap(p, len, prot, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED,
+	void *view = sys_mmap(p, len, prot, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED,
 			  as->memfd, offset);
 	if (view == MAP_FAILED) {
 		err = -errno;
@@ -280,7 +304,7 @@ out:
 void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
 {
 	if (flags & MAP_ANONYMOUS)
-		return mmap(addr, length, prot, flags, fd, offset);
+		return sys_mmap(addr, length, prot, flags, fd, offset);
 	int err = engine_start();
 	if (err)
 		return fail_ptr(err);
@@ -290,7 +314,7 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 	pthread_mutex_lock(&map_lock);
 	/* The kernel checks the arguments and picks the address (without
 	 * reading anything: no populate, no lock). */
-	void *p = mmap(addr, length, prot, flags & ~(MAP_POPULATE | MAP_LOCKED), fd,
+	void *p = sys_mmap(addr, length, prot, flags & ~(MAP_POPULATE | MAP_LOCKED), fd,
 		       offset);
 	if (p == MAP_FAILED) {
 		pthread_mutex_unlock(&map_lock);
@@ -315,11 +339,11 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 	}
 	pthread_mutex_unlock(&map_lock);
 	if (err) {
-		munmap(p, len);
+		sys_munmap(p, len);
 		return fail_ptr(err);
 	}
 	if (flags & MAP_POPULATE)
-		(void)madvise(p, len, MADV_POPULATE_READ);
+		(void)sys_madvise(p, len, MADV_POPULATE_READ);
 	return p;
 }
 
@@ -331,11 +355,11 @@ int fm_munmap(void *addr, size_t length)
 	    start + len < start)
 		return fail(-EINVAL);
 	if (!engine.started || engine.forked_child)
-		return munmap(addr, length);
+		return sys_munmap(addr, length);
 	pthread_mutex_lock(&map_lock);
 	pthread_mutex_lock(&engine.lock);
 	int err = vma_carve(engine_self(), start, start + len);
-	if (!err && munmap(addr, len) < 0)
+	if (!err && sys_munmap(addr, len) < 0)
 		err = -errno;
 	if (!err)
 		err = unmap_range(engine_self(), start, start + len);
@@ -406,7 +430,7 @@ static int msync_vma(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
 
 static int msync_gap(uintptr_t lo, uintptr_t hi, void *arg)
 {
-	return msync((void *)lo, hi - lo, *(int *)arg) < 0 ? -errno : 0;
+	return sys_msync((void *)lo, hi - lo, *(int *)arg) < 0 ? -errno : 0;
 }
 
 int fm_msync(void *addr, size_t length, int flags)
@@ -422,7 +446,7 @@ int fm_msync(void *addr, size_t length, int flags)
 	if (len == 0)
 		return 0;
 	if (!engine.started || engine.forked_child)
-		return msync(addr, length, flags);
+		return sys_msync(addr, length, flags);
 	pthread_mutex_lock(&map_lock);
 	pthread_mutex_lock(&engine.lock);
 	int err = walk_range(start, start + len, false, msync_vma, msync_gap, &flags);
@@ -507,10 +531,13 @@ int fm_madvise(void *addr, size_t length, int advice)
 			if (touches)
 				return fail(-EINVAL);
 		}
-		return madvise(addr, length, advice);
+		return sys_madvise(addr, length, advice);
 	}
-	/* The kernel checks the range and applies what is its own. */
-	if (madvise(addr, length, ours ? MADV_NORMAL : advice) < 0)
+	/* The kernel checks the range and applies what is its own. It also
+	 * takes the readahead hints (its vmas split as for a file mapping; a
+	 * memfd view has no readahead), but not MADV_WILLNEED: on a memfd it
+	 * would allocate pages behind the engine's back. */
+	if (sys_madvise(addr, length, advice == MADV_WILLNEED ? MADV_NORMAL : advice) < 0)
 		return -1;
 	if (!ours || !engine.started || engine.forked_child || len == 0)
 		return 0;
@@ -558,7 +585,7 @@ int fm_mprotect(void *addr, size_t length, int prot)
 	if (!engine.started || engine.forked_child || !(prot & PROT_WRITE) ||
 	    (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) ||
 	    (start & (FM_PAGE_SIZE - 1)) || start + len < start || (length && !len))
-		return mprotect(addr, length, prot);
+		return sys_mprotect(addr, length, prot);
 	pthread_mutex_lock(&map_lock);
 	pthread_mutex_lock(&engine.lock);
 	uintptr_t stop = first_read_only(start, start + len);
@@ -568,12 +595,152 @@ int fm_mprotect(void *addr, size_t length, int prot)
 	if (stop > start)
 		err = walk_range(start, stop, true, start_tracking, no_gap, NULL);
 	pthread_mutex_unlock(&engine.lock);
-	if (!err && stop > start && mprotect(addr, stop - start, prot) < 0)
+	if (!err && stop > start && sys_mprotect(addr, stop - start, prot) < 0)
 		err = -errno;
 	else if (!err && stop < start + len)
 		err = -EACCES;
 	pthread_mutex_unlock(&map_lock);
 	return err ? fail(err) : 0;
+}
+
+/* reregister - register v again (and protect it whole if it tracks writes):
+ * the kernel dropped its userfaultfd context. */
+static int reregister(struct vma *v)
+{
+	size_t len = v->vm_end - v->vm_start;
+	int err = uffd_register(v->mm->uffd, (void *)v->vm_start, len, v->wp);
+	if (!err && v->wp) /* protecting a dirty page too costs one WP fault */
+		err = uffd_writeprotect(v->mm->uffd, v->vm_start, len, true);
+	return err;
+}
+
+/*
+ * remap_vma - the kernel has moved and/or resized vma's view (mremap) to
+ * [to, to + len): record it. A view that moved lost its userfaultfd
+ * context (the engine does not take UFFD_EVENT_REMAP), and so did any view
+ * the kernel merged it with at its new place: those are registered again
+ * (and protected) before the program gets the address. A view grown in
+ * place keeps its context; its new pages are protected.
+ * Context: both locks.
+ */
+static int remap_vma(struct vma *vma, uintptr_t to, size_t len)
+{
+	struct mm *mm = vma->mm;
+	uintptr_t from = vma->vm_start;
+	size_t old_len = vma->vm_end - vma->vm_start;
+	int err = 0;
+	if (len < old_len)
+		err = unmap_range(mm, from + len, from + old_len);
+	if (!err && to != from) {
+		err = unmap_range(mm, to, to + len); /* MREMAP_FIXED replaced these */
+		vma_move(vma, to);
+	}
+	vma->vm_end = vma->vm_start + len;
+	if (err)
+		return err;
+	if (to == from) /* grown in place: protect the new pages */
+		return vma->wp && len > old_len
+			       ? uffd_writeprotect(mm->uffd, from + old_len, len - old_len, true)
+			       : 0;
+	/* Every vma in the run of touching vmas around the moved one may share
+	 * its kernel vma now. */
+	struct vma *first = NULL;
+	uintptr_t run_end = 0;
+	for (struct vma *v = mm->vmas; v; v = v->mm_next) {
+		if (!first || v->vm_start != run_end)
+			first = v;
+		run_end = v->vm_end;
+		if (v == vma)
+			break;
+	}
+	for (struct vma *v = first; v && !err; v = v->mm_next) {
+		err = reregister(v);
+		if (!v->mm_next || v->mm_next->vm_start != v->vm_end)
+			break;
+	}
+	return err;
+}
+
+/* mremap_isolated - move a view that must move to a place of its own: into
+ * a reservation with a guard page on each side, so the kernel cannot merge
+ * it with a neighbouring view (which would lose its userfaultfd context
+ * with it, for a moment in which its faults would go unserved).
+ * Return: the new address, or MAP_FAILED with errno. */
+static void *mremap_isolated(void *old, size_t old_size, size_t new_size)
+{
+	size_t len = page_round(new_size);
+	char *r = sys_mmap(NULL, len + 2 * FM_PAGE_SIZE, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED)
+		return MAP_FAILED;
+	void *p = sys_mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED,
+			     r + FM_PAGE_SIZE);
+	int err = errno;
+	sys_munmap(r, FM_PAGE_SIZE);
+	sys_munmap(r + FM_PAGE_SIZE + len, FM_PAGE_SIZE);
+	if (p == MAP_FAILED) {
+		sys_munmap(r + FM_PAGE_SIZE, len);
+		errno = err;
+	}
+	return p;
+}
+
+void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...)
+{
+	void *new_address = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		new_address = va_arg(ap, void *);
+		va_end(ap);
+	}
+	uintptr_t start = (uintptr_t)old_address;
+	size_t old_len = page_round(old_size);
+	if (!engine.started || engine.forked_child || (start & (FM_PAGE_SIZE - 1)))
+		return sys_mremap(old_address, old_size, new_size, flags, new_address);
+	pthread_mutex_lock(&map_lock);
+	pthread_mutex_lock(&engine.lock);
+	struct mm *mm = engine_self();
+	bool ours = false;
+	for (struct vma *v = mm->vmas; v && v->vm_start < start + (old_len ? old_len : 1);
+	     v = v->mm_next)
+		ours |= v->vm_end > start;
+	int err = 0;
+	struct vma *vma = NULL;
+	if (ours) {
+		/* Duplicating a mapping (old_size 0) and MREMAP_DONTUNMAP are
+		 * not done on faultmap mappings. */
+		if (old_len == 0 || (flags & MREMAP_DONTUNMAP))
+			err = -EINVAL;
+		else
+			err = vma_carve(mm, start, start + old_len);
+		if (!err)
+			vma_merge_range(mm, start, start + old_len);
+		vma = err ? NULL : vma_find(mm, start);
+		if (!err && (!vma || vma->vm_end != start + old_len))
+			err = -EFAULT; /* as the kernel says for a range across vmas */
+	}
+	pthread_mutex_unlock(&engine.lock);
+	void *p = MAP_FAILED;
+	if (!err && vma && (flags & MREMAP_MAYMOVE) && !(flags & MREMAP_FIXED)) {
+		/* In place if it can be, else somewhere alone. */
+		p = sys_mremap(old_address, old_size, new_size, 0, NULL);
+		if (p == MAP_FAILED && errno == ENOMEM)
+			p = mremap_isolated(old_address, old_size, new_size);
+		if (p == MAP_FAILED)
+			err = -errno;
+	} else if (!err) {
+		p = sys_mremap(old_address, old_size, new_size, flags, new_address);
+		if (p == MAP_FAILED)
+			err = -errno;
+	}
+	if (!err && vma) {
+		pthread_mutex_lock(&engine.lock);
+		err = remap_vma(vma, (uintptr_t)p, page_round(new_size));
+		pthread_mutex_unlock(&engine.lock);
+	}
+	pthread_mutex_unlock(&map_lock);
+	return err ? fail_ptr(err) : p;
 }
 
 int fm_stats(struct fm_stats *out)
@@ -591,4 +758,16 @@ int fm_stats(struct fm_stats *out)
 	}
 	pthread_mutex_unlock(&engine.lock);
 	return 0;
+}
+
+/* fm_debug_check_protected - writeback_check_protected() under the lock (for
+ * the tests; not part of the API). */
+bool fm_debug_check_protected(void)
+{
+	if (!engine.started || engine.forked_child)
+		return true;
+	pthread_mutex_lock(&engine.lock);
+	bool ok = writeback_check_protected();
+	pthread_mutex_unlock(&engine.lock);
+	return ok;
 }

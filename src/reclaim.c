@@ -97,7 +97,7 @@ static void evict_clean_run(const uint32_t *v, size_t n)
 {
 	struct fm_frame *first = frame_get(v[0]);
 	struct address_space *as = first->mapping;
-	if (fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	if (sys_fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)(first->index << FM_PAGE_SHIFT),
 		      (off_t)(n << FM_PAGE_SHIFT)) < 0) {
 		for (size_t i = 0; i < n; i++)
@@ -236,26 +236,41 @@ void reclaim_abort(uint32_t nr)
 	frame_free(nr);
 }
 
-/* reclaim_drop_mapping - free every frame of as without writing anything
- * (the caller wrote the dirty pages back or means to discard them). */
-void reclaim_drop_mapping(struct address_space *as)
+/* reclaim_drop_range - free the frames of as caching pages [start, end)
+ * without writing anything (the caller wrote the dirty pages back, or the
+ * file lost them: truncation). Their page_tree slots become empty. */
+void reclaim_drop_range(struct address_space *as, uint64_t start, uint64_t end)
 {
 	for (int i = 0; i < RECENT_FAULTS; i++)
-		if (recent[i].mapping == as)
+		if (recent[i].mapping == as && recent[i].index >= start &&
+		    recent[i].index < end)
 			recent[i].mapping = NULL;
-	for (uint64_t c = 0; c < as->tree_chunks; c++) {
+	for (uint64_t c = start >> TREE_CHUNK_SHIFT; c < as->tree_chunks; c++) {
 		uint32_t *chunk = as->page_tree[c];
 		for (uint32_t i = 0; chunk && i < TREE_CHUNK; i++) {
-			if (chunk[i] == 0 || (chunk[i] & SLOT_SHADOW))
+			uint64_t index = (c << TREE_CHUNK_SHIFT) + i;
+			if (index < start || index >= end || chunk[i] == 0)
 				continue;
+			if (chunk[i] & SLOT_SHADOW) {
+				chunk[i] = 0;
+				continue;
+			}
 			uint32_t nr = chunk[i] - 1;
 			if (frame_get(nr)->flags & PG_DIRTY)
 				as->nr_dirty--;
-			if (!(frame_get(nr)->flags & PG_LOCKED))
+			if (!(frame_get(nr)->flags & PG_LOCKED)) {
 				lru_del(nr);
+				as->nr_resident--;
+			}
 			frame_free(nr);
 			chunk[i] = 0;
 		}
 	}
+}
+
+/* reclaim_drop_mapping - free every frame of as (see reclaim_drop_range). */
+void reclaim_drop_mapping(struct address_space *as)
+{
+	reclaim_drop_range(as, 0, UINT64_MAX);
 	as->nr_resident = 0;
 }

@@ -33,17 +33,17 @@ int uffd_open(int *out)
 		if (dev < 0)
 			return -EPERM;
 		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-		close(dev);
+		sys_close(dev);
 	}
 	if (fd < 0)
 		return errno == EACCES ? -EPERM : -errno;
 	struct uffdio_api api = {.api = UFFD_API, .features = FM_UFFD_FEATURES};
 	if (ioctl(fd, UFFDIO_API, &api) < 0) {
 		int err = errno;
-		close(fd);
+		sys_close(fd);
 		return err == EINVAL ? -ENOTSUP : -err;
 	}
-	*out = fd;
+	*out = fd_keep(fd);
 	return 0;
 }
 

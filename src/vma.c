@@ -82,6 +82,42 @@ int vma_split(struct vma *vma, uintptr_t addr)
 	return 0;
 }
 
+/* vma_move - the kernel moved vma to start (mremap): follow it, keeping the
+ * list sorted. The caller makes sure nothing else is recorded there. */
+void vma_move(struct vma *vma, uintptr_t start)
+{
+	struct vma **pp = &vma->mm->vmas;
+	while (*pp != vma)
+		pp = &(*pp)->mm_next;
+	*pp = vma->mm_next;
+	vma->vm_end = start + (vma->vm_end - vma->vm_start);
+	vma->vm_start = start;
+	pp = &vma->mm->vmas;
+	while (*pp && (*pp)->vm_start < start)
+		pp = &(*pp)->mm_next;
+	vma->mm_next = *pp;
+	*pp = vma;
+}
+
+/* vma_merge_range - join the adjacent vmas in [start, end) that the kernel
+ * may hold as one (same file, contiguous offsets, same kind): our splits
+ * follow every call, the kernel merges back. */
+void vma_merge_range(struct mm *mm, uintptr_t start, uintptr_t end)
+{
+	struct vma *v = vma_find(mm, start);
+	while (v && v->mm_next && v->vm_end < end) {
+		struct vma *n = v->mm_next;
+		if (n->vm_start != v->vm_end || n->mapping != v->mapping ||
+		    n->vm_pgoff != vma_index(v, v->vm_end) || n->shared != v->shared ||
+		    n->may_write != v->may_write || n->wp != v->wp) {
+			v = n;
+			continue;
+		}
+		v->vm_end = n->vm_end;
+		vma_free(n);
+	}
+}
+
 /* vma_carve - split the vmas straddling start or end so that every vma
  * overlapping [start, end) lies wholly inside it. Return: 0 or -ENOMEM. */
 int vma_carve(struct mm *mm, uintptr_t start, uintptr_t end)
@@ -161,6 +197,6 @@ void mm_destroy(struct mm *mm)
 	while (mm->vmas)
 		vma_free(mm->vmas);
 	if (mm->uffd >= 0)
-		close(mm->uffd);
+		sys_close(mm->uffd);
 	free(mm);
 }

@@ -1,6 +1,7 @@
 /*
  * The differential suite: random sequences of map, unmap (whole and
- * partial), read, write, msync and verify over several files whose sizes are
+ * partial), read, write, msync, madvise, mprotect, mremap, pread, pwrite
+ * (also past EOF), ftruncate and verify over several files whose sizes are
  * not page multiples, run side by side on two copies of each file, one
  * through the kernel's mmap and one through faultmap. Every byte read and the
  * final files must match. Run with a roomy budget and with 16 pages, so that
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <stdbool.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,6 +83,8 @@ static void op_map(int seq, int op)
 	}
 	if (k == MAP_FAILED)
 		return;
+	if (getenv("FM_DIFF_LOG"))
+		fprintf(stderr, "  map file %d off %zu len %zu shared %d prot %d ro %d f=%p\n", fi, off, len, shared, prot, ro, f);
 	maps[nmaps++] = (struct map){k, f, (len + PS - 1) / PS * PS, off, fi, prot, shared};
 }
 
@@ -93,6 +97,8 @@ static void op_unmap(int seq, int op)
 	size_t pages = m.len / PS;
 	size_t a = rnd(&rs) % 2 ? 0 : rnd(&rs) % pages;
 	size_t b = a + 1 + rnd(&rs) % (pages - a);
+	if (getenv("FM_DIFF_LOG"))
+		fprintf(stderr, "  munmap f=%p pages %zu..%zu of %zu\n", (void *)m.f, a, b, pages);
 	if (munmap(m.k + a * PS, (b - a) * PS) != 0)
 		fail_at(seq, op, "kernel munmap failed");
 	if (fm_munmap(m.f + a * PS, (b - a) * PS) != 0)
@@ -156,6 +162,8 @@ static void op_write(int seq, int op)
 	if (len > 3 * PS)
 		len = 3 * PS;
 	unsigned char v = (unsigned char)rnd(&rs);
+	if (getenv("FM_DIFF_LOG"))
+		fprintf(stderr, "  write file %d map off %zu len %zu shared %d at %zu+%zu f=%p\n", m->file, m->off, m->len, m->shared, a, len, (void *)m->f);
 	for (size_t j = 0; j < len; j++) {
 		m->k[a + j] = (unsigned char)(v + j);
 		m->f[a + j] = (unsigned char)(v + j);
@@ -183,6 +191,8 @@ static void op_madvise(int seq, int op)
 	size_t pages = m->len / PS;
 	size_t a = rnd(&rs) % pages, n = 1 + rnd(&rs) % (pages - a);
 	int adv = advice[rnd(&rs) % 5];
+	if (getenv("FM_DIFF_LOG"))
+		fprintf(stderr, "  madvise f=%p+%zu pages %zu adv %d\n", (void *)m->f, a, n, adv);
 	int kr = madvise(m->k + a * PS, n * PS, adv);
 	int fr = fm_madvise(m->f + a * PS, n * PS, adv);
 	if (kr != fr)
@@ -197,6 +207,8 @@ static void op_mprotect(int seq, int op)
 	struct map *m = &maps[rnd(&rs) % (unsigned)nmaps];
 	int prot = m->prot & PROT_WRITE ? PROT_READ : PROT_READ | PROT_WRITE;
 	errno = 0;
+	if (getenv("FM_DIFF_LOG"))
+		fprintf(stderr, "  mprotect f=%p len %zu prot %d\n", (void *)m->f, m->len, prot);
 	int kr = mprotect(m->k, m->len, prot);
 	int kerr = errno;
 	errno = 0;
@@ -205,6 +217,78 @@ static void op_mprotect(int seq, int op)
 		fail_at(seq, op, "mprotect results differ");
 	if (!kr)
 		m->prot = prot;
+}
+
+/* Grow, shrink or move a whole mapping on both sides. */
+static void op_mremap(int seq, int op)
+{
+	if (!nmaps)
+		return;
+	struct map *m = &maps[rnd(&rs) % (unsigned)nmaps];
+	size_t len = (1 + rnd(&rs) % 10) * PS;
+	/* mremap takes one kernel vma: let the hints' splits merge back. */
+	if (madvise(m->k, m->len, MADV_NORMAL) || fm_madvise(m->f, m->len, MADV_NORMAL))
+		fail_at(seq, op, "madvise failed");
+	errno = 0;
+	void *k = mremap(m->k, m->len, len, MREMAP_MAYMOVE);
+	int kerr = errno;
+	errno = 0;
+	void *f = fm_mremap(m->f, m->len, len, MREMAP_MAYMOVE);
+	if ((k == MAP_FAILED) != (f == MAP_FAILED) || (k == MAP_FAILED && kerr != errno))
+	{
+		fprintf(stderr, "kernel %p errno %d, faultmap %p errno %d (len %zu -> %zu) k %p f %p\n", k, kerr, f, errno, m->len, len, (void*)m->k, (void*)m->f);
+		char cmd[64]; snprintf(cmd, sizeof cmd, "cat /proc/%d/maps >&2", getpid()); system(cmd);
+		fail_at(seq, op, "mremap results differ");
+	}
+	if (k == MAP_FAILED)
+		return;
+	if (getenv("FM_DIFF_LOG"))
+		fprintf(stderr, "  mremap file %d off %zu %zu -> %zu f %p -> %p\n", m->file, m->off, m->len, len, (void *)m->f, f);
+	m->k = k;
+	m->f = f;
+	m->len = len;
+}
+
+/* pread of the same range of both files (at times past EOF). */
+static void op_pread(int seq, int op)
+{
+	struct file *fl = &files[rnd(&rs) % NFILES];
+	static unsigned char kb[4 * 4096], fb[4 * 4096];
+	size_t off = rnd(&rs) % (fl->size + PS), len = 1 + rnd(&rs) % sizeof(kb);
+	ssize_t kn = pread(fl->kro, kb, len, (off_t)off);
+	ssize_t fn = fm_pread(fl->fro, fb, len, (off_t)off);
+	if (kn != fn || (kn > 0 && memcmp(kb, fb, (size_t)kn)))
+		fail_at(seq, op, "pread differs");
+	bytes_compared += kn > 0 ? (size_t)kn : 0;
+}
+
+/* pwrite the same bytes to both files, at times growing them. */
+static void op_pwrite(int seq, int op)
+{
+	struct file *fl = &files[rnd(&rs) % NFILES];
+	static unsigned char buf[3 * 4096];
+	size_t off = rnd(&rs) % (fl->size + 2 * PS), len = 1 + rnd(&rs) % sizeof(buf);
+	unsigned char v = (unsigned char)rnd(&rs);
+	for (size_t j = 0; j < len; j++)
+		buf[j] = (unsigned char)(v + 3 * j);
+	ssize_t kn = pwrite(fl->krw, buf, len, (off_t)off);
+	ssize_t fn = fm_pwrite(fl->frw, buf, len, (off_t)off);
+	if (kn != fn || kn != (ssize_t)len)
+		fail_at(seq, op, "pwrite results differ");
+	if (off + len > fl->size)
+		fl->size = off + len;
+}
+
+/* Truncate both files to the same new size, shorter or longer. */
+static void op_ftruncate(int seq, int op)
+{
+	struct file *fl = &files[rnd(&rs) % NFILES];
+	size_t size = 1 + rnd(&rs) % (fl->size + fl->size / 2 + PS);
+	int kr = ftruncate(fl->krw, (off_t)size);
+	int fr = fm_ftruncate(fl->frw, (off_t)size);
+	if (kr != 0 || fr != 0)
+		fail_at(seq, op, "ftruncate failed");
+	fl->size = size;
 }
 
 /* A whole-file mapping on each side: the page cache must hold the same. */
@@ -224,6 +308,47 @@ static void op_verify(int seq, int op)
 	fm_munmap(f, fl->size);
 }
 
+/* FM_DIFF_PARANOID=1: after every operation, compare every file as read()
+ * sees it, to find the first operation that diverges. */
+static int paranoid;
+bool fm_debug_check_protected(void); /* src/mmap.c, for tests */
+static void check_all(int seq, int op, unsigned r)
+{
+	if (!fm_debug_check_protected()) {
+		fprintf(stderr, "after op kind %u\n", r);
+		fail_at(seq, op, "a clean page is not write-protected");
+	}
+	static unsigned char kb[1 << 20], fb[1 << 20];
+	for (int i = 0; i < NFILES; i++) {
+		ssize_t kn = pread(files[i].kro, kb, sizeof(kb), 0);
+		ssize_t fn = fm_pread(files[i].fro, fb, sizeof(fb), 0);
+		if (kn != fn || memcmp(kb, fb, (size_t)kn)) {
+			size_t j = 0;
+			while ((ssize_t)j < kn && kb[j] == fb[j])
+				j++;
+			fprintf(stderr, "after op kind %u: file %d: %zd vs %zd bytes, first difference at %zu\n",
+				r, i, kn, fn, j);
+			fail_at(seq, op, "caches diverged");
+		}
+		/* And after an msync of the whole file, the file itself. */
+		size_t sz = files[i].size;
+		void *f = fm_mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, files[i].frw, 0);
+		CHECK(f != MAP_FAILED);
+		CHECK(fm_msync(f, sz, MS_SYNC) == 0);
+		CHECK(fm_munmap(f, sz) == 0);
+		kn = pread(files[i].kro, kb, sizeof(kb), 0);
+		fn = pread(files[i].fro, fb, sizeof(fb), 0);
+		if (kn != fn || memcmp(kb, fb, (size_t)kn)) {
+			size_t j = 0;
+			while ((ssize_t)j < kn && kb[j] == fb[j])
+				j++;
+			fprintf(stderr, "after op kind %u: file %d on disk: %zd vs %zd bytes, first difference at %zu\n",
+				r, i, kn, fn, j);
+			fail_at(seq, op, "files diverged");
+		}
+	}
+}
+
 static void run_sequence(int seq, int nops)
 {
 	for (int i = 0; i < NFILES; i++) {
@@ -238,23 +363,35 @@ static void run_sequence(int seq, int nops)
 	}
 	for (int op = 0; op < nops; op++) {
 		unsigned r = rnd(&rs) % 100;
-		if (r < 15)
+		if (getenv("FM_DIFF_LOG"))
+			fprintf(stderr, "op %d kind %u\n", op, r);
+		if (r < 14)
 			op_map(seq, op);
-		else if (r < 25)
+		else if (r < 22)
 			op_unmap(seq, op);
-		else if (r < 55)
+		else if (r < 46)
 			op_read(seq, op);
-		else if (r < 85)
+		else if (r < 70)
 			op_write(seq, op);
-		else if (r < 91)
+		else if (r < 75)
 			op_msync(seq, op);
-		else if (r < 94)
+		else if (r < 78)
 			op_madvise(seq, op);
-		else if (r < 97)
+		else if (r < 81)
 			op_mprotect(seq, op);
+		else if (r < 84)
+			op_mremap(seq, op);
+		else if (r < 89)
+			op_pread(seq, op);
+		else if (r < 94)
+			op_pwrite(seq, op);
+		else if (r < 96)
+			op_ftruncate(seq, op);
 		else
 			op_verify(seq, op);
 		ops_done++;
+		if (paranoid)
+			check_all(seq, op, r);
 	}
 	while (nmaps) {
 		struct map *m = &maps[--nmaps];
@@ -265,8 +402,14 @@ static void run_sequence(int seq, int nops)
 		struct file *fl = &files[i];
 		size_t ks, fs;
 		unsigned char *kb = slurp(fl->kpath, &ks), *fb = slurp(fl->fpath, &fs);
-		if (ks != fs || memcmp(kb, fb, ks) != 0)
+		if (ks != fs || memcmp(kb, fb, ks) != 0) {
+			size_t j = 0;
+			while (j < ks && j < fs && kb[j] == fb[j])
+				j++;
+			fprintf(stderr, "file %d: kernel %zu bytes, faultmap %zu; first difference at %zu\n",
+				i, ks, fs, j);
 			fail_at(seq, nops, "final file contents differ");
+		}
 		free(kb);
 		free(fb);
 		close(fl->krw), close(fl->kro), close(fl->frw), close(fl->fro);
@@ -307,6 +450,7 @@ int main(void)
 	int sequences = (e = getenv("FM_DIFF_SEQUENCES")) ? atoi(e) : 40;
 	int ops = (e = getenv("FM_DIFF_OPS")) ? atoi(e) : 500;
 	uint64_t seed = (e = getenv("FM_DIFF_SEED")) ? strtoull(e, NULL, 0) : 0x5eed;
+	paranoid = (e = getenv("FM_DIFF_PARANOID")) && atoi(e);
 	struct config roomy = {256UL << 20, sequences, ops, seed};
 	struct config tiny = {16 * PS, sequences, ops, seed};
 	int st = in_child(run_config, &roomy);

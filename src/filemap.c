@@ -1,0 +1,406 @@
+/*
+ * filemap.c - read(), write() and truncation of a file faultmap caches: the
+ * kernel's generic_file_read_iter, generic_perform_write and
+ * truncate_setsize, for faultmap's page cache.
+ *
+ * On Linux the read/write family and the mappings of a file see the same
+ * page cache. While faultmap caches a file (while something maps it), these
+ * functions keep that true:
+ *
+ *  - a read copies from the cache, bringing missing pages in first (it is a
+ *    miss like a fault's), so it sees what mappings wrote and have not
+ *    written back yet;
+ *  - a write goes through to the file (the kernel handles its size, append
+ *    mode and errors), then updates the pages the cache holds, so every view
+ *    sees it at once. It waits until no read of the file is in flight, so a
+ *    fault cannot insert data read before the write;
+ *  - a size change (ftruncate, fallocate, a write past EOF) resizes the
+ *    cache: pages past a new EOF go, and views raise SIGBUS there.
+ *
+ * A file nobody maps is not cached, and these calls go straight to the
+ * kernel. Data is copied through a bounce buffer, outside engine.lock: the
+ * program's buffer may itself be a faultmap mapping, whose faults need the
+ * lock. Signals are blocked while the lock is held, so a signal handler
+ * that reads a cached file cannot deadlock against its own thread.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FILEMAP_CHUNK (64 * FM_PAGE_SIZE) /* bytes copied per lock hold */
+#define MAX_RW_COUNT (INT_MAX & ~(FM_PAGE_SIZE - 1)) /* as Linux clamps */
+
+struct file_op {
+	struct address_space *as;
+	int fd;
+	int fl; /* the fd's status flags */
+	sigset_t old_mask;
+};
+
+static void op_lock(struct file_op *op)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &op->old_mask);
+	pthread_mutex_lock(&engine.lock);
+}
+
+static void op_unlock(struct file_op *op)
+{
+	pthread_mutex_unlock(&engine.lock);
+	pthread_sigmask(SIG_SETMASK, &op->old_mask, NULL);
+}
+
+/*
+ * op_begin - find the address_space caching the file open at fd. On success
+ * it is pinned and engine.lock is held (signals blocked).
+ * Return: true, or false when the file is not cached (or fd is not a
+ * regular file, or not open): the kernel serves the call.
+ */
+static bool op_begin(struct file_op *op, int fd)
+{
+	struct stat st;
+	if (!engine.started || engine.forked_child || !atomic_load(&engine.nr_cached))
+		return false;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	op->fd = fd;
+	op->fl = fcntl(fd, F_GETFL);
+	if (op->fl < 0)
+		return false;
+	op_lock(op);
+	for (op->as = engine.mappings; op->as; op->as = op->as->next)
+		if (op->as->dev == st.st_dev && op->as->ino == st.st_ino)
+			break;
+	if (!op->as) {
+		op_unlock(op);
+		return false;
+	}
+	op->as->nr_pins++;
+	if ((uint64_t)st.st_size > op->as->i_size) /* grown behind our back */
+		(void)as_resize(op->as, (uint64_t)st.st_size);
+	return true;
+}
+
+/* op_end - unpin, release the file if nothing maps it now, unlock. */
+static void op_end(struct file_op *op)
+{
+	op->as->nr_pins--;
+	if (!op->as->i_mmap)
+		as_put_if_unused(op->as);
+	op_unlock(op);
+}
+
+/* wait_for_reads - until no fault thread is reading into as (its pages
+ * would come from the file as it was before a write). Drops the lock. */
+static void wait_for_reads(struct file_op *op)
+{
+	while (op->as->nr_io) {
+		op_unlock(op);
+		sched_yield();
+		op_lock(op);
+	}
+}
+
+/*
+ * read_to_bounce - copy bytes [off, off + len) of the file from the cache
+ * to bounce, reading missing pages into the cache first. len stops at EOF.
+ * Return: bytes copied, or -errno if none could be. Context: op locked;
+ * dropped while waiting for a page another thread is reading.
+ */
+static ssize_t read_to_bounce(struct file_op *op, char *bounce, size_t len, uint64_t off)
+{
+	struct address_space *as = op->as;
+	size_t done = 0;
+	while (done < len && off + done < as->i_size) {
+		uint64_t pos = off + done;
+		uint64_t index = pos >> FM_PAGE_SHIFT;
+		uint32_t nr = as_find_frame(as, index);
+		if (nr != FM_NIL && (frame_get(nr)->flags & PG_LOCKED)) {
+			wait_for_reads(op);
+			continue;
+		}
+		if (nr == FM_NIL) {
+			uint64_t end = (off + len + FM_PAGE_SIZE - 1) >> FM_PAGE_SHIFT;
+			uint64_t n = 1;
+			while (index + n < end && index + n < as->nr_pages &&
+			       n < FM_CLUSTER_MAX && as_find_frame(as, index + n) == FM_NIL)
+				n++;
+			int err = reclaim_reserve(n);
+			if (!err)
+				err = filemap_read_pages(as, index, n, false, engine.io_buf, false);
+			if (err)
+				return done ? (ssize_t)done : err;
+			engine.misses += n;
+			continue;
+		}
+		engine.hits++;
+		uint64_t stop = (index + 1) << FM_PAGE_SHIFT;
+		if (stop > off + len)
+			stop = off + len;
+		if (stop > as->i_size)
+			stop = as->i_size;
+		memcpy(bounce + done, as->direct_view + pos, stop - pos);
+		done += stop - pos;
+	}
+	return (ssize_t)done;
+}
+
+/* filemap_read - read len bytes at off from the cached file. */
+static ssize_t filemap_read(struct file_op *op, void *buf, size_t len, uint64_t off)
+{
+	if (len > MAX_RW_COUNT)
+		len = MAX_RW_COUNT;
+	size_t chunk = FILEMAP_CHUNK;
+	if (chunk > engine.budget_pages / 4 * FM_PAGE_SIZE)
+		chunk = engine.budget_pages / 4 * FM_PAGE_SIZE;
+	char *bounce = malloc(len < chunk ? len : chunk);
+	if (!bounce && len)
+		return -ENOMEM;
+	size_t done = 0;
+	ssize_t ret = 0;
+	while (done < len) {
+		size_t n = len - done < chunk ? len - done : chunk;
+		ret = read_to_bounce(op, bounce, n, off + done);
+		if (ret <= 0)
+			break;
+		op_unlock(op);
+		memcpy((char *)buf + done, bounce, (size_t)ret);
+		op_lock(op);
+		done += (size_t)ret;
+		if ((size_t)ret < n)
+			break; /* EOF */
+	}
+	free(bounce);
+	return done ? (ssize_t)done : ret;
+}
+
+/* update_cache - the file's bytes [off, off + len) are now src: copy them
+ * into the pages the cache holds (the others read them from the file). */
+static void update_cache(struct address_space *as, const char *src, size_t len,
+			 uint64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		uint64_t pos = off + done;
+		uint64_t stop = ((pos >> FM_PAGE_SHIFT) + 1) << FM_PAGE_SHIFT;
+		if (stop > off + len)
+			stop = off + len;
+		if (as_find_frame(as, pos >> FM_PAGE_SHIFT) != FM_NIL)
+			memcpy(as->direct_view + pos, src + done, stop - pos);
+		done += stop - pos;
+	}
+}
+
+/*
+ * filemap_write - write len bytes at off (at EOF for an O_APPEND fd) to the
+ * file and the cache. *at says where the data went.
+ * Return: bytes written, or -errno if none were.
+ */
+static ssize_t filemap_write(struct file_op *op, const void *buf, size_t len,
+			     uint64_t off, uint64_t *at)
+{
+	if (len > MAX_RW_COUNT)
+		len = MAX_RW_COUNT;
+	/* Page aligned: the program's fd may be O_DIRECT. */
+	char *bounce = aligned_alloc(FM_PAGE_SIZE, FILEMAP_CHUNK);
+	if (!bounce)
+		return -ENOMEM;
+	bool append = op->fl & O_APPEND;
+	size_t done = 0;
+	ssize_t ret = 0;
+	*at = off;
+	while (done < len) {
+		size_t n = len - done < FILEMAP_CHUNK ? len - done : FILEMAP_CHUNK;
+		op_unlock(op);
+		memcpy(bounce, (const char *)buf + done, n);
+		op_lock(op);
+		wait_for_reads(op);
+		struct address_space *as = op->as;
+		uint64_t pos = off + done;
+		if (append) { /* the kernel appends at EOF, whatever pos says */
+			struct stat st;
+			pos = fstat(op->fd, &st) == 0 ? (uint64_t)st.st_size : as->i_size;
+			if (!done)
+				*at = pos;
+		}
+		ret = sys_pwrite(op->fd, bounce, n, (off_t)pos);
+		if (ret < 0) {
+			ret = -errno;
+			break;
+		}
+		if (pos + (uint64_t)ret > as->i_size) {
+			int err = as_set_size(as, pos + (uint64_t)ret);
+			if (err && !done)
+				ret = err; /* the file has it; the cache could not grow */
+		}
+		update_cache(as, bounce, (size_t)ret, pos);
+		posix_fadvise(op->fd, (off_t)pos, ret, POSIX_FADV_DONTNEED);
+		done += (size_t)ret;
+		if ((size_t)ret < n)
+			break;
+	}
+	free(bounce);
+	return done ? (ssize_t)done : ret;
+}
+
+static bool readable(const struct file_op *op)
+{
+	return !(op->fl & O_PATH) && (op->fl & O_ACCMODE) != O_WRONLY;
+}
+
+static bool writable(const struct file_op *op)
+{
+	return !(op->fl & O_PATH) && (op->fl & O_ACCMODE) != O_RDONLY;
+}
+
+static ssize_t fail_rw(ssize_t err)
+{
+	if (err < 0) {
+		errno = (int)-err;
+		return -1;
+	}
+	return err;
+}
+
+ssize_t fm_pread(int fd, void *buf, size_t count, off_t offset)
+{
+	struct file_op op;
+	if (!op_begin(&op, fd))
+		return sys_pread(fd, buf, count, offset);
+	ssize_t ret = !readable(&op) ? -EBADF
+		      : offset < 0   ? -EINVAL
+				     : filemap_read(&op, buf, count, (uint64_t)offset);
+	op_end(&op);
+	return fail_rw(ret);
+}
+
+ssize_t fm_read(int fd, void *buf, size_t count)
+{
+	struct file_op op;
+	if (!op_begin(&op, fd))
+		return sys_read(fd, buf, count);
+	ssize_t ret = -EBADF;
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+	if (readable(&op) && pos >= 0) {
+		ret = filemap_read(&op, buf, count, (uint64_t)pos);
+		if (ret > 0)
+			lseek(fd, pos + ret, SEEK_SET);
+	}
+	op_end(&op);
+	return fail_rw(ret);
+}
+
+ssize_t fm_pwrite(int fd, const void *buf, size_t count, off_t offset)
+{
+	struct file_op op;
+	if (!op_begin(&op, fd))
+		return sys_pwrite(fd, buf, count, offset);
+	uint64_t at;
+	ssize_t ret = !writable(&op) ? -EBADF
+		      : offset < 0   ? -EINVAL
+				     : filemap_write(&op, buf, count, (uint64_t)offset, &at);
+	op_end(&op);
+	return fail_rw(ret);
+}
+
+ssize_t fm_write(int fd, const void *buf, size_t count)
+{
+	struct file_op op;
+	if (!op_begin(&op, fd))
+		return sys_write(fd, buf, count);
+	ssize_t ret = -EBADF;
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+	if (writable(&op) && pos >= 0) {
+		uint64_t at;
+		ret = filemap_write(&op, buf, count, (uint64_t)pos, &at);
+		if (ret > 0)
+			lseek(fd, (off_t)at + ret, SEEK_SET);
+	}
+	op_end(&op);
+	return fail_rw(ret);
+}
+
+int fm_ftruncate(int fd, off_t length)
+{
+	struct file_op op;
+	if (!op_begin(&op, fd))
+		return sys_ftruncate(fd, length);
+	wait_for_reads(&op);
+	int err = sys_ftruncate(fd, length) < 0 ? -errno : 0;
+	if (!err)
+		err = as_set_size(op.as, (uint64_t)length);
+	op_end(&op);
+	return (int)fail_rw(err);
+}
+
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE 0x01
+#endif
+#ifndef FALLOC_FL_PUNCH_HOLE
+#define FALLOC_FL_PUNCH_HOLE 0x02
+#endif
+#ifndef FALLOC_FL_COLLAPSE_RANGE
+#define FALLOC_FL_COLLAPSE_RANGE 0x08
+#endif
+#ifndef FALLOC_FL_ZERO_RANGE
+#define FALLOC_FL_ZERO_RANGE 0x10
+#endif
+#ifndef FALLOC_FL_INSERT_RANGE
+#define FALLOC_FL_INSERT_RANGE 0x20
+#endif
+
+/* zero_cached - the file's bytes [off, end) read as zeros now. */
+static void zero_cached(struct address_space *as, uint64_t off, uint64_t end)
+{
+	if (end > as->i_size)
+		end = as->i_size;
+	while (off < end) {
+		uint64_t stop = ((off >> FM_PAGE_SHIFT) + 1) << FM_PAGE_SHIFT;
+		if (stop > end)
+			stop = end;
+		if (as_find_frame(as, off >> FM_PAGE_SHIFT) != FM_NIL)
+			memset(as->direct_view + off, 0, stop - off);
+		off = stop;
+	}
+}
+
+int fm_fallocate(int fd, int mode, off_t offset, off_t len)
+{
+	struct file_op op;
+	if (!op_begin(&op, fd))
+		return sys_fallocate(fd, mode, offset, len);
+	int err = 0;
+	/* Shifting a cached file's pages is not done: refused, not faked. */
+	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+		err = -EOPNOTSUPP;
+	if (!err) {
+		wait_for_reads(&op);
+		err = sys_fallocate(fd, mode, offset, len) < 0 ? -errno : 0;
+	}
+	if (!err && (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
+		zero_cached(op.as, (uint64_t)offset, (uint64_t)offset + (uint64_t)len);
+	if (!err && !(mode & FALLOC_FL_KEEP_SIZE) &&
+	    (uint64_t)offset + (uint64_t)len > op.as->i_size)
+		err = as_set_size(op.as, (uint64_t)offset + (uint64_t)len);
+	op_end(&op);
+	return (int)fail_rw(err);
+}
+
+bool filemap_is_cached(int fd)
+{
+	struct file_op op;
+	if (!op_begin(&op, fd))
+		return false;
+	op_end(&op);
+	return true;
+}

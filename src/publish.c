@@ -1,0 +1,757 @@
+/*
+ * publish.c - what a process running faultmap shows the outside world: the
+ * engine side of src/publish.h.
+ *
+ * With FAULTMAP_PUBLISH=1 a publisher thread copies the engine's counters
+ * into the shared-memory segment /dev/shm/faultmap.<pid> every
+ * FM_PUB_INTERVAL_MS (under a sequence lock), and answers "inspect"
+ * requests on the abstract socket "\0faultmap.<pid>" with a text dump of
+ * every address_space, its page index and the vmas that map it. With
+ * FAULTMAP_TRACE_FD the fault threads write one line per served fault to an
+ * inherited pipe; with FAULTMAP_STATS_FILE the process appends a summary
+ * line at exit. The publisher takes engine.lock only, briefly, to copy, and
+ * never does I/O while holding it.
+ */
+#include "internal.h"
+#include "publish.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+int fm_trace_fd = -1;
+
+static struct {
+	bool started;	   /* publish_start ran in this process */
+	atomic_bool stopped;
+	uint64_t start_ns; /* CLOCK_MONOTONIC at publish_start */
+	char *stats_file;  /* FAULTMAP_STATS_FILE, copied */
+	struct fm_pub *seg;
+	char shm_name[32];
+	int sock;	   /* listening socket, or -1 */
+	int stop_fd;	   /* eventfd: stop the thread */
+	bool thread_running;
+	pthread_t thread;
+	uint64_t last_faults, last_ms; /* for faults_per_sec */
+} pub = {.sock = -1, .stop_fd = -1};
+
+/* Scratch copy of the segment, built by the one writer at a time. */
+static struct fm_pub scratch;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- a growable text buffer ---------------------------------------------- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+/* sb_printf - append formatted text; on allocation failure sets failed. */
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	for (;;) {
+		size_t room = b->cap - b->len;
+		va_list ap;
+		va_start(ap, fmt);
+		int n = b->failed ? 0 : vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (b->failed || n < 0)
+			return;
+		if ((size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		while (cap <= b->len + (size_t)n)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->failed = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+}
+
+/* ---- small file helpers --------------------------------------------------- */
+
+/* read_comm - this process's name, spaces and control characters as '_'. */
+static void read_comm(char *out, size_t size)
+{
+	snprintf(out, size, "?");
+	int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = sys_read(fd, out, size - 1);
+	sys_close(fd);
+	if (n <= 0)
+		return;
+	out[n] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	for (char *c = out; *c; c++)
+		if (*c <= ' ' || *c == 0x7f)
+			*c = '_';
+}
+
+/* ---- counters: the segment ------------------------------------------------ */
+
+/* fill_file - one fm_pub_file from as. Context: engine.lock held. */
+static void fill_file(struct fm_pub_file *f, const struct address_space *as)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->path, sizeof(f->path), "%s", as->path ? as->path : "?");
+	f->size_bytes = as->i_size;
+	f->pages = as->nr_pages;
+	f->resident_pages = as->nr_resident;
+	f->dirty_pages = as->nr_dirty;
+	for (const struct vma *v = as->i_mmap; v; v = v->i_mmap_next)
+		f->nr_vmas++;
+}
+
+/* snapshot - copy the engine's counters into p (not magic, seq, comm).
+ * Context: takes engine.lock. */
+static void snapshot(struct fm_pub *p)
+{
+	pthread_mutex_lock(&engine.lock);
+	p->st = engine.st;
+	p->st.budget_bytes = engine.budget_pages * FM_PAGE_SIZE;
+	p->st.resident_bytes = 0;
+	p->st.dirty_bytes = 0;
+	p->hits = engine.hits;
+	p->misses = engine.misses;
+	p->nr_files = 0;
+	p->files_total = 0;
+	for (struct address_space *as = engine.mappings; as; as = as->next) {
+		p->st.resident_bytes += as->nr_resident * FM_PAGE_SIZE;
+		p->st.dirty_bytes += as->nr_dirty * FM_PAGE_SIZE;
+		if (p->nr_files < FM_PUB_MAX_FILES)
+			fill_file(&p->files[p->nr_files++], as);
+		p->files_total++;
+	}
+	pthread_mutex_unlock(&engine.lock);
+}
+
+/* note_rate - set p->faults_per_sec from the faults since the last call. */
+static void note_rate(struct fm_pub *p)
+{
+	uint64_t faults = p->st.major_faults + p->st.minor_faults + p->st.write_faults;
+	uint64_t ms = mono_ns() / 1000000;
+	if (pub.last_ms && ms > pub.last_ms)
+		p->faults_per_sec = (faults - pub.last_faults) * 1000 / (ms - pub.last_ms);
+	pub.last_faults = faults;
+	pub.last_ms = ms;
+	p->updated_ms = ms;
+}
+
+/* seg_write - copy src into the segment under its sequence lock: seq is odd
+ * while the body changes. Readers: fm_pub_read. */
+static void seg_write(struct fm_pub *seg, const struct fm_pub *src)
+{
+	const size_t body = offsetof(struct fm_pub, pid);
+	uint64_t seq = __atomic_load_n(&seg->seq, __ATOMIC_RELAXED);
+	__atomic_store_n(&seg->seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	memcpy((char *)seg + body, (const char *)src + body, sizeof(*seg) - body);
+	__atomic_store_n(&seg->seq, seq + 2, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&seg->magic, __ATOMIC_RELAXED) != FM_PUB_MAGIC)
+		__atomic_store_n(&seg->magic, FM_PUB_MAGIC, __ATOMIC_RELEASE);
+}
+
+/* refresh - bring the segment up to date. Only one caller at a time: the
+ * publisher thread, or publish_stop after joining it. */
+static void refresh(void)
+{
+	snapshot(&scratch);
+	note_rate(&scratch);
+	seg_write(pub.seg, &scratch);
+}
+
+/* fm_pub_read - see publish.h: the reader side of seg_write. */
+int fm_pub_read(const struct fm_pub *seg, struct fm_pub *out)
+{
+	for (int tries = 0; tries < 10000; tries++) {
+		uint64_t s1 = __atomic_load_n(&seg->seq, __ATOMIC_ACQUIRE);
+		if (!(s1 & 1)) {
+			memcpy(out, seg, sizeof(*out));
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (__atomic_load_n(&seg->seq, __ATOMIC_RELAXED) == s1)
+				return out->magic == FM_PUB_MAGIC ? 0 : -EINVAL;
+		}
+		struct timespec ts = {0, 100000};
+		nanosleep(&ts, NULL);
+	}
+	return -EAGAIN;
+}
+
+/* segment_create - create and size /dev/shm/faultmap.<pid>. Return: 0 or
+ * -errno. */
+static int segment_create(void)
+{
+	snprintf(pub.shm_name, sizeof(pub.shm_name), FM_PUB_SHM_FMT, (int)getpid());
+	int fd = shm_open(pub.shm_name, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	fd = fd_keep(fd);
+	int err = 0;
+	if (sys_ftruncate(fd, sizeof(struct fm_pub)))
+		err = -errno;
+	void *p = err ? MAP_FAILED
+		      : sys_mmap(NULL, sizeof(struct fm_pub), PROT_READ | PROT_WRITE,
+				 MAP_SHARED, fd, 0);
+	if (!err && p == MAP_FAILED)
+		err = -errno;
+	sys_close(fd);
+	if (err) {
+		shm_unlink(pub.shm_name);
+		return err;
+	}
+	pub.seg = p;
+	memset(&scratch, 0, sizeof(scratch));
+	scratch.pid = (int32_t)getpid();
+	read_comm(scratch.comm, sizeof(scratch.comm));
+	return 0;
+}
+
+/* sock_addr - the abstract address "\0faultmap.<pid>"; returns its length. */
+static socklen_t sock_addr(struct sockaddr_un *sa, int pid)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	int n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, FM_PUB_SOCK_FMT, pid);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+/* socket_create - listen on the inspection socket. Return: 0 or -errno. */
+static int socket_create(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	fd = fd_keep(fd);
+	struct sockaddr_un sa;
+	socklen_t len = sock_addr(&sa, (int)getpid());
+	if (bind(fd, (struct sockaddr *)&sa, len) || listen(fd, 8)) {
+		int err = -errno;
+		sys_close(fd);
+		return err;
+	}
+	pub.sock = fd;
+	return 0;
+}
+
+/* ---- inspection: a snapshot, then text ------------------------------------ */
+
+struct snap_vma {
+	size_t file;
+	unsigned mm;
+	uintptr_t start, end;
+	uint64_t pgoff;
+	bool shared;
+	bool may_write;
+	char prot[3];
+	long cow; /* -1: not known */
+};
+
+struct snap_file {
+	dev_t dev;
+	ino_t ino;
+	uint64_t size, pages, resident, dirty;
+	char *path;
+	struct sbuf runs;
+};
+
+struct snap {
+	uint64_t budget_pages;
+	struct snap_file *files;
+	size_t nr_files;
+	struct snap_vma *vmas;
+	size_t nr_vmas;
+	bool failed;
+};
+
+/* page_state - the state letter of page index. Context: engine.lock held. */
+static char page_state(struct address_space *as, uint64_t index)
+{
+	uint32_t nr = as_find_frame(as, index);
+	if (nr == FM_NIL)
+		return '.';
+	uint8_t flags = frame_get(nr)->flags;
+	if (flags & PG_LOCKED)
+		return 'L';
+	return flags & PG_DIRTY ? 'D' : 'R';
+}
+
+/* page_runs - as's page index as run-length tokens into b.
+ * Context: engine.lock held. */
+static void page_runs(struct sbuf *b, struct address_space *as)
+{
+	char cur = 0;
+	uint64_t count = 0;
+	for (uint64_t i = 0; i < as->nr_pages;) {
+		uint64_t c = i >> TREE_CHUNK_SHIFT;
+		bool hole = c >= as->tree_chunks || !as->page_tree[c];
+		char s = hole ? '.' : page_state(as, i);
+		uint64_t n = hole ? ((c + 1) << TREE_CHUNK_SHIFT) - i : 1;
+		if (n > as->nr_pages - i)
+			n = as->nr_pages - i;
+		if (s != cur && count) {
+			sb_printf(b, "%s%c%" PRIu64, b->len ? " " : "", cur, count);
+			count = 0;
+		}
+		cur = s;
+		count += n;
+		i += n;
+	}
+	if (count)
+		sb_printf(b, "%s%c%" PRIu64, b->len ? " " : "", cur, count);
+}
+
+/* mm_number - index of mm in engine.mms. Context: engine.lock held. */
+static unsigned mm_number(const struct mm *mm)
+{
+	unsigned n = 0;
+	for (const struct mm *m = engine.mms; m && m != mm; m = m->next)
+		n++;
+	return n;
+}
+
+/* snap_add_vma - append one vma of file f. Return: 0 or -ENOMEM. */
+static int snap_add_vma(struct snap *s, size_t f, const struct vma *v)
+{
+	struct snap_vma *nv = realloc(s->vmas, (s->nr_vmas + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	s->vmas = nv;
+	nv[s->nr_vmas++] = (struct snap_vma){
+		.file = f,
+		.mm = mm_number(v->mm),
+		.start = v->vm_start,
+		.end = v->vm_end,
+		.pgoff = v->vm_pgoff,
+		.shared = v->shared,
+		.may_write = v->may_write,
+		.prot = "?",
+		.cow = -1,
+	};
+	return 0;
+}
+
+/* snap_add_file - append as, its page runs and its vmas.
+ * Return: 0 or -ENOMEM. Context: engine.lock held. */
+static int snap_add_file(struct snap *s, struct address_space *as)
+{
+	struct snap_file *nf = realloc(s->files, (s->nr_files + 1) * sizeof(*nf));
+	if (!nf)
+		return -ENOMEM;
+	s->files = nf;
+	struct snap_file *f = &nf[s->nr_files++];
+	*f = (struct snap_file){
+		.dev = as->dev,
+		.ino = as->ino,
+		.size = as->i_size,
+		.pages = as->nr_pages,
+		.resident = as->nr_resident,
+		.dirty = as->nr_dirty,
+		.path = strdup(as->path ? as->path : "?"),
+	};
+	page_runs(&f->runs, as);
+	if (!f->path || f->runs.failed)
+		return -ENOMEM;
+	for (const struct vma *v = as->i_mmap; v; v = v->i_mmap_next)
+		if (snap_add_vma(s, s->nr_files - 1, v))
+			return -ENOMEM;
+	return 0;
+}
+
+/* snap_take - copy what inspect shows. Context: takes engine.lock. */
+static void snap_take(struct snap *s)
+{
+	pthread_mutex_lock(&engine.lock);
+	s->budget_pages = engine.budget_pages;
+	for (struct address_space *as = engine.mappings; as && !s->failed; as = as->next)
+		s->failed = snap_add_file(s, as) != 0;
+	pthread_mutex_unlock(&engine.lock);
+}
+
+/* snap_free - release what snap_take allocated. */
+static void snap_free(struct snap *s)
+{
+	for (size_t i = 0; i < s->nr_files; i++) {
+		free(s->files[i].path);
+		free(s->files[i].runs.p);
+	}
+	free(s->files);
+	free(s->vmas);
+}
+
+/* count_cow - pages of [start, end) that this process copied on write,
+ * from /proc/self/pagemap (fd). Return: the count, or -1. */
+static long count_cow(int fd, uintptr_t start, uintptr_t end)
+{
+	uint64_t ent[512];
+	long cow = 0;
+	for (uintptr_t a = start; a < end;) {
+		size_t n = (end - a) >> FM_PAGE_SHIFT;
+		if (n > 512)
+			n = 512;
+		off_t off = (off_t)((a >> FM_PAGE_SHIFT) * sizeof(uint64_t));
+		ssize_t got = sys_pread(fd, ent, n * sizeof(uint64_t), off);
+		if (got <= 0)
+			return -1;
+		n = (size_t)got / sizeof(uint64_t);
+		for (size_t i = 0; i < n; i++) {
+			bool present = ent[i] >> 63 & 1, swapped = ent[i] >> 62 & 1;
+			bool file = ent[i] >> 61 & 1;
+			cow += (present && !file) || swapped;
+		}
+		a += n << FM_PAGE_SHIFT;
+	}
+	return cow;
+}
+
+/* snap_cow - cow counts of this process's private vmas (outside the lock:
+ * reading pagemap does not touch the views). */
+static void snap_cow(struct snap *s)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (size_t i = 0; i < s->nr_vmas; i++) {
+		struct snap_vma *v = &s->vmas[i];
+		if (v->mm == 0 && !v->shared)
+			v->cow = count_cow(fd, v->start, v->end);
+	}
+	sys_close(fd);
+}
+
+/* snap_prot - current protection of this process's vmas, from
+ * /proc/self/maps; children's stay "?". */
+static void snap_prot(struct snap *s)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return;
+	char line[512];
+	while (fgets(line, sizeof(line), f)) {
+		uintptr_t lo, hi;
+		char perms[8];
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &lo, &hi, perms) != 3)
+			continue;
+		for (size_t i = 0; i < s->nr_vmas; i++) {
+			struct snap_vma *v = &s->vmas[i];
+			if (v->mm == 0 && v->start >= lo && v->start < hi) {
+				v->prot[0] = perms[0] == 'r' ? 'r' : '-';
+				v->prot[1] = perms[1] == 'w' ? 'w' : '-';
+				v->prot[2] = '\0';
+			}
+		}
+	}
+	fclose(f);
+}
+
+/* snap_format - the dump of channel 2 into b. */
+static void snap_format(struct sbuf *b, const struct snap *s)
+{
+	sb_printf(b, "faultmap-inspect 1\npid %d\nbudget_pages %" PRIu64 "\n", (int)getpid(),
+		  s->budget_pages);
+	for (size_t i = 0; i < s->nr_files; i++) {
+		const struct snap_file *f = &s->files[i];
+		sb_printf(b,
+			  "file %zu dev=%u:%u ino=%" PRIu64 " size=%" PRIu64 " pages=%" PRIu64
+			  " resident=%" PRIu64 " dirty=%" PRIu64 " path=%s\n",
+			  i, major(f->dev), minor(f->dev), (uint64_t)f->ino, f->size, f->pages,
+			  f->resident, f->dirty, f->path);
+		sb_printf(b, "pages %zu %s\n", i, f->runs.p ? f->runs.p : "");
+		for (size_t j = 0; j < s->nr_vmas; j++) {
+			const struct snap_vma *v = &s->vmas[j];
+			if (v->file != i)
+				continue;
+			char cow[24] = "-";
+			if (v->cow >= 0)
+				snprintf(cow, sizeof(cow), "%ld", v->cow);
+			sb_printf(b,
+				  "vma %zu mm=%u start=0x%" PRIxPTR " end=0x%" PRIxPTR
+				  " pgoff=%" PRIu64 " %s prot=%s cow=%s\n",
+				  i, v->mm, v->start, v->end, v->pgoff,
+				  v->shared ? "shared" : "private", v->prot, cow);
+		}
+	}
+	sb_printf(b, "end\n");
+}
+
+/* send_all - write len bytes of p to the connection. */
+static void send_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* read_request - read one request line from the connection (2 s at most).
+ * Return: whether it is "inspect". */
+static bool read_request(int fd)
+{
+	char req[64];
+	size_t len = 0;
+	while (len < sizeof(req) - 1 && !memchr(req, '\n', len)) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 2000) <= 0)
+			return false;
+		ssize_t n = recv(fd, req + len, sizeof(req) - 1 - len, 0);
+		if (n <= 0)
+			return false;
+		len += (size_t)n;
+	}
+	req[len] = '\0';
+	return strncmp(req, "inspect\n", 8) == 0;
+}
+
+/* serve_one - accept a client and answer it. */
+static void serve_one(void)
+{
+	int fd = accept4(pub.sock, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	fd = fd_keep(fd);
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (!read_request(fd)) {
+		send_all(fd, "error unknown request\n", 22);
+		sys_close(fd);
+		return;
+	}
+	struct snap s = {0};
+	struct sbuf b = {0};
+	snap_take(&s);
+	snap_cow(&s);
+	snap_prot(&s);
+	if (!s.failed)
+		snap_format(&b, &s);
+	if (s.failed || b.failed)
+		send_all(fd, "error out of memory\n", 20);
+	else
+		send_all(fd, b.p, b.len);
+	free(b.p);
+	snap_free(&s);
+	sys_close(fd);
+}
+
+/* ---- the publisher thread ------------------------------------------------- */
+
+/* publisher - refresh the segment every interval; serve the socket
+ * meanwhile; return when stop_fd is signalled. */
+static void *publisher(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		refresh();
+		uint64_t next = mono_ns() + FM_PUB_INTERVAL_MS * 1000000ull;
+		for (uint64_t now = mono_ns(); now < next; now = mono_ns()) {
+			struct pollfd p[2] = {{.fd = pub.stop_fd, .events = POLLIN},
+					      {.fd = pub.sock, .events = POLLIN}};
+			int ms = (int)((next - now + 999999) / 1000000);
+			if (poll(p, 2, ms) < 0 && errno != EINTR)
+				return NULL;
+			if (p[0].revents)
+				return NULL;
+			if (p[1].revents & POLLIN)
+				serve_one();
+		}
+	}
+	return NULL;
+}
+
+/* thread_start - start the publisher with every signal blocked.
+ * Return: 0 or -errno. */
+static int thread_start(void)
+{
+	pub.stop_fd = fd_keep(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	if (pub.stop_fd < 0)
+		return -errno;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int err = pthread_create(&pub.thread, NULL, publisher, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		return -err;
+	pub.thread_running = true;
+	return 0;
+}
+
+/* thread_stop - stop and join the publisher, if it runs. */
+static void thread_stop(void)
+{
+	if (pub.thread_running) {
+		uint64_t one = 1;
+		(void)!sys_write(pub.stop_fd, &one, sizeof(one));
+		pthread_join(pub.thread, NULL);
+		pub.thread_running = false;
+	}
+	if (pub.stop_fd >= 0)
+		sys_close(pub.stop_fd);
+	pub.stop_fd = -1;
+}
+
+/* teardown - remove the segment and the socket. */
+static void teardown(void)
+{
+	if (pub.seg) {
+		shm_unlink(pub.shm_name);
+		sys_munmap(pub.seg, sizeof(struct fm_pub));
+		pub.seg = NULL;
+	}
+	if (pub.sock >= 0)
+		sys_close(pub.sock);
+	pub.sock = -1;
+}
+
+/* ---- start and stop ------------------------------------------------------- */
+
+/* trace_from_env - take FAULTMAP_TRACE_FD. The inherited fd is left as it
+ * is (an exec'd image traces through it too); the engine writes to a kept
+ * copy that the program cannot close. */
+static void trace_from_env(void)
+{
+	const char *v = getenv("FAULTMAP_TRACE_FD");
+	if (!v || !*v)
+		return;
+	char *end;
+	long fd = strtol(v, &end, 10);
+	if (*end || fd < 0 || fd > INT32_MAX || fcntl((int)fd, F_GETFD) < 0) {
+		fprintf(stderr, "faultmap: FAULTMAP_TRACE_FD=%s: not an open fd\n", v);
+		return;
+	}
+	int copy = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+	if (copy >= 0)
+		fm_trace_fd = fd_keep(copy);
+}
+
+/* publish_segment_start - the segment, socket and thread, all or none. */
+static void publish_segment_start(void)
+{
+	int err = segment_create();
+	if (!err) {
+		refresh();
+		err = socket_create();
+	}
+	if (!err)
+		err = thread_start();
+	if (err) {
+		fprintf(stderr, "faultmap: cannot publish counters: %s\n", strerror(-err));
+		thread_stop();
+		teardown();
+	}
+}
+
+/* publish_start - see publish.h. */
+void publish_start(void)
+{
+	if (pub.started)
+		return;
+	pub.started = true;
+	pub.start_ns = mono_ns();
+	trace_from_env();
+	const char *stats = getenv("FAULTMAP_STATS_FILE");
+	if (stats && *stats)
+		pub.stats_file = strdup(stats);
+	const char *on = getenv("FAULTMAP_PUBLISH");
+	if (on && strcmp(on, "1") == 0)
+		publish_segment_start();
+}
+
+/* write_stats - append this process's line to FAULTMAP_STATS_FILE. */
+static void write_stats(void)
+{
+	struct fm_pub p = {0};
+	snapshot(&p);
+	char comm[32], line[1024];
+	read_comm(comm, sizeof(comm));
+	const struct fm_stats *s = &p.st;
+	int n = snprintf(line, sizeof(line),
+			 "stats pid=%d comm=%s budget=%" PRIu64 " resident=%" PRIu64
+			 " dirty=%" PRIu64 " major_faults=%" PRIu64 " minor_faults=%" PRIu64
+			 " write_faults=%" PRIu64 " pages_read=%" PRIu64
+			 " pages_written=%" PRIu64 " evictions=%" PRIu64 " refaults=%" PRIu64
+			 " read_errors=%" PRIu64 " writeback_errors=%" PRIu64
+			 " hits=%" PRIu64 " misses=%" PRIu64 " files=%u\n",
+			 (int)getpid(), comm, s->budget_bytes, s->resident_bytes,
+			 s->dirty_bytes, s->major_faults, s->minor_faults, s->write_faults,
+			 s->pages_read, s->pages_written, s->evictions, s->refaults,
+			 s->read_errors, s->writeback_errors, p.hits, p.misses,
+			 p.files_total);
+	int fd = open(pub.stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	(void)!sys_write(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	sys_close(fd);
+}
+
+/* publish_stop - see publish.h. */
+void publish_stop(void)
+{
+	if (!pub.started || engine.forked_child || getpid() != engine.pid)
+		return;
+	if (atomic_exchange(&pub.stopped, true))
+		return;
+	thread_stop();
+	if (pub.seg)
+		refresh();
+	teardown();
+	if (trace_enabled()) {
+		char line[48];
+		int n = snprintf(line, sizeof(line), "exit pid=%d\n", (int)getpid());
+		(void)!sys_write(fm_trace_fd, line, (size_t)n);
+	}
+	if (pub.stats_file)
+		write_stats();
+}
+
+/* trace_fault - see publish.h: one line, one write (atomic on a pipe). */
+void trace_fault(const struct fm_trace *t)
+{
+	char line[512];
+	uint64_t t_us = t->t_ns > pub.start_ns ? (t->t_ns - pub.start_ns) / 1000 : 0;
+	bool miss = t->result && strcmp(t->result, "miss") == 0;
+	int n = snprintf(line, sizeof(line),
+			 "fault t_us=%" PRIu64 " tid=%d addr=0x%" PRIxPTR " vma=0x%" PRIxPTR
+			 "-0x%" PRIxPTR " pgoff=%" PRIu64 " index=%" PRIu64
+			 " result=%s read_start=%" PRIu64 " read_pages=%" PRIu64
+			 " read_us=%" PRIu64 " installed=%" PRIu64 " total_us=%" PRIu64 "\n",
+			 t_us, t->tid, t->addr, t->vm_start, t->vm_end, t->pgoff, t->index,
+			 t->result ? t->result : "?", miss ? t->read_start : 0,
+			 miss ? t->read_pages : 0, miss ? t->read_ns / 1000 : 0,
+			 miss ? t->installed : 0, t->total_ns / 1000);
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)!sys_write(fm_trace_fd, line, (size_t)n);
+}

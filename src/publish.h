@@ -1,0 +1,155 @@
+/*
+ * publish.h - what a process running faultmap shows the outside world, and
+ * the formats the faultmap CLI (programs/) reads. Shared by src/publish.c
+ * (the engine side) and programs/ (the readers); nothing else includes it.
+ *
+ * Three channels, all off unless the environment asks for them (faultmap
+ * run sets the variables):
+ *
+ *  1. Counters: FAULTMAP_PUBLISH=1. The process creates the shared-memory
+ *     segment /dev/shm/faultmap.<pid> (shm_open("/faultmap.<pid>")), one
+ *     struct fm_pub, refreshed every FM_PUB_INTERVAL_MS by the publisher
+ *     thread under a sequence lock, and unlinked at exit (or exec). Readers
+ *     (faultmap stat) map it read-only and retry while seq is odd or
+ *     changed. A segment whose pid is gone is stale: readers skip it (and
+ *     may unlink it).
+ *
+ *  2. Inspection: with FAULTMAP_PUBLISH=1 the publisher thread also listens
+ *     on the abstract unix stream socket "\0faultmap.<pid>". A client
+ *     connects and writes "inspect\n"; the process answers with the text
+ *     below and closes. Every line is "key value..." with single spaces;
+ *     numbers are decimal unless they start with 0x.
+ *
+ *       faultmap-inspect 1
+ *       pid <pid>
+ *       budget_pages <n>
+ *       file <id> dev=<major>:<minor> ino=<n> size=<bytes> pages=<n> resident=<n> dirty=<n> path=<path, rest of line>
+ *       pages <id> <runs>
+ *       vma <id> mm=<n> start=0x<hex> end=0x<hex> pgoff=<n> <shared|private> prot=<r-|rw> cow=<n|->
+ *       end
+ *
+ *     One "file" line per address_space (ids 0, 1, ... in the order
+ *     given), then its "pages" line, then one "vma" line per vma of its
+ *     i_mmap (the reverse map). <runs> is the page index as run-length
+ *     tokens covering pages 0..pages-1 in order: a state letter and a
+ *     count, e.g. "R12 .500 D3 L16": '.' not cached, 'R' resident and
+ *     clean, 'D' resident and dirty, 'L' being read (under I/O). mm=0 is
+ *     the process itself, mm=1.. its forked children. cow is the number of
+ *     pages of a private vma that the process has copied on write (from
+ *     /proc/self/pagemap; "-" for shared vmas and for children's vmas).
+ *     prot is the view's protection now, from /proc/self/maps ("?" for
+ *     children's vmas, which the engine cannot see).
+ *
+ *  3. Trace: FAULTMAP_TRACE_FD=<fd>. The engine writes one line per fault it
+ *     serves to that fd (an inherited pipe), from the fault thread:
+ *
+ *       fault t_us=<n> tid=<n> addr=0x<hex> vma=0x<hex>-0x<hex> pgoff=<n> index=<n> result=<miss|hit|write|sigbus> read_start=<n> read_pages=<n> read_us=<n> installed=<n> total_us=<n>
+ *
+ *     t_us counts from the engine's start; read_* and installed are 0
+ *     unless result=miss; total_us is from reading the message to waking
+ *     the thread. A "hit" is a fault on a page another fault brought in
+ *     meanwhile: hits through the page tables never reach the engine (that
+ *     is the point of the design), so the trace shows misses and first
+ *     writes. At exit the engine writes "exit pid=<n>\n". The engine writes
+ *     to a kept copy of the fd (fd_keep) and leaves the inherited one open,
+ *     so that a program that execs (or spawns) another traces it too.
+ *
+ *  4. Exit summary: FAULTMAP_STATS_FILE=<path>. At exit (and before exec)
+ *     the process appends one line to that file (O_APPEND, one write):
+ *
+ *       stats pid=<n> comm=<s> budget=<bytes> resident=<bytes> dirty=<bytes> major_faults=<n> minor_faults=<n> write_faults=<n> pages_read=<n> pages_written=<n> evictions=<n> refaults=<n> read_errors=<n> writeback_errors=<n> hits=<n> misses=<n> files=<n>
+ *
+ *     Only processes whose engine started (that mapped a file) write one.
+ *     In comm, spaces and control characters are written as '_'.
+ *     faultmap run --stats uses it; so do the tests, to check that a
+ *     program really ran on faultmap.
+ *
+ * Hit ratio in struct fm_pub: hits / (hits + misses), where misses are
+ * pages the engine had to read (faults and read()/write() of the interposer)
+ * and hits are pages it found already cached when asked (faults that found
+ * the page, and read()/write() pages that were resident). Accesses that the
+ * kernel's page tables satisfy are not seen and not counted.
+ */
+#ifndef FAULTMAP_PUBLISH_H
+#define FAULTMAP_PUBLISH_H
+
+#include "faultmap.h"
+
+#include <stdint.h>
+
+#define FM_PUB_MAGIC 0x31425550504d4646ull /* "FFMPPUB1" */
+#define FM_PUB_INTERVAL_MS 200
+#define FM_PUB_MAX_FILES 64
+#define FM_PUB_PATH_MAX 256
+#define FM_PUB_SHM_FMT "/faultmap.%d"     /* shm_open name; pid */
+#define FM_PUB_SOCK_FMT "faultmap.%d"	   /* abstract socket name; pid */
+
+struct fm_pub_file {
+	char path[FM_PUB_PATH_MAX]; /* as opened; truncated */
+	uint64_t size_bytes;
+	uint64_t pages;		/* ceil(size / page) */
+	uint64_t resident_pages;
+	uint64_t dirty_pages;
+	uint64_t nr_vmas;	/* in every mm */
+};
+
+struct fm_pub {
+	uint64_t magic;		  /* FM_PUB_MAGIC once initialised */
+	uint64_t seq;		  /* odd while being written (atomic) */
+	int32_t pid;
+	uint32_t nr_files;	  /* entries used in files[] */
+	uint32_t files_total;	  /* files cached (may exceed FM_PUB_MAX_FILES) */
+	uint32_t pad;
+	char comm[32];		  /* program name (/proc/self/comm) */
+	uint64_t updated_ms;	  /* CLOCK_MONOTONIC of the last refresh */
+	uint64_t hits, misses;	  /* see "Hit ratio" above */
+	uint64_t faults_per_sec;  /* engine faults/s over the last interval */
+	struct fm_stats st;	  /* fm_stats() */
+	struct fm_pub_file files[FM_PUB_MAX_FILES];
+};
+
+/* One served fault, for the trace (see channel 3). */
+struct fm_trace {
+	uint64_t t_ns;		/* CLOCK_MONOTONIC when the message was read */
+	int tid;
+	uintptr_t addr, vm_start, vm_end;
+	uint64_t pgoff, index;
+	const char *result;	/* "miss", "hit", "write", "sigbus" */
+	uint64_t read_start, read_pages, read_ns, installed;
+	uint64_t total_ns;
+};
+
+/* ---- src/publish.c: called by the engine ---------------------------------- */
+
+/* publish_start - at engine start: read FAULTMAP_PUBLISH,
+ * FAULTMAP_TRACE_FD and FAULTMAP_STATS_FILE, create the segment, the socket
+ * and the publisher thread as asked. Failures are reported once on stderr and leave the
+ * engine running. Context: engine.lock not held. */
+void publish_start(void);
+
+/* publish_stop - at exit or exec: last refresh, stop the thread, unlink the
+ * segment, close the socket, write "exit" to the trace and the line of
+ * FAULTMAP_STATS_FILE. Idempotent; does nothing in a forked child (whose
+ * engine is the parent's).
+ * Context: engine.lock not held. */
+void publish_stop(void);
+
+/* trace_enabled - whether FAULTMAP_TRACE_FD is being written. */
+extern int fm_trace_fd;
+static inline int trace_enabled(void)
+{
+	return fm_trace_fd >= 0;
+}
+
+/* trace_fault - write one fault's line. Context: any; does not take
+ * engine.lock. */
+void trace_fault(const struct fm_trace *t);
+
+/* ---- readers (programs/, tests) ------------------------------------------- */
+
+/* fm_pub_read - copy a consistent snapshot of the segment seg (mapped
+ * read-only) into *out, retrying while a refresh is in progress.
+ * Return: 0, -EINVAL (not an initialised segment), -EAGAIN (never stable). */
+int fm_pub_read(const struct fm_pub *seg, struct fm_pub *out);
+
+#endif /* FAULTMAP_PUBLISH_H */
