@@ -13,13 +13,32 @@ PIC_OBJS := $(SRCS:src/%.c=$(BUILD)/pic/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_HELPERS := tests/helpers.c
 
-.PHONY: all test check asan tsan install clean demo bench bench-plot
-all: $(BUILD)/libfaultmap.a $(BUILD)/libfaultmap.so $(BUILD)/faultmap.pc $(BUILD)/scene
+.PHONY: all test check check-scripts asan tsan install clean demo bench bench-plot
+all: $(BUILD)/libfaultmap.a $(BUILD)/libfaultmap.so $(BUILD)/faultmap.pc $(BUILD)/scene \
+	$(BUILD)/libfaultmap-preload.so $(BUILD)/faultmap
 
-$(BUILD)/obj/%.o: src/%.c src/internal.h include/faultmap.h
+# The interposer: the engine built with FM_INTERPOSER (its system calls go
+# straight to the kernel) plus interposer/, for LD_PRELOAD.
+PRELOAD_SRCS := $(wildcard interposer/*.c)
+PRELOAD_OBJS := $(SRCS:src/%.c=$(BUILD)/preload/%.o) $(PRELOAD_SRCS:interposer/%.c=$(BUILD)/preload/interposer-%.o)
+$(BUILD)/preload/%.o: src/%.c src/internal.h src/publish.h include/faultmap.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DFM_INTERPOSER $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+$(BUILD)/preload/interposer-%.o: interposer/%.c src/internal.h include/faultmap.h $(wildcard interposer/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DFM_INTERPOSER $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+$(BUILD)/libfaultmap-preload.so: $(PRELOAD_OBJS)
+	$(CC) -shared $(CFLAGS) -o $@ $(PRELOAD_OBJS) $(LDLIBS)
+
+# The CLI (programs/): faultmap run, stat, inspect, trace.
+$(BUILD)/faultmap: $(wildcard programs/*.c programs/*.h) src/publish.h $(BUILD)/libfaultmap.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -DFM_PRELOAD_NAME='"libfaultmap-preload.so"' $(wildcard programs/*.c) $(BUILD)/libfaultmap.a $(LDLIBS) -lm -o $@
+
+$(BUILD)/obj/%.o: src/%.c src/internal.h src/publish.h include/faultmap.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
-$(BUILD)/pic/%.o: src/%.c src/internal.h include/faultmap.h
+$(BUILD)/pic/%.o: src/%.c src/internal.h src/publish.h include/faultmap.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 $(BUILD)/libfaultmap.a: $(OBJS)
@@ -49,10 +68,14 @@ bench-plot:
 demo: $(BUILD)/scene
 	$(BUILD)/scene
 
-# The whole suite: the normal build, then ASan+UBSan, then TSan.
-test: check asan tsan
+# The whole suite: the normal build, the CLI and real programs under
+# faultmap run (scripts), then ASan+UBSan, then TSan.
+test: check check-scripts asan tsan
 check: all $(TESTS)
 	tests/run.sh $(BUILD)/tests
+check-scripts: all
+	FAULTMAP_BUILD=$(abspath $(BUILD)) tests/run.sh tests/cli
+	FAULTMAP_BUILD=$(abspath $(BUILD)) tests/run.sh tests/programs
 asan:
 	$(MAKE) BUILD=build/asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 tsan:

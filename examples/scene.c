@@ -6,13 +6,19 @@
  *  2. A shared mapping's write reaches the file.
  *  3. A file bigger than the page-cache budget is read through, and the
  *     cache stays within the budget.
+ *
+ * Along the way it runs `faultmap inspect` on itself (the CLI next to this
+ * program), which draws each file's address_space, page index, vmas and
+ * reverse map, and `faultmap stat`.
  */
 #include "faultmap.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +44,27 @@ static void show_stats(const char *when)
 	       (unsigned long long)st.pages_written, (unsigned long long)st.evictions);
 }
 
+extern char **environ;
+static char cli[512]; /* the faultmap CLI, beside this program */
+
+/* faultmap ARG [pid]: the CLI looks at this process from outside. Spawned
+ * (vfork-like), so the engine does not see a fork. */
+static void run_cli(const char *arg, bool with_pid)
+{
+	char pid[16];
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	char *argv[] = {cli, (char *)arg, with_pid ? pid : NULL, NULL};
+	pid_t child;
+	int status;
+	fflush(stdout);
+	if (access(cli, X_OK) != 0 ||
+	    posix_spawn(&child, cli, NULL, NULL, argv, environ) != 0) {
+		printf("   (no %s: skipped)\n", cli);
+		return;
+	}
+	waitpid(child, &status, 0);
+}
+
 static int make(const char *path, size_t size, char fill)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -59,6 +86,11 @@ int main(int argc, char **argv)
 	snprintf(scene, sizeof(scene), "%s/scene.dat", dir);
 	snprintf(big, sizeof(big), "%s/scene-big.dat", dir);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	snprintf(cli, sizeof(cli), "%s", argv[0]);
+	char *slash = strrchr(cli, '/');
+	snprintf(slash ? slash + 1 : cli, sizeof(cli) - (size_t)(slash ? slash + 1 - cli : 0),
+		 "faultmap");
+	setenv("FAULTMAP_PUBLISH", "1", 1); /* for faultmap inspect and stat */
 	if (fm_set_budget(4 * MiB) != 0)
 		die("fm_set_budget");
 
@@ -79,6 +111,8 @@ int main(int argc, char **argv)
 	}
 	view[100] = 'R'; /* render: copy on write */
 	printf("   render (pid %d) wrote '%c' into its private copy\n", getpid(), view[100]);
+	printf("   $ faultmap inspect %d   (mm 0 is render, mm 1 is 3drender)\n", getpid());
+	run_cli("inspect", true);
 	int status;
 	waitpid(pid, &status, 0);
 	fm_munmap(view, 64 * 1024);
@@ -93,6 +127,8 @@ int main(int argc, char **argv)
 		die("fm_mmap");
 	view[100] = 'W';
 	show_stats("after the write");
+	printf("   $ faultmap inspect %d   (page 0 is dirty: D)\n", getpid());
+	run_cli("inspect", true);
 	if (fm_msync(view, 64 * 1024, MS_SYNC) != 0)
 		die("fm_msync");
 	if (pread(fd, &c, 1, 100) != 1)
@@ -112,6 +148,8 @@ int main(int argc, char **argv)
 	printf("   read %lu pages, all 'B': %s\n", 64 * MiB / 4096,
 	       sum == 'B' * (64 * MiB / 4096) ? "yes" : "NO");
 	show_stats("after the scan");
+	printf("   $ faultmap stat\n");
+	run_cli("stat", false);
 	fm_munmap(p, 64 * MiB);
 	close(fd);
 	unlink(scene);

@@ -128,9 +128,15 @@ static int budget_from_env(void)
 	return 0;
 }
 
+/* Before fork: the child may exec a program that reads the file, which has
+ * its own cache (or none): like the kernel's shared page cache, it must
+ * see what this process wrote, so dirty pages are written back first. */
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&map_lock);
+	pthread_mutex_lock(&engine.lock);
+	(void)writeback_all(); /* a failure keeps the pages dirty, as always */
+	pthread_mutex_unlock(&engine.lock);
 }
 
 static void atfork_parent(void)

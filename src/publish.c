@@ -12,8 +12,8 @@
  * line at exit. The publisher takes engine.lock only, briefly, to copy, and
  * never does I/O while holding it.
  */
-#include "internal.h"
 #include "publish.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,17 +33,17 @@
 #include <time.h>
 #include <unistd.h>
 
-int fm_trace_fd = -1;
+_Atomic int fm_trace_fd = -1;
 
 static struct {
-	bool started;	   /* publish_start ran in this process */
+	bool started; /* publish_start ran in this process */
 	atomic_bool stopped;
 	uint64_t start_ns; /* CLOCK_MONOTONIC at publish_start */
 	char *stats_file;  /* FAULTMAP_STATS_FILE, copied */
 	struct fm_pub *seg;
 	char shm_name[32];
-	int sock;	   /* listening socket, or -1 */
-	int stop_fd;	   /* eventfd: stop the thread */
+	int sock;    /* listening socket, or -1 */
+	int stop_fd; /* eventfd: stop the thread */
 	bool thread_running;
 	pthread_t thread;
 	uint64_t last_faults, last_ms; /* for faults_per_sec */
@@ -69,14 +69,15 @@ struct sbuf {
 
 /* sb_printf - append formatted text; on allocation failure sets failed. */
 static void sb_printf(struct sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void sb_printf(struct sbuf *b, const char *fmt, ...)
 {
 	for (;;) {
 		size_t room = b->cap - b->len;
 		va_list ap;
 		va_start(ap, fmt);
-		int n = b->failed ? 0 : vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
+		int n =
+		    b->failed ? 0 : vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
 		va_end(ap);
 		if (b->failed || n < 0)
 			return;
@@ -161,7 +162,8 @@ static void note_rate(struct fm_pub *p)
 	uint64_t faults = p->st.major_faults + p->st.minor_faults + p->st.write_faults;
 	uint64_t ms = mono_ns() / 1000000;
 	if (pub.last_ms && ms > pub.last_ms)
-		p->faults_per_sec = (faults - pub.last_faults) * 1000 / (ms - pub.last_ms);
+		p->faults_per_sec =
+		    (faults - pub.last_faults) * 1000 / (ms - pub.last_ms);
 	pub.last_faults = faults;
 	pub.last_ms = ms;
 	p->updated_ms = ms;
@@ -241,7 +243,8 @@ static socklen_t sock_addr(struct sockaddr_un *sa, int pid)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
-	int n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, FM_PUB_SOCK_FMT, pid);
+	int n =
+	    snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, FM_PUB_SOCK_FMT, pid);
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 }
 
@@ -347,15 +350,15 @@ static int snap_add_vma(struct snap *s, size_t f, const struct vma *v)
 		return -ENOMEM;
 	s->vmas = nv;
 	nv[s->nr_vmas++] = (struct snap_vma){
-		.file = f,
-		.mm = mm_number(v->mm),
-		.start = v->vm_start,
-		.end = v->vm_end,
-		.pgoff = v->vm_pgoff,
-		.shared = v->shared,
-		.may_write = v->may_write,
-		.prot = "?",
-		.cow = -1,
+	    .file = f,
+	    .mm = mm_number(v->mm),
+	    .start = v->vm_start,
+	    .end = v->vm_end,
+	    .pgoff = v->vm_pgoff,
+	    .shared = v->shared,
+	    .may_write = v->may_write,
+	    .prot = "?",
+	    .cow = -1,
 	};
 	return 0;
 }
@@ -370,13 +373,13 @@ static int snap_add_file(struct snap *s, struct address_space *as)
 	s->files = nf;
 	struct snap_file *f = &nf[s->nr_files++];
 	*f = (struct snap_file){
-		.dev = as->dev,
-		.ino = as->ino,
-		.size = as->i_size,
-		.pages = as->nr_pages,
-		.resident = as->nr_resident,
-		.dirty = as->nr_dirty,
-		.path = strdup(as->path ? as->path : "?"),
+	    .dev = as->dev,
+	    .ino = as->ino,
+	    .size = as->i_size,
+	    .pages = as->nr_pages,
+	    .resident = as->nr_resident,
+	    .dirty = as->nr_dirty,
+	    .path = strdup(as->path ? as->path : "?"),
 	};
 	page_runs(&f->runs, as);
 	if (!f->path || f->runs.failed)
@@ -476,15 +479,16 @@ static void snap_prot(struct snap *s)
 /* snap_format - the dump of channel 2 into b. */
 static void snap_format(struct sbuf *b, const struct snap *s)
 {
-	sb_printf(b, "faultmap-inspect 1\npid %d\nbudget_pages %" PRIu64 "\n", (int)getpid(),
-		  s->budget_pages);
+	sb_printf(b, "faultmap-inspect 1\npid %d\nbudget_pages %" PRIu64 "\n",
+		  (int)getpid(), s->budget_pages);
 	for (size_t i = 0; i < s->nr_files; i++) {
 		const struct snap_file *f = &s->files[i];
 		sb_printf(b,
-			  "file %zu dev=%u:%u ino=%" PRIu64 " size=%" PRIu64 " pages=%" PRIu64
-			  " resident=%" PRIu64 " dirty=%" PRIu64 " path=%s\n",
-			  i, major(f->dev), minor(f->dev), (uint64_t)f->ino, f->size, f->pages,
-			  f->resident, f->dirty, f->path);
+			  "file %zu dev=%u:%u ino=%" PRIu64 " size=%" PRIu64
+			  " pages=%" PRIu64 " resident=%" PRIu64 " dirty=%" PRIu64
+			  " path=%s\n",
+			  i, major(f->dev), minor(f->dev), (uint64_t)f->ino, f->size,
+			  f->pages, f->resident, f->dirty, f->path);
 		sb_printf(b, "pages %zu %s\n", i, f->runs.p ? f->runs.p : "");
 		for (size_t j = 0; j < s->nr_vmas; j++) {
 			const struct snap_vma *v = &s->vmas[j];
@@ -654,7 +658,7 @@ static void trace_from_env(void)
 	}
 	int copy = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
 	if (copy >= 0)
-		fm_trace_fd = fd_keep(copy);
+		atomic_store(&fm_trace_fd, fd_keep(copy));
 }
 
 /* publish_segment_start - the segment, socket and thread, all or none. */
@@ -668,7 +672,8 @@ static void publish_segment_start(void)
 	if (!err)
 		err = thread_start();
 	if (err) {
-		fprintf(stderr, "faultmap: cannot publish counters: %s\n", strerror(-err));
+		fprintf(stderr, "faultmap: cannot publish counters: %s\n",
+			strerror(-err));
 		thread_stop();
 		teardown();
 	}
@@ -698,22 +703,22 @@ static void write_stats(void)
 	char comm[32], line[1024];
 	read_comm(comm, sizeof(comm));
 	const struct fm_stats *s = &p.st;
-	int n = snprintf(line, sizeof(line),
-			 "stats pid=%d comm=%s budget=%" PRIu64 " resident=%" PRIu64
-			 " dirty=%" PRIu64 " major_faults=%" PRIu64 " minor_faults=%" PRIu64
-			 " write_faults=%" PRIu64 " pages_read=%" PRIu64
-			 " pages_written=%" PRIu64 " evictions=%" PRIu64 " refaults=%" PRIu64
-			 " read_errors=%" PRIu64 " writeback_errors=%" PRIu64
-			 " hits=%" PRIu64 " misses=%" PRIu64 " files=%u\n",
-			 (int)getpid(), comm, s->budget_bytes, s->resident_bytes,
-			 s->dirty_bytes, s->major_faults, s->minor_faults, s->write_faults,
-			 s->pages_read, s->pages_written, s->evictions, s->refaults,
-			 s->read_errors, s->writeback_errors, p.hits, p.misses,
-			 p.files_total);
+	int n = snprintf(
+	    line, sizeof(line),
+	    "stats pid=%d comm=%s budget=%" PRIu64 " resident=%" PRIu64 " dirty=%" PRIu64
+	    " major_faults=%" PRIu64 " minor_faults=%" PRIu64 " write_faults=%" PRIu64
+	    " pages_read=%" PRIu64 " pages_written=%" PRIu64 " evictions=%" PRIu64
+	    " refaults=%" PRIu64 " read_errors=%" PRIu64 " writeback_errors=%" PRIu64
+	    " hits=%" PRIu64 " misses=%" PRIu64 " files=%u\n",
+	    (int)getpid(), comm, s->budget_bytes, s->resident_bytes, s->dirty_bytes,
+	    s->major_faults, s->minor_faults, s->write_faults, s->pages_read,
+	    s->pages_written, s->evictions, s->refaults, s->read_errors,
+	    s->writeback_errors, p.hits, p.misses, p.files_total);
 	int fd = open(pub.stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return;
-	(void)!sys_write(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	(void)!sys_write(fd, line,
+			 (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 	sys_close(fd);
 }
 
@@ -731,7 +736,7 @@ void publish_stop(void)
 	if (trace_enabled()) {
 		char line[48];
 		int n = snprintf(line, sizeof(line), "exit pid=%d\n", (int)getpid());
-		(void)!sys_write(fm_trace_fd, line, (size_t)n);
+		(void)!sys_write(atomic_load(&fm_trace_fd), line, (size_t)n);
 	}
 	if (pub.stats_file)
 		write_stats();
@@ -743,15 +748,17 @@ void trace_fault(const struct fm_trace *t)
 	char line[512];
 	uint64_t t_us = t->t_ns > pub.start_ns ? (t->t_ns - pub.start_ns) / 1000 : 0;
 	bool miss = t->result && strcmp(t->result, "miss") == 0;
-	int n = snprintf(line, sizeof(line),
-			 "fault t_us=%" PRIu64 " tid=%d addr=0x%" PRIxPTR " vma=0x%" PRIxPTR
-			 "-0x%" PRIxPTR " pgoff=%" PRIu64 " index=%" PRIu64
-			 " result=%s read_start=%" PRIu64 " read_pages=%" PRIu64
-			 " read_us=%" PRIu64 " installed=%" PRIu64 " total_us=%" PRIu64 "\n",
-			 t_us, t->tid, t->addr, t->vm_start, t->vm_end, t->pgoff, t->index,
-			 t->result ? t->result : "?", miss ? t->read_start : 0,
-			 miss ? t->read_pages : 0, miss ? t->read_ns / 1000 : 0,
-			 miss ? t->installed : 0, t->total_ns / 1000);
+	int n =
+	    snprintf(line, sizeof(line),
+		     "fault t_us=%" PRIu64 " tid=%d addr=0x%" PRIxPTR " vma=0x%" PRIxPTR
+		     "-0x%" PRIxPTR " pgoff=%" PRIu64 " index=%" PRIu64
+		     " result=%s read_start=%" PRIu64 " read_pages=%" PRIu64
+		     " read_us=%" PRIu64 " installed=%" PRIu64 " total_us=%" PRIu64 "\n",
+		     t_us, t->tid, t->addr, t->vm_start, t->vm_end, t->pgoff, t->index,
+		     t->result ? t->result : "?", miss ? t->read_start : 0,
+		     miss ? t->read_pages : 0, miss ? t->read_ns / 1000 : 0,
+		     miss ? t->installed : 0, t->total_ns / 1000);
 	if (n > 0 && (size_t)n < sizeof(line))
-		(void)!sys_write(fm_trace_fd, line, (size_t)n);
+		(void)!sys_write(atomic_load_explicit(&fm_trace_fd, memory_order_relaxed),
+				 line, (size_t)n);
 }

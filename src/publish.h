@@ -75,6 +75,7 @@
 
 #include "faultmap.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #define FM_PUB_MAGIC 0x31425550504d4646ull /* "FFMPPUB1" */
@@ -134,11 +135,12 @@ void publish_start(void);
  * Context: engine.lock not held. */
 void publish_stop(void);
 
-/* trace_enabled - whether FAULTMAP_TRACE_FD is being written. */
-extern int fm_trace_fd;
+/* trace_enabled - whether FAULTMAP_TRACE_FD is being written. Atomic:
+ * publish_start sets it after the fault threads have started. */
+extern _Atomic int fm_trace_fd;
 static inline int trace_enabled(void)
 {
-	return fm_trace_fd >= 0;
+	return atomic_load_explicit(&fm_trace_fd, memory_order_relaxed) >= 0;
 }
 
 /* trace_fault - write one fault's line. Context: any; does not take

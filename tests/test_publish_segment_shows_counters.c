@@ -45,7 +45,8 @@ int main(void)
 	char path[64], real[PATH_MAX];
 	int fd = make_file(path, NPAGES * PS, 7, O_RDONLY);
 	CHECK(realpath(path, real));
-	volatile unsigned char *p = fm_mmap(NULL, NPAGES * PS, PROT_READ, MAP_SHARED, fd, 0);
+	volatile unsigned char *p =
+	    fm_mmap(NULL, NPAGES * PS, PROT_READ, MAP_SHARED, fd, 0);
 	CHECK(p != MAP_FAILED);
 	unsigned sum = 0;
 	for (size_t i = 0; i < NPAGES; i += 4)

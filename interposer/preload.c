@@ -1,0 +1,633 @@
+/*
+ * preload.c - the interposer: libfaultmap-preload.so, loaded with LD_PRELOAD
+ * (faultmap run), serves an unmodified program's file mappings with
+ * faultmap.
+ *
+ * It defines the libc entry points a program maps and accesses files with,
+ * and sends them to the fm_* functions:
+ *
+ *  - mmap of a regular file (not executable, not memfd or /dev/shm, no flag
+ *    faultmap does not implement) -> fm_mmap; everything else, and every
+ *    mapping made when the engine cannot run (no userfaultfd permission, a
+ *    forked child), goes to the kernel. munmap, msync, mprotect, madvise and
+ *    mremap go to their fm_ versions, which pass ranges faultmap does not
+ *    map to the kernel.
+ *  - the read/write family, ftruncate, truncate, fallocate, copy_file_range
+ *    and sendfile -> filemap.c, which serves files faultmap caches and
+ *    passes the others to the kernel, so read(), write() and the mappings
+ *    see one page cache, as on Linux.
+ *  - close and close_range leave the engine's own fds open (a program that
+ *    closes every fd would otherwise take them away).
+ *  - the exec family writes every dirty page to its file first (the cache
+ *    dies with the process image); the new program is served too, as
+ *    LD_PRELOAD is inherited.
+ *
+ * The engine inside this library makes its system calls directly (sys.c,
+ * built with FM_INTERPOSER), never through these functions, and the
+ * functions here never allocate before deciding a call is faultmap's: no
+ * recursion through malloc.
+ *
+ * What stdio (fread/fwrite) and other libc-internal calls do bypasses the
+ * interposer: glibc calls the kernel directly there.
+ */
+#include "internal.h"
+#include "publish.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <spawn.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+#ifndef HUGETLBFS_MAGIC
+#define HUGETLBFS_MAGIC 0x958458f6
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+
+/* The flags fm_mmap implements; a mapping with any other goes to the
+ * kernel (MAP_LOCKED, MAP_HUGETLB, MAP_SYNC, MAP_32BIT...). */
+#define SERVED_FLAGS                                                         \
+	(MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE | MAP_FIXED |          \
+	 MAP_FIXED_NOREPLACE | MAP_POPULATE | MAP_NORESERVE)
+
+/* shared_memory - whether fd is memory already: a memfd, a file in /dev/shm
+ * or on hugetlbfs. Those are mapped by the kernel. */
+static bool shared_memory(int fd)
+{
+	struct statfs fs;
+	if (fstatfs(fd, &fs) < 0)
+		return false;
+	if ((unsigned long)fs.f_type == HUGETLBFS_MAGIC)
+		return true;
+	if ((unsigned long)fs.f_type != TMPFS_MAGIC)
+		return false;
+	char link[32], path[64];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0)
+		return true;
+	path[n] = '\0';
+	return !strncmp(path, "/memfd:", 7) || !strncmp(path, "/dev/shm/", 9);
+}
+
+/* serves - whether faultmap maps this request. */
+static bool serves(int prot, int flags, int fd)
+{
+	if ((flags & MAP_ANONYMOUS) || fd < 0 || (prot & PROT_EXEC) ||
+	    (flags & ~SERVED_FLAGS))
+		return false;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || shared_memory(fd))
+		return false;
+	if (engine_start() != 0) {
+		static _Atomic int warned;
+		if (!atomic_exchange(&warned, 1))
+			fprintf(stderr, "faultmap: cannot serve mappings (%s); the "
+					"kernel maps files instead\n",
+				strerror(-engine_start()));
+		return false;
+	}
+	return !engine.forked_child;
+}
+
+EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+{
+	if (!serves(prot, flags, fd))
+		return sys_mmap(addr, length, prot, flags, fd, offset);
+	return fm_mmap(addr, length, prot, flags, fd, offset);
+}
+
+EXPORT void *mmap64(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+{
+	return mmap(addr, length, prot, flags, fd, offset);
+}
+
+EXPORT int munmap(void *addr, size_t length)
+{
+	return fm_munmap(addr, length);
+}
+
+EXPORT int msync(void *addr, size_t length, int flags)
+{
+	return fm_msync(addr, length, flags);
+}
+
+EXPORT int mprotect(void *addr, size_t length, int prot)
+{
+	return fm_mprotect(addr, length, prot);
+}
+
+EXPORT int madvise(void *addr, size_t length, int advice)
+{
+	return fm_madvise(addr, length, advice);
+}
+
+EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...)
+{
+	void *new_address = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		new_address = va_arg(ap, void *);
+		va_end(ap);
+	}
+	return fm_mremap(old_address, old_size, new_size, flags, new_address);
+}
+
+/* ---- the read/write family ---------------------------------------------- */
+
+EXPORT ssize_t read(int fd, void *buf, size_t count)
+{
+	return fm_read(fd, buf, count);
+}
+
+EXPORT ssize_t pread(int fd, void *buf, size_t count, off_t offset)
+{
+	return fm_pread(fd, buf, count, offset);
+}
+
+EXPORT ssize_t pread64(int fd, void *buf, size_t count, off_t offset)
+{
+	return fm_pread(fd, buf, count, offset);
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t count)
+{
+	return fm_write(fd, buf, count);
+}
+
+EXPORT ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)
+{
+	return fm_pwrite(fd, buf, count, offset);
+}
+
+EXPORT ssize_t pwrite64(int fd, const void *buf, size_t count, off_t offset)
+{
+	return fm_pwrite(fd, buf, count, offset);
+}
+
+/*
+ * vector_io - readv/writev and their positioned forms on a cached file, one
+ * element at a time (offset -1: at the file offset). Stops at a short
+ * transfer. Return: bytes moved, or -1 with errno if none were.
+ */
+static ssize_t vector_io(int fd, const struct iovec *iov, int iovcnt, off_t offset,
+			 bool write_op)
+{
+	if (iovcnt < 0 || iovcnt > IOV_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	ssize_t total = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		size_t len = iov[i].iov_len;
+		if (!len)
+			continue;
+		ssize_t n;
+		if (write_op)
+			n = offset < 0 ? fm_write(fd, iov[i].iov_base, len)
+				       : fm_pwrite(fd, iov[i].iov_base, len, offset + total);
+		else
+			n = offset < 0 ? fm_read(fd, iov[i].iov_base, len)
+				       : fm_pread(fd, iov[i].iov_base, len, offset + total);
+		if (n < 0)
+			return total ? total : -1;
+		total += n;
+		if ((size_t)n < len)
+			break;
+	}
+	return total;
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	if (!filemap_is_cached(fd))
+		return syscall(SYS_readv, fd, iov, iovcnt);
+	return vector_io(fd, iov, iovcnt, -1, false);
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	if (!filemap_is_cached(fd))
+		return syscall(SYS_writev, fd, iov, iovcnt);
+	return vector_io(fd, iov, iovcnt, -1, true);
+}
+
+/*
+ * vector_at - preadv/pwritev and their v2 forms (nr: the system call). On a
+ * cached file: element by element through the cache; offset -1 means the
+ * file offset for the v2 forms and is EINVAL for the others. The RWF_
+ * flags ask for hints a cached file does not need (RWF_NOWAIT: served
+ * anyway). Elsewhere: the system call (its offset split in two words).
+ */
+static ssize_t vector_at(long nr, bool write_op, int fd, const struct iovec *iov,
+			 int iovcnt, off_t offset, int flags)
+{
+	if (!filemap_is_cached(fd))
+		return syscall(nr, fd, iov, iovcnt, (unsigned long)offset, 0UL, flags);
+	bool v2 = nr == SYS_preadv2 || nr == SYS_pwritev2;
+	if (offset < 0 && !v2) {
+		errno = EINVAL;
+		return -1;
+	}
+	return vector_io(fd, iov, iovcnt, offset < 0 ? -1 : offset, write_op);
+}
+
+EXPORT ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+	return vector_at(SYS_preadv, false, fd, iov, iovcnt, offset, 0);
+}
+
+EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+	return vector_at(SYS_preadv, false, fd, iov, iovcnt, offset, 0);
+}
+
+EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+	return vector_at(SYS_pwritev, true, fd, iov, iovcnt, offset, 0);
+}
+
+EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+	return vector_at(SYS_pwritev, true, fd, iov, iovcnt, offset, 0);
+}
+
+EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)
+{
+	return vector_at(SYS_preadv2, false, fd, iov, iovcnt, offset, flags);
+}
+
+EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int iovcnt, off_t offset,
+			  int flags)
+{
+	return vector_at(SYS_preadv2, false, fd, iov, iovcnt, offset, flags);
+}
+
+EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t offset,
+			int flags)
+{
+	return vector_at(SYS_pwritev2, true, fd, iov, iovcnt, offset, flags);
+}
+
+EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int iovcnt, off_t offset,
+			   int flags)
+{
+	return vector_at(SYS_pwritev2, true, fd, iov, iovcnt, offset, flags);
+}
+
+/* ---- size changes --------------------------------------------------------- */
+
+EXPORT int ftruncate(int fd, off_t length)
+{
+	return fm_ftruncate(fd, length);
+}
+
+EXPORT int ftruncate64(int fd, off_t length)
+{
+	return fm_ftruncate(fd, length);
+}
+
+EXPORT int truncate(const char *path, off_t length)
+{
+	/* Open it (truncate needs write permission too) and truncate the fd,
+	 * so the cache hears of it if the file is cached. */
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EISDIR || errno == ENOENT || errno == EACCES ||
+		    errno == ENOTDIR || errno == ELOOP || errno == ENAMETOOLONG)
+			return -1;
+		return (int)syscall(SYS_truncate, path, length);
+	}
+	int ret = fm_ftruncate(fd, length);
+	int err = errno;
+	syscall(SYS_close, fd);
+	errno = err;
+	return ret;
+}
+
+EXPORT int truncate64(const char *path, off_t length)
+{
+	return truncate(path, length);
+}
+
+EXPORT int fallocate(int fd, int mode, off_t offset, off_t len)
+{
+	return fm_fallocate(fd, mode, offset, len);
+}
+
+EXPORT int fallocate64(int fd, int mode, off_t offset, off_t len)
+{
+	return fm_fallocate(fd, mode, offset, len);
+}
+
+EXPORT int posix_fallocate(int fd, off_t offset, off_t len)
+{
+	if (offset < 0 || len <= 0)
+		return EINVAL;
+	int ret = fm_fallocate(fd, 0, offset, len);
+	return ret < 0 ? errno : 0;
+}
+
+EXPORT int posix_fallocate64(int fd, off_t offset, off_t len)
+{
+	return posix_fallocate(fd, offset, len);
+}
+
+/* ---- copies between files ------------------------------------------------- */
+
+#define COPY_CHUNK (64 * 1024)
+
+/*
+ * copy_through_cache - copy up to len bytes from in_fd to out_fd through
+ * the fm_ read/write functions (a positioned end when its offset pointer is
+ * given, which is then advanced).
+ * Return: bytes copied, or -1 with errno if none were.
+ */
+static ssize_t copy_through_cache(int in_fd, off_t *in_off, int out_fd, off_t *out_off,
+				  size_t len)
+{
+	char *buf = malloc(COPY_CHUNK);
+	if (!buf) {
+		errno = ENOMEM;
+		return -1;
+	}
+	ssize_t total = 0;
+	while ((size_t)total < len) {
+		size_t want = len - (size_t)total < COPY_CHUNK ? len - (size_t)total : COPY_CHUNK;
+		ssize_t n = in_off ? fm_pread(in_fd, buf, want, *in_off)
+				   : fm_read(in_fd, buf, want);
+		if (n <= 0) {
+			if (n < 0 && !total)
+				total = -1;
+			break;
+		}
+		ssize_t w = 0;
+		while (w < n) {
+			ssize_t m = out_off ? fm_pwrite(out_fd, buf + w, (size_t)(n - w), *out_off + w)
+					    : fm_write(out_fd, buf + w, (size_t)(n - w));
+			if (m <= 0)
+				break;
+			w += m;
+		}
+		if (in_off)
+			*in_off += w;
+		else if (w < n) /* give back what was read but not written */
+			lseek(in_fd, w - n, SEEK_CUR);
+		if (out_off)
+			*out_off += w;
+		total += w;
+		if (w < n) {
+			if (!total)
+				total = -1;
+			break;
+		}
+	}
+	int err = errno;
+	free(buf);
+	errno = err;
+	return total;
+}
+
+EXPORT ssize_t copy_file_range(int fd_in, off_t *off_in, int fd_out, off_t *off_out,
+			       size_t len, unsigned int flags)
+{
+	if (flags || (!filemap_is_cached(fd_in) && !filemap_is_cached(fd_out)))
+		return syscall(SYS_copy_file_range, fd_in, off_in, fd_out, off_out, len, flags);
+	return copy_through_cache(fd_in, off_in, fd_out, off_out, len);
+}
+
+EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	if (!filemap_is_cached(in_fd) && !filemap_is_cached(out_fd))
+		return syscall(SYS_sendfile, out_fd, in_fd, offset, count);
+	return copy_through_cache(in_fd, offset, out_fd, NULL, count);
+}
+
+EXPORT ssize_t sendfile64(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	return sendfile(out_fd, in_fd, offset, count);
+}
+
+/* ---- the engine's fds ----------------------------------------------------- */
+
+/* close - the engine's own fds are not the program's to close: they are
+ * left open, and the program is told what it would be told of an fd that
+ * is not open. */
+EXPORT int close(int fd)
+{
+	if (fd_kept(fd)) {
+		errno = EBADF;
+		return -1;
+	}
+	return (int)syscall(SYS_close, fd);
+}
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	if (flags & CLOSE_RANGE_CLOEXEC) /* the engine's fds are close-on-exec */
+		return (int)syscall(SYS_close_range, first, last, flags);
+	unsigned int from = first;
+	for (unsigned int fd = first; fd <= last && fd < 65536; fd++) {
+		if (!fd_kept((int)fd))
+			continue;
+		if (fd > from && syscall(SYS_close_range, from, fd - 1, flags) < 0)
+			return -1;
+		from = fd + 1;
+	}
+	if (from <= last && from >= first)
+		return (int)syscall(SYS_close_range, from, last, flags);
+	return 0;
+}
+
+/* ---- exec ----------------------------------------------------------------- */
+
+/*
+ * before_exec - the cache lives in this process image: write every dirty
+ * page to its file before it goes, and before another program starts and
+ * reads the file (not in a forked child: its engine is its parent's, which
+ * wrote back at the fork).
+ * Return: 0, or -1 with errno when write-back failed (the exec is refused:
+ * it would lose the data).
+ */
+static int before_exec(void)
+{
+	if (!engine.started || engine.forked_child)
+		return 0;
+	/* In a vfork child (another pid, the same memory: Python's
+	 * subprocess) the engine lives on in the parent; its dirty pages are
+	 * written all the same, for the program about to start to read. */
+	int err = fm_sync_all();
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	if (getpid() == engine.pid)
+		publish_stop();
+	return 0;
+}
+
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	if (before_exec())
+		return -1;
+	return (int)syscall(SYS_execve, path, argv, envp);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+	return execve(path, argv, environ);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	if (before_exec())
+		return -1;
+	execve_fn real = (execve_fn)dlsym(RTLD_NEXT, "execvpe");
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return real(file, argv, envp);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+	return execvpe(file, argv, environ);
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	if (before_exec())
+		return -1;
+	return (int)syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+}
+
+EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+		    int flags)
+{
+	if (before_exec())
+		return -1;
+	return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+}
+
+/* posix_spawn, posix_spawnp, system and popen start a program without
+ * going through the exec functions above (glibc calls the kernel): write
+ * back first, then call glibc's. */
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			const posix_spawnattr_t *, char *const[], char *const[]);
+
+static void *next_fn(const char *name)
+{
+	void *fn = dlsym(RTLD_NEXT, name);
+	if (!fn)
+		errno = ENOSYS;
+	return fn;
+}
+
+EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+		       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	spawn_fn real = (spawn_fn)next_fn("posix_spawn");
+	if (before_exec() || !real)
+		return errno;
+	return real(pid, path, fa, attr, argv, envp);
+}
+
+EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+			const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	spawn_fn real = (spawn_fn)next_fn("posix_spawnp");
+	if (before_exec() || !real)
+		return errno;
+	return real(pid, file, fa, attr, argv, envp);
+}
+
+EXPORT int system(const char *command)
+{
+	int (*real)(const char *) = (int (*)(const char *))next_fn("system");
+	if (!real || (command && before_exec()))
+		return -1;
+	return real(command);
+}
+
+EXPORT FILE *popen(const char *command, const char *type)
+{
+	FILE *(*real)(const char *, const char *) =
+		(FILE * (*)(const char *, const char *)) next_fn("popen");
+	if (!real || before_exec())
+		return NULL;
+	return real(command, type);
+}
+
+/* COLLECT_ARGS - the NULL-terminated argument list of an execl* call, from
+ * arg0 on, as an argv array on the caller's stack; ap is left after the
+ * NULL (where execle's envp is). */
+#define COLLECT_ARGS(arg0, ap, argv)                                     \
+	do {                                                             \
+		size_t n_ = 1;                                           \
+		va_start(ap, arg0);                                      \
+		while (va_arg(ap, char *))                               \
+			n_++;                                            \
+		va_end(ap);                                              \
+		argv = __builtin_alloca((n_ + 1) * sizeof(char *));      \
+		argv[0] = (char *)arg0;                                  \
+		va_start(ap, arg0);                                      \
+		for (size_t i_ = 1; i_ <= n_; i_++)                      \
+			argv[i_] = va_arg(ap, char *);                   \
+	} while (0)
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char **argv;
+	COLLECT_ARGS(arg, ap, argv);
+	va_end(ap);
+	return execve(path, argv, environ);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	char **argv;
+	COLLECT_ARGS(arg, ap, argv);
+	va_end(ap);
+	return execvpe(file, argv, environ);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char **argv;
+	COLLECT_ARGS(arg, ap, argv);
+	char **envp = va_arg(ap, char **);
+	va_end(ap);
+	return execve(path, argv, envp);
+}

@@ -1,0 +1,233 @@
+/*
+ * inspect.c - faultmap inspect PID: ask a process running under faultmap
+ * for its page cache on the abstract socket "\0faultmap.<pid>" (src/publish.h,
+ * channel 2), parse the answer, and draw it as text (draw.c) and, with
+ * --svg, as a picture (svg.c).
+ */
+#include "cli.h"
+#include "publish.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* connect_pid - connect to pid's inspection socket. Return: fd or -1 after
+ * saying why. */
+static int connect_pid(int pid)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, FM_PUB_SOCK_FMT, pid);
+	socklen_t len =
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "faultmap: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	struct timeval tv = {.tv_sec = 10};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, len) == 0)
+		return fd;
+	if (kill(pid, 0) && errno == ESRCH)
+		fprintf(stderr, "faultmap: no process %d\n", pid);
+	else
+		fprintf(stderr,
+			"faultmap: process %d is not running under faultmap "
+			"(or has not mapped a file yet)\n",
+			pid);
+	close(fd);
+	return -1;
+}
+
+/* fetch - the whole answer of pid to "inspect", NUL-terminated, or NULL. */
+static char *fetch(int pid)
+{
+	int fd = connect_pid(pid);
+	if (fd < 0)
+		return NULL;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	ssize_t n = send(fd, "inspect\n", 8, MSG_NOSIGNAL);
+	while (n > 0) {
+		if (cap - len < 4096) {
+			char *b = realloc(buf, cap = cap ? cap * 2 : 65536);
+			if (!b)
+				break;
+			buf = b;
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n > 0)
+			len += (size_t)n;
+	}
+	close(fd);
+	if (n < 0 || !buf) {
+		fprintf(stderr, "faultmap: reading from process %d: %s\n", pid,
+			n < 0 ? strerror(errno) : "no answer");
+		free(buf);
+		return NULL;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* parse_runs - the run tokens of a "pages" line into f. Return: 0 or -1. */
+static int parse_runs(struct ins_file *f, char *text)
+{
+	for (char *tok = strtok(text, " \n"); tok; tok = strtok(NULL, " \n")) {
+		uint64_t count;
+		if (!strchr(".RDL", tok[0]) || parse_u64(tok + 1, &count))
+			return -1;
+		struct ins_run *r = realloc(f->runs, (f->nr_runs + 1) * sizeof(*r));
+		if (!r)
+			return -1;
+		f->runs = r;
+		r[f->nr_runs++] = (struct ins_run){tok[0], count};
+	}
+	return 0;
+}
+
+/* parse_file - a "file" line. Return: 0 or -1. */
+static int parse_file(struct inspect *ins, const char *line)
+{
+	const char *path = strstr(line, " path=");
+	struct ins_file *f = realloc(ins->files, (ins->nr_files + 1) * sizeof(*f));
+	if (!path || !f)
+		return -1;
+	ins->files = f;
+	f = &f[ins->nr_files++];
+	*f = (struct ins_file){0};
+	if (!kv_get(line, "dev", f->dev, sizeof(f->dev)))
+		strcpy(f->dev, "?");
+	f->ino = kv_u64(line, "ino");
+	f->size = kv_u64(line, "size");
+	f->pages = kv_u64(line, "pages");
+	f->resident = kv_u64(line, "resident");
+	f->dirty = kv_u64(line, "dirty");
+	f->path = strndup(path + 6, strcspn(path + 6, "\n"));
+	return f->path ? 0 : -1;
+}
+
+/* parse_vma - a "vma" line, of the last file. Return: 0 or -1. */
+static int parse_vma(struct inspect *ins, const char *line)
+{
+	if (!ins->nr_files)
+		return -1;
+	struct ins_file *f = &ins->files[ins->nr_files - 1];
+	struct ins_vma *v = realloc(f->vmas, (f->nr_vmas + 1) * sizeof(*v));
+	if (!v)
+		return -1;
+	f->vmas = v;
+	v = &v[f->nr_vmas++];
+	char cow[24] = "-";
+	*v = (struct ins_vma){
+	    .mm = (unsigned)kv_u64(line, "mm"),
+	    .start = kv_u64(line, "start"),
+	    .end = kv_u64(line, "end"),
+	    .pgoff = kv_u64(line, "pgoff"),
+	    .shared = strstr(line, " shared ") != NULL,
+	    .cow = -1,
+	};
+	if (!kv_get(line, "prot", v->prot, sizeof(v->prot)))
+		strcpy(v->prot, "?");
+	if (kv_get(line, "cow", cow, sizeof(cow)) && strcmp(cow, "-"))
+		v->cow = atol(cow);
+	return v->end > v->start ? 0 : -1;
+}
+
+/* parse_line - one line of the answer. Return: 1 at "end", 0, or -1. */
+static int parse_line(struct inspect *ins, char *line)
+{
+	uint64_t v;
+	if (!strcmp(line, "end"))
+		return 1;
+	if (!strncmp(line, "pid ", 4))
+		return parse_u64(line + 4, &v) ? -1 : (ins->pid = (int)v, 0);
+	if (!strncmp(line, "budget_pages ", 13))
+		return parse_u64(line + 13, &ins->budget_pages);
+	if (!strncmp(line, "file ", 5))
+		return parse_file(ins, line);
+	if (!strncmp(line, "pages ", 6)) {
+		char *runs = strchr(line + 6, ' ');
+		if (!ins->nr_files)
+			return -1;
+		return runs ? parse_runs(&ins->files[ins->nr_files - 1], runs) : 0;
+	}
+	if (!strncmp(line, "vma ", 4))
+		return parse_vma(ins, line);
+	if (!strncmp(line, "error ", 6)) {
+		fprintf(stderr, "faultmap: the process answered: %s\n", line + 6);
+		return -1;
+	}
+	return 0; /* unknown lines: newer versions may add some */
+}
+
+/* parse - the whole answer into ins. Return: 0 or -1 after saying why. */
+static int parse(char *text, struct inspect *ins)
+{
+	char *save, *line = strtok_r(text, "\n", &save);
+	if (!line || strcmp(line, "faultmap-inspect 1")) {
+		fprintf(stderr, "faultmap: not an inspect answer (version?)\n");
+		return -1;
+	}
+	int r = 0;
+	while (r == 0 && (line = strtok_r(NULL, "\n", &save)))
+		r = parse_line(ins, line);
+	if (r != 1)
+		fprintf(stderr, "faultmap: the answer is %s\n",
+			r ? "malformed" : "truncated");
+	return r == 1 ? 0 : -1;
+}
+
+/* ins_free - release what parse allocated. */
+static void ins_free(struct inspect *ins)
+{
+	for (size_t i = 0; i < ins->nr_files; i++) {
+		free(ins->files[i].path);
+		free(ins->files[i].runs);
+		free(ins->files[i].vmas);
+	}
+	free(ins->files);
+}
+
+/* cmd_inspect - faultmap inspect. Return: the exit code. */
+int cmd_inspect(int argc, char **argv)
+{
+	const char *svg = NULL, *pid_text = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--svg")) {
+			if (++i >= argc || !argv[i][0])
+				usage_error("inspect", "--svg needs a FILE");
+			svg = argv[i];
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: %s\n", cmd_usage("inspect"));
+			return 0;
+		} else if (argv[i][0] == '-' || pid_text) {
+			usage_error("inspect", "unexpected argument '%s'", argv[i]);
+		} else {
+			pid_text = argv[i];
+		}
+	}
+	uint64_t pid;
+	if (!pid_text)
+		usage_error("inspect", "no PID given");
+	if (parse_u64(pid_text, &pid) || !pid || pid > INT32_MAX)
+		usage_error("inspect", "bad PID '%s'", pid_text);
+	char *text = fetch((int)pid);
+	if (!text)
+		return 1;
+	struct inspect ins = {0};
+	int err = parse(text, &ins);
+	free(text);
+	if (!err)
+		draw_text(&ins);
+	if (!err && svg)
+		err = write_svg(&ins, svg);
+	ins_free(&ins);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,123 @@
+/*
+ * run.c - faultmap run: run a program with the interposer preloaded, so
+ * that its file mappings are served by faultmap. With --stats, run it as a
+ * child and summarise, per process, the line each one's engine appended to
+ * FAULTMAP_STATS_FILE at exit (src/publish.h, channel 4).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* print_summary - one readable block for one "stats" line, to stderr. */
+static void print_summary(const char *line)
+{
+	char comm[64] = "?", b1[32], b2[32], b3[32];
+	kv_get(line, "comm", comm, sizeof(comm));
+	uint64_t hits = kv_u64(line, "hits"), misses = kv_u64(line, "misses");
+	fprintf(stderr, "faultmap: pid %" PRIu64 " (%s), budget %s\n",
+		kv_u64(line, "pid"), comm,
+		fmt_bytes(b1, sizeof(b1), kv_u64(line, "budget")));
+	fprintf(stderr,
+		"  faults:      %" PRIu64 " major, %" PRIu64 " minor, %" PRIu64
+		" write\n",
+		kv_u64(line, "major_faults"), kv_u64(line, "minor_faults"),
+		kv_u64(line, "write_faults"));
+	fprintf(stderr,
+		"  pages:       %" PRIu64 " read, %" PRIu64 " written, %" PRIu64
+		" evicted, %" PRIu64 " refaulted\n",
+		kv_u64(line, "pages_read"), kv_u64(line, "pages_written"),
+		kv_u64(line, "evictions"), kv_u64(line, "refaults"));
+	if (hits + misses)
+		fprintf(stderr,
+			"  hit ratio:   %.1f%% (%" PRIu64 " pages found cached, %" PRIu64
+			" read)\n",
+			100.0 * (double)hits / (double)(hits + misses), hits, misses);
+	else
+		fprintf(stderr, "  hit ratio:   - (no page asked for)\n");
+	fprintf(stderr,
+		"  at exit:     %s resident, %s dirty, %" PRIu64 " files cached\n",
+		fmt_bytes(b2, sizeof(b2), kv_u64(line, "resident")),
+		fmt_bytes(b3, sizeof(b3), kv_u64(line, "dirty")), kv_u64(line, "files"));
+	fprintf(stderr, "  errors:      %" PRIu64 " read, %" PRIu64 " write-back\n",
+		kv_u64(line, "read_errors"), kv_u64(line, "writeback_errors"));
+}
+
+/* print_stats_file - summarise every line of path. */
+static void print_stats_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[2048];
+	int n = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "stats ", 6)) {
+			print_summary(line);
+			n++;
+		}
+	if (f)
+		fclose(f);
+	if (!n)
+		fprintf(stderr, "faultmap: no process mapped a file through faultmap\n");
+}
+
+/* run_with_stats - run argv as a child with FAULTMAP_STATS_FILE set, then
+ * summarise. Return: the exit code. */
+static int run_with_stats(char **argv)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/faultmap-stats.XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		fprintf(stderr, "faultmap: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	close(fd);
+	if (setenv("FAULTMAP_STATS_FILE", path, 1)) {
+		unlink(path);
+		return 1;
+	}
+	pid_t pid = spawn(argv);
+	int code = pid < 0 ? 1 : wait_child(pid);
+	if (pid > 0)
+		print_stats_file(path);
+	unlink(path);
+	return code;
+}
+
+/* cmd_run - faultmap run. Return: the exit code. */
+int cmd_run(int argc, char **argv)
+{
+	const char *budget = NULL;
+	bool stats = false;
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		} else if (!strcmp(argv[i], "--budget")) {
+			if (++i >= argc)
+				usage_error("run", "--budget needs a SIZE");
+			budget = argv[i];
+			check_budget("run", budget);
+		} else if (!strcmp(argv[i], "--stats")) {
+			stats = true;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: %s\n", cmd_usage("run"));
+			return 0;
+		} else {
+			usage_error("run", "unknown option '%s'", argv[i]);
+		}
+	}
+	if (i >= argc)
+		usage_error("run", "no PROGRAM given");
+	if (prepare_env(budget))
+		return 1;
+	if (stats)
+		return run_with_stats(argv + i);
+	exec_program(argv + i);
+}

@@ -1,0 +1,95 @@
+# lib.sh - sourced by the CLI tests (tests/cli/test_*.sh): where things are,
+# a scratch directory under the build directory, and small checks.
+# Each test: exit 0 pass, 77 skip, anything else fail.
+set -u
+: "${FAULTMAP_BUILD:?set FAULTMAP_BUILD to the absolute build directory}"
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+FM=$FAULTMAP_BUILD/faultmap
+PY=/usr/bin/python3
+[ -x "$FM" ] || { echo "no $FM: run make first"; exit 1; }
+TMP=$(mktemp -d -p "$FAULTMAP_BUILD" cli-test.XXXXXX)
+PIDS=()
+cleanup() {
+	touch "$TMP/stop" 2>/dev/null
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+# expect_exit CODE CMD... - run CMD, its stdout+stderr into $TMP/out; fail
+# unless it exits with CODE.
+expect_exit() {
+	local want=$1; shift
+	"$@" >"$TMP/out" 2>&1
+	local rc=$?
+	[ "$rc" -eq "$want" ] || { cat "$TMP/out"; fail "'$*' exited $rc, expected $want"; }
+}
+
+# expect_out PATTERN - the last output matches the extended regex.
+expect_out() {
+	grep -Eq -- "$1" "$TMP/out" || { cat "$TMP/out"; fail "output lacks /$1/"; }
+}
+
+# build_mapper - compile fm_mapper.c (libfaultmap.a, no interposer) into
+# $MAPPER, and an empty library into $EMPTY_SO (a preload that does nothing,
+# for run and trace of a program that has the engine built in). For a
+# sanitizer build directory set FM_CLI_CC and FM_CLI_CFLAGS to match it.
+build_mapper() {
+	MAPPER=$TMP/fm-mapper
+	EMPTY_SO=$TMP/empty.so
+	# shellcheck disable=SC2086
+	${FM_CLI_CC:-cc} ${FM_CLI_CFLAGS:-} -D_GNU_SOURCE -std=c11 -I"$ROOT/include" "$ROOT/tests/cli/fm_mapper.c" \
+		"$FAULTMAP_BUILD/libfaultmap.a" -lpthread -o "$MAPPER" || fail "cannot build fm_mapper"
+	echo 'int fm_cli_test_empty;' | cc -shared -fPIC -x c - -o "$EMPTY_SO" || fail "cannot build empty.so"
+}
+
+# start_bg LOG CMD... - start CMD in the background, output to LOG, and wait
+# (10 s at most) for its "ready" line; skips if it exits 77. Sets BG_PID.
+start_bg() {
+	local log=$1; shift
+	"$@" >"$log" 2>&1 &
+	BG_PID=$!
+	PIDS+=("$BG_PID")
+	for _ in $(seq 200); do
+		grep -q '^ready' "$log" 2>/dev/null && return 0
+		if ! kill -0 "$BG_PID" 2>/dev/null; then
+			wait "$BG_PID"; local rc=$?
+			[ "$rc" -eq 77 ] && { tail -n 1 "$log"; exit 77; }
+			cat "$log"; fail "'$*' exited $rc before it was ready"
+		fi
+		sleep 0.05
+	done
+	cat "$log"; fail "'$*' not ready after 10 s"
+}
+
+# require_interposer - the preload library must export mmap.
+require_interposer() {
+	local so=$FAULTMAP_BUILD/libfaultmap-preload.so
+	[ -f "$so" ] || fail "no $so"
+	nm -D --defined-only "$so" | grep -qw mmap || fail "$so does not export mmap yet"
+	if nm -D --undefined-only "$so" | grep -Eq '__(asan|tsan)_init'; then
+		echo "skip: a sanitizer build of the interposer cannot be preloaded into $PY"
+		exit 77
+	fi
+	[ -x "$PY" ] || { echo "skip: no $PY"; exit 77; }
+}
+
+# mapper.py - a Python program that maps FILE (64 pages) shared, reads every
+# other page, writes one byte, says "ready", and waits for STOP if given.
+MAPPER_PY='
+import mmap, os, sys, time
+path = sys.argv[1]
+with open(path, "wb") as f:
+    f.write(b"x" * 64 * 4096)
+f = open(path, "r+b")
+m = mmap.mmap(f.fileno(), 0)
+s = sum(m[i * 4096] for i in range(0, 64, 2))
+m[0:1] = b"y"
+print("ready", s, flush=True)
+stop = sys.argv[2] if len(sys.argv) > 2 else None
+while stop and not os.path.exists(stop):
+    time.sleep(0.05)
+m.close()
+'

@@ -1,0 +1,212 @@
+# lib.sh - shared functions for the real-program tests (tests/programs).
+#
+# Each test runs one workload twice, once on the kernel and once under
+# `faultmap run --budget SIZE` with a budget smaller than its data, compares
+# outputs (and resulting files) byte for byte, and proves from the
+# FAULTMAP_STATS_FILE lines that the faultmap run really went through
+# faultmap's cache (pages read, evictions...).
+#
+# Usage, in a test:
+#     . "$(dirname "$0")/lib.sh"
+#     need_cmd sqlite3
+#     setup                      # $WORK: fresh dir on disk, removed at exit
+#     cd "$WORK/kern" && run_kernel CMD ARGS... >"$WORK/kern.out"
+#     cd "$WORK/fm"   && run_fm 256K CMD ARGS... >"$WORK/fm.out"
+#     same_output "$WORK/kern.out" "$WORK/fm.out" "what it is"
+#     expect_stat pages_read -gt 0
+#     expect_stat evictions -gt 0
+#
+# Both runs use the same relative paths (run each in its own directory), so
+# that outputs naming files can be compared. Environment: FAULTMAP_BUILD, the
+# absolute build directory (holds faultmap and libfaultmap-preload.so).
+set -u
+
+PY=/usr/bin/python3
+FM=${FAULTMAP_BUILD:-}/faultmap
+WORK=
+STATS=
+STATS_ALL=()
+_fm_runs=0
+
+# skip MSG - the test cannot run here: exit 77 with MSG as the last line.
+skip() {
+	echo "skip: $*"
+	exit 77
+}
+
+# fail MSG - the test failed.
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# note MSG - progress, to stderr (shown by run.sh on failure).
+note() {
+	echo "# $*" >&2
+}
+
+# need_cmd CMD [PACKAGE] - skip unless CMD is installed.
+need_cmd() {
+	command -v "$1" >/dev/null 2>&1 || skip "$1 not installed (apt-get install ${2:-$1})"
+}
+
+# need_py MODULE PACKAGE - skip unless /usr/bin/python3 can import MODULE.
+need_py() {
+	[ -x "$PY" ] || skip "$PY not installed (apt-get install python3)"
+	"$PY" -c "import $1" 2>/dev/null || skip "python3 module $1 not installed (apt-get install $2)"
+}
+
+# setup - check the build, make $WORK (with kern/ and fm/ in it) under
+# $FAULTMAP_BUILD, on disk (tmpfs files are passed through to the kernel),
+# removed at exit.
+setup() {
+	case ${FAULTMAP_BUILD:-} in
+	/*) ;;
+	*) fail "FAULTMAP_BUILD must be the absolute build directory (got '${FAULTMAP_BUILD:-}')" ;;
+	esac
+	[ -x "$FM" ] || fail "$FM not built (make all)"
+	[ -e "$FAULTMAP_BUILD/libfaultmap-preload.so" ] ||
+		fail "$FAULTMAP_BUILD/libfaultmap-preload.so not built (make all)"
+	if [ "$(id -u)" != 0 ] && [ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" != 1 ] &&
+		! { [ -r /dev/userfaultfd ] && [ -w /dev/userfaultfd ]; }; then
+		skip "no userfaultfd permission (run as root, or sysctl vm.unprivileged_userfaultfd=1)"
+	fi
+	WORK=$(mktemp -d -p "$FAULTMAP_BUILD" programs-test.XXXXXX) || fail "mktemp -d -p $FAULTMAP_BUILD"
+	# FM_KEEP=1 keeps it, to look at after a failure.
+	trap '_finish' EXIT
+	case $(stat -f -c %T "$WORK") in
+	tmpfs | ramfs) skip "$FAULTMAP_BUILD is on tmpfs; faultmap passes tmpfs files to the kernel" ;;
+	esac
+	mkdir -p "$WORK/kern" "$WORK/fm" "$WORK/stats" || fail "mkdir in $WORK"
+	# Keep what the programs see the same in both runs.
+	unset LD_PRELOAD FAULTMAP_STATS_FILE FAULTMAP_BUDGET
+	export LC_ALL=C TZ=UTC HOME="$WORK/home"
+	mkdir -p "$HOME"
+	cd "$WORK" || fail "cd $WORK"
+}
+
+_finish() {
+	local rc=$?
+	cd /
+	if [ ${#STATS_ALL[@]} -gt 0 ]; then
+		echo "# faultmap stats lines:" >&2
+		cat "${STATS_ALL[@]}" | sed 's/^/#   /' >&2
+	fi
+	if [ -n "${FM_KEEP:-}" ]; then
+		echo "# kept $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+	exit $rc
+}
+
+# run_kernel CMD ARGS... - run CMD on the kernel in the current directory;
+# fail if it fails. Its stdout and stderr are the caller's.
+run_kernel() {
+	env -u LD_PRELOAD -u FAULTMAP_STATS_FILE -u FAULTMAP_BUDGET "$@"
+	local rc=$?
+	[ $rc -eq 0 ] || fail "kernel run failed (exit $rc): $*"
+}
+
+# run_fm BUDGET CMD ARGS... - run CMD under `faultmap run --budget BUDGET`
+# in the current directory, with FAULTMAP_STATS_FILE set to a fresh file,
+# left in $STATS (and added to the array STATS_ALL); fail if it fails.
+run_fm() {
+	local budget=$1
+	shift
+	_fm_runs=$((_fm_runs + 1))
+	STATS=$WORK/stats/run$_fm_runs
+	: >"$STATS"
+	STATS_ALL+=("$STATS")
+	FAULTMAP_STATS_FILE=$STATS "$FM" run --budget "$budget" -- "$@"
+	local rc=$?
+	[ $rc -eq 0 ] || fail "faultmap run --budget $budget failed (exit $rc): $*"
+}
+
+# stat_sum FIELD [FILE...] - sum of FIELD over every stats line of the
+# files (default: the last run's $STATS).
+stat_sum() {
+	local field=$1
+	shift
+	[ $# -gt 0 ] || set -- "$STATS"
+	cat "$@" | awk -v f="$field" '
+		/^stats / { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) s += kv[2] } }
+		END { printf "%d\n", s }'
+}
+
+# stat_max FIELD [FILE...] - the largest value of FIELD over the lines.
+stat_max() {
+	local field=$1
+	shift
+	[ $# -gt 0 ] || set -- "$STATS"
+	cat "$@" | awk -v f="$field" '
+		/^stats / { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f && kv[2] + 0 > m) m = kv[2] + 0 } }
+		END { printf "%d\n", m }'
+}
+
+# expect_stat FIELD OP VALUE [FILE...] - assert that the sum of FIELD over
+# the stats lines (default: the last run's) satisfies `test SUM OP VALUE`.
+expect_stat() {
+	local field=$1 op=$2 value=$3
+	shift 3
+	[ $# -gt 0 ] || set -- "$STATS"
+	local sum
+	sum=$(stat_sum "$field" "$@")
+	if ! test "$sum" "$op" "$value"; then
+		echo "stats lines:" >&2
+		cat "$@" | sed 's/^/    /' >&2
+		fail "faultmap stats: sum of $field is $sum, expected $op $value"
+	fi
+}
+
+# expect_served BUDGET_BYTES [FILE...] - the faultmap run went through
+# faultmap: at least one process appended a stats line, with the budget
+# asked for, and faultmap read pages into its cache.
+expect_served() {
+	local budget=$1
+	shift
+	[ $# -gt 0 ] || set -- "$STATS"
+	if ! grep -q '^stats ' "$@"; then
+		fail "no process wrote a stats line: the program did not map a file through faultmap"
+	fi
+	local b
+	for b in $(cat "$@" | grep '^stats ' | sed 's/.* budget=\([0-9]*\).*/\1/'); do
+		[ "$b" = "$budget" ] || fail "a stats line has budget=$b, expected $budget"
+	done
+	expect_stat pages_read -gt 0 "$@"
+}
+
+# same_output KERNEL FAULTMAP WHAT - the two files are byte-for-byte equal.
+same_output() {
+	local k=$1 f=$2 what=$3
+	[ -e "$k" ] || fail "$what: $k missing"
+	[ -e "$f" ] || fail "$what: $f missing"
+	if ! cmp -s "$k" "$f"; then
+		echo "$what differs between the kernel (<) and faultmap (>) runs:" >&2
+		echo "    sizes: $(stat -c %s "$k") vs $(stat -c %s "$f") bytes; $(cmp "$k" "$f" 2>&1 | head -n 1)" >&2
+		if [ "$(head -c 65536 "$k" | tr -d '\0' | wc -c)" = "$(head -c 65536 "$k" | wc -c)" ]; then
+			diff "$k" "$f" | head -n 20 | sed 's/^/    /' >&2
+		fi
+		fail "$what differs"
+	fi
+}
+
+# size_of FILE - its size in bytes.
+size_of() {
+	stat -c %s "$1"
+}
+
+# gen_file PATH BYTES SEED - deterministic, incompressible bytes.
+gen_file() {
+	"$PY" - "$1" "$2" "$3" <<'EOF' || fail "gen_file $1"
+import hashlib, sys
+path, n, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(path, "wb") as f:
+    i = 0
+    while n > 0:
+        block = b"".join(hashlib.sha256(f"{seed}:{i}:{j}".encode()).digest() for j in range(128))
+        f.write(block[:n])
+        n -= len(block[:n])
+        i += 1
+EOF
+}
