@@ -69,10 +69,10 @@ static int reopen_direct(int fd, int mode)
 	return fd_keep(open(path, mode | O_DIRECT | O_CLOEXEC));
 }
 
-/* direct_failed - the file system refused an O_DIRECT transfer: use buffered
+/* as_direct_failed - the file system refused an O_DIRECT transfer: use buffered
  * I/O on this file from now on. The fd is closed with the address_space, as
  * another fault thread may be reading with it. */
-static void direct_failed(struct address_space *as, int fd, int which)
+void as_direct_failed(struct address_space *as, int fd, int which)
 {
 	if (which == 0) {
 		int expected = fd; /* two fault threads may both see EINVAL */
@@ -98,7 +98,7 @@ ssize_t as_read(struct address_space *as, void *buf, size_t len, uint64_t off)
 		ssize_t n = fm_sys.pread(dio, buf, len, (off_t)off);
 		if (n >= 0 || errno != EINVAL)
 			return n;
-		direct_failed(as, dio, 0);
+		as_direct_failed(as, dio, 0);
 	}
 	ssize_t n = fm_sys.pread(as->fd, buf, len, (off_t)off);
 	if (n > 0)
@@ -124,7 +124,7 @@ ssize_t as_write(struct address_space *as, const void *buf, size_t len, uint64_t
 		ssize_t n = fm_sys.pwrite(dio, buf, whole, (off_t)off);
 		if (n >= 0 || errno != EINVAL)
 			return n;
-		direct_failed(as, dio, 1);
+		as_direct_failed(as, dio, 1);
 	}
 	ssize_t n = fm_sys.pwrite(as->wr_fd, buf, len, (off_t)off);
 	if (n > 0)

@@ -125,6 +125,20 @@ int as_resize(struct address_space *as, uint64_t i_size);
 int as_set_size(struct address_space *as, uint64_t i_size);
 ssize_t as_read(struct address_space *as, void *buf, size_t len, uint64_t off);
 ssize_t as_write(struct address_space *as, const void *buf, size_t len, uint64_t off);
+void as_direct_failed(struct address_space *as, int fd, int which);
+
+/* io.c: many writes in flight at once (write-back). */
+struct io_req {
+	struct address_space *as;
+	const char *buf;
+	uint64_t off;
+	size_t len;
+	size_t done; /* out: bytes written */
+	int err;     /* out: 0 or -errno */
+	bool direct; /* in flight with O_DIRECT */
+};
+void io_start(void);
+void io_write(struct io_req *reqs, size_t n);
 uint32_t *as_slot(struct address_space *as, uint64_t index, bool create);
 uint32_t as_find_frame(struct address_space *as, uint64_t index);
 void as_destroy_all(void);
@@ -215,6 +229,19 @@ void reclaim_drop_mapping(struct address_space *as);
 /* ---- writeback.c: dirty pages to the file -------------------------------- */
 
 int writeback_range(struct address_space *as, uint64_t start, uint64_t end);
+/* A batch of runs to write back together (io_write puts them in flight at
+ * once): writeback_begin, writeback_add for each range, writeback_finish. */
+#define WB_BATCH 64
+struct wb_batch {
+	struct io_req req[WB_BATCH];
+	uint64_t index[WB_BATCH], count[WB_BATCH];
+	size_t n;
+	int err;
+};
+void writeback_begin(struct wb_batch *b);
+void writeback_add(struct wb_batch *b, struct address_space *as, uint64_t start,
+		   uint64_t end);
+int writeback_finish(struct wb_batch *b);
 void writeback_protect(struct address_space *as, uint64_t index, uint64_t count);
 void page_mark_dirty(struct address_space *as, uint32_t nr);
 int writeback_all(void);

@@ -209,6 +209,7 @@ static void start_engine_once(void)
 	} else {
 		engine.started = true;
 		engine.pid = getpid();
+		io_start();
 	}
 	pthread_mutex_unlock(&engine.lock);
 	if (!err) {

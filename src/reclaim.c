@@ -115,36 +115,41 @@ static void evict_clean_run(const uint32_t *v, size_t n)
 	engine.st.evictions += n;
 }
 
-/* evict_batch - write back and evict the victims v[0..n), all off the LRU. */
+/* run_end - the end of the run of victims starting at v[i]: one file,
+ * consecutive indices, all dirty or all clean. */
+static size_t run_end(const uint32_t *v, size_t n, size_t i)
+{
+	const struct fm_frame *f = frame_get(v[i]);
+	size_t j = i + 1;
+	while (j < n && frame_get(v[j])->mapping == f->mapping &&
+	       frame_get(v[j])->index == f->index + (j - i) &&
+	       (frame_get(v[j])->flags & PG_DIRTY) == (f->flags & PG_DIRTY))
+		j++;
+	return j;
+}
+
+/* evict_batch - write back and evict the victims v[0..n), all off the LRU:
+ * the dirty ones are written back together (in flight at once), then every
+ * clean run is punched out. A page that could not be written stays, dirty. */
 static void evict_batch(uint32_t *v, size_t n)
 {
 	qsort(v, n, sizeof(*v), victim_cmp);
-	size_t i = 0;
-	while (i < n) {
+	struct wb_batch b;
+	writeback_begin(&b);
+	for (size_t i = 0, j; i < n; i = j) {
+		j = run_end(v, n, i);
 		struct fm_frame *f = frame_get(v[i]);
-		size_t j = i + 1;
-		while (j < n && frame_get(v[j])->mapping == f->mapping &&
-		       frame_get(v[j])->index == f->index + (j - i) &&
-		       (frame_get(v[j])->flags & PG_DIRTY) == (f->flags & PG_DIRTY))
-			j++;
-		if (f->flags & PG_DIRTY) {
-			int err = writeback_range(f->mapping, f->index, f->index + (j - i));
-			/* A page that could not be written stays, dirty. */
-			size_t k = i;
-			while (k < j) {
-				size_t m = k;
-				while (m < j && !(frame_get(v[m])->flags & PG_DIRTY))
-					m++;
-				if (m > k)
-					evict_clean_run(v + k, m - k);
-				for (k = m; k < j && (frame_get(v[k])->flags & PG_DIRTY); k++)
-					lru_add(v[k], LRU_ACTIVE);
-			}
-			(void)err;
-		} else {
+		if (f->flags & PG_DIRTY)
+			writeback_add(&b, f->mapping, f->index, f->index + (j - i));
+	}
+	(void)writeback_finish(&b);
+	for (size_t i = 0, j; i < n; i = j) {
+		j = run_end(v, n, i);
+		if (frame_get(v[i])->flags & PG_DIRTY)
+			for (size_t k = i; k < j; k++)
+				lru_add(v[k], LRU_ACTIVE);
+		else
 			evict_clean_run(v + i, j - i);
-		}
-		i = j;
 	}
 }
 

@@ -64,55 +64,77 @@ void writeback_protect(struct address_space *as, uint64_t index, uint64_t count)
 	(void)protect_range(as, index, count);
 }
 
-/* write_run - write pages [index, index+count), resident and dirty, to the
- * file; mark them clean on success. Return: 0 or -errno. */
-static int write_run(struct address_space *as, uint64_t index, uint64_t count)
+/* flush - write the runs queued in b, all at once (io_write), and mark
+ * the pages of each run that was written clean. A run that failed stays
+ * dirty; its error is kept on the address_space for msync and in b->err. */
+static void flush(struct wb_batch *b)
+{
+	io_write(b->req, b->n);
+	for (size_t r = 0; r < b->n; r++) {
+		struct address_space *as = b->req[r].as;
+		int err = b->req[r].err;
+		if (err) {
+			if (!as->wb_err)
+				as->wb_err = err;
+			if (!b->err)
+				b->err = err;
+			engine.st.writeback_errors += b->count[r];
+			continue;
+		}
+		for (uint64_t i = b->index[r]; i < b->index[r] + b->count[r]; i++) {
+			struct fm_frame *f = frame_get(as_find_frame(as, i));
+			f->flags &= (uint8_t)~PG_DIRTY;
+			as->nr_dirty--;
+		}
+		engine.st.pages_written += b->count[r];
+	}
+	b->n = 0;
+}
+
+/* queue_run - queue pages [index, index+count), resident and dirty, for
+ * writing: protect them in every vma first (from now on a write to them
+ * faults, and makes them dirty again after this write-back). */
+static void queue_run(struct wb_batch *b, struct address_space *as, uint64_t index,
+		      uint64_t count)
 {
 	int err = protect_range(as, index, count);
-	if (err)
-		return err;
+	if (err) {
+		if (!b->err)
+			b->err = err;
+		return;
+	}
 	uint64_t off = index << FM_PAGE_SHIFT;
 	uint64_t end = (index + count) << FM_PAGE_SHIFT;
 	if (end > as->i_size) {
 		/* Bytes past EOF never reach the file; like the kernel's
 		 * block_write_full_page, zero them in the cache as well. */
-		end = as->i_size;
+		end = as->i_size > off ? as->i_size : off;
 		if (end & (FM_PAGE_SIZE - 1))
 			memset(as->direct_view + end, 0,
 			       FM_PAGE_SIZE - (end & (FM_PAGE_SIZE - 1)));
 	}
-	while (off < end) {
-		ssize_t n = as_write(as, as->direct_view + off, end - off, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? -errno : -EIO;
-			if (!as->wb_err)
-				as->wb_err = err;
-			engine.st.writeback_errors += count;
-			return err;
-		}
-		off += (uint64_t)n;
-	}
-	for (uint64_t i = index; i < index + count; i++) {
-		struct fm_frame *f = frame_get(as_find_frame(as, i));
-		f->flags &= (uint8_t)~PG_DIRTY;
-		as->nr_dirty--;
-	}
-	engine.st.pages_written += count;
-	return 0;
+	if (b->n == WB_BATCH)
+		flush(b);
+	b->req[b->n] = (struct io_req){.as = as, .buf = as->direct_view + off, .off = off,
+				       .len = end - off};
+	b->index[b->n] = index;
+	b->count[b->n] = count;
+	b->n++;
 }
 
 #define WRITEBACK_MAX_RUN 256
 
-/*
- * writeback_range - write back every dirty page of as in [start, end), in
- * runs of consecutive pages.
- * Return: 0, or the first error (the pages that failed stay dirty).
- */
-int writeback_range(struct address_space *as, uint64_t start, uint64_t end)
+void writeback_begin(struct wb_batch *b)
 {
-	int ret = 0;
+	b->n = 0;
+	b->err = 0;
+}
+
+/* writeback_add - queue every dirty page of as in [start, end) in b, in
+ * runs of consecutive pages. */
+void writeback_add(struct wb_batch *b, struct address_space *as, uint64_t start,
+		   uint64_t end)
+{
 	uint64_t run = 0, run_start = 0;
 	if (end > as->nr_pages)
 		end = as->nr_pages;
@@ -122,12 +144,9 @@ int writeback_range(struct address_space *as, uint64_t start, uint64_t end)
 			uint32_t *chunk = as->page_tree[i >> TREE_CHUNK_SHIFT];
 			if (!chunk) { /* nothing resident in this chunk */
 				uint64_t next = ((i >> TREE_CHUNK_SHIFT) + 1) << TREE_CHUNK_SHIFT;
-				if (run) {
-					int err = write_run(as, run_start, run);
-					if (err && !ret)
-						ret = err;
-					run = 0;
-				}
+				if (run)
+					queue_run(b, as, run_start, run);
+				run = 0;
 				i = (next < end ? next : end) - 1;
 				continue;
 			}
@@ -140,35 +159,47 @@ int writeback_range(struct address_space *as, uint64_t start, uint64_t end)
 			run++;
 			continue;
 		}
-		if (run) {
-			int err = write_run(as, run_start, run);
-			if (err && !ret)
-				ret = err;
-			run = 0;
-		}
+		if (run)
+			queue_run(b, as, run_start, run);
+		run = 0;
 		if (dirty) {
 			run_start = i;
 			run = 1;
 		}
 	}
-	if (run) {
-		int err = write_run(as, run_start, run);
-		if (err && !ret)
-			ret = err;
-	}
-	return ret;
+	if (run)
+		queue_run(b, as, run_start, run);
+}
+
+/* writeback_finish - write what b still holds. Return: 0, or the first
+ * error of the whole batch (the pages that failed stay dirty). */
+int writeback_finish(struct wb_batch *b)
+{
+	if (b->n)
+		flush(b);
+	return b->err;
+}
+
+/*
+ * writeback_range - write back every dirty page of as in [start, end).
+ * Return: 0, or the first error (the pages that failed stay dirty).
+ */
+int writeback_range(struct address_space *as, uint64_t start, uint64_t end)
+{
+	struct wb_batch b;
+	writeback_begin(&b);
+	writeback_add(&b, as, start, end);
+	return writeback_finish(&b);
 }
 
 /* writeback_all - write back every file. Return: 0 or the first error. */
 int writeback_all(void)
 {
-	int ret = 0;
-	for (struct address_space *as = engine.mappings; as; as = as->next) {
-		int err = writeback_range(as, 0, as->nr_pages);
-		if (err && !ret)
-			ret = err;
-	}
-	return ret;
+	struct wb_batch b;
+	writeback_begin(&b);
+	for (struct address_space *as = engine.mappings; as; as = as->next)
+		writeback_add(&b, as, 0, as->nr_pages);
+	return writeback_finish(&b);
 }
 
 /*

@@ -7,7 +7,7 @@
  * most). Exit 77 when faultmap cannot start here.
  *
  * Built by the test scripts: cc -D_GNU_SOURCE -Iinclude fm_mapper.c
- * build/libfaultmap.a -lpthread.
+ * build/libfaultmap.a -luring -lpthread.
  */
 #include "faultmap.h"
 

@@ -41,7 +41,7 @@ build_mapper() {
 	EMPTY_SO=$TMP/empty.so
 	# shellcheck disable=SC2086
 	${FM_CLI_CC:-cc} ${FM_CLI_CFLAGS:-} -D_GNU_SOURCE -std=c11 -I"$ROOT/include" "$ROOT/tests/cli/fm_mapper.c" \
-		"$FAULTMAP_BUILD/libfaultmap.a" -lpthread -o "$MAPPER" || fail "cannot build fm_mapper"
+		"$FAULTMAP_BUILD/libfaultmap.a" -luring -lpthread -o "$MAPPER" || fail "cannot build fm_mapper"
 	echo 'int fm_cli_test_empty;' | cc -shared -fPIC -x c - -o "$EMPTY_SO" || fail "cannot build empty.so"
 }
 
