@@ -70,6 +70,20 @@ unsigned char *slurp(const char *path, size_t *size)
 	return b;
 }
 
+void check_file_is(const char *path, const unsigned char *want, size_t size)
+{
+	size_t got;
+	unsigned char *b = slurp(path, &got);
+	CHECK_EQ(got, size);
+	for (size_t i = 0; i < size; i++)
+		if (b[i] != want[i]) {
+			fprintf(stderr, "%s: byte %zu (page %zu) is %02x, expected %02x\n", path,
+				i, i / PS, b[i], want[i]);
+			exit(1);
+		}
+	free(b);
+}
+
 uint64_t memfd_bytes(void)
 {
 	DIR *d = opendir("/proc/self/fd");

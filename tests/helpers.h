@@ -47,6 +47,9 @@ int make_file(char *path, size_t size, uint32_t seed, int flags);
 void fill_pattern(void *buf, size_t size, uint32_t seed);
 /* Read the whole file at path into a malloc'd buffer; *size set. */
 unsigned char *slurp(const char *path, size_t *size);
+/* Fail unless the file at path holds exactly want[0..size) (names the
+ * first byte that differs). */
+void check_file_is(const char *path, const unsigned char *want, size_t size);
 /* Page-cache bytes this process holds in faultmap's memfds, measured from
  * /proc/self/fd, outside the engine. */
 uint64_t memfd_bytes(void);

@@ -23,15 +23,6 @@ static ssize_t bad_pwrite(int fd, const void *buf, size_t n, off_t off)
 	return pwrite(fd, buf, n, off);
 }
 
-static void check_file(const char *path, const unsigned char *want, size_t size)
-{
-	size_t n;
-	unsigned char *file = slurp(path, &n);
-	CHECK_EQ(n, size);
-	CHECK(memcmp(file, want, size) == 0);
-	free(file);
-}
-
 int main(void)
 {
 	CHECK(fm_set_budget(16 * PS) == 0);
@@ -77,7 +68,7 @@ int main(void)
 
 	fail_errno = 0;
 	CHECK_EQ(fm_msync(p, size, MS_SYNC), 0);
-	check_file(path, want, size);
+	check_file_is(path, want, size);
 
 	/* An error at the last munmap: the cache keeps the data for later. */
 	fail_errno = EIO;
@@ -92,7 +83,7 @@ int main(void)
 	CHECK_EQ(fm_msync(p, size, MS_SYNC), -1); /* reports the munmap's EIO */
 	CHECK_EQ(errno, EIO);
 	CHECK_EQ(fm_msync(p, size, MS_SYNC), 0);
-	check_file(path, want, size);
+	check_file_is(path, want, size);
 	printf("sum %u\n", sum);
 
 	fm_munmap(p, size);

@@ -34,15 +34,6 @@ static void clean_up(void)
 	}
 }
 
-static void check_file(const unsigned char *want, size_t size)
-{
-	size_t n;
-	unsigned char *file = slurp(path, &n);
-	CHECK_EQ(n, size);
-	CHECK(memcmp(file, want, size) == 0);
-	free(file);
-}
-
 int main(void)
 {
 	owner = getpid();
@@ -89,7 +80,7 @@ int main(void)
 	CHECK_EQ(fm_msync(p, size, MS_SYNC), 0);
 	CHECK(fm_stats(&st) == 0);
 	CHECK_EQ(st.dirty_bytes, 0);
-	check_file(want, size);
+	check_file_is(path, want, size);
 	CHECK(memcmp(p, want, size) == 0);
 
 	CHECK(fm_munmap(p, size) == 0);
