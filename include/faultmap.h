@@ -160,6 +160,7 @@ struct fm_stats {
 	uint64_t refaults;	 /* misses on pages evicted recently */
 	uint64_t read_errors;	 /* faults answered with SIGBUS */
 	uint64_t writeback_errors; /* failed page writes (kept dirty) */
+	uint64_t readahead_pages;  /* of pages_read, read ahead of a stream */
 };
 
 /*

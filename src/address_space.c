@@ -24,6 +24,66 @@ static uint64_t pages_of(uint64_t bytes)
 	return (bytes + FM_PAGE_SIZE - 1) >> FM_PAGE_SHIFT;
 }
 
+/* Views replaced while a read was in flight: the reader copies into the
+ * fill view it saw before dropping engine.lock, so it stays mapped (it
+ * maps the same memfd) until no read is in flight. */
+struct retired_views {
+	char *fill, *direct;
+	size_t len;
+	struct retired_views *next;
+};
+
+static void unmap_views(char *fill, char *direct, size_t len)
+{
+	sys_munmap(fill, len);
+	sys_munmap(direct, len);
+}
+
+/* retire_views - unmap the current views, or keep them while a read that
+ * may use them is in flight. */
+static void retire_views(struct address_space *as)
+{
+	size_t len = as->view_pages << FM_PAGE_SHIFT;
+	if (!len)
+		len = FM_PAGE_SIZE;
+	struct retired_views *r = as->nr_io ? malloc(sizeof(*r)) : NULL;
+	if (!r) { /* no read in flight (or no memory: then, never unmap) */
+		if (!as->nr_io)
+			unmap_views(as->fill_view, as->direct_view, len);
+		return;
+	}
+	*r = (struct retired_views){as->fill_view, as->direct_view, len, as->retired};
+	as->retired = r;
+}
+
+/* free_retired - unmap the views retire_views kept. */
+static void free_retired(struct address_space *as)
+{
+	while (as->retired) {
+		struct retired_views *r = as->retired;
+		as->retired = r->next;
+		unmap_views(r->fill, r->direct, r->len);
+		free(r);
+	}
+}
+
+/* as_file_changed - faultmap is changing the file (a write, a size change,
+ * a write-back): pages read from it before are stale unless cached. wgen
+ * values are unique across address_spaces. Context: engine.lock. */
+void as_file_changed(struct address_space *as)
+{
+	static uint64_t gen;
+	as->wgen = ++gen;
+}
+
+/* as_io_done - a read of as (or a queued readahead) is over: unpin it.
+ * Context: engine.lock. */
+void as_io_done(struct address_space *as)
+{
+	if (--as->nr_io == 0)
+		free_retired(as);
+}
+
 /* map_views - (re)create fill_view and direct_view for view_pages pages. */
 static int map_views(struct address_space *as, uint64_t view_pages)
 {
@@ -47,11 +107,8 @@ static int map_views(struct address_space *as, uint64_t view_pages)
 		sys_munmap(direct, len);
 		return err;
 	}
-	if (as->fill_view) {
-		size_t old = as->view_pages << FM_PAGE_SHIFT;
-		sys_munmap(as->fill_view, old ? old : FM_PAGE_SIZE);
-		sys_munmap(as->direct_view, old ? old : FM_PAGE_SIZE);
-	}
+	if (as->fill_view)
+		retire_views(as);
 	as->fill_view = fill;
 	as->direct_view = direct;
 	as->view_pages = view_pages;
@@ -148,9 +205,9 @@ static void as_free(struct address_space *as)
 {
 	if (as->fill_view) {
 		size_t len = as->view_pages << FM_PAGE_SHIFT;
-		sys_munmap(as->fill_view, len ? len : FM_PAGE_SIZE);
-		sys_munmap(as->direct_view, len ? len : FM_PAGE_SIZE);
+		unmap_views(as->fill_view, as->direct_view, len ? len : FM_PAGE_SIZE);
 	}
+	free_retired(as);
 	for (uint64_t i = 0; i < as->tree_chunks; i++)
 		free(as->page_tree[i]);
 	free(as->page_tree);
@@ -179,6 +236,7 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 	as->dev = st->st_dev;
 	as->ino = st->st_ino;
 	as->fd = as->wr_fd = as->memfd = as->dio_wr_fd = -1;
+	as_file_changed(as);
 	as->dio_fd = -1;
 	as->dio_unused[0] = as->dio_unused[1] = -1;
 	as->fd = fd_keep(fcntl(fd, F_DUPFD_CLOEXEC, 0));

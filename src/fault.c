@@ -35,6 +35,7 @@
 #endif
 
 static pthread_t fault_thread_id, io_thread_id;
+static char *thread_buffer(void);
 
 /* The second fault thread serves faults only while the main one waits for
  * the disk: two threads polling one userfaultfd would both wake for every
@@ -117,6 +118,8 @@ void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 	*count = index - first + n;
 	*once = sequential;
 	ra->next = index + n;
+	if (!sequential)
+		ra->async_end = 0;
 }
 
 /*
@@ -129,8 +132,8 @@ void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
  * fault later); -ENOMEM; or the read's -errno (nothing inserted).
  * Context: engine.lock held; dropped and retaken if unlock_for_io.
  */
-int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
-		       bool once, char *buf, bool unlock_for_io)
+static int fill_pages(struct address_space *as, uint64_t start, uint64_t count,
+		      bool once, char *buf, bool unlock_for_io, bool have_data)
 {
 	uint32_t frames[FM_CLUSTER_MAX];
 	uint64_t n = 0;
@@ -154,6 +157,11 @@ int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 	uint64_t want = as->i_size > off ? as->i_size - off : 0;
 	if (want > len)
 		want = len;
+	/* Taken now: while the lock is dropped, a growing file may get new
+	 * views, but the old ones stay mapped until no read is in flight
+	 * (as_io_done). */
+	int uffd = engine_self()->uffd;
+	char *dst = as->fill_view + off;
 	as->nr_io++;
 	if (unlock_for_io) {
 		pthread_mutex_unlock(&engine.lock);
@@ -161,6 +169,8 @@ int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 	}
 	uint64_t got = 0;
 	int err = 0;
+	if (have_data)
+		got = want;
 	while (got < want) {
 		/* Whole pages (O_DIRECT wants them); a read at EOF is short. */
 		ssize_t r = as_read(as, buf + got, len - got, off + got);
@@ -177,17 +187,19 @@ int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 	if (got > want)
 		got = want;
 	memset(buf + got, 0, len - got);
+
+	/* One UFFDIO_COPY for the cluster: the pages appear in the cache, and
+	 * every view, only whole. Done before the lock is taken again: the
+	 * frames are PG_LOCKED, so nothing else touches these pages, and a
+	 * fault thread waiting for the lock would wait for the copy too. */
+	size_t done = 0;
+	if (!err)
+		err = uffd_copy(uffd, dst, buf, len, &done);
 	if (unlock_for_io) {
 		main_io(false);
 		pthread_mutex_lock(&engine.lock);
 	}
-	as->nr_io--;
-
-	/* One UFFDIO_COPY for the cluster: the pages appear in the cache, and
-	 * every view, only whole. */
-	size_t done = 0;
-	if (!err)
-		err = uffd_copy(engine_self()->uffd, as->fill_view + off, buf, len, &done);
+	as_io_done(as);
 	uint64_t inserted = done >> FM_PAGE_SHIFT;
 	for (uint64_t i = 0; i < n; i++) {
 		if (i < inserted)
@@ -197,6 +209,12 @@ int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 	}
 	engine.st.pages_read += inserted;
 	return inserted ? 0 : err;
+}
+
+int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
+		       bool once, char *buf, bool unlock_for_io)
+{
+	return fill_pages(as, start, count, once, buf, unlock_for_io, false);
 }
 
 /* send_sigbus - make the faulting thread of a failed fault take SIGBUS, as
@@ -251,6 +269,184 @@ static void map_cluster(struct vma *vma, uint64_t start, uint64_t count)
 		return;
 	(void)sys_madvise((void *)(vma->vm_start + ((lo - first) << FM_PAGE_SHIFT)),
 		      (hi - lo) << FM_PAGE_SHIFT, MADV_POPULATE_READ);
+}
+
+/*
+ * Asynchronous readahead: a stream should not wait for the disk at every
+ * window. After a sequential miss, the next window is queued for ra_thread,
+ * which reads it while the program works through the pages it has. Its
+ * first page, the marker, is left out: only misses reach the engine, so the
+ * program's fault on the marker is how the engine learns that the stream has
+ * reached the window read ahead, and queues the one after (the kernel marks
+ * a page PG_readahead for the same purpose). That fault reads one page and
+ * does not wait for the rest; a fault on a page still being read waits for
+ * it, as any fault on a PG_LOCKED page does. A queued window pins its
+ * address_space (nr_io). Only this process's streams are read ahead.
+ */
+#define RA_QUEUE 4
+struct ra_req {
+	struct address_space *as;
+	uintptr_t addr; /* the miss that queued it, to find the vma again */
+	uint64_t start, count;
+};
+static struct ra_req ra_queue[RA_QUEUE];
+static size_t ra_queued;
+static pthread_cond_t ra_cv = PTHREAD_COND_INITIALIZER;
+static pthread_t ra_thread_id;
+
+/* ra_async - after a sequential miss at addr through vma, served up to page
+ * end, queue the next window of the stream. Context: engine.lock. */
+static void ra_async(struct vma *vma, uintptr_t addr, uint64_t end)
+{
+	struct file_ra_state *ra = &vma->ra;
+	struct address_space *as = vma->mapping;
+	uint64_t marker = ra->async_end > end ? ra->async_end : end;
+	uint64_t size = ra->mode == RA_SEQUENTIAL ? RA_MAX_SEQUENTIAL : ra->size;
+	/* Reading ahead may only take free frames and the stream's own used
+	 * pages (LRU_ONCE, but not the window the program is in): else it
+	 * would evict the working set. */
+	uint64_t once = engine.lru[LRU_ONCE].count;
+	uint64_t room = frames_available() + (once > ra->size ? once - ra->size : 0);
+	if (size > room / 2)
+		size = room / 2;
+	if (vma->mm != engine_self() || ra_queued == RA_QUEUE || marker >= as->nr_pages ||
+	    as_find_frame(as, marker) != FM_NIL)
+		return;
+	if (size > as->nr_pages - marker)
+		size = as->nr_pages - marker;
+	/* Smaller windows than two eviction batches would have a batch evict
+	 * the window in use, which then refaults as working set. */
+	if (size < 2 * FM_RECLAIM_BATCH)
+		return;
+	ra_queue[ra_queued++] = (struct ra_req){as, addr, marker + 1, size - 1};
+	as->nr_io++;
+	ra->next = marker;
+	ra->async_end = marker + size;
+	pthread_cond_signal(&ra_cv);
+}
+
+static void wake_waiters(struct address_space *as, uint64_t start, uint64_t end);
+
+/* The marker page of a window read ahead, read by ra_thread but not put in
+ * the cache (so that the program's access to it still reaches the engine):
+ * the fault on it is then served from here, without waiting for the disk.
+ * gen is the file's as->wgen when it was read; a stash is used only if the
+ * file has not been changed by faultmap since. Slots are written by
+ * ra_thread only after it cleared ok under engine.lock. */
+struct ra_stash {
+	_Alignas(FM_PAGE_SIZE) char data[FM_PAGE_SIZE]; /* O_DIRECT reads here */
+	struct address_space *as;
+	uint64_t index, gen;
+	bool ok;
+};
+static struct ra_stash stash[RA_QUEUE];
+static unsigned stash_next;
+
+/* stash_marker - read page index of as into a stash slot, unless cached.
+ * Context: engine.lock; dropped during the read. */
+static void stash_marker(struct address_space *as, uint64_t index)
+{
+	if (index >= as->nr_pages || as_find_frame(as, index) != FM_NIL)
+		return;
+	struct ra_stash *st = &stash[stash_next++ % RA_QUEUE];
+	st->ok = false;
+	uint64_t gen = as->wgen;
+	uint64_t off = index << FM_PAGE_SHIFT;
+	uint64_t want = as->i_size - off < FM_PAGE_SIZE ? as->i_size - off : FM_PAGE_SIZE;
+	as->nr_io++;
+	pthread_mutex_unlock(&engine.lock);
+	ssize_t r;
+	do
+		r = as_read(as, st->data, FM_PAGE_SIZE, off);
+	while (r < 0 && errno == EINTR);
+	pthread_mutex_lock(&engine.lock);
+	as_io_done(as);
+	if (r < 0 || (uint64_t)r < want)
+		return; /* the fault will read it, and report the error */
+	memset(st->data + want, 0, FM_PAGE_SIZE - want);
+	st->as = as;
+	st->index = index;
+	st->gen = gen;
+	st->ok = true;
+}
+
+/* from_stash - serve a miss at index of as through vma from a stashed
+ * marker, and queue the stream's next window.
+ * Return: whether it did. Context: engine.lock. */
+static bool from_stash(struct vma *vma, struct address_space *as, uint64_t index,
+		       uintptr_t addr, bool write, struct fm_trace *t)
+{
+	struct ra_stash *st = NULL;
+	for (int i = 0; i < RA_QUEUE; i++)
+		if (stash[i].ok && stash[i].as == as && stash[i].index == index)
+			st = &stash[i];
+	if (!st)
+		return false;
+	st->ok = false;
+	if (st->gen != as->wgen || reclaim_reserve(1) ||
+	    fill_pages(as, index, 1, true, st->data, false, true))
+		return false;
+	engine.st.major_faults++;
+	engine.misses++;
+	t->result = "miss";
+	t->read_start = index;
+	t->read_pages = 1;
+	t->installed = 1;
+	if (vma->ra.next == index)
+		ra_async(vma, addr, index + 1);
+	resolve(vma, as_find_frame(as, index), addr, write);
+	return true;
+}
+
+/* ra_run - read window r: its marker into a stash first (the program will
+ * reach it first), then the absent pages after it into the cache, which
+ * are mapped into the stream's vma. Context: engine.lock; dropped during
+ * the reads. */
+static void ra_run(const struct ra_req *r, char *buf)
+{
+	struct address_space *as = r->as;
+	if (!as->i_mmap)
+		return;
+	stash_marker(as, r->start - 1);
+	uint64_t n = 0;
+	while (n < r->count && r->start + n < as->nr_pages &&
+	       as_find_frame(as, r->start + n) == FM_NIL)
+		n++;
+	if (!n || !as->i_mmap || reclaim_reserve(n))
+		return;
+	int err = filemap_read_pages(as, r->start, n, true, buf, true);
+	wake_waiters(as, r->start, r->start + n);
+	if (err)
+		return;
+	engine.st.readahead_pages += n;
+	struct vma *vma = vma_find(engine_self(), r->addr);
+	if (vma && vma->mapping == as)
+		map_cluster(vma, r->start, n);
+}
+
+/* ra_thread - reads the windows ra_async queues, oldest first. */
+static void *ra_thread(void *arg)
+{
+	(void)arg;
+	char *buf = thread_buffer();
+	pthread_mutex_lock(&engine.lock);
+	while (!stopping) {
+		if (!ra_queued) {
+			pthread_cond_wait(&ra_cv, &engine.lock);
+			continue;
+		}
+		struct ra_req r = ra_queue[0];
+		memmove(ra_queue, ra_queue + 1, --ra_queued * sizeof(r));
+		as_io_done(r.as); /* filemap_read_pages pins it from here */
+		ra_run(&r, buf);
+		if (!r.as->i_mmap)
+			as_put_if_unused(r.as);
+	}
+	while (ra_queued) /* stopping: forget the rest */
+		as_io_done(ra_queue[--ra_queued].as);
+	pthread_mutex_unlock(&engine.lock);
+	free(buf);
+	return NULL;
 }
 
 static void add_waiter(struct mm *mm, uintptr_t addr, bool write,
@@ -352,9 +548,11 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
 		return;
 	}
+	reclaim_note_fault(as, index);
+	if (from_stash(vma, as, index, addr, write, t))
+		return;
 	uint64_t start, count;
 	bool once;
-	reclaim_note_fault(as, index);
 	ra_window(vma, as, index, &start, &count, &once);
 	int err = reclaim_reserve(count);
 	if (err && count > 1) {
@@ -392,6 +590,8 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 	t->result = "miss";
 	t->installed = count;
 	map_cluster(vma, start, count);
+	if (once)
+		ra_async(vma, addr, start + count);
 	resolve(vma, as_find_frame(as, index), addr, write);
 }
 
@@ -580,6 +780,25 @@ static void *io_fault_thread(void *arg)
 	return NULL;
 }
 
+/* stop_threads - stop and join the fault threads (and ra_thread). */
+static void stop_threads(bool ra)
+{
+	stopping = 1;
+	fault_thread_kick();
+	pthread_mutex_lock(&helper_lock);
+	pthread_cond_broadcast(&helper_cv);
+	pthread_mutex_unlock(&helper_lock);
+	pthread_join(fault_thread_id, NULL);
+	pthread_join(io_thread_id, NULL);
+	if (ra) {
+		pthread_mutex_lock(&engine.lock);
+		pthread_cond_broadcast(&ra_cv);
+		pthread_mutex_unlock(&engine.lock);
+		pthread_join(ra_thread_id, NULL);
+	}
+	stopping = 0;
+}
+
 /* fault_thread_start - start serving faults. Return: 0 or -errno. */
 int fault_thread_start(void)
 {
@@ -596,6 +815,10 @@ int fault_thread_start(void)
 		fault_thread_kick();
 		pthread_join(fault_thread_id, NULL);
 		stopping = 0;
+		err = EAGAIN;
+	}
+	if (!err && pthread_create(&ra_thread_id, NULL, ra_thread, NULL)) {
+		stop_threads(false);
 		err = EAGAIN;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -616,14 +839,7 @@ void fault_thread_kick(void)
 
 void fault_thread_stop(void)
 {
-	stopping = 1;
-	fault_thread_kick();
-	pthread_mutex_lock(&helper_lock);
-	pthread_cond_broadcast(&helper_cv);
-	pthread_mutex_unlock(&helper_lock);
-	pthread_join(fault_thread_id, NULL);
-	pthread_join(io_thread_id, NULL);
+	stop_threads(true);
 	sys_close(kick_fd);
 	kick_fd = -1;
-	stopping = 0;
 }

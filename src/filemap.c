@@ -225,6 +225,7 @@ static ssize_t filemap_write(struct file_op *op, const void *buf, size_t len,
 		memcpy(bounce, (const char *)buf + done, n);
 		op_lock(op);
 		wait_for_reads(op);
+		as_file_changed(op->as); /* stashed reads are stale now */
 		struct address_space *as = op->as;
 		uint64_t pos = off + done;
 		if (append) { /* the kernel appends at EOF, whatever pos says */
@@ -336,6 +337,7 @@ int fm_ftruncate(int fd, off_t length)
 	if (!op_begin(&op, fd))
 		return sys_ftruncate(fd, length);
 	wait_for_reads(&op);
+	as_file_changed(op.as); /* stashed reads are stale now */
 	int err = sys_ftruncate(fd, length) < 0 ? -errno : 0;
 	if (!err)
 		err = as_set_size(op.as, (uint64_t)length);
@@ -385,6 +387,7 @@ int fm_fallocate(int fd, int mode, off_t offset, off_t len)
 		err = -EOPNOTSUPP;
 	if (!err) {
 		wait_for_reads(&op);
+		as_file_changed(op.as); /* stashed reads are stale now */
 		err = sys_fallocate(fd, mode, offset, len) < 0 ? -errno : 0;
 	}
 	if (!err && (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))

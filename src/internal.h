@@ -48,6 +48,7 @@
 #define FM_MIN_BUDGET_PAGES 16
 #define FM_NIL UINT32_MAX
 #define FM_CLUSTER_MAX 256 /* pages read by one miss, at most (io_buf) */
+#define FM_RECLAIM_BATCH 32 /* pages evicted at once, at least */
 
 struct address_space;
 struct vma;
@@ -110,6 +111,8 @@ struct address_space {
 	uint64_t view_pages;  /* length of fill_view and direct_view */
 	char *fill_view;      /* registered; UFFDIO_COPY goes here */
 	char *direct_view;    /* unregistered; only resident pages touched */
+	struct retired_views *retired; /* old views, kept while nr_io */
+	uint64_t wgen;	      /* changes whenever faultmap changes the file */
 	uint32_t **page_tree; /* chunks of TREE_CHUNK slots */
 	uint64_t tree_chunks;
 	uint64_t nr_resident;
@@ -126,6 +129,8 @@ int as_set_size(struct address_space *as, uint64_t i_size);
 ssize_t as_read(struct address_space *as, void *buf, size_t len, uint64_t off);
 ssize_t as_write(struct address_space *as, const void *buf, size_t len, uint64_t off);
 void as_direct_failed(struct address_space *as, int fd, int which);
+void as_io_done(struct address_space *as);
+void as_file_changed(struct address_space *as);
 
 /* io.c: many writes in flight at once (write-back). */
 struct io_req {
@@ -153,6 +158,7 @@ enum fm_ra_mode { RA_NORMAL, RA_RANDOM, RA_SEQUENTIAL };
 
 struct file_ra_state {
 	uint64_t next; /* index where a sequential stream would miss next */
+	uint64_t async_end; /* end of the window read ahead of it, or 0 */
 	uint32_t size; /* current window, pages */
 	uint8_t mode;  /* enum fm_ra_mode */
 };

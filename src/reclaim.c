@@ -25,7 +25,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 
-#define RECLAIM_BATCH 32
 
 /* frames_available - pages the cache may still take without evicting. */
 uint64_t frames_available(void)
@@ -155,7 +154,7 @@ static void evict_batch(uint32_t *v, size_t n)
 
 /*
  * reclaim_reserve - make sure pages frames can be allocated, evicting (and
- * writing back) at least RECLAIM_BATCH pages when it must evict at all.
+ * writing back) at least FM_RECLAIM_BATCH pages when it must evict at all.
  * Return: 0, or -ENOMEM when not enough pages could be evicted (all dirty
  * and failing write-back).
  */
@@ -168,9 +167,9 @@ int reclaim_reserve(uint64_t pages)
 		 * just read for a fault (the newest) go too: an access that
 		 * spans two pages would evict one to bring in the other, for
 		 * ever. */
-		uint64_t batch = engine.budget_pages / 4 < RECLAIM_BATCH
+		uint64_t batch = engine.budget_pages / 4 < FM_RECLAIM_BATCH
 					 ? engine.budget_pages / 4
-					 : RECLAIM_BATCH;
+					 : FM_RECLAIM_BATCH;
 		uint64_t want = pages - frames_available();
 		if (want < batch)
 			want = batch;

@@ -72,6 +72,7 @@ static void flush(struct wb_batch *b)
 	io_write(b->req, b->n);
 	for (size_t r = 0; r < b->n; r++) {
 		struct address_space *as = b->req[r].as;
+		as_file_changed(as);
 		int err = b->req[r].err;
 		if (err) {
 			if (!as->wb_err)

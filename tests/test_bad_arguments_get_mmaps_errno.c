@@ -359,11 +359,7 @@ int main(void)
 	tear_down(kbase, 0);
 	CHECK(fm_munmap(keeper, PS) == 0);
 
-	size_t got;
-	unsigned char *file = slurp(path, &got);
-	CHECK_EQ(got, size);
-	CHECK(memcmp(file, want, size) == 0);
-	free(file);
+	check_file_is(path, want, size);
 	free(want);
 	for (int i = FD_RDONLY; i <= FD_PIPE; i++)
 		close(fds[i]);
