@@ -118,8 +118,10 @@ void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 	*count = index - first + n;
 	*once = sequential;
 	ra->next = index + n;
-	if (!sequential)
+	if (!sequential) {
 		ra->async_end = 0;
+		ra->nmarks = 0;
+	}
 }
 
 /*
@@ -273,17 +275,20 @@ static void map_cluster(struct vma *vma, uint64_t start, uint64_t count)
 
 /*
  * Asynchronous readahead: a stream should not wait for the disk at every
- * window. After a sequential miss, the next window is queued for ra_thread,
- * which reads it while the program works through the pages it has. Its
- * first page, the marker, is left out: only misses reach the engine, so the
- * program's fault on the marker is how the engine learns that the stream has
- * reached the window read ahead, and queues the one after (the kernel marks
- * a page PG_readahead for the same purpose). That fault reads one page and
- * does not wait for the rest; a fault on a page still being read waits for
- * it, as any fault on a PG_LOCKED page does. A queued window pins its
- * address_space (nr_io). Only this process's streams are read ahead.
+ * window. After a sequential miss, the next FM_RA_AHEAD windows are queued
+ * for the ra_threads, which read them while the program works through the
+ * pages it has (two threads: one reads while the other copies). Each
+ * window's first page, its marker, is left out of the cache: only misses
+ * reach the engine, so the program's fault on a marker is how the engine
+ * learns that the stream has reached a window read ahead, and queues one
+ * more (the kernel marks a page PG_readahead for the same purpose). The
+ * marker is stashed, so that fault does not wait for the disk; a fault on
+ * a page still being read waits for it, as any fault on a PG_LOCKED page
+ * does. A queued window pins its address_space (nr_io). Only this
+ * process's streams are read ahead.
  */
-#define RA_QUEUE 4
+#define RA_THREADS 3
+#define RA_QUEUE 8
 struct ra_req {
 	struct address_space *as;
 	uintptr_t addr; /* the miss that queued it, to find the vma again */
@@ -292,11 +297,11 @@ struct ra_req {
 static struct ra_req ra_queue[RA_QUEUE];
 static size_t ra_queued;
 static pthread_cond_t ra_cv = PTHREAD_COND_INITIALIZER;
-static pthread_t ra_thread_id;
+static pthread_t ra_thread_id[RA_THREADS];
 
-/* ra_async - after a sequential miss at addr through vma, served up to page
- * end, queue the next window of the stream. Context: engine.lock. */
-static void ra_async(struct vma *vma, uintptr_t addr, uint64_t end)
+/* queue_window - queue the window after the stream's last one. Return:
+ * whether it did. */
+static bool queue_window(struct vma *vma, uintptr_t addr, uint64_t end)
 {
 	struct file_ra_state *ra = &vma->ra;
 	struct address_space *as = vma->mapping;
@@ -304,25 +309,47 @@ static void ra_async(struct vma *vma, uintptr_t addr, uint64_t end)
 	uint64_t size = ra->mode == RA_SEQUENTIAL ? RA_MAX_SEQUENTIAL : ra->size;
 	/* Reading ahead may only take free frames and the stream's own used
 	 * pages (LRU_ONCE, but not the window the program is in): else it
-	 * would evict the working set. */
+	 * would evict the working set. Each window ahead gets a share. */
 	uint64_t once = engine.lru[LRU_ONCE].count;
 	uint64_t room = frames_available() + (once > ra->size ? once - ra->size : 0);
-	if (size > room / 2)
-		size = room / 2;
-	if (vma->mm != engine_self() || ra_queued == RA_QUEUE || marker >= as->nr_pages ||
-	    as_find_frame(as, marker) != FM_NIL)
-		return;
+	if (size > room / (2 * FM_RA_AHEAD))
+		size = room / (2 * FM_RA_AHEAD);
+	if (ra_queued == RA_QUEUE || marker >= as->nr_pages || as_find_frame(as, marker) != FM_NIL)
+		return false;
 	if (size > as->nr_pages - marker)
 		size = as->nr_pages - marker;
 	/* Smaller windows than two eviction batches would have a batch evict
 	 * the window in use, which then refaults as working set. */
 	if (size < 2 * FM_RECLAIM_BATCH)
-		return;
+		return false;
 	ra_queue[ra_queued++] = (struct ra_req){as, addr, marker + 1, size - 1};
 	as->nr_io++;
-	ra->next = marker;
+	ra->marks[ra->nmarks++] = marker;
 	ra->async_end = marker + size;
 	pthread_cond_signal(&ra_cv);
+	return true;
+}
+
+/* ra_async - the stream of vma now has pages up to end (a sequential miss
+ * at addr, or a marker, was just served): forget the markers behind it and
+ * queue windows until FM_RA_AHEAD are ahead. Context: engine.lock. */
+static void ra_async(struct vma *vma, uintptr_t addr, uint64_t end)
+{
+	struct file_ra_state *ra = &vma->ra;
+	if (vma->mm != engine_self())
+		return;
+	if (ra->async_end <= end) {
+		ra->async_end = 0;
+		ra->nmarks = 0;
+	}
+	while (ra->nmarks && ra->marks[0] < end) {
+		ra->nmarks--;
+		memmove(ra->marks, ra->marks + 1, ra->nmarks * sizeof(ra->marks[0]));
+	}
+	while (ra->nmarks < FM_RA_AHEAD && queue_window(vma, addr, end)) {
+	}
+	if (ra->nmarks)
+		ra->next = ra->marks[0];
 }
 
 static void wake_waiters(struct address_space *as, uint64_t start, uint64_t end);
@@ -392,7 +419,7 @@ static bool from_stash(struct vma *vma, struct address_space *as, uint64_t index
 	t->read_start = index;
 	t->read_pages = 1;
 	t->installed = 1;
-	if (vma->ra.next == index)
+	if (vma->ra.nmarks && vma->ra.marks[0] == index)
 		ra_async(vma, addr, index + 1);
 	resolve(vma, as_find_frame(as, index), addr, write);
 	return true;
@@ -780,8 +807,9 @@ static void *io_fault_thread(void *arg)
 	return NULL;
 }
 
-/* stop_threads - stop and join the fault threads (and ra_thread). */
-static void stop_threads(bool ra)
+/* stop_threads - stop and join the fault threads and the first nr_ra
+ * ra_threads. */
+static void stop_threads(int nr_ra)
 {
 	stopping = 1;
 	fault_thread_kick();
@@ -790,11 +818,11 @@ static void stop_threads(bool ra)
 	pthread_mutex_unlock(&helper_lock);
 	pthread_join(fault_thread_id, NULL);
 	pthread_join(io_thread_id, NULL);
-	if (ra) {
+	for (int i = 0; i < nr_ra; i++) {
 		pthread_mutex_lock(&engine.lock);
 		pthread_cond_broadcast(&ra_cv);
 		pthread_mutex_unlock(&engine.lock);
-		pthread_join(ra_thread_id, NULL);
+		pthread_join(ra_thread_id[i], NULL);
 	}
 	stopping = 0;
 }
@@ -817,10 +845,11 @@ int fault_thread_start(void)
 		stopping = 0;
 		err = EAGAIN;
 	}
-	if (!err && pthread_create(&ra_thread_id, NULL, ra_thread, NULL)) {
-		stop_threads(false);
-		err = EAGAIN;
-	}
+	for (int i = 0; i < RA_THREADS && !err; i++)
+		if (pthread_create(&ra_thread_id[i], NULL, ra_thread, NULL)) {
+			stop_threads(i);
+			err = EAGAIN;
+		}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		sys_close(kick_fd);
@@ -839,7 +868,7 @@ void fault_thread_kick(void)
 
 void fault_thread_stop(void)
 {
-	stop_threads(true);
+	stop_threads(RA_THREADS);
 	sys_close(kick_fd);
 	kick_fd = -1;
 }

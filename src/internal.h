@@ -49,6 +49,7 @@
 #define FM_NIL UINT32_MAX
 #define FM_CLUSTER_MAX 256 /* pages read by one miss, at most (io_buf) */
 #define FM_RECLAIM_BATCH 32 /* pages evicted at once, at least */
+#define FM_RA_AHEAD 4	    /* windows a stream has read ahead */
 
 struct address_space;
 struct vma;
@@ -158,7 +159,9 @@ enum fm_ra_mode { RA_NORMAL, RA_RANDOM, RA_SEQUENTIAL };
 
 struct file_ra_state {
 	uint64_t next; /* index where a sequential stream would miss next */
-	uint64_t async_end; /* end of the window read ahead of it, or 0 */
+	uint64_t async_end; /* end of the windows read ahead of it, or 0 */
+	uint64_t marks[FM_RA_AHEAD]; /* their markers, nearest first */
+	uint8_t nmarks;
 	uint32_t size; /* current window, pages */
 	uint8_t mode;  /* enum fm_ra_mode */
 };
