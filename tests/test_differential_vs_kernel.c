@@ -5,7 +5,8 @@
  * not page multiples, run side by side on two copies of each file, one
  * through the kernel's mmap and one through faultmap. Every byte read and the
  * final files must match. Run with a roomy budget and with 16 pages, so that
- * eviction and write-back happen mid-sequence.
+ * eviction and write-back happen mid-sequence, and with files of up to 1536
+ * pages in a 2048-page cache, so that streams are read ahead.
  *
  * FM_DIFF_SEQUENCES and FM_DIFF_OPS change the size; FM_DIFF_SEED the seed.
  */
@@ -349,11 +350,14 @@ static void check_all(int seq, int op, unsigned r)
 	}
 }
 
+/* Files have up to this many pages (more for the streams config). */
+static size_t max_file_pages = 24;
+
 static void run_sequence(int seq, int nops)
 {
 	for (int i = 0; i < NFILES; i++) {
 		struct file *fl = &files[i];
-		fl->size = (1 + rnd(&rs) % 24) * PS + rnd(&rs) % PS;
+		fl->size = (1 + rnd(&rs) % max_file_pages) * PS + rnd(&rs) % PS;
 		uint32_t seed = rnd(&rs);
 		fl->krw = make_file(fl->kpath, fl->size, seed, O_RDWR);
 		fl->frw = make_file(fl->fpath, fl->size, seed, O_RDWR);
@@ -421,6 +425,7 @@ struct config {
 	size_t budget;
 	int sequences, ops;
 	uint64_t seed;
+	size_t max_file_pages;
 };
 
 static void run_config(void *arg)
@@ -428,19 +433,23 @@ static void run_config(void *arg)
 	struct config *c = arg;
 	CHECK(fm_set_budget(c->budget) == 0);
 	require_engine();
+	max_file_pages = c->max_file_pages;
 	for (int s = 0; s < c->sequences; s++) {
 		rs = c->seed + (uint64_t)s * 7919;
 		run_sequence(s, c->ops);
 	}
 	struct fm_stats st;
 	fm_stats(&st);
-	printf("budget %zu pages: %d sequences x %d ops = %llu ops, %llu bytes compared, "
-	       "%llu major faults, %llu evictions, %llu pages written\n",
-	       c->budget / PS, c->sequences, c->ops, ops_done, bytes_compared,
+	printf("budget %zu pages, files up to %zu pages: %d sequences x %d ops = %llu ops, "
+	       "%llu bytes compared, %llu major faults, %llu evictions, %llu pages written, "
+	       "%llu read ahead\n",
+	       c->budget / PS, c->max_file_pages, c->sequences, c->ops, ops_done, bytes_compared,
 	       (unsigned long long)st.major_faults, (unsigned long long)st.evictions,
-	       (unsigned long long)st.pages_written);
+	       (unsigned long long)st.pages_written, (unsigned long long)st.readahead_pages);
 	if (c->budget == 16 * PS)
 		CHECK(st.evictions > 0); /* the small budget did evict */
+	if (c->max_file_pages > 24 && c->sequences >= 4)
+		CHECK(st.readahead_pages > 0); /* the streams did read ahead */
 	exit(0);
 }
 
@@ -451,13 +460,19 @@ int main(void)
 	int ops = (e = getenv("FM_DIFF_OPS")) ? atoi(e) : 500;
 	uint64_t seed = (e = getenv("FM_DIFF_SEED")) ? strtoull(e, NULL, 0) : 0x5eed;
 	paranoid = (e = getenv("FM_DIFF_PARANOID")) && atoi(e);
-	struct config roomy = {256UL << 20, sequences, ops, seed};
-	struct config tiny = {16 * PS, sequences, ops, seed};
+	struct config roomy = {256UL << 20, sequences, ops, seed, 24};
+	struct config tiny = {16 * PS, sequences, ops, seed, 24};
+	/* Big files in a cache that holds about one of them: sequential runs
+	 * of faults grow windows that are read ahead asynchronously, and
+	 * evicted. */
+	struct config streams = {2048 * PS, (sequences + 3) / 4, ops / 2, seed + 1, 1536};
 	int st = in_child(run_config, &roomy);
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
 		return 77;
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	st = in_child(run_config, &tiny);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	st = in_child(run_config, &streams);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	return 0;
 }
