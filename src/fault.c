@@ -314,7 +314,10 @@ static bool queue_window(struct vma *vma, uintptr_t addr, uint64_t end)
 	uint64_t room = frames_available() + (once > ra->size ? once - ra->size : 0);
 	if (size > room / (2 * FM_RA_AHEAD))
 		size = room / (2 * FM_RA_AHEAD);
-	if (ra_queued == RA_QUEUE || marker >= as->nr_pages || as_find_frame(as, marker) != FM_NIL)
+	/* A write waiting for the reads of this file to end would starve if
+	 * the stream kept queueing more. */
+	if (ra_queued == RA_QUEUE || as->nr_io_waiters || marker >= as->nr_pages ||
+	    as_find_frame(as, marker) != FM_NIL)
 		return false;
 	if (size > as->nr_pages - marker)
 		size = as->nr_pages - marker;
@@ -358,13 +361,14 @@ static void wake_waiters(struct address_space *as, uint64_t start, uint64_t end)
  * the cache (so that the program's access to it still reaches the engine):
  * the fault on it is then served from here, without waiting for the disk.
  * gen is the file's as->wgen when it was read; a stash is used only if the
- * file has not been changed by faultmap since. Slots are written by
- * ra_thread only after it cleared ok under engine.lock. */
+ * file has not been changed by faultmap since. An ra_thread fills a slot
+ * with engine.lock dropped, after marking it busy and not ok under it. */
 struct ra_stash {
 	_Alignas(FM_PAGE_SIZE) char data[FM_PAGE_SIZE]; /* O_DIRECT reads here */
 	struct address_space *as;
 	uint64_t index, gen;
-	bool ok;
+	bool ok;   /* holds page index of as, read at gen */
+	bool busy; /* an ra_thread is reading into it */
 };
 static struct ra_stash stash[RA_QUEUE];
 static unsigned stash_next;
@@ -375,8 +379,16 @@ static void stash_marker(struct address_space *as, uint64_t index)
 {
 	if (index >= as->nr_pages || as_find_frame(as, index) != FM_NIL)
 		return;
-	struct ra_stash *st = &stash[stash_next++ % RA_QUEUE];
+	struct ra_stash *st = NULL;
+	for (int i = 0; i < RA_QUEUE && !st; i++) {
+		struct ra_stash *s = &stash[stash_next++ % RA_QUEUE];
+		if (!s->busy)
+			st = s;
+	}
+	if (!st)
+		return;
 	st->ok = false;
+	st->busy = true;
 	uint64_t gen = as->wgen;
 	uint64_t off = index << FM_PAGE_SHIFT;
 	uint64_t want = as->i_size - off < FM_PAGE_SIZE ? as->i_size - off : FM_PAGE_SIZE;
@@ -388,6 +400,7 @@ static void stash_marker(struct address_space *as, uint64_t index)
 	while (r < 0 && errno == EINTR);
 	pthread_mutex_lock(&engine.lock);
 	as_io_done(as);
+	st->busy = false;
 	if (r < 0 || (uint64_t)r < want)
 		return; /* the fault will read it, and report the error */
 	memset(st->data + want, 0, FM_PAGE_SIZE - want);

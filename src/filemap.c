@@ -104,11 +104,13 @@ static void op_end(struct file_op *op)
  * would come from the file as it was before a write). Drops the lock. */
 static void wait_for_reads(struct file_op *op)
 {
+	op->as->nr_io_waiters++; /* no new readahead meanwhile (queue_window) */
 	while (op->as->nr_io) {
 		op_unlock(op);
 		sched_yield();
 		op_lock(op);
 	}
+	op->as->nr_io_waiters--;
 }
 
 /*

@@ -105,6 +105,7 @@ struct address_space {
 	int dio_unused[2];    /* O_DIRECT fds given up on, closed at free */
 	uint32_t nr_io;	      /* reads in flight without engine.lock: pins it */
 	uint32_t nr_pins;     /* read()/write() calls using it: pins it */
+	uint32_t nr_io_waiters; /* calls waiting for nr_io to drop to 0 */
 	int memfd;	      /* the cache's memory */
 	char *path;	      /* the file's name when first mapped (for tools) */
 	uint64_t i_size;      /* file size when last looked at */
