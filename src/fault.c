@@ -5,16 +5,18 @@
  * The life of a miss (see docs/design.md): an access to a page not in the
  * cache blocks in the kernel and queues a MISSING message; fault_thread reads
  * it; do_fault finds the vma and the file index; ra_window sizes the
- * cluster; reclaim_reserve makes room; filemap_read_pages reads the cluster
- * and inserts it with UFFDIO_COPY into the file's fill_view, which adds the
- * pages to the memfd's cache; then the faulting thread is woken, and the
- * kernel maps the page itself. Later accesses to any page of the cluster,
+ * cluster; reclaim_reserve makes room; miss_start starts reading the
+ * cluster on the fault thread's io_uring, and when the read completes
+ * miss_complete inserts it with UFFDIO_COPY into the file's fill_view, which
+ * adds the pages to the memfd's cache; then the faulting thread is woken,
+ * and the kernel maps the page itself. Later accesses to any page of the cluster,
  * through any view, are kernel minor faults that never reach this file.
  */
 #include "internal.h"
 #include "publish.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <signal.h>
@@ -125,19 +127,38 @@ void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 }
 
 /*
- * filemap_read_pages - read pages [start, start+count) of as, none of them
- * in page_tree, from the file into buf, and insert them. The caller reserved
- * the frames. With unlock_for_io, engine.lock is dropped during the file
- * read: the pages are PG_LOCKED in page_tree meanwhile (a fault on them
- * waits for this read), and as is pinned by nr_io.
- * Return: 0 (some pages inserted); -EAGAIN (the mm is changing: retry the
- * fault later); -ENOMEM; or the read's -errno (nothing inserted).
- * Context: engine.lock held; dropped and retaken if unlock_for_io.
+ * Filling the cache from the file, in four steps, so that the main fault
+ * thread can leave the read in flight (see "Misses in flight"):
+ *
+ *   fill_begin  (engine.lock)  claim frames for [start, start+count): the
+ *               pages are PG_LOCKED in page_tree (a fault on them waits),
+ *               and as is pinned by nr_io;
+ *   fill_read   (no lock)      read what is still missing into buf;
+ *   fill_copy   (no lock)      one UFFDIO_COPY for the cluster: the pages
+ *               appear in the cache, and every view, only whole;
+ *   fill_end    (engine.lock)  put the inserted frames on their LRU lists,
+ *               give back the others.
  */
-static int fill_pages(struct address_space *as, uint64_t start, uint64_t count,
-		      bool once, char *buf, bool unlock_for_io, bool have_data)
-{
+struct fill {
+	struct address_space *as;
+	uint64_t start, n; /* frames claimed for [start, start+n) */
+	bool once;
 	uint32_t frames[FM_CLUSTER_MAX];
+	uint64_t off, len, want; /* bytes: the cluster, and the file's part */
+	uint64_t got;		 /* bytes read so far */
+	int err;		 /* the read's -errno */
+	size_t done;		 /* bytes inserted */
+	int uffd;
+	char *dst, *buf;
+};
+
+/* fill_begin - claim the frames (the caller reserved them). Taken now: while
+ * the lock is dropped, a growing file may get new views, but the old ones
+ * stay mapped until no read is in flight (as_io_done).
+ * Return: 0 or -ENOMEM. Context: engine.lock held. */
+static int fill_begin(struct fill *f, struct address_space *as, uint64_t start,
+		      uint64_t count, bool once, char *buf)
+{
 	uint64_t n = 0;
 	while (n < count) {
 		uint32_t nr = frame_alloc();
@@ -147,72 +168,113 @@ static int fill_pages(struct address_space *as, uint64_t start, uint64_t count,
 			frame_free(nr);
 			break;
 		}
-		frames[n++] = nr;
+		f->frames[n++] = nr;
 	}
 	if (n < count) {
 		while (n)
-			reclaim_abort(frames[--n]);
+			reclaim_abort(f->frames[--n]);
 		return -ENOMEM;
 	}
-	uint64_t off = start << FM_PAGE_SHIFT;
-	uint64_t len = count << FM_PAGE_SHIFT;
-	uint64_t want = as->i_size > off ? as->i_size - off : 0;
-	if (want > len)
-		want = len;
-	/* Taken now: while the lock is dropped, a growing file may get new
-	 * views, but the old ones stay mapped until no read is in flight
-	 * (as_io_done). */
-	int uffd = engine_self()->uffd;
-	char *dst = as->fill_view + off;
+	f->as = as;
+	f->start = start;
+	f->n = n;
+	f->once = once;
+	f->off = start << FM_PAGE_SHIFT;
+	f->len = count << FM_PAGE_SHIFT;
+	f->want = as->i_size > f->off ? as->i_size - f->off : 0;
+	if (f->want > f->len)
+		f->want = f->len;
+	f->got = 0;
+	f->err = 0;
+	f->done = 0;
+	f->uffd = engine_self()->uffd;
+	f->dst = as->fill_view + f->off;
+	f->buf = buf;
 	as->nr_io++;
+	return 0;
+}
+
+/* fill_read - read the rest of the cluster with as_read: whole pages
+ * (O_DIRECT wants them); a read at EOF is short, and a file that shrank
+ * reads as zeros past its end. Context: engine.lock not held. */
+static void fill_read(struct fill *f)
+{
+	while (!f->err && f->got < f->want) {
+		ssize_t r = as_read(f->as, f->buf + f->got, f->len - f->got, f->off + f->got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			f->err = -errno;
+		else if (r == 0)
+			break; /* the file shrank */
+		else
+			f->got += (uint64_t)r;
+	}
+}
+
+/* fill_copy - zero the part past what was read, and insert the cluster with
+ * one UFFDIO_COPY (DONTWAKE). Done before the lock is taken again: the
+ * frames are PG_LOCKED, so nothing else touches these pages, and a fault
+ * thread waiting for the lock would wait for the copy too.
+ * Context: engine.lock not held (or held, for a cluster already in buf). */
+static void fill_copy(struct fill *f)
+{
+	if (f->got > f->want)
+		f->got = f->want;
+	memset(f->buf + f->got, 0, f->len - f->got);
+	if (!f->err)
+		f->err = uffd_copy(f->uffd, f->dst, f->buf, f->len, &f->done);
+}
+
+/* fill_end - unpin as, put the inserted frames on their LRU lists and free
+ * the others. Return: 0 (some pages inserted); -EAGAIN (the mm is changing:
+ * retry the fault later); or the read's -errno (nothing inserted).
+ * Context: engine.lock held. */
+static int fill_end(struct fill *f)
+{
+	as_io_done(f->as);
+	uint64_t inserted = f->done >> FM_PAGE_SHIFT;
+	for (uint64_t i = 0; i < f->n; i++) {
+		if (i < inserted)
+			reclaim_insert(f->frames[i]);
+		else
+			reclaim_abort(f->frames[i]);
+	}
+	engine.st.pages_read += inserted;
+	return inserted ? 0 : f->err;
+}
+
+/*
+ * fill_pages - read pages [start, start+count) of as, none of them in
+ * page_tree, from the file into buf (unless have_data: buf holds them
+ * already), and insert them. The caller reserved the frames. With
+ * unlock_for_io, engine.lock is dropped during the read and the copy.
+ * Return: as fill_end, or -ENOMEM.
+ * Context: engine.lock held; dropped and retaken if unlock_for_io.
+ */
+static int fill_pages(struct address_space *as, uint64_t start, uint64_t count,
+		      bool once, char *buf, bool unlock_for_io, bool have_data)
+{
+	struct fill f;
+	int err = fill_begin(&f, as, start, count, once, buf);
+	if (err)
+		return err;
 	if (unlock_for_io) {
 		pthread_mutex_unlock(&engine.lock);
 		main_io(true);
 	}
-	uint64_t got = 0;
-	int err = 0;
 	if (have_data)
-		got = want;
-	while (got < want) {
-		/* Whole pages (O_DIRECT wants them); a read at EOF is short. */
-		ssize_t r = as_read(as, buf + got, len - got, off + got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err = -errno;
-			break;
-		}
-		if (r == 0)
-			break; /* the file shrank: the rest reads as zeros */
-		got += (uint64_t)r;
-	}
-	if (got > want)
-		got = want;
-	memset(buf + got, 0, len - got);
-
-	/* One UFFDIO_COPY for the cluster: the pages appear in the cache, and
-	 * every view, only whole. Done before the lock is taken again: the
-	 * frames are PG_LOCKED, so nothing else touches these pages, and a
-	 * fault thread waiting for the lock would wait for the copy too. */
-	size_t done = 0;
-	if (!err)
-		err = uffd_copy(uffd, dst, buf, len, &done);
+		f.got = f.want;
+	fill_read(&f);
+	fill_copy(&f);
 	if (unlock_for_io) {
 		main_io(false);
 		pthread_mutex_lock(&engine.lock);
 	}
-	as_io_done(as);
-	uint64_t inserted = done >> FM_PAGE_SHIFT;
-	for (uint64_t i = 0; i < n; i++) {
-		if (i < inserted)
-			reclaim_insert(frames[i]);
-		else
-			reclaim_abort(frames[i]);
-	}
-	engine.st.pages_read += inserted;
-	return inserted ? 0 : err;
+	return fill_end(&f);
 }
 
+/* filemap_read_pages - fill_pages, from the file. */
 int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 		       bool once, char *buf, bool unlock_for_io)
 {
@@ -538,6 +600,173 @@ static void forget_waiters(struct mm *mm)
 
 static uint64_t now_ns(void);
 
+/* miss_done - finish a miss at index of as whose cluster [start,
+ * start+count) was read (err: 0 or how it failed): wake the faults that
+ * waited for it, map the cluster into the faulting vma, queue readahead,
+ * and let the faulting thread go on. mm is NULL if its process is gone.
+ * Context: engine.lock held. */
+static void miss_done(struct mm *mm, const struct uffd_msg *msg, struct address_space *as,
+		      uint64_t index, uint64_t start, uint64_t count, bool once, int err,
+		      uint64_t read_from, struct fm_trace *t)
+{
+	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address & ~(FM_PAGE_SIZE - 1);
+	bool write = msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
+	t->read_start = start;
+	t->read_pages = count;
+	t->read_ns = now_ns() - read_from;
+	/* The lock was dropped: the vma may be gone, the file unused. */
+	wake_waiters(as, start, start + count);
+	struct vma *vma = mm ? vma_find(mm, addr) : NULL;
+	if (!vma || vma->mapping != as) {
+		if (mm)
+			uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
+		if (!as->i_mmap)
+			as_put_if_unused(as);
+		return;
+	}
+	if (err == -EAGAIN) {
+		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
+		return;
+	}
+	if (err) {
+		t->result = "sigbus";
+		send_sigbus(mm, msg);
+		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
+		return;
+	}
+	engine.st.major_faults++;
+	engine.misses += count;
+	t->result = "miss";
+	t->installed = count;
+	map_cluster(vma, start, count);
+	if (once)
+		ra_async(vma, addr, start + count);
+	resolve(vma, as_find_frame(as, index), addr, write);
+}
+
+/*
+ * Misses in flight. The main fault thread does not wait for the disk: it
+ * starts a miss's read on its own ring (io_read_submit), goes back to its
+ * userfaultfds, and finishes the miss (miss_complete) when the read ends.
+ * So the misses of several program threads overlap without a second thread
+ * to wake, and a program with one thread pays no hand-off. Only the main
+ * fault thread touches these. The helper thread (io_fault_thread) serves
+ * only while the main one reads with pread: no io_uring, a test that
+ * replaced fm_sys.pread, or more in flight than the limits below.
+ */
+#define MISS_MAX 8
+struct miss {
+	bool busy;
+	bool ready;    /* not submitted: miss_complete reads it all */
+	bool direct;   /* read with O_DIRECT */
+	struct mm *mm; /* NULL once its process is gone */
+	struct uffd_msg msg;
+	uint64_t index, read_from;
+	struct fm_trace t;
+	struct fill f;
+	char *buf;
+};
+static struct miss misses[MISS_MAX];
+static unsigned nr_misses, nr_ready;
+static uint64_t miss_pages; /* frames claimed by the misses in flight */
+
+/* miss_start - start the read of a miss's cluster and leave it in flight.
+ * Only the main fault thread does; the frames in flight stay within a
+ * quarter of the budget, so that they cannot starve reclaim.
+ * Return: whether it did (else nothing changed: read it now).
+ * Context: engine.lock held. */
+static bool miss_start(struct mm *mm, const struct uffd_msg *msg, struct address_space *as,
+		       uint64_t index, uint64_t start, uint64_t count, bool once,
+		       uint64_t read_from, const struct fm_trace *t)
+{
+	if (!main_fault_thread || nr_misses == MISS_MAX || !io_read_usable() ||
+	    (nr_misses && miss_pages + count > engine.budget_pages / 4))
+		return false;
+	struct miss *m = misses;
+	while (m->busy)
+		m++;
+	if (!m->buf && !(m->buf = aligned_alloc(FM_PAGE_SIZE, FM_CLUSTER_MAX * FM_PAGE_SIZE)))
+		return false;
+	if (fill_begin(&m->f, as, start, count, once, m->buf))
+		return false;
+	m->busy = true;
+	m->mm = mm;
+	m->msg = *msg;
+	m->index = index;
+	m->read_from = read_from;
+	m->t = *t;
+	nr_misses++;
+	miss_pages += count;
+	int dio = as->dio_fd;
+	m->direct = dio >= 0;
+	m->ready = !m->f.want ||
+		   io_read_submit(m->direct ? dio : as->fd, m->buf, m->f.len, m->f.off, m) < 0;
+	nr_ready += m->ready;
+	return true;
+}
+
+/* miss_complete - finish miss m, whose read ended with res (bytes, or
+ * -errno; -ECANCELED: not submitted): read what is missing with pread (a
+ * short read, O_DIRECT refused, or not submitted), insert the cluster, then
+ * miss_done. Context: main fault thread, engine.lock not held. */
+static void miss_complete(struct miss *m, int res)
+{
+	struct fill *f = &m->f;
+	if (res > 0) {
+		f->got += (uint64_t)res;
+		if (!m->direct) /* read through the kernel's cache: drop it */
+			posix_fadvise(f->as->fd, (off_t)f->off, res, POSIX_FADV_DONTNEED);
+	} else if (res < 0 && res != -ECANCELED && res != -EINTR && res != -EAGAIN &&
+		   !(res == -EINVAL && m->direct)) {
+		f->err = res;
+	}
+	fill_read(f);
+	fill_copy(f);
+	pthread_mutex_lock(&engine.lock);
+	int err = fill_end(f);
+	miss_done(m->mm, &m->msg, f->as, m->index, f->start, f->n, f->once, err, m->read_from,
+		  &m->t);
+	pthread_mutex_unlock(&engine.lock);
+	if (m->t.result && trace_enabled()) {
+		m->t.total_ns = now_ns() - m->t.t_ns;
+		trace_fault(&m->t);
+	}
+	m->busy = false;
+	nr_misses--;
+	miss_pages -= f->n;
+}
+
+/* misses_reap - finish the misses whose reads ended (waiting for one if
+ * wait and none had). Return: whether any was finished.
+ * Context: main fault thread, engine.lock not held. */
+static bool misses_reap(bool wait)
+{
+	bool any = false;
+	for (struct miss *m = misses; nr_ready && m < misses + MISS_MAX; m++)
+		if (m->busy && m->ready) {
+			m->ready = false;
+			nr_ready--;
+			miss_complete(m, -ECANCELED);
+			any = true;
+		}
+	void *tag;
+	int res;
+	while (nr_misses && io_read_reap(wait && !any, &tag, &res)) {
+		miss_complete(tag, res);
+		any = true;
+	}
+	return any;
+}
+
+/* forget_misses - the process of mm is gone: its misses in flight finish
+ * without waking anyone. Context: main fault thread, engine.lock held. */
+static void forget_misses(struct mm *mm)
+{
+	for (struct miss *m = misses; m < misses + MISS_MAX; m++)
+		if (m->busy && m->mm == mm)
+			m->mm = NULL;
+}
+
 /* do_fault - serve one page-fault message of mm, reading into buf; say in
  * *t what was done, for the trace.
  * Context: engine.lock held; dropped during file reads of this process. */
@@ -601,38 +830,11 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 		err = reclaim_reserve(count);
 	}
 	uint64_t read_from = now_ns();
+	if (!err && miss_start(mm, msg, as, index, start, count, once, read_from, t))
+		return; /* in flight: miss_complete finishes it */
 	if (!err)
 		err = filemap_read_pages(as, start, count, once, buf, true);
-	t->read_start = start;
-	t->read_pages = count;
-	t->read_ns = now_ns() - read_from;
-	/* The lock was dropped: the vma may be gone, the file unused. */
-	wake_waiters(as, start, start + count);
-	vma = vma_find(mm, addr);
-	if (!vma || vma->mapping != as) {
-		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
-		if (!as->i_mmap)
-			as_put_if_unused(as);
-		return;
-	}
-	if (err == -EAGAIN) {
-		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
-		return;
-	}
-	if (err) {
-		t->result = "sigbus";
-		send_sigbus(mm, msg);
-		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
-		return;
-	}
-	engine.st.major_faults++;
-	engine.misses += count;
-	t->result = "miss";
-	t->installed = count;
-	map_cluster(vma, start, count);
-	if (once)
-		ra_async(vma, addr, start + count);
-	resolve(vma, as_find_frame(as, index), addr, write);
+	miss_done(mm, msg, as, index, start, count, once, err, read_from, t);
 }
 
 /* do_fork - a process forked: serve its copy of our vmas through the new
@@ -665,6 +867,7 @@ void mm_reap_dead(void)
 		}
 		*pp = mm->next;
 		forget_waiters(mm);
+		forget_misses(mm);
 		struct address_space **seen = NULL;
 		size_t n = 0;
 		for (struct vma *v = mm->vmas; v; v = v->mm_next) {
@@ -727,9 +930,11 @@ static uint64_t now_ns(void)
 static void spin(char *buf)
 {
 	uint64_t until = now_ns() + SPIN_NS;
-	while (!stopping && now_ns() < until)
-		if (handle_messages(engine_self(), buf))
+	while (!stopping && now_ns() < until) {
+		bool reaped = misses_reap(false);
+		if (handle_messages(engine_self(), buf) || reaped)
 			until = now_ns() + SPIN_NS;
+	}
 }
 
 static char *thread_buffer(void)
@@ -746,6 +951,7 @@ static void *fault_thread(void *arg)
 {
 	(void)arg;
 	main_fault_thread = true;
+	io_read_init(MISS_MAX);
 	char *buf = thread_buffer();
 	struct pollfd *pfd = NULL;
 	struct mm **mms = NULL;
@@ -753,7 +959,7 @@ static void *fault_thread(void *arg)
 	while (!stopping) {
 		pthread_mutex_lock(&engine.lock);
 		mm_reap_dead();
-		size_t n = 1;
+		size_t n = 2;
 		for (struct mm *mm = engine.mms; mm; mm = mm->next)
 			n++;
 		if (n > cap) {
@@ -766,8 +972,11 @@ static void *fault_thread(void *arg)
 				abort(); /* cannot serve faults any more */
 		}
 		pfd[0] = (struct pollfd){.fd = kick_fd, .events = POLLIN};
-		n = 1;
-		for (struct mm *mm = engine.mms; mm; mm = mm->next, n++) {
+		/* Completions of the misses in flight; with MISS_MAX in
+		 * flight, no new message is read until one ends. */
+		pfd[1] = (struct pollfd){.fd = nr_misses ? io_read_fd() : -1, .events = POLLIN};
+		n = 2;
+		for (struct mm *mm = engine.mms; mm && nr_misses < MISS_MAX; mm = mm->next, n++) {
 			mms[n] = mm;
 			pfd[n] = (struct pollfd){.fd = mm->uffd, .events = POLLIN};
 		}
@@ -779,8 +988,8 @@ static void *fault_thread(void *arg)
 			if (read(kick_fd, &v, sizeof(v)) < 0) { /* already drained */
 			}
 		}
-		bool served = false;
-		for (size_t i = 1; i < n; i++) {
+		bool served = misses_reap(false);
+		for (size_t i = 2; i < n; i++) {
 			if (pfd[i].revents & POLLIN)
 				served |= handle_messages(mms[i], buf);
 			if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
@@ -791,6 +1000,13 @@ static void *fault_thread(void *arg)
 		}
 		if (served)
 			spin(buf);
+	}
+	while (nr_misses) /* stopping: finish what is in flight */
+		misses_reap(true);
+	io_read_exit();
+	for (struct miss *m = misses; m < misses + MISS_MAX; m++) {
+		free(m->buf);
+		m->buf = NULL;
 	}
 	free(pfd);
 	free(mms);

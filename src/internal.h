@@ -146,6 +146,13 @@ struct io_req {
 };
 void io_start(void);
 void io_write(struct io_req *reqs, size_t n);
+/* io.c: the main fault thread's reads (only that thread calls these). */
+void io_read_init(unsigned depth);
+void io_read_exit(void);
+int io_read_fd(void);
+bool io_read_usable(void);
+int io_read_submit(int fd, void *buf, size_t len, uint64_t off, void *tag);
+bool io_read_reap(bool wait, void **tag, int *res);
 uint32_t *as_slot(struct address_space *as, uint64_t index, bool create);
 uint32_t as_find_frame(struct address_space *as, uint64_t index);
 void as_destroy_all(void);
@@ -274,6 +281,9 @@ struct fm_sys {
 	ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
 	ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
 	int (*fdatasync)(int fd);
+	/* What the main fault thread's ring says of a read (bytes or -errno):
+	 * tests replace it to make those reads fail or come back short. */
+	int (*read_done)(int res);
 };
 extern struct fm_sys fm_sys;
 

@@ -128,10 +128,16 @@ static int close_fd(int fd)
 }
 #endif
 
+static int read_done(int res)
+{
+	return res;
+}
+
 struct fm_sys fm_sys = {
 	.pread = sys_pread,
 	.pwrite = sys_pwrite,
 	.fdatasync = fdatasync,
+	.read_done = read_done,
 };
 
 #define FM_KEEP_MAX 65536
