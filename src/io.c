@@ -29,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define IO_DEPTH 32
+#define IO_DEPTH WB_BATCH /* a whole write-back batch in flight */
 
 static struct io_uring ring;
 static bool ring_ready;
