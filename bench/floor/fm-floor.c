@@ -1,6 +1,7 @@
 /*
  * fm-floor - what one page of workload 1 (first touch of a file on tmpfs)
- * must cost faultmap at least, against what it costs the kernel.
+ * and of workload 6 (re-touch of resident pages through a new mapping)
+ * must cost faultmap at least, against what they cost the kernel.
  *
  * The kernel's contender maps pages tmpfs already holds: a minor fault,
  * with fault-around, and no copy. faultmap must put each page into its own
@@ -15,8 +16,19 @@
  *            virtual machine with free page reporting has given freed
  *            memory back to its host, and the next use faults in the host.
  *
- * Usage: fm-floor [--size SIZE] [--idle SEC] [--dir DIR]   (default 256M,
- * 3 s, /dev/shm). Prints ns per page for each and the ratios.
+ * Workload 6 through a new mapping: faultmap's resident pages are the 4 KiB
+ * pages of a memfd (UFFDIO_COPY inserts nothing bigger, and this machine's
+ * shmem_enabled is "never"), and a new view maps them with the kernel's own
+ * minor faults. So:
+ *
+ *   kernel   touch, through a second mapping, a disk file its page cache
+ *            holds (read through a first mapping: readahead, large folios);
+ *   memfd    touch, through a second mapping, a memfd holding the same
+ *            number of pages.
+ *
+ * Usage: fm-floor [--size SIZE] [--idle SEC] [--dir DIR] [--disk-dir DIR]
+ * (default 256M, 3 s, /dev/shm, /var/tmp). Prints ns per page for each and
+ * the ratios.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -66,8 +78,8 @@ static size_t parse_size(const char *s)
 
 volatile unsigned floor_sink; /* the touched bytes' sum: keeps the loads */
 
-/* kernel_touch - ns per page of the first touch of a tmpfs file's mapping. */
-static double kernel_touch(const char *dir, size_t size)
+/* make_file - an unlinked file of size bytes in dir. Return: its fd. */
+static int make_file(const char *dir, size_t size)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/fm-floor.XXXXXX", dir);
@@ -83,6 +95,13 @@ static double kernel_touch(const char *dir, size_t size)
 		if (pwrite(fd, buf, CHUNK, (off_t)off) != (ssize_t)CHUNK)
 			die("pwrite");
 	free(buf);
+	return fd;
+}
+
+/* touch - ns per page of reading one byte of each page of a new shared
+ * mapping of fd. */
+static double touch(int fd, size_t size)
+{
 	volatile unsigned char *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		die("mmap");
@@ -93,6 +112,28 @@ static double kernel_touch(const char *dir, size_t size)
 	double ns = (now() - t) * 1e9 / (double)(size / PG);
 	floor_sink = sum;
 	munmap((void *)p, size);
+	return ns;
+}
+
+/* kernel_touch - ns per page of the first touch of a tmpfs file's mapping. */
+static double kernel_touch(const char *dir, size_t size)
+{
+	int fd = make_file(dir, size);
+	double ns = touch(fd, size);
+	close(fd);
+	return ns;
+}
+
+/* kernel_retouch - ns per page of touching through a new mapping a disk
+ * file (in dir) that the kernel's page cache holds, as workload 6 does. */
+static double kernel_retouch(const char *dir, size_t size)
+{
+	int fd = make_file(dir, size);
+	/* Written out and dropped, then read through a first mapping. */
+	if (fsync(fd) < 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED))
+		die("fsync");
+	(void)touch(fd, size);
+	double ns = touch(fd, size);
 	close(fd);
 	return ns;
 }
@@ -114,7 +155,7 @@ int main(int argc, char **argv)
 {
 	size_t size = 256ul << 20;
 	unsigned idle = 3;
-	const char *dir = "/dev/shm";
+	const char *dir = "/dev/shm", *disk_dir = "/var/tmp";
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--size") && i + 1 < argc)
 			size = parse_size(argv[++i]);
@@ -122,10 +163,13 @@ int main(int argc, char **argv)
 			idle = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
 			dir = argv[++i];
+		else if (!strcmp(argv[i], "--disk-dir") && i + 1 < argc)
+			disk_dir = argv[++i];
 		else {
 			bool help = !strcmp(argv[i], "--help");
 			fprintf(help ? stdout : stderr,
-				"usage: fm-floor [--size SIZE] [--idle SEC] [--dir DIR]\n");
+				"usage: fm-floor [--size SIZE] [--idle SEC] [--dir DIR] "
+				"[--disk-dir DIR]\n");
 			return help ? 0 : 2;
 		}
 	}
@@ -162,6 +206,8 @@ int main(int argc, char **argv)
 		die("punch");
 	sleep(idle);
 	double idled = copy_in(uffd, v, src, size);
+	double k6 = kernel_retouch(disk_dir, size);
+	double m6 = touch(mfd, size);
 
 	printf("fm-floor: %zu MiB, ns per page\n", size >> 20);
 	printf("  kernel: first touch of a tmpfs mapping   %8.1f\n", k);
@@ -170,5 +216,9 @@ int main(int argc, char **argv)
 	printf("  UFFDIO_COPY after %u s idle              %8.1f  (%.1fx the kernel)\n", idle,
 	       idled, idled / k);
 	printf("workload 1's target is 1.5x the kernel's time per page.\n");
+	printf("  kernel: disk file, resident, new mapping %8.1f\n", k6);
+	printf("  memfd, resident, new mapping             %8.1f  (%.1fx the kernel)\n", m6,
+	       m6 / k6);
+	printf("workload 6's target is 1.0x.\n");
 	return 0;
 }
