@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <linux/magic.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 static uint64_t pages_of(uint64_t bytes)
@@ -241,6 +243,9 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 	as->dio_unused[0] = as->dio_unused[1] = -1;
 	as->fd = fd_keep(fcntl(fd, F_DUPFD_CLOEXEC, 0));
 	as->dio_fd = reopen_direct(fd, O_RDONLY);
+	struct statfs sfs;
+	as->in_memory = fstatfs(fd, &sfs) == 0 &&
+			(sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
 	as->memfd = fd_keep(memfd_create("faultmap", MFD_CLOEXEC));
 	as->path = file_path(fd);
 	int err = (as->fd < 0 || as->memfd < 0) ? -errno : 0;

@@ -103,6 +103,7 @@ struct address_space {
 	_Atomic int dio_fd;   /* the file reopened O_DIRECT for reading, or -1 */
 	int dio_wr_fd;	      /* ... and for writing, or -1 */
 	int dio_unused[2];    /* O_DIRECT fds given up on, closed at free */
+	bool in_memory;	      /* on tmpfs or ramfs: a read never waits for a disk */
 	uint32_t nr_io;	      /* reads in flight without engine.lock: pins it */
 	uint32_t nr_pins;     /* read()/write() calls using it: pins it */
 	uint32_t nr_io_waiters; /* calls waiting for nr_io to drop to 0 */
