@@ -6,6 +6,7 @@
 #include "faultmap.h"
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,9 @@ void check_file_is(const char *path, const unsigned char *want, size_t size);
  * /proc/self/fd, outside the engine. */
 uint64_t memfd_bytes(void);
 uint32_t rnd(uint64_t *state);
+/* Whether the file of fd is in memory (tmpfs, ramfs): faultmap reads such
+ * files with pread, never on the fault thread's io_uring. */
+bool file_in_memory(int fd);
 /* Run fn(arg) in a child; return its wait status. */
 int in_child(void (*fn)(void *), void *arg);
 

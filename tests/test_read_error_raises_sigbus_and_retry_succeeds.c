@@ -67,8 +67,16 @@ int main(void)
 	 * turns the ring off). In this order, because after a pread the
 	 * second fault thread may serve the next fault, with pread. */
 	fm_sys.read_done = bad_ring_read;
-	for (int pass = 1; pass <= 2; pass++) {
-		size_t page = pass == 1 ? 3 : 40; /* 16-page read-arounds apart */
+	int first = 1;
+	if (file_in_memory(fd)) {
+		fprintf(stderr, "note: %s is in memory, read with pread: no ring pass\n", path);
+		first = 2;
+	}
+	/* Static: they live across siglongjmp. */
+	static int pass;
+	static size_t page;
+	for (pass = first; pass <= 2; pass++) {
+		page = pass == 1 ? 3 : 40; /* 16-page read-arounds apart */
 		if (pass == 2)
 			fm_sys.pread = bad_pread;
 		struct fm_stats st;
@@ -79,20 +87,20 @@ int main(void)
 			volatile unsigned char c = p[page * PS];
 			(void)c;
 		}
-		CHECK_EQ(sigbus, pass);
+		CHECK_EQ(sigbus, pass - first + 1);
 		CHECK(bus_addr == p + page * PS); /* si_addr: the faulting address */
 		fm_stats(&st);
-		CHECK_EQ(st.read_errors, (uint64_t)pass);
+		CHECK_EQ(st.read_errors, (uint64_t)(pass - first + 1));
 		CHECK_EQ(st.resident_bytes, resident); /* nothing cached */
 		failing = 0;
 		if (pass == 1) {
 			CHECK(ring_reads > 0); /* it went through the ring */
 			CHECK(memcmp(p + page * PS, want + page * PS, PS) == 0);
 		}
-		CHECK_EQ(sigbus, pass);
+		CHECK_EQ(sigbus, pass - first + 1);
 	}
 	CHECK(memcmp(p, want, 64 * PS) == 0);
-	CHECK_EQ(sigbus, 2);
+	CHECK_EQ(sigbus, 3 - first);
 	fm_munmap(p, 64 * PS);
 	free(want);
 	close(fd);
