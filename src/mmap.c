@@ -109,7 +109,7 @@ static int budget_from_env(void)
 {
 	if (budget_set)
 		return 0;
-	const char *env = getenv("FAULTMAP_BUDGET");
+	const char *env = secure_getenv("FAULTMAP_BUDGET");
 	if (!env) {
 		long pages = sysconf(_SC_PHYS_PAGES);
 		engine.budget_pages = pages > 2 * FM_MIN_BUDGET_PAGES ? (uint64_t)pages / 2

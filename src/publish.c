@@ -28,6 +28,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/auxv.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <time.h>
@@ -642,12 +643,24 @@ static void teardown(void)
 
 /* ---- start and stop ------------------------------------------------------- */
 
+/* env_get - the variable name, but never in a setuid or setgid program
+ * (AT_SECURE): there the invoking user could make the program create a file
+ * of its choice (FAULTMAP_STATS_FILE, created as the program's owner) or
+ * write to an fd of its choice. Says once on stderr that it was ignored. */
+static const char *env_get(const char *name)
+{
+	const char *v = secure_getenv(name);
+	if (!v && getenv(name) && getauxval(AT_SECURE))
+		fprintf(stderr, "faultmap: %s ignored: setuid or setgid program\n", name);
+	return v;
+}
+
 /* trace_from_env - take FAULTMAP_TRACE_FD. The inherited fd is left as it
  * is (an exec'd image traces through it too); the engine writes to a kept
  * copy that the program cannot close. */
 static void trace_from_env(void)
 {
-	const char *v = getenv("FAULTMAP_TRACE_FD");
+	const char *v = env_get("FAULTMAP_TRACE_FD");
 	if (!v || !*v)
 		return;
 	char *end;
@@ -687,10 +700,10 @@ void publish_start(void)
 	pub.started = true;
 	pub.start_ns = mono_ns();
 	trace_from_env();
-	const char *stats = getenv("FAULTMAP_STATS_FILE");
+	const char *stats = env_get("FAULTMAP_STATS_FILE");
 	if (stats && *stats)
 		pub.stats_file = strdup(stats);
-	const char *on = getenv("FAULTMAP_PUBLISH");
+	const char *on = env_get("FAULTMAP_PUBLISH");
 	if (on && strcmp(on, "1") == 0)
 		publish_segment_start();
 }
@@ -714,7 +727,8 @@ static void write_stats(void)
 	    s->major_faults, s->minor_faults, s->write_faults, s->pages_read,
 	    s->pages_written, s->evictions, s->refaults, s->read_errors,
 	    s->writeback_errors, p.hits, p.misses, p.files_total);
-	int fd = open(pub.stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	int fd = open(pub.stats_file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		      0600);
 	if (fd < 0)
 		return;
 	(void)!sys_write(fd, line,

@@ -4,7 +4,9 @@
  * (the engine side) and programs/ (the readers); nothing else includes it.
  *
  * Three channels, all off unless the environment asks for them (faultmap
- * run sets the variables):
+ * run sets the variables). A setuid or setgid process (AT_SECURE) ignores
+ * every FAULTMAP_* variable (secure_getenv), and says so on stderr: the
+ * user who starts it must not choose a file it creates or an fd it writes.
  *
  *  1. Counters: FAULTMAP_PUBLISH=1. The process creates the shared-memory
  *     segment /dev/shm/faultmap.<pid> (shm_open("/faultmap.<pid>")), one
