@@ -8,10 +8,13 @@
  * capped, its eviction, readahead and writeback are faultmap's.
  *
  * Conventions.
- *  - The fm_mmap family (fm_mmap, fm_munmap, fm_msync, fm_madvise,
- *    fm_mprotect) follows POSIX: MAP_FAILED or -1 with errno set, and the
- *    errno values the Linux call gives for the same arguments.
- *  - Every other function returns 0 on success or a negative errno.
+ *  - The functions named after a system call (fm_mmap, fm_munmap,
+ *    fm_msync, fm_madvise, fm_mprotect, fm_mremap, fm_pread, fm_read,
+ *    fm_pwrite, fm_write, fm_ftruncate, fm_fallocate) return what that call
+ *    returns: MAP_FAILED or -1 with errno set on failure, with the errno
+ *    values the Linux call gives for the same arguments.
+ *  - faultmap's own functions (fm_stats, fm_set_budget, fm_parse_size)
+ *    return 0 on success or a negative errno, and leave errno alone.
  *  - All functions are thread-safe. A process that forks keeps being
  *    served (see "fork" in README.md).
  *

@@ -60,10 +60,13 @@ int fm_parse_size(const char *text, size_t *out)
 {
 	if (!text || !isdigit((unsigned char)*text))
 		return -EINVAL;
+	int saved = errno; /* faultmap's own calls report in their result */
 	errno = 0;
 	char *end;
 	unsigned long long v = strtoull(text, &end, 10);
-	if (errno)
+	bool range = errno != 0;
+	errno = saved;
+	if (range)
 		return -EINVAL;
 	unsigned shift = 0;
 	switch (toupper((unsigned char)*end)) {
