@@ -304,11 +304,21 @@ static void send_sigbus(struct mm *mm, const struct uffd_msg *msg)
 
 /* resolve - let the faulting thread go on: for a write to a shared page,
  * the page is dirty now and is unprotected in this vma (which wakes the
- * thread); otherwise the thread is just woken, to retry. */
-static void resolve(struct vma *vma, uint32_t nr, uintptr_t addr, bool write)
+ * thread); otherwise the thread is just woken, to retry. A first write for
+ * which the file has no room (page_mkwrite) leaves the page clean and
+ * protected, and the writer gets SIGBUS, as from the kernel; without msg
+ * (a waiter) it is only woken: its retry is a WP fault, which sends it. */
+static void resolve(struct vma *vma, uint32_t nr, uintptr_t addr, bool write,
+		    const struct uffd_msg *msg)
 {
 	int uffd = vma->mm->uffd;
 	if (write && vma->shared && nr != FM_NIL) {
+		if (page_mkwrite(vma->mapping, nr)) {
+			if (msg)
+				send_sigbus(vma->mm, msg);
+			uffd_wake(uffd, addr, FM_PAGE_SIZE);
+			return;
+		}
 		page_mark_dirty(vma->mapping, nr);
 		if (uffd_writeprotect(uffd, addr, FM_PAGE_SIZE, false) == 0)
 			return;
@@ -496,7 +506,7 @@ static bool from_stash(struct vma *vma, struct address_space *as, uint64_t index
 	t->installed = 1;
 	if (vma->ra.nmarks && vma->ra.marks[0] == index)
 		ra_async(vma, addr, index + 1);
-	resolve(vma, as_find_frame(as, index), addr, write);
+	resolve(vma, as_find_frame(as, index), addr, write, NULL);
 	return true;
 }
 
@@ -582,7 +592,7 @@ static void wake_waiters(struct address_space *as, uint64_t start, uint64_t end)
 		struct vma *vma = vma_find(w.mm, w.addr);
 		uint32_t nr = as_find_frame(as, w.index);
 		if (vma && vma->mapping == as && nr != FM_NIL)
-			resolve(vma, nr, w.addr, w.write);
+			resolve(vma, nr, w.addr, w.write, NULL);
 		else
 			uffd_wake(w.mm->uffd, w.addr, FM_PAGE_SIZE);
 	}
@@ -641,7 +651,7 @@ static void miss_done(struct mm *mm, const struct uffd_msg *msg, struct address_
 	map_cluster(vma, start, count);
 	if (once)
 		ra_async(vma, addr, start + count);
-	resolve(vma, as_find_frame(as, index), addr, write);
+	resolve(vma, as_find_frame(as, index), addr, write, msg);
 }
 
 /*
@@ -801,14 +811,14 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 		if (nr == FM_NIL)
 			uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
 		else
-			resolve(vma, nr, addr, true);
+			resolve(vma, nr, addr, true, msg);
 		return;
 	}
 	if (nr != FM_NIL) { /* another fault brought it in meanwhile */
 		engine.st.minor_faults++;
 		engine.hits++;
 		t->result = "hit";
-		resolve(vma, nr, addr, write);
+		resolve(vma, nr, addr, write, msg);
 		return;
 	}
 	if (index >= as->nr_pages) {

@@ -363,7 +363,8 @@ int fm_ftruncate(int fd, off_t length)
 #define FALLOC_FL_INSERT_RANGE 0x20
 #endif
 
-/* zero_cached - the file's bytes [off, end) read as zeros now. */
+/* zero_cached - the file's bytes [off, end) read as zeros now, and may
+ * have lost their blocks: the next write reserves them again. */
 static void zero_cached(struct address_space *as, uint64_t off, uint64_t end)
 {
 	if (end > as->i_size)
@@ -372,8 +373,11 @@ static void zero_cached(struct address_space *as, uint64_t off, uint64_t end)
 		uint64_t stop = ((off >> FM_PAGE_SHIFT) + 1) << FM_PAGE_SHIFT;
 		if (stop > end)
 			stop = end;
-		if (as_find_frame(as, off >> FM_PAGE_SHIFT) != FM_NIL)
+		uint32_t nr = as_find_frame(as, off >> FM_PAGE_SHIFT);
+		if (nr != FM_NIL) {
 			memset(as->direct_view + off, 0, stop - off);
+			frame_get(nr)->flags &= (uint8_t)~PG_RESERVED;
+		}
 		off = stop;
 	}
 }

@@ -67,6 +67,7 @@ enum fm_lru {
 
 #define PG_DIRTY 0x1
 #define PG_LOCKED 0x2 /* being read: not yet in the memfd, not on an LRU list */
+#define PG_RESERVED 0x4 /* its blocks in the file are reserved (page_mkwrite) */
 
 struct fm_frame {
 	struct address_space *mapping; /* NULL when free */
@@ -104,6 +105,8 @@ struct address_space {
 	int dio_wr_fd;	      /* ... and for writing, or -1 */
 	int dio_unused[2];    /* O_DIRECT fds given up on, closed at free */
 	bool in_memory;	      /* on tmpfs or ramfs: a read never waits for a disk */
+	bool no_reserve;      /* the file system has no fallocate: page_mkwrite
+			       * reserves nothing */
 	uint32_t nr_io;	      /* reads in flight without engine.lock: pins it */
 	uint32_t nr_pins;     /* read()/write() calls using it: pins it */
 	uint32_t nr_io_waiters; /* calls waiting for nr_io to drop to 0 */
@@ -262,6 +265,7 @@ void writeback_add(struct wb_batch *b, struct address_space *as, uint64_t start,
 int writeback_finish(struct wb_batch *b);
 void writeback_protect(struct address_space *as, uint64_t index, uint64_t count);
 void page_mark_dirty(struct address_space *as, uint32_t nr);
+int page_mkwrite(struct address_space *as, uint32_t nr);
 int writeback_all(void);
 bool writeback_check_protected(void);
 
@@ -282,6 +286,8 @@ struct fm_sys {
 	ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
 	ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
 	int (*fdatasync)(int fd);
+	/* The reservation of a page's blocks before its first write. */
+	int (*fallocate)(int fd, int mode, off_t off, off_t len);
 	/* What the main fault thread's ring says of a read (bytes or -errno):
 	 * tests replace it to make those reads fail or come back short. */
 	int (*read_done)(int res);

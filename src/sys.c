@@ -137,6 +137,7 @@ struct fm_sys fm_sys = {
 	.pread = sys_pread,
 	.pwrite = sys_pwrite,
 	.fdatasync = fdatasync,
+	.fallocate = sys_fallocate,
 	.read_done = read_done,
 };
 

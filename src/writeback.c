@@ -31,6 +31,82 @@ void page_mark_dirty(struct address_space *as, uint32_t nr)
 	}
 }
 
+#define RESERVE_PAGES 16 /* the aligned block page_mkwrite reserves at once */
+
+/* reserve - reserve the file's blocks for pages [lo, hi) of as (past EOF:
+ * nothing). Return: 0, or -ENOSPC/-EDQUOT (the file system is full). A
+ * file system without fallocate, or any other failure, reserves nothing,
+ * as the kernel's page_mkwrite does there: write-back will tell. */
+static int reserve(struct address_space *as, uint64_t lo, uint64_t hi)
+{
+	uint64_t off = lo << FM_PAGE_SHIFT;
+	uint64_t end = hi << FM_PAGE_SHIFT;
+	if (end > as->i_size)
+		end = as->i_size;
+	if (off >= end)
+		return 0;
+	int r;
+	do
+		r = fm_sys.fallocate(as->wr_fd, FALLOC_FL_KEEP_SIZE, (off_t)off,
+				     (off_t)(end - off));
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return 0;
+	if (errno == ENOSPC || errno == EDQUOT)
+		return -errno;
+	if (errno == EOPNOTSUPP || errno == ENOSYS)
+		as->no_reserve = true;
+	return 0;
+}
+
+/* reservable - page index of as is resident, clean and not reserved. */
+static bool reservable(struct address_space *as, uint64_t index)
+{
+	uint32_t nr = as_find_frame(as, index);
+	return nr != FM_NIL &&
+	       !(frame_get(nr)->flags & (PG_DIRTY | PG_LOCKED | PG_RESERVED));
+}
+
+/*
+ * page_mkwrite - frame nr of as, clean, is about to be written through a
+ * shared view: make sure the file has room for it, as the kernel's
+ * page_mkwrite does, so that a full file system raises SIGBUS at the write
+ * and never loses the data later, at write-back. The blocks are reserved
+ * with fallocate(FALLOC_FL_KEEP_SIZE), for the run of resident, clean,
+ * unreserved pages around the page in its RESERVE_PAGES block: one system
+ * call for the first writes to a whole cluster. Where the block does not
+ * fit, the page alone is tried. Reserved pages are marked PG_RESERVED
+ * (until evicted, or punched by fm_fallocate).
+ * Return: 0, or -ENOSPC/-EDQUOT: the page stays clean and protected, and
+ * the writer gets SIGBUS. Context: engine.lock.
+ */
+int page_mkwrite(struct address_space *as, uint32_t nr)
+{
+	struct fm_frame *f = frame_get(nr);
+	if ((f->flags & (PG_DIRTY | PG_RESERVED)) || as->no_reserve || as->wr_fd < 0)
+		return 0;
+	uint64_t index = f->index;
+	uint64_t first = index & ~(uint64_t)(RESERVE_PAGES - 1);
+	uint64_t last = first + RESERVE_PAGES < as->nr_pages ? first + RESERVE_PAGES
+							       : as->nr_pages;
+	uint64_t lo = index, hi = index + 1;
+	while (lo > first && reservable(as, lo - 1))
+		lo--;
+	while (hi < last && reservable(as, hi))
+		hi++;
+	int err = reserve(as, lo, hi);
+	if (err && hi - lo > 1) {
+		lo = index;
+		hi = index + 1;
+		err = reserve(as, lo, hi);
+	}
+	if (err)
+		return err;
+	for (uint64_t i = lo; i < hi; i++)
+		frame_get(as_find_frame(as, i))->flags |= PG_RESERVED;
+	return 0;
+}
+
 /*
  * protect_range - write-protect pages [index, index+count) of as in every
  * vma registered for write-protect, in every mm (the reverse map walk).

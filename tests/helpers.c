@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -128,4 +129,30 @@ int in_child(void (*fn)(void *), void *arg)
 	int status;
 	CHECK(waitpid(pid, &status, 0) == pid);
 	return status;
+}
+
+static char tmpfs_dir[64];
+static pid_t tmpfs_owner;
+
+static void unmount_tmpfs(void)
+{
+	if (getpid() != tmpfs_owner || !tmpfs_dir[0])
+		return;
+	umount2(tmpfs_dir, MNT_DETACH);
+	rmdir(tmpfs_dir);
+}
+
+void mount_tmpfs(char *dir, const char *options)
+{
+	CHECK(!tmpfs_dir[0]); /* one per test */
+	snprintf(tmpfs_dir, sizeof(tmpfs_dir), "/tmp/fmtest-tmpfs.XXXXXX");
+	CHECK(mkdtemp(tmpfs_dir));
+	if (mount("faultmap-test", tmpfs_dir, "tmpfs", 0, options) != 0) {
+		printf("cannot mount a tmpfs here (%s)\n", strerror(errno));
+		rmdir(tmpfs_dir);
+		exit(77);
+	}
+	tmpfs_owner = getpid();
+	atexit(unmount_tmpfs);
+	snprintf(dir, 64, "%s", tmpfs_dir);
 }

@@ -58,6 +58,10 @@ uint32_t rnd(uint64_t *state);
 /* Whether the file of fd is in memory (tmpfs, ramfs): faultmap reads such
  * files with pread, never on the fault thread's io_uring. */
 bool file_in_memory(int fd);
+/* Mount a tmpfs with options (e.g. "size=1m") on a new directory, whose
+ * path goes into dir[64]; it is unmounted at exit. Skips (exit 77, with a
+ * message) where it cannot be mounted (not root). */
+void mount_tmpfs(char *dir, const char *options);
 /* Run fn(arg) in a child; return its wait status. */
 int in_child(void (*fn)(void *), void *arg);
 

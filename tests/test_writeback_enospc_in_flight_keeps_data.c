@@ -6,9 +6,13 @@
  * dirty and readable, and once there is room, the next fm_msync puts every
  * byte in the file. (test_failed_writeback_keeps_data_and_reports injects
  * errors instead, through fm_sys.pwrite, on the one-write-at-a-time path.)
- * Needs root to mount the tmpfs; skipped otherwise.
+ * The file system is made to look like one without fallocate (fm_sys):
+ * on tmpfs, the reservation at the first write would otherwise raise
+ * SIGBUS there (test_first_write_on_full_fs_raises_sigbus), and no write
+ * would ever fail. Needs root to mount the tmpfs; skipped otherwise.
  */
 #include "helpers.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,35 +23,20 @@
 
 #define NPAGES 24
 
-static char dir[64], path[128];
-static pid_t owner;
-
-static void clean_up(void)
+/* The file system has no fallocate: no block is reserved before a write. */
+static int no_fallocate(int fd, int mode, off_t off, off_t len)
 {
-	if (getpid() != owner)
-		return;
-	if (path[0])
-		unlink(path);
-	if (dir[0]) {
-		umount2(dir, MNT_DETACH);
-		rmdir(dir);
-	}
+	(void)fd, (void)mode, (void)off, (void)len;
+	errno = EOPNOTSUPP;
+	return -1;
 }
 
 int main(void)
 {
-	owner = getpid();
-	atexit(clean_up);
+	fm_sys.fallocate = no_fallocate;
 	require_engine();
-	snprintf(dir, sizeof(dir), "/tmp/fmtest-enospc.XXXXXX");
-	CHECK(mkdtemp(dir));
-	/* Room for 8 of the file's 24 pages. */
-	if (mount("faultmap-test", dir, "tmpfs", 0, "size=32k") != 0) {
-		printf("cannot mount a tmpfs here (%s)\n", strerror(errno));
-		rmdir(dir);
-		dir[0] = '\0';
-		return 77;
-	}
+	char dir[64], path[128];
+	mount_tmpfs(dir, "size=32k"); /* room for 8 of the file's 24 pages */
 	snprintf(path, sizeof(path), "%s/file", dir);
 	const size_t size = NPAGES * PS;
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
