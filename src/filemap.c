@@ -22,6 +22,13 @@
  * program's buffer may itself be a faultmap mapping, whose faults need the
  * lock. Signals are blocked while the lock is held, so a signal handler
  * that reads a cached file cannot deadlock against its own thread.
+ *
+ * The copies between the bounce buffer and the program's buffer are
+ * system calls (process_vm_readv/writev on this process): a buffer the
+ * kernel would refuse (unmapped, NULL, PROT_NONE, read-only for a read, past
+ * EOF of a mapped file) gives EFAULT or a short count exactly where the
+ * kernel's read or write would stop, never SIGSEGV; pages of faultmap
+ * mappings fault in as in any system call.
  */
 #include "internal.h"
 
@@ -34,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define FILEMAP_CHUNK (64 * FM_PAGE_SIZE) /* bytes copied per lock hold */
@@ -157,6 +165,50 @@ static ssize_t read_to_bounce(struct file_op *op, char *bounce, size_t len, uint
 	return (ssize_t)done;
 }
 
+/*
+ * user_copy - copy len bytes between the engine's buffer mine and the
+ * program's buffer user, in the direction of to_user, as the kernel's
+ * copy_to_user/copy_from_user would: through process_vm_writev/readv on
+ * this process, so a bad user buffer stops the copy where the kernel's
+ * would. Return: bytes copied (short at the first page the kernel refuses).
+ * Context: engine.lock not held (the buffer may fault to the engine).
+ */
+static size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user)
+{
+	static _Atomic bool unusable; /* a seccomp filter forbids the calls */
+	if (atomic_load_explicit(&unusable, memory_order_relaxed))
+		goto plain;
+	size_t done = 0;
+	while (done < len) {
+		struct iovec local = {(char *)mine + done, len - done};
+		struct iovec remote = {(void *)(user + done), len - done};
+		ssize_t n = to_user ? process_vm_writev(engine.pid, &local, 1, &remote, 1, 0)
+				    : process_vm_readv(engine.pid, &local, 1, &remote, 1, 0);
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n == 0 || errno == EFAULT)
+			return done;
+		if (errno == EINTR || errno == ENOMEM)
+			continue;
+		if (errno == ENOSYS || errno == EPERM) {
+			atomic_store(&unusable, true);
+			break;
+		}
+		return done;
+	}
+	if (done == len)
+		return done;
+plain:
+	/* Without the system calls, a bad buffer crashes as a memcpy would. */
+	if (to_user)
+		memcpy((void *)user, mine, len);
+	else
+		memcpy(mine, (const void *)user, len);
+	return len;
+}
+
 /* filemap_read - read len bytes at off from the cached file. */
 static ssize_t filemap_read(struct file_op *op, void *buf, size_t len, uint64_t off)
 {
@@ -176,9 +228,13 @@ static ssize_t filemap_read(struct file_op *op, void *buf, size_t len, uint64_t 
 		if (ret <= 0)
 			break;
 		op_unlock(op);
-		memcpy((char *)buf + done, bounce, (size_t)ret);
+		size_t copied = user_copy(bounce, (uintptr_t)buf + done, (size_t)ret, true);
 		op_lock(op);
-		done += (size_t)ret;
+		done += copied;
+		if (copied < (size_t)ret) {
+			ret = -EFAULT; /* the kernel's answer if nothing was copied */
+			break;
+		}
 		if ((size_t)ret < n)
 			break; /* EOF */
 	}
@@ -224,8 +280,13 @@ static ssize_t filemap_write(struct file_op *op, const void *buf, size_t len,
 	while (done < len) {
 		size_t n = len - done < FILEMAP_CHUNK ? len - done : FILEMAP_CHUNK;
 		op_unlock(op);
-		memcpy(bounce, (const char *)buf + done, n);
+		size_t copied = user_copy(bounce, (uintptr_t)buf + done, n, false);
 		op_lock(op);
+		if (!copied) {
+			ret = -EFAULT;
+			break;
+		}
+		n = copied; /* a bad page: write what comes before it */
 		wait_for_reads(op);
 		as_file_changed(op->as); /* stashed reads are stale now */
 		struct address_space *as = op->as;
