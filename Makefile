@@ -21,7 +21,7 @@ all: $(BUILD)/libfaultmap.a $(BUILD)/libfaultmap.so $(BUILD)/faultmap.pc $(BUILD
 # straight to the kernel) plus interposer/, for LD_PRELOAD.
 PRELOAD_SRCS := $(wildcard interposer/*.c)
 PRELOAD_OBJS := $(SRCS:src/%.c=$(BUILD)/preload/%.o) $(PRELOAD_SRCS:interposer/%.c=$(BUILD)/preload/interposer-%.o)
-$(BUILD)/preload/%.o: src/%.c src/internal.h src/publish.h include/faultmap.h
+$(BUILD)/preload/%.o: src/%.c src/internal.h src/publish.h src/runtime_dir.h include/faultmap.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -DFM_INTERPOSER $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 $(BUILD)/preload/interposer-%.o: interposer/%.c src/internal.h include/faultmap.h $(wildcard interposer/*.h)
@@ -31,14 +31,14 @@ $(BUILD)/libfaultmap-preload.so: $(PRELOAD_OBJS)
 	$(CC) -shared $(CFLAGS) -o $@ $(PRELOAD_OBJS) $(LDLIBS)
 
 # The CLI (programs/): faultmap run, stat, inspect, trace.
-$(BUILD)/faultmap: $(wildcard programs/*.c programs/*.h) src/publish.h $(BUILD)/libfaultmap.a
+$(BUILD)/faultmap: $(wildcard programs/*.c programs/*.h) src/publish.h src/runtime_dir.h $(BUILD)/libfaultmap.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -DFM_PRELOAD_NAME='"libfaultmap-preload.so"' $(wildcard programs/*.c) $(BUILD)/libfaultmap.a $(LDLIBS) -lm -o $@
 
-$(BUILD)/obj/%.o: src/%.c src/internal.h src/publish.h include/faultmap.h
+$(BUILD)/obj/%.o: src/%.c src/internal.h src/publish.h src/runtime_dir.h include/faultmap.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
-$(BUILD)/pic/%.o: src/%.c src/internal.h src/publish.h include/faultmap.h
+$(BUILD)/pic/%.o: src/%.c src/internal.h src/publish.h src/runtime_dir.h include/faultmap.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 $(BUILD)/libfaultmap.a: $(OBJS)

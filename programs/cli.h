@@ -51,6 +51,13 @@ int parse_u64(const char *text, uint64_t *out);
 char *kv_get(const char *line, const char *key, char *buf, size_t size);
 /* kv_u64 - kv_get as a number; 0 if absent. */
 uint64_t kv_u64(const char *line, const char *key);
+/* esc_name - name as text that is safe on a terminal, malloc'ed: control
+ * characters (C0, DEL, C1), bidirectional overrides and bytes that are not
+ * UTF-8 become \xHH, and '\' becomes \\; printable UTF-8 is kept.
+ * Return: the copy, or NULL when out of memory. */
+char *esc_name(const char *name);
+/* print_esc - fputs(esc_name(name)) to f; "?" when out of memory. */
+void print_esc(FILE *f, const char *name);
 
 /* ---- subcommands ---------------------------------------------------------- */
 

@@ -187,3 +187,60 @@ uint64_t kv_u64(const char *line, const char *key)
 		return strtoull(buf + 2, NULL, 16);
 	return strtoull(buf, NULL, 10);
 }
+
+/* utf8_len - the length of the UTF-8 sequence at s if it is valid and
+ * encodes a character safe to print (not a C1 control, not a
+ * bidirectional override or isolate); else 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+	static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+	unsigned c = s[0];
+	size_t n = c >= 0xf5 ? 0 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+	if (!n)
+		return 0;
+	uint32_t cp = c & (0x7fu >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0 ||
+	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+		return 0;
+	return n;
+}
+
+/* esc_name - see cli.h. */
+char *esc_name(const char *name)
+{
+	const unsigned char *s = (const unsigned char *)name;
+	char *out = malloc(4 * strlen(name) + 1), *o = out;
+	if (!out)
+		return NULL;
+	while (*s) {
+		size_t n = *s >= 0x80 ? utf8_len(s) : 0;
+		if (n) {
+			memcpy(o, s, n);
+			o += n;
+			s += n;
+		} else if (*s == '\\') {
+			*o++ = '\\';
+			*o++ = '\\';
+			s++;
+		} else if (*s < 0x20 || *s >= 0x7f) {
+			o += sprintf(o, "\\x%02x", *s++);
+		} else {
+			*o++ = (char)*s++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* print_esc - see cli.h. */
+void print_esc(FILE *f, const char *name)
+{
+	char *e = esc_name(name);
+	fputs(e ? e : "?", f);
+	free(e);
+}

@@ -1,47 +1,105 @@
 /*
  * inspect.c - faultmap inspect PID: ask a process running under faultmap
- * for its page cache on the abstract socket "\0faultmap.<pid>" (src/publish.h,
- * channel 2), parse the answer, and draw it as text (draw.c) and, with
- * --svg, as a picture (svg.c).
+ * for its page cache on its socket faultmap.<pid>.sock, in its owner's
+ * runtime directory (src/runtime_dir.h; the format: src/publish.h, channel
+ * 2), parse the answer, and draw it as text (draw.c) and, with --svg, as a
+ * picture (svg.c). Only the process's owner and root may ask. The socket
+ * must be in a verified directory of that owner, and the process that
+ * listens on it (SO_PEERCRED) must be PID itself; the exchange has
+ * timeouts and a size limit, and every name is printed escaped.
  */
 #include "cli.h"
 #include "publish.h"
+#include "runtime_dir.h"
 
 #include <errno.h>
-#include <signal.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#define INSPECT_TIMEOUT_S 10		  /* per send, recv and connect */
+#define INSPECT_TOTAL_S 30		  /* for the whole answer */
+#define INSPECT_MAX_BYTES (256u << 20)	  /* the largest answer taken */
+
+/* connect_in - connect to pid's socket in the runtime directory path of
+ * uid, and check that pid itself, running as uid, listens on it.
+ * Return: the fd; -1 if there is no socket there; -2 after saying why. */
+static int connect_in(const char *path, uid_t uid, int pid)
+{
+	int dir = runtime_dir_open(path, uid);
+	if (dir < 0)
+		return -1;
+	char name[32];
+	struct stat st;
+	snprintf(name, sizeof(name), RT_SOCK_FMT, pid);
+	bool there = !fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) &&
+		     S_ISSOCK(st.st_mode) && st.st_uid == uid;
+	close(dir);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (!there || strlen(path) + 1 + strlen(name) >= sizeof(sa.sun_path))
+		return -1;
+	strcat(strcat(strcpy(sa.sun_path, path), "/"), name);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "faultmap: socket: %s\n", strerror(errno));
+		return -2;
+	}
+	struct timeval tv = {.tv_sec = INSPECT_TIMEOUT_S};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		return -1; /* a socket left by a dead process */
+	}
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.pid != pid ||
+	    cred.uid != uid) {
+		fprintf(stderr,
+			"faultmap: %s is not served by process %d of uid %u: not "
+			"asking it\n",
+			sa.sun_path, pid, (unsigned)uid);
+		close(fd);
+		return -2;
+	}
+	return fd;
+}
 
 /* connect_pid - connect to pid's inspection socket. Return: fd or -1 after
  * saying why. */
 static int connect_pid(int pid)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, FM_PUB_SOCK_FMT, pid);
-	socklen_t len =
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		fprintf(stderr, "faultmap: socket: %s\n", strerror(errno));
+	uid_t uid;
+	if (proc_owner(pid, &uid)) {
+		fprintf(stderr, "faultmap: no process %d\n", pid);
 		return -1;
 	}
-	struct timeval tv = {.tv_sec = 10};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, len) == 0)
-		return fd;
-	if (kill(pid, 0) && errno == ESRCH)
-		fprintf(stderr, "faultmap: no process %d\n", pid);
-	else
+	if (geteuid() != 0 && uid != geteuid()) {
 		fprintf(stderr,
-			"faultmap: process %d is not running under faultmap "
-			"(or has not mapped a file yet)\n",
-			pid);
-	close(fd);
+			"faultmap: process %d belongs to uid %u: only that user or root "
+			"can inspect it\n",
+			pid, (unsigned)uid);
+		return -1;
+	}
+	char paths[RT_DIR_CANDIDATES][RT_DIR_PATH_MAX];
+	int nr = runtime_dir_candidates(uid, paths);
+	for (int i = 0; i < nr; i++) {
+		int fd = connect_in(paths[i], uid, pid);
+		if (fd >= 0)
+			return fd;
+		if (fd == -2)
+			return -1;
+	}
+	fprintf(stderr,
+		"faultmap: process %d is not running under faultmap "
+		"(or has not mapped a file yet)\n",
+		pid);
 	return -1;
 }
 
@@ -53,8 +111,17 @@ static char *fetch(int pid)
 		return NULL;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
+	const char *why = "no answer";
+	time_t until = time(NULL) + INSPECT_TOTAL_S;
 	ssize_t n = send(fd, "inspect\n", 8, MSG_NOSIGNAL);
 	while (n > 0) {
+		if (time(NULL) > until || len >= INSPECT_MAX_BYTES) {
+			why = len >= INSPECT_MAX_BYTES ? "answer too long" : "timed out";
+			n = 0;
+			free(buf);
+			buf = NULL;
+			break;
+		}
 		if (cap - len < 4096) {
 			char *b = realloc(buf, cap = cap ? cap * 2 : 65536);
 			if (!b)
@@ -68,7 +135,7 @@ static char *fetch(int pid)
 	close(fd);
 	if (n < 0 || !buf) {
 		fprintf(stderr, "faultmap: reading from process %d: %s\n", pid,
-			n < 0 ? strerror(errno) : "no answer");
+			n < 0 ? (errno == EAGAIN ? "timed out" : strerror(errno)) : why);
 		free(buf);
 		return NULL;
 	}
@@ -109,7 +176,9 @@ static int parse_file(struct inspect *ins, const char *line)
 	f->pages = kv_u64(line, "pages");
 	f->resident = kv_u64(line, "resident");
 	f->dirty = kv_u64(line, "dirty");
-	f->path = strndup(path + 6, strcspn(path + 6, "\n"));
+	char *raw = strndup(path + 6, strcspn(path + 6, "\n"));
+	f->path = raw ? esc_name(raw) : NULL; /* printed as is from here on */
+	free(raw);
 	return f->path ? 0 : -1;
 }
 
@@ -161,7 +230,9 @@ static int parse_line(struct inspect *ins, char *line)
 	if (!strncmp(line, "vma ", 4))
 		return parse_vma(ins, line);
 	if (!strncmp(line, "error ", 6)) {
-		fprintf(stderr, "faultmap: the process answered: %s\n", line + 6);
+		fprintf(stderr, "faultmap: the process answered: ");
+		print_esc(stderr, line + 6);
+		fputc('\n', stderr);
 		return -1;
 	}
 	return 0; /* unknown lines: newer versions may add some */

@@ -1,29 +1,26 @@
 /*
  * stat.c - faultmap stat: the counters of every process running under
- * faultmap, read from their /dev/shm/faultmap.<pid> segments (src/publish.h,
- * channel 1). Segments of dead processes are removed on the way.
+ * faultmap, read from the segments faultmap.<pid> in their users' runtime
+ * directories (src/runtime_dir.h; the format: src/publish.h, channel 1).
+ * A user sees its own processes; root sees every user's. Nothing is read
+ * that the process's owner did not write: the directory must be that
+ * user's (0700), the segment owned by the owner of /proc/<pid>, its pid
+ * field the one in its name. Names are printed escaped. Segments of dead
+ * processes are removed on the way.
  */
 #include "cli.h"
 #include "publish.h"
+#include "runtime_dir.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-/* shm_dir - where the segments are (FAULTMAP_SHM_DIR, for tests). */
-static const char *shm_dir(void)
-{
-	const char *d = getenv("FAULTMAP_SHM_DIR");
-	return d && *d ? d : "/dev/shm";
-}
 
 /* segment_pid - the pid in a "faultmap.<pid>" name, or 0. */
 static int segment_pid(const char *name)
@@ -35,41 +32,64 @@ static int segment_pid(const char *name)
 	return (int)pid;
 }
 
-/* load_segment - read the segment at path consistently into out.
+/* load_segment - read the segment name of dir, which must be a regular
+ * file of uid, written by process pid, consistently into out (with pread:
+ * a segment truncated meanwhile cannot fault this process).
  * Return: 0 or -1. */
-static int load_segment(const char *path, struct fm_pub *out)
+static int load_segment(int dir, const char *name, uid_t uid, int pid,
+			struct fm_pub *out)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	struct stat st;
-	void *p = MAP_FAILED;
-	if (!fstat(fd, &st) && st.st_size >= (off_t)sizeof(struct fm_pub))
-		p = mmap(NULL, sizeof(struct fm_pub), PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
+	int err = -1;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != uid) {
+		close(fd);
 		return -1;
-	int err = fm_pub_read(p, out);
-	munmap(p, sizeof(struct fm_pub));
+	}
+	for (int tries = 0; err && tries < 1000; tries++) {
+		uint64_t seq;
+		if (pread(fd, out, sizeof(*out), 0) != (ssize_t)sizeof(*out))
+			break;
+		if (!(out->seq & 1) &&
+		    pread(fd, &seq, sizeof(seq), offsetof(struct fm_pub, seq)) ==
+			(ssize_t)sizeof(seq) &&
+		    seq == out->seq) {
+			err = out->magic == FM_PUB_MAGIC && out->pid == pid &&
+					  out->nr_files <= FM_PUB_MAX_FILES
+				  ? 0
+				  : -2;
+			break;
+		}
+		nanosleep(&(struct timespec){0, 100000}, NULL);
+	}
+	close(fd);
 	return err ? -1 : 0;
 }
 
-/* print_process - one process and its files. */
+/* print_process - one process and its files, names escaped. */
 static void print_process(const struct fm_pub *p)
 {
-	char b[3][32], hit[16] = "-";
+	char b[3][32], hit[16] = "-", comm[sizeof(p->comm) + 1];
+	snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(p->comm), p->comm);
+	char *ecomm = esc_name(comm);
 	if (p->hits + p->misses)
 		snprintf(hit, sizeof(hit), "%.1f%%",
 			 100.0 * (double)p->hits / (double)(p->hits + p->misses));
-	printf("%-8d %-16.16s %10s %10s %10s %7s %9" PRIu64 "\n", (int)p->pid, p->comm,
-	       fmt_bytes(b[0], sizeof(b[0]), p->st.budget_bytes),
+	printf("%-8d %-16.16s %10s %10s %10s %7s %9" PRIu64 "\n", (int)p->pid,
+	       ecomm ? ecomm : "?", fmt_bytes(b[0], sizeof(b[0]), p->st.budget_bytes),
 	       fmt_bytes(b[1], sizeof(b[1]), p->st.resident_bytes),
 	       fmt_bytes(b[2], sizeof(b[2]), p->st.dirty_bytes), hit, p->faults_per_sec);
+	free(ecomm);
 	for (uint32_t i = 0; i < p->nr_files && i < FM_PUB_MAX_FILES; i++) {
 		const struct fm_pub_file *f = &p->files[i];
-		printf("    %10" PRIu64 " %10" PRIu64 " %10" PRIu64 "  %.*s\n",
-		       f->resident_pages, f->dirty_pages, f->pages, FM_PUB_PATH_MAX,
-		       f->path);
+		char path[FM_PUB_PATH_MAX + 1];
+		snprintf(path, sizeof(path), "%.*s", FM_PUB_PATH_MAX, f->path);
+		printf("    %10" PRIu64 " %10" PRIu64 " %10" PRIu64 "  ", f->resident_pages,
+		       f->dirty_pages, f->pages);
+		print_esc(stdout, path);
+		putchar('\n');
 	}
 	if (p->files_total > p->nr_files)
 		printf("    ... and %u more files\n", p->files_total - p->nr_files);
@@ -83,21 +103,23 @@ static void print_header(void)
 	printf("    %10s %10s %10s  %s\n", "RES.PAGES", "DIRTY", "PAGES", "FILE");
 }
 
-/* visit - show the segment name if its process lives; unlink it if dead.
+/* visit - show the segment name of dir (a runtime directory of uid) if its
+ * process lives and belongs to uid; unlink it if the process is dead.
  * Return: whether it was shown. */
-static bool visit(const char *name, bool *header)
+static bool visit(int dir, uid_t uid, const char *name, bool *header)
 {
 	int pid = segment_pid(name);
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", shm_dir(), name);
+	uid_t owner;
 	if (!pid)
 		return false;
-	if (kill(pid, 0) && errno == ESRCH) {
-		unlink(path);
+	if (proc_owner(pid, &owner)) {
+		unlinkat(dir, name, 0);
 		return false;
 	}
+	if (owner != uid)
+		return false; /* not written by that process: never read */
 	struct fm_pub *p = malloc(sizeof(*p));
-	bool ok = p && !load_segment(path, p);
+	bool ok = p && !load_segment(dir, name, uid, pid, p);
 	if (ok) {
 		if (!*header)
 			print_header();
@@ -108,20 +130,93 @@ static bool visit(const char *name, bool *header)
 	return ok;
 }
 
+/* show_dir - the processes of the runtime directory path of uid.
+ * Return: how many were shown. */
+static int show_dir(const char *path, uid_t uid, bool *header)
+{
+	int fd = runtime_dir_open(path, uid);
+	if (fd < 0)
+		return 0;
+	int dup_fd = dup(fd);
+	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		n += visit(fd, uid, e->d_name, header);
+	if (d)
+		closedir(d);
+	else if (dup_fd >= 0)
+		close(dup_fd);
+	close(fd);
+	return n;
+}
+
+/* show_uid - the processes of uid, in every place its directory may be. */
+static int show_uid(uid_t uid, bool *header)
+{
+	char paths[RT_DIR_CANDIDATES][RT_DIR_PATH_MAX];
+	int n = 0, nr = runtime_dir_candidates(uid, paths);
+	for (int i = 0; i < nr; i++)
+		n += show_dir(paths[i], uid, header);
+	return n;
+}
+
+/* add_uid - add uid to the set uids[0..*n) (grown as needed).
+ * Return: 0 or -1. */
+static int add_uid(uid_t **uids, size_t *n, uid_t uid)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*uids)[i] == uid)
+			return 0;
+	uid_t *u = realloc(*uids, (*n + 1) * sizeof(*u));
+	if (!u)
+		return -1;
+	u[(*n)++] = uid;
+	*uids = u;
+	return 0;
+}
+
+/* users - whose processes to show: the caller's; for root, also the owner
+ * of every process. Return: how many, in *uids (malloc'ed). */
+static size_t users(uid_t **uids)
+{
+	size_t n = 0;
+	*uids = NULL;
+	add_uid(uids, &n, geteuid());
+	DIR *d = geteuid() == 0 ? opendir("/proc") : NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		uint64_t pid;
+		uid_t owner;
+		if (!parse_u64(e->d_name, &pid) && pid <= INT32_MAX &&
+		    !proc_owner((int)pid, &owner))
+			add_uid(uids, &n, owner);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 /* show_all - one report. Return: processes shown, or -1. */
 static int show_all(void)
 {
-	DIR *d = opendir(shm_dir());
-	if (!d) {
-		fprintf(stderr, "faultmap: %s: %s\n", shm_dir(), strerror(errno));
-		return -1;
-	}
 	int n = 0;
 	bool header = false;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += visit(e->d_name, &header);
-	closedir(d);
+	const char *only = secure_getenv("FAULTMAP_STAT_DIR");
+	if (only && *only) {
+		struct stat st;
+		if (lstat(only, &st)) {
+			fprintf(stderr, "faultmap: %s: %s\n", only, strerror(errno));
+			return -1;
+		}
+		n = show_dir(only, st.st_uid, &header);
+	} else {
+		uid_t *uids;
+		size_t nr = users(&uids);
+		for (size_t i = 0; i < nr; i++)
+			n += show_uid(uids[i], &header);
+		free(uids);
+	}
 	if (!n)
 		printf("no process is running under faultmap\n");
 	return n;

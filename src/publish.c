@@ -3,10 +3,12 @@
  * engine side of src/publish.h.
  *
  * With FAULTMAP_PUBLISH=1 a publisher thread copies the engine's counters
- * into the shared-memory segment /dev/shm/faultmap.<pid> every
- * FM_PUB_INTERVAL_MS (under a sequence lock), and answers "inspect"
- * requests on the abstract socket "\0faultmap.<pid>" with a text dump of
- * every address_space, its page index and the vmas that map it. With
+ * into the segment faultmap.<pid> of the user's runtime directory
+ * (runtime_dir.h: 0700, the user's own) every FM_PUB_INTERVAL_MS (under a
+ * sequence lock), and answers "inspect" requests on the socket
+ * faultmap.<pid>.sock beside it, from the same user or root only, with a
+ * text dump of every address_space, its page index and the vmas that map
+ * it; it serves up to PUB_CONNS clients at once, each with a deadline. With
  * FAULTMAP_TRACE_FD the fault threads write one line per served fault to an
  * inherited pipe; with FAULTMAP_STATS_FILE the process appends a summary
  * line at exit. The publisher takes engine.lock only, briefly, to copy, and
@@ -14,6 +16,7 @@
  */
 #include "publish.h"
 #include "internal.h"
+#include "runtime_dir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,10 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/auxv.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <time.h>
@@ -42,13 +46,16 @@ static struct {
 	uint64_t start_ns; /* CLOCK_MONOTONIC at publish_start */
 	char *stats_file;  /* FAULTMAP_STATS_FILE, copied */
 	struct fm_pub *seg;
-	char shm_name[32];
+	int dir_fd;  /* the runtime directory (runtime_dir.h), or -1 */
+	char dir[RT_DIR_PATH_MAX];
+	char seg_name[32], sock_name[32];
+	bool sock_bound; /* sock_name exists in dir and is ours */
 	int sock;    /* listening socket, or -1 */
 	int stop_fd; /* eventfd: stop the thread */
 	bool thread_running;
 	pthread_t thread;
 	uint64_t last_faults, last_ms; /* for faults_per_sec */
-} pub = {.sock = -1, .stop_fd = -1};
+} pub = {.sock = -1, .stop_fd = -1, .dir_fd = -1};
 
 /* Scratch copy of the segment, built by the one writer at a time. */
 static struct fm_pub scratch;
@@ -210,14 +217,28 @@ int fm_pub_read(const struct fm_pub *seg, struct fm_pub *out)
 	return -EAGAIN;
 }
 
-/* segment_create - create and size /dev/shm/faultmap.<pid>. Return: 0 or
- * -errno. */
+/* create_excl - create name in the runtime directory, 0600, O_EXCL and
+ * O_NOFOLLOW. A leftover of a dead process of this pid (the directory is
+ * this user's alone, so it is this user's) is removed and the name created
+ * again; nothing found at the name is ever opened.
+ * Return: the fd or -errno. */
+static int create_excl(const char *name)
+{
+	const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	int fd = openat(pub.dir_fd, name, flags, 0600);
+	if (fd < 0 && errno == EEXIST && !unlinkat(pub.dir_fd, name, 0))
+		fd = openat(pub.dir_fd, name, flags, 0600);
+	return fd < 0 ? -errno : fd;
+}
+
+/* segment_create - create and size the segment faultmap.<pid> in the
+ * runtime directory. Return: 0 or -errno. */
 static int segment_create(void)
 {
-	snprintf(pub.shm_name, sizeof(pub.shm_name), FM_PUB_SHM_FMT, (int)getpid());
-	int fd = shm_open(pub.shm_name, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+	snprintf(pub.seg_name, sizeof(pub.seg_name), RT_SEG_FMT, (int)getpid());
+	int fd = create_excl(pub.seg_name);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	fd = fd_keep(fd);
 	int err = 0;
 	if (sys_ftruncate(fd, sizeof(struct fm_pub)))
@@ -229,7 +250,7 @@ static int segment_create(void)
 		err = -errno;
 	sys_close(fd);
 	if (err) {
-		shm_unlink(pub.shm_name);
+		unlinkat(pub.dir_fd, pub.seg_name, 0);
 		return err;
 	}
 	pub.seg = p;
@@ -239,26 +260,28 @@ static int segment_create(void)
 	return 0;
 }
 
-/* sock_addr - the abstract address "\0faultmap.<pid>"; returns its length. */
-static socklen_t sock_addr(struct sockaddr_un *sa, int pid)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	int n =
-	    snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, FM_PUB_SOCK_FMT, pid);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-}
-
-/* socket_create - listen on the inspection socket. Return: 0 or -errno. */
+/* socket_create - listen on the inspection socket faultmap.<pid>.sock in
+ * the runtime directory. Return: 0 or -errno. */
 static int socket_create(void)
 {
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(pub.sock_name, sizeof(pub.sock_name), RT_SOCK_FMT, (int)getpid());
+	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", pub.dir, pub.sock_name);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	if (unlinkat(pub.dir_fd, pub.sock_name, 0) && errno != ENOENT)
+		return -errno;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	fd = fd_keep(fd);
-	struct sockaddr_un sa;
-	socklen_t len = sock_addr(&sa, (int)getpid());
-	if (bind(fd, (struct sockaddr *)&sa, len) || listen(fd, 8)) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int err = -errno;
+		sys_close(fd);
+		return err;
+	}
+	pub.sock_bound = true;
+	if (listen(fd, 64)) {
 		int err = -errno;
 		sys_close(fd);
 		return err;
@@ -508,53 +531,10 @@ static void snap_format(struct sbuf *b, const struct snap *s)
 	sb_printf(b, "end\n");
 }
 
-/* send_all - write len bytes of p to the connection. */
-static void send_all(int fd, const char *p, size_t len)
+/* inspect_answer - the whole dump of channel 2, malloc'ed; *len its
+ * length. Return: NULL when out of memory. */
+static char *inspect_answer(size_t *len)
 {
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-/* read_request - read one request line from the connection (2 s at most).
- * Return: whether it is "inspect". */
-static bool read_request(int fd)
-{
-	char req[64];
-	size_t len = 0;
-	while (len < sizeof(req) - 1 && !memchr(req, '\n', len)) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 2000) <= 0)
-			return false;
-		ssize_t n = recv(fd, req + len, sizeof(req) - 1 - len, 0);
-		if (n <= 0)
-			return false;
-		len += (size_t)n;
-	}
-	req[len] = '\0';
-	return strncmp(req, "inspect\n", 8) == 0;
-}
-
-/* serve_one - accept a client and answer it. */
-static void serve_one(void)
-{
-	int fd = accept4(pub.sock, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	fd = fd_keep(fd);
-	struct timeval tv = {.tv_sec = 5};
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (!read_request(fd)) {
-		send_all(fd, "error unknown request\n", 22);
-		sys_close(fd);
-		return;
-	}
 	struct snap s = {0};
 	struct sbuf b = {0};
 	snap_take(&s);
@@ -562,13 +542,163 @@ static void serve_one(void)
 	snap_prot(&s);
 	if (!s.failed)
 		snap_format(&b, &s);
-	if (s.failed || b.failed)
-		send_all(fd, "error out of memory\n", 20);
-	else
-		send_all(fd, b.p, b.len);
-	free(b.p);
 	snap_free(&s);
-	sys_close(fd);
+	if (s.failed || b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	*len = b.len;
+	return b.p;
+}
+
+/* ---- the inspect server: several clients, each with a deadline ---------- */
+
+#define PUB_CONNS 16
+#define PUB_REQUEST_MS 2000 /* to send "inspect\n" */
+#define PUB_ANSWER_MS 10000 /* to read the answer */
+
+struct conn {
+	int fd; /* -1: free */
+	uint64_t deadline_ns;
+	char req[64];
+	size_t req_len;
+	char *out; /* the answer being sent, or NULL while reading */
+	const char *msg; /* or a constant one */
+	bool denied;	 /* another user: answered "error permission denied" */
+	size_t out_len, out_off;
+};
+
+static struct conn conns[PUB_CONNS];
+
+static void conn_close(struct conn *c)
+{
+	sys_close(c->fd);
+	free(c->out);
+	*c = (struct conn){.fd = -1};
+}
+
+/* peer_allowed - whether the client is this process's user or root. */
+static bool peer_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || len != sizeof(cred))
+		return false;
+	return cred.uid == geteuid() || cred.uid == 0;
+}
+
+/* conn_free_slot - a free slot; when all are taken, the one closest to its
+ * deadline is closed to make room (a client that sits idle cannot keep
+ * others out for longer than its deadline). */
+static struct conn *conn_free_slot(void)
+{
+	struct conn *oldest = &conns[0];
+	for (int i = 0; i < PUB_CONNS; i++) {
+		if (conns[i].fd < 0)
+			return &conns[i];
+		if (conns[i].deadline_ns < oldest->deadline_ns)
+			oldest = &conns[i];
+	}
+	conn_close(oldest);
+	return oldest;
+}
+
+/* accept_all - accept every waiting client. Another user's request is
+ * read like any other (closing on an unread request would reset the
+ * connection before the client reads why) and refused. */
+static void accept_all(void)
+{
+	for (;;) {
+		int fd = accept4(pub.sock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		fd = fd_keep(fd);
+		struct conn *c = conn_free_slot();
+		*c = (struct conn){.fd = fd,
+				   .deadline_ns = mono_ns() + PUB_REQUEST_MS * 1000000ull,
+				   .denied = !peer_allowed(fd)};
+	}
+}
+
+/* conn_reply - the request is complete (or bad): prepare the answer. */
+static void conn_reply(struct conn *c)
+{
+	c->deadline_ns = mono_ns() + PUB_ANSWER_MS * 1000000ull;
+	c->req[c->req_len] = '\0';
+	if (c->denied) {
+		c->msg = "error permission denied\n";
+	} else if (strncmp(c->req, "inspect\n", 8)) {
+		c->msg = "error unknown request\n";
+	} else if (!(c->out = inspect_answer(&c->out_len))) {
+		c->msg = "error out of memory\n";
+	}
+	if (c->msg)
+		c->out_len = strlen(c->msg);
+}
+
+/* conn_io - make progress on c after poll said it is ready. */
+static void conn_io(struct conn *c, short revents)
+{
+	if (!c->out && !c->msg) {
+		ssize_t n = recv(c->fd, c->req + c->req_len,
+				 sizeof(c->req) - 1 - c->req_len, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			conn_close(c);
+			return;
+		}
+		if (n > 0)
+			c->req_len += (size_t)n;
+		if (memchr(c->req, '\n', c->req_len) || c->req_len == sizeof(c->req) - 1)
+			conn_reply(c);
+		else
+			return;
+	} else if (!(revents & (POLLOUT | POLLERR | POLLHUP))) {
+		return;
+	}
+	const char *p = c->out ? c->out : c->msg;
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, p + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			break;
+		c->out_off += (size_t)n;
+	}
+	conn_close(c);
+}
+
+/* serve - poll the stop fd, the listening socket and the clients until
+ * deadline_ns (CLOCK_MONOTONIC). Return: false when stop_fd was signalled. */
+static bool serve(uint64_t deadline_ns)
+{
+	for (uint64_t now = mono_ns(); now < deadline_ns; now = mono_ns()) {
+		struct pollfd p[2 + PUB_CONNS] = {{.fd = pub.stop_fd, .events = POLLIN},
+						  {.fd = pub.sock, .events = POLLIN}};
+		uint64_t until = deadline_ns;
+		for (int i = 0; i < PUB_CONNS; i++) {
+			struct conn *c = &conns[i];
+			if (c->fd >= 0 && c->deadline_ns <= now)
+				conn_close(c);
+			p[2 + i].fd = c->fd;
+			p[2 + i].events = c->out || c->msg ? POLLOUT : POLLIN;
+			if (c->fd >= 0 && c->deadline_ns < until)
+				until = c->deadline_ns;
+		}
+		int ms = (int)((until - now + 999999) / 1000000);
+		if (poll(p, 2 + PUB_CONNS, ms) < 0 && errno != EINTR)
+			return false;
+		if (p[0].revents)
+			return false;
+		for (int i = 0; i < PUB_CONNS; i++)
+			if (conns[i].fd >= 0 && p[2 + i].revents)
+				conn_io(&conns[i], p[2 + i].revents);
+		if (p[1].revents & POLLIN)
+			accept_all();
+	}
+	return true;
 }
 
 /* ---- the publisher thread ------------------------------------------------- */
@@ -578,21 +708,16 @@ static void serve_one(void)
 static void *publisher(void *arg)
 {
 	(void)arg;
+	for (int i = 0; i < PUB_CONNS; i++)
+		conns[i] = (struct conn){.fd = -1};
 	for (;;) {
 		refresh();
-		uint64_t next = mono_ns() + FM_PUB_INTERVAL_MS * 1000000ull;
-		for (uint64_t now = mono_ns(); now < next; now = mono_ns()) {
-			struct pollfd p[2] = {{.fd = pub.stop_fd, .events = POLLIN},
-					      {.fd = pub.sock, .events = POLLIN}};
-			int ms = (int)((next - now + 999999) / 1000000);
-			if (poll(p, 2, ms) < 0 && errno != EINTR)
-				return NULL;
-			if (p[0].revents)
-				return NULL;
-			if (p[1].revents & POLLIN)
-				serve_one();
-		}
+		if (!serve(mono_ns() + FM_PUB_INTERVAL_MS * 1000000ull))
+			break;
 	}
+	for (int i = 0; i < PUB_CONNS; i++)
+		if (conns[i].fd >= 0)
+			conn_close(&conns[i]);
 	return NULL;
 }
 
@@ -632,13 +757,19 @@ static void thread_stop(void)
 static void teardown(void)
 {
 	if (pub.seg) {
-		shm_unlink(pub.shm_name);
+		unlinkat(pub.dir_fd, pub.seg_name, 0);
 		sys_munmap(pub.seg, sizeof(struct fm_pub));
 		pub.seg = NULL;
 	}
+	if (pub.sock_bound)
+		unlinkat(pub.dir_fd, pub.sock_name, 0);
+	pub.sock_bound = false;
 	if (pub.sock >= 0)
 		sys_close(pub.sock);
 	pub.sock = -1;
+	if (pub.dir_fd >= 0)
+		sys_close(pub.dir_fd);
+	pub.dir_fd = -1;
 }
 
 /* ---- start and stop ------------------------------------------------------- */
@@ -677,7 +808,11 @@ static void trace_from_env(void)
 /* publish_segment_start - the segment, socket and thread, all or none. */
 static void publish_segment_start(void)
 {
-	int err = segment_create();
+	int err = runtime_dir_create(pub.dir, sizeof(pub.dir));
+	if (err >= 0) {
+		pub.dir_fd = fd_keep(err);
+		err = segment_create();
+	}
 	if (!err) {
 		refresh();
 		err = socket_create();
@@ -685,8 +820,8 @@ static void publish_segment_start(void)
 	if (!err)
 		err = thread_start();
 	if (err) {
-		fprintf(stderr, "faultmap: cannot publish counters: %s\n",
-			strerror(-err));
+		fprintf(stderr, "faultmap: cannot publish counters in %s: %s\n",
+			pub.dir[0] ? pub.dir : "the runtime directory", strerror(-err));
 		thread_stop();
 		teardown();
 	}

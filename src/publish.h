@@ -8,18 +8,25 @@
  * every FAULTMAP_* variable (secure_getenv), and says so on stderr: the
  * user who starts it must not choose a file it creates or an fd it writes.
  *
- *  1. Counters: FAULTMAP_PUBLISH=1. The process creates the shared-memory
- *     segment /dev/shm/faultmap.<pid> (shm_open("/faultmap.<pid>")), one
- *     struct fm_pub, refreshed every FM_PUB_INTERVAL_MS by the publisher
- *     thread under a sequence lock, and unlinked at exit (or exec). Readers
- *     (faultmap stat) map it read-only and retry while seq is odd or
- *     changed. A segment whose pid is gone is stale: readers skip it (and
- *     may unlink it).
+ *  1. Counters: FAULTMAP_PUBLISH=1. The process creates the segment
+ *     faultmap.<pid> in its user's runtime directory (src/runtime_dir.h:
+ *     $XDG_RUNTIME_DIR/faultmap or /dev/shm/faultmap-<uid>, the user's own,
+ *     mode 0700), mode 0600 with O_EXCL | O_NOFOLLOW: one struct fm_pub,
+ *     refreshed every FM_PUB_INTERVAL_MS by the publisher thread under a
+ *     sequence lock, and unlinked at exit (or exec). Readers (faultmap stat)
+ *     trust a segment only in a verified directory of the process's owner,
+ *     owned by that user, whose pid field is its name's; they map it
+ *     read-only and retry while seq is odd or changed. A segment whose pid
+ *     is gone is stale: readers skip it (and may unlink it).
  *
  *  2. Inspection: with FAULTMAP_PUBLISH=1 the publisher thread also listens
- *     on the abstract unix stream socket "\0faultmap.<pid>". A client
- *     connects and writes "inspect\n"; the process answers with the text
- *     below and closes. Every line is "key value..." with single spaces;
+ *     on the unix stream socket faultmap.<pid>.sock in the same directory.
+ *     It answers only the same user or root (SO_PEERCRED); others get
+ *     "error permission denied". It serves up to 16 clients at once, each
+ *     with 2 s to send its request and 10 s to read the answer. Readers
+ *     check the listener's SO_PEERCRED against the pid and its owner. A
+ *     client connects and writes "inspect\n"; the process answers with the
+ *     text below and closes. Every line is "key value..." with single spaces;
  *     numbers are decimal unless they start with 0x.
  *
  *       faultmap-inspect 1
@@ -84,8 +91,6 @@
 #define FM_PUB_INTERVAL_MS 200
 #define FM_PUB_MAX_FILES 64
 #define FM_PUB_PATH_MAX 256
-#define FM_PUB_SHM_FMT "/faultmap.%d"     /* shm_open name; pid */
-#define FM_PUB_SOCK_FMT "faultmap.%d"	   /* abstract socket name; pid */
 
 struct fm_pub_file {
 	char path[FM_PUB_PATH_MAX]; /* as opened; truncated */

@@ -1,11 +1,13 @@
 /*
  * test_publish_segment_shows_counters - with FAULTMAP_PUBLISH=1 the process
- * publishes its counters in /dev/shm/faultmap.<pid>: after touching pages of
+ * publishes its counters in the segment faultmap.<pid> of its runtime
+ * directory (src/runtime_dir.h): after touching pages of
  * a mapped file, the segment (read as faultmap stat reads it) shows the
  * faults, the pages read and the file with its resident pages.
  */
 #include "helpers.h"
 #include "publish.h"
+#include "runtime_dir.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -15,12 +17,15 @@
 
 #define NPAGES 64
 
-/* read_segment - map /dev/shm/faultmap.<pid> and copy it consistently. */
+/* read_segment - map the segment and copy it consistently. */
 static void read_segment(struct fm_pub *out)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/dev/shm" FM_PUB_SHM_FMT, (int)getpid());
-	int fd = open(path, O_RDONLY);
+	char dir[RT_DIR_PATH_MAX], name[32];
+	int dfd = runtime_dir_create(dir, sizeof(dir));
+	CHECK(dfd >= 0);
+	snprintf(name, sizeof(name), RT_SEG_FMT, (int)getpid());
+	int fd = openat(dfd, name, O_RDONLY);
+	close(dfd);
 	CHECK(fd >= 0);
 	const struct fm_pub *seg = mmap(NULL, sizeof(*seg), PROT_READ, MAP_SHARED, fd, 0);
 	CHECK(seg != MAP_FAILED);

@@ -93,3 +93,12 @@ while stop and not os.path.exists(stop):
     time.sleep(0.05)
 m.close()
 '
+
+# require_second_user - skip unless this runs as root with setpriv, which
+# the tests use to act as another user: as_nobody CMD... runs CMD as
+# nobody:nogroup.
+require_second_user() {
+	[ "$(id -u)" -eq 0 ] || { echo "skip: needs root to act as a second user"; exit 77; }
+	command -v setpriv >/dev/null || { echo "skip: no setpriv"; exit 77; }
+}
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }

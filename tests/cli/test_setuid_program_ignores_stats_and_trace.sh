@@ -7,8 +7,7 @@
 # Needs root (to make the binary setuid and to become nobody).
 set -u
 . "$(dirname "$0")/lib.sh"
-[ "$(id -u)" -eq 0 ] || { echo "skip: needs root"; exit 77; }
-command -v setpriv >/dev/null || { echo "skip: no setpriv"; exit 77; }
+require_second_user
 build_mapper
 
 # A directory nobody can reach, on a file system that honours setuid.
@@ -19,9 +18,8 @@ findmnt -n -o OPTIONS -T "$D" | grep -qw nosuid && { echo "skip: $D is nosuid"; 
 cp "$MAPPER" "$D/fm-mapper"
 chown root:root "$D/fm-mapper"
 
-as_nobody() {
-	setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		env FAULTMAP_PUBLISH=1 FAULTMAP_STATS_FILE="$D/stats" FAULTMAP_TRACE_FD=3 \
+setuid_run_as_nobody() {
+	as_nobody env FAULTMAP_PUBLISH=1 FAULTMAP_STATS_FILE="$D/stats" FAULTMAP_TRACE_FD=3 \
 		"$D/fm-mapper" --once "$D" 3>"$D/trace" >"$TMP/out" 2>&1
 }
 
@@ -38,7 +36,7 @@ rm -f "$D/stats" "$D/trace" "$D/data.bin"
 
 # setuid root, started by nobody: the variables are ignored.
 chmod 4755 "$D/fm-mapper"
-as_nobody
+setuid_run_as_nobody
 rc=$?
 [ "$rc" -eq 0 ] || { cat "$TMP/out"; fail "setuid fm_mapper exited $rc"; }
 grep -q '^ready ' "$TMP/out" || { cat "$TMP/out"; fail "setuid fm_mapper did not map"; }

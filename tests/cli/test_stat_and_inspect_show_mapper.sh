@@ -3,10 +3,13 @@
 # in, no interposer) shows up in faultmap stat with its file, and faultmap
 # inspect draws its page index (R resident, D dirty, . not cached) and both
 # vmas (shared, and private with 3 pages copied on write), in text and SVG.
-# Once it exits, stat no longer lists it.
+# Once it exits, stat no longer lists it, and its segment and socket (in
+# $XDG_RUNTIME_DIR/faultmap) are gone.
 set -u
 . "$(dirname "$0")/lib.sh"
 build_mapper
+mkdir -m 0700 "$TMP/run"
+export XDG_RUNTIME_DIR=$TMP/run
 
 FAULTMAP_PUBLISH=1 start_bg "$TMP/mapper.log" "$MAPPER" "$TMP"
 pid=$BG_PID
@@ -31,7 +34,9 @@ if command -v xmllint >/dev/null; then xmllint --noout "$TMP/pic.svg" || fail "S
 
 touch "$TMP/stop"
 wait "$pid" || fail "fm_mapper failed"
-[ ! -e "/dev/shm/faultmap.$pid" ] || fail "segment left behind at exit"
+[ -d "$TMP/run/faultmap" ] || fail "no runtime directory $TMP/run/faultmap"
+[ ! -e "$TMP/run/faultmap/faultmap.$pid" ] || fail "segment left behind at exit"
+[ ! -e "$TMP/run/faultmap/faultmap.$pid.sock" ] || fail "socket left behind at exit"
 expect_exit 0 "$FM" stat
 grep -Eq "^$pid " "$TMP/out" && fail "stat still lists $pid"
 exit 0
