@@ -133,10 +133,19 @@ void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
  *               pages are PG_LOCKED in page_tree (a fault on them waits),
  *               and as is pinned by nr_io;
  *   fill_read   (no lock)      read what is still missing into buf;
- *   fill_copy   (no lock)      one UFFDIO_COPY for the cluster: the pages
- *               appear in the cache, and every view, only whole;
+ *   fill_copy   (no lock)      one UFFDIO_COPY for the cluster (one per run
+ *               of pages that could be read): the pages appear in the
+ *               cache, and every view, only whole;
  *   fill_end    (engine.lock)  put the inserted frames on their LRU lists,
  *               give back the others.
+ *
+ * A read error does not fail the whole cluster: the pages are then read
+ * one by one (fill_page), and only those that cannot be read are left out
+ * of the cache (f->bad). The others are inserted, so a fault on them, or
+ * a write, succeeds; a fault on a bad page reads it again, and raises
+ * SIGBUS only if it fails again. The kernel does the same: a page its
+ * readahead could not read is left !uptodate, and filemap_fault reads it
+ * alone before it gives up.
  */
 struct fill {
 	struct address_space *as;
@@ -145,11 +154,18 @@ struct fill {
 	uint32_t frames[FM_CLUSTER_MAX];
 	uint64_t off, len, want; /* bytes: the cluster, and the file's part */
 	uint64_t got;		 /* bytes read so far */
-	int err;		 /* the read's -errno */
-	size_t done;		 /* bytes inserted */
+	uint64_t bad[FM_CLUSTER_MAX / 64]; /* pages that could not be read */
+	int err;		 /* their -errno, or 0: no bad page */
+	int copy_err;		 /* why pages from done on were not inserted */
+	size_t done;		 /* bytes inserted, bad pages skipped */
 	int uffd;
 	char *dst, *buf;
 };
+
+static bool page_bad(const struct fill *f, uint64_t i)
+{
+	return f->bad[i / 64] & (1ull << (i % 64));
+}
 
 /* fill_begin - claim the frames (the caller reserved them). Taken now: while
  * the lock is dropped, a growing file may get new views, but the old ones
@@ -184,7 +200,9 @@ static int fill_begin(struct fill *f, struct address_space *as, uint64_t start,
 	if (f->want > f->len)
 		f->want = f->len;
 	f->got = 0;
+	memset(f->bad, 0, sizeof(f->bad));
 	f->err = 0;
+	f->copy_err = 0;
 	f->done = 0;
 	f->uffd = engine_self()->uffd;
 	f->dst = as->fill_view + f->off;
@@ -193,66 +211,145 @@ static int fill_begin(struct fill *f, struct address_space *as, uint64_t start,
 	return 0;
 }
 
-/* fill_read - read the rest of the cluster with as_read: whole pages
- * (O_DIRECT wants them); a read at EOF is short, and a file that shrank
- * reads as zeros past its end. Context: engine.lock not held. */
-static void fill_read(struct fill *f)
+/* read_span - read the cluster's bytes from *pos until end with as_read,
+ * asking for bytes up to limit (whole pages: O_DIRECT wants them); a read
+ * at EOF is short, and a file that shrank reads as zeros past its end.
+ * Return: 0 or the read's -errno; *pos: how far it got. */
+static int read_span(struct fill *f, uint64_t *pos, uint64_t end, uint64_t limit)
 {
-	while (!f->err && f->got < f->want) {
-		ssize_t r = as_read(f->as, f->buf + f->got, f->len - f->got, f->off + f->got);
+	while (*pos < end) {
+		ssize_t r = as_read(f->as, f->buf + *pos, limit - *pos, f->off + *pos);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			f->err = -errno;
-		else if (r == 0)
+			return -errno;
+		if (r == 0)
 			break; /* the file shrank */
-		else
-			f->got += (uint64_t)r;
+		*pos += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* read_again - whether a read that ended with res (-errno) is to be made
+ * again with pread rather than fail: not submitted (-ECANCELED), or
+ * interrupted, or O_DIRECT refused. */
+static bool read_again(int res)
+{
+	return res == -ECANCELED || res == -EINTR || res == -EAGAIN || res == -EINVAL;
+}
+
+/* fill_page - finish page i of the cluster, whose own read gave res (bytes,
+ * or -errno): read what it lacks with as_read. A page that cannot be read
+ * is marked bad; the part of a page past the file's end is zeroed. */
+static void fill_page(struct fill *f, uint64_t i, int res)
+{
+	uint64_t pos = i << FM_PAGE_SHIFT, limit = pos + FM_PAGE_SIZE;
+	uint64_t end = limit < f->want ? limit : f->want;
+	int err = res < 0 && !read_again(res) ? res : 0;
+	if (res > 0)
+		pos += (uint64_t)res;
+	if (!err)
+		err = read_span(f, &pos, end, limit);
+	if (err) {
+		f->bad[i / 64] |= 1ull << (i % 64);
+		if (!f->err)
+			f->err = err;
+	} else if (pos < limit) {
+		memset(f->buf + pos, 0, limit - pos);
 	}
 }
 
-/* fill_copy - zero the part past what was read, and insert the cluster with
- * one UFFDIO_COPY (DONTWAKE). Done before the lock is taken again: the
- * frames are PG_LOCKED, so nothing else touches these pages, and a fault
- * thread waiting for the lock would wait for the copy too.
+/* fill_pages_left - the page after the last of the file's part. */
+static uint64_t fill_pages_left(const struct fill *f)
+{
+	return (f->want + FM_PAGE_SIZE - 1) >> FM_PAGE_SHIFT;
+}
+
+/* fill_read - read the rest of the cluster with as_read; if that fails,
+ * the pages not yet read one by one (fill_page).
+ * Context: engine.lock not held. */
+static void fill_read(struct fill *f)
+{
+	if (!read_span(f, &f->got, f->want, f->len))
+		return;
+	for (uint64_t i = f->got >> FM_PAGE_SHIFT; i < fill_pages_left(f); i++)
+		fill_page(f, i, -ECANCELED);
+	f->got = f->want;
+}
+
+/* fill_copy - zero the part past what was read, and insert the cluster's
+ * good pages with one UFFDIO_COPY (DONTWAKE) per run of them. Done before
+ * the lock is taken again: the frames are PG_LOCKED, so nothing else
+ * touches these pages, and a fault thread waiting for the lock would wait
+ * for the copy too.
  * Context: engine.lock not held (or held, for a cluster already in buf). */
 static void fill_copy(struct fill *f)
 {
 	if (f->got > f->want)
 		f->got = f->want;
 	memset(f->buf + f->got, 0, f->len - f->got);
-	if (!f->err)
-		f->err = uffd_copy(f->uffd, f->dst, f->buf, f->len, &f->done);
+	uint64_t pages = f->len >> FM_PAGE_SHIFT;
+	for (uint64_t i = 0; i < pages;) {
+		if (page_bad(f, i)) {
+			i++;
+			continue;
+		}
+		uint64_t j = i + 1;
+		while (j < pages && !page_bad(f, j))
+			j++;
+		size_t off = i << FM_PAGE_SHIFT, done;
+		f->copy_err = uffd_copy(f->uffd, f->dst + off, f->buf + off,
+					(j - i) << FM_PAGE_SHIFT, &done);
+		f->done = off + done;
+		if (f->copy_err)
+			return;
+		i = j;
+	}
+	f->done = f->len;
+}
+
+/* fill_status - whether page i of the cluster was inserted: 0; or why
+ * not: the read's -errno, or the copy's (-EAGAIN: the mm is changing). */
+static int fill_status(const struct fill *f, uint64_t i)
+{
+	if (page_bad(f, i))
+		return f->err;
+	if ((i << FM_PAGE_SHIFT) >= f->done)
+		return f->copy_err ? f->copy_err : -EAGAIN;
+	return 0;
 }
 
 /* fill_end - unpin as, put the inserted frames on their LRU lists and free
- * the others. Return: 0 (some pages inserted); -EAGAIN (the mm is changing:
- * retry the fault later); or the read's -errno (nothing inserted).
+ * the others. Return: fill_status of page index of the file.
  * Context: engine.lock held. */
-static int fill_end(struct fill *f)
+static int fill_end(struct fill *f, uint64_t index)
 {
 	as_io_done(f->as);
-	uint64_t inserted = f->done >> FM_PAGE_SHIFT;
+	uint64_t inserted = 0;
 	for (uint64_t i = 0; i < f->n; i++) {
-		if (i < inserted)
+		if (!fill_status(f, i)) {
 			reclaim_insert(f->frames[i]);
-		else
+			inserted++;
+		} else {
 			reclaim_abort(f->frames[i]);
+		}
 	}
 	engine.st.pages_read += inserted;
-	return inserted ? 0 : f->err;
+	return fill_status(f, index - f->start);
 }
 
 /*
  * fill_pages - read pages [start, start+count) of as, none of them in
  * page_tree, from the file into buf (unless have_data: buf holds them
- * already), and insert them. The caller reserved the frames. With
- * unlock_for_io, engine.lock is dropped during the read and the copy.
- * Return: as fill_end, or -ENOMEM.
+ * already), and insert those that could be read. The caller reserved the
+ * frames. With unlock_for_io, engine.lock is dropped during the read and
+ * the copy.
+ * Return: whether page index is now cached (fill_end), or -ENOMEM.
  * Context: engine.lock held; dropped and retaken if unlock_for_io.
  */
 static int fill_pages(struct address_space *as, uint64_t start, uint64_t count,
-		      bool once, char *buf, bool unlock_for_io, bool have_data)
+		      uint64_t index, bool once, char *buf, bool unlock_for_io,
+		      bool have_data)
 {
 	struct fill f;
 	int err = fill_begin(&f, as, start, count, once, buf);
@@ -271,14 +368,16 @@ static int fill_pages(struct address_space *as, uint64_t start, uint64_t count,
 		main_io(false);
 	if (unlock_for_io)
 		pthread_mutex_lock(&engine.lock);
-	return fill_end(&f);
+	return fill_end(&f, index);
 }
 
-/* filemap_read_pages - fill_pages, from the file. */
+/* filemap_read_pages - fill_pages, from the file. Return: 0 when page
+ * start is now cached (pages after it may not be: read error), else
+ * -errno. */
 int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 		       bool once, char *buf, bool unlock_for_io)
 {
-	return fill_pages(as, start, count, once, buf, unlock_for_io, false);
+	return fill_pages(as, start, count, start, once, buf, unlock_for_io, false);
 }
 
 /* send_sigbus - make the faulting thread of a failed fault take SIGBUS, as
@@ -327,10 +426,12 @@ static void resolve(struct vma *vma, uint32_t nr, uintptr_t addr, bool write,
 }
 
 /* map_cluster - map the pages just read, [start, start+count), into the
- * faulting vma now, with one MADV_POPULATE_READ, instead of one minor fault
- * each later (shared views, registered for WP, get no kernel fault-around).
- * Only for this process's own vmas; the pages are resident, so this cannot
- * fault back to us. Shared views keep their write protection. */
+ * faulting vma now, with one MADV_POPULATE_READ per run of cached pages,
+ * instead of one minor fault each later (shared views, registered for WP,
+ * get no kernel fault-around). Only for this process's own vmas. Pages
+ * that could not be read are skipped: populating one would fault to the
+ * fault thread, which may be the caller. Shared views keep their write
+ * protection. Context: engine.lock held since the pages were inserted. */
 static void map_cluster(struct vma *vma, uint64_t start, uint64_t count)
 {
 	if (vma->mm != engine_self() || count < 2)
@@ -339,10 +440,18 @@ static void map_cluster(struct vma *vma, uint64_t start, uint64_t count)
 	uint64_t last = first + ((vma->vm_end - vma->vm_start) >> FM_PAGE_SHIFT);
 	uint64_t lo = start > first ? start : first;
 	uint64_t hi = start + count < last ? start + count : last;
-	if (lo >= hi)
-		return;
-	(void)sys_madvise((void *)(vma->vm_start + ((lo - first) << FM_PAGE_SHIFT)),
-		      (hi - lo) << FM_PAGE_SHIFT, MADV_POPULATE_READ);
+	while (lo < hi) {
+		if (as_find_frame(vma->mapping, lo) == FM_NIL) {
+			lo++;
+			continue;
+		}
+		uint64_t end = lo + 1;
+		while (end < hi && as_find_frame(vma->mapping, end) != FM_NIL)
+			end++;
+		(void)sys_madvise((void *)(vma->vm_start + ((lo - first) << FM_PAGE_SHIFT)),
+				  (end - lo) << FM_PAGE_SHIFT, MADV_POPULATE_READ);
+		lo = end;
+	}
 }
 
 /*
@@ -496,7 +605,7 @@ static bool from_stash(struct vma *vma, struct address_space *as, uint64_t index
 		return false;
 	st->ok = false;
 	if (st->gen != as->wgen || reclaim_reserve(1) ||
-	    fill_pages(as, index, 1, true, st->data, false, true))
+	    fill_pages(as, index, 1, index, true, st->data, false, true))
 		return false;
 	engine.st.major_faults++;
 	engine.misses++;
@@ -512,8 +621,10 @@ static bool from_stash(struct vma *vma, struct address_space *as, uint64_t index
 
 /* ra_run - read window r: its marker into a stash first (the program will
  * reach it first), then the absent pages after it into the cache, which
- * are mapped into the stream's vma. Context: engine.lock; dropped during
- * the reads. */
+ * are mapped into the stream's vma. A page that cannot be read (nor a
+ * marker) is not cached: the program's own fault on it reads it again,
+ * and gets the error then. Context: engine.lock; dropped during the
+ * reads. */
 static void ra_run(const struct ra_req *r, char *buf)
 {
 	struct address_space *as = r->as;
@@ -526,11 +637,10 @@ static void ra_run(const struct ra_req *r, char *buf)
 		n++;
 	if (!n || !as->i_mmap || reclaim_reserve(n))
 		return;
-	int err = filemap_read_pages(as, r->start, n, true, buf, true);
+	(void)filemap_read_pages(as, r->start, n, true, buf, true);
 	wake_waiters(as, r->start, r->start + n);
-	if (err)
-		return;
-	engine.st.readahead_pages += n;
+	for (uint64_t i = r->start; i < r->start + n; i++)
+		engine.st.readahead_pages += as_find_frame(as, i) != FM_NIL;
 	struct vma *vma = vma_find(engine_self(), r->addr);
 	if (vma && vma->mapping == as)
 		map_cluster(vma, r->start, n);
@@ -611,7 +721,7 @@ static void forget_waiters(struct mm *mm)
 static uint64_t now_ns(void);
 
 /* miss_done - finish a miss at index of as whose cluster [start,
- * start+count) was read (err: 0 or how it failed): wake the faults that
+ * start+count) was read (err: 0 if page index was, else why not): wake the faults that
  * waited for it, map the cluster into the faulting vma, queue readahead,
  * and let the faulting thread go on. mm is NULL if its process is gone.
  * Context: engine.lock held. */
@@ -673,6 +783,9 @@ static void miss_done(struct mm *mm, const struct uffd_msg *msg, struct address_
 struct miss {
 	bool busy;
 	bool ready;    /* not submitted: miss_complete reads it all */
+	bool probing;  /* the cluster's read failed: reading page by page */
+	uint64_t probe; /* the page of the cluster being read, if probing */
+	uint64_t rd_off, rd_len; /* the read in flight, in the cluster */
 	struct mm *mm; /* NULL once its process is gone */
 	struct uffd_msg msg;
 	uint64_t index, read_from;
@@ -684,6 +797,18 @@ static struct miss misses[MISS_MAX];
 static unsigned nr_misses, nr_ready;
 static uint64_t miss_pages; /* frames claimed by the misses in flight */
 
+/* miss_submit - put the read of bytes [off, off + len) of m's cluster on
+ * the ring. Return: 0 or -errno (nothing in flight). */
+static int miss_submit(struct miss *m, uint64_t off, uint64_t len)
+{
+	int dio = m->f.as->dio_fd;
+	if (dio < 0)
+		return -EBADF;
+	m->rd_off = off;
+	m->rd_len = len;
+	return io_read_submit(dio, m->buf + off, len, m->f.off + off, m);
+}
+
 /* miss_start - start the read of a miss's cluster and leave it in flight.
  * Only the main fault thread does; the frames in flight stay within a
  * quarter of the budget, so that they cannot starve reclaim.
@@ -693,9 +818,8 @@ static bool miss_start(struct mm *mm, const struct uffd_msg *msg, struct address
 		       uint64_t index, uint64_t start, uint64_t count, bool once,
 		       uint64_t read_from, const struct fm_trace *t)
 {
-	int dio = as->dio_fd;
-	if (!main_fault_thread || nr_misses == MISS_MAX || !io_read_usable() || dio < 0 ||
-	    as->in_memory ||
+	if (!main_fault_thread || nr_misses == MISS_MAX || !io_read_usable() ||
+	    as->dio_fd < 0 || as->in_memory ||
 	    (nr_misses && miss_pages + count > engine.budget_pages / 4))
 		return false;
 	struct miss *m = misses;
@@ -706,6 +830,7 @@ static bool miss_start(struct mm *mm, const struct uffd_msg *msg, struct address
 	if (fill_begin(&m->f, as, start, count, once, m->buf))
 		return false;
 	m->busy = true;
+	m->probing = false;
 	m->mm = mm;
 	m->msg = *msg;
 	m->index = index;
@@ -713,27 +838,43 @@ static bool miss_start(struct mm *mm, const struct uffd_msg *msg, struct address
 	m->t = *t;
 	nr_misses++;
 	miss_pages += count;
-	m->ready = !m->f.want || io_read_submit(dio, m->buf, m->f.len, m->f.off, m) < 0;
+	m->ready = !m->f.want || miss_submit(m, 0, m->f.len) < 0;
 	nr_ready += m->ready;
 	return true;
 }
 
-/* miss_complete - finish miss m, whose read ended with res (bytes, or
- * -errno; -ECANCELED: not submitted): read what is missing with pread (a
- * short read, O_DIRECT refused, or not submitted), insert the cluster, then
- * miss_done. Context: main fault thread, engine.lock not held. */
+/* miss_complete - the read in flight of miss m ended with res (bytes, or
+ * -errno; -ECANCELED: not submitted). Read what the cluster lacks with
+ * pread (a short read, O_DIRECT refused, or not submitted). If the read
+ * failed, read the cluster page by page (probe), on the ring, each page's
+ * read submitted when the one before ends, so that only the pages that
+ * cannot be read fail. Then insert the cluster and finish the miss
+ * (miss_done). Context: main fault thread, engine.lock not held. */
 static void miss_complete(struct miss *m, int res)
 {
 	struct fill *f = &m->f;
-	if (res > 0)
-		f->got += (uint64_t)res;
-	else if (res < 0 && res != -ECANCELED && res != -EINTR && res != -EAGAIN &&
-		 res != -EINVAL)
-		f->err = res;
-	fill_read(f);
+	if (m->probing) {
+		fill_page(f, m->probe++, res);
+	} else if (res >= 0 || read_again(res)) {
+		if (res > 0)
+			f->got += (uint64_t)res;
+		fill_read(f); /* after a pread error, it probes by itself */
+	} else {
+		m->probing = true;
+		m->probe = f->got >> FM_PAGE_SHIFT;
+	}
+	while (m->probing && m->probe < fill_pages_left(f)) {
+		if (!miss_submit(m, m->probe << FM_PAGE_SHIFT, FM_PAGE_SIZE))
+			return; /* in flight: completes here again */
+		fill_page(f, m->probe++, -ECANCELED);
+	}
+	if (m->probing) {
+		m->probing = false;
+		f->got = f->want;
+	}
 	fill_copy(f);
 	pthread_mutex_lock(&engine.lock);
-	int err = fill_end(f);
+	int err = fill_end(f, m->index);
 	miss_done(m->mm, &m->msg, f->as, m->index, f->start, f->n, f->once, err, m->read_from,
 		  &m->t);
 	pthread_mutex_unlock(&engine.lock);
@@ -762,7 +903,8 @@ static bool misses_reap(bool wait)
 	void *tag;
 	int res;
 	while (nr_misses && io_read_reap(wait && !any, &tag, &res)) {
-		miss_complete(tag, res);
+		struct miss *m = tag;
+		miss_complete(m, fm_sys.read_done(m->f.off + m->rd_off, m->rd_len, res));
 		any = true;
 	}
 	return any;
@@ -843,7 +985,7 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 	if (!err && miss_start(mm, msg, as, index, start, count, once, read_from, t))
 		return; /* in flight: miss_complete finishes it */
 	if (!err)
-		err = filemap_read_pages(as, start, count, once, buf, true);
+		err = fill_pages(as, start, count, index, once, buf, true, false);
 	miss_done(mm, msg, as, index, start, count, once, err, read_from, t);
 }
 

@@ -288,9 +288,10 @@ struct fm_sys {
 	int (*fdatasync)(int fd);
 	/* The reservation of a page's blocks before its first write. */
 	int (*fallocate)(int fd, int mode, off_t off, off_t len);
-	/* What the main fault thread's ring says of a read (bytes or -errno):
-	 * tests replace it to make those reads fail or come back short. */
-	int (*read_done)(int res);
+	/* What the main fault thread's ring says of its read of len bytes at
+	 * file offset off (bytes or -errno): tests replace it to make those
+	 * reads fail or come back short. */
+	int (*read_done)(uint64_t off, uint64_t len, int res);
 };
 extern struct fm_sys fm_sys;
 

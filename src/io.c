@@ -246,7 +246,7 @@ bool io_read_reap(bool wait, void **tag, int *res)
 	if (r < 0)
 		return false;
 	*tag = io_uring_cqe_get_data(cqe);
-	*res = fm_sys.read_done(cqe->res);
+	*res = cqe->res;
 	io_uring_cqe_seen(&read_ring, cqe);
 	return true;
 }

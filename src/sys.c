@@ -128,8 +128,9 @@ static int close_fd(int fd)
 }
 #endif
 
-static int read_done(int res)
+static int read_done(uint64_t off, uint64_t len, int res)
 {
+	(void)off, (void)len;
 	return res;
 }
 

@@ -33,6 +33,14 @@ void require_engine(void)
 	unlink(path);
 }
 
+void require_sigbus_delivery(void)
+{
+#ifdef FM_UNDER_TSAN
+	fprintf(stderr, "skip: TSan defers the SIGBUS the fault thread sends\n");
+	exit(77);
+#endif
+}
+
 uint32_t rnd(uint64_t *s)
 {
 	*s ^= *s << 13;

@@ -42,6 +42,11 @@
 
 /* Skip (exit 77) when faultmap cannot start here (no userfaultfd). */
 void require_engine(void);
+/* Skip (exit 77) where a test cannot catch the SIGBUS faultmap's fault
+ * thread sends: under TSan, which delivers a signal sent by another thread
+ * only when the target reaches one of its interceptors, and a thread stuck
+ * re-faulting on one load never does. */
+void require_sigbus_delivery(void);
 /* A new file of size bytes filled from seed; its path goes into path[64]. */
 int make_file(char *path, size_t size, uint32_t seed, int flags);
 /* Fill buf with the pattern make_file uses. */

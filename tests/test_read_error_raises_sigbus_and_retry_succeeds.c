@@ -30,8 +30,9 @@ static ssize_t bad_pread(int fd, void *buf, size_t n, off_t off)
 	return pread(fd, buf, n, off);
 }
 
-static int bad_ring_read(int res)
+static int bad_ring_read(uint64_t off, uint64_t len, int res)
 {
+	(void)off, (void)len;
 	ring_reads++;
 	return failing ? -EIO : res;
 }
@@ -46,13 +47,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 
 int main(void)
 {
-#ifdef FM_UNDER_TSAN
-	/* TSan delivers a signal sent by another thread only when the target
-	 * reaches one of its interceptors; a thread stuck re-faulting on one
-	 * load never does. */
-	fprintf(stderr, "skip: TSan defers the SIGBUS the fault thread sends\n");
-	return 77;
-#endif
+	require_sigbus_delivery();
 	require_engine();
 	char path[64];
 	int fd = make_file(path, 64 * PS, 61, O_RDONLY);
