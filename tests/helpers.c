@@ -4,12 +4,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <linux/loop.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+static void loopfs_cleanup(struct loopfs *fs);
 
 bool file_in_memory(int fd)
 {
@@ -163,4 +171,300 @@ void mount_tmpfs(char *dir, const char *options)
 	tmpfs_owner = getpid();
 	atexit(unmount_tmpfs);
 	snprintf(dir, 64, "%s", tmpfs_dir);
+}
+
+/* ---- loopfs: ext4 on a loop device, for real I/O errors ----------------- */
+
+static void loopfs_skip(struct loopfs *fs, const char *why)
+{
+	fprintf(stderr, "skip: %s\n", why);
+	loopfs_cleanup(fs);
+	exit(77);
+}
+
+/* run_quiet - run argv, output to /dev/null. Return: its exit status, or
+ * 127 if it could not be started. */
+static int run_quiet(char *const argv[])
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execvp(argv[0], argv);
+		char path[64];
+		snprintf(path, sizeof(path), "/usr/sbin/%s", argv[0]);
+		execv(path, argv);
+		snprintf(path, sizeof(path), "/sbin/%s", argv[0]);
+		execv(path, argv);
+		_exit(127);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* set_capacity - make the loop device as big as its image is now. */
+static int set_capacity(const struct loopfs *fs)
+{
+	int fd = open(fs->dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = ioctl(fd, LOOP_SET_CAPACITY, 0) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+/* loopfs_cleanup - undo whatever of loopfs_create was done: heal, unmount
+ * (the loop device has LO_FLAGS_AUTOCLEAR: it goes with the mount), remove
+ * the files and the directories. Idempotent; the guard process calls it
+ * with the struct as it was at the fork, so it works from the files. */
+static void loopfs_cleanup(struct loopfs *fs)
+{
+	if (fs->dev[0])
+		loopfs_heal(fs);
+	if (fs->dir[0] && umount2(fs->dir, 0) < 0 && errno == EBUSY)
+		umount2(fs->dir, MNT_DETACH);
+	if (fs->dev[0]) {
+		int fd = open(fs->dev, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ioctl(fd, LOOP_CLR_FD, 0); /* gone already with autoclear */
+			close(fd);
+		}
+	}
+	if (fs->image[0])
+		unlink(fs->image);
+	if (fs->tail[0])
+		unlink(fs->tail);
+	if (fs->dir[0])
+		rmdir(fs->dir);
+	if (fs->top[0])
+		rmdir(fs->top);
+	fs->dev[0] = fs->image[0] = fs->tail[0] = fs->dir[0] = fs->top[0] = 0;
+}
+
+/* attach - a free loop device for the image, with autoclear.
+ * Return: its fd, or -errno. */
+static int attach(struct loopfs *fs)
+{
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		return -errno;
+	int img = open(fs->image, O_RDWR | O_CLOEXEC);
+	CHECK(img >= 0);
+	int ret = -EBUSY;
+	for (int tries = 0; tries < 20 && ret == -EBUSY; tries++) {
+		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		snprintf(fs->dev, sizeof(fs->dev), "/dev/loop%d", n);
+		int fd = open(fs->dev, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			ret = -errno;
+			break;
+		}
+		struct loop_config cfg = {.fd = (unsigned)img, .block_size = 4096};
+		cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+		if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) {
+			ret = fd;
+			break;
+		}
+		ret = -errno; /* EBUSY: another process took it first */
+		close(fd);
+	}
+	if (ret < 0)
+		fs->dev[0] = 0;
+	close(img);
+	close(ctl);
+	return ret;
+}
+
+void loopfs_create(struct loopfs *fs, uint64_t size)
+{
+	memset(fs, 0, sizeof(*fs));
+	fs->guard = -1;
+	fs->size = size;
+	if (geteuid() != 0)
+		loopfs_skip(fs, "loop devices need root");
+	const char *dir = getenv("FM_TEST_DIR");
+	snprintf(fs->top, sizeof(fs->top), "%s/fmloop.XXXXXX", dir ? dir : "/var/tmp");
+	CHECK(mkdtemp(fs->top));
+	snprintf(fs->image, sizeof(fs->image), "%s/image", fs->top);
+	snprintf(fs->tail, sizeof(fs->tail), "%s/tail", fs->top);
+	int img = open(fs->image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(img >= 0);
+	CHECK(ftruncate(img, (off_t)size) == 0);
+	close(img);
+	snprintf(fs->dir, sizeof(fs->dir), "%s/mnt", fs->top);
+	CHECK(mkdir(fs->dir, 0700) == 0);
+	int loop = attach(fs);
+	if (loop < 0) {
+		char why[128];
+		snprintf(why, sizeof(why), "no loop device: %s", strerror(-loop));
+		loopfs_skip(fs, why);
+	}
+	/* Inode tables written now: no lazy init writing in the background. */
+	char *mkfs[] = {"mkfs.ext4", "-q", "-F", "-b", "4096", "-O", "^has_journal",
+			"-E", "lazy_itable_init=0", fs->dev, NULL};
+	int rc = run_quiet(mkfs);
+	if (rc == 127)
+		loopfs_skip(fs, "no mkfs.ext4");
+	CHECK(rc == 0);
+	if (mount(fs->dev, fs->dir, "ext4", 0, NULL) < 0) {
+		int e = errno;
+		close(loop);
+		if (e == ENODEV)
+			loopfs_skip(fs, "no ext4 in this kernel");
+		fprintf(stderr, "mount %s: %s\n", fs->dev, strerror(e));
+		loopfs_cleanup(fs);
+		exit(1);
+	}
+	close(loop); /* the mount holds the device now */
+	int pfd[2];
+	CHECK(pipe2(pfd, O_CLOEXEC) == 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		/* The guard: holds nothing open on the file system, and waits
+		 * for every holder of the pipe's write end to be gone. */
+		close(pfd[1]);
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != pfd[0])
+				close(fd);
+		setsid(); /* out of reach of a timeout's signal to the group */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		char c;
+		while (read(pfd[0], &c, 1) != 0 && errno == EINTR) {
+		}
+		loopfs_cleanup(fs);
+		_exit(0);
+	}
+	close(pfd[0]);
+	fs->guard = pfd[1];
+	fs->guard_pid = pid;
+}
+
+/* copy_bytes - copy len bytes at off of the file at from to the same
+ * place of the file at to (created if need be). */
+static void copy_bytes(const char *from, const char *to, uint64_t off, uint64_t len)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	int out = open(to, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	CHECK(in >= 0 && out >= 0);
+	char *buf = malloc(1 << 20);
+	CHECK(buf);
+	for (uint64_t done = 0; done < len;) {
+		size_t n = len - done < (1 << 20) ? (size_t)(len - done) : (1 << 20);
+		CHECK(pread(in, buf, n, (off_t)(off + done)) == (ssize_t)n);
+		CHECK(pwrite(out, buf, n, (off_t)(off + done)) == (ssize_t)n);
+		done += n;
+	}
+	free(buf);
+	CHECK(fsync(out) == 0);
+	close(in);
+	close(out);
+}
+
+void loopfs_fail_from(struct loopfs *fs, uint64_t dev_off)
+{
+	struct stat st;
+	CHECK(stat(fs->image, &st) == 0);
+	CHECK((uint64_t)st.st_size == fs->size && dev_off < fs->size && !(dev_off & 4095));
+	copy_bytes(fs->image, fs->tail, dev_off, fs->size - dev_off);
+	CHECK(truncate(fs->image, (off_t)dev_off) == 0);
+	CHECK(set_capacity(fs) == 0);
+}
+
+void loopfs_heal(struct loopfs *fs)
+{
+	struct stat st;
+	if (stat(fs->image, &st) < 0 || (uint64_t)st.st_size == fs->size)
+		return;
+	uint64_t cut = (uint64_t)st.st_size;
+	CHECK(truncate(fs->image, (off_t)fs->size) == 0);
+	copy_bytes(fs->tail, fs->image, cut, fs->size - cut);
+	CHECK(unlink(fs->tail) == 0);
+	CHECK(set_capacity(fs) == 0);
+}
+
+void loopfs_destroy(struct loopfs *fs)
+{
+	close(fs->guard);
+	fs->guard = -1;
+	int status;
+	CHECK(waitpid(fs->guard_pid, &status, 0) == fs->guard_pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+int loopfs_file_failing_from(struct loopfs *fs, char *path, size_t size, uint32_t seed,
+			     uint64_t bad)
+{
+	snprintf(path, 128, "%s/file", fs->dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	unsigned char *buf = malloc(size);
+	CHECK(buf);
+	fill_pattern(buf, size, seed);
+	CHECK(pwrite(fd, buf, size, 0) == (ssize_t)size);
+	free(buf);
+	CHECK(fsync(fd) == 0);
+	uint64_t cut = file_block_offset(fd, bad * PS);
+	for (uint64_t i = 0; i < (size + PS - 1) / PS; i++)
+		if ((file_block_offset(fd, i * PS) >= cut) != (i >= bad)) {
+			fprintf(stderr, "%s: page %llu is not where one run would put it\n",
+				path, (unsigned long long)i);
+			exit(1);
+		}
+	drop_kernel_cache(fd);
+	loopfs_fail_from(fs, cut);
+	return fd;
+}
+
+uint64_t file_block_offset(int fd, uint64_t off)
+{
+	struct fiemap *map = calloc(1, sizeof(*map) + sizeof(struct fiemap_extent));
+	CHECK(map);
+	map->fm_start = off;
+	map->fm_length = 1;
+	map->fm_flags = FIEMAP_FLAG_SYNC;
+	map->fm_extent_count = 1;
+	CHECK(ioctl(fd, FS_IOC_FIEMAP, map) == 0);
+	uint64_t at = UINT64_MAX;
+	if (map->fm_mapped_extents && map->fm_extents[0].fe_logical <= off)
+		at = map->fm_extents[0].fe_physical + (off - map->fm_extents[0].fe_logical);
+	free(map);
+	return at;
+}
+
+void drop_kernel_cache(int fd)
+{
+	struct stat st;
+	CHECK(fstat(fd, &st) == 0);
+	CHECK(fdatasync(fd) == 0);
+	CHECK(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	size_t len = (size_t)st.st_size;
+	if (!len)
+		return;
+	void *p = mmap(NULL, len, PROT_NONE, MAP_SHARED, fd, 0);
+	CHECK(p != MAP_FAILED);
+	size_t pages = (len + PS - 1) / PS;
+	unsigned char *vec = malloc(pages);
+	CHECK(vec);
+	CHECK(mincore(p, len, vec) == 0);
+	for (size_t i = 0; i < pages; i++)
+		if (vec[i] & 1) {
+			fprintf(stderr, "page %zu is still in the kernel's cache\n", i);
+			exit(1);
+		}
+	free(vec);
+	munmap(p, len);
 }

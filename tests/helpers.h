@@ -70,4 +70,44 @@ void mount_tmpfs(char *dir, const char *options);
 /* Run fn(arg) in a child; return its wait status. */
 int in_child(void (*fn)(void *), void *arg);
 
+/*
+ * A small ext4 file system without a journal on a loop device, for real
+ * I/O errors. loopfs_fail_from shrinks the device (the backing image is
+ * truncated, then LOOP_SET_CAPACITY, as `losetup -c` does), so every block
+ * from a device offset on fails with a real EIO; loopfs_heal grows it back
+ * with the same bytes. loopfs_create skips the test (exit 77, with a
+ * message) when not root, or without loop devices, mkfs.ext4 or ext4.
+ * Create it before faultmap starts: it forks a guard process, which, when
+ * this process ends in any way (exit, crash, kill), heals and unmounts the
+ * file system, detaches the loop device and removes the image.
+ * loopfs_destroy does it now, and waits for it.
+ */
+struct loopfs {
+	char dir[80];	 /* the mount point: make files here */
+	char top[64];	 /* holds the image and the mount point */
+	char image[80];	 /* the backing image */
+	char tail[80];	 /* the image's bytes past a cut, while it is cut */
+	char dev[32];	 /* /dev/loopN */
+	uint64_t size;	 /* the image's full size */
+	int guard;	 /* the pipe the guard process waits on */
+	int guard_pid;
+};
+void loopfs_create(struct loopfs *fs, uint64_t size);
+/* Every block of the device from byte dev_off (4 KiB aligned) on fails. */
+void loopfs_fail_from(struct loopfs *fs, uint64_t dev_off);
+void loopfs_heal(struct loopfs *fs);
+void loopfs_destroy(struct loopfs *fs);
+/* A new file of fs, size bytes filled from seed (path into path[128]),
+ * whose pages from page bad on cannot be read: the device is cut where
+ * that page lies (after a check that the file lies in one run there), and
+ * the kernel's cache of it dropped. Return: the file open O_RDWR. */
+int loopfs_file_failing_from(struct loopfs *fs, char *path, size_t size, uint32_t seed,
+			     uint64_t bad);
+/* The device offset of byte off of the file open at fd (FIEMAP), or
+ * UINT64_MAX where the file has no block. */
+uint64_t file_block_offset(int fd, uint64_t off);
+/* Drop the file's pages from the kernel's cache (they must be clean);
+ * fails unless none is left. */
+void drop_kernel_cache(int fd);
+
 #endif
