@@ -413,8 +413,10 @@ static void as_unlink(struct address_space *as)
  * as_put_if_unused - when no live process maps the file any more, write its
  * dirty pages back, and release its cache once no vma refers to it (the vmas
  * of exited children go when the fault thread reaps their mm). If write-back
- * fails the address_space stays, dirty, to be retried (at the next msync of a
- * new mapping, or at exit).
+ * fails the address_space stays, dirty, to be retried (at the next msync or
+ * fsync, or at exit), and stderr says so. A file kept so, and said so, is
+ * not written again here while its write-back backs off (read() and
+ * write() of it come here each time).
  */
 void as_put_if_unused(struct address_space *as)
 {
@@ -425,8 +427,13 @@ void as_put_if_unused(struct address_space *as)
 		dead_only = !mm_alive(v->mm);
 	if (!dead_only)
 		return;
-	if (writeback_range(as, 0, as->nr_pages) != 0 || as->nr_dirty)
+	if (as->nr_dirty && as->wb_reported && as->wb_retry_at > engine.reclaim_passes)
 		return;
+	int err = writeback_range(as, 0, as->nr_pages);
+	if (err || as->nr_dirty) {
+		writeback_report(as, err, true);
+		return;
+	}
 	if (as->i_mmap) {
 		fault_thread_kick(); /* it reaps the dead and comes back here */
 		return;

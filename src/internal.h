@@ -62,6 +62,8 @@ enum fm_lru {
 	LRU_ONCE,     /* read by a sequential stream: evicted first */
 	LRU_INACTIVE, /* read once by a fault: probation */
 	LRU_ACTIVE,   /* refaulted soon after eviction: protected */
+	LRU_WAIT,     /* dirty, of a file whose write-back failed: not chosen
+		       * until its back-off ends (reclaim_backoff) */
 	LRU_COUNT
 };
 
@@ -124,6 +126,11 @@ struct address_space {
 	uint64_t nr_resident;
 	uint64_t nr_dirty;
 	int wb_err;	      /* first write-back error not yet reported */
+	int wb_last_err;      /* the last write-back error (for reports) */
+	bool wb_reported;     /* its dirty pages were reported unwritten */
+	uint32_t wb_failures; /* write-backs failed in a row */
+	uint64_t wb_retry_at; /* eviction writes it back again from this
+			       * reclaim pass on (engine.reclaim_passes) */
 	struct vma *i_mmap;   /* every vma mapping this file */
 	struct address_space *next;
 };
@@ -246,6 +253,8 @@ void reclaim_insert(uint32_t nr);
 void reclaim_abort(uint32_t nr);
 void reclaim_drop_range(struct address_space *as, uint64_t start, uint64_t end);
 void reclaim_drop_mapping(struct address_space *as);
+void reclaim_backoff(struct address_space *as, int err);
+void reclaim_backoff_end(struct address_space *as);
 
 /* ---- writeback.c: dirty pages to the file -------------------------------- */
 
@@ -268,6 +277,7 @@ void page_mark_dirty(struct address_space *as, uint32_t nr);
 int page_mkwrite(struct address_space *as, uint32_t nr);
 int writeback_all(void);
 bool writeback_check_protected(void);
+void writeback_report(struct address_space *as, int err, bool kept);
 
 /* A fault on a page another fault thread is reading: resolved when the
  * read completes. */
@@ -344,6 +354,8 @@ struct fm_engine {
 	uint32_t nr_frames, frames_cap, free_head, nr_free;
 	struct fm_lru_list lru[LRU_COUNT];
 	uint64_t eviction_clock; /* evictions so far: shadow-entry clock */
+	uint64_t reclaim_passes; /* eviction rounds so far: back-off clock */
+	uint64_t wait_expiry;	 /* when a page on LRU_WAIT may leave it */
 	char *io_buf;		 /* one cluster, for reads under the lock */
 	struct fm_waiter *waiters; /* faults on pages being read */
 	size_t nr_waiters, waiters_cap;

@@ -45,7 +45,7 @@ struct fm_engine engine = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.free_head = FM_NIL,
 	.lru = {{FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0},
-		{FM_NIL, FM_NIL, 0}},
+		{FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0}},
 };
 
 /* Serialises the calls that change mappings, and fork (pthread_atfork), so a
@@ -156,13 +156,16 @@ static void atfork_child(void)
 	engine.forked_child = true;
 }
 
-/* At normal exit, write every dirty page to its file. */
+/* At normal exit, write every dirty page to its file; stderr names each
+ * file whose pages could not be, which are lost with the process. */
 static void exit_writeback(void)
 {
 	if (engine.forked_child || getpid() != engine.pid)
 		return;
 	pthread_mutex_lock(&engine.lock);
 	(void)writeback_all();
+	for (struct address_space *as = engine.mappings; as; as = as->next)
+		writeback_report(as, 0, false);
 	pthread_mutex_unlock(&engine.lock);
 	publish_stop();
 }

@@ -59,6 +59,79 @@ static bool recently_faulted(uint32_t nr)
 	return false;
 }
 
+/*
+ * Back-off. A dirty page whose write-back failed (ENOSPC, EIO) cannot be
+ * evicted: its data lives only here. Trying it again at every eviction made
+ * a cache full of such pages retry them for every fault (1.49 million
+ * failed page writes in one run). So a failure makes eviction leave that
+ * file's dirty pages alone for a while: 2, 4, 8 ... up to 1024 reclaim
+ * passes (eviction rounds) after the first, second, third... failure in a
+ * row. Meanwhile they wait on LRU_WAIT, out of the victims' way, and faults
+ * are served from the clean frames. msync, fsync, the last unmap and exit
+ * always write at once; any success ends the back-off.
+ */
+#define BACKOFF_MAX_SHIFT 10
+
+/* backed_off - frame f is dirty and its file's write-back is backing off. */
+static bool backed_off(const struct fm_frame *f)
+{
+	return (f->flags & PG_DIRTY) && f->mapping->wb_retry_at > engine.reclaim_passes;
+}
+
+/* reclaim_backoff - a write-back of as failed with err. Several runs of
+ * one batch count as one failure. */
+void reclaim_backoff(struct address_space *as, int err)
+{
+	as->wb_last_err = err;
+	if (as->wb_retry_at > engine.reclaim_passes)
+		return;
+	if (as->wb_failures < BACKOFF_MAX_SHIFT)
+		as->wb_failures++;
+	as->wb_retry_at = engine.reclaim_passes + (1ull << as->wb_failures);
+}
+
+/* reclaim_backoff_end - a write-back of as succeeded: the next failure
+ * backs off from the start; once it has no dirty page left, its pages
+ * waiting on LRU_WAIT go back (at the next pass). */
+void reclaim_backoff_end(struct address_space *as)
+{
+	as->wb_failures = 0;
+	if (!as->nr_dirty && as->wb_retry_at) {
+		as->wb_retry_at = 0;
+		engine.wait_expiry = 0;
+	}
+}
+
+/* park - put frame nr, dirty and backed off, on LRU_WAIT. */
+static void park(uint32_t nr)
+{
+	lru_add(nr, LRU_WAIT);
+	uint64_t at = frame_get(nr)->mapping->wb_retry_at;
+	if (at < engine.wait_expiry)
+		engine.wait_expiry = at;
+}
+
+/* release_waiting - put the frames whose back-off ended back where
+ * victims are chosen (when one may have). */
+static void release_waiting(void)
+{
+	if (engine.wait_expiry > engine.reclaim_passes)
+		return;
+	uint64_t next = UINT64_MAX;
+	for (uint32_t nr = engine.lru[LRU_WAIT].head, after; nr != FM_NIL; nr = after) {
+		struct fm_frame *f = frame_get(nr);
+		after = f->next;
+		if (backed_off(f)) {
+			if (f->mapping->wb_retry_at < next)
+				next = f->mapping->wb_retry_at;
+			continue;
+		}
+		lru_del(nr);
+		lru_add(nr, LRU_INACTIVE);
+	}
+	engine.wait_expiry = next;
+}
+
 static uint32_t pick_victim(void)
 {
 	while (engine.lru[LRU_ACTIVE].count > engine.budget_pages * 3 / 4) {
@@ -66,10 +139,16 @@ static uint32_t pick_victim(void)
 		lru_del(nr);
 		lru_add(nr, LRU_INACTIVE);
 	}
-	for (int l = LRU_ONCE; l < LRU_COUNT; l++)
-		for (uint32_t nr = engine.lru[l].head; nr != FM_NIL; nr = frame_get(nr)->next)
-			if (!recently_faulted(nr))
+	for (int l = LRU_ONCE; l <= LRU_ACTIVE; l++)
+		for (uint32_t nr = engine.lru[l].head, after; nr != FM_NIL; nr = after) {
+			after = frame_get(nr)->next;
+			if (backed_off(frame_get(nr))) {
+				lru_del(nr);
+				park(nr);
+			} else if (!recently_faulted(nr)) {
 				return nr;
+			}
+		}
 	return FM_NIL;
 }
 
@@ -146,7 +225,10 @@ static void evict_batch(uint32_t *v, size_t n)
 		j = run_end(v, n, i);
 		if (frame_get(v[i])->flags & PG_DIRTY)
 			for (size_t k = i; k < j; k++)
-				lru_add(v[k], LRU_ACTIVE);
+				if (backed_off(frame_get(v[k])))
+					park(v[k]);
+				else
+					lru_add(v[k], LRU_ACTIVE);
 		else
 			evict_clean_run(v + i, j - i);
 	}
@@ -156,7 +238,8 @@ static void evict_batch(uint32_t *v, size_t n)
  * reclaim_reserve - make sure pages frames can be allocated, evicting (and
  * writing back) at least FM_RECLAIM_BATCH pages when it must evict at all.
  * Return: 0, or -ENOMEM when not enough pages could be evicted (all dirty
- * and failing write-back).
+ * and failing write-back: the fault that needed them gets SIGBUS; see
+ * "Dirty pages that cannot be written" in docs/design.md).
  */
 int reclaim_reserve(uint64_t pages)
 {
@@ -179,6 +262,8 @@ int reclaim_reserve(uint64_t pages)
 		uint32_t *v = malloc(want * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
+		engine.reclaim_passes++;
+		release_waiting();
 		size_t n = 0;
 		while (n < want) {
 			uint32_t nr = pick_victim();
@@ -189,6 +274,8 @@ int reclaim_reserve(uint64_t pages)
 		}
 		evict_batch(v, n);
 		free(v);
+		if (!n)
+			break; /* nothing can go now */
 	}
 	return frames_available() >= pages ? 0 : -ENOMEM;
 }

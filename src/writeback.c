@@ -156,6 +156,7 @@ static void flush(struct wb_batch *b)
 			if (!b->err)
 				b->err = err;
 			engine.st.writeback_errors += b->count[r];
+			reclaim_backoff(as, err);
 			continue;
 		}
 		for (uint64_t i = b->index[r]; i < b->index[r] + b->count[r]; i++) {
@@ -164,6 +165,9 @@ static void flush(struct wb_batch *b)
 			as->nr_dirty--;
 		}
 		engine.st.pages_written += b->count[r];
+		reclaim_backoff_end(as);
+		if (!as->nr_dirty)
+			as->wb_reported = false;
 	}
 	b->n = 0;
 }
@@ -277,6 +281,40 @@ int writeback_all(void)
 	for (struct address_space *as = engine.mappings; as; as = as->next)
 		writeback_add(&b, as, 0, as->nr_pages);
 	return writeback_finish(&b);
+}
+
+/* dirty_bytes - the bytes of the file that the dirty pages of as hold
+ * (the last page's part past EOF is not the file's). */
+static uint64_t dirty_bytes(struct address_space *as)
+{
+	uint64_t bytes = as->nr_dirty << FM_PAGE_SHIFT;
+	uint64_t tail = as->i_size & (FM_PAGE_SIZE - 1);
+	uint32_t nr = tail ? as_find_frame(as, as->i_size >> FM_PAGE_SHIFT) : FM_NIL;
+	if (nr != FM_NIL && (frame_get(nr)->flags & PG_DIRTY))
+		bytes -= FM_PAGE_SIZE - tail;
+	return bytes;
+}
+
+/*
+ * writeback_report - say on stderr that the dirty pages of as could not be
+ * written back (err, or the last write-back error): a page is never dropped
+ * unsaid. kept: they stay in the cache, to be written again (said once,
+ * until the file is clean again); else the process is ending and they are
+ * lost. Context: engine.lock.
+ */
+void writeback_report(struct address_space *as, int err, bool kept)
+{
+	if (!as->nr_dirty || (kept && as->wb_reported))
+		return;
+	if (!err)
+		err = as->wb_last_err ? as->wb_last_err : -EIO;
+	fprintf(stderr, "faultmap: %llu bytes of %s could not be written back: %s%s\n",
+		(unsigned long long)dirty_bytes(as), as->path ? as->path : "a file",
+		strerror(-err),
+		kept ? " (kept in memory: written again by the next msync or fsync of "
+		       "the file, and at exit)"
+		     : "");
+	as->wb_reported = kept;
 }
 
 /*
