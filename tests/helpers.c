@@ -468,3 +468,19 @@ void drop_kernel_cache(int fd)
 	free(vec);
 	munmap(p, len);
 }
+
+sigjmp_buf sigbus_env;
+volatile sig_atomic_t sigbus_count;
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	sigbus_count++;
+	siglongjmp(sigbus_env, 1);
+}
+
+void catch_sigbus(void)
+{
+	struct sigaction sa = {.sa_handler = on_sigbus};
+	CHECK(sigaction(SIGBUS, &sa, NULL) == 0);
+}

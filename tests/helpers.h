@@ -5,6 +5,8 @@
 
 #include "faultmap.h"
 
+#include <setjmp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -67,6 +69,11 @@ bool file_in_memory(int fd);
  * path goes into dir[64]; it is unmounted at exit. Skips (exit 77, with a
  * message) where it cannot be mounted (not root). */
 void mount_tmpfs(char *dir, const char *options);
+/* catch_sigbus - from now on SIGBUS counts in sigbus_count and jumps to
+ * sigbus_env (set it with sigsetjmp(sigbus_env, 1) before the access). */
+extern sigjmp_buf sigbus_env;
+extern volatile sig_atomic_t sigbus_count;
+void catch_sigbus(void);
 /* Run fn(arg) in a child; return its wait status. */
 int in_child(void (*fn)(void *), void *arg);
 

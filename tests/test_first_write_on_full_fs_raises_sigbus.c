@@ -12,24 +12,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
 #define NPAGES 1024 /* 4 MiB */
 
 static char path[128];
-static sigjmp_buf env;
-static volatile sig_atomic_t sigbus;
-
-static void on_sigbus(int sig)
-{
-	(void)sig;
-	sigbus++;
-	siglongjmp(env, 1);
-}
-
 static int sparse_file(void)
 {
 	unlink(path);
@@ -44,9 +32,9 @@ static int sparse_file(void)
 static size_t fill(unsigned char *p)
 {
 	static volatile size_t i;
-	sigbus = 0;
+	sigbus_count = 0;
 	for (i = 0; i < NPAGES; i++)
-		if (sigsetjmp(env, 1) == 0)
+		if (sigsetjmp(sigbus_env, 1) == 0)
 			memset(p + i * PS, (int)(0x40 + i % 64), PS);
 		else
 			break;
@@ -55,16 +43,12 @@ static size_t fill(unsigned char *p)
 
 int main(void)
 {
-#ifdef FM_UNDER_TSAN
-	fprintf(stderr, "skip: TSan defers the SIGBUS the fault thread sends\n");
-	return 77;
-#endif
+	require_sigbus_delivery();
 	require_engine();
 	char dir[64];
 	mount_tmpfs(dir, "size=1m");
 	snprintf(path, sizeof(path), "%s/file", dir);
-	struct sigaction sa = {.sa_handler = on_sigbus};
-	sigaction(SIGBUS, &sa, NULL);
+	catch_sigbus();
 	const size_t size = NPAGES * PS;
 
 	/* The oracle: the kernel's mapping. */
@@ -76,7 +60,7 @@ int main(void)
 	close(fd);
 	printf("kernel: SIGBUS at page %zu\n", kernel_stop);
 	CHECK(kernel_stop < NPAGES);
-	CHECK_EQ(sigbus, 1);
+	CHECK_EQ(sigbus_count, 1);
 
 	/* faultmap, on the same (emptied) file system. */
 	fd = sparse_file();
@@ -84,7 +68,7 @@ int main(void)
 	CHECK(p != MAP_FAILED);
 	size_t stop = fill(p);
 	printf("faultmap: SIGBUS at page %zu\n", stop);
-	CHECK_EQ(sigbus, 1);
+	CHECK_EQ(sigbus_count, 1);
 	CHECK_EQ(stop, kernel_stop);
 	struct fm_stats st;
 	CHECK(fm_stats(&st) == 0);

@@ -12,8 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,18 +34,6 @@ static ssize_t dead_disk(int fd, const void *buf, size_t n, off_t off)
 	}
 	return pwrite(fd, buf, n, off);
 }
-
-#ifndef FM_UNDER_TSAN /* TSan defers the SIGBUS the fault thread sends */
-static sigjmp_buf env;
-static volatile sig_atomic_t sigbus;
-
-static void on_sigbus(int sig)
-{
-	(void)sig;
-	sigbus++;
-	siglongjmp(env, 1);
-}
-#endif
 
 static uint64_t errors(void)
 {
@@ -95,20 +81,19 @@ int main(void)
 	CHECK(errors() <= MAX_ERRORS);
 	CHECK(memcmp(a, a_want, A_PAGES * PS) == 0);
 
-#ifndef FM_UNDER_TSAN
+#ifndef FM_UNDER_TSAN /* TSan defers the SIGBUS the fault thread sends */
 	/* Every frame dirty: the write that needs one more gets SIGBUS. */
-	struct sigaction sa = {.sa_handler = on_sigbus};
-	sigaction(SIGBUS, &sa, NULL);
+	catch_sigbus();
 	static volatile size_t i;
 	for (i = DIRTY_FIRST; i < A_PAGES; i++) {
-		if (sigsetjmp(env, 1))
+		if (sigsetjmp(sigbus_env, 1))
 			break;
 		memset(a + i * PS, 0x62, PS);
 		memset(a_want + i * PS, 0x62, PS);
 	}
 	printf("SIGBUS at page %zu; failed page writes: %llu\n", (size_t)i,
 	       (unsigned long long)errors());
-	CHECK_EQ(sigbus, 1);
+	CHECK_EQ(sigbus_count, 1);
 	CHECK(i <= BUDGET_PAGES);
 	CHECK(memfd_bytes() <= BUDGET_PAGES * PS);
 	CHECK(errors() <= MAX_ERRORS);
