@@ -97,6 +97,13 @@ int main(int argc, char **argv)
 	printf("1. render and 3drender map %s privately\n", scene);
 	int fd = make(scene, 64 * 1024, 'S');
 	char *view = fm_mmap(NULL, 64 * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (view == MAP_FAILED && errno == EPERM) {
+		/* The library has just said why, and how to get access. */
+		fprintf(stderr, "scene: faultmap may not use userfaultfd here: follow the "
+				"steps above, or run the demo as root (README.md, "
+				"\"Permissions\")\n");
+		exit(1);
+	}
 	if (view == MAP_FAILED)
 		die("fm_mmap");
 	printf("   both see '%c' at offset 100\n", view[100]);

@@ -217,6 +217,7 @@ void vma_merge_range(struct mm *mm, uintptr_t start, uintptr_t end);
 bool vma_range_covered(struct mm *mm, uintptr_t start, uintptr_t end);
 struct mm *mm_new(int uffd);
 struct mm *mm_dup(struct mm *parent, int uffd);
+void mm_unserve_child(struct mm *mm);
 void mm_destroy(struct mm *mm);
 bool mm_alive(struct mm *mm);
 static inline uint64_t vma_index(const struct vma *vma, uintptr_t addr)
@@ -227,6 +228,10 @@ static inline uint64_t vma_index(const struct vma *vma, uintptr_t addr)
 /* ---- uffd.c: the userfaultfd layer -------------------------------------- */
 
 int uffd_open(int *out);
+void uffd_explain_eperm(void);
+/* Whether this process's userfaultfd reports forks (UFFD_FEATURE_EVENT_FORK
+ * needs CAP_SYS_PTRACE). Set once by uffd_open at engine start. */
+extern bool uffd_fork_events;
 int uffd_register(int uffd, void *addr, size_t len, bool wp);
 int uffd_copy(int uffd, void *dst, const void *src, size_t len, size_t *done);
 int uffd_wake(int uffd, uintptr_t addr, size_t len);

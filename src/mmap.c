@@ -153,6 +153,8 @@ static void atfork_child(void)
 {
 	pthread_mutex_init(&map_lock, NULL);
 	pthread_mutex_init(&engine.lock, NULL);
+	if (!uffd_fork_events && !engine.forked_child && engine.mms)
+		mm_unserve_child(engine.mms);
 	engine.forked_child = true;
 }
 
@@ -194,8 +196,11 @@ static void start_engine_once(void)
 	pthread_mutex_lock(&engine.lock);
 	err = budget_from_env();
 	int uffd = -1;
-	if (!err)
+	if (!err) {
 		err = uffd_open(&uffd);
+		if (err == -EPERM)
+			uffd_explain_eperm();
+	}
 	if (!err) {
 		engine.mms = mm_new(uffd);
 		engine.io_buf = aligned_alloc(FM_PAGE_SIZE, FM_CLUSTER_MAX * FM_PAGE_SIZE);

@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -23,9 +25,11 @@
 	(UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM |    \
 	 UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_THREAD_ID)
 
-/* uffd_open - a userfaultfd with the API handshake done. Returns -EPERM when
- * neither the syscall nor /dev/userfaultfd is permitted. */
-int uffd_open(int *out)
+bool uffd_fork_events;
+
+/* uffd_new - a userfaultfd, from the system call or /dev/userfaultfd.
+ * Return: the fd, or -errno (-EPERM when neither is permitted). */
+static int uffd_new(void)
 {
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 && (errno == EPERM || errno == EACCES || errno == ENOSYS)) {
@@ -37,14 +41,64 @@ int uffd_open(int *out)
 	}
 	if (fd < 0)
 		return errno == EACCES ? -EPERM : -errno;
-	struct uffdio_api api = {.api = UFFD_API, .features = FM_UFFD_FEATURES};
-	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+	return fd;
+}
+
+/* uffd_open - a userfaultfd with the API handshake done. Returns -EPERM when
+ * neither the syscall nor /dev/userfaultfd is permitted. Fork events need
+ * CAP_SYS_PTRACE (the kernel refuses UFFD_FEATURE_EVENT_FORK without it,
+ * as for a member of the faultmap group): then the userfaultfd is made
+ * without them, and uffd_fork_events says so (see mm_unserve_child). */
+int uffd_open(int *out)
+{
+	uint64_t features = FM_UFFD_FEATURES;
+	for (;;) {
+		int fd = uffd_new();
+		if (fd < 0)
+			return fd;
+		struct uffdio_api api = {.api = UFFD_API, .features = features};
+		if (ioctl(fd, UFFDIO_API, &api) == 0) {
+			uffd_fork_events = features & UFFD_FEATURE_EVENT_FORK;
+			*out = fd_keep(fd);
+			return 0;
+		}
 		int err = errno;
 		sys_close(fd);
-		return err == EINVAL ? -ENOTSUP : -err;
+		if (err != EPERM || !(features & UFFD_FEATURE_EVENT_FORK))
+			return err == EINVAL ? -ENOTSUP : -err;
+		features &= ~(uint64_t)UFFD_FEATURE_EVENT_FORK;
 	}
-	*out = fd_keep(fd);
-	return 0;
+}
+
+/* uffd_explain_eperm - after uffd_open gave -EPERM: say on stderr what is
+ * in the way and exactly how to get access (README.md, "Permissions").
+ * Looks nothing up by name (no NSS: it may run inside an interposed mmap). */
+void uffd_explain_eperm(void)
+{
+	struct stat st;
+	if (stat("/dev/userfaultfd", &st)) {
+		fprintf(stderr,
+			"faultmap: no permission to use userfaultfd, and this kernel has "
+			"no /dev/userfaultfd (Linux 6.1 and later have it). Run as root, "
+			"or see \"Permissions\" in faultmap's README.md.\n");
+		return;
+	}
+	fprintf(stderr,
+		"faultmap: no permission to use userfaultfd: /dev/userfaultfd is "
+		"owned by uid %u, gid %u, mode %04o, and this process (uid %u, gid %u) "
+		"may not open it.\n"
+		"To give access to the group faultmap, and add yourself to it:\n"
+		"    sudo groupadd --system faultmap\n"
+		"    sudo usermod -aG faultmap $USER\n"
+		"    sudo cp contrib/60-faultmap-userfaultfd.rules /etc/udev/rules.d/\n"
+		"    sudo udevadm control --reload\n"
+		"    sudo udevadm trigger --sysname-match=userfaultfd\n"
+		"then log in again (or run \"newgrp faultmap\"). Or run as root. Members "
+		"of that group can pause the kernel inside a copy, a known aid to kernel "
+		"exploits: add trusted users only (\"Permissions\" in faultmap's "
+		"README.md).\n",
+		(unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777),
+		(unsigned)geteuid(), (unsigned)getegid());
 }
 
 int uffd_register(int uffd, void *addr, size_t len, bool wp)

@@ -9,7 +9,11 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* vma_find - the vma containing addr, or NULL. */
@@ -199,4 +203,99 @@ void mm_destroy(struct mm *mm)
 	if (mm->uffd >= 0)
 		sys_close(mm->uffd);
 	free(mm);
+}
+
+/* prot_now - the protection of the mapping at addr, from /proc/self/maps
+ * (the vma records do not keep it); PROT_NONE if it is not found. */
+static int prot_now(uintptr_t addr)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	int prot = PROT_NONE;
+	while (f && fgets(line, sizeof(line), f)) {
+		uintptr_t lo, hi;
+		char perms[8];
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &lo, &hi, perms) == 3 &&
+		    addr >= lo && addr < hi) {
+			prot = (perms[0] == 'r' ? PROT_READ : 0) |
+			       (perms[1] == 'w' ? PROT_WRITE : 0);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return prot;
+}
+
+/* own_copy - whether the page at addr is this process's private copy
+ * (anonymous, present or swapped), from /proc/self/pagemap (fd pm).
+ * Return: 1, 0, or -1 if pagemap cannot tell. */
+static int own_copy(int pm, uintptr_t addr)
+{
+	uint64_t e;
+	off_t off = (off_t)((addr >> FM_PAGE_SHIFT) * sizeof(e));
+	if (pm < 0 || pread(pm, &e, sizeof(e), off) != (ssize_t)sizeof(e))
+		return -1;
+	bool present = e >> 63 & 1, swapped = e >> 62 & 1, file = e >> 61 & 1;
+	return (present && !file) || swapped;
+}
+
+/* map_file - map [start, end) of v by the kernel, from the file itself. A
+ * range that cannot be mapped so is made inaccessible, never left on the
+ * memfd. */
+static void map_file(const struct vma *v, uintptr_t start, uintptr_t end, int prot)
+{
+	if (prot < 0) {
+		sys_mmap((void *)start, end - start, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		return;
+	}
+	const struct address_space *as = v->mapping;
+	int fd = v->shared && as->wr_fd >= 0 ? as->wr_fd : as->fd;
+	off_t off = (off_t)((v->vm_pgoff << FM_PAGE_SHIFT) + (start - v->vm_start));
+	int flags = (v->shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
+	if (sys_mmap((void *)start, end - start, prot, flags, fd, off) == MAP_FAILED)
+		sys_mmap((void *)start, end - start, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+}
+
+/*
+ * mm_unserve_child - in a child forked while this process's userfaultfd
+ * has no fork events (uffd_fork_events false): the kernel dropped the
+ * child's registration of every view, so a fault there on a page the cache
+ * lacks would put a page of zeros into the memfd, the parent's cache. Every
+ * page of every view is mapped again by the kernel from the file itself
+ * (dirty pages were written back before the fork), except the pages of
+ * private views that the process had already copied on write, which stay.
+ * The child's mappings are then the kernel's, like mappings it makes
+ * itself. Where pagemap cannot tell (a process that is not dumpable), the
+ * private view is made inaccessible rather than risk wrong data.
+ * Context: the child, at fork (one thread), before anything else.
+ */
+void mm_unserve_child(struct mm *mm)
+{
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	for (struct vma *v = mm->vmas; v; v = v->mm_next) {
+		int prot = prot_now(v->vm_start);
+		if (v->shared) {
+			map_file(v, v->vm_start, v->vm_end, prot);
+			continue;
+		}
+		if (own_copy(pm, v->vm_start) < 0) {
+			map_file(v, v->vm_start, v->vm_end, -1);
+			continue;
+		}
+		uintptr_t run = v->vm_start;
+		for (uintptr_t a = v->vm_start; a < v->vm_end; a += FM_PAGE_SIZE) {
+			if (own_copy(pm, a) != 1)
+				continue;
+			if (run < a)
+				map_file(v, run, a, prot);
+			run = a + FM_PAGE_SIZE;
+		}
+		if (run < v->vm_end)
+			map_file(v, run, v->vm_end, prot);
+	}
+	if (pm >= 0)
+		sys_close(pm);
 }

@@ -133,6 +133,18 @@ uint64_t memfd_bytes(void)
 	return total;
 }
 
+bool user_may_uffd(void)
+{
+	FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
+	int v = 1;
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 1;
+		fclose(f);
+	}
+	return v != 0 || access("/dev/userfaultfd", R_OK | W_OK) == 0;
+}
+
 int in_child(void (*fn)(void *), void *arg)
 {
 	fflush(NULL);

@@ -74,6 +74,9 @@ void mount_tmpfs(char *dir, const char *options);
 extern sigjmp_buf sigbus_env;
 extern volatile sig_atomic_t sigbus_count;
 void catch_sigbus(void);
+/* Whether this process may make a userfaultfd (vm.unprivileged_userfaultfd
+ * is not 0, or /dev/userfaultfd opens for it). */
+bool user_may_uffd(void);
 /* Run fn(arg) in a child; return its wait status. */
 int in_child(void (*fn)(void *), void *arg);
 

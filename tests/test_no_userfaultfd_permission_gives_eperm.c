@@ -15,18 +15,6 @@
 
 static char path[64];
 
-static int user_may_uffd(void)
-{
-	FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
-	int v = 1;
-	if (f) {
-		if (fscanf(f, "%d", &v) != 1)
-			v = 1;
-		fclose(f);
-	}
-	return v != 0 || access("/dev/userfaultfd", R_OK | W_OK) == 0;
-}
-
 static void unprivileged(void *arg)
 {
 	(void)arg;

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Without permission to use userfaultfd (nobody, vm.unprivileged_userfaultfd
+# =0, /dev/userfaultfd closed to it), faultmap run still runs the program
+# on the kernel, and says once how to get access (the faultmap group and
+# the udev rule in contrib/); the demo (build/scene) stops with the same
+# advice and a line of its own. Then the advice itself is followed inside
+# a private mount namespace: a /dev/userfaultfd node of group G, mode 0660,
+# bound over the real one, gives a member of G (and not nobody alone) a
+# working faultmap. Needs root.
+set -u
+. "$(dirname "$0")/lib.sh"
+require_second_user
+require_interposer
+build_mapper
+[ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" = 0 ] ||
+	{ echo "skip: vm.unprivileged_userfaultfd is not 0"; exit 77; }
+[ -c /dev/userfaultfd ] || { echo "skip: no /dev/userfaultfd"; exit 77; }
+D=$(mktemp -d /tmp/faultmap-perm.XXXXXX)
+trap 'cleanup; rm -rf "$D"' EXIT
+chmod 0777 "$D"
+cp "$MAPPER" "$D/fm-mapper"
+chmod 0755 "$D/fm-mapper"
+as_nobody test -r /dev/userfaultfd && { echo "skip: nobody may open /dev/userfaultfd"; exit 77; }
+
+advice='^    sudo cp contrib/60-faultmap-userfaultfd\.rules /etc/udev/rules\.d/$'
+
+# faultmap run: the program runs, on the kernel, with the advice once.
+expect_exit 0 as_nobody env -u XDG_RUNTIME_DIR "$FM" run -- "$PY" -c "$MAPPER_PY" "$D/data.bin"
+expect_out '^ready '
+expect_out '^faultmap: no permission to use userfaultfd: /dev/userfaultfd is owned by uid 0, gid 0, mode 0600'
+expect_out '^    sudo groupadd --system faultmap$'
+expect_out '^    sudo usermod -aG faultmap \$USER$'
+expect_out "$advice"
+expect_out '^faultmap: cannot serve mappings \(Operation not permitted\); the kernel maps files instead$'
+[ "$(grep -c 'no permission to use userfaultfd' "$TMP/out")" -eq 1 ] || { cat "$TMP/out"; fail "advice not given exactly once"; }
+
+# The demo.
+expect_exit 1 as_nobody "$FAULTMAP_BUILD/scene" "$D"
+expect_out "$advice"
+expect_out '^scene: faultmap may not use userfaultfd here'
+
+# The advice, followed: a group with a 0660 node gives access.
+command -v unshare >/dev/null || { echo "skip: no unshare"; exit 77; }
+G=$(getent group users | cut -d: -f3)
+[ -n "$G" ] || { echo "skip: no group users"; exit 77; }
+mknod "$D/uffd" c "$((16#$(stat -c %t /dev/userfaultfd)))" "$((16#$(stat -c %T /dev/userfaultfd)))" || fail "mknod"
+chgrp "$G" "$D/uffd" && chmod 0660 "$D/uffd"
+in_ns() { unshare -m sh -c 'mount --bind "$1" /dev/userfaultfd && shift && exec "$@"' sh "$D/uffd" "$@"; }
+expect_exit 0 in_ns setpriv --reuid=nobody --regid=nogroup --groups="$G" "$D/fm-mapper" --once "$D"
+expect_out '^ready '
+expect_exit 77 in_ns setpriv --reuid=nobody --regid=nogroup --clear-groups "$D/fm-mapper" --once "$D"
+expect_out 'no permission to use userfaultfd'
+exit 0
