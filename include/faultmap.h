@@ -10,7 +10,8 @@
  * Conventions.
  *  - The functions named after a system call (fm_mmap, fm_munmap,
  *    fm_msync, fm_madvise, fm_mprotect, fm_mremap, fm_pread, fm_read,
- *    fm_pwrite, fm_write, fm_ftruncate, fm_fallocate) return what that call
+ *    fm_pwrite, fm_write, fm_ftruncate, fm_fallocate, fm_fsync,
+ *    fm_fdatasync, fm_sync_file_range, fm_syncfs, fm_sync) return what that call
  *    returns: MAP_FAILED or -1 with errno set on failure, with the errno
  *    values the Linux call gives for the same arguments.
  *  - faultmap's own functions (fm_stats, fm_set_budget, fm_parse_size)
@@ -78,11 +79,14 @@ FM_API int fm_munmap(void *addr, size_t length);
 /*
  * fm_msync - like msync(2). MS_SYNC writes the dirty pages of shared
  * mappings in the range to the file and makes them durable (fdatasync).
- * MS_ASYNC starts nothing and returns any writeback error recorded since the
- * last report. MS_INVALIDATE is accepted (the cache is always coherent).
+ * MS_ASYNC starts nothing and returns any write-back error this mapping
+ * has not heard of yet. MS_INVALIDATE is accepted (the cache is always
+ * coherent).
  *
  * A write-back that failed leaves the pages dirty in the cache, to be
- * retried; the error is reported here (EIO, ENOSPC, ...), not dropped.
+ * retried; the error is reported here (EIO, ENOSPC, ...), not dropped: once
+ * to each mapping of the file (the kernel's errseq, per open file; see
+ * fm_fsync).
  *
  * Errors: EINVAL (bad flags, addr not aligned), ENOMEM (part of the range is
  * not mapped), EIO/ENOSPC/EDQUOT/... (write-back failed).
@@ -148,6 +152,30 @@ FM_API ssize_t fm_pwrite(int fd, const void *buf, size_t count, off_t offset);
 FM_API ssize_t fm_write(int fd, const void *buf, size_t count);
 FM_API int fm_ftruncate(int fd, off_t length);
 FM_API int fm_fallocate(int fd, int mode, off_t offset, off_t len);
+
+/*
+ * Flushing a cached file, like fsync(2), fdatasync(2), sync_file_range(2),
+ * syncfs(2) and sync(2): faultmap's dirty pages of that file (of every file
+ * on fd's file system for fm_syncfs; of every file for fm_sync) are written
+ * first, then the system call is made. Same results and errno as those
+ * calls (fm_sync returns nothing).
+ *
+ * Write-back errors are reported as Linux's errseq does: fm_fsync and
+ * fm_fdatasync (and fm_sync_file_range with SYNC_FILE_RANGE_WAIT_AFTER)
+ * report each write-back error of the file once per open file (EIO,
+ * ENOSPC...; the pages stay dirty, to be written again). An fd that has not
+ * heard of the last error yet hears of it, once; under `faultmap run`, an
+ * fd opened after an error that was already reported does not. Open files
+ * are told apart by fd number: dup()s of one fd each hear of an error, and
+ * in a program that calls the library itself, an fd number closed and
+ * opened again for the same file continues the old one's record. fm_msync
+ * reports to each mapping the same way.
+ */
+FM_API int fm_fsync(int fd);
+FM_API int fm_fdatasync(int fd);
+FM_API int fm_sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags);
+FM_API int fm_syncfs(int fd);
+FM_API void fm_sync(void);
 
 /* Counters of the engine, process-wide. */
 struct fm_stats {

@@ -16,6 +16,10 @@
  *    and sendfile -> filemap.c, which serves files faultmap caches and
  *    passes the others to the kernel, so read(), write() and the mappings
  *    see one page cache, as on Linux.
+ *  - fsync, fdatasync, sync_file_range, syncfs and sync -> filemap.c, which
+ *    writes faultmap's dirty pages first and reports write-back errors once
+ *    per open file (errseq); the open family only records, for a cached
+ *    file, which errors the new fd is to hear of.
  *  - close and close_range leave the engine's own fds open (a program that
  *    closes every fd would otherwise take them away).
  *  - the exec family writes every dirty page to its file first (the cache
@@ -430,6 +434,133 @@ EXPORT ssize_t sendfile64(int out_fd, int in_fd, off_t *offset, size_t count)
 	return sendfile(out_fd, in_fd, offset, count);
 }
 
+/* ---- flushes -------------------------------------------------------------- */
+
+/* fsync and the other flushes write faultmap's dirty pages first, and
+ * report write-back errors once per open file (filemap.c). */
+EXPORT int fsync(int fd)
+{
+	return fm_fsync(fd);
+}
+
+EXPORT int fdatasync(int fd)
+{
+	return fm_fdatasync(fd);
+}
+
+EXPORT int sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags)
+{
+	return fm_sync_file_range(fd, offset, nbytes, flags);
+}
+
+EXPORT int syncfs(int fd)
+{
+	return fm_syncfs(fd);
+}
+
+EXPORT void sync(void)
+{
+	fm_sync();
+}
+
+/* ---- opening files -------------------------------------------------------- */
+
+/*
+ * The open family only records, for a file faultmap caches, which
+ * write-back errors the new open file is to hear of from fsync (those
+ * after now: errseq). The file is opened by the kernel as always.
+ */
+static int opened(int fd)
+{
+	if (fd >= 0 && engine.started && atomic_load(&engine.nr_cached)) {
+		int err = errno;
+		filemap_fd_opened(fd);
+		errno = err;
+	}
+	return fd;
+}
+
+static int open_at(int dirfd, const char *path, int flags, mode_t mode)
+{
+	return opened((int)syscall(SYS_openat, dirfd, path, flags, mode));
+}
+
+/* MODE_ARG - the mode argument, which only O_CREAT and O_TMPFILE pass. */
+#define MODE_ARG(flags, mode)                                                  \
+	do {                                                                   \
+		mode = 0;                                                      \
+		if (((flags) & O_CREAT) || ((flags) & O_TMPFILE) == O_TMPFILE) { \
+			va_list ap_;                                           \
+			va_start(ap_, flags);                                  \
+			mode = va_arg(ap_, mode_t);                            \
+			va_end(ap_);                                           \
+		}                                                              \
+	} while (0)
+
+EXPORT int open(const char *path, int flags, ...)
+{
+	mode_t mode;
+	MODE_ARG(flags, mode);
+	return open_at(AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+	mode_t mode;
+	MODE_ARG(flags, mode);
+	return open_at(AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode;
+	MODE_ARG(flags, mode);
+	return open_at(dirfd, path, flags, mode);
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode;
+	MODE_ARG(flags, mode);
+	return open_at(dirfd, path, flags, mode);
+}
+
+EXPORT int creat(const char *path, mode_t mode)
+{
+	return open_at(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+}
+
+EXPORT int creat64(const char *path, mode_t mode)
+{
+	return open_at(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+}
+
+/* What _FORTIFY_SOURCE builds call instead of open and openat. */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+
+EXPORT int __open_2(const char *path, int flags)
+{
+	return open_at(AT_FDCWD, path, flags, 0);
+}
+
+EXPORT int __open64_2(const char *path, int flags)
+{
+	return open_at(AT_FDCWD, path, flags, 0);
+}
+
+EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+	return open_at(dirfd, path, flags, 0);
+}
+
+EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+	return open_at(dirfd, path, flags, 0);
+}
+
 /* ---- the engine's fds ----------------------------------------------------- */
 
 /* close - the engine's own fds are not the program's to close: they are
@@ -441,6 +572,8 @@ EXPORT int close(int fd)
 		errno = EBADF;
 		return -1;
 	}
+	if (fd >= 0)
+		filemap_fds_closed((unsigned)fd, (unsigned)fd);
 	return (int)syscall(SYS_close, fd);
 }
 
@@ -452,6 +585,8 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
 	if (flags & CLOSE_RANGE_CLOEXEC) /* the engine's fds are close-on-exec */
 		return (int)syscall(SYS_close_range, first, last, flags);
+	if (first <= last)
+		filemap_fds_closed(first, last);
 	unsigned int from = first;
 	for (unsigned int fd = first; fd <= last && fd < 65536; fd++) {
 		if (!fd_kept((int)fd))

@@ -125,7 +125,7 @@ static int reopen_direct(int fd, int mode)
 {
 	char path[32];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	return fd_keep(open(path, mode | O_DIRECT | O_CLOEXEC));
+	return fd_keep(sys_openat(AT_FDCWD, path, mode | O_DIRECT | O_CLOEXEC, 0));
 }
 
 /* as_direct_failed - the file system refused an O_DIRECT transfer: use buffered
@@ -205,6 +205,7 @@ static char *file_path(int fd)
 
 static void as_free(struct address_space *as)
 {
+	filemap_as_freed(as);
 	if (as->fill_view) {
 		size_t len = as->view_pages << FM_PAGE_SHIFT;
 		unmap_views(as->fill_view, as->direct_view, len ? len : FM_PAGE_SIZE);

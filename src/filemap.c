@@ -15,7 +15,9 @@
  *    sees it at once. It waits until no read of the file is in flight, so a
  *    fault cannot insert data read before the write;
  *  - a size change (ftruncate, fallocate, a write past EOF) resizes the
- *    cache: pages past a new EOF go, and views raise SIGBUS there.
+ *    cache: pages past a new EOF go, and views raise SIGBUS there;
+ *  - fsync and the other flushes write the file's dirty pages, then call
+ *    the kernel, and report write-back errors once per open file.
  *
  * A file nobody maps is not cached, and these calls go straight to the
  * kernel. Data is copied through a bounce buffer, outside engine.lock: the
@@ -473,4 +475,207 @@ bool filemap_is_cached(int fd)
 		return false;
 	op_end(&op);
 	return true;
+}
+
+/* ---- fsync and the other flushes ----------------------------------------- */
+
+/*
+ * The kernel's fsync writes the file's dirty pages, mapped ones included,
+ * and reports every write-back error once to each open file description
+ * (errseq, see writeback.c). faultmap's dirty pages are not the kernel's,
+ * so these calls write them first, then call the kernel for the rest.
+ *
+ * Each open file description of a cached file is known by its fd number:
+ * fd_errseq[fd] holds the errseq number of the last error it was told of.
+ * The interposer records an fd when it is opened (the sample of the file's
+ * errseq then) and forgets it when it is closed. An fd first seen here was
+ * opened before faultmap cached the file, or outside the interposer: it
+ * hears of the file's last error, as an fd that predates every error does.
+ * fds that are dup()s of one another share a description in the kernel,
+ * but are told apart here. All under engine.lock.
+ */
+struct fd_errseq {
+	struct address_space *as; /* NULL: no record */
+	uint32_t since;
+};
+static struct fd_errseq *fd_errseq;
+static size_t fd_errseq_len;
+static _Atomic size_t fd_errseq_used; /* records held: close() looks only if any */
+
+/* fd_record - the record of fd for as, created (hearing of the last error)
+ * if it has none or one for another file. NULL if out of memory. */
+static struct fd_errseq *fd_record(int fd, struct address_space *as)
+{
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd >= fd_errseq_len) {
+		size_t len = (size_t)fd + 64;
+		struct fd_errseq *t = realloc(fd_errseq, len * sizeof(*t));
+		if (!t)
+			return NULL;
+		memset(t + fd_errseq_len, 0, (len - fd_errseq_len) * sizeof(*t));
+		fd_errseq = t;
+		fd_errseq_len = len;
+	}
+	struct fd_errseq *r = &fd_errseq[fd];
+	if (r->as != as) {
+		if (!r->as)
+			fd_errseq_used++;
+		*r = (struct fd_errseq){as, 0};
+	}
+	return r;
+}
+
+/* fd_forget - fd is closed (or replaced): drop its record. */
+static void fd_forget(int fd)
+{
+	if (fd >= 0 && (size_t)fd < fd_errseq_len && fd_errseq[fd].as) {
+		fd_errseq[fd].as = NULL;
+		fd_errseq_used--;
+	}
+}
+
+/* filemap_fd_opened - fd was just opened: if its file is cached, it hears
+ * only of the write-back errors that come after (or of one nobody heard
+ * of yet), as errseq_sample says. */
+void filemap_fd_opened(int fd)
+{
+	struct file_op op;
+	if (!op_begin(&op, fd))
+		return;
+	struct fd_errseq *r = fd_record(fd, op.as);
+	if (r)
+		r->since = errseq_sample(op.as);
+	op_end(&op);
+}
+
+/* filemap_fds_closed - fds first to last are about to be closed. */
+void filemap_fds_closed(unsigned int first, unsigned int last)
+{
+	if (!atomic_load(&fd_errseq_used) || engine.forked_child)
+		return;
+	struct file_op op;
+	op_lock(&op);
+	for (size_t fd = first; fd <= last && fd < fd_errseq_len; fd++)
+		fd_forget((int)fd);
+	op_unlock(&op);
+}
+
+/* filemap_as_freed - as goes: so do the records of its fds. */
+void filemap_as_freed(struct address_space *as)
+{
+	for (size_t fd = 0; atomic_load(&fd_errseq_used) && fd < fd_errseq_len; fd++)
+		if (fd_errseq[fd].as == as)
+			fd_forget((int)fd);
+}
+
+/* report - what a flush of op's fd returns: the write-back errors its
+ * open file description has not heard of yet (written now, err, included),
+ * else err, else the kernel's own answer kerr. */
+static int report(struct file_op *op, int err, int kerr)
+{
+	struct fd_errseq *r = fd_record(op->fd, op->as);
+	int seen = r ? errseq_check_and_advance(op->as, &r->since) : 0;
+	return seen ? seen : err ? err : kerr;
+}
+
+/* sync_fd - fsync (datasync: fdatasync) of fd. */
+static int sync_fd(int fd, bool datasync)
+{
+	struct file_op op;
+	if (!op_begin(&op, fd))
+		return datasync ? sys_fdatasync(fd) : sys_fsync(fd);
+	int err = 0, kerr = 0;
+	if (!(op.fl & O_PATH))
+		err = writeback_range(op.as, 0, op.as->nr_pages);
+	op_unlock(&op);
+	if ((datasync ? sys_fdatasync(fd) : sys_fsync(fd)) < 0)
+		kerr = -errno;
+	op_lock(&op);
+	if (kerr != -EBADF) /* an O_PATH fd: nothing was written or reported */
+		err = report(&op, err, kerr);
+	else
+		err = kerr;
+	op_end(&op);
+	return (int)fail_rw(err);
+}
+
+int fm_fsync(int fd)
+{
+	return sync_fd(fd, false);
+}
+
+int fm_fdatasync(int fd)
+{
+	return sync_fd(fd, true);
+}
+
+#ifndef SYNC_FILE_RANGE_WAIT_BEFORE
+#define SYNC_FILE_RANGE_WAIT_BEFORE 1
+#define SYNC_FILE_RANGE_WRITE 2
+#define SYNC_FILE_RANGE_WAIT_AFTER 4
+#endif
+
+int fm_sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags)
+{
+	struct file_op op;
+	if (!op_begin(&op, fd))
+		return sys_sync_file_range(fd, offset, nbytes, flags);
+	const unsigned valid = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+			       SYNC_FILE_RANGE_WAIT_AFTER;
+	int err = 0;
+	uint64_t end = UINT64_MAX; /* nbytes 0: to EOF */
+	if ((flags & ~valid) || offset < 0 || nbytes < 0 ||
+	    (nbytes && offset > INT64_MAX - nbytes))
+		err = -EINVAL; /* the kernel's checks, before anything is written */
+	else if (nbytes)
+		end = ((uint64_t)offset + (uint64_t)nbytes + FM_PAGE_SIZE - 1) >> FM_PAGE_SHIFT;
+	if (!err && (flags & SYNC_FILE_RANGE_WRITE) && !(op.fl & O_PATH))
+		err = writeback_range(op.as, (uint64_t)offset >> FM_PAGE_SHIFT, end);
+	if (!err) {
+		op_unlock(&op);
+		if (sys_sync_file_range(fd, offset, nbytes, flags) < 0)
+			err = -errno;
+		op_lock(&op);
+	}
+	/* Like the kernel: the write's own error, or, when it waits for the
+	 * write-back, every error this file has not heard of. */
+	if (!err && (flags & SYNC_FILE_RANGE_WAIT_AFTER))
+		err = report(&op, 0, 0);
+	op_end(&op);
+	return (int)fail_rw(err);
+}
+
+/* writeback_dev - write back every cached file on device dev (or every
+ * cached file: all). Return: 0 or the first error. */
+static int writeback_dev(dev_t dev, bool all)
+{
+	struct file_op op;
+	op_lock(&op);
+	struct wb_batch b;
+	writeback_begin(&b);
+	for (struct address_space *as = engine.mappings; as; as = as->next)
+		if (all || as->dev == dev)
+			writeback_add(&b, as, 0, as->nr_pages);
+	int err = writeback_finish(&b);
+	op_unlock(&op);
+	return err;
+}
+
+int fm_syncfs(int fd)
+{
+	struct stat st;
+	int err = 0;
+	if (engine.started && !engine.forked_child && fstat(fd, &st) == 0)
+		err = writeback_dev(st.st_dev, false);
+	if (sys_syncfs(fd) < 0)
+		return -1;
+	return (int)fail_rw(err);
+}
+
+void fm_sync(void)
+{
+	if (engine.started && !engine.forked_child)
+		(void)writeback_dev(0, true);
+	sys_sync();
 }

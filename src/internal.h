@@ -125,7 +125,9 @@ struct address_space {
 	uint64_t tree_chunks;
 	uint64_t nr_resident;
 	uint64_t nr_dirty;
-	int wb_err;	      /* first write-back error not yet reported */
+	int wb_err;	      /* errseq: the last write-back error, */
+	uint32_t wb_seq;      /* ... its number (0: none yet), */
+	bool wb_seen;	      /* ... and whether it was reported */
 	int wb_last_err;      /* the last write-back error (for reports) */
 	bool wb_reported;     /* its dirty pages were reported unwritten */
 	uint32_t wb_failures; /* write-backs failed in a row */
@@ -171,6 +173,9 @@ void as_destroy_all(void);
 /* ---- filemap.c: read(), write() and truncation of cached files --------- */
 
 bool filemap_is_cached(int fd);
+void filemap_fd_opened(int fd);
+void filemap_fds_closed(unsigned int first, unsigned int last);
+void filemap_as_freed(struct address_space *as);
 
 /* ---- vma.c: the mappings of a process ----------------------------------- */
 
@@ -193,6 +198,7 @@ struct vma {
 	bool wp;		    /* registered for write-protect: shared and
 				     * writable now or once (dirty tracking) */
 	struct file_ra_state ra;
+	uint32_t wb_since;	    /* errseq: the last error msync reported */
 	struct mm *mm;
 	struct address_space *mapping;
 	struct vma *mm_next;	 /* in mm->vmas, sorted by vm_start */
@@ -283,6 +289,10 @@ int page_mkwrite(struct address_space *as, uint32_t nr);
 int writeback_all(void);
 bool writeback_check_protected(void);
 void writeback_report(struct address_space *as, int err, bool kept);
+/* errseq (the kernel's lib/errseq.c): each opener of a file (an open file
+ * description, a mapping) hears of every write-back error once. */
+uint32_t errseq_sample(const struct address_space *as);
+int errseq_check_and_advance(struct address_space *as, uint32_t *since);
 
 /* A fault on a page another fault thread is reading: resolved when the
  * read completes. */
@@ -329,6 +339,12 @@ ssize_t sys_read(int fd, void *buf, size_t n);
 ssize_t sys_write(int fd, const void *buf, size_t n);
 ssize_t sys_pread(int fd, void *buf, size_t n, off_t off);
 ssize_t sys_pwrite(int fd, const void *buf, size_t n, off_t off);
+int sys_openat(int dirfd, const char *path, int flags, mode_t mode);
+int sys_fsync(int fd);
+int sys_fdatasync(int fd);
+int sys_sync_file_range(int fd, off_t off, off_t len, unsigned int flags);
+int sys_syncfs(int fd);
+void sys_sync(void);
 
 /*
  * The engine's own file descriptors are moved above FM_FD_FLOOR and kept in

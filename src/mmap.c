@@ -438,12 +438,10 @@ static int msync_vma(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
 		if (!err && as->wr_fd >= 0 && fm_sys.fdatasync(as->wr_fd) < 0)
 			err = -errno;
 	}
-	if (as->wb_err) { /* reported once, as the kernel's errseq does */
-		if (!err)
-			err = as->wb_err;
-		as->wb_err = 0;
-	}
-	return err;
+	/* Every write-back error since this mapping's last report, once (the
+	 * kernel's errseq), the failure of this very write-back included. */
+	int seen = errseq_check_and_advance(as, &v->wb_since);
+	return seen ? seen : err;
 }
 
 static int msync_gap(uintptr_t lo, uintptr_t hi, void *arg)

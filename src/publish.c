@@ -112,7 +112,7 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...)
 static void read_comm(char *out, size_t size)
 {
 	snprintf(out, size, "?");
-	int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+	int fd = sys_openat(AT_FDCWD, "/proc/self/comm", O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return;
 	ssize_t n = sys_read(fd, out, size - 1);
@@ -225,9 +225,9 @@ int fm_pub_read(const struct fm_pub *seg, struct fm_pub *out)
 static int create_excl(const char *name)
 {
 	const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-	int fd = openat(pub.dir_fd, name, flags, 0600);
+	int fd = sys_openat(pub.dir_fd, name, flags, 0600);
 	if (fd < 0 && errno == EEXIST && !unlinkat(pub.dir_fd, name, 0))
-		fd = openat(pub.dir_fd, name, flags, 0600);
+		fd = sys_openat(pub.dir_fd, name, flags, 0600);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -464,7 +464,7 @@ static long count_cow(int fd, uintptr_t start, uintptr_t end)
  * reading pagemap does not touch the views). */
 static void snap_cow(struct snap *s)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	int fd = sys_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return;
 	for (size_t i = 0; i < s->nr_vmas; i++) {
@@ -862,8 +862,8 @@ static void write_stats(void)
 	    s->major_faults, s->minor_faults, s->write_faults, s->pages_read,
 	    s->pages_written, s->evictions, s->refaults, s->read_errors,
 	    s->writeback_errors, p.hits, p.misses, p.files_total);
-	int fd = open(pub.stats_file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		      0600);
+	int fd = sys_openat(AT_FDCWD, pub.stats_file,
+			    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
 	(void)!sys_write(fd, line,

@@ -18,7 +18,7 @@
  * Return: fd or -errno (-ELOOP/-ENOTDIR: a symlink or not a directory). */
 static int open_dir(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	return fd < 0 ? -errno : fd;
 }
 

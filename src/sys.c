@@ -69,6 +69,30 @@ ssize_t sys_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	return syscall(SYS_pwrite64, fd, buf, n, off);
 }
+int sys_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+	return (int)syscall(SYS_openat, dirfd, path, flags, mode);
+}
+int sys_fsync(int fd)
+{
+	return (int)syscall(SYS_fsync, fd);
+}
+int sys_fdatasync(int fd)
+{
+	return (int)syscall(SYS_fdatasync, fd);
+}
+int sys_sync_file_range(int fd, off_t off, off_t len, unsigned int flags)
+{
+	return (int)syscall(SYS_sync_file_range, fd, off, len, flags);
+}
+int sys_syncfs(int fd)
+{
+	return (int)syscall(SYS_syncfs, fd);
+}
+void sys_sync(void)
+{
+	syscall(SYS_sync);
+}
 static int close_fd(int fd)
 {
 	return (int)syscall(SYS_close, fd);
@@ -122,6 +146,30 @@ ssize_t sys_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	return pwrite(fd, buf, n, off);
 }
+int sys_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+	return openat(dirfd, path, flags, mode);
+}
+int sys_fsync(int fd)
+{
+	return fsync(fd);
+}
+int sys_fdatasync(int fd)
+{
+	return fdatasync(fd);
+}
+int sys_sync_file_range(int fd, off_t off, off_t len, unsigned int flags)
+{
+	return sync_file_range(fd, off, len, flags);
+}
+int sys_syncfs(int fd)
+{
+	return syncfs(fd);
+}
+void sys_sync(void)
+{
+	sync();
+}
 static int close_fd(int fd)
 {
 	return close(fd);
@@ -137,7 +185,7 @@ static int read_done(uint64_t off, uint64_t len, int res)
 struct fm_sys fm_sys = {
 	.pread = sys_pread,
 	.pwrite = sys_pwrite,
-	.fdatasync = fdatasync,
+	.fdatasync = sys_fdatasync,
 	.fallocate = sys_fallocate,
 	.read_done = read_done,
 };

@@ -33,7 +33,7 @@ static int uffd_new(void)
 {
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 && (errno == EPERM || errno == EACCES || errno == ENOSYS)) {
-		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		int dev = sys_openat(AT_FDCWD, "/dev/userfaultfd", O_RDWR | O_CLOEXEC, 0);
 		if (dev < 0)
 			return -EPERM;
 		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);

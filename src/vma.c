@@ -49,6 +49,7 @@ struct vma *vma_new(struct mm *mm, struct address_space *as, uintptr_t start,
 		.shared = shared,
 		.may_write = may_write,
 		.ra = {.next = UINT64_MAX, .size = 4, .mode = RA_NORMAL},
+		.wb_since = errseq_sample(as),
 		.mm = mm,
 		.mapping = as,
 	};
@@ -82,6 +83,7 @@ int vma_split(struct vma *vma, uintptr_t addr)
 		return -ENOMEM;
 	tail->ra = vma->ra;
 	tail->wp = vma->wp;
+	tail->wb_since = vma->wb_since;
 	vma->vm_end = addr;
 	return 0;
 }
@@ -176,6 +178,7 @@ struct mm *mm_dup(struct mm *parent, int uffd)
 		}
 		c->ra = v->ra;
 		c->wp = v->wp;
+		c->wb_since = v->wb_since;
 	}
 	return mm;
 }

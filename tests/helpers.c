@@ -496,3 +496,14 @@ void catch_sigbus(void)
 	struct sigaction sa = {.sa_handler = on_sigbus};
 	CHECK(sigaction(SIGBUS, &sa, NULL) == 0);
 }
+
+_Atomic int pwrite_errno;
+
+ssize_t failing_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	if (pwrite_errno) {
+		errno = pwrite_errno;
+		return -1;
+	}
+	return pwrite(fd, buf, n, off);
+}

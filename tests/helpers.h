@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 
 #define PS 4096UL
 
@@ -69,6 +70,10 @@ bool file_in_memory(int fd);
  * path goes into dir[64]; it is unmounted at exit. Skips (exit 77, with a
  * message) where it cannot be mounted (not root). */
 void mount_tmpfs(char *dir, const char *options);
+/* failing_pwrite - pwrite(2), but failing with pwrite_errno while it is
+ * not 0: put in fm_sys.pwrite, it makes write-back fail. */
+extern _Atomic int pwrite_errno;
+ssize_t failing_pwrite(int fd, const void *buf, size_t n, off_t off);
 /* catch_sigbus - from now on SIGBUS counts in sigbus_count and jumps to
  * sigbus_env (set it with sigsetjmp(sigbus_env, 1) before the access). */
 extern sigjmp_buf sigbus_env;

@@ -12,22 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static _Atomic int fail_errno;
-
-static ssize_t bad_pwrite(int fd, const void *buf, size_t n, off_t off)
-{
-	if (fail_errno) {
-		errno = fail_errno;
-		return -1;
-	}
-	return pwrite(fd, buf, n, off);
-}
-
 int main(void)
 {
 	CHECK(fm_set_budget(16 * PS) == 0);
 	require_engine();
-	fm_sys.pwrite = bad_pwrite;
+	fm_sys.pwrite = failing_pwrite;
 	char path[64], other[64];
 	const size_t size = 8 * PS;
 	int fd = make_file(path, size, 81, O_RDWR);
@@ -39,7 +28,7 @@ int main(void)
 	CHECK(p != MAP_FAILED && o != MAP_FAILED);
 
 	/* EIO at msync: reported, data kept, retried. */
-	fail_errno = EIO;
+	pwrite_errno = EIO;
 	memset(p, 0x31, 2 * PS);
 	memset(want, 0x31, 2 * PS);
 	errno = 0;
@@ -51,7 +40,7 @@ int main(void)
 	CHECK(memcmp(p, want, size) == 0);
 
 	/* ENOSPC while eviction writes back: the dirty pages stay. */
-	fail_errno = ENOSPC;
+	pwrite_errno = ENOSPC;
 	memset(p + 2 * PS, 0x32, 6 * PS);
 	memset(want + 2 * PS, 0x32, 6 * PS);
 	unsigned sum = 0;
@@ -66,16 +55,16 @@ int main(void)
 	CHECK_EQ(fm_msync(p, size, MS_ASYNC), -1); /* the recorded error */
 	CHECK(errno == ENOSPC || errno == EIO);
 
-	fail_errno = 0;
+	pwrite_errno = 0;
 	CHECK_EQ(fm_msync(p, size, MS_SYNC), 0);
 	check_file_is(path, want, size);
 
 	/* An error at the last munmap: the cache keeps the data for later. */
-	fail_errno = EIO;
+	pwrite_errno = EIO;
 	memset(p, 0x33, PS);
 	memset(want, 0x33, PS);
 	CHECK_EQ(fm_munmap(p, size), 0);
-	fail_errno = 0;
+	pwrite_errno = 0;
 	p = fm_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	CHECK(p != MAP_FAILED);
 	CHECK(memcmp(p, want, size) == 0);

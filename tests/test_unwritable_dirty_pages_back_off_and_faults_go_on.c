@@ -24,17 +24,6 @@
  * thousands). */
 #define MAX_ERRORS (16 * BUDGET_PAGES)
 
-static _Atomic int dead;
-
-static ssize_t dead_disk(int fd, const void *buf, size_t n, off_t off)
-{
-	if (dead) {
-		errno = EIO;
-		return -1;
-	}
-	return pwrite(fd, buf, n, off);
-}
-
 static uint64_t errors(void)
 {
 	struct fm_stats st;
@@ -57,7 +46,7 @@ int main(void)
 {
 	CHECK(fm_set_budget(BUDGET_PAGES * PS) == 0);
 	require_engine();
-	fm_sys.pwrite = dead_disk;
+	fm_sys.pwrite = failing_pwrite;
 	char a_path[64], b_path[64];
 	int afd = make_file(a_path, A_PAGES * PS, 93, O_RDWR);
 	int bfd = make_file(b_path, B_PAGES * PS, 94, O_RDONLY);
@@ -70,7 +59,7 @@ int main(void)
 
 	/* Three quarters of the budget dirty and unwritable; B is served
 	 * from the quarter left, again and again. */
-	dead = 1;
+	pwrite_errno = EIO; /* the disk is dead */
 	memset(a, 0x61, DIRTY_FIRST * PS);
 	memset(a_want, 0x61, DIRTY_FIRST * PS);
 	for (int round = 0; round < 2; round++)
@@ -100,7 +89,7 @@ int main(void)
 #endif
 
 	/* The disk works again: every accepted page reaches the file. */
-	dead = 0;
+	pwrite_errno = 0;
 	CHECK_EQ(fm_msync(a, A_PAGES * PS, MS_SYNC), -1); /* EIO, reported once */
 	CHECK_EQ(errno, EIO);
 	CHECK_EQ(fm_msync(a, A_PAGES * PS, MS_SYNC), 0);
