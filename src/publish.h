@@ -10,8 +10,9 @@
  *
  *  1. Counters: FAULTMAP_PUBLISH=1. The process creates the segment
  *     faultmap.<pid> in its user's runtime directory (src/runtime_dir.h:
- *     $XDG_RUNTIME_DIR/faultmap or /dev/shm/faultmap-<uid>, the user's own,
- *     mode 0700), mode 0600 with O_EXCL | O_NOFOLLOW: one struct fm_pub,
+ *     e.g. $XDG_RUNTIME_DIR/faultmap, /run/faultmap for root,
+ *     /dev/shm/faultmap-<uid>; the user's own, mode 0700), mode 0600 with
+ *     O_EXCL | O_NOFOLLOW: one struct fm_pub,
  *     refreshed every FM_PUB_INTERVAL_MS by the publisher thread under a
  *     sequence lock, and unlinked at exit (or exec). Readers (faultmap stat)
  *     trust a segment only in a verified directory of the process's owner,

@@ -22,22 +22,42 @@ static int open_dir(const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
-/* xdg_dir - $XDG_RUNTIME_DIR/faultmap into out if XDG_RUNTIME_DIR is an
- * absolute path to a directory of uid closed to group and others.
- * Return: whether it is. */
-static bool xdg_dir(uid_t uid, char *out, size_t size)
+/* private_parent - whether parent is an absolute path to a directory of
+ * uid that no other user can write to (closed to group and others for a
+ * user, not writable by them for root). If so, parent/faultmap goes into
+ * out. */
+static bool private_parent(const char *parent, uid_t uid, char *out, size_t size)
 {
-	const char *x = secure_getenv("XDG_RUNTIME_DIR");
-	if (!x || x[0] != '/')
+	if (!parent || parent[0] != '/')
 		return false;
-	int fd = open_dir(x);
+	int fd = open_dir(parent);
 	if (fd < 0)
 		return false;
 	struct stat st;
-	bool ok = !fstat(fd, &st) && st.st_uid == uid && !(st.st_mode & 077);
+	mode_t closed = uid == 0 ? 022 : 077;
+	bool ok = !fstat(fd, &st) && st.st_uid == uid && !(st.st_mode & closed);
 	sys_close(fd);
-	int n = snprintf(out, size, "%s/faultmap", x);
+	int n = snprintf(out, size, "%s/faultmap", parent);
 	return ok && n > 0 && (size_t)n < size;
+}
+
+/* xdg_dir - $XDG_RUNTIME_DIR/faultmap into out if XDG_RUNTIME_DIR is
+ * private to uid. */
+static bool xdg_dir(uid_t uid, char *out, size_t size)
+{
+	return private_parent(secure_getenv("XDG_RUNTIME_DIR"), uid, out, size);
+}
+
+/* system_dir - a place under /run that only root could have made for uid:
+ * /run/user/<uid>/faultmap (systemd-logind's runtime directory of a user),
+ * or /run/faultmap for root. Another user cannot take these first, as it
+ * can /dev/shm/faultmap-<uid>. */
+static bool system_dir(uid_t uid, char *out, size_t size)
+{
+	char parent[64];
+	snprintf(parent, sizeof(parent), "/run/user/%u", (unsigned)uid);
+	return private_parent(parent, uid, out, size) ||
+	       (uid == 0 && private_parent("/run", 0, out, size));
 }
 
 /* shared_dir - /dev/shm/faultmap-<uid>, or /tmp/faultmap-<uid> where
@@ -95,7 +115,7 @@ int runtime_dir_open(const char *path, uid_t uid)
 int runtime_dir_create(char *path, size_t size)
 {
 	uid_t uid = geteuid();
-	if (!xdg_dir(uid, path, size))
+	if (!xdg_dir(uid, path, size) && !system_dir(uid, path, size))
 		shared_dir(uid, have_dev_shm(), path, size);
 	bool made = mkdir(path, 0700) == 0;
 	if (!made && errno != EEXIST) {
@@ -120,6 +140,8 @@ int runtime_dir_candidates(uid_t uid, char paths[][RT_DIR_PATH_MAX])
 	if (uid == geteuid() && xdg_dir(uid, c[n], sizeof(c[n])))
 		n++;
 	snprintf(c[n++], sizeof(c[0]), "/run/user/%u/faultmap", (unsigned)uid);
+	if (uid == 0)
+		snprintf(c[n++], sizeof(c[0]), "/run/faultmap");
 	shared_dir(uid, true, c[n++], sizeof(c[0]));
 	shared_dir(uid, false, c[n++], sizeof(c[0]));
 	for (int i = 0; i < n; i++) {

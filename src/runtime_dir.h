@@ -5,14 +5,16 @@
  *
  * Contract:
  *
- *  - Where. A process of user U (its effective uid) uses
- *    $XDG_RUNTIME_DIR/faultmap when XDG_RUNTIME_DIR (secure_getenv) is an
+ *  - Where. A process of user U (its effective uid) uses the first of:
+ *    $XDG_RUNTIME_DIR/faultmap, when XDG_RUNTIME_DIR (secure_getenv) is an
  *    absolute path to a directory of U with no access for group or others;
- *    otherwise /dev/shm/faultmap-U (or /tmp/faultmap-U where /dev/shm is not
- *    a directory). A reader that looks for U's processes tries, in order:
- *    its own $XDG_RUNTIME_DIR/faultmap (if the reader is U),
- *    /run/user/U/faultmap (systemd's XDG_RUNTIME_DIR), /dev/shm/faultmap-U
- *    and /tmp/faultmap-U (runtime_dir_candidates).
+ *    /run/user/U/faultmap, when /run/user/U is such a directory (made by
+ *    systemd-logind at login); for root, /run/faultmap; otherwise
+ *    /dev/shm/faultmap-U (or /tmp/faultmap-U where /dev/shm is not a
+ *    directory). A reader that looks for U's processes tries, in order: its
+ *    own $XDG_RUNTIME_DIR/faultmap (if the reader is U),
+ *    /run/user/U/faultmap, /run/faultmap (U = 0), /dev/shm/faultmap-U and
+ *    /tmp/faultmap-U (runtime_dir_candidates).
  *
  *  - Trust. A directory is used only if it is, as opened with O_NOFOLLOW and
  *    checked with fstat, a directory (not a symlink), owned by U, mode 0700.
@@ -22,7 +24,8 @@
  *    else at the path is refused with a message on stderr that names the
  *    path, what is wrong and what to do; it is never chmod'ed, chowned or
  *    removed. (Another user can deny U the /dev/shm and /tmp places by
- *    creating the directory first; U then sets XDG_RUNTIME_DIR.)
+ *    creating the directory first; U then sets XDG_RUNTIME_DIR. The places
+ *    under /run cannot be taken so.)
  *
  *  - Inside, names are "faultmap.<pid>" (a counters segment, 0600) and
  *    "faultmap.<pid>.sock" (that process's inspect socket). Files are
@@ -38,7 +41,7 @@
 #include <sys/types.h>
 
 #define RT_DIR_PATH_MAX 256
-#define RT_DIR_CANDIDATES 4
+#define RT_DIR_CANDIDATES 5
 #define RT_SEG_FMT "faultmap.%d"       /* counters segment; pid */
 #define RT_SOCK_FMT "faultmap.%d.sock" /* inspect socket; pid */
 

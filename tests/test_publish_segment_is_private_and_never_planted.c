@@ -38,8 +38,6 @@ int main(void)
 	CHECK(symlinkat(target, dfd, seg) == 0);
 	int pfd = openat(dfd, sock, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	CHECK(pfd >= 0);
-	struct stat planted_sock;
-	CHECK(fstat(pfd, &planted_sock) == 0);
 	close(pfd);
 
 	setenv("FAULTMAP_PUBLISH", "1", 1);
@@ -59,7 +57,6 @@ int main(void)
 
 	CHECK(fstatat(dfd, sock, &k, AT_SYMLINK_NOFOLLOW) == 0);
 	CHECK(S_ISSOCK(k.st_mode)); /* not the planted file */
-	CHECK(k.st_ino != planted_sock.st_ino);
 
 	CHECK(stat(target, &t) == 0);
 	CHECK_EQ(t.st_size, strlen(planted));

@@ -102,3 +102,19 @@ require_second_user() {
 	command -v setpriv >/dev/null || { echo "skip: no setpriv"; exit 77; }
 }
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+
+# group_node DIR - a /dev/userfaultfd node in DIR of group $UFFD_GID, mode
+# 0660 (what contrib/60-faultmap-userfaultfd.rules makes); then
+# in_group_ns CMD... runs CMD in a private mount namespace where that node
+# is /dev/userfaultfd, and as_member CMD... runs CMD there as nobody with
+# that group. Skips where this cannot be set up.
+UFFD_GID=4242
+group_node() {
+	command -v unshare >/dev/null || { echo "skip: no unshare"; exit 77; }
+	[ -c /dev/userfaultfd ] || { echo "skip: no /dev/userfaultfd"; exit 77; }
+	UFFD_NODE=$1/uffd
+	mknod "$UFFD_NODE" c "$((16#$(stat -c %t /dev/userfaultfd)))" "$((16#$(stat -c %T /dev/userfaultfd)))" || fail "mknod"
+	chgrp "$UFFD_GID" "$UFFD_NODE" && chmod 0660 "$UFFD_NODE" || fail "chgrp/chmod $UFFD_NODE"
+}
+in_group_ns() { unshare -m sh -c 'mount --bind "$1" /dev/userfaultfd && shift && exec "$@"' sh "$UFFD_NODE" "$@"; }
+as_member() { in_group_ns setpriv --reuid=nobody --regid=nogroup --groups="$UFFD_GID" "$@"; }

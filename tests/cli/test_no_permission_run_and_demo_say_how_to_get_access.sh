@@ -40,14 +40,9 @@ expect_out "$advice"
 expect_out '^scene: faultmap may not use userfaultfd here'
 
 # The advice, followed: a group with a 0660 node gives access.
-command -v unshare >/dev/null || { echo "skip: no unshare"; exit 77; }
-G=$(getent group users | cut -d: -f3)
-[ -n "$G" ] || { echo "skip: no group users"; exit 77; }
-mknod "$D/uffd" c "$((16#$(stat -c %t /dev/userfaultfd)))" "$((16#$(stat -c %T /dev/userfaultfd)))" || fail "mknod"
-chgrp "$G" "$D/uffd" && chmod 0660 "$D/uffd"
-in_ns() { unshare -m sh -c 'mount --bind "$1" /dev/userfaultfd && shift && exec "$@"' sh "$D/uffd" "$@"; }
-expect_exit 0 in_ns setpriv --reuid=nobody --regid=nogroup --groups="$G" "$D/fm-mapper" --once "$D"
+group_node "$D"
+expect_exit 0 as_member "$D/fm-mapper" --once "$D"
 expect_out '^ready '
-expect_exit 77 in_ns setpriv --reuid=nobody --regid=nogroup --clear-groups "$D/fm-mapper" --once "$D"
+expect_exit 77 in_group_ns setpriv --reuid=nobody --regid=nogroup --clear-groups "$D/fm-mapper" --once "$D"
 expect_out 'no permission to use userfaultfd'
 exit 0
