@@ -13,6 +13,12 @@ PIC_OBJS := $(SRCS:src/%.c=$(BUILD)/pic/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_HELPERS := tests/helpers.c
 
+# The library's version (include/faultmap.h); the soname changes with the
+# major number only.
+VERSION_MAJOR := $(shell sed -n 's/^\#define FAULTMAP_VERSION_MAJOR //p' include/faultmap.h)
+VERSION := $(VERSION_MAJOR).$(shell sed -n 's/^\#define FAULTMAP_VERSION_MINOR //p' include/faultmap.h)
+SONAME := libfaultmap.so.$(VERSION_MAJOR)
+
 .PHONY: all test check check-scripts asan tsan install clean demo bench bench-plot
 all: $(BUILD)/libfaultmap.a $(BUILD)/libfaultmap.so $(BUILD)/faultmap.pc $(BUILD)/scene \
 	$(BUILD)/libfaultmap-preload.so $(BUILD)/faultmap
@@ -43,8 +49,14 @@ $(BUILD)/pic/%.o: src/%.c src/internal.h src/publish.h src/runtime_dir.h include
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 $(BUILD)/libfaultmap.a: $(OBJS)
 	ar rcs $@ $^
-$(BUILD)/libfaultmap.so: $(PIC_OBJS) src/libfaultmap.map
-	$(CC) -shared -Wl,--version-script=src/libfaultmap.map -Wl,-soname,libfaultmap.so.0 $(CFLAGS) -o $@ $(PIC_OBJS) $(LDLIBS)
+# The shared library and its links, as installed: libfaultmap.so (to link
+# with) -> libfaultmap.so.0 (the soname, what programs load) -> the file.
+$(BUILD)/libfaultmap.so.$(VERSION): $(PIC_OBJS) src/libfaultmap.map
+	$(CC) -shared -Wl,--version-script=src/libfaultmap.map -Wl,-soname,$(SONAME) $(CFLAGS) -o $@ $(PIC_OBJS) $(LDLIBS)
+$(BUILD)/$(SONAME): $(BUILD)/libfaultmap.so.$(VERSION)
+	ln -sf libfaultmap.so.$(VERSION) $@
+$(BUILD)/libfaultmap.so: $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
 $(BUILD)/faultmap.pc: faultmap.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' $< > $@
 
@@ -89,8 +101,9 @@ tsan:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 644 $(BUILD)/libfaultmap.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libfaultmap.so $(DESTDIR)$(PREFIX)/lib/libfaultmap.so.0
-	ln -sf libfaultmap.so.0 $(DESTDIR)$(PREFIX)/lib/libfaultmap.so
+	install -m 755 $(BUILD)/libfaultmap.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libfaultmap.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libfaultmap.so
 	install -m 644 include/faultmap.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/faultmap.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 
