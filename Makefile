@@ -1,6 +1,11 @@
 # faultmap - see README.md
 CC ?= cc
 PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PRELOADDIR ?= $(LIBDIR)/faultmap
 BUILD ?= build
 CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -19,7 +24,7 @@ VERSION_MAJOR := $(shell sed -n 's/^\#define FAULTMAP_VERSION_MAJOR //p' include
 VERSION := $(VERSION_MAJOR).$(shell sed -n 's/^\#define FAULTMAP_VERSION_MINOR //p' include/faultmap.h)
 SONAME := libfaultmap.so.$(VERSION_MAJOR)
 
-.PHONY: all test check check-scripts asan tsan install clean demo bench bench-plot
+.PHONY: all test check check-scripts asan tsan install uninstall clean demo bench bench-plot FORCE
 all: $(BUILD)/libfaultmap.a $(BUILD)/libfaultmap.so $(BUILD)/faultmap.pc $(BUILD)/scene \
 	$(BUILD)/libfaultmap-preload.so $(BUILD)/faultmap
 
@@ -36,10 +41,24 @@ $(BUILD)/preload/interposer-%.o: interposer/%.c src/internal.h include/faultmap.
 $(BUILD)/libfaultmap-preload.so: $(PRELOAD_OBJS)
 	$(CC) -shared $(CFLAGS) -o $@ $(PRELOAD_OBJS) $(LDLIBS)
 
-# The CLI (programs/): faultmap run, stat, inspect, trace.
-$(BUILD)/faultmap: $(wildcard programs/*.c programs/*.h) src/publish.h src/runtime_dir.h $(BUILD)/libfaultmap.a
+# The CLI (programs/): faultmap run, stat, inspect, trace. It looks for the
+# interposer at FM_PRELOAD_NAME from its own directory (find_preload in
+# programs/common.c): beside it in the build tree; for the installed CLI,
+# the way from BINDIR to PRELOADDIR, so that it also works under DESTDIR.
+$(BUILD)/faultmap: PRELOAD_NAME := libfaultmap-preload.so
+$(BUILD)/install/faultmap: PRELOAD_NAME = $(shell realpath -m --relative-to=$(BINDIR) $(PRELOADDIR))/libfaultmap-preload.so
+$(BUILD)/install/faultmap: $(BUILD)/install-dirs
+$(BUILD)/faultmap $(BUILD)/install/faultmap: $(wildcard programs/*.c programs/*.h) src/publish.h src/runtime_dir.h $(BUILD)/libfaultmap.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -DFM_PRELOAD_NAME='"libfaultmap-preload.so"' $(wildcard programs/*.c) $(BUILD)/libfaultmap.a $(LDLIBS) -lm -o $@
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -DFM_PRELOAD_NAME='"$(PRELOAD_NAME)"' $(wildcard programs/*.c) $(BUILD)/libfaultmap.a $(LDLIBS) -lm -o $@
+
+# The install directories, as the files that hold them (the pkg-config
+# file, the installed CLI) were made with: rewritten only when they
+# change, so that `make install PREFIX=...` rebuilds those files.
+$(BUILD)/install-dirs: FORCE
+	@mkdir -p $(@D)
+	@echo '$(PREFIX) $(BINDIR) $(LIBDIR) $(INCLUDEDIR) $(PRELOADDIR)' > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 
 $(BUILD)/obj/%.o: src/%.c src/internal.h src/publish.h src/runtime_dir.h include/faultmap.h
 	@mkdir -p $(@D)
@@ -57,8 +76,12 @@ $(BUILD)/$(SONAME): $(BUILD)/libfaultmap.so.$(VERSION)
 	ln -sf libfaultmap.so.$(VERSION) $@
 $(BUILD)/libfaultmap.so: $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@
-$(BUILD)/faultmap.pc: faultmap.pc.in
-	sed -e 's|@PREFIX@|$(PREFIX)|' $< > $@
+# Rebuilt with the PREFIX of each make (install-dirs); paths under PREFIX
+# are written relative to ${prefix}.
+$(BUILD)/faultmap.pc: faultmap.pc.in $(BUILD)/install-dirs include/faultmap.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' $< > $@
 
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h $(BUILD)/libfaultmap.a
 	@mkdir -p $(@D)
@@ -98,14 +121,27 @@ asan:
 tsan:
 	$(MAKE) BUILD=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" check
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
-	install -m 644 $(BUILD)/libfaultmap.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libfaultmap.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libfaultmap.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libfaultmap.so
-	install -m 644 include/faultmap.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/faultmap.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+# `make install` (PREFIX, BINDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR,
+# PRELOADDIR; DESTDIR for a staging tree): the library (static, and shared
+# with its soname links), the header, the pkg-config file, the CLI and the
+# interposer it preloads (in PRELOADDIR, off the linker's path).
+INSTALLED := $(BINDIR)/faultmap $(LIBDIR)/libfaultmap.a $(LIBDIR)/libfaultmap.so.$(VERSION) \
+	$(LIBDIR)/$(SONAME) $(LIBDIR)/libfaultmap.so $(INCLUDEDIR)/faultmap.h \
+	$(PKGCONFIGDIR)/faultmap.pc $(PRELOADDIR)/libfaultmap-preload.so
+install: all $(BUILD)/install/faultmap
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(PRELOADDIR)
+	install -m 755 $(BUILD)/install/faultmap $(DESTDIR)$(BINDIR)/faultmap
+	install -m 644 $(BUILD)/libfaultmap.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libfaultmap.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libfaultmap.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libfaultmap.so
+	install -m 644 include/faultmap.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(BUILD)/faultmap.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 755 $(BUILD)/libfaultmap-preload.so $(DESTDIR)$(PRELOADDIR)/
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(PRELOADDIR)
 
 clean:
 	rm -rf build
