@@ -38,6 +38,20 @@
 static pthread_t fault_thread_id, io_thread_id;
 static char *thread_buffer(void);
 
+/* The engine's threads say when they are in their loops (fault_thread_start
+ * waits for them all). */
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
+static unsigned nr_started;
+
+static void thread_ready(void)
+{
+	pthread_mutex_lock(&start_lock);
+	nr_started++;
+	pthread_cond_broadcast(&start_cv);
+	pthread_mutex_unlock(&start_lock);
+}
+
 /* The second fault thread serves faults only while the main one waits for
  * the disk: two threads polling one userfaultfd would both wake for every
  * fault (measured: -17% single-thread random reads). */
@@ -651,6 +665,7 @@ static void *ra_thread(void *arg)
 {
 	(void)arg;
 	char *buf = thread_buffer();
+	thread_ready();
 	pthread_mutex_lock(&engine.lock);
 	while (!stopping) {
 		if (!ra_queued) {
@@ -989,11 +1004,11 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 	miss_done(mm, msg, as, index, start, count, once, err, read_from, t);
 }
 
-/* do_fork - a process forked: serve its copy of our vmas through the new
- * userfaultfd the kernel gave us. */
-static void do_fork(struct mm *parent, const struct uffd_msg *msg)
+/* do_fork - a process forked: serve its copy of parent's vmas through the
+ * new userfaultfd the kernel gave us. Context: engine.lock held. */
+static void do_fork(struct mm *parent, int ufd)
 {
-	int child_uffd = fd_keep((int)msg->arg.fork.ufd);
+	int child_uffd = fd_keep(ufd);
 	struct mm *child = mm_dup(parent, child_uffd);
 	if (!child) {
 		sys_close(child_uffd);
@@ -1004,6 +1019,161 @@ static void do_fork(struct mm *parent, const struct uffd_msg *msg)
 		pp = &(*pp)->next;
 	*pp = child;
 	fault_thread_kick(); /* the main fault thread polls it from now on */
+}
+
+/*
+ * Fork. The kernel's fork (UFFD_EVENT_FORK) waits until a fault thread has
+ * read the fork message from this process's userfaultfd, while glibc's
+ * fork() holds, around the system call, map_lock (atfork_prepare), every
+ * malloc arena lock and the stdio list lock. So from atfork_prepare to
+ * atfork_parent the main fault thread is *parked* (fork_park): it reads
+ * only this process's userfaultfd, into preallocated space, and takes no
+ * lock but fork_lock (which nobody holds across anything that waits), and
+ * the helper thread does not read at all. A page fault read meanwhile is
+ * held (held[]) and served after the fork; the fork message's new
+ * userfaultfd is recorded in fork_ufd[], and atfork_parent makes the
+ * child's mm (mm_dup) before it releases map_lock, so the child gets the
+ * vmas as they were at the fork. Nothing in the park loop allocates, or
+ * waits for engine.lock: any engine thread may be stuck on a malloc lock
+ * with engine.lock held, and the fork still ends.
+ */
+#define FORK_SLOTS 16
+#define HELD_MAX 64
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fork_cv = PTHREAD_COND_INITIALIZER;
+static _Atomic bool fork_req; /* a glibc fork asks the fault threads to park */
+static bool fork_busy;	      /* from atfork_prepare to the end of atfork_parent */
+static bool main_parked;      /* the main fault thread is in fork_park */
+static bool helper_reading;   /* the helper thread is reading/serving one message */
+static bool threads_running;  /* the fault threads run (start to stop) */
+static int fork_ufd[FORK_SLOTS]; /* children's userfaultfds, mm not made yet */
+static unsigned nr_fork_ufd;
+static struct uffd_msg held[HELD_MAX]; /* faults read while parked */
+static unsigned nr_held;
+
+/* fork_record - keep the userfaultfd of a child of this process until its
+ * mm is made. Never allocates: it may run during the fork. */
+static void fork_record(int ufd)
+{
+	pthread_mutex_lock(&fork_lock);
+	if (nr_fork_ufd < FORK_SLOTS)
+		fork_ufd[nr_fork_ufd++] = ufd;
+	else /* only raw fork()s, many at once: that child goes unserved */
+		sys_close(ufd);
+	pthread_mutex_unlock(&fork_lock);
+}
+
+/* fork_take - take the recorded userfaultfds into ufds (FORK_SLOTS).
+ * Context: fork_lock. Return: how many. */
+static unsigned fork_take(int *ufds)
+{
+	unsigned n = nr_fork_ufd;
+	memcpy(ufds, fork_ufd, n * sizeof(*ufds));
+	nr_fork_ufd = 0;
+	return n;
+}
+
+/* fork_serve - make the mms of the children recorded (forks without
+ * glibc's fork(), whose userfaultfd a fault thread read); during a glibc
+ * fork, atfork_parent makes them. Context: no lock held. */
+static void fork_serve(void)
+{
+	int ufds[FORK_SLOTS];
+	pthread_mutex_lock(&fork_lock);
+	unsigned n = fork_busy ? 0 : fork_take(ufds);
+	pthread_mutex_unlock(&fork_lock);
+	if (!n)
+		return;
+	pthread_mutex_lock(&engine.lock);
+	for (unsigned i = 0; i < n; i++)
+		do_fork(engine_self(), ufds[i]);
+	pthread_mutex_unlock(&engine.lock);
+}
+
+/* fork_park - the main fault thread, asked to park: read this process's
+ * userfaultfd until the fork is over, holding page faults and recording
+ * the fork's userfaultfd. Context: main fault thread, no lock held. */
+static void fork_park(void)
+{
+	pthread_mutex_lock(&fork_lock);
+	if (!fork_req) {
+		pthread_mutex_unlock(&fork_lock);
+		return;
+	}
+	main_parked = true;
+	pthread_cond_broadcast(&fork_cv);
+	pthread_mutex_unlock(&fork_lock);
+	int uffd = engine_self()->uffd;
+	struct pollfd pfd[2] = {{.fd = kick_fd, .events = POLLIN},
+				{.fd = uffd, .events = POLLIN}};
+	while (fork_req) {
+		if (poll(pfd, 2, -1) < 0)
+			continue;
+		uint64_t v;
+		if (read(kick_fd, &v, sizeof(v)) < 0) { /* already drained */
+		}
+		struct uffd_msg msg;
+		while (sys_read(uffd, &msg, sizeof(msg)) == (ssize_t)sizeof(msg)) {
+			if (msg.event == UFFD_EVENT_FORK)
+				fork_record((int)msg.arg.fork.ufd);
+			else if (msg.event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			else if (nr_held < HELD_MAX)
+				held[nr_held++] = msg;
+			else /* it faults again after the fork */
+				uffd_wake(uffd, msg.arg.pagefault.address & ~(FM_PAGE_SIZE - 1),
+					  FM_PAGE_SIZE);
+		}
+	}
+	pthread_mutex_lock(&fork_lock);
+	main_parked = false;
+	pthread_cond_broadcast(&fork_cv);
+	pthread_mutex_unlock(&fork_lock);
+}
+
+/* fault_fork_prepare - before a glibc fork (atfork_prepare, map_lock
+ * held): park the main fault thread and stop the helper reading. */
+void fault_fork_prepare(void)
+{
+	pthread_mutex_lock(&fork_lock);
+	fork_busy = true;
+	if (threads_running && uffd_fork_events) { /* else the fork waits for none */
+		fork_req = true;
+		fault_thread_kick();
+		while (!main_parked || helper_reading)
+			pthread_cond_wait(&fork_cv, &fork_lock);
+	}
+	pthread_mutex_unlock(&fork_lock);
+}
+
+/* fault_fork_parent - after a glibc fork, in the parent (map_lock still
+ * held): unpark, and make the child's mm from the vmas as they are. */
+void fault_fork_parent(void)
+{
+	int ufds[FORK_SLOTS];
+	pthread_mutex_lock(&fork_lock);
+	fork_req = false;
+	fault_thread_kick();
+	while (main_parked)
+		pthread_cond_wait(&fork_cv, &fork_lock);
+	unsigned n = fork_take(ufds);
+	fork_busy = false;
+	pthread_mutex_unlock(&fork_lock);
+	pthread_mutex_lock(&engine.lock);
+	for (unsigned i = 0; i < n; i++)
+		do_fork(engine_self(), ufds[i]);
+	pthread_mutex_unlock(&engine.lock);
+}
+
+/* fault_fork_child - in the child, whose engine is inert: forget the
+ * parent's fork state (its threads are not here). */
+void fault_fork_child(void)
+{
+	pthread_mutex_init(&fork_lock, NULL);
+	pthread_cond_init(&fork_cv, NULL);
+	fork_req = false;
+	fork_busy = main_parked = helper_reading = threads_running = false;
+	nr_fork_ufd = nr_held = 0;
 }
 
 /* mm_reap_dead - forget the mms of processes that are gone. Only the fault
@@ -1041,6 +1211,33 @@ void mm_reap_dead(void)
 	}
 }
 
+/* serve_message - serve one message read from mm's userfaultfd, reading
+ * file data into buf. */
+static void serve_message(struct mm *mm, const struct uffd_msg *msg, char *buf)
+{
+	if (msg->event == UFFD_EVENT_FORK && mm == engine_self()) {
+		fork_record((int)msg->arg.fork.ufd);
+		fork_serve();
+		fault_thread_kick(); /* if atfork_parent took the slots already */
+		return;
+	}
+	struct fm_trace t = {.result = NULL};
+	if (trace_enabled()) {
+		t.t_ns = now_ns();
+		t.tid = (int)msg->arg.pagefault.feat.ptid;
+	}
+	pthread_mutex_lock(&engine.lock);
+	if (msg->event == UFFD_EVENT_PAGEFAULT)
+		do_fault(mm, msg, buf, &t);
+	else if (msg->event == UFFD_EVENT_FORK) /* a child forked */
+		do_fork(mm, (int)msg->arg.fork.ufd);
+	pthread_mutex_unlock(&engine.lock);
+	if (t.result && trace_enabled()) {
+		t.total_ns = now_ns() - t.t_ns;
+		trace_fault(&t);
+	}
+}
+
 /* handle_messages - read one message of mm's userfaultfd and serve it,
  * reading file data into buf. One at a time, so that the other fault thread
  * can take the next while this one waits for the disk.
@@ -1050,21 +1247,19 @@ static bool handle_messages(struct mm *mm, char *buf)
 	struct uffd_msg msg;
 	if (sys_read(mm->uffd, &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
 		return false;
-	struct fm_trace t = {.result = NULL};
-	if (trace_enabled()) {
-		t.t_ns = now_ns();
-		t.tid = (int)msg.arg.pagefault.feat.ptid;
-	}
-	pthread_mutex_lock(&engine.lock);
-	if (msg.event == UFFD_EVENT_PAGEFAULT)
-		do_fault(mm, &msg, buf, &t);
-	else if (msg.event == UFFD_EVENT_FORK)
-		do_fork(mm, &msg);
-	pthread_mutex_unlock(&engine.lock);
-	if (t.result && trace_enabled()) {
-		t.total_ns = now_ns() - t.t_ns;
-		trace_fault(&t);
-	}
+	serve_message(mm, &msg, buf);
+	return true;
+}
+
+/* serve_held - serve the faults read while parked for a fork. Context:
+ * main fault thread, no lock held. */
+static bool serve_held(char *buf)
+{
+	if (!nr_held)
+		return false;
+	for (unsigned i = 0; i < nr_held; i++)
+		serve_message(engine_self(), &held[i], buf);
+	nr_held = 0;
 	return true;
 }
 
@@ -1083,6 +1278,10 @@ static void spin(char *buf)
 {
 	uint64_t until = now_ns() + SPIN_NS;
 	while (!stopping && now_ns() < until) {
+		if (fork_req) {
+			fork_park();
+			serve_held(buf);
+		}
 		bool reaped = misses_reap(false);
 		if (handle_messages(engine_self(), buf) || reaped)
 			until = now_ns() + SPIN_NS;
@@ -1108,7 +1307,12 @@ static void *fault_thread(void *arg)
 	struct pollfd *pfd = NULL;
 	struct mm **mms = NULL;
 	size_t cap = 0;
+	thread_ready();
 	while (!stopping) {
+		if (fork_req)
+			fork_park();
+		serve_held(buf);
+		fork_serve();
 		pthread_mutex_lock(&engine.lock);
 		mm_reap_dead();
 		size_t n = 2;
@@ -1166,6 +1370,26 @@ static void *fault_thread(void *arg)
 	return NULL;
 }
 
+/* helper_read_begin - whether the helper thread may read a message now
+ * (not while a fork is in progress: then only the parked main fault thread
+ * reads); if so, fault_fork_prepare waits until helper_read_end. */
+static bool helper_read_begin(void)
+{
+	pthread_mutex_lock(&fork_lock);
+	bool ok = !fork_req;
+	helper_reading = ok;
+	pthread_mutex_unlock(&fork_lock);
+	return ok;
+}
+
+static void helper_read_end(void)
+{
+	pthread_mutex_lock(&fork_lock);
+	helper_reading = false;
+	pthread_cond_broadcast(&fork_cv);
+	pthread_mutex_unlock(&fork_lock);
+}
+
 /* io_fault_thread - the second fault thread: serves this process's faults
  * while the main one waits for the disk (the file read of a miss is done
  * without engine.lock), so misses of several program threads overlap. It
@@ -1174,15 +1398,22 @@ static void *io_fault_thread(void *arg)
 {
 	(void)arg;
 	char *buf = thread_buffer();
+	thread_ready();
 	while (!stopping) {
 		pthread_mutex_lock(&helper_lock);
 		while (!main_in_io && !stopping)
 			pthread_cond_wait(&helper_cv, &helper_lock);
 		pthread_mutex_unlock(&helper_lock);
 		struct pollfd pfd = {.fd = engine_self()->uffd, .events = POLLIN};
-		if (poll(&pfd, 1, 1) > 0 && (pfd.revents & POLLIN))
-			while (handle_messages(engine_self(), buf)) {
-			}
+		if (poll(&pfd, 1, 1) <= 0 || !(pfd.revents & POLLIN))
+			continue;
+		bool more = true;
+		while (more && helper_read_begin()) {
+			more = handle_messages(engine_self(), buf);
+			helper_read_end();
+		}
+		if (more) /* a fork is in progress: the main thread reads */
+			poll(NULL, 0, 1);
 	}
 	free(buf);
 	return NULL;
@@ -1192,6 +1423,9 @@ static void *io_fault_thread(void *arg)
  * ra_threads. */
 static void stop_threads(int nr_ra)
 {
+	pthread_mutex_lock(&fork_lock);
+	threads_running = false;
+	pthread_mutex_unlock(&fork_lock);
 	stopping = 1;
 	fault_thread_kick();
 	pthread_mutex_lock(&helper_lock);
@@ -1233,10 +1467,22 @@ int fault_thread_start(void)
 		}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
+		nr_started = 0;
 		sys_close(kick_fd);
 		kick_fd = -1;
 		return -err;
 	}
+	/* Started means started: a fork that comes right after the first
+	 * fm_mmap meets threads in their loops, not allocating their
+	 * buffers. */
+	pthread_mutex_lock(&start_lock);
+	while (nr_started < 2 + RA_THREADS)
+		pthread_cond_wait(&start_cv, &start_lock);
+	nr_started = 0;
+	pthread_mutex_unlock(&start_lock);
+	pthread_mutex_lock(&fork_lock);
+	threads_running = true;
+	pthread_mutex_unlock(&fork_lock);
 	return 0;
 }
 

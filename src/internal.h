@@ -248,6 +248,9 @@ int uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect);
 int fault_thread_start(void);
 void fault_thread_stop(void);
 void fault_thread_kick(void);
+void fault_fork_prepare(void);
+void fault_fork_parent(void);
+void fault_fork_child(void);
 void mm_reap_dead(void);
 int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 		       bool once, char *buf, bool unlock_for_io);

@@ -133,17 +133,25 @@ static int budget_from_env(void)
 
 /* Before fork: the child may exec a program that reads the file, which has
  * its own cache (or none): like the kernel's shared page cache, it must
- * see what this process wrote, so dirty pages are written back first. */
+ * see what this process wrote, so dirty pages are written back first.
+ * Then the fault threads park (fault_fork_prepare): the kernel's fork
+ * waits until one reads the fork message, and nothing they need may wait
+ * for the locks that fork() holds (docs/design.md, Locks). map_lock stays
+ * held until the child's mm is made (fault_fork_parent). */
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&map_lock);
 	pthread_mutex_lock(&engine.lock);
 	(void)writeback_all(); /* a failure keeps the pages dirty, as always */
 	pthread_mutex_unlock(&engine.lock);
+	if (!engine.forked_child)
+		fault_fork_prepare();
 }
 
 static void atfork_parent(void)
 {
+	if (!engine.forked_child)
+		fault_fork_parent();
 	pthread_mutex_unlock(&map_lock);
 }
 
@@ -155,6 +163,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&engine.lock, NULL);
 	if (!uffd_fork_events && !engine.forked_child && engine.mms)
 		mm_unserve_child(engine.mms);
+	fault_fork_child();
 	engine.forked_child = true;
 }
 
