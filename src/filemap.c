@@ -537,11 +537,11 @@ static void fd_forget(int fd)
 
 /* filemap_fd_opened - fd was just opened: if its file is cached, it hears
  * only of the write-back errors that come after (or of one nobody heard
- * of yet), as errseq_sample says. */
+ * of yet), as errseq_sample says. Not in a (v)forked child. */
 void filemap_fd_opened(int fd)
 {
 	struct file_op op;
-	if (!op_begin(&op, fd))
+	if (getpid() != engine.pid || !op_begin(&op, fd))
 		return;
 	struct fd_errseq *r = fd_record(fd, op.as);
 	if (r)
@@ -552,7 +552,8 @@ void filemap_fd_opened(int fd)
 /* filemap_fds_closed - fds first to last are about to be closed. */
 void filemap_fds_closed(unsigned int first, unsigned int last)
 {
-	if (!atomic_load(&fd_errseq_used) || engine.forked_child)
+	/* Not in a child: a vfork child shares the table, not the fds. */
+	if (!atomic_load(&fd_errseq_used) || engine.forked_child || getpid() != engine.pid)
 		return;
 	struct file_op op;
 	op_lock(&op);
