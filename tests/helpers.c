@@ -507,3 +507,51 @@ ssize_t failing_pwrite(int fd, const void *buf, size_t n, off_t off)
 	}
 	return pwrite(fd, buf, n, off);
 }
+
+size_t fill_until_sigbus(const char *path, size_t npages, bool faultmap, unsigned char **map,
+			 int *fd)
+{
+	unlink(path);
+	int f = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(f >= 0);
+	CHECK(ftruncate(f, (off_t)(npages * PS)) == 0); /* sparse: no blocks yet */
+	unsigned char *p = faultmap ? fm_mmap(NULL, npages * PS, PROT_READ | PROT_WRITE,
+					      MAP_SHARED, f, 0)
+				    : mmap(NULL, npages * PS, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+	CHECK(p != MAP_FAILED);
+	catch_sigbus();
+	sigbus_count = 0;
+	static volatile size_t i;
+	for (i = 0; i < npages; i++)
+		if (sigsetjmp(sigbus_env, 1) == 0)
+			memset(p + i * PS, (int)(0x40 + i % 64), PS);
+		else
+			break;
+	printf("%s: SIGBUS at page %zu\n", faultmap ? "faultmap" : "kernel", (size_t)i);
+	CHECK_EQ(sigbus_count, i < npages);
+	if (faultmap) {
+		*map = p;
+		*fd = f;
+	} else {
+		CHECK(munmap(p, npages * PS) == 0);
+		close(f);
+	}
+	return i;
+}
+
+void check_filled_until(const char *path, unsigned char *map, size_t stop, size_t npages)
+{
+	struct fm_stats st;
+	CHECK(fm_stats(&st) == 0);
+	CHECK_EQ(st.dirty_bytes, stop * PS); /* the refused page stays clean */
+	CHECK_EQ(fm_msync(map, npages * PS, MS_SYNC), 0);
+	unsigned char *want = calloc(1, npages * PS);
+	CHECK(want);
+	for (size_t i = 0; i < stop; i++)
+		memset(want + i * PS, (int)(0x40 + i % 64), PS);
+	check_file_is(path, want, npages * PS);
+	CHECK(memcmp(map, want, npages * PS) == 0);
+	CHECK(fm_stats(&st) == 0);
+	CHECK_EQ(st.writeback_errors, 0);
+	free(want);
+}

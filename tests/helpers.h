@@ -82,6 +82,17 @@ void catch_sigbus(void);
 /* Whether this process may make a userfaultfd (vm.unprivileged_userfaultfd
  * is not 0, or /dev/userfaultfd opens for it). */
 bool user_may_uffd(void);
+/* fill_until_sigbus - create path anew, sparse, npages long, map it shared
+ * (fm_mmap if faultmap, else the kernel's mmap) and write page i with
+ * 0x40 + i % 64, in order, until a write raises SIGBUS (caught with
+ * catch_sigbus, which it calls). Return: that page (npages if none); the
+ * kernel's mapping is unmapped and closed, faultmap's left in *map, *fd. */
+size_t fill_until_sigbus(const char *path, size_t npages, bool faultmap, unsigned char **map,
+			 int *fd);
+/* check_filled_until - after fill_until_sigbus: fm_msync of map succeeds,
+ * with no write-back error, and the file and map hold pages [0, stop) as
+ * written, zeros after. */
+void check_filled_until(const char *path, unsigned char *map, size_t stop, size_t npages);
 /* Run fn(arg) in a child; return its wait status. */
 int in_child(void (*fn)(void *), void *arg);
 
