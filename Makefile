@@ -6,6 +6,7 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 PRELOADDIR ?= $(LIBDIR)/faultmap
+MANDIR ?= $(PREFIX)/share/man
 BUILD ?= build
 CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -48,9 +49,18 @@ $(BUILD)/libfaultmap-preload.so: $(PRELOAD_OBJS)
 $(BUILD)/faultmap: PRELOAD_NAME := libfaultmap-preload.so
 $(BUILD)/install/faultmap: PRELOAD_NAME = $(shell realpath -m --relative-to=$(BINDIR) $(PRELOADDIR))/libfaultmap-preload.so
 $(BUILD)/install/faultmap: $(BUILD)/install-dirs
-$(BUILD)/faultmap $(BUILD)/install/faultmap: $(wildcard programs/*.c programs/*.h) src/publish.h src/runtime_dir.h $(BUILD)/libfaultmap.a
+# faultmap --version names the git revision it was built from, if known.
+$(BUILD)/faultmap $(BUILD)/install/faultmap: $(wildcard programs/*.c programs/*.h) src/publish.h src/runtime_dir.h $(BUILD)/libfaultmap.a $(BUILD)/git-rev
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -DFM_PRELOAD_NAME='"$(PRELOAD_NAME)"' $(wildcard programs/*.c) $(BUILD)/libfaultmap.a $(LDLIBS) -lm -o $@
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -DFM_PRELOAD_NAME='"$(PRELOAD_NAME)"' -DFM_GIT_REV="\"$$(cat $(BUILD)/git-rev)\"" \
+		$(wildcard programs/*.c) $(BUILD)/libfaultmap.a $(LDLIBS) -lm -o $@
+
+# The git revision of the tree (empty outside git), rewritten only when it
+# changes, so that the CLI is rebuilt only then.
+$(BUILD)/git-rev: FORCE
+	@mkdir -p $(@D)
+	@git describe --always --dirty 2>/dev/null | tr -cd '0-9A-Za-z._-' > $@.new || true
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 
 # The install directories, as the files that hold them (the pkg-config
 # file, the installed CLI) were made with: rewritten only when they
@@ -122,15 +132,23 @@ tsan:
 	$(MAKE) BUILD=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" check
 
 # `make install` (PREFIX, BINDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR,
-# PRELOADDIR; DESTDIR for a staging tree): the library (static, and shared
-# with its soname links), the header, the pkg-config file, the CLI and the
-# interposer it preloads (in PRELOADDIR, off the linker's path).
+# PRELOADDIR, MANDIR; DESTDIR for a staging tree): the library (static, and
+# shared with its soname links), the header, the pkg-config file, the CLI
+# and the interposer it preloads (in PRELOADDIR, off the linker's path), and
+# the man pages (man/; a page that is a link to another is installed as a
+# copy of it).
+MAN_PAGES := $(patsubst man/%,%,$(wildcard man/man1/*.1 man/man3/*.3 man/man7/*.7))
 INSTALLED := $(BINDIR)/faultmap $(LIBDIR)/libfaultmap.a $(LIBDIR)/libfaultmap.so.$(VERSION) \
 	$(LIBDIR)/$(SONAME) $(LIBDIR)/libfaultmap.so $(INCLUDEDIR)/faultmap.h \
-	$(PKGCONFIGDIR)/faultmap.pc $(PRELOADDIR)/libfaultmap-preload.so
+	$(PKGCONFIGDIR)/faultmap.pc $(PRELOADDIR)/libfaultmap-preload.so \
+	$(addprefix $(MANDIR)/,$(MAN_PAGES))
 install: all $(BUILD)/install/faultmap
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
-		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(PRELOADDIR)
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(PRELOADDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
 	install -m 755 $(BUILD)/install/faultmap $(DESTDIR)$(BINDIR)/faultmap
 	install -m 644 $(BUILD)/libfaultmap.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(BUILD)/libfaultmap.so.$(VERSION) $(DESTDIR)$(LIBDIR)/

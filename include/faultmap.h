@@ -57,12 +57,16 @@ extern "C" {
  *
  * Nothing is read at map time (except with MAP_POPULATE).
  *
- * Errors (errno): EBADF (fd not open), EACCES (fd not open for reading, or a
- * PROT_WRITE MAP_SHARED mapping of an fd not open for writing), EINVAL (bad
- * length, offset, flags, or an invalid FAULTMAP_BUDGET), ENODEV (fd is not a
- * regular file), EEXIST (MAP_FIXED_NOREPLACE over a mapping), ENOMEM (no
- * address space or memory), EOVERFLOW, EPERM (userfaultfd not permitted),
- * ENOTSUP (called in a forked child: only the parent's engine maps files).
+ * Errors (errno): those mmap(2) gives for the same arguments, and EBADF (fd
+ * not open), EACCES (fd not open for reading, or a PROT_WRITE MAP_SHARED
+ * mapping of an fd not open for writing), EINVAL (bad length, offset,
+ * flags, a flag faultmap does not implement such as MAP_LOCKED or
+ * MAP_HUGETLB, or an invalid FAULTMAP_BUDGET), ENODEV (fd is not a regular
+ * file), EEXIST (MAP_FIXED_NOREPLACE over a mapping), EMFILE and ENFILE (no
+ * fd left for the engine), ENOMEM (no address space or memory), EOVERFLOW,
+ * EPERM (userfaultfd not permitted), ENOTSUP (called in a forked child:
+ * only the parent's engine maps files; or a kernel without userfaultfd
+ * write-protect for shmem). See fm_mmap(3).
  */
 FM_API void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
 
@@ -72,7 +76,8 @@ FM_API void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off
  * range are unmapped too. When the last mapping of a file goes away its
  * dirty pages are written to the file and its cache is released.
  *
- * Errors: EINVAL (addr not page aligned, length 0).
+ * Errors: EINVAL (addr not page aligned, length 0), ENOMEM (no memory to
+ * split a mapping).
  */
 FM_API int fm_munmap(void *addr, size_t length);
 
@@ -102,7 +107,8 @@ FM_API int fm_msync(void *addr, size_t length, int flags);
  * MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ and MADV_POPULATE_WRITE are
  * passed to the kernel.
  *
- * Errors: EINVAL (bad advice or alignment), ENOMEM (range not mapped).
+ * Errors: those of madvise(2), and EINVAL (bad advice or alignment, or
+ * advice refused on a faultmap mapping), ENOMEM (range not mapped).
  */
 FM_API int fm_madvise(void *addr, size_t length, int advice);
 
@@ -134,22 +140,28 @@ FM_API void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int 
  * (reading missing pages into it), so they see writes made through shared
  * mappings and not yet written back; fm_pwrite/fm_write write to the file
  * and update the cached pages, so every mapping sees the write at once; a
- * write past EOF grows the file and the cache. fm_ftruncate and
- * fm_fallocate change the file and the cache together: pages past a new
- * EOF leave the cache and raise SIGBUS in mappings, as on Linux.
+ * write past EOF grows the file and the cache.
  *
  * On a file faultmap does not cache, each is exactly its system call.
- * Same arguments, results and errno as pread(2), read(2), pwrite(2),
- * write(2), ftruncate(2) and fallocate(2), plus ENOMEM (no memory for the
+ * Same arguments, results and errno as pread(2), read(2), pwrite(2) and
+ * write(2) (EBADF, EFAULT, EINVAL, EIO...), plus ENOMEM (no memory for the
  * bounce buffer). fm_read/fm_write move the file offset as read/write do,
  * but are not atomic with respect to another thread using the same fd.
- * fm_fallocate refuses FALLOC_FL_COLLAPSE_RANGE and FALLOC_FL_INSERT_RANGE
- * on a cached file (EOPNOTSUPP).
  */
 FM_API ssize_t fm_pread(int fd, void *buf, size_t count, off_t offset);
 FM_API ssize_t fm_read(int fd, void *buf, size_t count);
 FM_API ssize_t fm_pwrite(int fd, const void *buf, size_t count, off_t offset);
 FM_API ssize_t fm_write(int fd, const void *buf, size_t count);
+
+/*
+ * fm_ftruncate and fm_fallocate change a cached file and its cache together:
+ * pages past a new EOF leave the cache and raise SIGBUS in mappings, as on
+ * Linux. On a file faultmap does not cache, each is exactly its system
+ * call. Same arguments, results and errno as ftruncate(2) and fallocate(2),
+ * plus ENOMEM (the cache could not grow). fm_fallocate refuses
+ * FALLOC_FL_COLLAPSE_RANGE and FALLOC_FL_INSERT_RANGE on a cached file
+ * (EOPNOTSUPP).
+ */
 FM_API int fm_ftruncate(int fd, off_t length);
 FM_API int fm_fallocate(int fd, int mode, off_t offset, off_t len);
 

@@ -16,12 +16,23 @@
 #define EXIT_USAGE 2
 #define EXIT_EXEC 127
 
+/* The interposer, from the directory of the faultmap executable (the
+ * Makefile sets it for the installed CLI). */
+#ifndef FM_PRELOAD_NAME
+#define FM_PRELOAD_NAME "libfaultmap-preload.so"
+#endif
+
 /* ---- usage.c -------------------------------------------------------------- */
 
 /* cmd_usage - the synopsis of subcommand cmd, or NULL if there is none. */
 const char *cmd_usage(const char *cmd);
+/* print_command_help - cmd's synopsis and options (faultmap cmd --help) to
+ * f. Return: 0, or -1 if there is no such command. */
+int print_command_help(FILE *f, const char *cmd);
 /* print_manual - the whole manual (faultmap --help) to f. */
 void print_manual(FILE *f);
+/* print_version - "faultmap MAJOR.MINOR (git REV)" to f. */
+void print_version(FILE *f);
 /* usage_error - "faultmap: <message>" and cmd's synopsis on stderr; exit 2. */
 _Noreturn void usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -15,10 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef FM_PRELOAD_NAME
-#define FM_PRELOAD_NAME "libfaultmap-preload.so"
-#endif
-
 #define FM_MIN_BUDGET (64 * 1024)
 
 /* check_budget - see cli.h. */

@@ -14,10 +14,8 @@ static int help(int argc, char **argv)
 	if (argc > 2)
 		usage_error("help", "too many arguments");
 	if (argc == 2) {
-		const char *syn = cmd_usage(argv[1]);
-		if (!syn)
+		if (print_command_help(stdout, argv[1]))
 			usage_error("help", "unknown command '%s'", argv[1]);
-		printf("usage: %s\n", syn);
 		return 0;
 	}
 	print_manual(stdout);
@@ -31,6 +29,12 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help"))
 		return help(argc - 1, argv + 1);
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		if (argc > 2)
+			usage_error(NULL, "--version takes no arguments");
+		print_version(stdout);
+		return 0;
+	}
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);

@@ -276,7 +276,7 @@ int cmd_inspect(int argc, char **argv)
 				usage_error("inspect", "--svg needs a FILE");
 			svg = argv[i];
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: %s\n", cmd_usage("inspect"));
+			print_command_help(stdout, "inspect");
 			return 0;
 		} else if (argv[i][0] == '-' || pid_text) {
 			usage_error("inspect", "unexpected argument '%s'", argv[i]);

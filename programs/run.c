@@ -107,7 +107,7 @@ int cmd_run(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--stats")) {
 			stats = true;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: %s\n", cmd_usage("run"));
+			print_command_help(stdout, "run");
 			return 0;
 		} else {
 			usage_error("run", "unknown option '%s'", argv[i]);

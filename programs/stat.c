@@ -235,7 +235,7 @@ int cmd_stat(int argc, char **argv)
 					    "bad interval '%s' (whole seconds, 1..86400)",
 					    argv[i]);
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: %s\n", cmd_usage("stat"));
+			print_command_help(stdout, "stat");
 			return 0;
 		} else {
 			usage_error("stat", "unexpected argument '%s'", argv[i]);

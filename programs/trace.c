@@ -256,7 +256,7 @@ int cmd_trace(int argc, char **argv)
 				usage_error("trace", "-o needs a FILE");
 			out_path = argv[i];
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: %s\n", cmd_usage("trace"));
+			print_command_help(stdout, "trace");
 			return 0;
 		} else {
 			usage_error("trace", "unknown option '%s'", argv[i]);

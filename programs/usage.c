@@ -1,79 +1,134 @@
 /*
- * usage.c - the faultmap command's manual (faultmap --help, faultmap help)
- * and the one-line synopses printed with usage errors.
+ * usage.c - the faultmap command's manual: faultmap --help (every command
+ * with its options), faultmap COMMAND --help and faultmap help COMMAND (that
+ * command's), faultmap --version, and the one-line synopses printed with
+ * usage errors. The man pages (man/man1/) say the same at more length.
  */
 #include "cli.h"
+#include "faultmap.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const struct {
-	const char *cmd, *synopsis;
-} synopses[] = {
-    {"run", "faultmap run [--budget SIZE] [--stats] [--] PROGRAM [ARGS...]"},
-    {"stat", "faultmap stat [--watch [SECONDS]]"},
-    {"inspect", "faultmap inspect PID [--svg FILE]"},
-    {"trace", "faultmap trace [--budget SIZE] [-o FILE] [--] PROGRAM [ARGS...]"},
-    {"help", "faultmap help [COMMAND]"},
-};
+#ifndef FM_GIT_REV
+#define FM_GIT_REV ""
+#endif
 
-static const char manual[] =
-    "NAME\n"
-    "    faultmap - run programs on faultmap's user-space page cache, and watch it\n"
-    "\n"
-    "SYNOPSIS\n"
-    "    faultmap run [--budget SIZE] [--stats] [--] PROGRAM [ARGS...]\n"
-    "    faultmap stat [--watch [SECONDS]]\n"
-    "    faultmap inspect PID [--svg FILE]\n"
-    "    faultmap trace [--budget SIZE] [-o FILE] [--] PROGRAM [ARGS...]\n"
-    "    faultmap help [COMMAND] | faultmap --help\n"
-    "\n"
-    "DESCRIPTION\n"
-    "    run      Run PROGRAM (same pid) with the faultmap interposer preloaded:\n"
-    "             its mmap()s of files are served by faultmap. --budget caps the\n"
-    "             page cache (65536, 64K, 64M, 2G; at least 64K). --stats runs it\n"
-    "             as a child and prints, on stderr, a summary per process at exit\n"
-    "             (faults, pages read and written, evictions, hit ratio).\n"
-    "    stat     One line per process of yours (root: of every user) running\n"
-    "             under faultmap (pid, program, budget, resident, dirty, hit\n"
-    "             ratio, faults/s), then its files (resident and dirty pages,\n"
-    "             path; names escaped). --watch refreshes every\n"
-    "             SECONDS (default 1) until interrupted.\n"
-    "    inspect  Draw the page cache of process PID: each file's address_space,\n"
-    "             its page index (. not cached, R resident, D dirty, L being\n"
-    "             read) and the vmas that map it (the reverse map), with the\n"
-    "             part of the file each covers. --svg FILE also draws it as SVG.\n"
-    "    trace    Run PROGRAM as run does and narrate every fault faultmap\n"
-    "             serves (address -> vma -> page -> miss/hit/write -> pages read\n"
-    "             -> installed, with times), then a summary per process. The\n"
-    "             narration goes to stderr, or to FILE with -o, so that it does\n"
-    "             not mix with the program's output.\n"
-    "\n"
+/* Each command: its synopsis, and what it does with each option. */
+static const struct {
+	const char *cmd, *synopsis, *text;
+} commands[] = {
+    {"run", "faultmap run [--budget SIZE] [--stats] [--] PROGRAM [ARGS...]",
+     "Run PROGRAM (same pid) with the faultmap interposer preloaded: its\n"
+     "mmap()s of regular files are served by faultmap's page cache. Without\n"
+     "permission to use userfaultfd the kernel maps its files instead, with a\n"
+     "warning saying how to get access.\n"
+     "  --budget SIZE  cap the page cache (65536, 64K, 64M, 2G; binary units;\n"
+     "                 at least 64K). Default: half of RAM.\n"
+     "  --stats        run PROGRAM as a child and print on stderr, when it ends,\n"
+     "                 a summary per process that used faultmap (faults, pages\n"
+     "                 read and written, evictions, refaults, hit ratio, errors).\n"
+     "  --             end of options.\n"},
+    {"stat", "faultmap stat [--watch [SECONDS]]",
+     "One line per process of yours (root: of every user) running under\n"
+     "faultmap: pid, program, budget, resident, dirty, hit ratio, faults/s;\n"
+     "then its files: resident and dirty pages, path (names escaped).\n"
+     "  --watch [SECONDS]  redraw every SECONDS (1..86400, default 1) until\n"
+     "                     interrupted.\n"},
+    {"inspect", "faultmap inspect PID [--svg FILE]",
+     "Draw the page cache of process PID (yours, or any as root): each file's\n"
+     "address_space, its page index (. not cached, R resident, D dirty, L being\n"
+     "read, r partly resident) and the vmas that map it (the reverse map), with\n"
+     "the part of the file each covers.\n"
+     "  --svg FILE  also draw it as SVG into FILE.\n"},
+    {"trace", "faultmap trace [--budget SIZE] [-o FILE] [--] PROGRAM [ARGS...]",
+     "Run PROGRAM as run --stats does and narrate every fault faultmap serves\n"
+     "(address -> vma -> page -> miss/hit/write -> pages read -> installed,\n"
+     "with times), then a summary per process.\n"
+     "  --budget SIZE  as for run.\n"
+     "  -o FILE        write the narration to FILE instead of stderr.\n"
+     "  --             end of options.\n"},
+    {"help", "faultmap help [COMMAND]",
+     "Print this manual, or COMMAND's part of it. Also: faultmap --help,\n"
+     "faultmap COMMAND --help. faultmap --version prints the version.\n"},
+};
+#define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char environment[] =
     "ENVIRONMENT\n"
-    "    FAULTMAP_PRELOAD  the interposer to preload (default: "
-    "libfaultmap-preload.so\n"
-    "                      next to the faultmap executable)\n"
-    "    FAULTMAP_STAT_DIR the one runtime directory stat reads (tests)\n"
-    "    run and trace set LD_PRELOAD, FAULTMAP_PUBLISH=1, FAULTMAP_BUDGET,\n"
-    "    FAULTMAP_STATS_FILE (run --stats) and FAULTMAP_TRACE_FD (trace).\n"
+    "    FAULTMAP_PRELOAD   the interposer to preload (default: " FM_PRELOAD_NAME "\n"
+    "                       from the directory of the faultmap executable)\n"
+    "    FAULTMAP_STAT_DIR  the one runtime directory stat reads (tests)\n"
+    "    run and trace set LD_PRELOAD, FAULTMAP_PUBLISH=1, FAULTMAP_BUDGET (with\n"
+    "    --budget), FAULTMAP_STATS_FILE (--stats) and FAULTMAP_TRACE_FD (trace).\n"
+    "    faultmap(7) describes every variable.\n"
     "\n"
     "EXIT STATUS\n"
     "    run and trace: the program's status (128 + N if killed by signal N),\n"
-    "    127 if it cannot be executed. Otherwise 0; 1 on errors; 2 on usage\n"
-    "    errors.\n";
+    "    127 if it cannot be executed, 1 if faultmap cannot set it up.\n"
+    "    Otherwise 0; 1 on errors; 2 on usage errors.\n"
+    "\n"
+    "SEE ALSO\n"
+    "    faultmap(1), faultmap-run(1), faultmap-stat(1), faultmap-inspect(1),\n"
+    "    faultmap-trace(1), faultmap(7), fm_mmap(3)\n";
 
 /* cmd_usage - see cli.h. */
 const char *cmd_usage(const char *cmd)
 {
-	for (size_t i = 0; i < sizeof(synopses) / sizeof(synopses[0]); i++)
-		if (cmd && strcmp(cmd, synopses[i].cmd) == 0)
-			return synopses[i].synopsis;
+	for (size_t i = 0; i < NR_COMMANDS; i++)
+		if (cmd && strcmp(cmd, commands[i].cmd) == 0)
+			return commands[i].synopsis;
 	return NULL;
 }
 
+/* print_command_help - see cli.h. */
+int print_command_help(FILE *f, const char *cmd)
+{
+	for (size_t i = 0; i < NR_COMMANDS; i++)
+		if (strcmp(cmd, commands[i].cmd) == 0) {
+			fprintf(f, "usage: %s\n\n%s", commands[i].synopsis, commands[i].text);
+			return 0;
+		}
+	return -1;
+}
+
+/* print_indented - text with each line indented by n spaces. */
+static void print_indented(FILE *f, const char *text, int n)
+{
+	while (*text) {
+		size_t len = strcspn(text, "\n");
+		fprintf(f, "%*s%.*s\n", len ? n : 0, "", (int)len, text);
+		text += len + (text[len] == '\n');
+	}
+}
+
 /* print_manual - see cli.h. */
-void print_manual(FILE *f) { fputs(manual, f); }
+void print_manual(FILE *f)
+{
+	fputs("NAME\n"
+	      "    faultmap - run programs on faultmap's user-space page cache, and "
+	      "watch it\n\nSYNOPSIS\n",
+	      f);
+	for (size_t i = 0; i < NR_COMMANDS; i++)
+		fprintf(f, "    %s\n", commands[i].synopsis);
+	fputs("    faultmap --version\n\nCOMMANDS\n", f);
+	for (size_t i = 0; i < NR_COMMANDS; i++) {
+		fprintf(f, "    %s\n", commands[i].synopsis);
+		print_indented(f, commands[i].text, 8);
+		fputc('\n', f);
+	}
+	fputs(environment, f);
+}
+
+/* print_version - see cli.h. */
+void print_version(FILE *f)
+{
+	fprintf(f, "faultmap %d.%d", FAULTMAP_VERSION_MAJOR, FAULTMAP_VERSION_MINOR);
+	if (FM_GIT_REV[0])
+		fprintf(f, " (git %s)", FM_GIT_REV);
+	fputc('\n', f);
+}
 
 /* usage_error - see cli.h. */
 void usage_error(const char *cmd, const char *fmt, ...)
@@ -88,8 +143,8 @@ void usage_error(const char *cmd, const char *fmt, ...)
 		fprintf(stderr, "\nusage: %s\n", syn);
 	} else {
 		fputs("\nusage:\n", stderr);
-		for (size_t i = 0; i < sizeof(synopses) / sizeof(synopses[0]); i++)
-			fprintf(stderr, "    %s\n", synopses[i].synopsis);
+		for (size_t i = 0; i < NR_COMMANDS; i++)
+			fprintf(stderr, "    %s\n", commands[i].synopsis);
 	}
 	fputs("(faultmap --help for the manual)\n", stderr);
 	exit(EXIT_USAGE);

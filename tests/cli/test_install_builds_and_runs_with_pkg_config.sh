@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # NEEDS THE INTERPOSER. make install DESTDIR=... PREFIX=/usr installs the
 # library (static, shared with its soname links), the header, a pkg-config
-# file that says prefix=/usr, the CLI and its interposer. A program built
+# file that says prefix=/usr, the CLI and its interposer, and the man pages
+# under share/man, where man finds them. A program built
 # with pkg-config alone against that tree runs on the installed library;
 # the installed faultmap run preloads the installed interposer and serves
 # python3's mappings. make uninstall removes all of it.
@@ -14,18 +15,31 @@ command -v pkg-config >/dev/null || { echo "skip: no pkg-config"; exit 77; }
 # holds PREFIX): make install must not change the tree the suite uses.
 mkdir "$TMP/build" || fail "mkdir"
 for f in obj pic preload libfaultmap.a libfaultmap.so libfaultmap.so.* \
-	libfaultmap-preload.so faultmap faultmap.pc scene; do
+	libfaultmap-preload.so faultmap faultmap.pc scene git-rev; do
 	[ -e "$FAULTMAP_BUILD/$f" ] && cp -a "$FAULTMAP_BUILD/$f" "$TMP/build/"
 done
 DEST=$TMP/dest
 make -s -C "$ROOT" BUILD="$TMP/build" DESTDIR="$DEST" PREFIX=/usr install >"$TMP/out" 2>&1 ||
 	{ cat "$TMP/out"; fail "make install failed"; }
 for f in bin/faultmap lib/libfaultmap.a lib/libfaultmap.so.0 lib/libfaultmap.so \
-	include/faultmap.h lib/pkgconfig/faultmap.pc lib/faultmap/libfaultmap-preload.so; do
+	include/faultmap.h lib/pkgconfig/faultmap.pc lib/faultmap/libfaultmap-preload.so \
+	share/man/man1/faultmap.1 share/man/man1/faultmap-run.1 share/man/man7/faultmap.7 \
+	share/man/man3/fm_mmap.3 share/man/man3/fm_munmap.3; do
 	[ -e "$DEST/usr/$f" ] || fail "make install did not install usr/$f"
 done
 [ "$(readlink "$DEST/usr/lib/libfaultmap.so")" = libfaultmap.so.0 ] || fail "libfaultmap.so is not a link to the soname"
 grep -qx 'prefix=/usr' "$DEST/usr/lib/pkgconfig/faultmap.pc" || fail "faultmap.pc does not say prefix=/usr"
+# Every page of man/ is installed, a link as a copy of the page it names.
+for page in "$ROOT"/man/man[0-9]/*.[0-9]; do
+	sec=$(basename "$(dirname "$page")")
+	cmp -s "$page" "$DEST/usr/share/man/$sec/$(basename "$page")" ||
+		fail "make install did not install $sec/$(basename "$page") as it is in man/"
+done
+if command -v man >/dev/null; then
+	LC_ALL=C.UTF-8 MANWIDTH=80 man -M "$DEST/usr/share/man" 3 fm_munmap >"$TMP/out" 2>&1 ||
+		{ cat "$TMP/out"; fail "man -M \$MANDIR 3 fm_munmap failed"; }
+	expect_out '^ +fm_mmap, fm_munmap - map or unmap a file'
+fi
 
 # A program built with pkg-config only, run on the installed library.
 export PKG_CONFIG_LIBDIR=$DEST/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$DEST
