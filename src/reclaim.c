@@ -91,13 +91,14 @@ void reclaim_backoff(struct address_space *as, int err)
 }
 
 /* reclaim_backoff_end - a write-back of as succeeded: the next failure
- * backs off from the start; once it has no dirty page left, its pages
- * waiting on LRU_WAIT go back (at the next pass). */
+ * backs off from the start; its pages on LRU_WAIT that are clean now go
+ * back at the next pass, and all of them once it has no dirty page left. */
 void reclaim_backoff_end(struct address_space *as)
 {
 	as->wb_failures = 0;
-	if (!as->nr_dirty && as->wb_retry_at) {
-		as->wb_retry_at = 0;
+	if (as->wb_retry_at) {
+		if (!as->nr_dirty)
+			as->wb_retry_at = 0;
 		engine.wait_expiry = 0;
 	}
 }
