@@ -9,7 +9,9 @@
  *  - mmap of a regular file (not executable, not memfd or /dev/shm, no flag
  *    faultmap does not implement) -> fm_mmap; everything else, and every
  *    mapping made when the engine cannot run (no userfaultfd permission, a
- *    forked child), goes to the kernel. munmap, msync, mprotect, madvise and
+ *    forked child), goes to the kernel; but with FAULTMAP_REQUIRE=1
+ *    (faultmap run --require) an engine that cannot start ends the process
+ *    (exit 1) rather than fall back. munmap, msync, mprotect, madvise and
  *    mremap go to their fm_ versions, which pass ranges faultmap does not
  *    map to the kernel.
  *  - the read/write family, ftruncate, truncate, fallocate, copy_file_range
@@ -105,6 +107,14 @@ static bool serves(int prot, int flags, int fd)
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || shared_memory(fd))
 		return false;
 	if (engine_start() != 0) {
+		/* faultmap run --require: stop rather than fall back. */
+		const char *require = secure_getenv("FAULTMAP_REQUIRE");
+		if (require && !strcmp(require, "1")) {
+			fprintf(stderr, "faultmap: cannot serve mappings (%s), and faultmap "
+					"run --require was given: exiting\n",
+				strerror(-engine_start()));
+			_exit(1);
+		}
 		static _Atomic int warned;
 		if (!atomic_exchange(&warned, 1))
 			fprintf(stderr, "faultmap: cannot serve mappings (%s); the "

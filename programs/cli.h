@@ -76,6 +76,13 @@ int cmd_run(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
+
+/* check_engine - whether a program run now could start faultmap's engine:
+ * budget (the --budget value, or FAULTMAP_BUDGET) valid and userfaultfd
+ * usable, as the engine opens it (doctor.c). Says why not on stderr, with
+ * how to get access. Return: 0 or -errno. */
+int check_engine(const char *budget);
 
 /* ---- inspect.c: a parsed inspect answer ------------------------------------ */
 

@@ -1,6 +1,7 @@
 /*
  * faultmap.c - the faultmap command: parses the subcommand name and hands
- * the rest of the arguments to run.c, stat.c, inspect.c or trace.c. The
+ * the rest of the arguments to run.c, stat.c, inspect.c, trace.c or
+ * doctor.c. The
  * manual is in usage.c and docs/cli.md.
  */
 #include "cli.h"
@@ -43,6 +44,7 @@ int main(int argc, char **argv)
 	    {"stat", cmd_stat},
 	    {"inspect", cmd_inspect},
 	    {"trace", cmd_trace},
+	    {"doctor", cmd_doctor},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))

@@ -93,7 +93,7 @@ static int run_with_stats(char **argv)
 int cmd_run(int argc, char **argv)
 {
 	const char *budget = NULL;
-	bool stats = false;
+	bool stats = false, require = false;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--")) {
@@ -106,6 +106,8 @@ int cmd_run(int argc, char **argv)
 			check_budget("run", budget);
 		} else if (!strcmp(argv[i], "--stats")) {
 			stats = true;
+		} else if (!strcmp(argv[i], "--require")) {
+			require = true;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			print_command_help(stdout, "run");
 			return 0;
@@ -115,6 +117,18 @@ int cmd_run(int argc, char **argv)
 	}
 	if (i >= argc)
 		usage_error("run", "no PROGRAM given");
+	/* --require: not a byte of PROGRAM runs if faultmap cannot serve it;
+	 * FAULTMAP_REQUIRE makes each process under it (another user's,
+	 * after a setuid, may fare otherwise) stop rather than fall back. */
+	if (require) {
+		if (check_engine(budget)) {
+			fprintf(stderr, "faultmap: run --require: faultmap cannot serve "
+					"mappings here; not running %s\n", argv[i]);
+			return 1;
+		}
+		if (setenv("FAULTMAP_REQUIRE", "1", 1))
+			return 1;
+	}
 	if (prepare_env(budget))
 		return 1;
 	if (stats)

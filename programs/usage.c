@@ -19,13 +19,17 @@
 static const struct {
 	const char *cmd, *synopsis, *text;
 } commands[] = {
-    {"run", "faultmap run [--budget SIZE] [--stats] [--] PROGRAM [ARGS...]",
+    {"run", "faultmap run [--budget SIZE] [--stats] [--require] [--] PROGRAM [ARGS...]",
      "Run PROGRAM (same pid) with the faultmap interposer preloaded: its\n"
      "mmap()s of regular files are served by faultmap's page cache. Without\n"
      "permission to use userfaultfd the kernel maps its files instead, with a\n"
-     "warning saying how to get access.\n"
+     "warning saying how to get access (faultmap doctor says more).\n"
      "  --budget SIZE  cap the page cache (65536, 64K, 64M, 2G; binary units;\n"
      "                 at least 64K). Default: half of RAM.\n"
+     "  --require      fail (exit 1, saying how to get access) instead of\n"
+     "                 letting the kernel map the files, when faultmap cannot\n"
+     "                 serve them: checked before PROGRAM runs, and in each\n"
+     "                 process when it first maps a file.\n"
      "  --stats        run PROGRAM as a child and print on stderr, when it ends,\n"
      "                 a summary per process that used faultmap (faults, pages\n"
      "                 read and written, evictions, refaults, hit ratio, errors).\n"
@@ -49,6 +53,12 @@ static const struct {
      "  --budget SIZE  as for run.\n"
      "  -o FILE        write the narration to FILE instead of stderr.\n"
      "  --             end of options.\n"},
+    {"doctor", "faultmap doctor",
+     "Check, and explain in one screen, what faultmap needs here: the kernel,\n"
+     "userfaultfd (access, /dev/userfaultfd, the sysctl, features, fork\n"
+     "events), io_uring, the shmem THP settings, the runtime directory, the\n"
+     "daemon. Exit 0 if faultmap can serve mappings for this user, else 1,\n"
+     "saying how to get access.\n"},
     {"help", "faultmap help [COMMAND]",
      "Print this manual, or COMMAND's part of it. Also: faultmap --help,\n"
      "faultmap COMMAND --help. faultmap --version prints the version.\n"},
@@ -61,7 +71,8 @@ static const char environment[] =
     "                       from the directory of the faultmap executable)\n"
     "    FAULTMAP_STAT_DIR  the one runtime directory stat reads (tests)\n"
     "    run and trace set LD_PRELOAD, FAULTMAP_PUBLISH=1, FAULTMAP_BUDGET (with\n"
-    "    --budget), FAULTMAP_STATS_FILE (--stats) and FAULTMAP_TRACE_FD (trace).\n"
+    "    --budget), FAULTMAP_STATS_FILE (--stats), FAULTMAP_REQUIRE=1 (run\n"
+    "    --require) and FAULTMAP_TRACE_FD (trace).\n"
     "    faultmap(7) describes every variable.\n"
     "\n"
     "EXIT STATUS\n"
@@ -71,7 +82,7 @@ static const char environment[] =
     "\n"
     "SEE ALSO\n"
     "    faultmap(1), faultmap-run(1), faultmap-stat(1), faultmap-inspect(1),\n"
-    "    faultmap-trace(1), faultmap(7), fm_mmap(3)\n";
+    "    faultmap-trace(1), faultmap-doctor(1), faultmap(7), fm_mmap(3)\n";
 
 /* cmd_usage - see cli.h. */
 const char *cmd_usage(const char *cmd)

@@ -40,6 +40,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -234,10 +235,13 @@ static inline uint64_t vma_index(const struct vma *vma, uintptr_t addr)
 /* ---- uffd.c: the userfaultfd layer -------------------------------------- */
 
 int uffd_open(int *out);
-void uffd_explain_eperm(void);
+void uffd_explain_eperm(FILE *f);
 /* Whether this process's userfaultfd reports forks (UFFD_FEATURE_EVENT_FORK
  * needs CAP_SYS_PTRACE). Set once by uffd_open at engine start. */
 extern bool uffd_fork_events;
+/* Every feature the kernel's userfaultfd offers (UFFDIO_API's answer), as
+ * the last uffd_open learnt it (for faultmap doctor). */
+extern uint64_t uffd_kernel_features;
 int uffd_register(int uffd, void *addr, size_t len, bool wp);
 int uffd_copy(int uffd, void *dst, const void *src, size_t len, size_t *done);
 int uffd_wake(int uffd, uintptr_t addr, size_t len);

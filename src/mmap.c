@@ -208,7 +208,7 @@ static void start_engine_once(void)
 	if (!err) {
 		err = uffd_open(&uffd);
 		if (err == -EPERM)
-			uffd_explain_eperm();
+			uffd_explain_eperm(stderr);
 	}
 	if (!err) {
 		engine.mms = mm_new(uffd);

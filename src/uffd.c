@@ -26,6 +26,7 @@
 	 UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_THREAD_ID)
 
 bool uffd_fork_events;
+uint64_t uffd_kernel_features;
 
 /* uffd_new - a userfaultfd, from the system call or /dev/userfaultfd.
  * Return: the fd, or -errno (-EPERM when neither is permitted). */
@@ -59,6 +60,7 @@ int uffd_open(int *out)
 		struct uffdio_api api = {.api = UFFD_API, .features = features};
 		if (ioctl(fd, UFFDIO_API, &api) == 0) {
 			uffd_fork_events = features & UFFD_FEATURE_EVENT_FORK;
+			uffd_kernel_features = api.features;
 			*out = fd_keep(fd);
 			return 0;
 		}
@@ -70,20 +72,20 @@ int uffd_open(int *out)
 	}
 }
 
-/* uffd_explain_eperm - after uffd_open gave -EPERM: say on stderr what is
- * in the way and exactly how to get access (README.md, "Permissions").
+/* uffd_explain_eperm - after uffd_open gave -EPERM: say on f what is in
+ * the way and exactly how to get access (README.md, "Permissions").
  * Looks nothing up by name (no NSS: it may run inside an interposed mmap). */
-void uffd_explain_eperm(void)
+void uffd_explain_eperm(FILE *f)
 {
 	struct stat st;
 	if (stat("/dev/userfaultfd", &st)) {
-		fprintf(stderr,
+		fprintf(f,
 			"faultmap: no permission to use userfaultfd, and this kernel has "
 			"no /dev/userfaultfd (Linux 6.1 and later have it). Run as root, "
 			"or see \"Permissions\" in faultmap's README.md.\n");
 		return;
 	}
-	fprintf(stderr,
+	fprintf(f,
 		"faultmap: no permission to use userfaultfd: /dev/userfaultfd is "
 		"owned by uid %u, gid %u, mode %04o, and this process (uid %u, gid %u) "
 		"may not open it.\n"

@@ -103,6 +103,16 @@ require_second_user() {
 }
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 
+# require_nobody_denied - skip unless nobody may not use userfaultfd here
+# (vm.unprivileged_userfaultfd=0, a /dev/userfaultfd that nobody cannot open).
+require_nobody_denied() {
+	[ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" = 0 ] ||
+		{ echo "skip: vm.unprivileged_userfaultfd is not 0"; exit 77; }
+	[ -c /dev/userfaultfd ] || { echo "skip: no /dev/userfaultfd"; exit 77; }
+	as_nobody test -r /dev/userfaultfd && { echo "skip: nobody may open /dev/userfaultfd"; exit 77; }
+	return 0
+}
+
 # group_node DIR - a /dev/userfaultfd node in DIR of group $UFFD_GID, mode
 # 0660 (what contrib/60-faultmap-userfaultfd.rules makes); then
 # in_group_ns CMD... runs CMD in a private mount namespace where that node

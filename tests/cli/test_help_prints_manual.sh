@@ -6,11 +6,11 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-declare -A options=([run]="--budget --stats --" [stat]="--watch" [inspect]="--svg"
-	[trace]="--budget -o --")
+declare -A options=([run]="--budget --stats --require --" [stat]="--watch" [inspect]="--svg"
+	[trace]="--budget -o --" [doctor]="")
 for args in "--help" "help" "-h"; do
 	expect_exit 0 "$FM" $args
-	for c in run stat inspect trace; do expect_out "faultmap $c "; done
+	for c in run stat inspect trace doctor; do expect_out "faultmap $c( |$)"; done
 	expect_out '^SYNOPSIS'
 	expect_out '^COMMANDS'
 	expect_out '^ENVIRONMENT'
@@ -20,7 +20,7 @@ for args in "--help" "help" "-h"; do
 		for o in ${options[$c]}; do expect_out "^ +$o( |$)"; done
 	done
 done
-for c in run stat inspect trace; do
+for c in run stat inspect trace doctor; do
 	for how in "help $c" "$c --help" "$c -h"; do
 		# shellcheck disable=SC2086
 		expect_exit 0 "$FM" $how

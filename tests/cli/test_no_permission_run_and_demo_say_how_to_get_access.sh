@@ -12,15 +12,12 @@ set -u
 require_second_user
 require_interposer
 build_mapper
-[ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" = 0 ] ||
-	{ echo "skip: vm.unprivileged_userfaultfd is not 0"; exit 77; }
-[ -c /dev/userfaultfd ] || { echo "skip: no /dev/userfaultfd"; exit 77; }
+require_nobody_denied
 D=$(mktemp -d /tmp/faultmap-perm.XXXXXX)
 trap 'cleanup; rm -rf "$D"' EXIT
 chmod 0777 "$D"
 cp "$MAPPER" "$D/fm-mapper"
 chmod 0755 "$D/fm-mapper"
-as_nobody test -r /dev/userfaultfd && { echo "skip: nobody may open /dev/userfaultfd"; exit 77; }
 
 advice='^    sudo cp contrib/60-faultmap-userfaultfd\.rules /etc/udev/rules\.d/$'
 

@@ -1,0 +1,272 @@
+/*
+ * doctor.c - faultmap doctor: can faultmap serve mappings here, and what is
+ * in the way if not; one screen, one line per thing it depends on. Also
+ * check_engine(), which faultmap run --require uses before it runs
+ * anything.
+ */
+#include "cli.h"
+#include "faultmap.h"
+#include "internal.h"
+#include "runtime_dir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <grp.h>
+#include <liburing.h>
+#include <linux/userfaultfd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+/* Newer than Debian's 6.1 headers. */
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
+#endif
+
+/* try_engine - open a userfaultfd as the engine would (uffd_open).
+ * Return: 0 (then uffd_fork_events and uffd_kernel_features are set) or
+ * -errno. */
+static int try_engine(void)
+{
+	int fd;
+	int err = uffd_open(&fd);
+	if (!err)
+		sys_close(fd);
+	return err;
+}
+
+/* check_engine - see cli.h. */
+int check_engine(const char *budget)
+{
+	const char *env = budget ? budget : secure_getenv("FAULTMAP_BUDGET");
+	size_t bytes;
+	if (env && (fm_parse_size(env, &bytes) || bytes < 64 * 1024)) {
+		fprintf(stderr, "faultmap: FAULTMAP_BUDGET=\"%s\" is not a size of at "
+				"least 64K (examples: 65536, 64M, 2G)\n", env);
+		return -EINVAL;
+	}
+	int err = try_engine();
+	if (err == -EPERM)
+		uffd_explain_eperm(stderr);
+	else if (err)
+		fprintf(stderr, "faultmap: cannot use userfaultfd: %s\n", strerror(-err));
+	return err;
+}
+
+/* read_line - the first line of path into buf, without its newline.
+ * Return: buf, or NULL if it cannot be read. */
+static char *read_line(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	char *r = fgets(buf, (int)size, f);
+	fclose(f);
+	if (r)
+		buf[strcspn(buf, "\n")] = '\0';
+	return r;
+}
+
+/* thp_choice - the [selected] word of a transparent_hugepage setting. */
+static const char *thp_choice(const char *path, char *buf, size_t size)
+{
+	if (!read_line(path, buf, size))
+		return "?";
+	char *open = strchr(buf, '['), *close = open ? strchr(open, ']') : NULL;
+	if (!open || !close)
+		return buf;
+	*close = '\0';
+	return open + 1;
+}
+
+/* in_group - whether this process has group gid. */
+static bool in_group(gid_t gid)
+{
+	if (getegid() == gid)
+		return true;
+	gid_t groups[256];
+	int n = getgroups(256, groups);
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* kernel_line - the kernel's release. Return: whether it is 6.1 or later. */
+static bool kernel_line(void)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2) {
+		printf("kernel          ? (uname failed)\n");
+		return false;
+	}
+	bool ok = major > 6 || (major == 6 && minor >= 1);
+	printf("kernel          %s: %s\n", u.release,
+	       ok ? "ok (6.1 or later)" : "TOO OLD: faultmap needs Linux 6.1 or later");
+	return ok;
+}
+
+/* uffd_lines - userfaultfd: access, the device, the sysctl, the features.
+ * Return: 0 if the engine can open it, or -errno. */
+static int uffd_lines(void)
+{
+	int err = try_engine();
+	if (!err)
+		printf("userfaultfd     ok: this user may use it\n");
+	else if (err == -EPERM)
+		printf("userfaultfd     NOT PERMITTED: faultmap cannot serve mappings "
+		       "(faultmap run falls back to the kernel)\n");
+	else
+		printf("userfaultfd     UNUSABLE: %s\n", strerror(-err));
+	char sysctl[32];
+	const char *unpriv = read_line("/proc/sys/vm/unprivileged_userfaultfd", sysctl,
+				       sizeof(sysctl));
+	struct stat st;
+	if (stat("/dev/userfaultfd", &st) == 0) {
+		struct group *g = getgrgid(st.st_gid);
+		char gname[64];
+		snprintf(gname, sizeof(gname), "%s", g ? g->gr_name : "?");
+		bool member = in_group(st.st_gid);
+		printf("  device        /dev/userfaultfd: uid %u, group %s (%u), mode %04o; "
+		       "you are%s in that group\n",
+		       (unsigned)st.st_uid, gname, (unsigned)st.st_gid,
+		       (unsigned)(st.st_mode & 07777), member ? "" : " not");
+	} else {
+		printf("  device        no /dev/userfaultfd (Linux 6.1 and later have it)\n");
+	}
+	printf("  sysctl        vm.unprivileged_userfaultfd = %s%s\n", unpriv ? unpriv : "?",
+	       unpriv && !strcmp(unpriv, "1") ? " (every local user may use it: see "
+						"faultmap(7))" : "");
+	if (err)
+		return err;
+	uint64_t f = uffd_kernel_features;
+	bool need = (f & UFFD_FEATURE_MISSING_SHMEM) && (f & UFFD_FEATURE_WP_HUGETLBFS_SHMEM) &&
+		    (f & UFFD_FEATURE_THREAD_ID);
+	printf("  features      shmem missing %s, shmem write-protect %s, thread id %s%s\n",
+	       f & UFFD_FEATURE_MISSING_SHMEM ? "yes" : "NO",
+	       f & UFFD_FEATURE_WP_HUGETLBFS_SHMEM ? "yes" : "NO",
+	       f & UFFD_FEATURE_THREAD_ID ? "yes" : "NO", need ? "" : ": faultmap needs all three");
+	if (uffd_fork_events)
+		printf("  fork events   yes: forked children are served by faultmap\n");
+	else
+		printf("  fork events   no (needs CAP_SYS_PTRACE, e.g. root): a forked child's "
+		       "mappings are\n                the kernel's, not coherent with the "
+		       "parent's cache\n");
+	return 0;
+}
+
+/* io_uring_line - whether a ring can be set up (the engine reads and
+ * writes back with it, and does without when it cannot). */
+static void io_uring_line(void)
+{
+	struct io_uring ring;
+	int err = io_uring_queue_init(4, &ring, 0);
+	char sysctl[32];
+	const char *disabled = read_line("/proc/sys/kernel/io_uring_disabled", sysctl,
+					 sizeof(sysctl));
+	if (!err) {
+		io_uring_queue_exit(&ring);
+		printf("io_uring        ok");
+	} else {
+		printf("io_uring        unavailable (%s): faultmap reads and writes back "
+		       "with pread/pwrite, slower",
+		       strerror(-err));
+	}
+	if (disabled)
+		printf(" (kernel.io_uring_disabled = %s)", disabled);
+	printf("\n");
+}
+
+/* by_size - qsort order of hugepages-<N>kB paths: by N. */
+static int by_size(const void *a, const void *b)
+{
+	long x = atol(strstr(*(char *const *)a, "hugepages-") + 10);
+	long y = atol(strstr(*(char *const *)b, "hugepages-") + 10);
+	return (x > y) - (x < y);
+}
+
+/* thp_line - the shmem transparent huge page settings: the global one, then
+ * each size's that is not "never". */
+static void thp_line(void)
+{
+	char buf[256];
+	printf("shmem THP       shmem_enabled %s",
+	       thp_choice("/sys/kernel/mm/transparent_hugepage/shmem_enabled", buf,
+			  sizeof(buf)));
+	glob_t g;
+	if (glob("/sys/kernel/mm/transparent_hugepage/hugepages-*kB/shmem_enabled", 0,
+		 NULL, &g) == 0) {
+		qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), by_size);
+		size_t never = 0;
+		for (size_t i = 0; i < g.gl_pathc; i++) {
+			const char *v = thp_choice(g.gl_pathv[i], buf, sizeof(buf));
+			if (!strcmp(v, "never")) {
+				never++;
+				continue;
+			}
+			const char *size = strstr(g.gl_pathv[i], "hugepages-") + 10;
+			printf(", %.*s %s", (int)strcspn(size, "/"), size, v);
+		}
+		if (never)
+			printf(", %zu other size%s never", never, never == 1 ? "" : "s");
+		globfree(&g);
+	}
+	printf("\n                (faultmap fills its cache 4 KiB at a time, whatever "
+	       "these say)\n");
+}
+
+/* runtime_dir_line - where this user's processes publish (stat, inspect). */
+static void runtime_dir_line(void)
+{
+	char path[RT_DIR_PATH_MAX];
+	fflush(stdout);
+	int fd = runtime_dir_create(path, sizeof(path));
+	if (fd >= 0) {
+		printf("runtime dir     %s: ok (yours, mode 0700)\n", path);
+		close(fd);
+	} else {
+		printf("runtime dir     REFUSED (%s; see above): processes will not "
+		       "publish to faultmap stat and inspect\n",
+		       strerror(-fd));
+	}
+}
+
+/* cmd_doctor - faultmap doctor. Return: 0 if faultmap can serve mappings
+ * here, 1 if not. */
+int cmd_doctor(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			print_command_help(stdout, "doctor");
+			return 0;
+		}
+		usage_error("doctor", "unexpected argument '%s'", argv[i]);
+	}
+	printf("faultmap doctor: ");
+	print_version(stdout);
+	printf("user            uid %u, gid %u%s\n", (unsigned)geteuid(), (unsigned)getegid(),
+	       geteuid() == 0 ? " (root)" : "");
+	bool kernel_ok = kernel_line();
+	int err = uffd_lines();
+	io_uring_line();
+	thp_line();
+	runtime_dir_line();
+	printf("daemon          not built yet: each program under faultmap has a cache "
+	       "of its own\n");
+	if (!err && kernel_ok) {
+		printf("=> faultmap can serve mappings for this user.\n");
+		return 0;
+	}
+	printf("=> faultmap cannot serve mappings for this user");
+	if (err == -EPERM) {
+		printf(". How to get access:\n");
+		fflush(stdout);
+		uffd_explain_eperm(stdout);
+	} else {
+		printf(" (%s).\n", err ? strerror(-err) : "kernel too old");
+	}
+	return 1;
+}
