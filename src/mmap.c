@@ -17,7 +17,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,51 @@ static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t start_once = PTHREAD_ONCE_INIT;
 static bool budget_set;
 
+/*
+ * Signals are blocked while a program thread holds map_lock or engine.lock
+ * (filemap.c does the same for read() and write()): a signal handler may
+ * call munmap, mmap, msync... (programs rely on it, and the kernel allows
+ * it), and on the thread it interrupted that call would wait forever for a
+ * lock the thread holds. Blocked, the signal waits until the lock is
+ * released. Nothing done under these locks touches a user view, so no
+ * synchronous signal can arrive meanwhile.
+ */
+static void signals_block(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void signals_restore(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+static void map_lock_take(sigset_t *old)
+{
+	signals_block(old);
+	pthread_mutex_lock(&map_lock);
+}
+
+static void map_lock_drop(const sigset_t *old)
+{
+	pthread_mutex_unlock(&map_lock);
+	signals_restore(old);
+}
+
+static void engine_lock_take(sigset_t *old)
+{
+	signals_block(old);
+	pthread_mutex_lock(&engine.lock);
+}
+
+static void engine_lock_drop(const sigset_t *old)
+{
+	pthread_mutex_unlock(&engine.lock);
+	signals_restore(old);
+}
+
 int fm_parse_size(const char *text, size_t *out)
 {
 	if (!text || !isdigit((unsigned char)*text))
@@ -93,7 +140,8 @@ int fm_parse_size(const char *text, size_t *out)
 
 int fm_set_budget(size_t bytes)
 {
-	pthread_mutex_lock(&engine.lock);
+	sigset_t mask;
+	engine_lock_take(&mask);
 	int err = 0;
 	if (engine.started)
 		err = -EBUSY;
@@ -103,7 +151,7 @@ int fm_set_budget(size_t bytes)
 		engine.budget_pages = bytes / FM_PAGE_SIZE;
 		budget_set = true;
 	}
-	pthread_mutex_unlock(&engine.lock);
+	engine_lock_drop(&mask);
 	return err;
 }
 
@@ -138,9 +186,13 @@ static int budget_from_env(void)
  * waits until one reads the fork message, and nothing they need may wait
  * for the locks that fork() holds (docs/design.md, Locks). map_lock stays
  * held until the child's mm is made (fault_fork_parent). */
+static sigset_t fork_mask; /* the forking thread's, under map_lock */
+
 static void atfork_prepare(void)
 {
-	pthread_mutex_lock(&map_lock);
+	sigset_t mask;
+	map_lock_take(&mask);
+	fork_mask = mask;
 	pthread_mutex_lock(&engine.lock);
 	(void)writeback_all(); /* a failure keeps the pages dirty, as always */
 	pthread_mutex_unlock(&engine.lock);
@@ -152,7 +204,8 @@ static void atfork_parent(void)
 {
 	if (!engine.forked_child)
 		fault_fork_parent();
-	pthread_mutex_unlock(&map_lock);
+	sigset_t mask = fork_mask;
+	map_lock_drop(&mask);
 }
 
 /* In the child the parent's fault thread keeps serving the inherited
@@ -165,6 +218,7 @@ static void atfork_child(void)
 		mm_unserve_child(engine.mms);
 	fault_fork_child();
 	engine.forked_child = true;
+	signals_restore(&fork_mask);
 }
 
 /* At normal exit, write every dirty page to its file; stderr names each
@@ -173,11 +227,12 @@ static void exit_writeback(void)
 {
 	if (engine.forked_child || getpid() != engine.pid)
 		return;
-	pthread_mutex_lock(&engine.lock);
+	sigset_t mask;
+	engine_lock_take(&mask);
 	(void)writeback_all();
 	for (struct address_space *as = engine.mappings; as; as = as->next)
 		writeback_report(as, 0, false);
-	pthread_mutex_unlock(&engine.lock);
+	engine_lock_drop(&mask);
 	publish_stop();
 }
 
@@ -189,11 +244,12 @@ static void exit_writeback(void)
  */
 int fm_sync_all(void)
 {
-	pthread_mutex_lock(&map_lock);
+	sigset_t mask;
+	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
 	int err = writeback_all();
 	pthread_mutex_unlock(&engine.lock);
-	pthread_mutex_unlock(&map_lock);
+	map_lock_drop(&mask);
 	return err;
 }
 
@@ -244,7 +300,14 @@ out:
 /* engine_start - start the engine on first use. Return: 0 or -errno. */
 int engine_start(void)
 {
-	pthread_once(&start_once, start_engine_once);
+	static _Atomic bool done;
+	if (!done) { /* signals blocked: start_engine_once takes engine.lock */
+		sigset_t mask;
+		signals_block(&mask);
+		pthread_once(&start_once, start_engine_once);
+		signals_restore(&mask);
+		done = true;
+	}
 	return engine.start_err;
 }
 
@@ -338,13 +401,14 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 	if (engine.forked_child)
 		return fail_ptr(-ENOTSUP);
 
-	pthread_mutex_lock(&map_lock);
+	sigset_t mask;
+	map_lock_take(&mask);
 	/* The kernel checks the arguments and picks the address (without
 	 * reading anything: no populate, no lock). */
 	void *p = sys_mmap(addr, length, prot, flags & ~(MAP_POPULATE | MAP_LOCKED), fd,
 		       offset);
 	if (p == MAP_FAILED) {
-		pthread_mutex_unlock(&map_lock);
+		map_lock_drop(&mask);
 		return MAP_FAILED;
 	}
 	size_t len = page_round(length);
@@ -364,7 +428,7 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 				       fd, offset, &st);
 		pthread_mutex_unlock(&engine.lock);
 	}
-	pthread_mutex_unlock(&map_lock);
+	map_lock_drop(&mask);
 	if (err) {
 		sys_munmap(p, len);
 		return fail_ptr(err);
@@ -383,7 +447,8 @@ int fm_munmap(void *addr, size_t length)
 		return fail(-EINVAL);
 	if (!engine.started || engine.forked_child)
 		return sys_munmap(addr, length);
-	pthread_mutex_lock(&map_lock);
+	sigset_t mask;
+	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
 	int err = vma_carve(engine_self(), start, start + len);
 	if (!err && sys_munmap(addr, len) < 0)
@@ -391,7 +456,7 @@ int fm_munmap(void *addr, size_t length)
 	if (!err)
 		err = unmap_range(engine_self(), start, start + len);
 	pthread_mutex_unlock(&engine.lock);
-	pthread_mutex_unlock(&map_lock);
+	map_lock_drop(&mask);
 	return err ? fail(err) : 0;
 }
 
@@ -472,11 +537,12 @@ int fm_msync(void *addr, size_t length, int flags)
 		return 0;
 	if (!engine.started || engine.forked_child)
 		return sys_msync(addr, length, flags);
-	pthread_mutex_lock(&map_lock);
+	sigset_t mask;
+	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
 	int err = walk_range(start, start + len, false, msync_vma, msync_gap, &flags);
 	pthread_mutex_unlock(&engine.lock);
-	pthread_mutex_unlock(&map_lock);
+	map_lock_drop(&mask);
 	return err ? fail(err) : 0;
 }
 
@@ -548,11 +614,12 @@ int fm_madvise(void *addr, size_t length, int advice)
 		/* Advice that would bypass the cache (MADV_REMOVE, MADV_FREE...)
 		 * is refused on faultmap mappings, and passed on elsewhere. */
 		if (engine.started && !engine.forked_child) {
-			pthread_mutex_lock(&engine.lock);
+			sigset_t mask;
+			engine_lock_take(&mask);
 			bool touches = false;
 			for (struct vma *v = engine_self()->vmas; v; v = v->mm_next)
 				touches |= v->vm_start < start + len && v->vm_end > start;
-			pthread_mutex_unlock(&engine.lock);
+			engine_lock_drop(&mask);
 			if (touches)
 				return fail(-EINVAL);
 		}
@@ -566,12 +633,13 @@ int fm_madvise(void *addr, size_t length, int advice)
 		return -1;
 	if (!ours || !engine.started || engine.forked_child || len == 0)
 		return 0;
-	pthread_mutex_lock(&map_lock);
+	sigset_t mask;
+	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
 	int err = walk_range(start, start + len, advice != MADV_WILLNEED,
 			     madvise_vma, no_gap, &advice);
 	pthread_mutex_unlock(&engine.lock);
-	pthread_mutex_unlock(&map_lock);
+	map_lock_drop(&mask);
 	return err ? fail(err) : 0;
 }
 
@@ -611,7 +679,8 @@ int fm_mprotect(void *addr, size_t length, int prot)
 	    (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) ||
 	    (start & (FM_PAGE_SIZE - 1)) || start + len < start || (length && !len))
 		return sys_mprotect(addr, length, prot);
-	pthread_mutex_lock(&map_lock);
+	sigset_t mask;
+	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
 	uintptr_t stop = first_read_only(start, start + len);
 	/* Like the kernel, change what comes before the vma that refuses
@@ -624,7 +693,7 @@ int fm_mprotect(void *addr, size_t length, int prot)
 		err = -errno;
 	else if (!err && stop < start + len)
 		err = -EACCES;
-	pthread_mutex_unlock(&map_lock);
+	map_lock_drop(&mask);
 	return err ? fail(err) : 0;
 }
 
@@ -723,7 +792,8 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 	size_t old_len = page_round(old_size);
 	if (!engine.started || engine.forked_child || (start & (FM_PAGE_SIZE - 1)))
 		return sys_mremap(old_address, old_size, new_size, flags, new_address);
-	pthread_mutex_lock(&map_lock);
+	sigset_t mask;
+	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
 	struct mm *mm = engine_self();
 	bool ours = false;
@@ -764,7 +834,7 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 		err = remap_vma(vma, (uintptr_t)p, page_round(new_size));
 		pthread_mutex_unlock(&engine.lock);
 	}
-	pthread_mutex_unlock(&map_lock);
+	map_lock_drop(&mask);
 	return err ? fail_ptr(err) : p;
 }
 
@@ -772,7 +842,8 @@ int fm_stats(struct fm_stats *out)
 {
 	if (!out)
 		return -EINVAL;
-	pthread_mutex_lock(&engine.lock);
+	sigset_t mask;
+	engine_lock_take(&mask);
 	*out = engine.st;
 	out->budget_bytes = engine.budget_pages * FM_PAGE_SIZE;
 	out->resident_bytes = 0;
@@ -781,7 +852,7 @@ int fm_stats(struct fm_stats *out)
 		out->resident_bytes += as->nr_resident * FM_PAGE_SIZE;
 		out->dirty_bytes += as->nr_dirty * FM_PAGE_SIZE;
 	}
-	pthread_mutex_unlock(&engine.lock);
+	engine_lock_drop(&mask);
 	return 0;
 }
 
@@ -791,8 +862,9 @@ bool fm_debug_check_protected(void)
 {
 	if (!engine.started || engine.forked_child)
 		return true;
-	pthread_mutex_lock(&engine.lock);
+	sigset_t mask;
+	engine_lock_take(&mask);
 	bool ok = writeback_check_protected();
-	pthread_mutex_unlock(&engine.lock);
+	engine_lock_drop(&mask);
 	return ok;
 }
