@@ -3,7 +3,10 @@
  * file is a box holding its address_space line and its page index as
  * coloured cells (grey not cached, green resident, light green partly,
  * orange dirty, blue being read); below it, each vma of i_mmap is a box
- * linked by a band to the range of cells it maps.
+ * with a bar that stands for the whole file, the part the vma maps filled
+ * in (lined up with the cells when they fit one row). Nothing is drawn
+ * over the cells. A legend at the top names the colours; the budget is in
+ * bytes.
  */
 #include "cli.h"
 
@@ -17,7 +20,12 @@
 #define CELL 12 /* cell side, px */
 #define LEFT 20 /* left margin */
 #define WIDTH (LEFT * 2 + COLS * CELL)
-#define VMA_H 34 /* height of a vma box and its gap */
+#define VMA_H 44 /* height of a vma box and its gap */
+#define TOP 64	 /* where the first file starts, under the legend */
+#define SHARED_FILL "#d1c4e9"
+#define SHARED_MAP "#5e35b1"
+#define PRIVATE_FILL "#f8bbd0"
+#define PRIVATE_MAP "#d81b60"
 
 /* color - the fill of a cell state. */
 static const char *color(char s)
@@ -59,12 +67,17 @@ static void xml_text(FILE *f, const char *s)
 	}
 }
 
+/* grid_rows - rows of cells of file f at scale. */
+static int grid_rows(const struct ins_file *f, uint64_t scale)
+{
+	return (int)((ins_ncells(f->pages, scale) + COLS - 1) / COLS);
+}
+
 /* file_height - the height of file f's drawing. */
 static int file_height(const struct ins_file *f)
 {
-	size_t n = ins_ncells(f->pages, ins_scale(f->pages, COLS * ROWS));
-	int rows = (int)((n + COLS - 1) / COLS);
-	return 50 + rows * CELL + 20 + (int)f->nr_vmas * VMA_H + 20;
+	int rows = grid_rows(f, ins_scale(f->pages, COLS * ROWS));
+	return 44 + rows * CELL + 34 + (int)f->nr_vmas * VMA_H + 16;
 }
 
 /* cell_x, cell_y - where cell i is drawn, from the file's top y. */
@@ -87,31 +100,44 @@ static void draw_cells(FILE *out, const struct ins_file *f, int top, uint64_t sc
 		    (uint64_t)i * scale, ((uint64_t)i + 1) * scale - 1, cells[i]);
 }
 
-/* draw_vma - vma v as a box at y, with a band to the cells it maps. */
-static void draw_vma(FILE *out, const struct ins_vma *v, int top, int y, uint64_t scale,
+/* draw_vma - vma v as a box at y: its description, and a bar standing for
+ * the file's cells (ncells of scale pages) with the part v maps filled. */
+static void draw_vma(FILE *out, const struct ins_vma *v, int y, uint64_t scale,
 		     size_t ncells)
 {
 	uint64_t first, last;
 	ins_vma_pages(v, &first, &last);
-	size_t a = (size_t)(first / scale), b = (size_t)(last / scale);
-	if (b >= ncells)
-		b = ncells ? ncells - 1 : 0;
-	const char *fill = v->shared ? "#bbdefb" : "#f8bbd0";
-	fprintf(out,
-		"<polygon points='%d,%d %d,%d %d,%d %d,%d' fill='%s' opacity='0.45'/>\n",
-		cell_x(a), cell_y(top, a) + CELL, cell_x(b) + CELL, cell_y(top, b) + CELL,
-		WIDTH - LEFT, y, LEFT, y, fill);
+	uint64_t span = (uint64_t)ncells * scale; /* pages the cells stand for */
+	int width = (int)(ncells < COLS ? ncells : COLS) * CELL;
+	if (!span)
+		span = 1;
+	uint64_t a = first, b = last; /* the bar: within the cells */
+	if (b >= span)
+		b = span - 1;
+	if (a > b)
+		a = b;
+	int x0 = LEFT + (int)(a * (uint64_t)width / span);
+	int x1 = LEFT + (int)((b + 1) * (uint64_t)width / span);
+	if (x1 <= x0)
+		x1 = x0 + 1;
 	fprintf(out,
 		"<rect x='%d' y='%d' width='%d' height='%d' fill='%s' stroke='#555'/>\n",
-		LEFT, y, WIDTH - 2 * LEFT, VMA_H - 10, fill);
+		LEFT - 6, y, WIDTH - 2 * LEFT + 12, VMA_H - 6,
+		v->shared ? SHARED_FILL : PRIVATE_FILL);
 	fprintf(out,
 		"<text x='%d' y='%d' font-size='11'>vma [0x%" PRIx64 ", 0x%" PRIx64
 		") pgoff %" PRIu64 " -&gt; pages %" PRIu64 "-%" PRIu64 ", mm %u, %s %s",
-		LEFT + 6, y + 16, v->start, v->end, v->pgoff, first, last, v->mm,
+		LEFT, y + 14, v->start, v->end, v->pgoff, first, last, v->mm,
 		v->shared ? "shared" : "private", v->prot);
 	if (v->cow >= 0)
 		fprintf(out, ", %ld copied on write", v->cow);
 	fputs("</text>\n", out);
+	fprintf(out,
+		"<rect x='%d' y='%d' width='%d' height='10' fill='white' stroke='#999'/>\n"
+		"<rect x='%d' y='%d' width='%d' height='10' fill='%s'>"
+		"<title>pages %" PRIu64 "-%" PRIu64 "</title></rect>\n",
+		LEFT, y + 22, width, x0, y + 22, x1 - x0, v->shared ? SHARED_MAP : PRIVATE_MAP,
+		first, last);
 }
 
 /* draw_file - file f with its top at y. */
@@ -119,24 +145,51 @@ static void draw_file(FILE *out, const struct ins_file *f, int y)
 {
 	uint64_t scale = ins_scale(f->pages, COLS * ROWS);
 	size_t n = ins_ncells(f->pages, scale);
-	int rows = (int)((n + COLS - 1) / COLS);
+	int rows = grid_rows(f, scale);
 	fprintf(
 	    out,
 	    "<rect x='%d' y='%d' width='%d' height='%d' fill='none' stroke='#333'/>\n",
-	    LEFT - 6, y, WIDTH - 2 * LEFT + 12, 50 + rows * CELL - 2);
+	    LEFT - 6, y, WIDTH - 2 * LEFT + 12, 44 + rows * CELL + 6);
 	fprintf(out, "<text x='%d' y='%d' font-size='13' font-weight='bold'>", LEFT,
 		y + 18);
 	xml_text(out, f->path);
 	fprintf(out,
 		"</text>\n<text x='%d' y='%d' font-size='11'>address_space: %" PRIu64
-		" bytes, %" PRIu64 " pages, %" PRIu64 " resident, %" PRIu64
+		" bytes, %" PRIu64 " page%s, %" PRIu64 " resident, %" PRIu64
 		" dirty; 1 cell = %" PRIu64 " page%s</text>\n",
-		LEFT, y + 34, f->size, f->pages, f->resident, f->dirty, scale,
-		scale == 1 ? "" : "s");
+		LEFT, y + 34, f->size, f->pages, f->pages == 1 ? "" : "s", f->resident,
+		f->dirty, scale, scale == 1 ? "" : "s");
 	draw_cells(out, f, y, scale);
-	int vy = y + 50 + rows * CELL + 20;
+	int ty = y + 44 + rows * CELL + 24;
+	fprintf(out,
+		"<text x='%d' y='%d' font-size='11'>i_mmap: %zu vma%s (the reverse map); "
+		"each bar is the whole file, filled where the vma maps it</text>\n",
+		LEFT, ty, f->nr_vmas, f->nr_vmas == 1 ? "" : "s");
+	int vy = ty + 10;
 	for (size_t i = 0; i < f->nr_vmas; i++, vy += VMA_H)
-		draw_vma(out, &f->vmas[i], y, vy, scale, n);
+		draw_vma(out, &f->vmas[i], vy, scale, n);
+}
+
+/* draw_legend - what each colour means, at y. */
+static void draw_legend(FILE *out, int y)
+{
+	static const struct {
+		const char *fill, *what;
+	} keys[] = {
+	    {NULL, "not cached"},      {NULL, "resident"},	 {NULL, "partly resident"},
+	    {NULL, "dirty"},	       {NULL, "being read"},	 {SHARED_MAP, "shared vma"},
+	    {PRIVATE_MAP, "private vma"},
+	};
+	static const char states[] = ".RrDL";
+	int x = LEFT;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *fill = keys[i].fill ? keys[i].fill : color(states[i]);
+		fprintf(out,
+			"<rect x='%d' y='%d' width='%d' height='%d' fill='%s' stroke='#999'/>"
+			"<text x='%d' y='%d' font-size='11'>%s</text>\n",
+			x, y, CELL, CELL, fill, x + CELL + 4, y + CELL - 2, keys[i].what);
+		x += CELL + 4 + 7 * (int)strlen(keys[i].what) + 14;
+	}
 }
 
 /* write_svg - see cli.h. */
@@ -147,17 +200,21 @@ int write_svg(const struct inspect *ins, const char *path)
 		fprintf(stderr, "faultmap: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	int height = 40;
+	int height = TOP;
 	for (size_t i = 0; i < ins->nr_files; i++)
 		height += file_height(&ins->files[i]);
+	char budget[32];
 	fprintf(out,
 		"<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
 		"font-family='monospace'>\n<rect width='100%%' height='100%%' "
 		"fill='white'/>\n"
 		"<text x='%d' y='24' font-size='14'>process %d: budget %" PRIu64
-		" pages, %zu files</text>\n",
-		WIDTH, height, LEFT, ins->pid, ins->budget_pages, ins->nr_files);
-	int y = 40;
+		" bytes (%s, %" PRIu64 " pages), %zu file%s</text>\n",
+		WIDTH, height, LEFT, ins->pid, ins->budget_pages * 4096,
+		fmt_bytes(budget, sizeof(budget), ins->budget_pages * 4096),
+		ins->budget_pages, ins->nr_files, ins->nr_files == 1 ? "" : "s");
+	draw_legend(out, 36);
+	int y = TOP;
 	for (size_t i = 0; i < ins->nr_files; i++) {
 		draw_file(out, &ins->files[i], y);
 		y += file_height(&ins->files[i]);

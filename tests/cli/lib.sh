@@ -64,6 +64,16 @@ start_bg() {
 	cat "$log"; fail "'$*' not ready after 10 s"
 }
 
+# start_published_mapper - build fm_mapper and start it on $TMP with
+# FAULTMAP_PUBLISH=1 and a private XDG_RUNTIME_DIR ($TMP/run); it waits
+# for $TMP/stop. Sets BG_PID.
+start_published_mapper() {
+	build_mapper
+	mkdir -m 0700 "$TMP/run"
+	export XDG_RUNTIME_DIR=$TMP/run
+	FAULTMAP_PUBLISH=1 start_bg "$TMP/mapper.log" "$MAPPER" "$TMP"
+}
+
 # require_interposer - the preload library must export mmap.
 require_interposer() {
 	local so=$FAULTMAP_BUILD/libfaultmap-preload.so

@@ -6,10 +6,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 [ -x "$PY" ] || { echo "skip: no $PY"; exit 77; }
-build_mapper
-mkdir -m 0700 "$TMP/run"
-export XDG_RUNTIME_DIR=$TMP/run
-FAULTMAP_PUBLISH=1 start_bg "$TMP/mapper.log" "$MAPPER" "$TMP"
+start_published_mapper
 pid=$BG_PID
 sock=$TMP/run/faultmap/faultmap.$pid.sock
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
