@@ -203,6 +203,31 @@ static char *file_path(int fd)
 	return strdup(path);
 }
 
+#define MFD_NAME_MAX 249 /* the kernel's limit on a memfd's name */
+
+/* memfd_name - "faultmap:<path>", the name /proc/PID/maps and smaps show
+ * (as "/memfd:faultmap:<path> (deleted)"), so that tools see which file a
+ * view holds. A path too long for the kernel's 249 bytes keeps its end, the
+ * file's own name: "faultmap:..." and as much of the tail as fits, cut at a
+ * character boundary (UTF-8). Plain "faultmap" when the path is unknown. */
+static void memfd_name(const char *path, char name[MFD_NAME_MAX + 1])
+{
+	static const char prefix[] = "faultmap:", cut[] = "faultmap:...";
+	if (!path) {
+		snprintf(name, MFD_NAME_MAX + 1, "faultmap");
+		return;
+	}
+	size_t len = strlen(path);
+	if (sizeof(prefix) - 1 + len <= MFD_NAME_MAX) {
+		snprintf(name, MFD_NAME_MAX + 1, "%s%s", prefix, path);
+		return;
+	}
+	const char *tail = path + len - (MFD_NAME_MAX - (sizeof(cut) - 1));
+	while ((*tail & 0xc0) == 0x80) /* not in the middle of a character */
+		tail++;
+	snprintf(name, MFD_NAME_MAX + 1, "%s%s", cut, tail);
+}
+
 static void as_free(struct address_space *as)
 {
 	filemap_as_freed(as);
@@ -247,8 +272,10 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 	struct statfs sfs;
 	as->in_memory = fstatfs(fd, &sfs) == 0 &&
 			(sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
-	as->memfd = fd_keep(memfd_create("faultmap", MFD_CLOEXEC));
 	as->path = file_path(fd);
+	char name[MFD_NAME_MAX + 1];
+	memfd_name(as->path, name);
+	as->memfd = fd_keep(memfd_create(name, MFD_CLOEXEC));
 	int err = (as->fd < 0 || as->memfd < 0) ? -errno : 0;
 	if (!err)
 		err = as_resize(as, (uint64_t)st->st_size);
