@@ -18,6 +18,7 @@ OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 PIC_OBJS := $(SRCS:src/%.c=$(BUILD)/pic/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_HELPERS := tests/helpers.c
+SRC_HEADERS := $(wildcard src/*.h)
 
 # The library's version (include/faultmap.h); the soname changes with the
 # major number only.
@@ -33,7 +34,7 @@ all: $(BUILD)/libfaultmap.a $(BUILD)/libfaultmap.so $(BUILD)/faultmap.pc $(BUILD
 # straight to the kernel) plus interposer/, for LD_PRELOAD.
 PRELOAD_SRCS := $(wildcard interposer/*.c)
 PRELOAD_OBJS := $(SRCS:src/%.c=$(BUILD)/preload/%.o) $(PRELOAD_SRCS:interposer/%.c=$(BUILD)/preload/interposer-%.o)
-$(BUILD)/preload/%.o: src/%.c src/internal.h src/publish.h src/runtime_dir.h include/faultmap.h
+$(BUILD)/preload/%.o: src/%.c $(SRC_HEADERS) include/faultmap.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -DFM_INTERPOSER $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 $(BUILD)/preload/interposer-%.o: interposer/%.c src/internal.h include/faultmap.h $(wildcard interposer/*.h)
@@ -50,7 +51,7 @@ $(BUILD)/faultmap: PRELOAD_NAME := libfaultmap-preload.so
 $(BUILD)/install/faultmap: PRELOAD_NAME = $(shell realpath -m --relative-to=$(BINDIR) $(PRELOADDIR))/libfaultmap-preload.so
 $(BUILD)/install/faultmap: $(BUILD)/install-dirs
 # faultmap --version names the git revision it was built from, if known.
-$(BUILD)/faultmap $(BUILD)/install/faultmap: $(wildcard programs/*.c programs/*.h) src/publish.h src/runtime_dir.h $(BUILD)/libfaultmap.a $(BUILD)/git-rev
+$(BUILD)/faultmap $(BUILD)/install/faultmap: $(wildcard programs/*.c programs/*.h) $(SRC_HEADERS) $(BUILD)/libfaultmap.a $(BUILD)/git-rev
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -DFM_PRELOAD_NAME='"$(PRELOAD_NAME)"' -DFM_GIT_REV="\"$$(cat $(BUILD)/git-rev)\"" \
 		$(wildcard programs/*.c) $(BUILD)/libfaultmap.a $(LDLIBS) -lm -o $@
@@ -70,10 +71,10 @@ $(BUILD)/install-dirs: FORCE
 	@echo '$(PREFIX) $(BINDIR) $(LIBDIR) $(INCLUDEDIR) $(PRELOADDIR)' > $@.new
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 
-$(BUILD)/obj/%.o: src/%.c src/internal.h src/publish.h src/runtime_dir.h include/faultmap.h
+$(BUILD)/obj/%.o: src/%.c $(SRC_HEADERS) include/faultmap.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
-$(BUILD)/pic/%.o: src/%.c src/internal.h src/publish.h src/runtime_dir.h include/faultmap.h
+$(BUILD)/pic/%.o: src/%.c $(SRC_HEADERS) include/faultmap.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 $(BUILD)/libfaultmap.a: $(OBJS)
@@ -93,9 +94,11 @@ $(BUILD)/faultmap.pc: faultmap.pc.in $(BUILD)/install-dirs include/faultmap.h
 	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' $< > $@
 
-$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h $(BUILD)/libfaultmap.a
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h $(BUILD)/libfaultmap.a $(TEST_EXTRA)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests $< $(TEST_HELPERS) $(BUILD)/libfaultmap.a $(LDLIBS) -o $@
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests $(if $(TEST_EXTRA),-Ibench) $< $(TEST_HELPERS) $(filter %.c,$(TEST_EXTRA)) $(BUILD)/libfaultmap.a $(LDLIBS) -o $@
+# Tests that run a program in a memory cgroup make it with fm-bench's code.
+$(BUILD)/tests/test_default_budget_fits_memory_cgroup: TEST_EXTRA := bench/cgroup.c bench/cgroup_env.h
 
 $(BUILD)/scene: examples/scene.c $(BUILD)/libfaultmap.a
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libfaultmap.a $(LDLIBS) -o $@

@@ -16,6 +16,7 @@
 #ifndef FM_BENCH_H
 #define FM_BENCH_H
 
+#include "cgroup_env.h"
 #include "faultmap.h"
 
 #include <stdbool.h>
@@ -96,31 +97,7 @@ struct outcome {
 	long majflt, minflt; /* getrusage, over the measured part */
 };
 
-/* ---- cgroup.c ----------------------------------------------------------- */
-
-struct cgroup_env {
-	int version;	   /* 2, 1, or 0: none usable */
-	char mount[256];   /* where the memory hierarchy is mounted */
-	char base[512];	   /* our directory: .../fmbench-<pid> */
-	char note[1024];   /* where, or why none */
-	bool peak_counter; /* memory.peak / memory.max_usage_in_bytes exist */
-};
-
-struct mem_sample {
-	uint64_t current; /* memory.current / usage_in_bytes, or VmRSS */
-	uint64_t kfile;	  /* kernel page cache of files (not shmem) */
-	uint64_t shmem_anon;
-};
-
-int cg_setup(struct cgroup_env *cg);
-int cg_leaf_create(const struct cgroup_env *cg, unsigned n, uint64_t limit, char *leaf,
-		   size_t size);
-int cg_attach(const char *leaf, pid_t pid);
-int cg_peak(const struct cgroup_env *cg, const char *leaf, uint64_t *peak);
-int cg_sample(const struct cgroup_env *cg, const char *leaf, struct mem_sample *s);
-int proc_sample(pid_t pid, struct mem_sample *s, uint64_t *hwm);
-void cg_leaf_remove(const char *leaf);
-void cg_teardown(const struct cgroup_env *cg);
+/* ---- cgroup.c: cgroup_env.h ------------------------------------------- */
 
 /* ---- files.c ------------------------------------------------------------ */
 

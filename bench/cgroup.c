@@ -1,18 +1,20 @@
 /*
- * cgroup.c - memory cgroups for fm-bench's children, read from outside.
+ * cgroup.c - memory cgroups for fm-bench's children (and for the tests
+ * that run a program under a memory limit), read from outside.
  *
  * Every child runs in a cgroup of its own, a leaf run<N> under
- * fmbench-<pid>: the kernel and pread contenders with memory limited to the
- * budget, faultmap with no limit (its budget is its own); all are measured
+ * <prefix>-<pid> (fmbench-<pid> for fm-bench): the kernel and pread
+ * contenders with memory limited to the budget, faultmap with no limit (its budget is its own); all are measured
  * the same way, by the kernel's peak counter (memory.peak on v2,
  * memory.max_usage_in_bytes on v1) and by sampling memory.stat.
  *
  * cgroup v2 is used when its hierarchy has the memory controller, else v1's
- * memory hierarchy. fmbench-<pid> goes under our own cgroup when that works
- * (so the children stay inside whatever contains us), else at the root of
- * the hierarchy. All functions return 0 or -errno.
+ * memory hierarchy (found by src/cgroup.c). <prefix>-<pid> goes under our
+ * own cgroup when that works (so the children stay inside whatever contains
+ * us), else at the root of the hierarchy. All functions return 0 or -errno.
  */
-#include "bench.h"
+#include "cgroup.h"
+#include "cgroup_env.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,87 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static int write_str(const char *path, const char *text)
+/* try_base - make dir/<prefix>-<pid> a cgroup whose children get the
+ * memory controller. */
+static int try_base(struct cgroup_env *cg, const char *dir, const char *prefix)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = write(fd, text, strlen(text));
-	int err = n < 0 ? -errno : 0;
-	close(fd);
-	return err;
-}
-
-static int read_str(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, size - 1);
-	int err = n < 0 ? -errno : 0;
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	return err;
-}
-
-static bool has_word(const char *list, const char *word)
-{
-	size_t len = strlen(word);
-	for (const char *p = list; (p = strstr(p, word)); p += len)
-		if ((p == list || p[-1] == ' ' || p[-1] == ',') &&
-		    (p[len] == 0 || p[len] == ' ' || p[len] == '\n' || p[len] == ','))
-			return true;
-	return false;
-}
-
-/* find_mounts - the cgroup2 mount point and the v1 memory mount point. */
-static void find_mounts(char *v2, char *v1, size_t size)
-{
-	v2[0] = v1[0] = 0;
-	FILE *f = fopen("/proc/self/mounts", "re");
-	if (!f)
-		return;
-	char dev[256], dir[256], type[64], opts[512];
-	while (fscanf(f, "%255s %255s %63s %511s %*d %*d", dev, dir, type, opts) == 4) {
-		if (!strcmp(type, "cgroup2") && !v2[0])
-			snprintf(v2, size, "%s", dir);
-		else if (!strcmp(type, "cgroup") && has_word(opts, "memory") && !v1[0])
-			snprintf(v1, size, "%s", dir);
-	}
-	fclose(f);
-}
-
-/* own_path - our cgroup in hierarchy version (2: the "0::" line, 1: the line
- * with the memory controller). */
-static void own_path(int version, char *out, size_t size)
-{
-	snprintf(out, size, "/");
-	FILE *f = fopen("/proc/self/cgroup", "re");
-	if (!f)
-		return;
-	char line[1024];
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = 0;
-		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-		if (!c2)
-			continue;
-		*c2 = 0;
-		bool match = version == 2 ? !strcmp(line, "0") && c1[1] == 0
-					  : has_word(c1 + 1, "memory");
-		if (match) {
-			snprintf(out, size, "%s", c2 + 1);
-			break;
-		}
-	}
-	fclose(f);
-}
-
-/* try_base - make dir/fmbench-<pid> a cgroup whose children get the memory
- * controller. */
-static int try_base(struct cgroup_env *cg, const char *dir)
-{
-	char path[600];
-	snprintf(cg->base, sizeof(cg->base), "%s/fmbench-%d", dir, (int)getpid());
+	char path[1300];
+	snprintf(cg->base, sizeof(cg->base), "%s/%s-%d", dir, prefix, (int)getpid());
 	if (mkdir(cg->base, 0755) < 0 && errno != EEXIST)
 		return -errno;
 	if (cg->version == 1)
@@ -112,51 +39,43 @@ static int try_base(struct cgroup_env *cg, const char *dir)
 	 * the base for its leaves. */
 	char list[512];
 	snprintf(path, sizeof(path), "%s/cgroup.controllers", cg->base);
-	if (read_str(path, list, sizeof(list)) < 0 || !has_word(list, "memory")) {
+	if (cgroup_read(path, list, sizeof(list)) < 0 || !cgroup_has_word(list, "memory")) {
 		snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
-		int err = write_str(path, "+memory");
+		int err = cgroup_write(path, "+memory");
 		snprintf(path, sizeof(path), "%s/cgroup.controllers", cg->base);
-		if (err || read_str(path, list, sizeof(list)) < 0 || !has_word(list, "memory")) {
+		if (err || cgroup_read(path, list, sizeof(list)) < 0 || !cgroup_has_word(list, "memory")) {
 			rmdir(cg->base);
 			return err ? err : -ENOTSUP;
 		}
 	}
 	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", cg->base);
-	int err = write_str(path, "+memory");
+	int err = cgroup_write(path, "+memory");
 	if (err)
 		rmdir(cg->base);
 	return err;
 }
 
-/*
- * cg_setup - find a memory cgroup hierarchy we may use and create our
- * directory in it. On failure cg->version is 0 and cg->note says why.
- */
-int cg_setup(struct cgroup_env *cg)
+int cg_setup(struct cgroup_env *cg, const char *prefix)
 {
-	char v2[256], v1[256], own[512], dir[800], probe[900], list[512];
+	char probe[1300], list[512];
+	struct cgroup_where where;
 	memset(cg, 0, sizeof(*cg));
-	find_mounts(v2, v1, sizeof(v2));
-	snprintf(probe, sizeof(probe), "%s/cgroup.controllers", v2);
-	if (v2[0] && read_str(probe, list, sizeof(list)) == 0 && has_word(list, "memory")) {
-		cg->version = 2;
-		snprintf(cg->mount, sizeof(cg->mount), "%s", v2);
-	} else if (v1[0]) {
-		cg->version = 1;
-		snprintf(cg->mount, sizeof(cg->mount), "%s", v1);
-	} else {
+	int err = cgroup_find(2, &where);
+	snprintf(probe, sizeof(probe), "%s/cgroup.controllers", where.mount);
+	if (err || cgroup_read(probe, list, sizeof(list)) || !cgroup_has_word(list, "memory"))
+		err = cgroup_find(1, &where);
+	if (err) {
 		snprintf(cg->note, sizeof(cg->note),
 			 "no cgroup hierarchy with the memory controller is mounted");
 		return -ENOENT;
 	}
-	own_path(cg->version, own, sizeof(own));
-	int err = -ENOENT;
-	if (strcmp(own, "/")) {
-		snprintf(dir, sizeof(dir), "%s%s", cg->mount, own);
-		err = try_base(cg, dir);
-	}
+	cg->version = where.version;
+	snprintf(cg->mount, sizeof(cg->mount), "%s", where.mount);
+	err = -ENOENT;
+	if (strcmp(where.dir, where.mount))
+		err = try_base(cg, where.dir, prefix);
 	if (err)
-		err = try_base(cg, cg->mount);
+		err = try_base(cg, cg->mount, prefix);
 	if (err) {
 		snprintf(cg->note, sizeof(cg->note), "cannot create a memory cgroup under %s: %s",
 			 cg->mount, strerror(-err));
@@ -176,24 +95,22 @@ int cg_setup(struct cgroup_env *cg)
 	return 0;
 }
 
-/* cg_leaf_create - cgroup run<n> under the base, limited to limit bytes
- * (0: no limit). Its path goes to leaf. */
 int cg_leaf_create(const struct cgroup_env *cg, unsigned n, uint64_t limit, char *leaf,
 		   size_t size)
 {
 	snprintf(leaf, size, "%s/run%u", cg->base, n);
 	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
 		return -errno;
-	char path[700], val[32];
+	char path[1400], val[32];
 	if (!limit)
 		return 0;
 	snprintf(val, sizeof(val), "%llu", (unsigned long long)limit);
 	snprintf(path, sizeof(path), "%s/%s", leaf,
 		 cg->version == 2 ? "memory.max" : "memory.limit_in_bytes");
-	int err = write_str(path, val);
+	int err = cgroup_write(path, val);
 	if (!err && cg->version == 2) { /* no swapping out of the limit */
 		snprintf(path, sizeof(path), "%s/memory.swap.max", leaf);
-		(void)write_str(path, "0");
+		(void)cgroup_write(path, "0");
 	}
 	if (err)
 		rmdir(leaf);
@@ -202,18 +119,18 @@ int cg_leaf_create(const struct cgroup_env *cg, unsigned n, uint64_t limit, char
 
 int cg_attach(const char *leaf, pid_t pid)
 {
-	char path[700], val[32];
+	char path[1400], val[32];
 	snprintf(path, sizeof(path), "%s/cgroup.procs", leaf);
 	snprintf(val, sizeof(val), "%d", (int)pid);
-	return write_str(path, val);
+	return cgroup_write(path, val);
 }
 
 int cg_peak(const struct cgroup_env *cg, const char *leaf, uint64_t *peak)
 {
-	char path[700], buf[64];
+	char path[1400], buf[64];
 	snprintf(path, sizeof(path), "%s/%s", leaf,
 		 cg->version == 2 ? "memory.peak" : "memory.max_usage_in_bytes");
-	int err = read_str(path, buf, sizeof(buf));
+	int err = cgroup_read(path, buf, sizeof(buf));
 	if (err)
 		return err;
 	*peak = strtoull(buf, NULL, 10);
@@ -229,13 +146,23 @@ static uint64_t stat_key(const char *text, const char *key)
 	return 0;
 }
 
+int cg_oom_kills(const struct cgroup_env *cg, const char *leaf, uint64_t *kills)
+{
+	char path[1400], buf[4096];
+	snprintf(path, sizeof(path), "%s/%s", leaf,
+		 cg->version == 2 ? "memory.events" : "memory.oom_control");
+	int err = cgroup_read(path, buf, sizeof(buf));
+	*kills = err ? 0 : stat_key(buf, "oom_kill");
+	return err;
+}
+
 /* cg_sample - the leaf's memory now: total, kernel file cache (shmem
  * excluded), shmem + anonymous. */
 int cg_sample(const struct cgroup_env *cg, const char *leaf, struct mem_sample *s)
 {
-	char path[700], buf[8192];
+	char path[1400], buf[8192];
 	snprintf(path, sizeof(path), "%s/memory.stat", leaf);
-	int err = read_str(path, buf, sizeof(buf));
+	int err = cgroup_read(path, buf, sizeof(buf));
 	if (err)
 		return err;
 	uint64_t file = stat_key(buf, cg->version == 2 ? "file" : "cache");
@@ -246,7 +173,7 @@ int cg_sample(const struct cgroup_env *cg, const char *leaf, struct mem_sample *
 	char cur[64];
 	snprintf(path, sizeof(path), "%s/%s", leaf,
 		 cg->version == 2 ? "memory.current" : "memory.usage_in_bytes");
-	err = read_str(path, cur, sizeof(cur));
+	err = cgroup_read(path, cur, sizeof(cur));
 	s->current = err ? 0 : strtoull(cur, NULL, 10);
 	return err;
 }
@@ -257,7 +184,7 @@ int proc_sample(pid_t pid, struct mem_sample *s, uint64_t *hwm)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	int err = read_str(path, buf, sizeof(buf));
+	int err = cgroup_read(path, buf, sizeof(buf));
 	if (err)
 		return err;
 	const char *p;
@@ -288,11 +215,11 @@ void cg_leaf_remove(const char *leaf)
 			break;
 		nanosleep(&(struct timespec){0, 5000000}, NULL);
 	}
-	fprintf(stderr, "fm-bench: cannot remove %s: %s\n", leaf, strerror(errno));
+	fprintf(stderr, "cannot remove %s: %s\n", leaf, strerror(errno));
 }
 
 void cg_teardown(const struct cgroup_env *cg)
 {
 	if (cg->version && rmdir(cg->base) < 0 && errno != ENOENT)
-		fprintf(stderr, "fm-bench: cannot remove %s: %s\n", cg->base, strerror(errno));
+		fprintf(stderr, "cannot remove %s: %s\n", cg->base, strerror(errno));
 }

@@ -337,7 +337,7 @@ static struct tfile *get_file(bool tmpfs, uint64_t size, bool for_writes)
 static struct cgroup_env cg;
 static struct outcome *shared_out;
 static volatile sig_atomic_t child_pid;
-static char cur_leaf[700];
+static char cur_leaf[1300];
 static unsigned run_counter;
 static char cache_how[120] = "drop_caches";
 static const char *umap_lib, *umap_note;
@@ -1002,7 +1002,7 @@ int main(int argc, char **argv)
 
 	if (opt.no_cgroup)
 		snprintf(cg.note, sizeof(cg.note), "cgroups not used (--no-cgroup)");
-	else if (cg_setup(&cg) < 0)
+	else if (cg_setup(&cg, "fmbench") < 0)
 		cg.version = 0;
 	shared_out = mmap(NULL, sizeof(*shared_out), PROT_READ | PROT_WRITE,
 			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);

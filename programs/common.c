@@ -3,6 +3,7 @@
  * and setting up the environment of a program to run under faultmap,
  * starting and waiting for it, and small parsing and formatting helpers.
  */
+#include "budget.h"
 #include "cli.h"
 #include "faultmap.h"
 
@@ -20,9 +21,12 @@
 /* check_budget - see cli.h. */
 void check_budget(const char *cmd, const char *text)
 {
-	size_t bytes;
-	if (fm_parse_size(text, &bytes))
-		usage_error(cmd, "bad size '%s' (e.g. 65536, 64K, 64M, 2G)", text);
+	struct fm_memory mem;
+	uint64_t bytes;
+	memory_usable(&mem);
+	if (budget_parse(text, &mem, &bytes))
+		usage_error(cmd, "bad size '%s' (e.g. 65536, 64K, 64M, 2G, or 50%% of memory)",
+			    text);
 	if (bytes < FM_MIN_BUDGET)
 		usage_error(cmd, "budget '%s' is below the minimum of 64K", text);
 }

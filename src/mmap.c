@@ -11,6 +11,7 @@
  * registered with this process's userfaultfd: MISSING always, and WP for
  * shared views, which start write-protected (see writeback.c).
  */
+#include "budget.h"
 #include "internal.h"
 #include "publish.h"
 
@@ -155,27 +156,35 @@ int fm_set_budget(size_t bytes)
 	return err;
 }
 
-/* budget_from_env - FAULTMAP_BUDGET, or half of RAM. Return: 0 or -EINVAL. */
+/*
+ * budget_from_env - the budget set by fm_set_budget, else FAULTMAP_BUDGET (a
+ * size, or a percentage of the smaller of RAM and the memory cgroup's
+ * limit), else half of that (budget.c). A budget chosen by hand that does
+ * not fit with faultmap's own memory is named on stderr, once: the engine
+ * starts once. Return: 0 or -EINVAL.
+ */
 static int budget_from_env(void)
 {
-	if (budget_set)
-		return 0;
-	const char *env = secure_getenv("FAULTMAP_BUDGET");
-	if (!env) {
-		long pages = sysconf(_SC_PHYS_PAGES);
-		engine.budget_pages = pages > 2 * FM_MIN_BUDGET_PAGES ? (uint64_t)pages / 2
-								      : FM_MIN_BUDGET_PAGES;
+	struct fm_memory mem;
+	memory_usable(&mem);
+	const char *env = budget_set ? NULL : secure_getenv("FAULTMAP_BUDGET");
+	if (!budget_set && !env) {
+		uint64_t pages = budget_default(&mem) / FM_PAGE_SIZE;
+		engine.budget_pages = pages > FM_MIN_BUDGET_PAGES ? pages : FM_MIN_BUDGET_PAGES;
 		return 0;
 	}
-	size_t bytes;
-	if (fm_parse_size(env, &bytes) || bytes / FM_PAGE_SIZE < FM_MIN_BUDGET_PAGES) {
+	uint64_t bytes;
+	if (env && (budget_parse(env, &mem, &bytes) || bytes / FM_PAGE_SIZE < FM_MIN_BUDGET_PAGES)) {
 		fprintf(stderr,
 			"faultmap: FAULTMAP_BUDGET=\"%s\" is not a size of at least "
-			"%lu KiB (examples: 65536, 64M, 2G)\n",
+			"%lu KiB (examples: 65536, 64M, 2G) or a percentage of memory "
+			"(50%%)\n",
 			env, FM_MIN_BUDGET_PAGES * FM_PAGE_SIZE / 1024);
 		return -EINVAL;
 	}
-	engine.budget_pages = bytes / FM_PAGE_SIZE;
+	if (env)
+		engine.budget_pages = bytes / FM_PAGE_SIZE;
+	(void)budget_check(engine.budget_pages * FM_PAGE_SIZE, &mem);
 	return 0;
 }
 

@@ -30,4 +30,8 @@ check help nosuchcommand
 expect_exit 2 "$FM" run --budget 12Q true
 expect_out 'bad size .12Q.'
 expect_out 'usage: faultmap run'
+for bad in 0% 101% 50%% 5.% 1.2345%; do
+	expect_exit 2 "$FM" run --budget "$bad" true
+	expect_out "bad size .$bad."
+done
 exit 0
