@@ -39,7 +39,9 @@ static const struct {
      "  --             end of options.\n"},
     {"stat", "faultmap stat [--watch [SECONDS]]",
      "One line per process of yours (root: of every user) running under\n"
-     "faultmap: pid, program, budget, resident, dirty, hit ratio, faults/s;\n"
+     "faultmap: pid, program, budget, resident (the cache), memory (the\n"
+     "process's, the cache counted once, unlike RSS), dirty, hit ratio,\n"
+     "faults/s;\n"
      "then its files: resident and dirty pages, path (names escaped).\n"
      "  --watch [SECONDS]  redraw every SECONDS (1..86400, default 1) until\n"
      "                     interrupted.\n"},
