@@ -1,9 +1,11 @@
 /*
  * doctor.c - faultmap doctor: can faultmap serve mappings here, and what is
- * in the way if not; one screen, one line per thing it depends on. Also
+ * in the way if not; one screen, one line per thing it depends on (the
+ * memory and default budget from budget.c, as the engine sees them). Also
  * check_engine(), which faultmap run --require uses before it runs
  * anything.
  */
+#include "budget.h"
 #include "cli.h"
 #include "faultmap.h"
 #include "internal.h"
@@ -37,14 +39,28 @@ static int try_engine(void)
 	return err;
 }
 
+/* env_budget - FAULTMAP_BUDGET as the engine reads it, into *bytes.
+ * Return: 0, 1 if it is not set, or -EINVAL if the engine would refuse it. */
+static int env_budget(const struct fm_memory *m, uint64_t *bytes)
+{
+	const char *env = secure_getenv("FAULTMAP_BUDGET");
+	if (!env)
+		return 1;
+	if (budget_parse(env, m, bytes) || *bytes < 64 * 1024)
+		return -EINVAL;
+	return 0;
+}
+
 /* check_engine - see cli.h. */
 int check_engine(const char *budget)
 {
-	const char *env = budget ? budget : secure_getenv("FAULTMAP_BUDGET");
-	size_t bytes;
-	if (env && (fm_parse_size(env, &bytes) || bytes < 64 * 1024)) {
+	struct fm_memory m;
+	uint64_t bytes;
+	memory_usable(&m);
+	if (!budget && env_budget(&m, &bytes) < 0) {
 		fprintf(stderr, "faultmap: FAULTMAP_BUDGET=\"%s\" is not a size of at "
-				"least 64K (examples: 65536, 64M, 2G)\n", env);
+				"least 64K (65536, 64M, 2G) or a percentage of memory (50%%)\n",
+			secure_getenv("FAULTMAP_BUDGET"));
 		return -EINVAL;
 	}
 	int err = try_engine();
@@ -218,6 +234,34 @@ static void thp_line(void)
 	       "these say)\n");
 }
 
+/* memory_lines - the memory this process may use (RAM, the memory
+ * cgroup's limit) and the budget the engine would take (budget.c). */
+static void memory_lines(void)
+{
+	struct fm_memory m;
+	char b1[32], b2[32], b3[32];
+	memory_usable(&m);
+	printf("memory          RAM %s; ", fmt_bytes(b1, sizeof(b1), m.ram));
+	if (m.limit)
+		printf("memory cgroup limit %s (%s)\n", fmt_bytes(b2, sizeof(b2), m.limit),
+		       m.cgroup);
+	else
+		printf("no memory cgroup limit\n");
+	uint64_t bytes, def = budget_default(&m);
+	int env = env_budget(&m, &bytes);
+	printf("budget          default %s: half of %s\n", fmt_bytes(b1, sizeof(b1), def),
+	       m.limit && m.limit == m.usable ? "the cgroup's limit" : "RAM");
+	if (env == 0)
+		printf("                FAULTMAP_BUDGET=%s: %s, %s\n",
+		       secure_getenv("FAULTMAP_BUDGET"), fmt_bytes(b3, sizeof(b3), bytes),
+		       bytes + budget_overhead(bytes) <= m.usable || !m.usable
+			   ? "fits with faultmap's own memory"
+			   : "DOES NOT FIT with faultmap's own memory: the program may be killed");
+	else if (env < 0)
+		printf("                FAULTMAP_BUDGET=%s: INVALID (the engine will not start)\n",
+		       secure_getenv("FAULTMAP_BUDGET"));
+}
+
 /* runtime_dir_line - where this user's processes publish (stat, inspect). */
 static void runtime_dir_line(void)
 {
@@ -253,6 +297,7 @@ int cmd_doctor(int argc, char **argv)
 	int err = uffd_lines();
 	io_uring_line();
 	thp_line();
+	memory_lines();
 	runtime_dir_line();
 	printf("daemon          not built yet: each program under faultmap has a cache "
 	       "of its own\n");

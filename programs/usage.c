@@ -61,7 +61,8 @@ static const struct {
     {"doctor", "faultmap doctor",
      "Check, and explain in one screen, what faultmap needs here: the kernel,\n"
      "userfaultfd (access, /dev/userfaultfd, the sysctl, features, fork\n"
-     "events), io_uring, the shmem THP settings, the runtime directory, the\n"
+     "events), io_uring, the shmem THP settings, the memory (RAM, the memory\n"
+     "cgroup's limit) and the default budget, the runtime directory, the\n"
      "daemon. Exit 0 if faultmap can serve mappings for this user, else 1,\n"
      "saying how to get access.\n"},
     {"help", "faultmap help [COMMAND]",

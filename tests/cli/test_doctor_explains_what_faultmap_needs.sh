@@ -3,7 +3,8 @@
 # exits 0, one line per thing faultmap depends on, each with this machine's
 # value: the kernel release, userfaultfd access, the features faultmap
 # needs and fork events (root holds CAP_SYS_PTRACE), io_uring, the shmem
-# THP settings (as sysfs has them), the runtime directory, and a daemon
+# THP settings (as sysfs has them), the memory and the default budget, the
+# runtime directory, and a daemon
 # that is not built yet. Needs root.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -27,6 +28,8 @@ if [ -r "$thp" ]; then
 		[ "$v" = never ] || expect_out "^shmem THP .*, $size $v(,|$)"
 	done
 fi
+expect_out '^memory +RAM [0-9.]+ [KMGT]iB; '
+expect_out '^budget +default [0-9.]+ [KMGT]iB: half of '
 expect_out '^runtime dir +/run/faultmap: ok \(yours, mode 0700\)$'
 expect_out '^daemon +not built yet'
 expect_out '^=> faultmap can serve mappings for this user\.$'

@@ -43,6 +43,10 @@ expect_exit 1 env FAULTMAP_BUDGET=lots "$FM" run --require -- "$PY" -c 'print("r
 expect_out 'FAULTMAP_BUDGET="lots" is not a size'
 grep -q '^ran' "$TMP/out" && fail "the program ran"
 
+# A budget the engine takes (a percentage of memory) is not refused.
+expect_exit 0 env FAULTMAP_BUDGET=50% "$FM" run --require -- "$PY" -c 'print("ran")'
+expect_out '^ran$'
+
 # With access, --require changes nothing.
 expect_exit 0 "$FM" run --require --stats -- "$PY" -c "$MAPPER_PY" "$D/data.bin"
 expect_out '^ready 3840$'
