@@ -48,9 +48,14 @@ extern "C" {
 /*
  * fm_mmap - map a regular file, like mmap(2).
  *
- * flags: MAP_SHARED, MAP_SHARED_VALIDATE or MAP_PRIVATE, optionally with
- * MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_POPULATE, MAP_NORESERVE. prot: any
- * combination mmap accepts. offset must be page aligned; length may reach
+ * flags: MAP_SHARED, MAP_SHARED_VALIDATE or MAP_PRIVATE, with any flag
+ * mmap accepts: MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_POPULATE, MAP_NORESERVE
+ * are served; MAP_32BIT and MAP_STACK only place the mapping; flags the
+ * kernel ignores for a file (MAP_UNINITIALIZED, unknown bits with
+ * MAP_SHARED or MAP_PRIVATE) are ignored. A mapping with MAP_LOCKED,
+ * MAP_GROWSDOWN, MAP_HUGETLB or MAP_SYNC is made by the kernel (a plain
+ * kernel mapping of the file, outside faultmap's cache; fm_munmap and the
+ * others pass it to the kernel). prot: any combination mmap accepts. offset must be page aligned; length may reach
  * past the end of the file (pages wholly past EOF raise SIGBUS on access,
  * the tail of the last page reads as zeros). MAP_ANONYMOUS requests are
  * passed to mmap(2) unchanged.
@@ -86,7 +91,7 @@ FM_API int fm_munmap(void *addr, size_t length);
  * mappings in the range to the file and makes them durable (fdatasync).
  * MS_ASYNC starts nothing and returns any write-back error this mapping
  * has not heard of yet. MS_INVALIDATE is accepted (the cache is always
- * coherent).
+ * coherent), except on locked pages (mlock): EBUSY, as Linux.
  *
  * A write-back that failed leaves the pages dirty in the cache, to be
  * retried; the error is reported here (EIO, ENOSPC, ...), not dropped: once
@@ -94,7 +99,8 @@ FM_API int fm_munmap(void *addr, size_t length);
  * fm_fsync).
  *
  * Errors: EINVAL (bad flags, addr not aligned), ENOMEM (part of the range is
- * not mapped), EIO/ENOSPC/EDQUOT/... (write-back failed).
+ * not mapped), EBUSY (MS_INVALIDATE of locked pages), EIO/ENOSPC/EDQUOT/...
+ * (write-back failed).
  */
 FM_API int fm_msync(void *addr, size_t length, int flags);
 
@@ -104,8 +110,11 @@ FM_API int fm_msync(void *addr, size_t length, int flags);
  * into the cache (up to half the budget); MADV_DONTNEED drops the range's
  * page-table entries (and private copies, as Linux does). MADV_DONTFORK,
  * MADV_DOFORK, MADV_DONTDUMP, MADV_DODUMP, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
- * MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ and MADV_POPULATE_WRITE are
- * passed to the kernel.
+ * MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
+ * MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_FREE, MADV_WIPEONFORK and
+ * MADV_KEEPONFORK are passed to the kernel. MADV_REMOVE punches a hole in
+ * the file of a shared writable mapping (EACCES otherwise), as Linux does.
+ * Other advice is refused (EINVAL) on faultmap mappings.
  *
  * Errors: those of madvise(2), and EINVAL (bad advice or alignment, or
  * advice refused on a faultmap mapping), ENOMEM (range not mapped).
@@ -126,9 +135,14 @@ FM_API int fm_mprotect(void *addr, size_t length, int prot);
  * file's pages past its old end (SIGBUS past EOF, as mmap). Other ranges
  * are passed to mremap(2). new_address is read only with MREMAP_FIXED.
  *
+ * A shrink in place unmaps the tail whatever it holds; a move with
+ * MREMAP_FIXED that keeps the size may take several mappings (as Linux
+ * 6.17 does).
+ *
  * Errors: those of mremap(2); EFAULT when [old_address, old_address +
- * old_size) spans more than one mapping; EINVAL for old_size 0 (duplicating
- * a mapping) and MREMAP_DONTUNMAP on a faultmap mapping (not supported).
+ * old_size) spans more than one mapping (to grow it or move it elsewhere);
+ * EINVAL for old_size 0 (duplicating a mapping) and MREMAP_DONTUNMAP on a
+ * faultmap mapping (not supported).
  */
 FM_API void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...);
 

@@ -71,12 +71,6 @@
 #define MAP_SHARED_VALIDATE 0x03
 #endif
 
-/* The flags fm_mmap implements; a mapping with any other goes to the
- * kernel (MAP_LOCKED, MAP_HUGETLB, MAP_SYNC, MAP_32BIT...). */
-#define SERVED_FLAGS                                                         \
-	(MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE | MAP_FIXED |          \
-	 MAP_FIXED_NOREPLACE | MAP_POPULATE | MAP_NORESERVE)
-
 /* shared_memory - whether fd is memory already: a memfd, a file in /dev/shm
  * or on hugetlbfs. Those are mapped by the kernel. */
 static bool shared_memory(int fd)
@@ -101,7 +95,7 @@ static bool shared_memory(int fd)
 static bool serves(int prot, int flags, int fd)
 {
 	if ((flags & MAP_ANONYMOUS) || fd < 0 || (prot & PROT_EXEC) ||
-	    (flags & ~SERVED_FLAGS))
+	    !fm_mmap_serves(flags)) /* MAP_LOCKED...: see FM_KERNEL_MAP_FLAGS */
 		return false;
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || shared_memory(fd))

@@ -333,7 +333,13 @@ int as_resize(struct address_space *as, uint64_t i_size)
 			return -errno;
 	}
 	if (!as->fill_view || nr > as->view_pages) {
-		int err = map_views(as, nr + nr / 4);
+		/* At least FM_VIEW_MIN_PAGES: a view of a small file would take
+		 * the highest free gap that fits it, often the free pages next
+		 * to a program's mapping, which it could no longer grow in
+		 * place (mremap). Address space only: nothing past the memfd's
+		 * end is ever touched. */
+		uint64_t want = nr + nr / 4;
+		int err = map_views(as, want > FM_VIEW_MIN_PAGES ? want : FM_VIEW_MIN_PAGES);
 		if (err)
 			return err;
 	}

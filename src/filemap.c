@@ -284,6 +284,16 @@ static ssize_t filemap_write(struct file_op *op, const void *buf, size_t len,
 		op_unlock(op);
 		size_t copied = user_copy(bounce, (uintptr_t)buf + done, n, false);
 		op_lock(op);
+		if (!copied && !done) {
+			/* The kernel checks the write (EFBIG, ENOSPC, EPERM of a
+			 * sealed or immutable file...) before it copies: let it
+			 * say why, as it would. It writes nothing from a buffer
+			 * whose first page it cannot read. */
+			ret = sys_pwrite(op->fd, (const void *)((uintptr_t)buf), n,
+					 (off_t)(append ? op->as->i_size : off));
+			ret = ret < 0 ? -errno : -EFAULT;
+			break;
+		}
 		if (!copied) {
 			ret = -EFAULT;
 			break;
@@ -315,6 +325,11 @@ static ssize_t filemap_write(struct file_op *op, const void *buf, size_t len,
 		if ((size_t)ret < n)
 			break;
 	}
+	if (ret < 0) { /* a failed write may still move EOF to its position */
+		struct stat st;
+		if (fstat(op->fd, &st) == 0 && (uint64_t)st.st_size > op->as->i_size)
+			(void)as_set_size(op->as, (uint64_t)st.st_size);
+	}
 	free(bounce);
 	return done ? (ssize_t)done : ret;
 }
@@ -338,14 +353,36 @@ static ssize_t fail_rw(ssize_t err)
 	return err;
 }
 
+/*
+ * rw_check - the kernel's checks of a read or write before it moves a
+ * byte (vfs_read, vfs_write): the fd's mode (EBADF), the buffer's range
+ * (access_ok: EFAULT if it wraps or leaves the user address space), the
+ * count and position (rw_verify_area: EINVAL if the count is negative as a
+ * ssize_t or the end overflows a loff_t). Return: 0 or -errno.
+ */
+static int rw_check(const struct file_op *op, bool write, const void *buf, size_t count,
+		    off_t pos)
+{
+	if (write ? !writable(op) : !readable(op))
+		return -EBADF;
+	uintptr_t end = (uintptr_t)buf + count;
+	if (end < (uintptr_t)buf || end > FM_TASK_SIZE)
+		return -EFAULT;
+	if ((ssize_t)count < 0 || pos < 0 || (uint64_t)pos + count > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	return 0;
+}
+
 ssize_t fm_pread(int fd, void *buf, size_t count, off_t offset)
 {
+	if (offset < 0) /* before the fd is looked at */
+		return fail_rw(-EINVAL);
 	struct file_op op;
 	if (!op_begin(&op, fd))
 		return sys_pread(fd, buf, count, offset);
-	ssize_t ret = !readable(&op) ? -EBADF
-		      : offset < 0   ? -EINVAL
-				     : filemap_read(&op, buf, count, (uint64_t)offset);
+	ssize_t ret = rw_check(&op, false, buf, count, offset);
+	if (!ret)
+		ret = filemap_read(&op, buf, count, (uint64_t)offset);
 	op_end(&op);
 	return fail_rw(ret);
 }
@@ -355,9 +392,9 @@ ssize_t fm_read(int fd, void *buf, size_t count)
 	struct file_op op;
 	if (!op_begin(&op, fd))
 		return sys_read(fd, buf, count);
-	ssize_t ret = -EBADF;
 	off_t pos = lseek(fd, 0, SEEK_CUR);
-	if (readable(&op) && pos >= 0) {
+	ssize_t ret = pos < 0 ? -EBADF : rw_check(&op, false, buf, count, pos);
+	if (!ret) {
 		ret = filemap_read(&op, buf, count, (uint64_t)pos);
 		if (ret > 0)
 			lseek(fd, pos + ret, SEEK_SET);
@@ -368,13 +405,15 @@ ssize_t fm_read(int fd, void *buf, size_t count)
 
 ssize_t fm_pwrite(int fd, const void *buf, size_t count, off_t offset)
 {
+	if (offset < 0) /* before the fd is looked at */
+		return fail_rw(-EINVAL);
 	struct file_op op;
 	if (!op_begin(&op, fd))
 		return sys_pwrite(fd, buf, count, offset);
 	uint64_t at;
-	ssize_t ret = !writable(&op) ? -EBADF
-		      : offset < 0   ? -EINVAL
-				     : filemap_write(&op, buf, count, (uint64_t)offset, &at);
+	ssize_t ret = rw_check(&op, true, buf, count, offset);
+	if (!ret)
+		ret = filemap_write(&op, buf, count, (uint64_t)offset, &at);
 	op_end(&op);
 	return fail_rw(ret);
 }
@@ -384,9 +423,9 @@ ssize_t fm_write(int fd, const void *buf, size_t count)
 	struct file_op op;
 	if (!op_begin(&op, fd))
 		return sys_write(fd, buf, count);
-	ssize_t ret = -EBADF;
 	off_t pos = lseek(fd, 0, SEEK_CUR);
-	if (writable(&op) && pos >= 0) {
+	ssize_t ret = pos < 0 ? -EBADF : rw_check(&op, true, buf, count, pos);
+	if (!ret) {
 		uint64_t at;
 		ret = filemap_write(&op, buf, count, (uint64_t)pos, &at);
 		if (ret > 0)
@@ -451,8 +490,12 @@ int fm_fallocate(int fd, int mode, off_t offset, off_t len)
 	if (!op_begin(&op, fd))
 		return sys_fallocate(fd, mode, offset, len);
 	int err = 0;
-	/* Shifting a cached file's pages is not done: refused, not faked. */
-	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+	/* Shifting a cached file's pages is not done: refused, not faked
+	 * (after the checks the kernel makes first). */
+	if ((mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE)) &&
+	    (offset < 0 || len <= 0))
+		err = -EINVAL;
+	else if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
 		err = -EOPNOTSUPP;
 	if (!err) {
 		wait_for_reads(&op);

@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -51,6 +52,8 @@
 #define FM_CLUSTER_MAX 256 /* pages read by one miss, at most (io_buf) */
 #define FM_RECLAIM_BATCH 32 /* pages evicted at once, at least */
 #define FM_RA_AHEAD 4	    /* windows a stream has read ahead */
+#define FM_VIEW_MIN_PAGES 16384 /* 64 MiB: the engine's views, at least */
+#define FM_TASK_SIZE ((1UL << 47) - FM_PAGE_SIZE) /* x86-64, 4-level paging */
 
 struct address_space;
 struct vma;
@@ -393,6 +396,17 @@ struct fm_engine {
 extern struct fm_engine engine;
 
 int engine_start(void);
+/* The mmap flags faultmap leaves to the kernel: a mapping with one of them
+ * is the kernel's (MAP_LOCKED would pin pages the engine evicts,
+ * MAP_GROWSDOWN grows a view the engine does not know, MAP_HUGETLB and
+ * MAP_SYNC ask for memory a memfd view is not). Every other flag is served:
+ * MAP_32BIT and MAP_STACK only place the mapping, and the kernel ignores
+ * MAP_UNINITIALIZED and unknown bits for files. */
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+#define FM_KERNEL_MAP_FLAGS (MAP_LOCKED | MAP_GROWSDOWN | MAP_HUGETLB | MAP_SYNC)
+bool fm_mmap_serves(int flags);
 int fm_sync_all(void);
 bool fm_debug_check_protected(void);
 #define engine_self() (engine.mms)

@@ -359,9 +359,6 @@ static int unmap_range(struct mm *mm, uintptr_t start, uintptr_t end)
 	return 0;
 }
 
-#define FM_MAP_FLAGS                                                            \
-	(MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE | MAP_FIXED |             \
-	 MAP_FIXED_NOREPLACE | MAP_POPULATE | MAP_NORESERVE)
 
 /* map_view - put a view of the file at p (where the kernel mapped the file)
  * and record it. Called with engine.lock. Return: 0 or -errno. */
@@ -400,6 +397,11 @@ out:
 	return err;
 }
 
+bool fm_mmap_serves(int flags)
+{
+	return !(flags & FM_KERNEL_MAP_FLAGS);
+}
+
 void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
 {
 	if (flags & MAP_ANONYMOUS)
@@ -412,19 +414,35 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 
 	sigset_t mask;
 	map_lock_take(&mask);
+	size_t len = page_round(length);
+	if (!fm_mmap_serves(flags)) {
+		/* A flag faultmap does not implement (MAP_LOCKED...): the
+		 * kernel maps the file, and the fm_ calls pass the mapping to
+		 * the kernel too. It may replace faultmap mappings. */
+		void *p = sys_mmap(addr, length, prot, flags, fd, offset);
+		if (p != MAP_FAILED && (flags & MAP_FIXED)) {
+			pthread_mutex_lock(&engine.lock);
+			err = unmap_range(engine_self(), (uintptr_t)p, (uintptr_t)p + len);
+			pthread_mutex_unlock(&engine.lock);
+		}
+		map_lock_drop(&mask);
+		if (err) {
+			sys_munmap(p, len);
+			return fail_ptr(err);
+		}
+		return p;
+	}
 	/* The kernel checks the arguments and picks the address (without
-	 * reading anything: no populate, no lock). */
-	void *p = sys_mmap(addr, length, prot, flags & ~(MAP_POPULATE | MAP_LOCKED), fd,
-		       offset);
+	 * reading anything: no populate). The flags that only place the
+	 * mapping (MAP_32BIT, MAP_STACK) take effect here; those the kernel
+	 * ignores for a file (MAP_UNINITIALIZED, unknown bits) are ignored. */
+	void *p = sys_mmap(addr, length, prot, flags & ~MAP_POPULATE, fd, offset);
 	if (p == MAP_FAILED) {
 		map_lock_drop(&mask);
 		return MAP_FAILED;
 	}
-	size_t len = page_round(length);
 	struct stat st;
-	if (flags & ~FM_MAP_FLAGS) /* valid, but not implemented (MAP_LOCKED...) */
-		err = -EINVAL;
-	else if (fstat(fd, &st) < 0)
+	if (fstat(fd, &st) < 0)
 		err = -errno;
 	else if (!S_ISREG(st.st_mode))
 		err = -ENODEV;
@@ -470,9 +488,10 @@ int fm_munmap(void *addr, size_t length)
 }
 
 /*
- * for_each_vma_in - call fn on each faultmap vma in [start, end) after
- * cutting them to the range, and op_gap on each stretch that faultmap does
- * not map (the kernel's answer for it is the answer). Called with both locks.
+ * walk_range - call fn on each faultmap vma in [start, end) after cutting
+ * them to the range, and gap on each stretch that faultmap does not map
+ * (the kernel's answer for it is the answer), in address order; stop at the
+ * first error, as the kernel's walks do. Called with both locks.
  */
 static int walk_range(uintptr_t start, uintptr_t end, bool carve,
 		      int (*fn)(struct vma *, uintptr_t, uintptr_t, void *),
@@ -491,31 +510,36 @@ static int walk_range(uintptr_t start, uintptr_t end, bool carve,
 			continue;
 		if (v->vm_start >= end)
 			break;
-		if (v->vm_start > at) {
-			int err = gap(at, v->vm_start, arg);
-			if (err && !ret)
-				ret = err;
-		}
+		if (v->vm_start > at && (ret = gap(at, v->vm_start, arg)))
+			return ret;
 		uintptr_t lo = v->vm_start > at ? v->vm_start : at;
 		uintptr_t hi = v->vm_end < end ? v->vm_end : end;
-		int err = fn(v, lo, hi, arg);
-		if (err && !ret)
-			ret = err;
+		if ((ret = fn(v, lo, hi, arg)))
+			return ret;
 		at = hi;
 	}
-	if (at < end) {
-		int err = gap(at, end, arg);
-		if (err && !ret)
-			ret = err;
-	}
+	if (at < end)
+		ret = gap(at, end, arg);
 	return ret;
 }
+
+/* What fm_msync's walk carries: the flags first (msync_vma reads them as an
+ * int), and the kernel's "unmapped_error". */
+struct msync_walk {
+	int flags;
+	int unmapped; /* -ENOMEM: a hole was skipped (not with plain MS_SYNC) */
+};
 
 static int msync_vma(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
 {
 	int flags = *(int *)arg;
 	struct address_space *as = v->mapping;
 	int err = 0;
+	/* Locked pages (mlock, mlockall) cannot be invalidated: the kernel
+	 * says EBUSY, and knows whether the view is locked. */
+	if ((flags & MS_INVALIDATE) && sys_msync((void *)lo, hi - lo, MS_INVALIDATE) < 0 &&
+	    errno == EBUSY)
+		return -EBUSY;
 	if (v->shared && (flags & MS_SYNC)) {
 		err = writeback_range(as, vma_index(v, lo), vma_index(v, hi));
 		if (!err && as->wr_fd >= 0 && fm_sys.fdatasync(as->wr_fd) < 0)
@@ -529,7 +553,13 @@ static int msync_vma(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
 
 static int msync_gap(uintptr_t lo, uintptr_t hi, void *arg)
 {
-	return sys_msync((void *)lo, hi - lo, *(int *)arg) < 0 ? -errno : 0;
+	struct msync_walk *w = arg;
+	if (sys_msync((void *)lo, hi - lo, w->flags) == 0)
+		return 0;
+	if (errno != ENOMEM || w->flags == MS_SYNC)
+		return -errno; /* the kernel stops there */
+	w->unmapped = -ENOMEM; /* and goes on past a hole */
+	return 0;
 }
 
 int fm_msync(void *addr, size_t length, int flags)
@@ -539,19 +569,22 @@ int fm_msync(void *addr, size_t length, int flags)
 	    (flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC)) ||
 	    ((flags & MS_ASYNC) && (flags & MS_SYNC)))
 		return fail(-EINVAL);
-	size_t len = page_round(length);
-	if (start + len < start || (length && !len))
+	size_t len = page_round(length); /* 0 for a length near SIZE_MAX, */
+	if (start + len < start)
 		return fail(-ENOMEM);
-	if (len == 0)
+	if (len == 0) /* which the kernel takes as nothing to do */
 		return 0;
 	if (!engine.started || engine.forked_child)
 		return sys_msync(addr, length, flags);
 	sigset_t mask;
 	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
-	int err = walk_range(start, start + len, false, msync_vma, msync_gap, &flags);
+	struct msync_walk w = {.flags = flags};
+	int err = walk_range(start, start + len, false, msync_vma, msync_gap, &w);
 	pthread_mutex_unlock(&engine.lock);
 	map_lock_drop(&mask);
+	if (!err)
+		err = w.unmapped;
 	return err ? fail(err) : 0;
 }
 
@@ -603,6 +636,52 @@ static int no_gap(uintptr_t lo, uintptr_t hi, void *arg)
 	return 0;
 }
 
+#ifndef FALLOC_FL_PUNCH_HOLE
+#define FALLOC_FL_PUNCH_HOLE 0x02
+#endif
+
+/*
+ * madvise_remove - MADV_REMOVE of [start, end), in address order as the
+ * kernel goes: a faultmap mapping must be shared and writable (EACCES),
+ * and gets a hole punched in its file through fm_fallocate, so the cache
+ * reads zeros there too (the kernel would punch the memfd, the cache, and
+ * not the file); other mappings are the kernel's; a hole gives ENOMEM at
+ * the end. Return: 0 or -errno. Context: map_lock.
+ */
+static int madvise_remove(uintptr_t start, uintptr_t end)
+{
+	int unmapped = 0;
+	for (uintptr_t at = start; at < end;) {
+		pthread_mutex_lock(&engine.lock);
+		struct vma *v = engine_self()->vmas;
+		while (v && v->vm_end <= at)
+			v = v->mm_next;
+		if (!v || v->vm_start > at) {
+			uintptr_t hi = v && v->vm_start < end ? v->vm_start : end;
+			pthread_mutex_unlock(&engine.lock);
+			if (sys_madvise((void *)at, hi - at, MADV_REMOVE) < 0) {
+				if (errno != ENOMEM)
+					return -errno;
+				unmapped = -ENOMEM;
+			}
+			at = hi;
+			continue;
+		}
+		uintptr_t hi = v->vm_end < end ? v->vm_end : end;
+		bool ok = v->shared && v->may_write && v->mapping->wr_fd >= 0;
+		int fd = v->mapping->wr_fd;
+		off_t off = (off_t)(vma_index(v, at) << FM_PAGE_SHIFT);
+		pthread_mutex_unlock(&engine.lock);
+		if (!ok)
+			return -EACCES;
+		if (fm_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+				 (off_t)(hi - at)) < 0)
+			return -errno;
+		at = hi;
+	}
+	return unmapped;
+}
+
 int fm_madvise(void *addr, size_t length, int advice)
 {
 	uintptr_t start = (uintptr_t)addr;
@@ -617,12 +696,26 @@ int fm_madvise(void *addr, size_t length, int advice)
 	case MADV_DONTDUMP: case MADV_DODUMP: case MADV_HUGEPAGE:
 	case MADV_NOHUGEPAGE: case MADV_COLD: case MADV_PAGEOUT:
 	case MADV_POPULATE_READ: case MADV_POPULATE_WRITE:
+	/* For a file mapping the kernel ignores these, or refuses them: */
+	case MADV_MERGEABLE: case MADV_UNMERGEABLE: case MADV_FREE:
+	case MADV_WIPEONFORK: case MADV_KEEPONFORK:
 		ours = false;
 		break;
+	case MADV_REMOVE:
+		if ((start & (FM_PAGE_SIZE - 1)) || (length && !len) || start + len < start)
+			return fail(-EINVAL);
+		if (len && engine.started && !engine.forked_child) {
+			sigset_t mask;
+			map_lock_take(&mask);
+			int err = madvise_remove(start, start + len);
+			map_lock_drop(&mask);
+			return err ? fail(err) : 0;
+		}
+		return sys_madvise(addr, length, advice);
 	default:
 		/* Advice that would bypass the cache (MADV_REMOVE, MADV_FREE...)
 		 * is refused on faultmap mappings, and passed on elsewhere. */
-		if (engine.started && !engine.forked_child) {
+		if (len && engine.started && !engine.forked_child) {
 			sigset_t mask;
 			engine_lock_take(&mask);
 			bool touches = false;
@@ -788,6 +881,121 @@ static void *mremap_isolated(void *old, size_t old_size, size_t new_size)
 	return p;
 }
 
+/* shrink_in_place - mremap to a smaller size, in place, of a range that
+ * touches faultmap vmas: as the kernel does, only the mapping at start must
+ * exist, and the tail [start + new_len, start + old_len) is unmapped,
+ * whatever it holds. The kernel does it; the records follow.
+ * Return: the address, or MAP_FAILED with errno. Context: both locks. */
+static void *shrink_in_place(struct mm *mm, void *old_address, size_t old_size,
+			     size_t new_size, int flags)
+{
+	uintptr_t lo = (uintptr_t)old_address + page_round(new_size);
+	uintptr_t hi = (uintptr_t)old_address + page_round(old_size);
+	int err = vma_carve(mm, lo, hi);
+	if (err)
+		return fail_ptr(err);
+	void *p = sys_mremap(old_address, old_size, new_size, flags, NULL);
+	if (p != MAP_FAILED && (err = unmap_range(mm, lo, hi)))
+		return fail_ptr(err);
+	return p;
+}
+
+/* unmap_both - unmap [lo, hi): the kernel's mappings and the records.
+ * Context: both locks. */
+static int unmap_both(struct mm *mm, uintptr_t lo, uintptr_t hi)
+{
+	int err = vma_carve(mm, lo, hi);
+	if (!err && sys_munmap((void *)lo, hi - lo) < 0)
+		err = -errno;
+	if (!err)
+		err = unmap_range(mm, lo, hi);
+	return err;
+}
+
+/* reregister_near - register again every vma in a run of touching vmas
+ * that reaches [lo, hi]: the kernel may have merged a view it moved there
+ * with its neighbours, dropping their userfaultfd context. Context: both
+ * locks. */
+static int reregister_near(struct mm *mm, uintptr_t lo, uintptr_t hi)
+{
+	int err = 0;
+	struct vma *first = NULL;
+	uintptr_t run_end = 0;
+	bool hit = false;
+	for (struct vma *v = mm->vmas;; v = v->mm_next) {
+		if (!v || !first || v->vm_start != run_end) { /* a run ends */
+			for (struct vma *r = hit ? first : NULL; r && r != v && !err; r = r->mm_next)
+				err = reregister(r);
+			if (!v || err)
+				return err;
+			first = v;
+			hit = false;
+		}
+		run_end = v->vm_end;
+		hit |= v->vm_end >= lo && v->vm_start <= hi;
+	}
+}
+
+/* range_mapped - whether every page of [lo, hi) is mapped (msync says
+ * ENOMEM for a hole). */
+static bool range_mapped(uintptr_t lo, uintptr_t hi)
+{
+	return lo >= hi || sys_msync((void *)lo, hi - lo, MS_ASYNC) == 0 || errno != ENOMEM;
+}
+
+/* move_range - mremap of [old, old + len) to [to, to + len) when it holds
+ * several mappings (Linux 6.17 on moves them all, but not views registered
+ * with a userfaultfd): without a hole in the range, the target is
+ * unmapped and each mapping moved in turn, faultmap's views keeping their
+ * records, registered again. Return: to, or MAP_FAILED with errno.
+ * Context: both locks. */
+static void *move_range(struct mm *mm, void *old, size_t len, uintptr_t to)
+{
+	uintptr_t start = (uintptr_t)old, end = start + len, at = start;
+	int err = vma_carve(mm, start, end);
+	if (err)
+		return fail_ptr(err);
+	for (struct vma *v = mm->vmas; v && v->vm_start < end; v = v->mm_next) {
+		if (v->vm_end <= start)
+			continue;
+		if (!range_mapped(at, v->vm_start))
+			return fail_ptr(-EFAULT);
+		at = v->vm_end;
+	}
+	if (!range_mapped(at, end))
+		return fail_ptr(-EFAULT);
+	err = unmap_both(mm, to, to + len);
+	at = start;
+	while (!err && at < end) {
+		struct vma *v = mm->vmas;
+		while (v && v->vm_end <= at)
+			v = v->mm_next;
+		uintptr_t hi = !v || v->vm_start >= end ? end : v->vm_start > at ? v->vm_start
+										   : v->vm_end;
+		bool view = v && v->vm_start <= at;
+		if (sys_mremap((void *)at, hi - at, hi - at, MREMAP_MAYMOVE | MREMAP_FIXED,
+			       (void *)(at - start + to)) == MAP_FAILED)
+			err = -errno;
+		else if (view)
+			vma_move(v, at - start + to);
+		at = hi;
+	}
+	if (!err)
+		err = reregister_near(mm, to, to + len);
+	return err ? fail_ptr(err) : (void *)to;
+}
+
+/* see_file_size - the file may have grown behind the engine's back (another
+ * fd, another process): make the cache cover it before a view grows into
+ * the new pages, which would else raise SIGBUS. Context: engine.lock. */
+static int see_file_size(struct address_space *as)
+{
+	struct stat st;
+	if (fstat(as->fd, &st) == 0 && (uint64_t)st.st_size > as->i_size)
+		return as_resize(as, (uint64_t)st.st_size);
+	return 0;
+}
+
 void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...)
 {
 	void *new_address = NULL;
@@ -797,9 +1005,19 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 		new_address = va_arg(ap, void *);
 		va_end(ap);
 	}
-	uintptr_t start = (uintptr_t)old_address;
-	size_t old_len = page_round(old_size);
-	if (!engine.started || engine.forked_child || (start & (FM_PAGE_SIZE - 1)))
+	uintptr_t start = (uintptr_t)old_address, to = (uintptr_t)new_address;
+	size_t old_len = page_round(old_size), new_len = page_round(new_size);
+	/* The kernel's checks of the arguments, made before it looks at or
+	 * changes any mapping, are left to it (and an unknown flag must not
+	 * be dropped on the way). */
+	bool fixed = flags & MREMAP_FIXED;
+	if (!engine.started || engine.forked_child || (start & (FM_PAGE_SIZE - 1)) ||
+	    (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) ||
+	    ((flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) && !(flags & MREMAP_MAYMOVE)) ||
+	    new_len == 0 || (old_size && !old_len) || new_len >= FM_TASK_SIZE ||
+	    old_len >= FM_TASK_SIZE ||
+	    (fixed && ((to & (FM_PAGE_SIZE - 1)) || to > FM_TASK_SIZE - new_len ||
+		       (start + old_len > to && to + new_len > start))))
 		return sys_mremap(old_address, old_size, new_size, flags, new_address);
 	sigset_t mask;
 	map_lock_take(&mask);
@@ -811,18 +1029,68 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 		ours |= v->vm_end > start;
 	int err = 0;
 	struct vma *vma = NULL;
-	if (ours) {
+	if (ours && fixed && !(flags & MREMAP_DONTUNMAP) && old_len) {
+		/* The kernel finds the mapping to move (one mapping from start
+		 * for what is kept), then unmaps the target and the tail a
+		 * shrink cuts off. */
+		size_t keep = new_len < old_len ? new_len : old_len;
+		err = vma_carve(mm, start, start + keep);
+		bool keep_ours = false;
+		for (struct vma *v = mm->vmas; v && v->vm_start < start + keep; v = v->mm_next)
+			keep_ours |= v->vm_end > start;
+		if (!err && !keep_ours) {
+			/* The kernel's own mapping moves: faultmap's in the tail
+			 * it cuts off or in the target only lose their records. */
+			void *p = sys_mremap(old_address, old_size, new_size, flags, new_address);
+			if (p != MAP_FAILED && new_len < old_len)
+				err = unmap_range(mm, start + new_len, start + old_len);
+			if (p != MAP_FAILED && !err)
+				err = unmap_range(mm, to, to + new_len);
+			pthread_mutex_unlock(&engine.lock);
+			map_lock_drop(&mask);
+			return err ? fail_ptr(err) : p;
+		}
+		if (!err) {
+			vma_merge_range(mm, start, start + keep);
+			struct vma *v = vma_find(mm, start);
+			if (!v || v->vm_end < start + keep)
+				err = -EFAULT;
+		}
+		if (err == -EFAULT && old_len == new_len) {
+			/* A move that keeps the size may take several mappings
+			 * (Linux 6.17 on). */
+			void *p = move_range(mm, old_address, old_len, to);
+			pthread_mutex_unlock(&engine.lock);
+			map_lock_drop(&mask);
+			return p;
+		}
+		if (!err)
+			err = unmap_both(mm, to, to + new_len);
+		if (!err && new_len < old_len) {
+			err = unmap_both(mm, start + new_len, start + old_len);
+			old_size = old_len = new_len;
+		}
+	}
+	if (err) {
+	} else if (ours) {
 		/* Duplicating a mapping (old_size 0) and MREMAP_DONTUNMAP are
 		 * not done on faultmap mappings. */
 		if (old_len == 0 || (flags & MREMAP_DONTUNMAP))
 			err = -EINVAL;
-		else
+		else if (new_len <= old_len && !(flags & MREMAP_FIXED)) {
+			void *p = shrink_in_place(mm, old_address, old_size, new_size, flags);
+			pthread_mutex_unlock(&engine.lock);
+			map_lock_drop(&mask);
+			return p;
+		} else
 			err = vma_carve(mm, start, start + old_len);
 		if (!err)
 			vma_merge_range(mm, start, start + old_len);
 		vma = err ? NULL : vma_find(mm, start);
 		if (!err && (!vma || vma->vm_end != start + old_len))
 			err = -EFAULT; /* as the kernel says for a range across vmas */
+		if (!err && new_len > old_len)
+			err = see_file_size(vma->mapping); /* pages to grow into */
 	}
 	pthread_mutex_unlock(&engine.lock);
 	void *p = MAP_FAILED;
