@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <linux/magic.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -441,6 +442,28 @@ static void as_unlink(struct address_space *as)
 		pp = &(*pp)->next;
 	*pp = as->next;
 	atomic_fetch_sub(&engine.nr_cached, 1);
+}
+
+/*
+ * as_wait_reads - until no fault thread is reading into as: a read in
+ * flight could insert pages as the file was before a write, and keeps the
+ * file from being written back and released (as_put_if_unused). No new
+ * readahead window of as is queued meanwhile (nr_io_waiters). as stays
+ * pinned (nr_pins) while the lock is dropped.
+ * Context: a program thread, engine.lock held with signals blocked; the
+ * lock is dropped while waiting. Never a fault thread: they end the reads.
+ */
+void as_wait_reads(struct address_space *as)
+{
+	as->nr_io_waiters++;
+	as->nr_pins++;
+	while (as->nr_io) {
+		pthread_mutex_unlock(&engine.lock);
+		sched_yield();
+		pthread_mutex_lock(&engine.lock);
+	}
+	as->nr_pins--;
+	as->nr_io_waiters--;
 }
 
 /*

@@ -110,19 +110,6 @@ static void op_end(struct file_op *op)
 	op_unlock(op);
 }
 
-/* wait_for_reads - until no fault thread is reading into as (its pages
- * would come from the file as it was before a write). Drops the lock. */
-static void wait_for_reads(struct file_op *op)
-{
-	op->as->nr_io_waiters++; /* no new readahead meanwhile (queue_window) */
-	while (op->as->nr_io) {
-		op_unlock(op);
-		sched_yield();
-		op_lock(op);
-	}
-	op->as->nr_io_waiters--;
-}
-
 /*
  * read_to_bounce - copy bytes [off, off + len) of the file from the cache
  * to bounce, reading missing pages into the cache first. len stops at EOF.
@@ -138,7 +125,7 @@ static ssize_t read_to_bounce(struct file_op *op, char *bounce, size_t len, uint
 		uint64_t index = pos >> FM_PAGE_SHIFT;
 		uint32_t nr = as_find_frame(as, index);
 		if (nr != FM_NIL && (frame_get(nr)->flags & PG_LOCKED)) {
-			wait_for_reads(op);
+			as_wait_reads(op->as);
 			continue;
 		}
 		if (nr == FM_NIL) {
@@ -299,7 +286,7 @@ static ssize_t filemap_write(struct file_op *op, const void *buf, size_t len,
 			break;
 		}
 		n = copied; /* a bad page: write what comes before it */
-		wait_for_reads(op);
+		as_wait_reads(op->as);
 		as_file_changed(op->as); /* stashed reads are stale now */
 		struct address_space *as = op->as;
 		uint64_t pos = off + done;
@@ -440,7 +427,7 @@ int fm_ftruncate(int fd, off_t length)
 	struct file_op op;
 	if (!op_begin(&op, fd))
 		return sys_ftruncate(fd, length);
-	wait_for_reads(&op);
+	as_wait_reads(op.as);
 	as_file_changed(op.as); /* stashed reads are stale now */
 	int err = sys_ftruncate(fd, length) < 0 ? -errno : 0;
 	if (!err)
@@ -498,7 +485,7 @@ int fm_fallocate(int fd, int mode, off_t offset, off_t len)
 	else if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
 		err = -EOPNOTSUPP;
 	if (!err) {
-		wait_for_reads(&op);
+		as_wait_reads(op.as);
 		as_file_changed(op.as); /* stashed reads are stale now */
 		err = sys_fallocate(fd, mode, offset, len) < 0 ? -errno : 0;
 	}

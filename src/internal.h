@@ -143,6 +143,7 @@ struct address_space {
 
 struct address_space *as_get(int fd, const struct stat *st, int *err);
 void as_put_if_unused(struct address_space *as);
+void as_wait_reads(struct address_space *as);
 int as_resize(struct address_space *as, uint64_t i_size);
 int as_set_size(struct address_space *as, uint64_t i_size);
 ssize_t as_read(struct address_space *as, void *buf, size_t len, uint64_t off);

@@ -350,6 +350,8 @@ static int unmap_range(struct mm *mm, uintptr_t start, uintptr_t end)
 			struct address_space *as = v->mapping;
 			struct vma *next = v->mm_next;
 			vma_free(v);
+			if (!as->i_mmap) /* the last: written back now, not later */
+				as_wait_reads(as);
 			as_put_if_unused(as);
 			v = next;
 		} else {
