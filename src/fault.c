@@ -129,6 +129,12 @@ void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 	uint64_t n = 1;
 	while (n < size && as_find_frame(as, index + n) == FM_NIL)
 		n++;
+	/* The read-around before index counts too: with a small budget a
+	 * 16-page block could otherwise take most of the cache for one miss,
+	 * and leave a concurrent miss no frame at all. */
+	uint64_t most = cap ? cap : 1;
+	if (index - first + n > most)
+		first = index - (most > n ? most - n : 0);
 	*start = first;
 	*count = index - first + n;
 	*once = sequential;
@@ -934,6 +940,16 @@ static void forget_misses(struct mm *mm)
 			m->mm = NULL;
 }
 
+/* frames_in_flight - frames on no LRU list: claimed by reads in flight
+ * (PG_LOCKED), which give them back when they end. */
+static uint64_t frames_in_flight(void)
+{
+	uint64_t listed = 0;
+	for (int l = LRU_NONE + 1; l < LRU_COUNT; l++)
+		listed += engine.lru[l].count;
+	return engine.nr_frames - engine.nr_free - listed;
+}
+
 /* do_fault - serve one page-fault message of mm, reading into buf; say in
  * *t what was done, for the trace.
  * Context: engine.lock held; dropped during file reads of this process. */
@@ -996,6 +1012,8 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 		count = 1;
 		err = reclaim_reserve(count);
 	}
+	if (err == -ENOMEM && frames_in_flight()) /* they free up soon: fault again */
+		err = -EAGAIN;
 	uint64_t read_from = now_ns();
 	if (!err && miss_start(mm, msg, as, index, start, count, once, read_from, t))
 		return; /* in flight: miss_complete finishes it */
