@@ -163,6 +163,72 @@ EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, int fla
 	return fm_mremap(old_address, old_size, new_size, flags, new_address);
 }
 
+/* prot_at - the protection of the mapping at addr, from /proc/self/maps
+ * (remap_file_pages keeps it). Return: PROT_* bits, or -1 if not found. */
+static int prot_at(uintptr_t addr)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[4096], line[256];
+	size_t len = 0;
+	int prot = -1;
+	ssize_t n;
+	while (prot < 0 && (n = syscall(SYS_read, fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n && prot < 0; i++) {
+			if (buf[i] != '\n') {
+				if (len < sizeof(line) - 1)
+					line[len++] = buf[i];
+				continue;
+			}
+			line[len] = '\0';
+			len = 0;
+			unsigned long lo, hi;
+			char perms[5];
+			if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 && lo <= addr &&
+			    addr < hi)
+				prot = (perms[0] == 'r' ? PROT_READ : 0) |
+				       (perms[1] == 'w' ? PROT_WRITE : 0) |
+				       (perms[2] == 'x' ? PROT_EXEC : 0);
+		}
+	}
+	syscall(SYS_close, fd);
+	return prot;
+}
+
+/*
+ * remap_file_pages - the kernel emulates it with a new mapping of the file
+ * at pgoff, in place (MAP_SHARED | MAP_FIXED | MAP_POPULATE, the old
+ * protection). On faultmap's mappings, so does this, through fm_mmap: the
+ * kernel's would map the cache's memfd there, unfilled pages and all.
+ */
+EXPORT int remap_file_pages(void *addr, size_t size, int prot, size_t pgoff, int flags)
+{
+	uintptr_t start = (uintptr_t)addr & ~(FM_PAGE_SIZE - 1);
+	size &= ~(FM_PAGE_SIZE - 1);
+	int old = size && start + size > start ? prot_at(start) : -1;
+	int fd = -1;
+	int ours = old < 0 ? 0 : fm_remap_target(start, size, old & PROT_WRITE, &fd);
+	if (!ours)
+		return (int)syscall(SYS_remap_file_pages, addr, size, prot, pgoff, flags);
+	if (ours < 0 || prot || pgoff + (size >> FM_PAGE_SHIFT) < pgoff ||
+	    pgoff > (SIZE_MAX >> FM_PAGE_SHIFT)) {
+		errno = ours < 0 ? -ours : EINVAL;
+		return -1;
+	}
+	/* Its own fd: the file's cache, and the engine's fds with it, may go
+	 * when the old mapping is replaced. */
+	fd = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	void *p = fm_mmap((void *)start, size, old, MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd,
+			  (off_t)(pgoff << FM_PAGE_SHIFT));
+	int err = errno;
+	syscall(SYS_close, fd);
+	errno = err;
+	return p == MAP_FAILED ? -1 : 0;
+}
+
 /* ---- the read/write family ---------------------------------------------- */
 
 EXPORT ssize_t read(int fd, void *buf, size_t count)

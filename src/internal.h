@@ -408,6 +408,7 @@ int engine_start(void);
 #endif
 #define FM_KERNEL_MAP_FLAGS (MAP_LOCKED | MAP_GROWSDOWN | MAP_HUGETLB | MAP_SYNC)
 bool fm_mmap_serves(int flags);
+int fm_remap_target(uintptr_t start, size_t size, bool write, int *fd);
 int fm_sync_all(void);
 bool fm_debug_check_protected(void);
 #define engine_self() (engine.mms)

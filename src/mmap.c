@@ -1117,6 +1117,44 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 	return err ? fail_ptr(err) : p;
 }
 
+/*
+ * fm_remap_target - for remap_file_pages(start, size, ...) (the
+ * interposer): whether faultmap maps any of [start, start + size), and if
+ * so whether the kernel would take the call: one shared mapping of one
+ * file from start on, without holes (-EINVAL otherwise). *fd gets a
+ * descriptor of that file, writable if need be, for fm_mmap.
+ * Return: 1 (faultmap's: remap it), 0 (not faultmap's) or -errno.
+ */
+int fm_remap_target(uintptr_t start, size_t size, bool write, int *fd)
+{
+	if (!engine.started || engine.forked_child)
+		return 0;
+	sigset_t mask;
+	engine_lock_take(&mask);
+	int ret = 0;
+	uintptr_t at = start;
+	struct address_space *as = NULL;
+	for (struct vma *v = engine_self()->vmas; v && v->vm_start < start + size;
+	     v = v->mm_next) {
+		if (v->vm_end <= start)
+			continue;
+		if (v->vm_start > at || !v->shared || (as && v->mapping != as) ||
+		    (write && !v->may_write)) {
+			ret = -EINVAL;
+			break;
+		}
+		as = v->mapping;
+		at = v->vm_end;
+		ret = 1;
+	}
+	if (ret == 1 && at < start + size)
+		ret = -EINVAL; /* runs past faultmap's mappings */
+	if (ret == 1)
+		*fd = write ? as->wr_fd : as->fd;
+	engine_lock_drop(&mask);
+	return ret;
+}
+
 int fm_stats(struct fm_stats *out)
 {
 	if (!out)
