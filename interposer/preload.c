@@ -51,6 +51,7 @@
 #include <spawn.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -670,6 +671,157 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	return 0;
 }
 
+/* closefrom - glibc's calls the kernel directly: go through close_range
+ * above. */
+EXPORT void closefrom(int lowfd)
+{
+	if (lowfd >= 0)
+		close_range((unsigned int)lowfd, ~0U, 0);
+}
+
+/*
+ * dup2 and dup3 onto an fd number: the program's own fds below its
+ * RLIMIT_NOFILE soft limit, as on Linux; the engine's live above that limit
+ * (sys.c), and a number there gets the kernel's answer for a number beyond
+ * the limit, EBADF. The engine's fds are not there as a source either.
+ */
+/* fd_reserved - whether fd is not the program's: the engine's, or beyond
+ * the limit it sees. */
+static bool fd_reserved(int fd)
+{
+	return fd_kept(fd) || fd_beyond_limit(fd);
+}
+
+static int dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
+{
+	if (is_dup3 && (flags & ~O_CLOEXEC)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (is_dup3 && oldfd == newfd) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (newfd < 0 || fd_reserved(newfd) || fd_reserved(oldfd)) {
+		errno = EBADF;
+		return -1;
+	}
+	if (oldfd == newfd) /* dup2: newfd, if it is open */
+		return syscall(SYS_fcntl, oldfd, F_GETFD) < 0 ? -1 : newfd;
+	if (syscall(SYS_fcntl, oldfd, F_GETFD) >= 0)
+		filemap_fds_closed((unsigned)newfd, (unsigned)newfd);
+	return (int)syscall(SYS_dup3, oldfd, newfd, flags);
+}
+
+EXPORT int dup2(int oldfd, int newfd)
+{
+	return dup_onto(oldfd, newfd, 0, false);
+}
+
+EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	return dup_onto(oldfd, newfd, flags, true);
+}
+
+/* fcntl - F_DUPFD from a number beyond the program's limit gets the
+ * kernel's EINVAL (the engine's fds are there); the rest is glibc's. */
+typedef int (*fcntl_fn)(int, int, ...);
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	unsigned long arg = va_arg(ap, unsigned long); /* every cmd's is one word */
+	va_end(ap);
+	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && (int)arg >= 0) {
+		if (fd_kept(fd)) {
+			errno = EBADF;
+			return -1;
+		}
+		if (fd_beyond_limit((int)arg)) {
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	static _Atomic(fcntl_fn) real;
+	fcntl_fn fn = atomic_load(&real);
+	if (!fn) {
+		fn = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl64");
+		if (!fn)
+			return (int)syscall(SYS_fcntl, fd, cmd, arg);
+		atomic_store(&real, fn);
+	}
+	return fn(fd, cmd, arg);
+}
+
+/* One function on 64-bit Linux, as in glibc. */
+EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
+
+/* RLIMIT_NOFILE as the program set it (the engine's room above it is not
+ * the program's); the other limits are the kernel's. */
+_Static_assert(sizeof(struct rlimit) == sizeof(struct rlimit64), "one layout");
+
+static int program_nofile(const struct rlimit *new_limit, struct rlimit *old_limit);
+
+/* (No locals here: sanitizer runtimes call getrlimit before they can
+ * serve an instrumented frame.) */
+static int nofile_limit(pid_t pid, int resource, const struct rlimit *new_limit,
+			struct rlimit *old_limit)
+{
+	if (resource != RLIMIT_NOFILE || (pid != 0 && pid != getpid()))
+		return (int)syscall(SYS_prlimit64, pid, resource, new_limit, old_limit);
+	return program_nofile(new_limit, old_limit);
+}
+
+__attribute__((noinline)) static int program_nofile(const struct rlimit *new_limit,
+						   struct rlimit *old_limit)
+{
+	struct rlimit old;
+	int err = fd_getrlimit(&old);
+	if (!err && new_limit)
+		err = fd_setrlimit(new_limit);
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	if (old_limit)
+		*old_limit = old;
+	return 0;
+}
+
+EXPORT int prlimit(pid_t pid, __rlimit_resource_t resource, const struct rlimit *new_limit,
+		   struct rlimit *old_limit)
+{
+	return nofile_limit(pid, (int)resource, new_limit, old_limit);
+}
+
+EXPORT int prlimit64(pid_t pid, __rlimit_resource_t resource, const struct rlimit64 *new_limit,
+		     struct rlimit64 *old_limit)
+{
+	return nofile_limit(pid, (int)resource, (const struct rlimit *)new_limit,
+			    (struct rlimit *)old_limit);
+}
+
+EXPORT int getrlimit(__rlimit_resource_t resource, struct rlimit *rl)
+{
+	return nofile_limit(0, (int)resource, NULL, rl);
+}
+
+EXPORT int getrlimit64(__rlimit_resource_t resource, struct rlimit64 *rl)
+{
+	return nofile_limit(0, (int)resource, NULL, (struct rlimit *)rl);
+}
+
+EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit *rl)
+{
+	return nofile_limit(0, (int)resource, rl, NULL);
+}
+
+EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *rl)
+{
+	return nofile_limit(0, (int)resource, (const struct rlimit *)rl, NULL);
+}
+
 /* ---- exec ----------------------------------------------------------------- */
 
 /*
@@ -682,6 +834,7 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
  */
 static int before_exec(void)
 {
+	fd_limit_for_exec();
 	if (!engine.started || engine.forked_child)
 		return 0;
 	/* In a vfork child (another pid, the same memory: Python's

@@ -368,6 +368,20 @@ void sys_sync(void);
 int fd_keep(int fd);
 bool fd_kept(int fd);
 int sys_close(int fd);
+#ifdef FM_INTERPOSER
+/*
+ * The interposer's side (sys.c): fd_beyond_limit says whether fd is at or
+ * beyond the RLIMIT_NOFILE soft limit the program sees; fd_getrlimit and fd_setrlimit are RLIMIT_NOFILE as
+ * the program sees and sets it (0 or -errno); fd_limit_for_exec gives the
+ * real limit back to the program before an exec (the next fd_keep raises
+ * it again if the exec fails).
+ */
+struct rlimit;
+bool fd_beyond_limit(int fd);
+int fd_getrlimit(struct rlimit *rl);
+int fd_setrlimit(const struct rlimit *rl);
+void fd_limit_for_exec(void);
+#endif
 
 /* ---- mmap.c: the engine ------------------------------------------------- */
 

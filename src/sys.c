@@ -15,8 +15,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -200,11 +202,121 @@ bool fd_kept(int fd)
 	return atomic_load(&kept[fd / 64]) & (1ull << (fd % 64));
 }
 
+/*
+ * Where the engine's fds go (fd_floor and up, FM_FD_ROOM numbers). In the
+ * library, FM_FD_FLOOR. Under faultmap run, out of the program's reach:
+ *  - at the program's RLIMIT_NOFILE soft limit and above, when the soft
+ *    limit can be raised by FM_FD_ROOM under the hard one (the usual
+ *    1024/524288). The program is still shown, and held to, its own soft
+ *    limit (fd_getrlimit, fd_beyond_limit): every number it may dup2 onto is
+ *    free of the engine's fds, and a number beyond gets the kernel's EBADF.
+ *  - else (soft = hard, as in containers; or a limit above FM_KEEP_MAX) in
+ *    the top FM_FD_ROOM numbers below the soft limit (below FM_KEEP_MAX):
+ *    a program dup2()ing onto one of the engine's fds there gets EBADF.
+ * A program's setrlimit lower than the room keeps the real soft limit
+ * above it, so that fd_keep still reaches the room.
+ */
+#define FM_FD_ROOM 1024
+static _Atomic int fd_floor = FM_FD_FLOOR;
+#ifdef FM_INTERPOSER
+static pthread_mutex_t fd_limit_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic bool fd_room_made;
+static _Atomic rlim_t fd_limit_program; /* the soft limit the program set */
+
+static int prlimit_nofile(const struct rlimit *set, struct rlimit *get)
+{
+	return (int)syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, set, get);
+}
+
+/* fd_make_room - choose the room (first call), and raise the real soft
+ * limit over it if the program's limit or an exec lowered it. */
+static void fd_make_room(void)
+{
+	pthread_mutex_lock(&fd_limit_lock);
+	struct rlimit rl;
+	if (prlimit_nofile(NULL, &rl) < 0)
+		goto out;
+	rlim_t floor = (rlim_t)atomic_load(&fd_floor);
+	if (!atomic_load(&fd_room_made)) {
+		atomic_store(&fd_limit_program, rl.rlim_cur);
+		floor = rl.rlim_cur < FM_FD_FLOOR ? FM_FD_FLOOR : rl.rlim_cur;
+		if (floor + FM_FD_ROOM > rl.rlim_max || floor + FM_FD_ROOM > FM_KEEP_MAX) {
+			floor = rl.rlim_cur < FM_KEEP_MAX ? rl.rlim_cur : FM_KEEP_MAX;
+			floor = floor < FM_FD_FLOOR + FM_FD_ROOM ? FM_FD_FLOOR : floor - FM_FD_ROOM;
+		}
+		atomic_store(&fd_floor, (int)floor);
+		atomic_store(&fd_room_made, true);
+	}
+	if (rl.rlim_cur < floor + FM_FD_ROOM && rl.rlim_max > rl.rlim_cur) {
+		rl.rlim_cur = floor + FM_FD_ROOM < rl.rlim_max ? floor + FM_FD_ROOM : rl.rlim_max;
+		prlimit_nofile(&rl, NULL);
+	}
+out:
+	pthread_mutex_unlock(&fd_limit_lock);
+}
+
+bool fd_beyond_limit(int fd)
+{
+	return fd >= 0 && atomic_load(&fd_room_made) &&
+	       (rlim_t)fd >= atomic_load(&fd_limit_program);
+}
+
+int fd_getrlimit(struct rlimit *rl)
+{
+	if (prlimit_nofile(NULL, rl) < 0)
+		return -errno;
+	if (atomic_load(&fd_room_made))
+		rl->rlim_cur = atomic_load(&fd_limit_program);
+	return 0;
+}
+
+int fd_setrlimit(const struct rlimit *rl)
+{
+	if (!atomic_load(&fd_room_made))
+		return prlimit_nofile(rl, NULL) < 0 ? -errno : 0;
+	pthread_mutex_lock(&fd_limit_lock);
+	struct rlimit real = *rl;
+	rlim_t room = (rlim_t)atomic_load(&fd_floor) + FM_FD_ROOM;
+	if (real.rlim_cur <= real.rlim_max && real.rlim_cur < room)
+		real.rlim_cur = room < real.rlim_max ? room : real.rlim_max;
+	int err = prlimit_nofile(&real, NULL) < 0 ? -errno : 0;
+	if (!err)
+		atomic_store(&fd_limit_program, rl->rlim_cur);
+	pthread_mutex_unlock(&fd_limit_lock);
+	return err;
+}
+
+void fd_limit_for_exec(void)
+{
+	if (!atomic_load(&fd_room_made))
+		return;
+	pthread_mutex_lock(&fd_limit_lock);
+	struct rlimit rl;
+	if (prlimit_nofile(NULL, &rl) == 0) {
+		rl.rlim_cur = atomic_load(&fd_limit_program);
+		prlimit_nofile(&rl, NULL);
+	}
+	pthread_mutex_unlock(&fd_limit_lock);
+}
+#endif
+
 int fd_keep(int fd)
 {
 	if (fd < 0)
 		return fd;
-	int high = fcntl(fd, F_DUPFD_CLOEXEC, FM_FD_FLOOR);
+#ifdef FM_INTERPOSER
+	struct rlimit rl;
+	if (!atomic_load(&fd_room_made) ||
+	    (prlimit_nofile(NULL, &rl) == 0 &&
+	     rl.rlim_cur < (rlim_t)atomic_load(&fd_floor) + FM_FD_ROOM &&
+	     rl.rlim_cur < rl.rlim_max))
+		fd_make_room();
+#endif
+#ifdef FM_INTERPOSER /* not the interposer's fcntl, which keeps this range */
+	int high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, atomic_load(&fd_floor));
+#else
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, atomic_load(&fd_floor));
+#endif
 	if (high >= 0 && high < FM_KEEP_MAX) {
 		close_fd(fd);
 		fd = high;
