@@ -374,13 +374,15 @@ int sys_close(int fd);
  * beyond the RLIMIT_NOFILE soft limit the program sees; fd_getrlimit and fd_setrlimit are RLIMIT_NOFILE as
  * the program sees and sets it (0 or -errno); fd_limit_for_exec gives the
  * real limit back to the program before an exec (the next fd_keep raises
- * it again if the exec fails).
+ * it again if the exec fails); fd_limit_fork_child resets its lock in a
+ * forked child.
  */
 struct rlimit;
 bool fd_beyond_limit(int fd);
 int fd_getrlimit(struct rlimit *rl);
 int fd_setrlimit(const struct rlimit *rl);
 void fd_limit_for_exec(void);
+void fd_limit_fork_child(void);
 #endif
 
 /* ---- mmap.c: the engine ------------------------------------------------- */

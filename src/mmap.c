@@ -223,6 +223,9 @@ static void atfork_child(void)
 {
 	pthread_mutex_init(&map_lock, NULL);
 	pthread_mutex_init(&engine.lock, NULL);
+#ifdef FM_INTERPOSER
+	fd_limit_fork_child();
+#endif
 	if (!uffd_fork_events && !engine.forked_child && engine.mms)
 		mm_unserve_child(engine.mms);
 	fault_fork_child();

@@ -286,6 +286,14 @@ int fd_setrlimit(const struct rlimit *rl)
 	return err;
 }
 
+/* fd_limit_fork_child - in a forked child, which has only the forking
+ * thread: another thread of the parent may have held fd_limit_lock at the
+ * fork, and would never release the child's copy. */
+void fd_limit_fork_child(void)
+{
+	pthread_mutex_init(&fd_limit_lock, NULL);
+}
+
 void fd_limit_for_exec(void)
 {
 	if (!atomic_load(&fd_room_made))
