@@ -37,7 +37,7 @@ PRELOAD_OBJS := $(SRCS:src/%.c=$(BUILD)/preload/%.o) $(PRELOAD_SRCS:interposer/%
 $(BUILD)/preload/%.o: src/%.c $(SRC_HEADERS) include/faultmap.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -DFM_INTERPOSER $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
-$(BUILD)/preload/interposer-%.o: interposer/%.c src/internal.h include/faultmap.h $(wildcard interposer/*.h)
+$(BUILD)/preload/interposer-%.o: interposer/%.c $(SRC_HEADERS) include/faultmap.h $(wildcard interposer/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -DFM_INTERPOSER $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 $(BUILD)/libfaultmap-preload.so: $(PRELOAD_OBJS)

@@ -17,7 +17,7 @@ static void print_summary(const char *line)
 {
 	char comm[64] = "?", b1[32], b2[32], b3[32];
 	kv_get(line, "comm", comm, sizeof(comm));
-	uint64_t hits = kv_u64(line, "hits"), misses = kv_u64(line, "misses");
+	uint64_t hits = kv_u64(line, "read_hits"), misses = kv_u64(line, "read_misses");
 	fprintf(stderr, "faultmap: pid %" PRIu64 " (%s), budget %s\n",
 		kv_u64(line, "pid"), comm,
 		fmt_bytes(b1, sizeof(b1), kv_u64(line, "budget")));
@@ -27,17 +27,18 @@ static void print_summary(const char *line)
 		kv_u64(line, "major_faults"), kv_u64(line, "minor_faults"),
 		kv_u64(line, "write_faults"));
 	fprintf(stderr,
-		"  pages:       %" PRIu64 " read, %" PRIu64 " written, %" PRIu64
-		" evicted, %" PRIu64 " refaulted\n",
-		kv_u64(line, "pages_read"), kv_u64(line, "pages_written"),
-		kv_u64(line, "evictions"), kv_u64(line, "refaults"));
+		"  pages:       %" PRIu64 " read (%" PRIu64 " ahead), %" PRIu64
+		" written, %" PRIu64 " evicted, %" PRIu64 " refaulted\n",
+		kv_u64(line, "pages_read"), kv_u64(line, "readahead_pages"),
+		kv_u64(line, "pages_written"), kv_u64(line, "evictions"),
+		kv_u64(line, "refaults"));
 	if (hits + misses)
 		fprintf(stderr,
-			"  hit ratio:   %.1f%% (%" PRIu64 " pages found cached, %" PRIu64
+			"  read():      hit ratio %.1f%% (%" PRIu64 " pages found cached, %" PRIu64
 			" read)\n",
 			100.0 * (double)hits / (double)(hits + misses), hits, misses);
 	else
-		fprintf(stderr, "  hit ratio:   - (no page asked for)\n");
+		fprintf(stderr, "  read():      no page of a cached file read\n");
 	fprintf(stderr,
 		"  at exit:     %s resident, %s dirty, %" PRIu64 " files cached\n",
 		fmt_bytes(b2, sizeof(b2), kv_u64(line, "resident")),

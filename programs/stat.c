@@ -22,6 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The version of stat --json's schema (docs/cli.md): its "faultmap_stat". */
+#define STAT_JSON_VERSION 1
+
 /* segment_pid - the pid in a "faultmap.<pid>" name, or 0. */
 static int segment_pid(const char *name)
 {
@@ -35,7 +38,8 @@ static int segment_pid(const char *name)
 /* load_segment - read the segment name of dir, which must be a regular
  * file of uid, written by process pid, consistently into out (with pread:
  * a segment truncated meanwhile cannot fault this process).
- * Return: 0 or -1. */
+ * Return: 0, -1 (not readable: skip it), or the layout version of a
+ * segment written by another version of faultmap (*out untouched). */
 static int load_segment(int dir, const char *name, uid_t uid, int pid,
 			struct fm_pub *out)
 {
@@ -43,10 +47,17 @@ static int load_segment(int dir, const char *name, uid_t uid, int pid,
 	if (fd < 0)
 		return -1;
 	struct stat st;
+	uint64_t magic;
 	int err = -1;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != uid) {
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != uid ||
+	    pread(fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic)) {
 		close(fd);
 		return -1;
+	}
+	unsigned version = fm_pub_version(magic);
+	if (version && version != FM_PUB_VERSION) {
+		close(fd);
+		return (int)version;
 	}
 	for (int tries = 0; err && tries < 1000; tries++) {
 		uint64_t seq;
@@ -103,102 +114,256 @@ static int process_memory(int pid, uint64_t cache, uint64_t *out)
 	return 0;
 }
 
-/* print_process - one process and its files, names escaped. */
-static void print_process(const struct fm_pub *p)
+/* How stat prints: text (the columns of print_header) or JSON. */
+static bool json;
+
+/* ratio - part / whole into buf as a percentage ("-" when whole is 0). */
+static char *ratio(char *buf, size_t size, uint64_t part, uint64_t whole)
 {
-	char b[4][32], hit[16] = "-", comm[sizeof(p->comm) + 1];
+	if (!whole)
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%.1f%%", 100.0 * (double)part / (double)whole);
+	return buf;
+}
+
+/* print_header - the column names: a process's line, then its files'. */
+static void print_header(void)
+{
+	printf("%-8s %-16s %10s %10s %10s %10s %8s %10s %8s %8s %8s\n", "PID", "COMMAND",
+	       "BUDGET", "RESIDENT", "MEMORY", "DIRTY", "MAJFLT", "READ", "REFAULTS",
+	       "READ-HIT", "FAULTS/S");
+	printf("  %10s %13s %6s %10s %8s %10s %10s %10s %8s %8s  %s\n", "RESIDENT", "PAGES",
+	       "%", "DIRTY", "MAJFLT", "READ", "AHEAD", "EVICTED", "REFAULTS", "READ-HIT",
+	       "FILE");
+}
+
+/* print_file - one file's line of print_header. */
+static void print_file(const struct fm_pub_file *f, uint64_t page)
+{
+	const struct fm_file_counts *c = &f->c;
+	char b[7][32], pages[48], path[FM_PUB_PATH_MAX + 1];
+	snprintf(pages, sizeof(pages), "%" PRIu64 "/%" PRIu64, f->resident_pages, f->pages);
+	snprintf(path, sizeof(path), "%.*s", FM_PUB_PATH_MAX, f->path);
+	printf("  %10s %13s %6s %10s %8" PRIu64 " %10s %10s %10s %8" PRIu64 " %8s  ",
+	       fmt_bytes(b[0], sizeof(b[0]), f->resident_pages * page), pages,
+	       ratio(b[1], sizeof(b[1]), f->resident_pages, f->pages),
+	       fmt_bytes(b[2], sizeof(b[2]), f->dirty_pages * page), c->faults,
+	       fmt_bytes(b[3], sizeof(b[3]), c->pages_read * page),
+	       fmt_bytes(b[4], sizeof(b[4]), c->readahead_pages * page),
+	       fmt_bytes(b[5], sizeof(b[5]), c->evictions * page), c->refaults,
+	       ratio(b[6], sizeof(b[6]), c->read_hits, c->read_hits + c->read_misses));
+	print_esc(stdout, path);
+	putchar('\n');
+}
+
+/* print_process - one process and its files, names escaped. memory: see
+ * process_memory, or UINT64_MAX if not known. */
+static void print_process(const struct fm_pub *p, uint64_t memory)
+{
+	char b[6][32], comm[sizeof(p->comm) + 1];
 	snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(p->comm), p->comm);
 	char *ecomm = esc_name(comm);
-	if (p->hits + p->misses)
-		snprintf(hit, sizeof(hit), "%.1f%%",
-			 100.0 * (double)p->hits / (double)(p->hits + p->misses));
-	uint64_t memory;
-	if (process_memory(p->pid, p->st.resident_bytes, &memory))
+	const struct fm_stats *st = &p->st;
+	if (memory == UINT64_MAX)
 		snprintf(b[3], sizeof(b[3]), "-");
 	else
 		fmt_bytes(b[3], sizeof(b[3]), memory);
-	printf("%-8d %-16.16s %10s %10s %10s %10s %7s %9" PRIu64 "\n", (int)p->pid,
-	       ecomm ? ecomm : "?", fmt_bytes(b[0], sizeof(b[0]), p->st.budget_bytes),
-	       fmt_bytes(b[1], sizeof(b[1]), p->st.resident_bytes), b[3],
-	       fmt_bytes(b[2], sizeof(b[2]), p->st.dirty_bytes), hit, p->faults_per_sec);
+	printf("%-8d %-16.16s %10s %10s %10s %10s %8" PRIu64 " %10s %8" PRIu64
+	       " %8s %8" PRIu64 "\n",
+	       (int)p->pid, ecomm ? ecomm : "?",
+	       fmt_bytes(b[0], sizeof(b[0]), st->budget_bytes),
+	       fmt_bytes(b[1], sizeof(b[1]), st->resident_bytes), b[3],
+	       fmt_bytes(b[2], sizeof(b[2]), st->dirty_bytes), st->major_faults,
+	       fmt_bytes(b[4], sizeof(b[4]), st->pages_read * p->page_size), st->refaults,
+	       ratio(b[5], sizeof(b[5]), p->read_hits, p->read_hits + p->read_misses),
+	       p->faults_per_sec);
 	free(ecomm);
-	for (uint32_t i = 0; i < p->nr_files && i < FM_PUB_MAX_FILES; i++) {
-		const struct fm_pub_file *f = &p->files[i];
-		char path[FM_PUB_PATH_MAX + 1];
-		snprintf(path, sizeof(path), "%.*s", FM_PUB_PATH_MAX, f->path);
-		printf("    %10" PRIu64 " %10" PRIu64 " %10" PRIu64 "  ", f->resident_pages,
-		       f->dirty_pages, f->pages);
-		print_esc(stdout, path);
-		putchar('\n');
-	}
+	for (uint32_t i = 0; i < p->nr_files && i < FM_PUB_MAX_FILES; i++)
+		print_file(&p->files[i], p->page_size);
+	uint32_t more = p->files_total - p->nr_files;
 	if (p->files_total > p->nr_files)
-		printf("    ... and %u more files\n", p->files_total - p->nr_files);
+		printf("  ... and %u more %s\n", more, more == 1 ? "file" : "files");
 }
 
-/* print_header - the column names. */
-static void print_header(void)
+/* json_str - name as a JSON string: escaped as the text output escapes it
+ * (esc_name), then '"' and '\' escaped for JSON. */
+static void json_str(const char *name)
 {
-	printf("%-8s %-16s %10s %10s %10s %10s %7s %9s\n", "PID", "COMMAND", "BUDGET",
-	       "RESIDENT", "MEMORY", "DIRTY", "HIT", "FAULTS/S");
-	printf("    %10s %10s %10s  %s\n", "RES.PAGES", "DIRTY", "PAGES", "FILE");
+	char *e = esc_name(name);
+	putchar('"');
+	for (const char *c = e ? e : "?"; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			putchar('\\');
+		putchar(*c);
+	}
+	putchar('"');
+	free(e);
+}
+
+/* json_ratio - part / whole, or null when whole is 0. */
+static void json_ratio(const char *key, uint64_t part, uint64_t whole)
+{
+	if (whole)
+		printf(",\"%s\":%.4f", key, (double)part / (double)whole);
+	else
+		printf(",\"%s\":null", key);
+}
+
+/* A field of a JSON object, and json_fields to print a list of them:
+ * JSON_FIELDS({"key", value}, ...) prints ,"key":value... */
+struct json_field {
+	const char *key;
+	uint64_t value;
+};
+#define JSON_FIELDS(...)                                                            \
+	json_fields((const struct json_field[]){__VA_ARGS__},                        \
+		    sizeof((const struct json_field[]){__VA_ARGS__}) /               \
+			sizeof(struct json_field))
+
+static void json_fields(const struct json_field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		printf(",\"%s\":%" PRIu64, f[i].key, f[i].value);
+}
+
+/* json_traffic - the pages that came and went, and the reads, of a file
+ * or a process (its other fields unused). */
+static void json_traffic(const struct fm_file_counts *c)
+{
+	JSON_FIELDS({"pages_read", c->pages_read}, {"readahead_pages", c->readahead_pages},
+		    {"pages_written", c->pages_written}, {"evictions", c->evictions},
+		    {"refaults", c->refaults}, {"read_hits", c->read_hits},
+		    {"read_misses", c->read_misses});
+	json_ratio("read_hit_ratio", c->read_hits, c->read_hits + c->read_misses);
+}
+
+/* json_file - one element of a process's "files" (docs/cli.md). */
+static void json_file(const struct fm_pub_file *f, uint64_t page)
+{
+	const struct fm_file_counts *c = &f->c;
+	char path[FM_PUB_PATH_MAX + 1];
+	snprintf(path, sizeof(path), "%.*s", FM_PUB_PATH_MAX, f->path);
+	printf("{\"path\":");
+	json_str(path);
+	JSON_FIELDS({"size_bytes", f->size_bytes}, {"pages", f->pages},
+		    {"resident_pages", f->resident_pages},
+		    {"resident_bytes", f->resident_pages * page});
+	json_ratio("resident_ratio", f->resident_pages, f->pages);
+	JSON_FIELDS({"dirty_pages", f->dirty_pages}, {"dirty_bytes", f->dirty_pages * page},
+		    {"vmas", f->nr_vmas}, {"faults", c->faults}, {"fault_hits", c->fault_hits},
+		    {"write_faults", c->write_faults});
+	json_traffic(c);
+	putchar('}');
+}
+
+/* json_process - one element of "processes" (docs/cli.md). */
+static void json_process(const struct fm_pub *p, uint64_t memory)
+{
+	const struct fm_stats *st = &p->st;
+	char comm[sizeof(p->comm) + 1];
+	snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(p->comm), p->comm);
+	printf("{\"pid\":%d,\"command\":", (int)p->pid);
+	json_str(comm);
+	if (memory == UINT64_MAX)
+		printf(",\"memory_bytes\":null");
+	else
+		JSON_FIELDS({"memory_bytes", memory});
+	JSON_FIELDS({"page_size", p->page_size}, {"budget_bytes", st->budget_bytes},
+		    {"resident_bytes", st->resident_bytes}, {"dirty_bytes", st->dirty_bytes},
+		    {"major_faults", st->major_faults}, {"minor_faults", st->minor_faults},
+		    {"write_faults", st->write_faults}, {"faults_per_sec", p->faults_per_sec},
+		    {"read_errors", st->read_errors},
+		    {"writeback_errors", st->writeback_errors},
+		    {"files_total", p->files_total});
+	json_traffic(&(struct fm_file_counts){.pages_read = st->pages_read,
+					      .readahead_pages = st->readahead_pages,
+					      .pages_written = st->pages_written,
+					      .evictions = st->evictions,
+					      .refaults = st->refaults,
+					      .read_hits = p->read_hits,
+					      .read_misses = p->read_misses});
+	printf(",\"files\":[");
+	for (uint32_t i = 0; i < p->nr_files && i < FM_PUB_MAX_FILES; i++) {
+		if (i)
+			putchar(',');
+		json_file(&p->files[i], p->page_size);
+	}
+	printf("]}");
+}
+
+/* show - one process, after the header (text) or a comma (JSON) if it is
+ * not the first (*shown processes so far). */
+static void show(const struct fm_pub *p, int *shown)
+{
+	uint64_t memory;
+	if (process_memory(p->pid, p->st.resident_bytes, &memory))
+		memory = UINT64_MAX;
+	if (json) {
+		if (*shown)
+			putchar(',');
+		json_process(p, memory);
+	} else {
+		if (!*shown)
+			print_header();
+		print_process(p, memory);
+	}
+	++*shown;
 }
 
 /* visit - show the segment name of dir (a runtime directory of uid) if its
- * process lives and belongs to uid; unlink it if the process is dead.
- * Return: whether it was shown. */
-static bool visit(int dir, uid_t uid, const char *name, bool *header)
+ * process lives and belongs to uid; unlink it if the process is dead. A
+ * segment of another layout version is named on stderr. */
+static void visit(int dir, uid_t uid, const char *name, int *shown)
 {
 	int pid = segment_pid(name);
 	uid_t owner;
 	if (!pid)
-		return false;
+		return;
 	if (proc_owner(pid, &owner)) {
 		unlinkat(dir, name, 0);
-		return false;
+		return;
 	}
 	if (owner != uid)
-		return false; /* not written by that process: never read */
+		return; /* not written by that process: never read */
 	struct fm_pub *p = malloc(sizeof(*p));
-	bool ok = p && !load_segment(dir, name, uid, pid, p);
-	if (ok) {
-		if (!*header)
-			print_header();
-		*header = true;
-		print_process(p);
-	}
+	int v = p ? load_segment(dir, name, uid, pid, p) : -1;
+	if (!v)
+		show(p, shown);
+	else if (v > 0)
+		fprintf(stderr,
+			"faultmap: pid %d publishes its counters in layout version %d; this "
+			"faultmap reads version %d: use the faultmap that started it\n",
+			pid, v, FM_PUB_VERSION);
 	free(p);
-	return ok;
 }
 
-/* show_dir - the processes of the runtime directory path of uid.
- * Return: how many were shown. */
-static int show_dir(const char *path, uid_t uid, bool *header)
+/* show_dir - the processes of the runtime directory path of uid; *shown
+ * counts them. */
+static void show_dir(const char *path, uid_t uid, int *shown)
 {
 	int fd = runtime_dir_open(path, uid);
 	if (fd < 0)
-		return 0;
+		return;
 	int dup_fd = dup(fd);
 	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-	int n = 0;
 	struct dirent *e;
 	while (d && (e = readdir(d)))
-		n += visit(fd, uid, e->d_name, header);
+		visit(fd, uid, e->d_name, shown);
 	if (d)
 		closedir(d);
 	else if (dup_fd >= 0)
 		close(dup_fd);
 	close(fd);
-	return n;
 }
 
 /* show_uid - the processes of uid, in every place its directory may be. */
-static int show_uid(uid_t uid, bool *header)
+static void show_uid(uid_t uid, int *shown)
 {
 	char paths[RT_DIR_CANDIDATES][RT_DIR_PATH_MAX];
-	int n = 0, nr = runtime_dir_candidates(uid, paths);
+	int nr = runtime_dir_candidates(uid, paths);
 	for (int i = 0; i < nr; i++)
-		n += show_dir(paths[i], uid, header);
-	return n;
+		show_dir(paths[i], uid, shown);
 }
 
 /* add_uid - add uid to the set uids[0..*n) (grown as needed).
@@ -237,43 +402,76 @@ static size_t users(uid_t **uids)
 	return n;
 }
 
-/* show_all - one report. Return: processes shown, or -1. */
+/* show_all - one report: text, or one JSON object on one line.
+ * Return: processes shown, or -1. */
 static int show_all(void)
 {
 	int n = 0;
-	bool header = false;
 	const char *only = secure_getenv("FAULTMAP_STAT_DIR");
+	struct stat st;
+	if (only && *only && lstat(only, &st)) {
+		fprintf(stderr, "faultmap: %s: %s\n", only, strerror(errno));
+		return -1;
+	}
+	if (json)
+		printf("{\"faultmap_stat\":%d,\"processes\":[", STAT_JSON_VERSION);
 	if (only && *only) {
-		struct stat st;
-		if (lstat(only, &st)) {
-			fprintf(stderr, "faultmap: %s: %s\n", only, strerror(errno));
-			return -1;
-		}
-		n = show_dir(only, st.st_uid, &header);
+		show_dir(only, st.st_uid, &n);
 	} else {
 		uid_t *uids;
 		size_t nr = users(&uids);
 		for (size_t i = 0; i < nr; i++)
-			n += show_uid(uids[i], &header);
+			show_uid(uids[i], &n);
 		free(uids);
 	}
-	if (!n)
+	if (json)
+		printf("]}\n");
+	else if (!n)
 		printf("no process is running under faultmap\n");
 	return n;
+}
+
+/* parse_interval - "SECONDS" with up to three decimals ("0.2", "5") into
+ * milliseconds. Return: 0, or -1 if not a number in 0.1..86400. */
+static int parse_interval(const char *text, uint64_t *ms)
+{
+	const char *dot = strchr(text, '.');
+	char whole[16] = "";
+	size_t len = dot ? (size_t)(dot - text) : strlen(text);
+	uint64_t sec = 0, frac = 0;
+	if (len >= sizeof(whole))
+		return -1;
+	memcpy(whole, text, len);
+	if (len && parse_u64(whole, &sec))
+		return -1;
+	if (dot) {
+		size_t digits = strlen(dot + 1);
+		if (!digits || digits > 3 || parse_u64(dot + 1, &frac))
+			return -1;
+		for (size_t i = digits; i < 3; i++)
+			frac *= 10;
+	} else if (!len) {
+		return -1;
+	}
+	if (sec > 86400)
+		return -1;
+	*ms = sec * 1000 + frac;
+	return *ms < 100 || *ms > 86400000 ? -1 : 0;
 }
 
 /* cmd_stat - faultmap stat. Return: the exit code. */
 int cmd_stat(int argc, char **argv)
 {
-	uint64_t every = 0;
+	uint64_t every_ms = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--watch")) {
-			every = 1;
+			every_ms = 1000;
 			if (i + 1 < argc && argv[i + 1][0] != '-' &&
-			    (parse_u64(argv[++i], &every) || !every || every > 86400))
-				usage_error("stat",
-					    "bad interval '%s' (whole seconds, 1..86400)",
+			    parse_interval(argv[++i], &every_ms))
+				usage_error("stat", "bad interval '%s' (seconds, 0.1..86400)",
 					    argv[i]);
+		} else if (!strcmp(argv[i], "--json")) {
+			json = true;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			print_command_help(stdout, "stat");
 			return 0;
@@ -281,13 +479,20 @@ int cmd_stat(int argc, char **argv)
 			usage_error("stat", "unexpected argument '%s'", argv[i]);
 		}
 	}
-	if (!every)
+	if (!every_ms)
 		return show_all() < 0 ? 1 : 0;
-	for (;;) {
-		printf("\033[H\033[2J");
+	bool tty = !json && isatty(STDOUT_FILENO);
+	for (unsigned frame = 0;; frame++) {
+		if (tty)
+			printf("\033[H\033[2J");
+		else if (frame && !json)
+			putchar('\n');
 		if (show_all() < 0)
 			return 1;
 		fflush(stdout);
-		sleep((unsigned)every);
+		struct timespec ts = {(time_t)(every_ms / 1000),
+				      (long)(every_ms % 1000) * 1000000};
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
 	}
 }

@@ -35,16 +35,22 @@ static const struct {
      "                 process when it first maps a file.\n"
      "  --stats        run PROGRAM as a child and print on stderr, when it ends,\n"
      "                 a summary per process that used faultmap (faults, pages\n"
-     "                 read and written, evictions, refaults, hit ratio, errors).\n"
+     "                 read and written, evictions, refaults, read hit ratio,\n"
+     "                 errors).\n"
      "  --             end of options.\n"},
-    {"stat", "faultmap stat [--watch [SECONDS]]",
+    {"stat", "faultmap stat [--json] [--watch [SECONDS]]",
      "One line per process of yours (root: of every user) running under\n"
      "faultmap: pid, program, budget, resident (the cache), memory (the\n"
-     "process's, the cache counted once, unlike RSS), dirty, hit ratio,\n"
-     "faults/s;\n"
-     "then its files: resident and dirty pages, path (names escaped).\n"
-     "  --watch [SECONDS]  redraw every SECONDS (1..86400, default 1) until\n"
-     "                     interrupted.\n"},
+     "process's, the cache counted once, unlike RSS), dirty, major faults,\n"
+     "bytes read, refaults, read hit ratio, faults/s; then one line per file:\n"
+     "resident bytes, pages and percent, dirty, major faults, bytes read and\n"
+     "read ahead, bytes evicted, refaults, read hit ratio, path (escaped).\n"
+     "The read hit ratio is of read() calls of cached files: hits through a\n"
+     "mapping never reach faultmap, so none is shown for mappings.\n"
+     "  --json             one JSON object per report, on one line (schema:\n"
+     "                     faultmap-stat(1)).\n"
+     "  --watch [SECONDS]  print again every SECONDS (0.1..86400, up to three\n"
+     "                     decimals; default 1) until interrupted.\n"},
     {"inspect", "faultmap inspect PID [--svg FILE]",
      "Draw the page cache of process PID (yours, or any as root): each file's\n"
      "address_space, its page index (. not cached, R resident, D dirty, L being\n"

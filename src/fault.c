@@ -355,6 +355,7 @@ static int fill_end(struct fill *f, uint64_t index)
 		}
 	}
 	engine.st.pages_read += inserted;
+	f->as->st.pages_read += inserted;
 	return fill_status(f, index - f->start);
 }
 
@@ -628,7 +629,7 @@ static bool from_stash(struct vma *vma, struct address_space *as, uint64_t index
 	    fill_pages(as, index, 1, index, true, st->data, false, true))
 		return false;
 	engine.st.major_faults++;
-	engine.misses++;
+	as->st.faults++;
 	t->result = "miss";
 	t->read_start = index;
 	t->read_pages = 1;
@@ -659,8 +660,11 @@ static void ra_run(const struct ra_req *r, char *buf)
 		return;
 	(void)filemap_read_pages(as, r->start, n, true, buf, true);
 	wake_waiters(as, r->start, r->start + n);
+	uint64_t got = 0;
 	for (uint64_t i = r->start; i < r->start + n; i++)
-		engine.st.readahead_pages += as_find_frame(as, i) != FM_NIL;
+		got += as_find_frame(as, i) != FM_NIL;
+	engine.st.readahead_pages += got;
+	as->st.readahead_pages += got;
 	struct vma *vma = vma_find(engine_self(), r->addr);
 	if (vma && vma->mapping == as)
 		map_cluster(vma, r->start, n);
@@ -776,7 +780,7 @@ static void miss_done(struct mm *mm, const struct uffd_msg *msg, struct address_
 		return;
 	}
 	engine.st.major_faults++;
-	engine.misses += count;
+	as->st.faults++;
 	t->result = "miss";
 	t->installed = count;
 	map_cluster(vma, start, count);
@@ -979,6 +983,7 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 	}
 	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
 		engine.st.write_faults++;
+		as->st.write_faults++;
 		t->result = "write";
 		/* Evicted since: the retry takes a MISSING fault. */
 		if (nr == FM_NIL)
@@ -989,7 +994,7 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 	}
 	if (nr != FM_NIL) { /* another fault brought it in meanwhile */
 		engine.st.minor_faults++;
-		engine.hits++;
+		as->st.fault_hits++;
 		t->result = "hit";
 		resolve(vma, nr, addr, write, msg);
 		return;

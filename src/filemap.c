@@ -120,6 +120,7 @@ static ssize_t read_to_bounce(struct file_op *op, char *bounce, size_t len, uint
 {
 	struct address_space *as = op->as;
 	size_t done = 0;
+	uint64_t missed = 0; /* pages below it were read by this call: not hits */
 	while (done < len && off + done < as->i_size) {
 		uint64_t pos = off + done;
 		uint64_t index = pos >> FM_PAGE_SHIFT;
@@ -139,10 +140,15 @@ static ssize_t read_to_bounce(struct file_op *op, char *bounce, size_t len, uint
 				err = filemap_read_pages(as, index, n, false, engine.io_buf, false);
 			if (err)
 				return done ? (ssize_t)done : err;
-			engine.misses += n;
+			engine.read_misses += n;
+			as->st.read_misses += n;
+			missed = index + n;
 			continue;
 		}
-		engine.hits++;
+		if (index >= missed) {
+			engine.read_hits++;
+			as->st.read_hits++;
+		}
 		uint64_t stop = (index + 1) << FM_PAGE_SHIFT;
 		if (stop > off + len)
 			stop = off + len;

@@ -36,6 +36,7 @@
 #define FAULTMAP_INTERNAL_H
 
 #include "faultmap.h"
+#include "publish.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -138,6 +139,7 @@ struct address_space {
 	uint64_t wb_retry_at; /* eviction writes it back again from this
 			       * reclaim pass on (engine.reclaim_passes) */
 	struct vma *i_mmap;   /* every vma mapping this file */
+	struct fm_file_counts st; /* its counters (publish.h), for faultmap stat */
 	struct address_space *next;
 };
 
@@ -408,7 +410,7 @@ struct fm_engine {
 	struct fm_waiter *waiters; /* faults on pages being read */
 	size_t nr_waiters, waiters_cap;
 	struct fm_stats st;
-	uint64_t hits, misses; /* pages found cached / read, when asked */
+	uint64_t read_hits, read_misses; /* pages of read() calls (publish.h) */
 };
 extern struct fm_engine engine;
 

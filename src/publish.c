@@ -137,6 +137,7 @@ static void fill_file(struct fm_pub_file *f, const struct address_space *as)
 	f->pages = as->nr_pages;
 	f->resident_pages = as->nr_resident;
 	f->dirty_pages = as->nr_dirty;
+	f->c = as->st;
 	for (const struct vma *v = as->i_mmap; v; v = v->i_mmap_next)
 		f->nr_vmas++;
 }
@@ -150,8 +151,8 @@ static void snapshot(struct fm_pub *p)
 	p->st.budget_bytes = engine.budget_pages * FM_PAGE_SIZE;
 	p->st.resident_bytes = 0;
 	p->st.dirty_bytes = 0;
-	p->hits = engine.hits;
-	p->misses = engine.misses;
+	p->read_hits = engine.read_hits;
+	p->read_misses = engine.read_misses;
 	p->nr_files = 0;
 	p->files_total = 0;
 	for (struct address_space *as = engine.mappings; as; as = as->next) {
@@ -256,6 +257,7 @@ static int segment_create(void)
 	pub.seg = p;
 	memset(&scratch, 0, sizeof(scratch));
 	scratch.pid = (int32_t)getpid();
+	scratch.page_size = FM_PAGE_SIZE;
 	read_comm(scratch.comm, sizeof(scratch.comm));
 	return 0;
 }
@@ -855,13 +857,15 @@ static void write_stats(void)
 	    line, sizeof(line),
 	    "stats pid=%d comm=%s budget=%" PRIu64 " resident=%" PRIu64 " dirty=%" PRIu64
 	    " major_faults=%" PRIu64 " minor_faults=%" PRIu64 " write_faults=%" PRIu64
-	    " pages_read=%" PRIu64 " pages_written=%" PRIu64 " evictions=%" PRIu64
-	    " refaults=%" PRIu64 " read_errors=%" PRIu64 " writeback_errors=%" PRIu64
-	    " hits=%" PRIu64 " misses=%" PRIu64 " files=%u\n",
+	    " pages_read=%" PRIu64 " readahead_pages=%" PRIu64 " pages_written=%" PRIu64
+	    " evictions=%" PRIu64 " refaults=%" PRIu64 " read_errors=%" PRIu64
+	    " writeback_errors=%" PRIu64 " read_hits=%" PRIu64 " read_misses=%" PRIu64
+	    " files=%u\n",
 	    (int)getpid(), comm, s->budget_bytes, s->resident_bytes, s->dirty_bytes,
 	    s->major_faults, s->minor_faults, s->write_faults, s->pages_read,
-	    s->pages_written, s->evictions, s->refaults, s->read_errors,
-	    s->writeback_errors, p.hits, p.misses, p.files_total);
+	    s->readahead_pages, s->pages_written, s->evictions, s->refaults,
+	    s->read_errors, s->writeback_errors, p.read_hits, p.read_misses,
+	    p.files_total);
 	int fd = sys_openat(AT_FDCWD, pub.stats_file,
 			    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)

@@ -1,7 +1,8 @@
 /*
  * publish.h - what a process running faultmap shows the outside world, and
  * the formats the faultmap CLI (programs/) reads. Shared by src/publish.c
- * (the engine side) and programs/ (the readers); nothing else includes it.
+ * (the engine side; src/internal.h for struct fm_file_counts) and
+ * programs/ (the readers).
  *
  * Three channels, all off unless the environment asks for them (faultmap
  * run sets the variables). A setuid or setgid process (AT_SECURE) ignores
@@ -67,18 +68,28 @@
  *  4. Exit summary: FAULTMAP_STATS_FILE=<path>. At exit (and before exec)
  *     the process appends one line to that file (O_APPEND, one write):
  *
- *       stats pid=<n> comm=<s> budget=<bytes> resident=<bytes> dirty=<bytes> major_faults=<n> minor_faults=<n> write_faults=<n> pages_read=<n> pages_written=<n> evictions=<n> refaults=<n> read_errors=<n> writeback_errors=<n> hits=<n> misses=<n> files=<n>
+ *       stats pid=<n> comm=<s> budget=<bytes> resident=<bytes> dirty=<bytes> major_faults=<n> minor_faults=<n> write_faults=<n> pages_read=<n> readahead_pages=<n> pages_written=<n> evictions=<n> refaults=<n> read_errors=<n> writeback_errors=<n> read_hits=<n> read_misses=<n> files=<n>
  *
  *     Only processes whose engine started (that mapped a file) write one.
  *     In comm, spaces and control characters are written as '_'.
  *     faultmap run --stats uses it; so do the tests, to check that a
  *     program really ran on faultmap.
  *
- * Hit ratio in struct fm_pub: hits / (hits + misses), where misses are
- * pages the engine had to read (faults and read()/write() of the interposer)
- * and hits are pages it found already cached when asked (faults that found
- * the page, and read()/write() pages that were resident). Accesses that the
- * kernel's page tables satisfy are not seen and not counted.
+ * Hit ratio. faultmap sees every miss of a mapping (a fault on a page not
+ * cached) but none of its hits: a cached page is mapped by the kernel's own
+ * minor fault, or already is, and the access never reaches the engine. So
+ * there is no hit ratio of mappings to report, and none is: the counters
+ * of mappings are misses (faults that read), pages read, pages read ahead,
+ * evictions and refaults (pages read again within a budget's worth of
+ * evictions after their eviction: the cache was too small for them). Whether
+ * a page read ahead was used later is not seen either (it is mapped into the
+ * stream's vma when read), so it is not counted.
+ * What is counted both ways is read() (fm_pread, fm_read and the
+ * interposer's read, pread, readv... of a cached file): each page such a
+ * call copies counts as a read hit if it was cached and as a read miss if it
+ * had to be read for it (a page that straddles two 256 KiB pieces of one
+ * long unaligned call counts twice). The read hit ratio is
+ * read_hits / (read_hits + read_misses), of one file or of the process.
  */
 #ifndef FAULTMAP_PUBLISH_H
 #define FAULTMAP_PUBLISH_H
@@ -88,10 +99,48 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define FM_PUB_MAGIC 0x31425550504d4646ull /* "FFMPPUB1" */
+/*
+ * The segment's layout is versioned: the last byte of magic is the version
+ * as an ASCII digit ("FFMPPUB1", "FFMPPUB2", ...), and any change to struct
+ * fm_pub, fm_pub_file or fm_file_counts takes a new one. A reader reads
+ * only its own version: fm_pub_version tells it which version a segment
+ * has, so that it can say so instead of misreading it. Version 1 (until
+ * faultmap 0.1 of 2026-11-30) had no per-file counters; its readers see a
+ * version 2 segment as not initialised and skip it.
+ */
+#define FM_PUB_VERSION 2
+#define FM_PUB_MAGIC_BASE 0x00425550504d4646ull /* "FFMPPUB" */
+#define FM_PUB_MAGIC (FM_PUB_MAGIC_BASE | (uint64_t)('0' + FM_PUB_VERSION) << 56)
 #define FM_PUB_INTERVAL_MS 200
 #define FM_PUB_MAX_FILES 64
 #define FM_PUB_PATH_MAX 256
+
+/* fm_pub_version - the layout version of a segment whose magic is magic,
+ * or 0 if it is not a segment (yet). */
+static inline unsigned fm_pub_version(uint64_t magic)
+{
+	unsigned v = (unsigned)(magic >> 56);
+	if ((magic & ~(0xffull << 56)) != FM_PUB_MAGIC_BASE || v < '1' || v > '9')
+		return 0;
+	return v - '0';
+}
+
+/* What happened to one file while it was cached: the engine counts it in
+ * its address_space (src/internal.h) and publishes it as it is. Pages are
+ * FM_PAGE_SIZE bytes. A file's counters start when it is first mapped and
+ * go with it when nothing maps it any more. */
+struct fm_file_counts {
+	uint64_t faults;	  /* faults that read the file (major faults) */
+	uint64_t fault_hits;	  /* faults on a page another fault brought in */
+	uint64_t write_faults;	  /* first writes to clean shared pages */
+	uint64_t pages_read;	  /* pages read from the file, by any path */
+	uint64_t readahead_pages; /* of pages_read, read ahead of a stream */
+	uint64_t pages_written;	  /* dirty pages written back */
+	uint64_t evictions;	  /* pages dropped from the cache */
+	uint64_t refaults;	  /* pages read again soon after their eviction */
+	uint64_t read_hits;	  /* pages of read() calls found cached */
+	uint64_t read_misses;	  /* pages of read() calls read from the file */
+};
 
 struct fm_pub_file {
 	char path[FM_PUB_PATH_MAX]; /* as opened; truncated */
@@ -100,6 +149,7 @@ struct fm_pub_file {
 	uint64_t resident_pages;
 	uint64_t dirty_pages;
 	uint64_t nr_vmas;	/* in every mm */
+	struct fm_file_counts c;
 };
 
 struct fm_pub {
@@ -108,10 +158,11 @@ struct fm_pub {
 	int32_t pid;
 	uint32_t nr_files;	  /* entries used in files[] */
 	uint32_t files_total;	  /* files cached (may exceed FM_PUB_MAX_FILES) */
-	uint32_t pad;
+	uint32_t page_size;	  /* FM_PAGE_SIZE */
 	char comm[32];		  /* program name (/proc/self/comm) */
 	uint64_t updated_ms;	  /* CLOCK_MONOTONIC of the last refresh */
-	uint64_t hits, misses;	  /* see "Hit ratio" above */
+	uint64_t read_hits;	  /* see "Hit ratio" above */
+	uint64_t read_misses;
 	uint64_t faults_per_sec;  /* engine faults/s over the last interval */
 	struct fm_stats st;	  /* fm_stats() */
 	struct fm_pub_file files[FM_PUB_MAX_FILES];

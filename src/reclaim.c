@@ -192,6 +192,7 @@ static void evict_clean_run(const uint32_t *v, size_t n)
 		frame_free(v[i]);
 	}
 	engine.st.evictions += n;
+	as->st.evictions += n;
 }
 
 /* run_end - the end of the run of victims starting at v[i]: one file,
@@ -299,6 +300,7 @@ int reclaim_prepare(struct address_space *as, uint64_t index, uint32_t nr, bool 
 		if (distance <= engine.budget_pages) {
 			list = LRU_ACTIVE;
 			engine.st.refaults++;
+			as->st.refaults++;
 		}
 	}
 	struct fm_frame *f = frame_get(nr);

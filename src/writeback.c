@@ -201,6 +201,7 @@ static void flush(struct wb_batch *b)
 			as->nr_dirty--;
 		}
 		engine.st.pages_written += b->count[r];
+		as->st.pages_written += b->count[r];
 		reclaim_backoff_end(as);
 		if (!as->nr_dirty)
 			as->wb_reported = false;

@@ -4,7 +4,9 @@
  * shared and reads pages 0-63 and dirties pages 8-11, maps pages 128-191
  * privately and writes 3 of them (copy on write), then prints
  * "ready <path>" and, unless --once, waits until DIR/stop exists (30 s at
- * most). Exit 77 when faultmap cannot start here.
+ * most). With --read it also creates DIR/read.bin (16 pages), maps it
+ * without touching it, and reads its pages 0-3 twice with fm_pread: 4 pages
+ * read and then found cached. Exit 77 when faultmap cannot start here.
  *
  * Built by the test scripts: cc -D_GNU_SOURCE -Iinclude fm_mapper.c
  * build/libfaultmap.a -luring -lpthread.
@@ -44,14 +46,41 @@ static void wait_stop(const char *dir)
 		usleep(50000);
 }
 
+/* read_twice - DIR/read.bin (16 pages), mapped, its pages 0-3 read twice
+ * with fm_pread. Return: 0 or -1. */
+static int read_twice(const char *dir)
+{
+	char path[4096], buf[4 * PS];
+	snprintf(path, sizeof(path), "%s/read.bin", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	memset(buf, 'r', sizeof(buf));
+	for (int i = 0; fd >= 0 && i < 4; i++)
+		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+			return -1;
+	if (fd < 0 || fm_mmap(NULL, 16 * PS, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+		return -1;
+	for (int i = 0; i < 2; i++)
+		if (fm_pread(fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf))
+			return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	int once = argc > 1 && !strcmp(argv[1], "--once");
-	if (argc != 2 + once) {
-		fprintf(stderr, "usage: fm_mapper [--once] DIR\n");
+	int once = 0, rd = 0, i = 1;
+	for (; i < argc - 1; i++) {
+		if (!strcmp(argv[i], "--once"))
+			once = 1;
+		else if (!strcmp(argv[i], "--read"))
+			rd = 1;
+		else
+			break;
+	}
+	if (i != argc - 1) {
+		fprintf(stderr, "usage: fm_mapper [--once] [--read] DIR\n");
 		return 2;
 	}
-	const char *dir = argv[1 + once];
+	const char *dir = argv[i];
 	char path[4096];
 	int fd = make_data(dir, path, sizeof(path));
 	if (fd < 0)
@@ -73,6 +102,8 @@ int main(int argc, char **argv)
 		shared[i * PS] = 'y';
 	for (int i = 0; i < 3; i++)
 		priv[i * 8 * PS] = 'z';
+	if (rd && read_twice(dir))
+		return perror("read.bin"), 1;
 	printf("ready %s\n", path);
 	fflush(stdout);
 	if (!once)

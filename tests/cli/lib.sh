@@ -64,14 +64,27 @@ start_bg() {
 	cat "$log"; fail "'$*' not ready after 10 s"
 }
 
-# start_published_mapper - build fm_mapper and start it on $TMP with
-# FAULTMAP_PUBLISH=1 and a private XDG_RUNTIME_DIR ($TMP/run); it waits
-# for $TMP/stop. Sets BG_PID.
+# start_published_mapper [OPTION...] - build fm_mapper and start it (with
+# the options, e.g. --read) on $TMP with FAULTMAP_PUBLISH=1 and a private
+# XDG_RUNTIME_DIR ($TMP/run); it waits for $TMP/stop. Sets BG_PID.
 start_published_mapper() {
 	build_mapper
 	mkdir -m 0700 "$TMP/run"
 	export XDG_RUNTIME_DIR=$TMP/run
-	FAULTMAP_PUBLISH=1 start_bg "$TMP/mapper.log" "$MAPPER" "$TMP"
+	FAULTMAP_PUBLISH=1 start_bg "$TMP/mapper.log" "$MAPPER" "$@" "$TMP"
+}
+
+# stat_until PATTERN [OPTION...] - run faultmap stat (with the options)
+# into $TMP/out until its output matches the extended regex PATTERN: the
+# segments are refreshed every 200 ms, so the counters of what a program did
+# before it said "ready" show up soon after. Fails after 20 s.
+stat_until() {
+	local pattern=$1; shift
+	for _ in $(seq 200); do
+		"$FM" stat "$@" >"$TMP/out" 2>&1 && grep -Eq -- "$pattern" "$TMP/out" && return 0
+		sleep 0.1
+	done
+	cat "$TMP/out"; fail "faultmap stat $* never showed /$pattern/"
 }
 
 # require_interposer - the preload library must export mmap.

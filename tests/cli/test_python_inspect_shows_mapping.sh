@@ -13,7 +13,7 @@ data=$(realpath "$TMP/data.bin")
 sleep 0.5
 expect_exit 0 "$FM" stat
 expect_out "^$pid +python3 "
-expect_out "^ +[1-9][0-9]* +1 +64  $data\$"
+expect_out "^ +[0-9.]+ KiB +[1-9][0-9]*/64 +[0-9.]+% +4\\.0 KiB .*  $data\$"
 expect_exit 0 "$FM" inspect "$pid"
 expect_out "^file [0-9]+  $data\$"
 expect_out '1 char = 1 page'

@@ -12,5 +12,5 @@ rc=$?
 grep -q '^ready 3840$' "$TMP/stdout" || fail "python did not read the file"
 expect_out '^faultmap: pid [0-9]+ \(python3\), budget 2\.0 MiB$'
 expect_out '^  faults: +[1-9][0-9]* major'
-expect_out '^  pages: +[1-9][0-9]* read, [1-9][0-9]* written'
+expect_out '^  pages: +[1-9][0-9]* read \([0-9]+ ahead\), [1-9][0-9]* written'
 exit 0

@@ -17,7 +17,7 @@ data=$(realpath "$TMP/data.bin")
 sleep 0.5
 expect_exit 0 "$FM" stat
 expect_out "^$pid +fm-mapper "
-expect_out "^ +[0-9]+ +4 +256  $data\$"
+expect_out "^ +[0-9.]+ KiB +[0-9]+/256 +[0-9.]+% +16\.0 KiB .*  $data\$"
 
 expect_exit 0 "$FM" inspect "$pid" --svg "$TMP/pic.svg"
 expect_out "^process $pid: budget [0-9]+ pages"
