@@ -7,6 +7,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 PRELOADDIR ?= $(LIBDIR)/faultmap
 MANDIR ?= $(PREFIX)/share/man
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
 BUILD ?= build
 CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -135,16 +136,21 @@ tsan:
 	$(MAKE) BUILD=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" check
 
 # `make install` (PREFIX, BINDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR,
-# PRELOADDIR, MANDIR; DESTDIR for a staging tree): the library (static, and
-# shared with its soname links), the header, the pkg-config file, the CLI
-# and the interposer it preloads (in PRELOADDIR, off the linker's path), and
-# the man pages (man/; a page that is a link to another is installed as a
-# copy of it).
+# PRELOADDIR, MANDIR, UDEVRULESDIR; DESTDIR for a staging tree): the library
+# (static, and shared with its soname links), the header, the pkg-config
+# file, the CLI and the interposer it preloads (in PRELOADDIR, off the
+# linker's path), the man pages (man/; a page that is a link to another is
+# installed as a copy of it), and the udev rule that gives the group
+# faultmap /dev/userfaultfd (contrib/; udev reads /usr/lib/udev/rules.d and
+# /usr/local/lib/udev/rules.d; it does nothing until that group exists and
+# udev reloads its rules: README, "Permissions"). UDEVRULESDIR= (empty)
+# leaves the rule out.
 MAN_PAGES := $(patsubst man/%,%,$(wildcard man/man1/*.1 man/man3/*.3 man/man7/*.7))
 INSTALLED := $(BINDIR)/faultmap $(LIBDIR)/libfaultmap.a $(LIBDIR)/libfaultmap.so.$(VERSION) \
 	$(LIBDIR)/$(SONAME) $(LIBDIR)/libfaultmap.so $(INCLUDEDIR)/faultmap.h \
 	$(PKGCONFIGDIR)/faultmap.pc $(PRELOADDIR)/libfaultmap-preload.so \
-	$(addprefix $(MANDIR)/,$(MAN_PAGES))
+	$(addprefix $(MANDIR)/,$(MAN_PAGES)) \
+	$(if $(UDEVRULESDIR),$(UDEVRULESDIR)/60-faultmap-userfaultfd.rules)
 install: all $(BUILD)/install/faultmap
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(PRELOADDIR) \
@@ -160,6 +166,10 @@ install: all $(BUILD)/install/faultmap
 	install -m 644 include/faultmap.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(BUILD)/faultmap.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	install -m 755 $(BUILD)/libfaultmap-preload.so $(DESTDIR)$(PRELOADDIR)/
+ifneq ($(UDEVRULESDIR),)
+	install -d $(DESTDIR)$(UDEVRULESDIR)
+	install -m 644 contrib/60-faultmap-userfaultfd.rules $(DESTDIR)$(UDEVRULESDIR)/
+endif
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(PRELOADDIR)
