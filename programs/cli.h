@@ -70,6 +70,24 @@ char *esc_name(const char *name);
 /* print_esc - fputs(esc_name(name)) to f; "?" when out of memory. */
 void print_esc(FILE *f, const char *name);
 
+/* JSON output on stdout (stat --json, inspect --json; docs/cli.md). */
+/* json_str - name as a JSON string: escaped as the text output escapes it
+ * (esc_name), then '"' and '\' escaped for JSON. */
+void json_str(const char *name);
+/* json_ratio - ,"key":part/whole, or ,"key":null when whole is 0. */
+void json_ratio(const char *key, uint64_t part, uint64_t whole);
+/* A field of a JSON object. JSON_FIELDS({"key", value}, ...) prints
+ * ,"key":value for each. */
+struct json_field {
+	const char *key;
+	uint64_t value;
+};
+void json_fields(const struct json_field *f, size_t n);
+#define JSON_FIELDS(...)                                                            \
+	json_fields((const struct json_field[]){__VA_ARGS__},                        \
+		    sizeof((const struct json_field[]){__VA_ARGS__}) /               \
+			sizeof(struct json_field))
+
 /* ---- subcommands ---------------------------------------------------------- */
 
 int cmd_run(int argc, char **argv);
@@ -126,6 +144,10 @@ uint64_t ins_scale(uint64_t pages, uint64_t cells);
 size_t ins_ncells(uint64_t pages, uint64_t scale);
 /* ins_vma_pages - the file pages [*first, *last] vma v maps. */
 void ins_vma_pages(const struct ins_vma *v, uint64_t *first, uint64_t *last);
+
+/* ins_prot_text - v's protection ("rw", "r-"), or words saying it is not
+ * known (a forked child's vma). */
+const char *ins_prot_text(const struct ins_vma *v);
 
 /* draw_text - ins as text on stdout (draw.c). */
 void draw_text(const struct inspect *ins);

@@ -244,3 +244,33 @@ void print_esc(FILE *f, const char *name)
 	fputs(e ? e : "?", f);
 	free(e);
 }
+
+/* json_str - see cli.h. */
+void json_str(const char *name)
+{
+	char *e = esc_name(name);
+	putchar('"');
+	for (const char *c = e ? e : "?"; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			putchar('\\');
+		putchar(*c);
+	}
+	putchar('"');
+	free(e);
+}
+
+/* json_ratio - see cli.h. */
+void json_ratio(const char *key, uint64_t part, uint64_t whole)
+{
+	if (whole)
+		printf(",\"%s\":%.4f", key, (double)part / (double)whole);
+	else
+		printf(",\"%s\":null", key);
+}
+
+/* json_fields - see cli.h. */
+void json_fields(const struct json_field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		printf(",\"%s\":%" PRIu64, f[i].key, f[i].value);
+}

@@ -110,6 +110,13 @@ static void draw_pages(const struct ins_file *f)
 		       (int)(n - i < ROW_CELLS ? n - i : ROW_CELLS), cells + i);
 }
 
+/* ins_prot_text - see cli.h. The engine reads the protection from its own
+ * /proc/self/maps: a forked child's is not known to it. */
+const char *ins_prot_text(const struct ins_vma *v)
+{
+	return v->prot[0] == '?' ? "(protection not known: a forked child's vma)" : v->prot;
+}
+
 /* vma_bar - the cells of the file that v maps, as '=' (shared) or '-'
  * (private), into bar[0..n). */
 static void vma_bar(const struct ins_vma *v, uint64_t scale, char *bar, size_t n)
@@ -130,11 +137,13 @@ static void draw_vma(size_t nr, const struct ins_vma *v, uint64_t scale, size_t 
 	vma_bar(v, scale, bar, n);
 	ins_vma_pages(v, &first, &last);
 	if (v->cow >= 0)
-		snprintf(cow, sizeof(cow), ", %ld pages copied on write", v->cow);
+		snprintf(cow, sizeof(cow), ", %ld page%s copied on write", v->cow,
+			 v->cow == 1 ? "" : "s");
+	const char *prot = ins_prot_text(v);
 	printf("  %12s%-3zu|%.*s|  [0x%" PRIx64 ", 0x%" PRIx64 ") pgoff %" PRIu64
 	       " -> pages %" PRIu64 "-%" PRIu64 ", mm %u, %s %s%s\n",
 	       "vma ", nr, (int)n, bar, v->start, v->end, v->pgoff, first, last, v->mm,
-	       v->shared ? "shared" : "private", v->prot, cow);
+	       v->shared ? "shared" : "private", prot, cow);
 }
 
 /* draw_rmap - the reverse map: the page index in one line, and under it

@@ -13,6 +13,7 @@
 #include "runtime_dir.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #define INSPECT_TIMEOUT_S 10		  /* per send, recv and connect */
 #define INSPECT_TOTAL_S 30		  /* for the whole answer */
 #define INSPECT_MAX_BYTES (256u << 20)	  /* the largest answer taken */
+#define INSPECT_JSON_VERSION 1		  /* inspect --json's "faultmap_inspect" */
 
 /* connect_in - connect to pid's socket in the runtime directory path of
  * uid, and check that pid itself, running as uid, listens on it.
@@ -267,11 +269,65 @@ static void ins_free(struct inspect *ins)
 }
 
 /* cmd_inspect - faultmap inspect. Return: the exit code. */
+/* json_vma - one element of a file's "vmas" (docs/cli.md). */
+static void json_vma(const struct ins_vma *v)
+{
+	uint64_t first, last;
+	ins_vma_pages(v, &first, &last);
+	printf("{\"mm\":%u", v->mm);
+	JSON_FIELDS({"start", v->start}, {"end", v->end}, {"pgoff", v->pgoff},
+		    {"first_page", first}, {"last_page", last});
+	printf(",\"shared\":%s,\"prot\":", v->shared ? "true" : "false");
+	if (v->prot[0] == '?')
+		printf("null");
+	else
+		json_str(v->prot);
+	if (v->cow < 0)
+		printf(",\"cow_pages\":null}");
+	else
+		printf(",\"cow_pages\":%ld}", v->cow);
+}
+
+/* json_inspect - the whole answer as one JSON object on one line
+ * (docs/cli.md). */
+static void json_inspect(const struct inspect *ins)
+{
+	printf("{\"faultmap_inspect\":%d", INSPECT_JSON_VERSION);
+	JSON_FIELDS({"pid", (uint64_t)ins->pid}, {"page_size", 4096},
+		    {"budget_pages", ins->budget_pages},
+		    {"budget_bytes", ins->budget_pages * 4096});
+	printf(",\"files\":[");
+	for (size_t i = 0; i < ins->nr_files; i++) {
+		const struct ins_file *f = &ins->files[i];
+		printf("%s{\"id\":%zu,\"path\":", i ? "," : "", i);
+		json_str(f->path);
+		printf(",\"dev\":");
+		json_str(f->dev);
+		JSON_FIELDS({"ino", f->ino}, {"size_bytes", f->size}, {"pages", f->pages},
+			    {"resident_pages", f->resident}, {"dirty_pages", f->dirty});
+		printf(",\"runs\":[");
+		for (size_t r = 0; r < f->nr_runs; r++)
+			printf("%s[\"%c\",%" PRIu64 "]", r ? "," : "", f->runs[r].state,
+			       f->runs[r].count);
+		printf("],\"vmas\":[");
+		for (size_t v = 0; v < f->nr_vmas; v++) {
+			if (v)
+				putchar(',');
+			json_vma(&f->vmas[v]);
+		}
+		printf("]}");
+	}
+	printf("]}\n");
+}
+
 int cmd_inspect(int argc, char **argv)
 {
 	const char *svg = NULL, *pid_text = NULL;
+	bool json = false;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--svg")) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "--svg")) {
 			if (++i >= argc || !argv[i][0])
 				usage_error("inspect", "--svg needs a FILE");
 			svg = argv[i];
@@ -295,7 +351,9 @@ int cmd_inspect(int argc, char **argv)
 	struct inspect ins = {0};
 	int err = parse(text, &ins);
 	free(text);
-	if (!err)
+	if (!err && json)
+		json_inspect(&ins);
+	else if (!err)
 		draw_text(&ins);
 	if (!err && svg)
 		err = write_svg(&ins, svg);

@@ -186,47 +186,6 @@ static void print_process(const struct fm_pub *p, uint64_t memory)
 		printf("  ... and %u more %s\n", more, more == 1 ? "file" : "files");
 }
 
-/* json_str - name as a JSON string: escaped as the text output escapes it
- * (esc_name), then '"' and '\' escaped for JSON. */
-static void json_str(const char *name)
-{
-	char *e = esc_name(name);
-	putchar('"');
-	for (const char *c = e ? e : "?"; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			putchar('\\');
-		putchar(*c);
-	}
-	putchar('"');
-	free(e);
-}
-
-/* json_ratio - part / whole, or null when whole is 0. */
-static void json_ratio(const char *key, uint64_t part, uint64_t whole)
-{
-	if (whole)
-		printf(",\"%s\":%.4f", key, (double)part / (double)whole);
-	else
-		printf(",\"%s\":null", key);
-}
-
-/* A field of a JSON object, and json_fields to print a list of them:
- * JSON_FIELDS({"key", value}, ...) prints ,"key":value... */
-struct json_field {
-	const char *key;
-	uint64_t value;
-};
-#define JSON_FIELDS(...)                                                            \
-	json_fields((const struct json_field[]){__VA_ARGS__},                        \
-		    sizeof((const struct json_field[]){__VA_ARGS__}) /               \
-			sizeof(struct json_field))
-
-static void json_fields(const struct json_field *f, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		printf(",\"%s\":%" PRIu64, f[i].key, f[i].value);
-}
-
 /* json_traffic - the pages that came and went, and the reads, of a file
  * or a process (its other fields unused). */
 static void json_traffic(const struct fm_file_counts *c)

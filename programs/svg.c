@@ -128,7 +128,7 @@ static void draw_vma(FILE *out, const struct ins_vma *v, int y, uint64_t scale,
 		"<text x='%d' y='%d' font-size='11'>vma [0x%" PRIx64 ", 0x%" PRIx64
 		") pgoff %" PRIu64 " -&gt; pages %" PRIu64 "-%" PRIu64 ", mm %u, %s %s",
 		LEFT, y + 14, v->start, v->end, v->pgoff, first, last, v->mm,
-		v->shared ? "shared" : "private", v->prot);
+		v->shared ? "shared" : "private", ins_prot_text(v));
 	if (v->cow >= 0)
 		fprintf(out, ", %ld copied on write", v->cow);
 	fputs("</text>\n", out);

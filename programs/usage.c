@@ -51,11 +51,12 @@ static const struct {
      "                     faultmap-stat(1)).\n"
      "  --watch [SECONDS]  print again every SECONDS (0.1..86400, up to three\n"
      "                     decimals; default 1) until interrupted.\n"},
-    {"inspect", "faultmap inspect PID [--svg FILE]",
+    {"inspect", "faultmap inspect PID [--json] [--svg FILE]",
      "Draw the page cache of process PID (yours, or any as root): each file's\n"
      "address_space, its page index (. not cached, R resident, D dirty, L being\n"
      "read, r partly resident) and the vmas that map it (the reverse map), with\n"
      "the part of the file each covers.\n"
+     "  --json      print it as one JSON object instead (schema: docs/cli.md).\n"
      "  --svg FILE  also draw it as SVG into FILE.\n"},
     {"trace", "faultmap trace [--budget SIZE] [-o FILE] [--] PROGRAM [ARGS...]",
      "Run PROGRAM as run --stats does and narrate every fault faultmap serves\n"

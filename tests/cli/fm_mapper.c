@@ -6,7 +6,9 @@
  * "ready <path>" and, unless --once, waits until DIR/stop exists (30 s at
  * most). With --read it also creates DIR/read.bin (16 pages), maps it
  * without touching it, and reads its pages 0-3 twice with fm_pread: 4 pages
- * read and then found cached. Exit 77 when faultmap cannot start here.
+ * read and then found cached. With --fork it forks a child (which keeps
+ * the mappings, mm 1 in inspect) that waits for DIR/stop too. Exit 77 when
+ * faultmap cannot start here.
  *
  * Built by the test scripts: cc -D_GNU_SOURCE -Iinclude fm_mapper.c
  * build/libfaultmap.a -luring -lpthread.
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PS 4096
@@ -67,17 +70,19 @@ static int read_twice(const char *dir)
 
 int main(int argc, char **argv)
 {
-	int once = 0, rd = 0, i = 1;
+	int once = 0, rd = 0, fork_child = 0, i = 1;
 	for (; i < argc - 1; i++) {
 		if (!strcmp(argv[i], "--once"))
 			once = 1;
 		else if (!strcmp(argv[i], "--read"))
 			rd = 1;
+		else if (!strcmp(argv[i], "--fork"))
+			fork_child = 1;
 		else
 			break;
 	}
 	if (i != argc - 1) {
-		fprintf(stderr, "usage: fm_mapper [--once] [--read] DIR\n");
+		fprintf(stderr, "usage: fm_mapper [--once] [--read] [--fork] DIR\n");
 		return 2;
 	}
 	const char *dir = argv[i];
@@ -104,9 +109,18 @@ int main(int argc, char **argv)
 		priv[i * 8 * PS] = 'z';
 	if (rd && read_twice(dir))
 		return perror("read.bin"), 1;
+	pid_t child = fork_child ? fork() : 0;
+	if (child < 0)
+		return perror("fork"), 1;
+	if (fork_child && child == 0) {
+		wait_stop(dir);
+		_exit(0);
+	}
 	printf("ready %s\n", path);
 	fflush(stdout);
 	if (!once)
 		wait_stop(dir);
+	if (child > 0)
+		waitpid(child, NULL, 0);
 	return sum == 0 ? 3 : 0;
 }

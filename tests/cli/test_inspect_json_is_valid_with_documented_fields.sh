@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# faultmap inspect PID --json prints one JSON object (python3 -m json.tool
+# parses it) whose keys are exactly the fields documented in docs/cli.md's
+# inspect table (the answer, each file, each vma), of the documented kinds,
+# with fm_mapper's data.bin: 256 pages, 4 dirty, its runs covering every
+# page, a shared vma over pages 0-255 and a private one over 128-191 with
+# 3 pages copied on write.
+set -u
+. "$(dirname "$0")/lib.sh"
+[ -x "$PY" ] || { echo "skip: no $PY"; exit 77; }
+start_published_mapper
+pid=$BG_PID
+data=$(realpath "$TMP/data.bin")
+expect_exit 0 "$FM" inspect "$pid" --json
+"$PY" -m json.tool "$TMP/out" >/dev/null || { cat "$TMP/out"; fail "inspect --json is not JSON"; }
+[ "$(wc -l <"$TMP/out")" -eq 1 ] || fail "inspect --json is not one line"
+"$PY" - "$ROOT/docs/cli.md" "$TMP/out" "$pid" "$data" <<'PYEOF' || { cat "$TMP/out"; fail "inspect --json does not match docs/cli.md"; }
+import json, re, sys
+doc, out, pid, data = open(sys.argv[1]).read(), json.load(open(sys.argv[2])), int(sys.argv[3]), sys.argv[4]
+want = {"inspect": {}, "inspect_file": {}, "inspect_vma": {}}
+for obj, key, kind in re.findall(r"^ *\| (inspect\w*) \| `(\w+)` \| (\w+) \|", doc, re.M):
+    want[obj][key] = kind
+assert all(want.values()), "docs/cli.md has no inspect table"
+types = {"integer": (int,), "string": (str,), "array": (list,), "boolean": (bool,),
+         "protection": (str, type(None)), "count": (int, type(None))}
+def check(obj, name):
+    got, exp = set(obj), set(want[name])
+    if got != exp:
+        sys.exit("%s: undocumented %s, missing %s" % (name, sorted(got - exp), sorted(exp - got)))
+    for k, v in obj.items():
+        kind = want[name][k]
+        if not isinstance(v, types[kind]) or (isinstance(v, bool) and kind != "boolean"):
+            sys.exit("%s.%s = %r is not %s" % (name, k, v, kind))
+check(out, "inspect")
+assert out["faultmap_inspect"] == 1 and out["pid"] == pid and out["budget_bytes"] == out["budget_pages"] * 4096
+f = [f for f in out["files"] if f["path"] == data]
+assert len(f) == 1, out["files"]
+f = f[0]
+check(f, "inspect_file")
+for v in f["vmas"]:
+    check(v, "inspect_vma")
+assert (f["pages"], f["dirty_pages"], f["size_bytes"]) == (256, 4, 1 << 20), f
+assert sum(n for _, n in f["runs"]) == 256 and all(s in ".RDL" for s, _ in f["runs"]), f["runs"]
+assert sum(n for s, n in f["runs"] if s in "RD") == f["resident_pages"], f
+vmas = sorted((v["shared"], v["first_page"], v["last_page"], v["prot"], v["cow_pages"]) for v in f["vmas"])
+assert vmas == [(False, 128, 191, "rw", 3), (True, 0, 255, "rw", None)], vmas
+PYEOF
+touch "$TMP/stop"
+wait "$pid" || fail "fm_mapper failed"
+exit 0
