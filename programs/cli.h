@@ -70,23 +70,29 @@ char *esc_name(const char *name);
 /* print_esc - fputs(esc_name(name)) to f; "?" when out of memory. */
 void print_esc(FILE *f, const char *name);
 
-/* JSON output on stdout (stat --json, inspect --json; docs/cli.md). */
-/* json_str - name as a JSON string: escaped as the text output escapes it
- * (esc_name), then '"' and '\' escaped for JSON. */
-void json_str(const char *name);
+/* JSON output (stat, inspect, run --stats and trace with --json;
+ * docs/cli.md). */
+/* json_str - name to f as a JSON string: escaped as the text output
+ * escapes it (esc_name), then '"' and '\' escaped for JSON. */
+void json_str(FILE *f, const char *name);
 /* json_ratio - ,"key":part/whole, or ,"key":null when whole is 0. */
-void json_ratio(const char *key, uint64_t part, uint64_t whole);
-/* A field of a JSON object. JSON_FIELDS({"key", value}, ...) prints
- * ,"key":value for each. */
+void json_ratio(FILE *f, const char *key, uint64_t part, uint64_t whole);
+/* A field of a JSON object. JSON_FIELDS(f, {"key", value}, ...) prints
+ * ,"key":value for each to f. */
 struct json_field {
 	const char *key;
 	uint64_t value;
 };
-void json_fields(const struct json_field *f, size_t n);
-#define JSON_FIELDS(...)                                                            \
-	json_fields((const struct json_field[]){__VA_ARGS__},                        \
+void json_fields(FILE *f, const struct json_field *fields, size_t n);
+#define JSON_FIELDS(f, ...)                                                         \
+	json_fields(f, (const struct json_field[]){__VA_ARGS__},                     \
 		    sizeof((const struct json_field[]){__VA_ARGS__}) /               \
 			sizeof(struct json_field))
+/* kv_json - a line "WORD key=value ..." (src/publish.h, channels 3 and 4)
+ * to f as one JSON object on one line: {"event":"WORD"<extra>,"key":value,
+ * ...}: decimal values as numbers, 0x... as numbers, others as strings.
+ * extra: more fields, already JSON (",\"pid\":12"), or "". */
+void kv_json(FILE *f, const char *line, const char *extra);
 
 /* ---- subcommands ---------------------------------------------------------- */
 

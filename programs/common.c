@@ -25,7 +25,8 @@ void check_budget(const char *cmd, const char *text)
 	uint64_t bytes;
 	memory_usable(&mem);
 	if (budget_parse(text, &mem, &bytes))
-		usage_error(cmd, "bad size '%s' (e.g. 65536, 64K, 64M, 2G, or 50%% of memory)",
+		usage_error(cmd,
+			    "bad size '%s' (e.g. 65536, 64K, 64M, 2G, or 50%% of memory)",
 			    text);
 	if (bytes < FM_MIN_BUDGET)
 		usage_error(cmd, "budget '%s' is below the minimum of 64K", text);
@@ -246,31 +247,61 @@ void print_esc(FILE *f, const char *name)
 }
 
 /* json_str - see cli.h. */
-void json_str(const char *name)
+void json_str(FILE *f, const char *name)
 {
 	char *e = esc_name(name);
-	putchar('"');
+	fputc('"', f);
 	for (const char *c = e ? e : "?"; *c; c++) {
 		if (*c == '"' || *c == '\\')
-			putchar('\\');
-		putchar(*c);
+			fputc('\\', f);
+		fputc(*c, f);
 	}
-	putchar('"');
+	fputc('"', f);
 	free(e);
 }
 
 /* json_ratio - see cli.h. */
-void json_ratio(const char *key, uint64_t part, uint64_t whole)
+void json_ratio(FILE *f, const char *key, uint64_t part, uint64_t whole)
 {
 	if (whole)
-		printf(",\"%s\":%.4f", key, (double)part / (double)whole);
+		fprintf(f, ",\"%s\":%.4f", key, (double)part / (double)whole);
 	else
-		printf(",\"%s\":null", key);
+		fprintf(f, ",\"%s\":null", key);
 }
 
 /* json_fields - see cli.h. */
-void json_fields(const struct json_field *f, size_t n)
+void json_fields(FILE *f, const struct json_field *fields, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		printf(",\"%s\":%" PRIu64, f[i].key, f[i].value);
+		fprintf(f, ",\"%s\":%" PRIu64, fields[i].key, fields[i].value);
+}
+
+/* kv_json - see cli.h. */
+void kv_json(FILE *f, const char *line, const char *extra)
+{
+	size_t n = strcspn(line, " \n");
+	fprintf(f, "{\"event\":\"%.*s\"%s", (int)n, line, extra);
+	for (const char *p = line + n; *p == ' ';) {
+		p++;
+		size_t klen = strcspn(p, "= \n");
+		if (p[klen] != '=')
+			break;
+		const char *v = p + klen + 1;
+		size_t vlen = strcspn(v, " \n");
+		char val[256];
+		snprintf(val, sizeof(val), "%.*s", (int)vlen, v);
+		const char *digits = strncmp(val, "0x", 2) ? val : val + 2;
+		bool number =
+		    *digits &&
+		    strspn(digits, digits == val ? "0123456789" : "0123456789abcdef") ==
+			strlen(digits);
+		fprintf(f, ",\"%.*s\":", (int)klen, p);
+		if (number)
+			fprintf(f, "%llu",
+				strtoull(digits, NULL, digits == val ? 10 : 16));
+		else
+			json_str(f, val);
+		p = v + vlen;
+	}
+	fputs("}\n", f);
 }

@@ -114,7 +114,8 @@ static void draw_pages(const struct ins_file *f)
  * /proc/self/maps: a forked child's is not known to it. */
 const char *ins_prot_text(const struct ins_vma *v)
 {
-	return v->prot[0] == '?' ? "(protection not known: a forked child's vma)" : v->prot;
+	return v->prot[0] == '?' ? "(protection not known: a forked child's vma)"
+				 : v->prot;
 }
 
 /* vma_bar - the cells of the file that v maps, as '=' (shared) or '-'

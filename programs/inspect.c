@@ -13,8 +13,8 @@
 #include "runtime_dir.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,10 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define INSPECT_TIMEOUT_S 10		  /* per send, recv and connect */
-#define INSPECT_TOTAL_S 30		  /* for the whole answer */
-#define INSPECT_MAX_BYTES (256u << 20)	  /* the largest answer taken */
-#define INSPECT_JSON_VERSION 1		  /* inspect --json's "faultmap_inspect" */
+#define INSPECT_TIMEOUT_S 10	       /* per send, recv and connect */
+#define INSPECT_TOTAL_S 30	       /* for the whole answer */
+#define INSPECT_MAX_BYTES (256u << 20) /* the largest answer taken */
+#define INSPECT_JSON_VERSION 1	       /* inspect --json's "faultmap_inspect" */
 
 /* connect_in - connect to pid's socket in the runtime directory path of
  * uid, and check that pid itself, running as uid, listens on it.
@@ -275,13 +275,13 @@ static void json_vma(const struct ins_vma *v)
 	uint64_t first, last;
 	ins_vma_pages(v, &first, &last);
 	printf("{\"mm\":%u", v->mm);
-	JSON_FIELDS({"start", v->start}, {"end", v->end}, {"pgoff", v->pgoff},
+	JSON_FIELDS(stdout, {"start", v->start}, {"end", v->end}, {"pgoff", v->pgoff},
 		    {"first_page", first}, {"last_page", last});
 	printf(",\"shared\":%s,\"prot\":", v->shared ? "true" : "false");
 	if (v->prot[0] == '?')
 		printf("null");
 	else
-		json_str(v->prot);
+		json_str(stdout, v->prot);
 	if (v->cow < 0)
 		printf(",\"cow_pages\":null}");
 	else
@@ -293,18 +293,19 @@ static void json_vma(const struct ins_vma *v)
 static void json_inspect(const struct inspect *ins)
 {
 	printf("{\"faultmap_inspect\":%d", INSPECT_JSON_VERSION);
-	JSON_FIELDS({"pid", (uint64_t)ins->pid}, {"page_size", 4096},
+	JSON_FIELDS(stdout, {"pid", (uint64_t)ins->pid}, {"page_size", 4096},
 		    {"budget_pages", ins->budget_pages},
 		    {"budget_bytes", ins->budget_pages * 4096});
 	printf(",\"files\":[");
 	for (size_t i = 0; i < ins->nr_files; i++) {
 		const struct ins_file *f = &ins->files[i];
 		printf("%s{\"id\":%zu,\"path\":", i ? "," : "", i);
-		json_str(f->path);
+		json_str(stdout, f->path);
 		printf(",\"dev\":");
-		json_str(f->dev);
-		JSON_FIELDS({"ino", f->ino}, {"size_bytes", f->size}, {"pages", f->pages},
-			    {"resident_pages", f->resident}, {"dirty_pages", f->dirty});
+		json_str(stdout, f->dev);
+		JSON_FIELDS(stdout, {"ino", f->ino}, {"size_bytes", f->size},
+			    {"pages", f->pages}, {"resident_pages", f->resident},
+			    {"dirty_pages", f->dirty});
 		printf(",\"runs\":[");
 		for (size_t r = 0; r < f->nr_runs; r++)
 			printf("%s[\"%c\",%" PRIu64 "]", r ? "," : "", f->runs[r].state,

@@ -34,8 +34,8 @@ static void print_summary(const char *line)
 		kv_u64(line, "refaults"));
 	if (hits + misses)
 		fprintf(stderr,
-			"  read():      hit ratio %.1f%% (%" PRIu64 " pages found cached, %" PRIu64
-			" read)\n",
+			"  read():      hit ratio %.1f%% (%" PRIu64
+			" pages found cached, %" PRIu64 " read)\n",
 			100.0 * (double)hits / (double)(hits + misses), hits, misses);
 	else
 		fprintf(stderr, "  read():      no page of a cached file read\n");
@@ -47,26 +47,29 @@ static void print_summary(const char *line)
 		kv_u64(line, "read_errors"), kv_u64(line, "writeback_errors"));
 }
 
-/* print_stats_file - summarise every line of path. */
-static void print_stats_file(const char *path)
+/* print_stats_file - summarise every line of path (as JSON if json). */
+static void print_stats_file(const char *path, bool json)
 {
 	FILE *f = fopen(path, "r");
 	char line[2048];
 	int n = 0;
 	while (f && fgets(line, sizeof(line), f))
 		if (!strncmp(line, "stats ", 6)) {
-			print_summary(line);
+			if (json)
+				kv_json(stderr, line, "");
+			else
+				print_summary(line);
 			n++;
 		}
 	if (f)
 		fclose(f);
-	if (!n)
+	if (!n && !json)
 		fprintf(stderr, "faultmap: no process mapped a file through faultmap\n");
 }
 
 /* run_with_stats - run argv as a child with FAULTMAP_STATS_FILE set, then
- * summarise. Return: the exit code. */
-static int run_with_stats(char **argv)
+ * summarise (as JSON if json). Return: the exit code. */
+static int run_with_stats(char **argv, bool json)
 {
 	const char *tmp = getenv("TMPDIR");
 	char path[4096];
@@ -85,7 +88,7 @@ static int run_with_stats(char **argv)
 	pid_t pid = spawn(argv);
 	int code = pid < 0 ? 1 : wait_child(pid);
 	if (pid > 0)
-		print_stats_file(path);
+		print_stats_file(path, json);
 	unlink(path);
 	return code;
 }
@@ -94,7 +97,7 @@ static int run_with_stats(char **argv)
 int cmd_run(int argc, char **argv)
 {
 	const char *budget = NULL;
-	bool stats = false, require = false;
+	bool stats = false, require = false, json = false;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--")) {
@@ -107,6 +110,8 @@ int cmd_run(int argc, char **argv)
 			check_budget("run", budget);
 		} else if (!strcmp(argv[i], "--stats")) {
 			stats = true;
+		} else if (!strcmp(argv[i], "--json")) {
+			json = true;
 		} else if (!strcmp(argv[i], "--require")) {
 			require = true;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -118,6 +123,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (i >= argc)
 		usage_error("run", "no PROGRAM given");
+	if (json && !stats)
+		usage_error("run", "--json goes with --stats");
 	/* --require: not a byte of PROGRAM runs if faultmap cannot serve it;
 	 * FAULTMAP_REQUIRE makes each process under it (another user's,
 	 * after a setuid, may fare otherwise) stop rather than fall back. */
@@ -133,6 +140,6 @@ int cmd_run(int argc, char **argv)
 	if (prepare_env(budget))
 		return 1;
 	if (stats)
-		return run_with_stats(argv + i);
+		return run_with_stats(argv + i, json);
 	exec_program(argv + i);
 }

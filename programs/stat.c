@@ -40,8 +40,7 @@ static int segment_pid(const char *name)
  * a segment truncated meanwhile cannot fault this process).
  * Return: 0, -1 (not readable: skip it), or the layout version of a
  * segment written by another version of faultmap (*out untouched). */
-static int load_segment(int dir, const char *name, uid_t uid, int pid,
-			struct fm_pub *out)
+static int load_segment(int dir, const char *name, uid_t uid, int pid, struct fm_pub *out)
 {
 	int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
@@ -68,7 +67,7 @@ static int load_segment(int dir, const char *name, uid_t uid, int pid,
 			(ssize_t)sizeof(seq) &&
 		    seq == out->seq) {
 			err = out->magic == FM_PUB_MAGIC && out->pid == pid &&
-					  out->nr_files <= FM_PUB_MAX_FILES
+				      out->nr_files <= FM_PUB_MAX_FILES
 				  ? 0
 				  : -2;
 			break;
@@ -101,7 +100,8 @@ static int process_memory(int pid, uint64_t cache, uint64_t *out)
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long start, end;
 		int name = 0;
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &start, &end, &name) == 2 &&
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &start, &end, &name) ==
+			2 &&
 		    name > 0)
 			in_cache = !strncmp(line + name, "/memfd:faultmap", 15);
 		else if (sscanf(line, "Rss: %" SCNu64 " kB", &kb) == 1 && !in_cache)
@@ -133,9 +133,9 @@ static void print_header(void)
 	printf("%-8s %-16s %10s %10s %10s %10s %8s %10s %8s %8s %8s\n", "PID", "COMMAND",
 	       "BUDGET", "RESIDENT", "MEMORY", "DIRTY", "MAJFLT", "READ", "REFAULTS",
 	       "READ-HIT", "FAULTS/S");
-	printf("  %10s %13s %6s %10s %8s %10s %10s %10s %8s %8s  %s\n", "RESIDENT", "PAGES",
-	       "%", "DIRTY", "MAJFLT", "READ", "AHEAD", "EVICTED", "REFAULTS", "READ-HIT",
-	       "FILE");
+	printf("  %10s %13s %6s %10s %8s %10s %10s %10s %8s %8s  %s\n", "RESIDENT",
+	       "PAGES", "%", "DIRTY", "MAJFLT", "READ", "AHEAD", "EVICTED", "REFAULTS",
+	       "READ-HIT", "FILE");
 }
 
 /* print_file - one file's line of print_header. */
@@ -143,7 +143,8 @@ static void print_file(const struct fm_pub_file *f, uint64_t page)
 {
 	const struct fm_file_counts *c = &f->c;
 	char b[7][32], pages[48], path[FM_PUB_PATH_MAX + 1];
-	snprintf(pages, sizeof(pages), "%" PRIu64 "/%" PRIu64, f->resident_pages, f->pages);
+	snprintf(pages, sizeof(pages), "%" PRIu64 "/%" PRIu64, f->resident_pages,
+		 f->pages);
 	snprintf(path, sizeof(path), "%.*s", FM_PUB_PATH_MAX, f->path);
 	printf("  %10s %13s %6s %10s %8" PRIu64 " %10s %10s %10s %8" PRIu64 " %8s  ",
 	       fmt_bytes(b[0], sizeof(b[0]), f->resident_pages * page), pages,
@@ -190,11 +191,12 @@ static void print_process(const struct fm_pub *p, uint64_t memory)
  * or a process (its other fields unused). */
 static void json_traffic(const struct fm_file_counts *c)
 {
-	JSON_FIELDS({"pages_read", c->pages_read}, {"readahead_pages", c->readahead_pages},
+	JSON_FIELDS(stdout, {"pages_read", c->pages_read},
+		    {"readahead_pages", c->readahead_pages},
 		    {"pages_written", c->pages_written}, {"evictions", c->evictions},
 		    {"refaults", c->refaults}, {"read_hits", c->read_hits},
 		    {"read_misses", c->read_misses});
-	json_ratio("read_hit_ratio", c->read_hits, c->read_hits + c->read_misses);
+	json_ratio(stdout, "read_hit_ratio", c->read_hits, c->read_hits + c->read_misses);
 }
 
 /* json_file - one element of a process's "files" (docs/cli.md). */
@@ -204,13 +206,14 @@ static void json_file(const struct fm_pub_file *f, uint64_t page)
 	char path[FM_PUB_PATH_MAX + 1];
 	snprintf(path, sizeof(path), "%.*s", FM_PUB_PATH_MAX, f->path);
 	printf("{\"path\":");
-	json_str(path);
-	JSON_FIELDS({"size_bytes", f->size_bytes}, {"pages", f->pages},
+	json_str(stdout, path);
+	JSON_FIELDS(stdout, {"size_bytes", f->size_bytes}, {"pages", f->pages},
 		    {"resident_pages", f->resident_pages},
 		    {"resident_bytes", f->resident_pages * page});
-	json_ratio("resident_ratio", f->resident_pages, f->pages);
-	JSON_FIELDS({"dirty_pages", f->dirty_pages}, {"dirty_bytes", f->dirty_pages * page},
-		    {"vmas", f->nr_vmas}, {"faults", c->faults}, {"fault_hits", c->fault_hits},
+	json_ratio(stdout, "resident_ratio", f->resident_pages, f->pages);
+	JSON_FIELDS(stdout, {"dirty_pages", f->dirty_pages},
+		    {"dirty_bytes", f->dirty_pages * page}, {"vmas", f->nr_vmas},
+		    {"faults", c->faults}, {"fault_hits", c->fault_hits},
 		    {"write_faults", c->write_faults});
 	json_traffic(c);
 	putchar('}');
@@ -223,18 +226,18 @@ static void json_process(const struct fm_pub *p, uint64_t memory)
 	char comm[sizeof(p->comm) + 1];
 	snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(p->comm), p->comm);
 	printf("{\"pid\":%d,\"command\":", (int)p->pid);
-	json_str(comm);
+	json_str(stdout, comm);
 	if (memory == UINT64_MAX)
 		printf(",\"memory_bytes\":null");
 	else
-		JSON_FIELDS({"memory_bytes", memory});
-	JSON_FIELDS({"page_size", p->page_size}, {"budget_bytes", st->budget_bytes},
-		    {"resident_bytes", st->resident_bytes}, {"dirty_bytes", st->dirty_bytes},
-		    {"major_faults", st->major_faults}, {"minor_faults", st->minor_faults},
-		    {"write_faults", st->write_faults}, {"faults_per_sec", p->faults_per_sec},
-		    {"read_errors", st->read_errors},
-		    {"writeback_errors", st->writeback_errors},
-		    {"files_total", p->files_total});
+		JSON_FIELDS(stdout, {"memory_bytes", memory});
+	JSON_FIELDS(
+	    stdout, {"page_size", p->page_size}, {"budget_bytes", st->budget_bytes},
+	    {"resident_bytes", st->resident_bytes}, {"dirty_bytes", st->dirty_bytes},
+	    {"major_faults", st->major_faults}, {"minor_faults", st->minor_faults},
+	    {"write_faults", st->write_faults}, {"faults_per_sec", p->faults_per_sec},
+	    {"read_errors", st->read_errors}, {"writeback_errors", st->writeback_errors},
+	    {"files_total", p->files_total});
 	json_traffic(&(struct fm_file_counts){.pages_read = st->pages_read,
 					      .readahead_pages = st->readahead_pages,
 					      .pages_written = st->pages_written,
@@ -290,10 +293,11 @@ static void visit(int dir, uid_t uid, const char *name, int *shown)
 	if (!v)
 		show(p, shown);
 	else if (v > 0)
-		fprintf(stderr,
-			"faultmap: pid %d publishes its counters in layout version %d; this "
-			"faultmap reads version %d: use the faultmap that started it\n",
-			pid, v, FM_PUB_VERSION);
+		fprintf(
+		    stderr,
+		    "faultmap: pid %d publishes its counters in layout version %d; this "
+		    "faultmap reads version %d: use the faultmap that started it\n",
+		    pid, v, FM_PUB_VERSION);
 	free(p);
 }
 
@@ -427,7 +431,8 @@ int cmd_stat(int argc, char **argv)
 			every_ms = 1000;
 			if (i + 1 < argc && argv[i + 1][0] != '-' &&
 			    parse_interval(argv[++i], &every_ms))
-				usage_error("stat", "bad interval '%s' (seconds, 0.1..86400)",
+				usage_error("stat",
+					    "bad interval '%s' (seconds, 0.1..86400)",
 					    argv[i]);
 		} else if (!strcmp(argv[i], "--json")) {
 			json = true;

@@ -26,6 +26,7 @@ struct proc {
 
 struct tracer {
 	FILE *out;
+	bool json; /* one JSON object per line (kv_json) instead of prose */
 	struct proc *procs;
 	size_t nr_procs;
 	int tids[64], tgids[64]; /* recent tid -> process */
@@ -126,6 +127,15 @@ static void on_fault(struct tracer *tr, const char *line)
 		*dash = ',';
 	int tid = (int)kv_u64(line, "tid");
 	int pid = tgid_of(tr, tid);
+	struct proc *p = proc_get(tr, pid);
+	if (p)
+		account(p, result, line);
+	if (tr->json) {
+		char extra[32];
+		snprintf(extra, sizeof(extra), ",\"pid\":%d", pid);
+		kv_json(tr->out, line, extra);
+		return;
+	}
 	outcome(end, sizeof(end), result, line);
 	uint64_t t = kv_u64(line, "t_us");
 	fprintf(tr->out,
@@ -133,9 +143,6 @@ static void on_fault(struct tracer *tr, const char *line)
 		" -> vma [%s) pgoff %" PRIu64 " -> page %" PRIu64 " -> %s\n",
 		t / 1000, t % 1000, pid, tid, kv_u64(line, "addr"), vma,
 		kv_u64(line, "pgoff"), kv_u64(line, "index"), end);
-	struct proc *p = proc_get(tr, pid);
-	if (p)
-		account(p, result, line);
 }
 
 /* on_exit_line - "exit pid=<n>": the process's engine stopped. */
@@ -145,15 +152,37 @@ static void on_exit_line(struct tracer *tr, const char *line)
 	struct proc *p = proc_get(tr, pid);
 	if (p)
 		p->exited = true;
+	if (tr->json) {
+		kv_json(tr->out, line, "");
+		return;
+	}
 	fprintf(tr->out,
 		"-- process %d: faultmap stopped (exit or exec), %" PRIu64
 		" faults served\n",
 		pid, p ? p->faults : 0);
 }
 
+/* json_summary - the totals, one JSON object per process (docs/cli.md). */
+static void json_summary(const struct tracer *tr)
+{
+	for (size_t i = 0; i < tr->nr_procs; i++) {
+		const struct proc *p = &tr->procs[i];
+		fprintf(tr->out, "{\"event\":\"summary\",\"pid\":%d", p->pid);
+		JSON_FIELDS(tr->out, {"faults", p->faults}, {"miss", p->miss}, {"hit", p->hit},
+			    {"write", p->write}, {"sigbus", p->sigbus},
+			    {"pages_read", p->pages_read}, {"total_us", p->total_us},
+			    {"max_us", p->max_us}, {"read_us", p->read_us});
+		fputs("}\n", tr->out);
+	}
+}
+
 /* summary - the totals, per process. */
 static void summary(struct tracer *tr)
 {
+	if (tr->json) {
+		json_summary(tr);
+		return;
+	}
 	uint64_t faults = 0;
 	for (size_t i = 0; i < tr->nr_procs; i++)
 		faults += tr->procs[i].faults;
@@ -214,8 +243,9 @@ static pid_t start_traced(char **argv, int wfd)
 	return pid;
 }
 
-/* trace_program - run argv, narrate to out. Return: the exit code. */
-static int trace_program(char **argv, FILE *out)
+/* trace_program - run argv, narrate to out (as JSON if json). Return:
+ * the exit code. */
+static int trace_program(char **argv, FILE *out, bool json)
 {
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC)) {
@@ -230,7 +260,7 @@ static int trace_program(char **argv, FILE *out)
 	}
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
-	struct tracer tr = {.out = out};
+	struct tracer tr = {.out = out, .json = json};
 	follow(&tr, fds[0]);
 	int code = wait_child(pid);
 	summary(&tr);
@@ -242,6 +272,7 @@ static int trace_program(char **argv, FILE *out)
 int cmd_trace(int argc, char **argv)
 {
 	const char *budget = NULL, *out_path = NULL;
+	bool json = false;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--")) {
@@ -251,6 +282,8 @@ int cmd_trace(int argc, char **argv)
 			if (++i >= argc)
 				usage_error("trace", "--budget needs a SIZE");
 			check_budget("trace", budget = argv[i]);
+		} else if (!strcmp(argv[i], "--json")) {
+			json = true;
 		} else if (!strcmp(argv[i], "-o")) {
 			if (++i >= argc || !argv[i][0])
 				usage_error("trace", "-o needs a FILE");
@@ -269,7 +302,7 @@ int cmd_trace(int argc, char **argv)
 		fprintf(stderr, "faultmap: %s: %s\n", out_path, strerror(errno));
 		return 1;
 	}
-	int code = prepare_env(budget) ? 1 : trace_program(argv + i, out);
+	int code = prepare_env(budget) ? 1 : trace_program(argv + i, out, json);
 	if (out != stderr)
 		fclose(out);
 	return code;

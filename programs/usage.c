@@ -19,7 +19,7 @@
 static const struct {
 	const char *cmd, *synopsis, *text;
 } commands[] = {
-    {"run", "faultmap run [--budget SIZE] [--stats] [--require] [--] PROGRAM [ARGS...]",
+    {"run", "faultmap run [--budget SIZE] [--stats [--json]] [--require] [--] PROGRAM [ARGS...]",
      "Run PROGRAM (same pid) with the faultmap interposer preloaded: its\n"
      "mmap()s of regular files are served by faultmap's page cache. Without\n"
      "permission to use userfaultfd the kernel maps its files instead, with a\n"
@@ -37,6 +37,8 @@ static const struct {
      "                 a summary per process that used faultmap (faults, pages\n"
      "                 read and written, evictions, refaults, read hit ratio,\n"
      "                 errors).\n"
+     "  --json         with --stats: the summary as one JSON object per process\n"
+     "                 and line, on stderr (schema: docs/cli.md).\n"
      "  --             end of options.\n"},
     {"stat", "faultmap stat [--json] [--watch [SECONDS]]",
      "One line per process of yours (root: of every user) running under\n"
@@ -58,11 +60,13 @@ static const struct {
      "the part of the file each covers.\n"
      "  --json      print it as one JSON object instead (schema: docs/cli.md).\n"
      "  --svg FILE  also draw it as SVG into FILE.\n"},
-    {"trace", "faultmap trace [--budget SIZE] [-o FILE] [--] PROGRAM [ARGS...]",
+    {"trace", "faultmap trace [--budget SIZE] [--json] [-o FILE] [--] PROGRAM [ARGS...]",
      "Run PROGRAM as run --stats does and narrate every fault faultmap serves\n"
      "(address -> vma -> page -> miss/hit/write -> pages read -> installed,\n"
      "with times), then a summary per process.\n"
      "  --budget SIZE  as for run.\n"
+     "  --json         one JSON object per fault and line instead, and one per\n"
+     "                 process for the summary (schema: docs/cli.md).\n"
      "  -o FILE        write the narration to FILE instead of stderr.\n"
      "  --             end of options.\n"},
     {"doctor", "faultmap doctor",

@@ -6,6 +6,7 @@ set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FM=$FAULTMAP_BUILD/faultmap
 PY=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1 # tests/cli/json_schema.py is imported from the tree
 [ -x "$FM" ] || { echo "no $FM: run make first"; exit 1; }
 TMP=$(mktemp -d -p "$FAULTMAP_BUILD" cli-test.XXXXXX)
 PIDS=()

@@ -14,23 +14,12 @@ data=$(realpath "$TMP/data.bin")
 expect_exit 0 "$FM" inspect "$pid" --json
 "$PY" -m json.tool "$TMP/out" >/dev/null || { cat "$TMP/out"; fail "inspect --json is not JSON"; }
 [ "$(wc -l <"$TMP/out")" -eq 1 ] || fail "inspect --json is not one line"
-"$PY" - "$ROOT/docs/cli.md" "$TMP/out" "$pid" "$data" <<'PYEOF' || { cat "$TMP/out"; fail "inspect --json does not match docs/cli.md"; }
-import json, re, sys
+PYTHONPATH=$ROOT/tests/cli "$PY" - "$ROOT/docs/cli.md" "$TMP/out" "$pid" "$data" <<'PYEOF' || { cat "$TMP/out"; fail "inspect --json does not match docs/cli.md"; }
+import json, sys
+from json_schema import tables, check as schema_check
 doc, out, pid, data = open(sys.argv[1]).read(), json.load(open(sys.argv[2])), int(sys.argv[3]), sys.argv[4]
-want = {"inspect": {}, "inspect_file": {}, "inspect_vma": {}}
-for obj, key, kind in re.findall(r"^ *\| (inspect\w*) \| `(\w+)` \| (\w+) \|", doc, re.M):
-    want[obj][key] = kind
-assert all(want.values()), "docs/cli.md has no inspect table"
-types = {"integer": (int,), "string": (str,), "array": (list,), "boolean": (bool,),
-         "protection": (str, type(None)), "count": (int, type(None))}
-def check(obj, name):
-    got, exp = set(obj), set(want[name])
-    if got != exp:
-        sys.exit("%s: undocumented %s, missing %s" % (name, sorted(got - exp), sorted(exp - got)))
-    for k, v in obj.items():
-        kind = want[name][k]
-        if not isinstance(v, types[kind]) or (isinstance(v, bool) and kind != "boolean"):
-            sys.exit("%s.%s = %r is not %s" % (name, k, v, kind))
+want = tables(sys.argv[1])
+check = lambda obj, name: schema_check(want, obj, name)
 check(out, "inspect")
 assert out["faultmap_inspect"] == 1 and out["pid"] == pid and out["budget_bytes"] == out["budget_pages"] * 4096
 f = [f for f in out["files"] if f["path"] == data]

@@ -17,22 +17,12 @@ stat_until '"read_misses":4' --json
 if command -v jq >/dev/null; then
 	jq -e ".processes[] | select(.pid == $pid)" "$TMP/out" >/dev/null || fail "jq does not find pid $pid"
 fi
-"$PY" - "$ROOT/docs/cli.md" "$TMP/out" "$pid" "$data" <<'PYEOF' || fail "stat --json does not match docs/cli.md"
-import json, re, sys
+PYTHONPATH=$ROOT/tests/cli "$PY" - "$ROOT/docs/cli.md" "$TMP/out" "$pid" "$data" <<'PYEOF' || fail "stat --json does not match docs/cli.md"
+import json, sys
+from json_schema import tables, check as schema_check
 doc, out, pid, data = open(sys.argv[1]).read(), json.load(open(sys.argv[2])), int(sys.argv[3]), sys.argv[4]
-want = {"top": {}, "process": {}, "file": {}}
-for obj, key, kind in re.findall(r"^ *\| (top|process|file) \| `(\w+)` \| (\w+) \|", doc, re.M):
-    want[obj][key] = kind
-assert all(want.values()), "docs/cli.md has no schema table"
-types = {"integer": (int,), "ratio": (float, int, type(None)), "string": (str,),
-         "array": (list,), "bytes": (int, type(None))}
-def check(obj, name):
-    got, exp = set(obj), set(want[name])
-    if got != exp:
-        sys.exit("%s: undocumented %s, missing %s" % (name, sorted(got - exp), sorted(exp - got)))
-    for k, v in obj.items():
-        if not isinstance(v, types[want[name][k]]) or isinstance(v, bool):
-            sys.exit("%s.%s = %r is not %s" % (name, k, v, want[name][k]))
+want = tables(sys.argv[1])
+check = lambda obj, name: schema_check(want, obj, name)
 check(out, "top")
 assert out["faultmap_stat"] == 1
 procs = [p for p in out["processes"] if p["pid"] == pid]
