@@ -422,6 +422,19 @@ static void send_sigbus(struct mm *mm, const struct uffd_msg *msg)
 		syscall(SYS_tgkill, getpid(), tid, SIGBUS);
 }
 
+/* fail_fault - the access of msg in vma cannot be served: it fails as at
+ * a page the kernel cannot read, with EFAULT inside a system call
+ * (poison_fault), else with SIGBUS. */
+static void fail_fault(struct vma *vma, const struct uffd_msg *msg, struct fm_trace *t)
+{
+	t->result = "sigbus";
+	if (poison_fault(vma, msg))
+		return;
+	send_sigbus(vma->mm, msg);
+	uffd_wake(vma->mm->uffd, (uintptr_t)msg->arg.pagefault.address & ~(FM_PAGE_SIZE - 1),
+		  FM_PAGE_SIZE);
+}
+
 /* resolve - let the faulting thread go on: for a write to a shared page,
  * the page is dirty now and is unprotected in this vma (which wakes the
  * thread); otherwise the thread is just woken, to retry. A first write for
@@ -774,9 +787,7 @@ static void miss_done(struct mm *mm, const struct uffd_msg *msg, struct address_
 		return;
 	}
 	if (err) {
-		t->result = "sigbus";
-		send_sigbus(mm, msg);
-		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
+		fail_fault(vma, msg, t);
 		return;
 	}
 	engine.st.major_faults++;
@@ -963,6 +974,8 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address & ~(FM_PAGE_SIZE - 1);
 	uint64_t flags = msg->arg.pagefault.flags;
 	bool write = flags & UFFD_PAGEFAULT_FLAG_WRITE;
+	if (mm == engine_self())
+		poison_reap((pid_t)msg->arg.pagefault.feat.ptid); /* past its last access */
 	struct vma *vma = vma_find(mm, addr);
 	if (!vma) { /* unmapped meanwhile: the retry will tell */
 		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
@@ -1000,9 +1013,7 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 		return;
 	}
 	if (index >= as->nr_pages) {
-		t->result = "sigbus";
-		send_sigbus(mm, msg);
-		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
+		fail_fault(vma, msg, t);
 		return;
 	}
 	reclaim_note_fault(as, index);
@@ -1359,8 +1370,9 @@ static void *fault_thread(void *arg)
 			mms[n] = mm;
 			pfd[n] = (struct pollfd){.fd = mm->uffd, .events = POLLIN};
 		}
+		int timeout = poison_reap(0) ? POISON_CHECK_MS : -1;
 		pthread_mutex_unlock(&engine.lock);
-		if (poll(pfd, n, -1) < 0)
+		if (poll(pfd, n, timeout) < 0)
 			continue;
 		if (pfd[0].revents & POLLIN) {
 			uint64_t v;

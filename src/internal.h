@@ -252,6 +252,26 @@ int uffd_register(int uffd, void *addr, size_t len, bool wp);
 int uffd_copy(int uffd, void *dst, const void *src, size_t len, size_t *done);
 int uffd_wake(int uffd, uintptr_t addr, size_t len);
 int uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect);
+int uffd_writeprotect_nowake(int uffd, uintptr_t addr, size_t len, bool protect);
+int uffd_poison(int uffd, uintptr_t addr, size_t len);
+#ifndef UFFD_FEATURE_POISON /* Linux 6.6 */
+#define UFFD_FEATURE_POISON (1 << 14)
+#endif
+
+/* ---- poison.c: a fault that must fail inside a system call --------------- */
+
+struct uffd_msg;
+/* poison_fault - the access of msg in vma (of this process) must fail:
+ * if it was made inside a system call, poison the page there, so that the
+ * call fails with EFAULT, and wake the thread. Return: whether it did
+ * (else: send SIGBUS). Context: engine.lock. */
+bool poison_fault(struct vma *vma, const struct uffd_msg *msg);
+/* poison_reap - clear the markers whose access is over: those of thread
+ * tid (it faults again), or with tid 0 those of threads now gone or seen
+ * blocked elsewhere. Return: whether markers are left, to be looked at
+ * again in POISON_CHECK_MS. Context: engine.lock. */
+bool poison_reap(pid_t tid);
+#define POISON_CHECK_MS 10
 
 /* ---- fault.c: serving faults -------------------------------------------- */
 

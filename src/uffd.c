@@ -18,6 +18,15 @@
 #ifndef USERFAULTFD_IOC_NEW
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #endif
+#ifndef UFFDIO_POISON /* Linux 6.6 */
+#define _UFFDIO_POISON (0x08)
+struct uffdio_poison {
+	struct uffdio_range range;
+	__u64 mode;
+	__s64 updated;
+};
+#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#endif
 
 /* What the engine needs of the kernel: shmem MISSING and WP, fork events,
  * and the faulting thread's id (to send it SIGBUS). */
@@ -144,13 +153,33 @@ int uffd_wake(int uffd, uintptr_t addr, size_t len)
 	return ioctl(uffd, UFFDIO_WAKE, &r) < 0 ? -errno : 0;
 }
 
+static int writeprotect(int uffd, uintptr_t addr, size_t len, uint64_t mode)
+{
+	struct uffdio_writeprotect wp = {.range = {.start = addr, .len = len}, .mode = mode};
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -errno : 0;
+}
+
 /* uffd_writeprotect - protect or unprotect [addr, addr+len). Unprotecting
  * also wakes threads waiting on the range. */
 int uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect)
 {
-	struct uffdio_writeprotect wp = {
-		.range = {.start = addr, .len = len},
-		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -errno : 0;
+	return writeprotect(uffd, addr, len, protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0);
+}
+
+/* uffd_writeprotect_nowake - the same, never waking anyone. */
+int uffd_writeprotect_nowake(int uffd, uintptr_t addr, size_t len, bool protect)
+{
+	return writeprotect(uffd, addr, len,
+			    UFFDIO_WRITEPROTECT_MODE_DONTWAKE |
+				    (protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0));
+}
+
+/* uffd_poison - put a poison marker on the page table entries of [addr,
+ * addr+len), which must be empty, and wake the threads waiting there: an
+ * access fails as at a page the kernel cannot read (SIGBUS, or EFAULT in
+ * a system call) until the entries are zapped. Linux 6.6 and later. */
+int uffd_poison(int uffd, uintptr_t addr, size_t len)
+{
+	struct uffdio_poison p = {.range = {.start = addr, .len = len}};
+	return ioctl(uffd, UFFDIO_POISON, &p) < 0 ? -errno : 0;
 }

@@ -1,0 +1,187 @@
+/*
+ * poison.c - a fault that must fail, met inside a system call.
+ *
+ * When a page cannot be read, the kernel's answer depends on where the
+ * access was: SIGBUS for the program's own load or store, EFAULT (or a
+ * short count) for a system call that copies to or from the page (read(2)
+ * into a mapping, write(2) from it, process_vm_readv). The engine can send
+ * SIGBUS itself, but a thread that faulted inside a system call does not
+ * take it there: the kernel retries the copy's fault for as long as no
+ * fatal signal is pending, and each retry is a new fault for the engine.
+ * So for such a thread the engine poisons the page in the faulting view
+ * instead (UFFDIO_POISON, Linux 6.6 and later): the kernel then fails the
+ * retried fault, the system call returns EFAULT, and a load or store would
+ * get SIGBUS (BUS_ADRERR), as from the kernel's own read error.
+ *
+ * Where the thread was is /proc/self/task/TID/syscall: "-1 ..." while it
+ * waits in a fault from user mode, the system call's number inside one.
+ *
+ * A poisoned page fails without asking the engine, so a marker must not
+ * outlive the access it was made for: the next access is to read the page
+ * again, which may work by then (the disk healed, the file grew). It is
+ * cleared (MADV_DONTNEED of the page, and write protection put back in a
+ * view tracking writes) once the thread is past the access: when it faults
+ * again anywhere, when it is seen blocked elsewhere (another system call,
+ * another place in the program), or when it is gone. The fault thread
+ * looks every POISON_CHECK_MS while markers are left. Only this process's
+ * views are poisoned (a marker can be cleared only in one's own address
+ * space), and only where the marker can be told apart from a page later
+ * (/proc/self/pagemap): any shared view; a private one only where pagemap
+ * shows frame numbers (root), since a private view's swapped-out page looks
+ * the same as a marker otherwise.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define POISON_MAX 32
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAP (1ull << 62)
+#define PM_UFFD_WP (1ull << 57)
+#define PM_FRAME ((1ull << 55) - 1)
+/* A poison marker as pagemap shows it with frame numbers: swap type
+ * SWP_PTE_MARKER (31), offset PTE_MARKER_POISONED (2). */
+#define PM_POISON_FRAME (31ull | 2ull << 5)
+
+struct poisoned {
+	uintptr_t addr;
+	struct address_space *as;
+	uint64_t index;
+	pid_t tid;
+	char where[160]; /* the thread's /proc/.../syscall line then */
+};
+static struct poisoned poisoned[POISON_MAX];
+static unsigned nr_poisoned;
+
+/* thread_syscall - the line of /proc/self/task/TID/syscall into buf.
+ * Return: 0, or -errno (-ENOENT: the thread is gone). */
+static int thread_syscall(pid_t tid, char *buf, size_t n)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	ssize_t r = sys_read(fd, buf, n - 1);
+	int err = errno;
+	sys_close(fd);
+	if (r < 0)
+		return -err;
+	buf[r] = '\0';
+	return 0;
+}
+
+/* pagemap - this process's /proc/self/pagemap entry of addr, or 0. */
+static uint64_t pagemap(uintptr_t addr)
+{
+	uint64_t e = 0;
+	int fd = sys_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	if (sys_pread(fd, &e, sizeof(e), (off_t)(addr / FM_PAGE_SIZE * sizeof(e))) != sizeof(e))
+		e = 0;
+	sys_close(fd);
+	return e;
+}
+
+/* is_marker - whether pagemap entry e is a poison marker: surely, when
+ * frame numbers show; else it looks like one (not present, swap, no
+ * uffd-wp), which only a shared view can be sure of. */
+static bool is_marker(uint64_t e, bool shared)
+{
+	if ((e & (PM_PRESENT | PM_SWAP | PM_UFFD_WP)) != PM_SWAP)
+		return false;
+	if (e & PM_FRAME)
+		return (e & PM_FRAME) == PM_POISON_FRAME;
+	return shared;
+}
+
+/* frames_visible - whether pagemap shows this process frame numbers (it
+ * does to CAP_SYS_ADMIN): looked up once, on a page surely present. */
+static bool frames_visible(void)
+{
+	static int visible = -1;
+	if (visible < 0) {
+		volatile char here = 0;
+		visible = (pagemap((uintptr_t)&here) & PM_FRAME) != 0;
+	}
+	return visible;
+}
+
+bool poison_fault(struct vma *vma, const struct uffd_msg *msg)
+{
+	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address & ~(FM_PAGE_SIZE - 1);
+	struct poisoned *p = &poisoned[nr_poisoned];
+	if (vma->mm != engine_self() || !(uffd_kernel_features & UFFD_FEATURE_POISON) ||
+	    nr_poisoned == POISON_MAX || (!vma->shared && !frames_visible()))
+		return false;
+	p->tid = (pid_t)msg->arg.pagefault.feat.ptid;
+	if (thread_syscall(p->tid, p->where, sizeof(p->where)) || !strncmp(p->where, "-1 ", 3) ||
+	    !strncmp(p->where, "running", 7))
+		return false; /* from user mode: SIGBUS */
+	int uffd = vma->mm->uffd;
+	/* A write-protect marker is in the way of the poison one. */
+	if (vma->wp && uffd_writeprotect_nowake(uffd, addr, FM_PAGE_SIZE, false))
+		return false;
+	if (uffd_poison(uffd, addr, FM_PAGE_SIZE)) {
+		if (vma->wp)
+			uffd_writeprotect_nowake(uffd, addr, FM_PAGE_SIZE, true);
+		return false;
+	}
+	p->addr = addr;
+	p->as = vma->mapping;
+	p->index = vma_index(vma, addr);
+	nr_poisoned++;
+	engine.st.read_errors++;
+	return true;
+}
+
+/* unpoison - clear marker p if it is still there, in the view it was made
+ * in: zap it, and write-protect the page again in a view tracking writes.
+ * Return: false if it must wait (a view tracking writes, whose page got
+ * cached meanwhile: between the zap and the protection a write would not
+ * be seen). Context: engine.lock. */
+static bool unpoison(const struct poisoned *p)
+{
+	struct vma *vma = vma_find(engine_self(), p->addr);
+	if (!vma || vma->mapping != p->as || vma_index(vma, p->addr) != p->index ||
+	    !is_marker(pagemap(p->addr), vma->shared))
+		return true; /* unmapped, moved or zapped since: nothing to clear */
+	if (vma->wp && as_find_frame(p->as, p->index) != FM_NIL)
+		return false;
+	sys_madvise((void *)p->addr, FM_PAGE_SIZE, MADV_DONTNEED);
+	if (vma->wp)
+		uffd_writeprotect_nowake(vma->mm->uffd, p->addr, FM_PAGE_SIZE, true);
+	return true;
+}
+
+/* past_access - whether the thread of marker p is past the access it was
+ * made for: gone, or blocked elsewhere (its syscall line changed). */
+static bool past_access(const struct poisoned *p)
+{
+	char now[sizeof(p->where)];
+	int err = thread_syscall(p->tid, now, sizeof(now));
+	if (err == -ENOENT || err == -ESRCH)
+		return true;
+	return !err && strncmp(now, "running", 7) && strcmp(now, p->where);
+}
+
+bool poison_reap(pid_t tid)
+{
+	for (unsigned i = 0; i < nr_poisoned;) {
+		struct poisoned *p = &poisoned[i];
+		bool past = tid ? p->tid == tid : past_access(p);
+		if (past && unpoison(p))
+			*p = poisoned[--nr_poisoned];
+		else
+			i++;
+	}
+	return nr_poisoned > 0;
+}
