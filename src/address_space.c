@@ -146,7 +146,8 @@ void as_direct_failed(struct address_space *as, int fd, int which)
 
 /*
  * as_read - read len bytes at off (page aligned; buf page aligned) from the
- * file, with O_DIRECT where the file system has it. Buffered reads drop what
+ * file, with O_DIRECT where the file system has it, and buffered where
+ * that fails (the kernel's own read is buffered). Buffered reads drop what
  * they brought into the kernel's cache, so the file is cached only once, in
  * faultmap's budget. Reads at EOF are short.
  * Return: bytes read, or -1 with errno (from fm_sys.pread).
@@ -156,9 +157,13 @@ ssize_t as_read(struct address_space *as, void *buf, size_t len, uint64_t off)
 	int dio = as->dio_fd;
 	if (dio >= 0) {
 		ssize_t n = fm_sys.pread(dio, buf, len, (off_t)off);
-		if (n >= 0 || errno != EINVAL)
+		if (n >= 0)
 			return n;
-		as_direct_failed(as, dio, 0);
+		if (errno == EINVAL)
+			as_direct_failed(as, dio, 0);
+		/* Else the kernel's own (buffered) read is asked too: ext4
+		 * fails an O_DIRECT read of a block that a failed write left
+		 * delayed-allocated, which a buffered read reads. */
 	}
 	ssize_t n = fm_sys.pread(as->fd, buf, len, (off_t)off);
 	if (n > 0)

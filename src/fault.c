@@ -16,6 +16,7 @@
 #include "publish.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <signal.h>
@@ -820,6 +821,7 @@ struct miss {
 	bool busy;
 	bool ready;    /* not submitted: miss_complete reads it all */
 	bool probing;  /* the cluster's read failed: reading page by page */
+	bool buffered; /* the read in flight is the probe's second try */
 	uint64_t probe; /* the page of the cluster being read, if probing */
 	uint64_t rd_off, rd_len; /* the read in flight, in the cluster */
 	struct mm *mm; /* NULL once its process is gone */
@@ -837,12 +839,12 @@ static uint64_t miss_pages; /* frames claimed by the misses in flight */
  * the ring. Return: 0 or -errno (nothing in flight). */
 static int miss_submit(struct miss *m, uint64_t off, uint64_t len)
 {
-	int dio = m->f.as->dio_fd;
-	if (dio < 0)
+	int fd = m->buffered ? m->f.as->fd : m->f.as->dio_fd;
+	if (fd < 0)
 		return -EBADF;
 	m->rd_off = off;
 	m->rd_len = len;
-	return io_read_submit(dio, m->buf + off, len, m->f.off + off, m);
+	return io_read_submit(fd, m->buf + off, len, m->f.off + off, m);
 }
 
 /* miss_start - start the read of a miss's cluster and leave it in flight.
@@ -867,6 +869,7 @@ static bool miss_start(struct mm *mm, const struct uffd_msg *msg, struct address
 		return false;
 	m->busy = true;
 	m->probing = false;
+	m->buffered = false;
 	m->mm = mm;
 	m->msg = *msg;
 	m->index = index;
@@ -890,6 +893,18 @@ static void miss_complete(struct miss *m, int res)
 {
 	struct fill *f = &m->f;
 	if (m->probing) {
+		if (res < 0 && !read_again(res) && !m->buffered) {
+			/* The kernel's own read is buffered: ask it too (ext4
+			 * fails an O_DIRECT read of a block that a failed write
+			 * left delayed-allocated, which a buffered read reads). */
+			m->buffered = true;
+			if (!miss_submit(m, m->probe << FM_PAGE_SHIFT, FM_PAGE_SIZE))
+				return; /* in flight: completes here again */
+		}
+		if (m->buffered && res > 0)
+			posix_fadvise(f->as->fd, (off_t)(f->off + (m->probe << FM_PAGE_SHIFT)), res,
+				      POSIX_FADV_DONTNEED);
+		m->buffered = false;
 		fill_page(f, m->probe++, res);
 	} else if (res >= 0 || read_again(res)) {
 		if (res > 0)
