@@ -263,17 +263,54 @@ EXPORT ssize_t pwrite64(int fd, const void *buf, size_t count, off_t offset)
 }
 
 /*
+ * import_iovec - the kernel's reading of an iovec array: the array copied
+ * from the program (EFAULT where it cannot be read, never a crash), the
+ * count checked (EINVAL), each length checked (EINVAL if negative as a
+ * ssize_t), the total clamped to what one call moves. Return: the copy
+ * (malloc'd; NULL with errno set on error).
+ */
+static struct iovec *import_iovec(const struct iovec *uiov, int iovcnt)
+{
+	if (iovcnt < 0 || iovcnt > IOV_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	size_t bytes = (size_t)iovcnt * sizeof(*uiov);
+	struct iovec *iov = malloc(bytes ? bytes : 1);
+	if (!iov) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (user_copy(iov, (uintptr_t)uiov, bytes, false) < bytes) {
+		free(iov);
+		errno = EFAULT;
+		return NULL;
+	}
+	size_t total = 0, max = INT_MAX & ~(FM_PAGE_SIZE - 1);
+	for (int i = 0; i < iovcnt; i++) {
+		if ((ssize_t)iov[i].iov_len < 0) {
+			free(iov);
+			errno = EINVAL;
+			return NULL;
+		}
+		if (iov[i].iov_len > max - total)
+			iov[i].iov_len = max - total;
+		total += iov[i].iov_len;
+	}
+	return iov;
+}
+
+/*
  * vector_io - readv/writev and their positioned forms on a cached file, one
  * element at a time (offset -1: at the file offset). Stops at a short
  * transfer. Return: bytes moved, or -1 with errno if none were.
  */
-static ssize_t vector_io(int fd, const struct iovec *iov, int iovcnt, off_t offset,
+static ssize_t vector_io(int fd, const struct iovec *uiov, int iovcnt, off_t offset,
 			 bool write_op)
 {
-	if (iovcnt < 0 || iovcnt > IOV_MAX) {
-		errno = EINVAL;
+	struct iovec *iov = import_iovec(uiov, iovcnt);
+	if (!iov)
 		return -1;
-	}
 	ssize_t total = 0;
 	for (int i = 0; i < iovcnt; i++) {
 		size_t len = iov[i].iov_len;
@@ -286,12 +323,19 @@ static ssize_t vector_io(int fd, const struct iovec *iov, int iovcnt, off_t offs
 		else
 			n = offset < 0 ? fm_read(fd, iov[i].iov_base, len)
 				       : fm_pread(fd, iov[i].iov_base, len, offset + total);
-		if (n < 0)
-			return total ? total : -1;
+		if (n < 0) {
+			if (total)
+				break;
+			int err = errno;
+			free(iov);
+			errno = err;
+			return -1;
+		}
 		total += n;
 		if ((size_t)n < len)
 			break;
 	}
+	free(iov);
 	return total;
 }
 

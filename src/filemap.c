@@ -168,7 +168,7 @@ static ssize_t read_to_bounce(struct file_op *op, char *bounce, size_t len, uint
  * would. Return: bytes copied (short at the first page the kernel refuses).
  * Context: engine.lock not held (the buffer may fault to the engine).
  */
-static size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user)
+size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user)
 {
 	static _Atomic bool unusable; /* a seccomp filter forbids the calls */
 	if (atomic_load_explicit(&unusable, memory_order_relaxed))

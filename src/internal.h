@@ -180,6 +180,11 @@ void as_destroy_all(void);
 /* ---- filemap.c: read(), write() and truncation of cached files --------- */
 
 bool filemap_is_cached(int fd);
+/* user_copy - copy len bytes between the engine's buffer mine and the
+ * program's buffer user as the kernel's copy_to_user/copy_from_user would
+ * (a bad user buffer stops the copy, never crashes). Return: bytes copied.
+ * Context: engine.lock not held. */
+size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user);
 void filemap_fd_opened(int fd);
 void filemap_fds_closed(unsigned int first, unsigned int last);
 void filemap_as_freed(struct address_space *as);

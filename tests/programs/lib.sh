@@ -21,6 +21,7 @@
 # absolute build directory (holds faultmap and libfaultmap-preload.so).
 set -u
 
+_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=/usr/bin/python3
 FM=${FAULTMAP_BUILD:-}/faultmap
 WORK=
@@ -98,6 +99,28 @@ _finish() {
 		rm -rf "$WORK"
 	fi
 	exit $rc
+}
+
+# build_c SRC [CC_FLAGS...] - compile SRC (a C program beside lib.sh) into
+# $WORK/prog; skip without a C compiler.
+build_c() {
+	need_cmd cc gcc
+	local src=$1
+	shift
+	cc -O2 "$@" -o "$WORK/prog" "$_LIB_DIR/$src" || fail "cc $src"
+}
+
+# run_both BUDGET CMD ARGS... - run CMD on the kernel in $WORK/kern (its
+# output in $WORK/kern.out), then under `faultmap run --budget BUDGET` in
+# $WORK/fm ($WORK/fm.out, also shown on stderr); fail unless the outputs
+# are the same. The current directory is $WORK/fm after.
+run_both() {
+	local budget=$1
+	shift
+	cd "$WORK/kern" && run_kernel "$@" >"$WORK/kern.out"
+	cd "$WORK/fm" && run_fm "$budget" "$@" >"$WORK/fm.out"
+	cat "$WORK/fm.out" >&2
+	same_output "$WORK/kern.out" "$WORK/fm.out" "the program's output"
 }
 
 # run_kernel CMD ARGS... - run CMD on the kernel in the current directory;

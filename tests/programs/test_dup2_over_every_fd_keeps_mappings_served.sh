@@ -8,17 +8,13 @@
 # covers every number the program may use).
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
-need_cmd cc gcc
 setup
-cc -O2 -o "$WORK/prog" "$HERE/dup2_every_fd.c" || fail "cc dup2_every_fd.c"
+build_c dup2_every_fd.c
 for soft in "$(ulimit -Sn)" 1024; do
 	note "RLIMIT_NOFILE soft limit $soft (hard $(ulimit -Hn))"
 	ulimit -Sn "$soft" || fail "ulimit -Sn $soft"
 	rm -f "$WORK/kern/data.bin" "$WORK/fm/data.bin"
-	cd "$WORK/kern" && run_kernel "$WORK/prog" >"$WORK/kern.out"
-	cd "$WORK/fm" && run_fm 256K "$WORK/prog" >"$WORK/fm.out"
-	cat "$WORK/fm.out" >&2
-	same_output "$WORK/kern.out" "$WORK/fm.out" "the program's output"
+	run_both 256K "$WORK/prog"
 	same_output "$WORK/kern/data.bin" "$WORK/fm/data.bin" "data.bin"
 	expect_served 262144
 	expect_stat evictions -gt 0

@@ -5,13 +5,9 @@
 # served, and sees the limit it set and the kernel's answers to its dup2()s.
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
-need_cmd cc gcc
 setup
-cc -O2 -o "$WORK/prog" "$HERE/dup2_every_fd.c" || fail "cc dup2_every_fd.c"
-cd "$WORK/kern" && run_kernel "$WORK/prog" 256 >"$WORK/kern.out"
-cd "$WORK/fm" && run_fm 256K "$WORK/prog" 256 >"$WORK/fm.out"
-cat "$WORK/fm.out" >&2
-same_output "$WORK/kern.out" "$WORK/fm.out" "the program's output"
+build_c dup2_every_fd.c
+run_both 256K "$WORK/prog" 256
 same_output "$WORK/kern/data.bin" "$WORK/fm/data.bin" "data.bin"
 expect_served 262144
 expect_stat evictions -gt 0
