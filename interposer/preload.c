@@ -59,19 +59,6 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-#ifndef TMPFS_MAGIC
-#define TMPFS_MAGIC 0x01021994
-#endif
-#ifndef HUGETLBFS_MAGIC
-#define HUGETLBFS_MAGIC 0x958458f6
-#endif
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-#ifndef MAP_SHARED_VALIDATE
-#define MAP_SHARED_VALIDATE 0x03
-#endif
-
 /* shared_memory - whether fd is memory already: a memfd, a file in /dev/shm
  * or on hugetlbfs. Those are mapped by the kernel. */
 static bool shared_memory(int fd)
@@ -691,10 +678,6 @@ EXPORT int close(int fd)
 		filemap_fds_closed((unsigned)fd, (unsigned)fd);
 	return (int)syscall(SYS_close, fd);
 }
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {

@@ -22,11 +22,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-/* Newer than Debian's 6.1 headers. */
-#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
-#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
-#endif
-
 /* try_engine - open a userfaultfd as the engine would (uffd_open).
  * Return: 0 (then uffd_fork_events and uffd_kernel_features are set) or
  * -errno. */

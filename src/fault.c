@@ -32,9 +32,6 @@
 #define RA_AROUND 16	   /* pages: 64 KiB, read around a random miss */
 #define RA_MAX_SEQUENTIAL FM_CLUSTER_MAX /* pages: 1 MiB */
 #define SPIN_NS 50000 /* 50 us */
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
-#endif
 
 static pthread_t fault_thread_id, io_thread_id;
 static char *thread_buffer(void);

@@ -442,22 +442,6 @@ int fm_ftruncate(int fd, off_t length)
 	return (int)fail_rw(err);
 }
 
-#ifndef FALLOC_FL_KEEP_SIZE
-#define FALLOC_FL_KEEP_SIZE 0x01
-#endif
-#ifndef FALLOC_FL_PUNCH_HOLE
-#define FALLOC_FL_PUNCH_HOLE 0x02
-#endif
-#ifndef FALLOC_FL_COLLAPSE_RANGE
-#define FALLOC_FL_COLLAPSE_RANGE 0x08
-#endif
-#ifndef FALLOC_FL_ZERO_RANGE
-#define FALLOC_FL_ZERO_RANGE 0x10
-#endif
-#ifndef FALLOC_FL_INSERT_RANGE
-#define FALLOC_FL_INSERT_RANGE 0x20
-#endif
-
 /* zero_cached - the file's bytes [off, end) read as zeros now, and may
  * have lost their blocks: the next write reserves them again. */
 static void zero_cached(struct address_space *as, uint64_t off, uint64_t end)
@@ -646,12 +630,6 @@ int fm_fdatasync(int fd)
 {
 	return sync_fd(fd, true);
 }
-
-#ifndef SYNC_FILE_RANGE_WAIT_BEFORE
-#define SYNC_FILE_RANGE_WAIT_BEFORE 1
-#define SYNC_FILE_RANGE_WRITE 2
-#define SYNC_FILE_RANGE_WAIT_AFTER 4
-#endif
 
 int fm_sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags)
 {

@@ -36,6 +36,7 @@
 #define FAULTMAP_INTERNAL_H
 
 #include "faultmap.h"
+#include "kernel_compat.h"
 #include "publish.h"
 
 #include <pthread.h>
@@ -259,9 +260,6 @@ int uffd_wake(int uffd, uintptr_t addr, size_t len);
 int uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect);
 int uffd_writeprotect_nowake(int uffd, uintptr_t addr, size_t len, bool protect);
 int uffd_poison(int uffd, uintptr_t addr, size_t len);
-#ifndef UFFD_FEATURE_POISON /* Linux 6.6 */
-#define UFFD_FEATURE_POISON (1 << 14)
-#endif
 
 /* ---- poison.c: a fault that must fail inside a system call --------------- */
 
@@ -446,9 +444,6 @@ int engine_start(void);
  * MAP_SYNC ask for memory a memfd view is not). Every other flag is served:
  * MAP_32BIT and MAP_STACK only place the mapping, and the kernel ignores
  * MAP_UNINITIALIZED and unknown bits for files. */
-#ifndef MAP_SYNC
-#define MAP_SYNC 0x80000
-#endif
 #define FM_KERNEL_MAP_FLAGS (MAP_LOCKED | MAP_GROWSDOWN | MAP_HUGETLB | MAP_SYNC)
 bool fm_mmap_serves(int flags);
 int fm_remap_target(uintptr_t start, size_t size, bool write, int *fd);

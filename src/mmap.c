@@ -27,23 +27,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-#ifndef MAP_SHARED_VALIDATE
-#define MAP_SHARED_VALIDATE 0x03
-#endif
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
-#ifndef PROT_SEM
-#define PROT_SEM 0x8
-#endif
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
-#define MADV_POPULATE_WRITE 23
-#endif
-
 struct fm_engine engine = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.free_head = FM_NIL,
@@ -640,10 +623,6 @@ static int no_gap(uintptr_t lo, uintptr_t hi, void *arg)
 	(void)lo, (void)hi, (void)arg;
 	return 0;
 }
-
-#ifndef FALLOC_FL_PUNCH_HOLE
-#define FALLOC_FL_PUNCH_HOLE 0x02
-#endif
 
 /*
  * madvise_remove - MADV_REMOVE of [start, end), in address order as the

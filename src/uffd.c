@@ -15,18 +15,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifndef USERFAULTFD_IOC_NEW
-#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
-#endif
-#ifndef UFFDIO_POISON /* Linux 6.6 */
-#define _UFFDIO_POISON (0x08)
-struct uffdio_poison {
-	struct uffdio_range range;
-	__u64 mode;
-	__s64 updated;
-};
-#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
-#endif
 
 /* What the engine needs of the kernel: shmem MISSING and WP, fork events,
  * and the faulting thread's id (to send it SIGBUS). */
