@@ -127,6 +127,21 @@ require_second_user() {
 }
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 
+# shared_dir NAME MODE [FILE...] - make D, a fresh directory
+# /tmp/faultmap-NAME.XXXXXX of mode MODE (the build tree may be out of
+# another user's reach), with copies of FILE... (mode 0755), removed at
+# exit (after a "stop" file is put in it, for a mapper that waits on one).
+shared_dir() {
+	local name=$1 mode=$2 f
+	shift 2
+	D=$(mktemp -d "/tmp/faultmap-$name.XXXXXX") || fail "mktemp -d /tmp/faultmap-$name.XXXXXX"
+	trap 'touch "$D/stop"; cleanup; rm -rf "$D"' EXIT
+	chmod "$mode" "$D" || fail "chmod $mode $D"
+	for f in "$@"; do
+		cp "$f" "$D/" && chmod 0755 "$D/${f##*/}" || fail "cp $f $D/"
+	done
+}
+
 # require_nobody_denied - skip unless nobody may not use userfaultfd here
 # (vm.unprivileged_userfaultfd=0, a /dev/userfaultfd that nobody cannot open).
 require_nobody_denied() {

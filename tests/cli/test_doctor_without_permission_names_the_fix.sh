@@ -10,10 +10,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 require_second_user
 require_nobody_denied
-D=$(mktemp -d /tmp/faultmap-doctor.XXXXXX)
-trap 'cleanup; rm -rf "$D"' EXIT
-chmod 0755 "$D"
-cp "$FM" "$D/faultmap" && chmod 0755 "$D/faultmap"
+shared_dir doctor 0755 "$FM"
 
 expect_exit 1 as_nobody env -u XDG_RUNTIME_DIR "$D/faultmap" doctor
 expect_out '^user +uid 65534, gid 65534$'

@@ -12,9 +12,7 @@ require_second_user
 [ -x "$PY" ] || { echo "skip: no $PY"; exit 77; }
 build_mapper
 
-D=$(mktemp -d /tmp/faultmap-peer.XXXXXX)
-trap 'cleanup; rm -rf "$D"' EXIT
-chmod 0700 "$D"
+shared_dir peer 0700
 export XDG_RUNTIME_DIR=$D
 FAULTMAP_PUBLISH=1 start_bg "$TMP/mapper.log" "$MAPPER" "$TMP"
 pid=$BG_PID

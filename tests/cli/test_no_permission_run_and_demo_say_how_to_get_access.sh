@@ -13,11 +13,7 @@ require_second_user
 require_interposer
 build_mapper
 require_nobody_denied
-D=$(mktemp -d /tmp/faultmap-perm.XXXXXX)
-trap 'cleanup; rm -rf "$D"' EXIT
-chmod 0777 "$D"
-cp "$MAPPER" "$D/fm-mapper"
-chmod 0755 "$D/fm-mapper"
+shared_dir perm 0777 "$MAPPER"
 
 advice='^    sudo cp contrib/60-faultmap-userfaultfd\.rules /etc/udev/rules\.d/$'
 

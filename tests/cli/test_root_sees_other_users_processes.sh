@@ -7,10 +7,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 require_second_user
 build_mapper
-D=$(mktemp -d /tmp/faultmap-other.XXXXXX)
-trap 'touch "$D/stop"; cleanup; rm -rf "$D"' EXIT
-chmod 0777 "$D"
-cp "$MAPPER" "$D/fm-mapper" && chmod 0755 "$D/fm-mapper"
+shared_dir other 0777 "$MAPPER"
 group_node "$D"
 
 FAULTMAP_PUBLISH=1 start_bg "$TMP/mapper.log" as_member env -u XDG_RUNTIME_DIR "$D/fm-mapper" "$D"

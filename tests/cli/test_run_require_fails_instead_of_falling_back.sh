@@ -10,11 +10,7 @@ set -u
 require_second_user
 require_interposer
 require_nobody_denied
-D=$(mktemp -d /tmp/faultmap-require.XXXXXX)
-trap 'cleanup; rm -rf "$D"' EXIT
-chmod 0777 "$D"
-cp "$FM" "$FAULTMAP_BUILD/libfaultmap-preload.so" "$D/"
-chmod 0755 "$D/faultmap" "$D/libfaultmap-preload.so"
+shared_dir require 0777 "$FM" "$FAULTMAP_BUILD/libfaultmap-preload.so"
 
 # Checked before the program runs: it never starts.
 expect_exit 1 as_nobody env -u XDG_RUNTIME_DIR "$D/faultmap" run --require -- "$PY" -c 'print("ran")'

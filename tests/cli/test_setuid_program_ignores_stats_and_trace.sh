@@ -11,11 +11,8 @@ require_second_user
 build_mapper
 
 # A directory nobody can reach, on a file system that honours setuid.
-D=$(mktemp -d /tmp/faultmap-suid.XXXXXX)
-trap 'cleanup; rm -rf "$D"' EXIT
-chmod 0755 "$D"
+shared_dir suid 0755 "$MAPPER"
 findmnt -n -o OPTIONS -T "$D" | grep -qw nosuid && { echo "skip: $D is nosuid"; exit 77; }
-cp "$MAPPER" "$D/fm-mapper"
 chown root:root "$D/fm-mapper"
 
 setuid_run_as_nobody() {

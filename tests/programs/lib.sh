@@ -110,6 +110,18 @@ build_c() {
 	cc -O2 "$@" -o "$WORK/prog" "$_LIB_DIR/$src" || fail "cc $src"
 }
 
+# gen_files NAME SIZE SEED - gen_file of $WORK/kern/NAME, copied to
+# $WORK/fm/NAME: the same input for both runs.
+gen_files() {
+	gen_file "$WORK/kern/$1" "$2" "$3"
+	cp "$WORK/kern/$1" "$WORK/fm/$1" || fail "cp $1"
+}
+
+# same_file NAME - fail unless both runs left the same $WORK/{kern,fm}/NAME.
+same_file() {
+	same_output "$WORK/kern/$1" "$WORK/fm/$1" "$1 after the run"
+}
+
 # run_both BUDGET CMD ARGS... - run CMD on the kernel in $WORK/kern (its
 # output in $WORK/kern.out), then under `faultmap run --budget BUDGET` in
 # $WORK/fm ($WORK/fm.out, also shown on stderr); fail unless the outputs

@@ -77,10 +77,8 @@ EOF
 gen_file kern/data.bin $((64 << 10)) badbuf
 gen_file kern/short.bin $((4096 + 100)) short
 cp kern/data.bin kern/short.bin fm/
-cd "$WORK/kern" && run_kernel "$PY" ../prog.py >../kern.out
-cd "$WORK/fm" && run_fm 256K "$PY" ../prog.py >../fm.out
+run_both 256K "$PY" ../prog.py
 cd "$WORK" || fail "cd $WORK"
 grep -q "Bad address" kern.out || fail "the kernel run gave no EFAULT: the test is wrong"
-same_output kern.out fm.out "the program's output"
-same_output kern/data.bin fm/data.bin "data.bin after the run"
+same_file data.bin
 expect_served 262144

@@ -26,13 +26,12 @@ sys.stdout.flush()
 os.execv("/bin/sh", ["sh", "-c", "sha256sum data.bin; echo done"])
 EOF
 
-gen_file kern/data.bin $((4 << 20)) child
-cp kern/data.bin fm/data.bin
+gen_files data.bin $((4 << 20)) child
 cd "$WORK/kern" && run_kernel "$PY" ../prog.py >../kern.out
 cd "$WORK/fm" && run_fm 256K "$PY" ../prog.py >../fm.out
 cd "$WORK" || fail "cd $WORK"
 same_output kern.out fm.out "the checksums the child processes printed"
-same_output kern/data.bin fm/data.bin "data.bin after the run"
+same_file data.bin
 expect_served 262144
 expect_stat write_faults -gt 0
 expect_stat evictions -gt 0

@@ -58,14 +58,11 @@ mm.close()
 print("file", fhash("data.bin"))
 EOF
 
-gen_file kern/data.bin $((4 << 20)) syscalls
-cp kern/data.bin fm/data.bin
-cd "$WORK/kern" && run_kernel "$PY" ../prog.py >../kern.out
-cd "$WORK/fm" && run_fm 256K "$PY" ../prog.py >../fm.out
+gen_files data.bin $((4 << 20)) syscalls
+run_both 256K "$PY" ../prog.py
 cd "$WORK" || fail "cd $WORK"
-same_output kern.out fm.out "the program's output"
 for f in data.bin copy.bin sent.bin copy2.bin; do
-	same_output kern/$f fm/$f "$f after the run"
+	same_file $f
 done
 expect_served 262144
 expect_stat write_faults -gt 0

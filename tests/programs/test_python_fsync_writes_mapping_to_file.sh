@@ -57,14 +57,11 @@ mm.close()
 os.close(fd)
 EOF
 
-gen_file kern/data.bin $((1 << 20)) fsync
-cp kern/data.bin fm/data.bin
-cd "$WORK/kern" && run_kernel "$PY" ../prog.py >../kern.out
-cd "$WORK/fm" && run_fm 16M "$PY" ../prog.py >../fm.out
+gen_files data.bin $((1 << 20)) fsync
+run_both 16M "$PY" ../prog.py
 cd "$WORK" || fail "cd $WORK"
 grep -q "sync file holds the mapping's data: True" kern.out || fail "the kernel run: $(cat kern.out)"
-same_output kern.out fm.out "the program's output"
-same_output kern/data.bin fm/data.bin "data.bin after the run"
+same_file data.bin
 expect_served 16777216
 expect_stat write_faults -gt 0
 expect_stat evictions -eq 0

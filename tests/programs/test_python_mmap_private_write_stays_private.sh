@@ -34,13 +34,10 @@ cow.close()
 ro.close()
 EOF
 
-gen_file kern/data.bin $((4 << 20)) private
-cp kern/data.bin fm/data.bin
+gen_files data.bin $((4 << 20)) private
 cp kern/data.bin orig.bin
-cd "$WORK/kern" && run_kernel "$PY" ../prog.py >../kern.out
-cd "$WORK/fm" && run_fm 256K "$PY" ../prog.py >../fm.out
+run_both 256K "$PY" ../prog.py
 cd "$WORK" || fail "cd $WORK"
-same_output kern.out fm.out "the program's output"
 same_output orig.bin kern/data.bin "data.bin after the kernel run (vs its original)"
 same_output orig.bin fm/data.bin "data.bin after the faultmap run (vs its original)"
 expect_served 262144

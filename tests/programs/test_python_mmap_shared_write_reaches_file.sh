@@ -36,13 +36,10 @@ while True:
 print("read", h.hexdigest())
 EOF
 
-gen_file kern/data.bin $((4 << 20)) shared
-cp kern/data.bin fm/data.bin
-cd "$WORK/kern" && run_kernel "$PY" ../prog.py >../kern.out
-cd "$WORK/fm" && run_fm 256K "$PY" ../prog.py >../fm.out
+gen_files data.bin $((4 << 20)) shared
+run_both 256K "$PY" ../prog.py
 cd "$WORK" || fail "cd $WORK"
-same_output kern.out fm.out "the program's output"
-same_output kern/data.bin fm/data.bin "data.bin after the run"
+same_file data.bin
 expect_served 262144
 expect_stat write_faults -gt 0
 expect_stat pages_written -gt 0
