@@ -105,18 +105,38 @@ static bool in_group(gid_t gid)
 	return false;
 }
 
+/* Where the report goes: stdout, or with --json a memory stream that
+ * becomes its "report" lines. What it found, for --json (docs/cli.md). */
+static FILE *out;
+static struct {
+	char kernel[65];
+	bool kernel_ok;
+	int uffd_err; /* 0 or -errno, as the engine would get it */
+	bool device;  /* /dev/userfaultfd exists: then its fields */
+	uint64_t device_uid, device_gid, device_mode;
+	bool device_member;
+	char unprivileged[32]; /* "" if it cannot be read */
+	bool features_ok, fork_events, io_uring_ok;
+	uint64_t ram, limit, budget, env_budget;
+	int env; /* env_budget(): 0 set, 1 not set, <0 invalid */
+	bool env_fits;
+	char runtime_dir[RT_DIR_PATH_MAX]; /* "" if refused */
+} found;
+
 /* kernel_line - the kernel's release. Return: whether it is 6.1 or later. */
 static bool kernel_line(void)
 {
 	struct utsname u;
 	int major = 0, minor = 0;
 	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2) {
-		printf("kernel          ? (uname failed)\n");
+		fprintf(out, "kernel          ? (uname failed)\n");
 		return false;
 	}
 	bool ok = major > 6 || (major == 6 && minor >= 1);
-	printf("kernel          %s: %s\n", u.release,
-	       ok ? "ok (6.1 or later)" : "TOO OLD: faultmap needs Linux 6.1 or later");
+	snprintf(found.kernel, sizeof(found.kernel), "%s", u.release);
+	found.kernel_ok = ok;
+	fprintf(out, "kernel          %s: %s\n", u.release,
+		ok ? "ok (6.1 or later)" : "TOO OLD: faultmap needs Linux 6.1 or later");
 	return ok;
 }
 
@@ -125,13 +145,15 @@ static bool kernel_line(void)
 static int uffd_lines(void)
 {
 	int err = try_engine();
+	found.uffd_err = err;
 	if (!err)
-		printf("userfaultfd     ok: this user may use it\n");
+		fprintf(out, "userfaultfd     ok: this user may use it\n");
 	else if (err == -EPERM)
-		printf("userfaultfd     NOT PERMITTED: faultmap cannot serve mappings "
-		       "(faultmap run falls back to the kernel)\n");
+		fprintf(out,
+			"userfaultfd     NOT PERMITTED: faultmap cannot serve mappings "
+			"(faultmap run falls back to the kernel)\n");
 	else
-		printf("userfaultfd     UNUSABLE: %s\n", strerror(-err));
+		fprintf(out, "userfaultfd     UNUSABLE: %s\n", strerror(-err));
 	char sysctl[32];
 	const char *unpriv = read_line("/proc/sys/vm/unprivileged_userfaultfd", sysctl,
 				       sizeof(sysctl));
@@ -141,31 +163,52 @@ static int uffd_lines(void)
 		char gname[64];
 		snprintf(gname, sizeof(gname), "%s", g ? g->gr_name : "?");
 		bool member = in_group(st.st_gid);
-		printf("  device        /dev/userfaultfd: uid %u, group %s (%u), mode %04o; "
-		       "you are%s in that group\n",
-		       (unsigned)st.st_uid, gname, (unsigned)st.st_gid,
-		       (unsigned)(st.st_mode & 07777), member ? "" : " not");
+		found.device = true;
+		found.device_uid = st.st_uid;
+		found.device_gid = st.st_gid;
+		found.device_mode = st.st_mode & 07777;
+		found.device_member = member;
+		fprintf(
+		    out,
+		    "  device        /dev/userfaultfd: uid %u, group %s (%u), mode %04o; "
+		    "you are%s in that group\n",
+		    (unsigned)st.st_uid, gname, (unsigned)st.st_gid,
+		    (unsigned)(st.st_mode & 07777), member ? "" : " not");
 	} else {
-		printf("  device        no /dev/userfaultfd (Linux 6.1 and later have it)\n");
+		fprintf(out, "  device        no /dev/userfaultfd (Linux 6.1 and later "
+			     "have it)\n");
 	}
-	printf("  sysctl        vm.unprivileged_userfaultfd = %s%s\n", unpriv ? unpriv : "?",
-	       unpriv && !strcmp(unpriv, "1") ? " (every local user may use it: see "
-						"faultmap(7))" : "");
+	fprintf(out, "  sysctl        vm.unprivileged_userfaultfd = %s%s\n",
+		unpriv ? unpriv : "?",
+		unpriv && !strcmp(unpriv, "1") ? " (every local user may use it: see "
+						 "faultmap(7))"
+					       : "");
+	snprintf(found.unprivileged, sizeof(found.unprivileged), "%s",
+		 unpriv ? unpriv : "");
 	if (err)
 		return err;
 	uint64_t f = uffd_kernel_features;
 	bool need = (f & UFFD_FEATURE_MISSING_SHMEM) && (f & UFFD_FEATURE_WP_HUGETLBFS_SHMEM) &&
 		    (f & UFFD_FEATURE_THREAD_ID);
-	printf("  features      shmem missing %s, shmem write-protect %s, thread id %s%s\n",
-	       f & UFFD_FEATURE_MISSING_SHMEM ? "yes" : "NO",
-	       f & UFFD_FEATURE_WP_HUGETLBFS_SHMEM ? "yes" : "NO",
-	       f & UFFD_FEATURE_THREAD_ID ? "yes" : "NO", need ? "" : ": faultmap needs all three");
+	found.features_ok = need;
+	found.fork_events = uffd_fork_events;
+	fprintf(
+	    out,
+	    "  features      shmem missing %s, shmem write-protect %s, thread id %s%s\n",
+	    f & UFFD_FEATURE_MISSING_SHMEM ? "yes" : "NO",
+	    f & UFFD_FEATURE_WP_HUGETLBFS_SHMEM ? "yes" : "NO",
+	    f & UFFD_FEATURE_THREAD_ID ? "yes" : "NO",
+	    need ? "" : ": faultmap needs all three");
 	if (uffd_fork_events)
-		printf("  fork events   yes: forked children are served by faultmap\n");
+		fprintf(out,
+			"  fork events   yes: forked children are served by faultmap\n");
 	else
-		printf("  fork events   no (needs CAP_SYS_PTRACE, e.g. root): a forked child's "
-		       "mappings are\n                the kernel's, not coherent with the "
-		       "parent's cache\n");
+		fprintf(
+		    out,
+		    "  fork events   no (needs CAP_SYS_PTRACE, e.g. root): a forked "
+		    "child's "
+		    "mappings are\n                the kernel's, not coherent with the "
+		    "parent's cache\n");
 	return 0;
 }
 
@@ -178,17 +221,20 @@ static void io_uring_line(void)
 	char sysctl[32];
 	const char *disabled = read_line("/proc/sys/kernel/io_uring_disabled", sysctl,
 					 sizeof(sysctl));
+	found.io_uring_ok = !err;
 	if (!err) {
 		io_uring_queue_exit(&ring);
-		printf("io_uring        ok");
+		fprintf(out, "io_uring        ok");
 	} else {
-		printf("io_uring        unavailable (%s): faultmap reads and writes back "
-		       "with pread/pwrite, slower",
-		       strerror(-err));
+		fprintf(
+		    out,
+		    "io_uring        unavailable (%s): faultmap reads and writes back "
+		    "with pread/pwrite, slower",
+		    strerror(-err));
 	}
 	if (disabled)
-		printf(" (kernel.io_uring_disabled = %s)", disabled);
-	printf("\n");
+		fprintf(out, " (kernel.io_uring_disabled = %s)", disabled);
+	fprintf(out, "\n");
 }
 
 /* by_size - qsort order of hugepages-<N>kB paths: by N. */
@@ -204,9 +250,9 @@ static int by_size(const void *a, const void *b)
 static void thp_line(void)
 {
 	char buf[256];
-	printf("shmem THP       shmem_enabled %s",
-	       thp_choice("/sys/kernel/mm/transparent_hugepage/shmem_enabled", buf,
-			  sizeof(buf)));
+	fprintf(out, "shmem THP       shmem_enabled %s",
+		thp_choice("/sys/kernel/mm/transparent_hugepage/shmem_enabled", buf,
+			   sizeof(buf)));
 	glob_t g;
 	if (glob("/sys/kernel/mm/transparent_hugepage/hugepages-*kB/shmem_enabled", 0,
 		 NULL, &g) == 0) {
@@ -219,14 +265,16 @@ static void thp_line(void)
 				continue;
 			}
 			const char *size = strstr(g.gl_pathv[i], "hugepages-") + 10;
-			printf(", %.*s %s", (int)strcspn(size, "/"), size, v);
+			fprintf(out, ", %.*s %s", (int)strcspn(size, "/"), size, v);
 		}
 		if (never)
-			printf(", %zu other size%s never", never, never == 1 ? "" : "s");
+			fprintf(out, ", %zu other size%s never", never,
+				never == 1 ? "" : "s");
 		globfree(&g);
 	}
-	printf("\n                (faultmap fills its cache 4 KiB at a time, whatever "
-	       "these say)\n");
+	fprintf(out,
+		"\n                (faultmap fills its cache 4 KiB at a time, whatever "
+		"these say)\n");
 }
 
 /* memory_lines - the memory this process may use (RAM, the memory
@@ -236,77 +284,183 @@ static void memory_lines(void)
 	struct fm_memory m;
 	char b1[32], b2[32], b3[32];
 	memory_usable(&m);
-	printf("memory          RAM %s; ", fmt_bytes(b1, sizeof(b1), m.ram));
+	fprintf(out, "memory          RAM %s; ", fmt_bytes(b1, sizeof(b1), m.ram));
 	if (m.limit)
-		printf("memory cgroup limit %s (%s)\n", fmt_bytes(b2, sizeof(b2), m.limit),
-		       m.cgroup);
+		fprintf(out, "memory cgroup limit %s (%s)\n",
+			fmt_bytes(b2, sizeof(b2), m.limit), m.cgroup);
 	else
-		printf("no memory cgroup limit\n");
+		fprintf(out, "no memory cgroup limit\n");
 	uint64_t bytes, def = budget_default(&m);
 	int env = env_budget(&m, &bytes);
-	printf("budget          default %s: half of %s\n", fmt_bytes(b1, sizeof(b1), def),
-	       m.limit && m.limit == m.usable ? "the cgroup's limit" : "RAM");
+	found.ram = m.ram;
+	found.limit = m.limit;
+	found.budget = def;
+	found.env = env;
+	found.env_budget = env ? 0 : bytes;
+	found.env_fits =
+	    !env && (bytes + budget_overhead(bytes) <= m.usable || !m.usable);
+	fprintf(out, "budget          default %s: half of %s\n",
+		fmt_bytes(b1, sizeof(b1), def),
+		m.limit && m.limit == m.usable ? "the cgroup's limit" : "RAM");
 	if (env == 0)
-		printf("                FAULTMAP_BUDGET=%s: %s, %s\n",
-		       secure_getenv("FAULTMAP_BUDGET"), fmt_bytes(b3, sizeof(b3), bytes),
-		       bytes + budget_overhead(bytes) <= m.usable || !m.usable
-			   ? "fits with faultmap's own memory"
-			   : "DOES NOT FIT with faultmap's own memory: the program may be killed");
+		fprintf(out, "                FAULTMAP_BUDGET=%s: %s, %s\n",
+			secure_getenv("FAULTMAP_BUDGET"),
+			fmt_bytes(b3, sizeof(b3), bytes),
+			bytes + budget_overhead(bytes) <= m.usable || !m.usable
+			    ? "fits with faultmap's own memory"
+			    : "DOES NOT FIT with faultmap's own memory: the program may "
+			      "be killed");
 	else if (env < 0)
-		printf("                FAULTMAP_BUDGET=%s: INVALID (the engine will not start)\n",
-		       secure_getenv("FAULTMAP_BUDGET"));
+		fprintf(out,
+			"                FAULTMAP_BUDGET=%s: INVALID (the engine will "
+			"not start)\n",
+			secure_getenv("FAULTMAP_BUDGET"));
 }
 
 /* runtime_dir_line - where this user's processes publish (stat, inspect). */
 static void runtime_dir_line(void)
 {
 	char path[RT_DIR_PATH_MAX];
-	fflush(stdout);
+	fflush(out);
 	int fd = runtime_dir_create(path, sizeof(path));
 	if (fd >= 0) {
-		printf("runtime dir     %s: ok (yours, mode 0700)\n", path);
+		snprintf(found.runtime_dir, sizeof(found.runtime_dir), "%s", path);
+		fprintf(out, "runtime dir     %s: ok (yours, mode 0700)\n", path);
 		close(fd);
 	} else {
-		printf("runtime dir     REFUSED (%s; see above): processes will not "
-		       "publish to faultmap stat and inspect\n",
-		       strerror(-fd));
+		fprintf(out,
+			"runtime dir     REFUSED (%s; see above): processes will not "
+			"publish to faultmap stat and inspect\n",
+			strerror(-fd));
 	}
 }
 
-/* cmd_doctor - faultmap doctor. Return: 0 if faultmap can serve mappings
+/* report - the report to out. Return: 0 if faultmap can serve mappings
  * here, 1 if not. */
-int cmd_doctor(int argc, char **argv)
+static int report(void)
 {
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			print_command_help(stdout, "doctor");
-			return 0;
-		}
-		usage_error("doctor", "unexpected argument '%s'", argv[i]);
-	}
-	printf("faultmap doctor: ");
-	print_version(stdout);
-	printf("user            uid %u, gid %u%s\n", (unsigned)geteuid(), (unsigned)getegid(),
-	       geteuid() == 0 ? " (root)" : "");
+	fprintf(out, "faultmap doctor: ");
+	print_version(out);
+	fprintf(out, "user            uid %u, gid %u%s\n", (unsigned)geteuid(),
+		(unsigned)getegid(), geteuid() == 0 ? " (root)" : "");
 	bool kernel_ok = kernel_line();
 	int err = uffd_lines();
 	io_uring_line();
 	thp_line();
 	memory_lines();
 	runtime_dir_line();
-	printf("daemon          not built yet: each program under faultmap has a cache "
-	       "of its own\n");
+	fprintf(out,
+		"daemon          not built yet: each program under faultmap has a cache "
+		"of its own\n");
 	if (!err && kernel_ok) {
-		printf("=> faultmap can serve mappings for this user.\n");
+		fprintf(out, "=> faultmap can serve mappings for this user.\n");
 		return 0;
 	}
-	printf("=> faultmap cannot serve mappings for this user");
+	fprintf(out, "=> faultmap cannot serve mappings for this user");
 	if (err == -EPERM) {
-		printf(". How to get access:\n");
-		fflush(stdout);
-		uffd_explain_eperm(stdout);
+		fprintf(out, ". How to get access:\n");
+		fflush(out);
+		uffd_explain_eperm(out);
 	} else {
-		printf(" (%s).\n", err ? strerror(-err) : "kernel too old");
+		fprintf(out, " (%s).\n", err ? strerror(-err) : "kernel too old");
 	}
 	return 1;
+}
+
+/* json_str_or_null - s as a JSON string, or null if it is empty. */
+static void json_str_or_null(const char *key, const char *s)
+{
+	printf(",\"%s\":", key);
+	if (*s)
+		json_str(stdout, s);
+	else
+		printf("null");
+}
+
+/* json_bool - ,"key":true/false (or null if !known). */
+static void json_bool(const char *key, bool v, bool known)
+{
+	printf(",\"%s\":%s", key, !known ? "null" : v ? "true" : "false");
+}
+
+/* json_report - what report() found (found) and its text (text, len
+ * bytes) as one JSON object on one line (docs/cli.md). */
+static void json_report(int code, const char *text, size_t len)
+{
+	printf("{\"faultmap_doctor\":1,\"can_serve\":%s", code ? "false" : "true");
+	JSON_FIELDS(stdout, {"uid", geteuid()}, {"gid", getegid()});
+	json_str_or_null("kernel", found.kernel);
+	json_bool("kernel_ok", found.kernel_ok, true);
+	json_bool("userfaultfd_ok", !found.uffd_err, true);
+	json_str_or_null("userfaultfd_error",
+			 found.uffd_err ? strerror(-found.uffd_err) : "");
+	json_bool("device", found.device, true);
+	if (found.device)
+		JSON_FIELDS(stdout, {"device_uid", found.device_uid},
+			    {"device_gid", found.device_gid},
+			    {"device_mode", found.device_mode});
+	else
+		printf(",\"device_uid\":null,\"device_gid\":null,\"device_mode\":null");
+	json_bool("device_member", found.device_member, found.device);
+	json_str_or_null("unprivileged_userfaultfd", found.unprivileged);
+	json_bool("features_ok", found.features_ok, !found.uffd_err);
+	json_bool("fork_events", found.fork_events, !found.uffd_err);
+	json_bool("io_uring_ok", found.io_uring_ok, true);
+	JSON_FIELDS(stdout, {"ram_bytes", found.ram});
+	if (found.limit)
+		JSON_FIELDS(stdout, {"cgroup_limit_bytes", found.limit});
+	else
+		printf(",\"cgroup_limit_bytes\":null");
+	JSON_FIELDS(stdout, {"default_budget_bytes", found.budget});
+	if (found.env == 0)
+		JSON_FIELDS(stdout, {"env_budget_bytes", found.env_budget});
+	else
+		printf(",\"env_budget_bytes\":null");
+	json_bool("env_budget_valid", found.env == 0, found.env != 1);
+	json_bool("env_budget_fits", found.env_fits, found.env == 0);
+	json_str_or_null("runtime_dir", found.runtime_dir);
+	printf(",\"report\":[");
+	for (size_t i = 0, n = 0; i < len; n++) {
+		size_t l = strcspn(text + i, "\n");
+		char *line = strndup(text + i, l);
+		printf("%s", n ? "," : "");
+		json_str(stdout, line ? line : "?");
+		free(line);
+		i += l + (i + l < len);
+	}
+	printf("]}\n");
+}
+
+/* cmd_doctor - faultmap doctor. Return: 0 if faultmap can serve mappings
+ * here, 1 if not. */
+int cmd_doctor(int argc, char **argv)
+{
+	bool json = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			print_command_help(stdout, "doctor");
+			return 0;
+		}
+		usage_error("doctor", "unexpected argument '%s'", argv[i]);
+	}
+	if (!json) {
+		out = stdout;
+		return report();
+	}
+	char *text = NULL;
+	size_t len = 0;
+	out = open_memstream(&text, &len);
+	if (!out) {
+		fprintf(stderr, "faultmap: doctor: %s\n", strerror(errno));
+		return 1;
+	}
+	int code = report();
+	fclose(out);
+	json_report(code, text, len);
+	free(text);
+	return code;
 }

@@ -168,8 +168,8 @@ static void json_summary(const struct tracer *tr)
 	for (size_t i = 0; i < tr->nr_procs; i++) {
 		const struct proc *p = &tr->procs[i];
 		fprintf(tr->out, "{\"event\":\"summary\",\"pid\":%d", p->pid);
-		JSON_FIELDS(tr->out, {"faults", p->faults}, {"miss", p->miss}, {"hit", p->hit},
-			    {"write", p->write}, {"sigbus", p->sigbus},
+		JSON_FIELDS(tr->out, {"faults", p->faults}, {"miss", p->miss},
+			    {"hit", p->hit}, {"write", p->write}, {"sigbus", p->sigbus},
 			    {"pages_read", p->pages_read}, {"total_us", p->total_us},
 			    {"max_us", p->max_us}, {"read_us", p->read_us});
 		fputs("}\n", tr->out);

@@ -69,13 +69,15 @@ static const struct {
      "                 process for the summary (schema: docs/cli.md).\n"
      "  -o FILE        write the narration to FILE instead of stderr.\n"
      "  --             end of options.\n"},
-    {"doctor", "faultmap doctor",
+    {"doctor", "faultmap doctor [--json]",
      "Check, and explain in one screen, what faultmap needs here: the kernel,\n"
      "userfaultfd (access, /dev/userfaultfd, the sysctl, features, fork\n"
      "events), io_uring, the shmem THP settings, the memory (RAM, the memory\n"
      "cgroup's limit) and the default budget, the runtime directory, the\n"
      "daemon. Exit 0 if faultmap can serve mappings for this user, else 1,\n"
-     "saying how to get access.\n"},
+     "saying how to get access.\n"
+     "  --json  what it found as one JSON object, with the report's lines\n"
+     "          (schema: docs/cli.md).\n"},
     {"help", "faultmap help [COMMAND]",
      "Print this manual, or COMMAND's part of it. Also: faultmap --help,\n"
      "faultmap COMMAND --help. faultmap --version prints the version.\n"},

@@ -6,7 +6,9 @@ import sys
 
 KINDS = {"integer": (int,), "string": (str,), "array": (list,), "boolean": (bool,),
          "ratio": (float, int, type(None)), "bytes": (int, type(None)),
-         "protection": (str, type(None)), "count": (int, type(None))}
+         "protection": (str, type(None)), "count": (int, type(None)),
+         "optstring": (str, type(None)), "optinteger": (int, type(None)),
+         "optboolean": (bool, type(None))}
 
 
 def tables(doc_path):
@@ -27,5 +29,5 @@ def check(want, obj, name):
         sys.exit("%s: undocumented %s, missing %s" % (name, sorted(got - exp), sorted(exp - got)))
     for k, v in obj.items():
         kind = want[name][k]
-        if not isinstance(v, KINDS[kind]) or (isinstance(v, bool) and kind != "boolean"):
+        if not isinstance(v, KINDS[kind]) or (isinstance(v, bool) and "boolean" not in kind):
             sys.exit("%s.%s = %r is not %s" % (name, k, v, kind))
