@@ -6,7 +6,9 @@
  * set in the child, since the budget is per process and the engine starts
  * once per process), kernel mmap with default advice and with the
  * workload's best madvise hint (cgroup limited to the same budget), pread
- * (same cgroup limit) and, when UMAP_DIR points at a build, UMap.
+ * (same cgroup limit), fio (O_DIRECT, io_uring: the device's ceiling, in
+ * the reading workloads 2, 3 and 3b, when Debian's fio is installed) and,
+ * when UMAP_DIR points at a build, UMap.
  *
  *   fm-bench.c   options, the run loop, the table, the CSV
  *   cgroup.c     memory cgroups (v2 or v1) measured from outside the child
@@ -35,6 +37,7 @@ enum contender {
 	CT_KERNEL_HINT, /* kernel mmap with the workload's best hint */
 	CT_PREAD,	/* pread / pwrite, same number of threads */
 	CT_UMAP,	/* LLNL UMap, when UMAP_DIR is set */
+	CT_FIO,		/* fio: O_DIRECT reads through io_uring, when installed */
 	CT_COUNT
 };
 
@@ -45,6 +48,7 @@ enum workload {
 	W_ZIPF,	     /* hot set plus scans */
 	W_WRITE,     /* random writes through a shared mapping, msync */
 	W_RETOUCH,   /* second pass over resident pages */
+	W_RANDOM_MT, /* "3b": uniform random 4 KiB reads, many threads */
 	W_COUNT
 };
 
@@ -74,6 +78,7 @@ struct job {
 	double phase_cap;	 /* W4: seconds a Zipf phase may take at most */
 	uint64_t expect_sum;	 /* sum of all 64-bit words of the file */
 	const char *umap_lib;	 /* path of libumap.so, or NULL */
+	const char *fio;	 /* fio's path, or NULL: not installed */
 };
 
 /* What a child reports, in shared anonymous memory. */
@@ -95,6 +100,8 @@ struct outcome {
 	struct fm_stats fm; /* faultmap: counters over the measured part */
 	bool have_fm;
 	long majflt, minflt; /* getrusage, over the measured part */
+	double cpu;	     /* user + system seconds of the whole process (all
+			      * threads, the engine's included), same part */
 };
 
 /* ---- cgroup.c: cgroup_env.h ------------------------------------------- */
@@ -119,5 +126,6 @@ uint64_t verify_writes(const char *path, uint64_t bytes, uint64_t seed, uint64_t
 
 void run_job(const struct job *job, struct outcome *out);
 double now_sec(void);
+const char *workload_label(int w);
 
 #endif /* FM_BENCH_H */

@@ -1,6 +1,7 @@
 /*
  * fm-bench - faultmap against kernel mmap (and pread, and UMap), side by
- * side, in one invocation.
+ * side, in one invocation (and against fio, the device's ceiling, where the
+ * workload is plain reads).
  *
  * For each workload and each of its variants the contenders run in turn,
  * each in a fresh forked child (faultmap's budget is per process, and its
@@ -34,6 +35,7 @@ const char *const contender_name[CT_COUNT] = {
 	[CT_FM] = "faultmap",	       [CT_FM_HINT] = "faultmap+hint",
 	[CT_KERNEL] = "kernel",	       [CT_KERNEL_HINT] = "kernel+hint",
 	[CT_PREAD] = "pread",	       [CT_UMAP] = "UMap",
+	[CT_FIO] = "fio",
 };
 
 /* ---- output: stdout, and a copy in <out>/results.txt ---------------------- */
@@ -63,6 +65,7 @@ static struct {
 	double scale, duration, timeout, zipf_theta, phase_cap;
 	int reps, phases;
 	unsigned threads_max, msync_every, sample_every;
+	unsigned threads_3b[2];
 	size_t zipf_reads;
 	const char *disk_dir, *tmpfs_dir, *out_dir, *plot_script;
 	bool only[W_COUNT];
@@ -75,6 +78,7 @@ static struct {
 	.threads_max = 2,
 	.msync_every = 4096,
 	.sample_every = 16,
+	.threads_3b = {8, 32},
 };
 
 static void usage(FILE *f)
@@ -82,10 +86,11 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: fm-bench [options]\n"
 		"Runs faultmap, kernel mmap (default advice and best hint, in a memory\n"
-		"cgroup limited to the budget), pread and (with UMAP_DIR) UMap side by side.\n"
+		"cgroup limited to the budget), pread, fio (workloads 2, 3, 3b; if installed)\n"
+		"and (with UMAP_DIR) UMap side by side.\n"
 		"\n"
 		"  --smoke            tiny sizes, short durations: everything in seconds (CI)\n"
-		"  --only LIST        workloads to run, e.g. 1,3,5 (default: all six)\n"
+		"  --only LIST        workloads to run, e.g. 1,3,3b,5 (default: all seven)\n"
 		"  --budget SIZE      faultmap budget = kernel cgroup limit (default 256M)\n"
 		"  --scale F          multiply the default budget and file sizes by F\n"
 		"  --fault-size SIZE  1: tmpfs file, first touch (default 1G; budget 5/4 of it)\n"
@@ -94,8 +99,10 @@ static void usage(FILE *f)
 		"  --zipf-size SIZE   4: Zipfian reads + scans (default 4 x budget)\n"
 		"  --write-size SIZE  5: random writes + msync (default 4 x budget)\n"
 		"  --retouch-size SIZE 6: re-touch of resident pages (default budget / 2)\n"
-		"  --duration SEC     length of the timed workloads 3 and 5 (default 4)\n"
+		"  --duration SEC     length of the timed workloads 3, 3b and 5 (default 4)\n"
 		"  --threads N        workload 3 runs 1..N threads (default 2)\n"
+		"  --threads-3b N,M   workload 3b's two thread counts = fio's queue depths\n"
+		"                     (default 8,32)\n"
 		"  --zipf-reads N     reads per Zipfian phase (default 200000)\n"
 		"  --zipf-phases N    scan + Zipfian phases after the warm-up (default 3)\n"
 		"  --zipf-theta T     Zipf exponent (default 0.99)\n"
@@ -147,7 +154,7 @@ static void parse_options(int argc, char **argv)
 	enum { O_ONLY = 256, O_BUDGET, O_SCALE, O_FAULT, O_SCAN, O_RANDOM, O_ZIPF, O_WRITE,
 	       O_RETOUCH, O_DURATION, O_THREADS, O_ZREADS, O_ZPHASES, O_ZTHETA, O_MSYNC,
 	       O_REPS, O_PRIVATE, O_FMLIMIT, O_TIMEOUT, O_DISK, O_TMPFS, O_OUT, O_PLOT,
-	       O_NOPLOT, O_KEEP, O_SMOKE, O_HELP, O_ZCAP, O_NOCG };
+	       O_NOPLOT, O_KEEP, O_SMOKE, O_HELP, O_ZCAP, O_NOCG, O_THREADS3B };
 	static const struct option longopts[] = {
 		{"smoke", no_argument, NULL, O_SMOKE},
 		{"only", required_argument, NULL, O_ONLY},
@@ -161,6 +168,7 @@ static void parse_options(int argc, char **argv)
 		{"retouch-size", required_argument, NULL, O_RETOUCH},
 		{"duration", required_argument, NULL, O_DURATION},
 		{"threads", required_argument, NULL, O_THREADS},
+		{"threads-3b", required_argument, NULL, O_THREADS3B},
 		{"zipf-reads", required_argument, NULL, O_ZREADS},
 		{"zipf-phases", required_argument, NULL, O_ZPHASES},
 		{"zipf-theta", required_argument, NULL, O_ZTHETA},
@@ -191,10 +199,12 @@ static void parse_options(int argc, char **argv)
 		case O_ONLY:
 			any_only = true;
 			for (const char *p = optarg; *p; p++) {
-				if (*p >= '1' && *p <= '6')
+				if (p[0] == '3' && p[1] == 'b')
+					opt.only[W_RANDOM_MT] = true, p++;
+				else if (*p >= '1' && *p <= '6')
 					opt.only[*p - '0'] = true;
 				else if (*p != ',') {
-					fprintf(stderr, "fm-bench: --only: workloads are 1-6\n");
+					fprintf(stderr, "fm-bench: --only: workloads are 1-6 and 3b\n");
 					exit(2);
 				}
 			}
@@ -209,6 +219,14 @@ static void parse_options(int argc, char **argv)
 		case O_RETOUCH: re = parse_size_opt("--retouch-size", optarg); break;
 		case O_DURATION: duration = parse_num("--duration", optarg); break;
 		case O_THREADS: opt.threads_max = (unsigned)parse_num("--threads", optarg); break;
+		case O_THREADS3B:
+			if (sscanf(optarg, "%u,%u", &opt.threads_3b[0], &opt.threads_3b[1]) != 2 ||
+			    !opt.threads_3b[0] || !opt.threads_3b[1] || opt.threads_3b[0] > 64 ||
+			    opt.threads_3b[1] > 64) {
+				fprintf(stderr, "fm-bench: --threads-3b: two counts, 1-64, e.g. 8,32\n");
+				exit(2);
+			}
+			break;
 		case O_ZREADS: zreads = (size_t)parse_num("--zipf-reads", optarg); break;
 		case O_ZPHASES: phases = (int)parse_num("--zipf-phases", optarg); break;
 		case O_ZTHETA: opt.zipf_theta = parse_num("--zipf-theta", optarg); break;
@@ -340,7 +358,22 @@ static volatile sig_atomic_t child_pid;
 static char cur_leaf[1300];
 static unsigned run_counter;
 static char cache_how[120] = "drop_caches";
-static const char *umap_lib, *umap_note;
+static const char *umap_lib, *umap_note, *fio_path;
+
+/* find_program - name's path in $PATH, or NULL. */
+static const char *find_program(const char *name)
+{
+	static char path[600];
+	const char *env = getenv("PATH");
+	for (const char *p = env ? env : "/usr/bin:/bin"; *p;) {
+		size_t n = strcspn(p, ":");
+		snprintf(path, sizeof(path), "%.*s/%s", (int)n, p, name);
+		if (n && access(path, X_OK) == 0)
+			return path;
+		p += n + (p[n] == ':');
+	}
+	return NULL;
+}
 
 static void on_signal(int sig)
 {
@@ -371,7 +404,7 @@ struct run {
 
 static bool limited(int c)
 {
-	return c == CT_KERNEL || c == CT_KERNEL_HINT || c == CT_PREAD;
+	return c == CT_KERNEL || c == CT_KERNEL_HINT || c == CT_PREAD || c == CT_FIO;
 }
 
 static void run_one(const struct job *job, uint64_t limit, struct run *r)
@@ -511,6 +544,7 @@ struct row {
 	int ct, reps, nfail;
 	double thr[MAX_REPS];	/* ops/s (bytes/s for the scan) */
 	double extra[MAX_REPS]; /* W4: scan bytes/s; W6: first-pass s/page */
+	double cpu[MAX_REPS];	/* CPU seconds per operation (page, read, write) */
 	uint64_t peak, kfile, shanon;
 	bool peak_sampled;
 	uint64_t samples, sample_hits, accesses, misses;
@@ -593,7 +627,8 @@ static void csv_open(void)
 	fprintf(csv, "workload,workload_name,variant,contender,reps,figure,figure_unit,"
 		     "throughput,throughput_unit,vs_kernel,vs_kernel_hint,peak_mib,"
 		     "kfile_peak_mib,shmem_anon_peak_mib,extra,extra_unit,hit_probe,"
-		     "hit_faults,file_mib,budget_mib,threads,cache_state,status\n");
+		     "hit_faults,file_mib,budget_mib,threads,cache_state,status,cpu_us_per_op,"
+		     "vs_fio\n");
 }
 
 static const char *thr_unit(int w)
@@ -601,6 +636,7 @@ static const char *thr_unit(int w)
 	static const char *const u[W_COUNT] = {
 		[W_FAULT] = "pages/s", [W_SCAN] = "bytes/s", [W_RANDOM] = "reads/s",
 		[W_ZIPF] = "reads/s", [W_WRITE] = "writes/s", [W_RETOUCH] = "pages/s",
+		[W_RANDOM_MT] = "reads/s",
 	};
 	return u[w];
 }
@@ -650,6 +686,8 @@ static void notes_of(const struct row *r, char *buf, size_t size)
 			 (unsigned long long)o->fm.pages_written,
 			 (unsigned long long)o->fm.evictions, (unsigned long long)o->fm.refaults,
 			 o->majflt, o->minflt);
+	else if (r->ct == CT_FIO)
+		snprintf(buf, size, "%s", o->msg);
 	else if (r->ct != CT_PREAD)
 		snprintf(buf, size, "ru: majflt %ld minflt %ld", o->majflt, o->minflt);
 	if (o->capped) {
@@ -668,17 +706,21 @@ static void notes_of(const struct row *r, char *buf, size_t size)
 static void print_and_record(const struct workload_desc *wd, const struct variant *v,
 			     struct row *rows, int nrows)
 {
-	const struct row *kern = NULL, *khint = NULL;
+	const struct row *kern = NULL, *khint = NULL, *fio = NULL;
 	for (int i = 0; i < nrows; i++) {
 		if (rows[i].ct == CT_KERNEL && rows[i].reps)
 			kern = &rows[i];
 		if (rows[i].ct == CT_KERNEL_HINT && rows[i].reps)
 			khint = &rows[i];
+		if (rows[i].ct == CT_FIO && rows[i].reps)
+			fio = &rows[i];
 	}
 	bool w4 = wd->id == W_ZIPF, w6 = wd->id == W_RETOUCH;
 	say("\n  -- %s --\n", v->label);
-	say("  %-14s %11s %9s %9s %9s %16s", "contender", wd->unit, "vs kernel", "vs k+hint",
-	       "peak MiB", "kcache/own MiB");
+	say("  %-14s %11s %9s %9s", "contender", wd->unit, "vs kernel", "vs k+hint");
+	if (fio)
+		say(" %9s", "vs fio");
+	say(" %9s %9s %16s", "cpu us/op", "peak MiB", "kcache/own MiB");
 	if (w4)
 		say(" %9s %8s %8s", "scan MB/s", "hit%prb", "hit%flt");
 	if (w6)
@@ -687,10 +729,14 @@ static void print_and_record(const struct workload_desc *wd, const struct varian
 	for (int i = 0; i < nrows; i++) {
 		struct row *r = &rows[i];
 		double thr = row_thr(r);
-		char fig[32], rk[32], rkh[32], peak[32], mem[48], ex[96], notes[800];
+		char fig[32], rk[32], rkh[32], rf[32], cpu[32], peak[32], mem[48], ex[96],
+			notes[800];
+		double cpu_op = r->reps ? median(r->cpu, r->reps) : NAN;
 		fmt_fig(fig, sizeof(fig), r->reps ? figure(wd->id, thr) : NAN);
 		fmt_ratio(rk, sizeof(rk), thr, row_thr(kern));
 		fmt_ratio(rkh, sizeof(rkh), thr, row_thr(khint));
+		fmt_ratio(rf, sizeof(rf), thr, row_thr(fio));
+		fmt_fig(cpu, sizeof(cpu), cpu_op * 1e6);
 		if (r->reps || r->status == 2) {
 			snprintf(peak, sizeof(peak), "%.0f%s", (double)r->peak / MIB,
 				 r->peak_sampled ? "~" : "");
@@ -701,8 +747,10 @@ static void print_and_record(const struct workload_desc *wd, const struct varian
 			snprintf(mem, sizeof(mem), "-");
 		}
 		notes_of(r, notes, sizeof(notes));
-		say("  %-14s %11s %9s %9s %9s %16s", display_name(wd->id, r->ct), fig, rk, rkh,
-		       peak, mem);
+		say("  %-14s %11s %9s %9s", display_name(wd->id, r->ct), fig, rk, rkh);
+		if (fio)
+			say(" %9s", rf);
+		say(" %9s %9s %16s", cpu, peak, mem);
 		double hp = NAN, hf = NAN, extra = r->reps ? median(r->extra, r->reps) : NAN;
 		const char *extra_unit = "";
 		ex[0] = 0;
@@ -740,7 +788,7 @@ static void print_and_record(const struct workload_desc *wd, const struct varian
 				 : r->status == 1 ? "skipped"
 				 : r->nfail	   ? "some-reps-failed"
 						   : "ok";
-		fprintf(csv, "%d,%s,%s,%s,%d,", wd->id, wd->name, v->tag,
+		fprintf(csv, "%s,%s,%s,%s,%d,", workload_label(wd->id), wd->name, v->tag,
 			display_name(wd->id, r->ct), r->reps);
 		if (r->reps)
 			fprintf(csv, "%.6g,%s,%.6g,%s,", figure(wd->id, thr), wd->unit, thr,
@@ -766,8 +814,14 @@ static void print_and_record(const struct workload_desc *wd, const struct varian
 		fprintf(csv, ",");
 		if (!isnan(hf))
 			fprintf(csv, "%.4f", hf);
-		fprintf(csv, ",%llu,%llu,%d,\"%s\",%s\n", (unsigned long long)(wd->file_size / MIB),
+		fprintf(csv, ",%llu,%llu,%d,\"%s\",%s,", (unsigned long long)(wd->file_size / MIB),
 			(unsigned long long)(wd->budget / MIB), v->threads, wd->cache, st);
+		if (!isnan(cpu_op))
+			fprintf(csv, "%.4g", cpu_op * 1e6);
+		fprintf(csv, ",");
+		if (r->reps && fio)
+			fprintf(csv, "%.4g", thr / row_thr(fio));
+		fprintf(csv, "\n");
 		fflush(csv);
 	}
 }
@@ -848,6 +902,7 @@ static void run_variant(const struct workload_desc *wd, const struct variant *v,
 				row->extra[row->reps] = o->seconds2 > 0 ? (double)o->bytes2 / o->seconds2 : NAN;
 			else if (wd->id == W_RETOUCH)
 				row->extra[row->reps] = o->ops2 ? o->seconds2 / (double)o->ops2 : NAN;
+			row->cpu[row->reps] = o->ops ? o->cpu / (double)o->ops : NAN;
 			row->reps++;
 			row->samples += o->samples;
 			row->sample_hits += o->sample_hits;
@@ -970,6 +1025,10 @@ static void print_header(int argc, char **argv)
 	say("maps: %s, PROT_READ in the reading workloads; repetitions: %d (median shown)\n",
 	       opt.private_maps ? "MAP_PRIVATE" : "MAP_SHARED", opt.reps);
 	say("UMap: %s\n", umap_note);
+	say("fio: %s\n", fio_path ? fio_path : "not installed (Debian package fio): its rows are skipped");
+	say("cpu us/op: user + system time of the contender's whole process (every thread, "
+	    "faultmap's engine threads included; getrusage) over the measured part, per page "
+	    "(per read in 3, 3b, 4; per write in 5)\n");
 }
 
 int main(int argc, char **argv)
@@ -1000,6 +1059,7 @@ int main(int argc, char **argv)
 		umap_note = umap_buf;
 	}
 
+	fio_path = find_program("fio");
 	if (opt.no_cgroup)
 		snprintf(cg.note, sizeof(cg.note), "cgroups not used (--no-cgroup)");
 	else if (cg_setup(&cg, "fmbench") < 0)
@@ -1031,7 +1091,10 @@ int main(int argc, char **argv)
 	int map_flags = opt.private_maps ? MAP_PRIVATE : MAP_SHARED;
 	uint64_t seed = 0x5eed5eedULL;
 
-	for (int w = 1; w < W_COUNT; w++) {
+	static const int run_order[] = {W_FAULT, W_SCAN, W_RANDOM, W_RANDOM_MT,
+					W_ZIPF, W_WRITE, W_RETOUCH};
+	for (size_t k = 0; k < sizeof(run_order) / sizeof(run_order[0]); k++) {
+		int w = run_order[k];
 		if (!opt.only[w])
 			continue;
 		struct workload_desc wd;
@@ -1039,7 +1102,7 @@ int main(int argc, char **argv)
 		wd.id = w;
 		struct job job = {.workload = w, .map_flags = map_flags, .duration = opt.duration,
 				  .seed = seed + (uint64_t)w, .msync_every = opt.msync_every,
-				  .umap_lib = umap_lib, .threads = 1};
+				  .umap_lib = umap_lib, .fio = fio_path, .threads = 1};
 		struct tfile *f = NULL;
 		uint32_t *seq = NULL;
 		double tw = now_sec();
@@ -1085,21 +1148,24 @@ int main(int argc, char **argv)
 				 "cold: sync + %s before each run (the host may still cache the "
 				 "virtual disk)", cache_how);
 			snprintf(wd.hint, sizeof(wd.hint),
-				 "+hint: MADV_SEQUENTIAL; pread: 1 MiB per call, 1 thread");
+				 "+hint: MADV_SEQUENTIAL; pread: 1 MiB per call, 1 thread; fio: 1 MiB "
+				 "O_DIRECT reads through io_uring, queue depth 4");
 			add(&wd, CT_FM), add(&wd, CT_FM_HINT), add(&wd, CT_KERNEL),
-				add(&wd, CT_KERNEL_HINT), add(&wd, CT_PREAD), add(&wd, CT_UMAP);
+				add(&wd, CT_KERNEL_HINT), add(&wd, CT_PREAD), add(&wd, CT_FIO),
+				add(&wd, CT_UMAP);
 			wd.variants[0] = (struct variant){"1 thread", "scan", 0, 1};
 			wd.nvariants = 1;
 			break;
 		case W_RANDOM:
-			wd.name = "random-reads";
+		case W_RANDOM_MT:
+			wd.name = w == W_RANDOM ? "random-reads" : "random-reads-many-threads";
 			wd.unit = "reads/s";
 			wd.file_size = opt.random_size;
 			wd.budget = opt.budget;
 			snprintf(wd.title, sizeof(wd.title),
-				 "3. Uniform random 4 KiB reads (whole page summed) over a %llu MiB "
+				 "%s. Uniform random 4 KiB reads (whole page summed) over a %llu MiB "
 				 "file in %s (%.1fx the budget); budget %llu MiB; %.1f s per run",
-				 (unsigned long long)(wd.file_size / MIB), opt.disk_dir,
+				 workload_label(w), (unsigned long long)(wd.file_size / MIB), opt.disk_dir,
 				 (double)wd.file_size / (double)wd.budget,
 				 (unsigned long long)(wd.budget / MIB), opt.duration);
 			snprintf(wd.cache, sizeof(wd.cache),
@@ -1107,10 +1173,17 @@ int main(int argc, char **argv)
 				 cache_how, opt.duration);
 			snprintf(wd.hint, sizeof(wd.hint),
 				 "faultmap: no hint; k+hint: MADV_RANDOM; pread: 4 KiB per call, same "
-				 "threads");
+				 "threads; fio: 1 job, O_DIRECT, io_uring, queue depth = threads");
 			add(&wd, CT_FM), add(&wd, CT_KERNEL), add(&wd, CT_KERNEL_HINT),
-				add(&wd, CT_PREAD), add(&wd, CT_UMAP);
-			for (unsigned t = 1; t <= opt.threads_max && t <= MAX_VARIANTS + 5; t++) {
+				add(&wd, CT_PREAD), add(&wd, CT_FIO), add(&wd, CT_UMAP);
+			for (int i = 0; w == W_RANDOM_MT && i < 2; i++) {
+				static char labels[2][32], tags[2][32];
+				unsigned t = opt.threads_3b[i];
+				snprintf(labels[i], sizeof(labels[i]), "%u threads, fio QD %u", t, t);
+				snprintf(tags[i], sizeof(tags[i]), "%u-threads", t);
+				wd.variants[wd.nvariants++] = (struct variant){labels[i], tags[i], 0, (int)t};
+			}
+			for (unsigned t = 1; w == W_RANDOM && t <= opt.threads_max && t <= MAX_VARIANTS + 5; t++) {
 				static char labels[8][32], tags[8][32];
 				snprintf(labels[t], sizeof(labels[t]), "%u thread%s", t, t > 1 ? "s" : "");
 				snprintf(tags[t], sizeof(tags[t]), "%u-thread%s", t, t > 1 ? "s" : "");
@@ -1219,7 +1292,7 @@ int main(int argc, char **argv)
 		for (int v = 0; v < wd.nvariants; v++)
 			run_variant(&wd, &wd.variants[v], &job, f);
 		free(seq);
-		say("  (workload %d took %.0f s)\n", w, now_sec() - tw);
+		say("  (workload %s took %.0f s)\n", workload_label(w), now_sec() - tw);
 	}
 
 	double total = now_sec() - t_start;

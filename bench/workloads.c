@@ -20,12 +20,23 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT 0x00000008
 #endif
+
+/* workload_label - a workload's number as the tables show it ("3b"). */
+const char *workload_label(int w)
+{
+	static const char *const label[W_COUNT] = {
+		[W_FAULT] = "1", [W_SCAN] = "2", [W_RANDOM] = "3", [W_ZIPF] = "4",
+		[W_WRITE] = "5", [W_RETOUCH] = "6", [W_RANDOM_MT] = "3b",
+	};
+	return w > 0 && w < W_COUNT ? label[w] : "?";
+}
 
 double now_sec(void)
 {
@@ -141,14 +152,23 @@ static void load_umap(const struct job *job)
 struct snap {
 	struct fm_stats fm;
 	long majflt, minflt;
+	double cpu;
 };
 
+static double tv_sec(struct timeval tv)
+{
+	return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+}
+
+/* snap_take - the process's counters now. RUSAGE_SELF covers every thread
+ * of the process, the engine's fault and readahead threads included. */
 static void snap_take(struct snap *s)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	s->majflt = ru.ru_majflt;
 	s->minflt = ru.ru_minflt;
+	s->cpu = tv_sec(ru.ru_utime) + tv_sec(ru.ru_stime);
 	if (is_fm())
 		fm_stats(&s->fm);
 }
@@ -158,6 +178,7 @@ static void snap_add(const struct snap *a, const struct snap *b)
 {
 	result->majflt += b->majflt - a->majflt;
 	result->minflt += b->minflt - a->minflt;
+	result->cpu += b->cpu - a->cpu;
 	if (!is_fm())
 		return;
 	struct fm_stats *o = &result->fm;
@@ -550,6 +571,94 @@ static void w_retouch(const struct job *job)
 	close(fd);
 }
 
+/* ---- fio: the device's ceiling in workloads 2, 3 and 3b ------------------ */
+
+/* fio_field - field n (from 1) of fio's terse line, as a number. */
+static double fio_field(const char *line, int n)
+{
+	const char *p = line;
+	for (int i = 1; i < n && p; i++) {
+		p = strchr(p, ';');
+		if (p)
+			p++;
+	}
+	return p ? strtod(p, NULL) : -1;
+}
+
+/* w_fio - run fio on the file as one job: O_DIRECT reads through io_uring,
+ * 1 MiB sequential at queue depth 4 (workload 2), or 4 KiB uniform random
+ * at queue depth = the variant's threads, for the duration (3, 3b). Its
+ * CPU time is the job process's over the run, as fio reports it (usr% and
+ * sys% of the run, from the job's getrusage); that of the whole of fio,
+ * start-up and the job process it reaps included (wait4), goes in the
+ * message. fio checks no data: it reads with O_DIRECT. */
+static void w_fio(const struct job *job)
+{
+	bool scan = job->workload == W_SCAN;
+	char file[340], size[48], depth[32], runtime[48], seed[48];
+	snprintf(file, sizeof(file), "--filename=%s", job->path);
+	snprintf(size, sizeof(size), "--size=%llu", (unsigned long long)job->file_bytes);
+	snprintf(depth, sizeof(depth), "--iodepth=%d", scan ? 4 : job->threads);
+	snprintf(runtime, sizeof(runtime), "--runtime=%lldms",
+		 (long long)(job->duration * 1000 + 0.5));
+	snprintf(seed, sizeof(seed), "--randseed=%llu", (unsigned long long)job->seed);
+	const char *argv[24] = {job->fio, "--name=fmbench", file, size, depth, "--readonly",
+				"--direct=1", "--ioengine=io_uring", "--output-format=terse",
+				"--terse-version=3", "--invalidate=1"};
+	int n = 11;
+	if (scan) {
+		argv[n++] = "--rw=read", argv[n++] = "--bs=1M";
+	} else {
+		argv[n++] = "--rw=randread", argv[n++] = "--bs=4k", argv[n++] = "--norandommap";
+		argv[n++] = seed, argv[n++] = "--time_based", argv[n++] = runtime;
+	}
+	argv[n] = NULL;
+	int out[2];
+	if (pipe(out) < 0)
+		fail("pipe");
+	pid_t pid = fork();
+	if (pid < 0)
+		fail("fork");
+	if (pid == 0) {
+		dup2(out[1], 1);
+		dup2(out[1], 2);
+		close(out[0]);
+		close(out[1]);
+		execv(job->fio, (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	static char text[16384];
+	size_t len = 0;
+	ssize_t got;
+	while ((got = read(out[0], text + len, sizeof(text) - 1 - len)) > 0 ||
+	       (got < 0 && errno == EINTR))
+		len += got > 0 ? (size_t)got : 0;
+	text[len] = 0;
+	close(out[0]);
+	int status;
+	struct rusage ru;
+	if (wait4(pid, &status, 0, &ru) < 0)
+		fail("wait4 (fio)");
+	const char *line = strstr(text, "3;fio-");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) || !line || fio_field(line, 5) != 0) {
+		char why[200], *nl = strchr(text, '\n');
+		if (nl)
+			*nl = 0;
+		snprintf(why, sizeof(why), "fio failed (status %#x): %.150s", status, text);
+		skip(why);
+	}
+	double kib = fio_field(line, 6), ms = fio_field(line, 9);
+	result->seconds = ms / 1000;
+	result->bytes = (uint64_t)(kib * 1024);
+	result->ops = result->bytes / PG;
+	result->cpu = (fio_field(line, 88) + fio_field(line, 89)) / 100 * result->seconds;
+	snprintf(result->msg, sizeof(result->msg),
+		 "no data check (O_DIRECT); cpu: fio's job over the run; whole fio with "
+		 "start-up: %.2f us/op", (tv_sec(ru.ru_utime) + tv_sec(ru.ru_stime)) * 1e6 /
+		 (double)(result->ops ? result->ops : 1));
+}
+
 /* run_job - the child's body: set up the contender, run the workload. */
 void run_job(const struct job *job, struct outcome *out)
 {
@@ -563,11 +672,18 @@ void run_job(const struct job *job, struct outcome *out)
 		}
 	} else if (ct == CT_UMAP) {
 		load_umap(job);
+	} else if (ct == CT_FIO) {
+		if (!job->fio)
+			skip("fio not installed (Debian package fio)");
+		w_fio(job);
+		out->done = 1;
+		return;
 	}
 	switch (job->workload) {
 	case W_FAULT: w_fault(job); break;
 	case W_SCAN: w_scan(job); break;
-	case W_RANDOM: w_random(job); break;
+	case W_RANDOM:
+	case W_RANDOM_MT: w_random(job); break;
 	case W_ZIPF: w_zipf(job); break;
 	case W_WRITE: w_write(job); break;
 	case W_RETOUCH: w_retouch(job); break;
