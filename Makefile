@@ -106,7 +106,13 @@ $(BUILD)/scene: examples/scene.c $(BUILD)/libfaultmap.a
 
 # The benchmark (bench/): faultmap against kernel mmap, pread (and UMap).
 FM_BENCH_REV ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
-bench: $(BUILD)/fm-bench $(BUILD)/fm-floor
+PROBES := $(patsubst bench/probes/%.c,$(BUILD)/%,$(wildcard bench/probes/probe-*.c))
+bench: $(BUILD)/fm-bench $(BUILD)/fm-floor $(PROBES)
+# Probes of the directions of issue 11 (bench/probes/, docs/performance-probes.md):
+# each measures one mechanism with no engine; built here, never run by tests.
+$(BUILD)/probe-%: bench/probes/probe-%.c bench/probes/probe.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< -lpthread -o $@
 # What a page of workload 1 costs at least: the kernel's minor fault against
 # faultmap's unavoidable allocate-and-copy (bench/floor/fm-floor.c).
 $(BUILD)/fm-floor: bench/floor/fm-floor.c
