@@ -14,12 +14,12 @@ WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-pr
 CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc
 LDLIBS += -luring -lpthread
 
-SRCS := $(wildcard src/*.c)
+SRCS := $(wildcard src/*.c src/daemon/*.c src/client/*.c)
 OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 PIC_OBJS := $(SRCS:src/%.c=$(BUILD)/pic/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_HELPERS := tests/helpers.c
-SRC_HEADERS := $(wildcard src/*.h)
+SRC_HEADERS := $(wildcard src/*.h src/daemon/*.h src/client/*.h)
 
 # The library's version (include/faultmap.h); the soname changes with the
 # major number only.
@@ -154,7 +154,7 @@ tsan:
 MAN_PAGES := $(patsubst man/%,%,$(wildcard man/man1/*.1 man/man3/*.3 man/man7/*.7))
 INSTALLED := $(BINDIR)/faultmap $(LIBDIR)/libfaultmap.a $(LIBDIR)/libfaultmap.so.$(VERSION) \
 	$(LIBDIR)/$(SONAME) $(LIBDIR)/libfaultmap.so $(INCLUDEDIR)/faultmap.h \
-	$(PKGCONFIGDIR)/faultmap.pc $(PRELOADDIR)/libfaultmap-preload.so \
+	$(PKGCONFIGDIR)/faultmap.pc $(PRELOADDIR)/libfaultmap-preload.so $(PRELOADDIR)/faultmap \
 	$(addprefix $(MANDIR)/,$(MAN_PAGES)) \
 	$(if $(UDEVRULESDIR),$(UDEVRULESDIR)/60-faultmap-userfaultfd.rules)
 install: all $(BUILD)/install/faultmap
@@ -176,6 +176,9 @@ ifneq ($(UDEVRULESDIR),)
 	install -d $(DESTDIR)$(UDEVRULESDIR)
 	install -m 644 contrib/60-faultmap-userfaultfd.rules $(DESTDIR)$(UDEVRULESDIR)/
 endif
+	# The library starts the daemon with the faultmap executable it finds
+	# in its own directory, or in faultmap/ beside it (client.c).
+	ln -sf $(shell realpath -m --relative-to=$(PRELOADDIR) $(BINDIR))/faultmap $(DESTDIR)$(PRELOADDIR)/faultmap
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(PRELOADDIR)

@@ -235,6 +235,19 @@ FM_API int fm_stats(struct fm_stats *out);
 FM_API int fm_set_budget(size_t bytes);
 
 /*
+ * fm_set_mode - where this process's page cache lives. FM_MODE_DAEMON: in
+ * the user's faultmap daemon, one cache for every process that maps the
+ * file (started on demand; see faultmap-daemon(1)). FM_MODE_EMBEDDED: in
+ * this process (an engine of its own). Without a call, FAULTMAP_MODE
+ * ("daemon" or "embedded") chooses, and embedded is the default for now.
+ * Call it before the first fm_ call. Return: 0, -EINVAL (no such mode), or
+ * -EBUSY (the process already uses the other mode).
+ */
+#define FM_MODE_EMBEDDED 1
+#define FM_MODE_DAEMON 2
+FM_API int fm_set_mode(int mode);
+
+/*
  * fm_parse_size - parse a size such as "65536", "64K", "64M", "2G", "1T"
  * (binary multiples, optional trailing "B" or "iB").
  * Return: 0 and *out set, or -EINVAL.

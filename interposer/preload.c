@@ -70,12 +70,9 @@ static bool shared_memory(int fd)
 		return true;
 	if ((unsigned long)fs.f_type != TMPFS_MAGIC)
 		return false;
-	char link[32], path[64];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, path, sizeof(path) - 1);
-	if (n < 0)
+	char path[64];
+	if (fd_path(fd, path, sizeof(path)) < 0)
 		return true;
-	path[n] = '\0';
 	return !strncmp(path, "/memfd:", 7) || !strncmp(path, "/dev/shm/", 9);
 }
 
@@ -88,20 +85,21 @@ static bool serves(int prot, int flags, int fd)
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || shared_memory(fd))
 		return false;
-	if (engine_start() != 0) {
+	int err = fm_start();
+	if (err) {
 		/* faultmap run --require: stop rather than fall back. */
 		const char *require = secure_getenv("FAULTMAP_REQUIRE");
 		if (require && !strcmp(require, "1")) {
 			fprintf(stderr, "faultmap: cannot serve mappings (%s), and faultmap "
 					"run --require was given: exiting\n",
-				strerror(-engine_start()));
+				strerror(-err));
 			_exit(1);
 		}
 		static _Atomic int warned;
 		if (!atomic_exchange(&warned, 1))
 			fprintf(stderr, "faultmap: cannot serve mappings (%s); the "
 					"kernel maps files instead\n",
-				strerror(-engine_start()));
+				strerror(-err));
 		return false;
 	}
 	return !engine.forked_child;

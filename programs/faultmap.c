@@ -45,6 +45,7 @@ int main(int argc, char **argv)
 	    {"inspect", cmd_inspect},
 	    {"trace", cmd_trace},
 	    {"doctor", cmd_doctor},
+	    {"daemon", cmd_daemon},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))

@@ -78,6 +78,19 @@ static const struct {
      "saying how to get access.\n"
      "  --json  what it found as one JSON object, with the report's lines\n"
      "          (schema: docs/cli.md).\n"},
+    {"daemon", "faultmap daemon [--budget SIZE] [--foreground] | --stop",
+     "Run your faultmap daemon: the one page cache of all your processes that\n"
+     "run in daemon mode (FAULTMAP_MODE=daemon): a shared write is seen by\n"
+     "every process at once and outlives its writer. One per user; the library\n"
+     "starts it on demand. Its socket is daemon.sock in your runtime directory.\n"
+     "  --budget SIZE    cap its page cache, as for run (default: FAULTMAP_BUDGET,\n"
+     "                   else half of the smaller of RAM and the memory cgroup's\n"
+     "                   limit).\n"
+     "  --foreground     stay in the foreground (systemd; logs on stderr).\n"
+     "                   Otherwise it returns once the daemon listens, and the\n"
+     "                   daemon logs to daemon.log in the runtime directory.\n"
+     "  --if-not-running exit 0, silently, if your daemon already runs.\n"
+     "  --stop           write every dirty page back and stop your daemon.\n"},
     {"help", "faultmap help [COMMAND]",
      "Print this manual, or COMMAND's part of it. Also: faultmap --help,\n"
      "faultmap COMMAND --help. faultmap --version prints the version.\n"},
@@ -101,7 +114,8 @@ static const char environment[] =
     "\n"
     "SEE ALSO\n"
     "    faultmap(1), faultmap-run(1), faultmap-stat(1), faultmap-inspect(1),\n"
-    "    faultmap-trace(1), faultmap-doctor(1), faultmap(7), fm_mmap(3)\n";
+    "    faultmap-trace(1), faultmap-doctor(1), faultmap-daemon(1), faultmap(7),\n"
+    "    fm_mmap(3)\n";
 
 /* cmd_usage - see cli.h. */
 const char *cmd_usage(const char *cmd)

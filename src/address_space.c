@@ -200,13 +200,8 @@ ssize_t as_write(struct address_space *as, const void *buf, size_t len, uint64_t
 /* file_path - the name fd was opened by (for the tools), or NULL. */
 static char *file_path(int fd)
 {
-	char link[32], path[4096];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, path, sizeof(path) - 1);
-	if (n < 0)
-		return NULL;
-	path[n] = '\0';
-	return strdup(path);
+	char path[4096];
+	return fd_path(fd, path, sizeof(path)) < 0 ? NULL : strdup(path);
 }
 
 #define MFD_NAME_MAX 249 /* the kernel's limit on a memfd's name */

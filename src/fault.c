@@ -1229,31 +1229,14 @@ void mm_reap_dead(void)
 	struct mm **pp = &engine.mms->next;
 	while (*pp) {
 		struct mm *mm = *pp;
-		if (!mm->dead) {
+		if (!mm->dead || mm->held) {
 			pp = &mm->next;
 			continue;
 		}
 		*pp = mm->next;
 		forget_waiters(mm);
 		forget_misses(mm);
-		struct address_space **seen = NULL;
-		size_t n = 0;
-		for (struct vma *v = mm->vmas; v; v = v->mm_next) {
-			struct address_space **s = realloc(seen, (n + 1) * sizeof(*s));
-			if (!s)
-				break;
-			seen = s;
-			seen[n++] = v->mapping;
-		}
-		mm_destroy(mm);
-		for (size_t i = 0; i < n; i++) {
-			bool dup = false;
-			for (size_t j = 0; j < i; j++)
-				dup |= seen[j] == seen[i];
-			if (!dup)
-				as_put_if_unused(seen[i]);
-		}
-		free(seen);
+		mm_forget(mm);
 	}
 }
 

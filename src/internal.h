@@ -39,6 +39,7 @@
 #include "kernel_compat.h"
 #include "publish.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -60,6 +61,25 @@
 struct address_space;
 struct vma;
 struct mm;
+
+/* The system calls' conventions, for the fm_ calls: -1 or MAP_FAILED with
+ * errno set from -err. */
+static inline int fail(int err)
+{
+	errno = -err;
+	return -1;
+}
+
+static inline void *fail_ptr(int err)
+{
+	errno = -err;
+	return MAP_FAILED;
+}
+
+static inline size_t page_round(size_t len)
+{
+	return (len + FM_PAGE_SIZE - 1) & ~(FM_PAGE_SIZE - 1);
+}
 
 /* ---- page.c: frame table and LRU lists --------------------------------- */
 
@@ -221,6 +241,8 @@ struct vma {
 struct mm {
 	int uffd;
 	bool dead; /* its process is gone */
+	bool held; /* a daemon client's: its connection ends it (server.c),
+		    * mm_reap_dead leaves it alone until then */
 	struct vma *vmas;
 	struct mm *next;
 };
@@ -238,6 +260,7 @@ struct mm *mm_new(int uffd);
 struct mm *mm_dup(struct mm *parent, int uffd);
 void mm_unserve_child(struct mm *mm);
 void mm_destroy(struct mm *mm);
+void mm_forget(struct mm *mm);
 bool mm_alive(struct mm *mm);
 static inline uint64_t vma_index(const struct vma *vma, uintptr_t addr)
 {
@@ -247,6 +270,7 @@ static inline uint64_t vma_index(const struct vma *vma, uintptr_t addr)
 /* ---- uffd.c: the userfaultfd layer -------------------------------------- */
 
 int uffd_open(int *out);
+int uffd_open_client(int *out);
 void uffd_explain_eperm(FILE *f);
 /* Whether this process's userfaultfd reports forks (UFFD_FEATURE_EVENT_FORK
  * needs CAP_SYS_PTRACE). Set once by uffd_open at engine start. */
@@ -392,6 +416,9 @@ void sys_sync(void);
 #define FM_FD_FLOOR 512
 int fd_keep(int fd);
 bool fd_kept(int fd);
+/* fd_path - what /proc/self/fd/<fd> names, NUL-terminated in buf.
+ * Return: its length, or -errno. */
+ssize_t fd_path(int fd, char *buf, size_t size);
 int sys_close(int fd);
 #ifdef FM_INTERPOSER
 /*
@@ -438,6 +465,7 @@ struct fm_engine {
 extern struct fm_engine engine;
 
 int engine_start(void);
+int fm_start(void);
 /* The mmap flags faultmap leaves to the kernel: a mapping with one of them
  * is the kernel's (MAP_LOCKED would pin pages the engine evicts,
  * MAP_GROWSDOWN grows a view the engine does not know, MAP_HUGETLB and
@@ -446,6 +474,14 @@ int engine_start(void);
  * MAP_UNINITIALIZED and unknown bits for files. */
 #define FM_KERNEL_MAP_FLAGS (MAP_LOCKED | MAP_GROWSDOWN | MAP_HUGETLB | MAP_SYNC)
 bool fm_mmap_serves(int flags);
+/* The engine's side of the mapping calls, for any mm (the daemon's
+ * clients: src/daemon/server.c). Context: engine.lock. */
+int mm_unmap_range(struct mm *mm, uintptr_t start, uintptr_t end);
+int mm_madvise_range(struct mm *mm, uintptr_t start, uintptr_t end, int advice);
+int mm_start_tracking(struct mm *mm, uintptr_t start, uintptr_t end, uintptr_t *stop);
+/* client.c: whether this process's mappings are served by the daemon
+ * (FAULTMAP_MODE, fm_set_mode) rather than by an engine of its own. */
+bool fm_client_mode(void);
 int fm_remap_target(uintptr_t start, size_t size, bool write, int *fd);
 int fm_sync_all(void);
 bool fm_debug_check_protected(void);

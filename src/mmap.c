@@ -13,6 +13,7 @@
  */
 #include "budget.h"
 #include "internal.h"
+#include "client/client.h"
 #include "publish.h"
 
 #include <ctype.h>
@@ -239,6 +240,8 @@ static void exit_writeback(void)
  */
 int fm_sync_all(void)
 {
+	if (fm_client_mode())
+		return client_sync_all();
 	sigset_t mask;
 	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
@@ -306,26 +309,17 @@ int engine_start(void)
 	return engine.start_err;
 }
 
-static size_t page_round(size_t len)
+/* fm_start - start serving mappings: the engine, or in daemon mode the
+ * connection to the daemon. Return: 0 or -errno. */
+int fm_start(void)
 {
-	return (len + FM_PAGE_SIZE - 1) & ~(FM_PAGE_SIZE - 1);
+	return fm_client_mode() ? client_start() : engine_start();
 }
 
-static void *fail_ptr(int err)
-{
-	errno = -err;
-	return MAP_FAILED;
-}
-
-static int fail(int err)
-{
-	errno = -err;
-	return -1;
-}
-
-/* unmap_range - forget the vmas in [start, end) (their views are unmapped by
- * the caller, or were replaced by the kernel), releasing unused files. */
-static int unmap_range(struct mm *mm, uintptr_t start, uintptr_t end)
+/* mm_unmap_range - forget the vmas in [start, end) (their views are unmapped
+ * by the caller, or were replaced by the kernel), releasing unused files.
+ * Context: engine.lock. */
+int mm_unmap_range(struct mm *mm, uintptr_t start, uintptr_t end)
 {
 	int err = vma_carve(mm, start, end);
 	if (err)
@@ -394,6 +388,8 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 {
 	if (flags & MAP_ANONYMOUS)
 		return sys_mmap(addr, length, prot, flags, fd, offset);
+	if (fm_client_mode())
+		return client_mmap(addr, length, prot, flags, fd, offset);
 	int err = engine_start();
 	if (err)
 		return fail_ptr(err);
@@ -410,7 +406,7 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 		void *p = sys_mmap(addr, length, prot, flags, fd, offset);
 		if (p != MAP_FAILED && (flags & MAP_FIXED)) {
 			pthread_mutex_lock(&engine.lock);
-			err = unmap_range(engine_self(), (uintptr_t)p, (uintptr_t)p + len);
+			err = mm_unmap_range(engine_self(), (uintptr_t)p, (uintptr_t)p + len);
 			pthread_mutex_unlock(&engine.lock);
 		}
 		map_lock_drop(&mask);
@@ -437,7 +433,7 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 	if (!err) {
 		pthread_mutex_lock(&engine.lock);
 		if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))
-			err = unmap_range(engine_self(), (uintptr_t)p, (uintptr_t)p + len);
+			err = mm_unmap_range(engine_self(), (uintptr_t)p, (uintptr_t)p + len);
 		if (!err)
 			err = map_view(p, len, prot, (flags & MAP_TYPE) != MAP_PRIVATE,
 				       fd, offset, &st);
@@ -455,6 +451,8 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 
 int fm_munmap(void *addr, size_t length)
 {
+	if (fm_client_mode())
+		return client_munmap(addr, length);
 	uintptr_t start = (uintptr_t)addr;
 	size_t len = page_round(length);
 	if ((start & (FM_PAGE_SIZE - 1)) || length == 0 || len == 0 ||
@@ -469,7 +467,7 @@ int fm_munmap(void *addr, size_t length)
 	if (!err && sys_munmap(addr, len) < 0)
 		err = -errno;
 	if (!err)
-		err = unmap_range(engine_self(), start, start + len);
+		err = mm_unmap_range(engine_self(), start, start + len);
 	pthread_mutex_unlock(&engine.lock);
 	map_lock_drop(&mask);
 	return err ? fail(err) : 0;
@@ -481,11 +479,10 @@ int fm_munmap(void *addr, size_t length)
  * (the kernel's answer for it is the answer), in address order; stop at the
  * first error, as the kernel's walks do. Called with both locks.
  */
-static int walk_range(uintptr_t start, uintptr_t end, bool carve,
+static int walk_range(struct mm *mm, uintptr_t start, uintptr_t end, bool carve,
 		      int (*fn)(struct vma *, uintptr_t, uintptr_t, void *),
 		      int (*gap)(uintptr_t, uintptr_t, void *), void *arg)
 {
-	struct mm *mm = engine_self();
 	int ret = 0;
 	if (carve) {
 		int err = vma_carve(mm, start, end);
@@ -552,6 +549,8 @@ static int msync_gap(uintptr_t lo, uintptr_t hi, void *arg)
 
 int fm_msync(void *addr, size_t length, int flags)
 {
+	if (fm_client_mode())
+		return client_msync(addr, length, flags);
 	uintptr_t start = (uintptr_t)addr;
 	if ((start & (FM_PAGE_SIZE - 1)) ||
 	    (flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC)) ||
@@ -568,7 +567,7 @@ int fm_msync(void *addr, size_t length, int flags)
 	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
 	struct msync_walk w = {.flags = flags};
-	int err = walk_range(start, start + len, false, msync_vma, msync_gap, &w);
+	int err = walk_range(engine_self(), start, start + len, false, msync_vma, msync_gap, &w);
 	pthread_mutex_unlock(&engine.lock);
 	map_lock_drop(&mask);
 	if (!err)
@@ -624,6 +623,14 @@ static int no_gap(uintptr_t lo, uintptr_t hi, void *arg)
 	return 0;
 }
 
+/* mm_madvise_range - the engine's part of a readahead hint (MADV_NORMAL,
+ * RANDOM, SEQUENTIAL, WILLNEED) on [start, end) of mm. Context: engine.lock. */
+int mm_madvise_range(struct mm *mm, uintptr_t start, uintptr_t end, int advice)
+{
+	return walk_range(mm, start, end, advice != MADV_WILLNEED, madvise_vma, no_gap,
+			  &advice);
+}
+
 /*
  * madvise_remove - MADV_REMOVE of [start, end), in address order as the
  * kernel goes: a faultmap mapping must be shared and writable (EACCES),
@@ -668,6 +675,8 @@ static int madvise_remove(uintptr_t start, uintptr_t end)
 
 int fm_madvise(void *addr, size_t length, int advice)
 {
+	if (fm_client_mode())
+		return client_madvise(addr, length, advice);
 	uintptr_t start = (uintptr_t)addr;
 	size_t len = page_round(length);
 	bool ours;
@@ -722,8 +731,7 @@ int fm_madvise(void *addr, size_t length, int advice)
 	sigset_t mask;
 	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
-	int err = walk_range(start, start + len, advice != MADV_WILLNEED,
-			     madvise_vma, no_gap, &advice);
+	int err = mm_madvise_range(engine_self(), start, start + len, advice);
 	pthread_mutex_unlock(&engine.lock);
 	map_lock_drop(&mask);
 	return err ? fail(err) : 0;
@@ -731,9 +739,9 @@ int fm_madvise(void *addr, size_t length, int advice)
 
 /* first_read_only - the start of the first shared vma in [lo, hi) whose
  * file was opened read-only, or hi. */
-static uintptr_t first_read_only(uintptr_t lo, uintptr_t hi)
+static uintptr_t first_read_only(struct mm *mm, uintptr_t lo, uintptr_t hi)
 {
-	for (struct vma *v = engine_self()->vmas; v && v->vm_start < hi; v = v->mm_next)
+	for (struct vma *v = mm->vmas; v && v->vm_start < hi; v = v->mm_next)
 		if (v->vm_end > lo && v->shared && !v->may_write)
 			return v->vm_start > lo ? v->vm_start : lo;
 	return hi;
@@ -756,8 +764,25 @@ static int start_tracking(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
 	return err;
 }
 
+/*
+ * mm_start_tracking - [start, end) of mm is about to become writable: its
+ * shared vmas start tracking writes, up to the first one whose file was
+ * opened read-only, where *stop is set (end if none). Like the kernel,
+ * what comes before the vma that refuses is changed (EACCES: its views
+ * are writable memfds, so only we know). Context: engine.lock.
+ */
+int mm_start_tracking(struct mm *mm, uintptr_t start, uintptr_t end, uintptr_t *stop)
+{
+	*stop = first_read_only(mm, start, end);
+	if (*stop == start)
+		return 0;
+	return walk_range(mm, start, *stop, true, start_tracking, no_gap, NULL);
+}
+
 int fm_mprotect(void *addr, size_t length, int prot)
 {
+	if (fm_client_mode())
+		return client_mprotect(addr, length, prot);
 	uintptr_t start = (uintptr_t)addr;
 	size_t len = page_round(length);
 	/* PROT_GROWS* never applies to faultmap's vmas: the kernel says so. */
@@ -768,12 +793,8 @@ int fm_mprotect(void *addr, size_t length, int prot)
 	sigset_t mask;
 	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
-	uintptr_t stop = first_read_only(start, start + len);
-	/* Like the kernel, change what comes before the vma that refuses
-	 * (EACCES: its views are writable memfds, so only we know). */
-	int err = 0;
-	if (stop > start)
-		err = walk_range(start, stop, true, start_tracking, no_gap, NULL);
+	uintptr_t stop;
+	int err = mm_start_tracking(engine_self(), start, start + len, &stop);
 	pthread_mutex_unlock(&engine.lock);
 	if (!err && stop > start && sys_mprotect(addr, stop - start, prot) < 0)
 		err = -errno;
@@ -810,9 +831,9 @@ static int remap_vma(struct vma *vma, uintptr_t to, size_t len)
 	size_t old_len = vma->vm_end - vma->vm_start;
 	int err = 0;
 	if (len < old_len)
-		err = unmap_range(mm, from + len, from + old_len);
+		err = mm_unmap_range(mm, from + len, from + old_len);
 	if (!err && to != from) {
-		err = unmap_range(mm, to, to + len); /* MREMAP_FIXED replaced these */
+		err = mm_unmap_range(mm, to, to + len); /* MREMAP_FIXED replaced these */
 		vma_move(vma, to);
 	}
 	vma->vm_end = vma->vm_start + len;
@@ -879,7 +900,7 @@ static void *shrink_in_place(struct mm *mm, void *old_address, size_t old_size,
 	if (err)
 		return fail_ptr(err);
 	void *p = sys_mremap(old_address, old_size, new_size, flags, NULL);
-	if (p != MAP_FAILED && (err = unmap_range(mm, lo, hi)))
+	if (p != MAP_FAILED && (err = mm_unmap_range(mm, lo, hi)))
 		return fail_ptr(err);
 	return p;
 }
@@ -892,7 +913,7 @@ static int unmap_both(struct mm *mm, uintptr_t lo, uintptr_t hi)
 	if (!err && sys_munmap((void *)lo, hi - lo) < 0)
 		err = -errno;
 	if (!err)
-		err = unmap_range(mm, lo, hi);
+		err = mm_unmap_range(mm, lo, hi);
 	return err;
 }
 
@@ -989,6 +1010,8 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 		new_address = va_arg(ap, void *);
 		va_end(ap);
 	}
+	if (fm_client_mode())
+		return client_mremap(old_address, old_size, new_size, flags, new_address);
 	uintptr_t start = (uintptr_t)old_address, to = (uintptr_t)new_address;
 	size_t old_len = page_round(old_size), new_len = page_round(new_size);
 	/* The kernel's checks of the arguments, made before it looks at or
@@ -1027,9 +1050,9 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 			 * it cuts off or in the target only lose their records. */
 			void *p = sys_mremap(old_address, old_size, new_size, flags, new_address);
 			if (p != MAP_FAILED && new_len < old_len)
-				err = unmap_range(mm, start + new_len, start + old_len);
+				err = mm_unmap_range(mm, start + new_len, start + old_len);
 			if (p != MAP_FAILED && !err)
-				err = unmap_range(mm, to, to + new_len);
+				err = mm_unmap_range(mm, to, to + new_len);
 			pthread_mutex_unlock(&engine.lock);
 			map_lock_drop(&mask);
 			return err ? fail_ptr(err) : p;
@@ -1141,6 +1164,8 @@ int fm_stats(struct fm_stats *out)
 {
 	if (!out)
 		return -EINVAL;
+	if (fm_client_mode())
+		return client_stats(out);
 	sigset_t mask;
 	engine_lock_take(&mask);
 	*out = engine.st;

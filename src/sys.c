@@ -342,3 +342,14 @@ int sys_close(int fd)
 		atomic_fetch_and(&kept[fd / 64], ~(1ull << (fd % 64)));
 	return close_fd(fd);
 }
+
+ssize_t fd_path(int fd, char *buf, size_t size)
+{
+	char link[32];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, buf, size - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return n;
+}

@@ -47,9 +47,8 @@ static int uffd_new(void)
  * CAP_SYS_PTRACE (the kernel refuses UFFD_FEATURE_EVENT_FORK without it,
  * as for a member of the faultmap group): then the userfaultfd is made
  * without them, and uffd_fork_events says so (see mm_unserve_child). */
-int uffd_open(int *out)
+static int uffd_open_features(int *out, uint64_t features)
 {
-	uint64_t features = FM_UFFD_FEATURES;
 	for (;;) {
 		int fd = uffd_new();
 		if (fd < 0)
@@ -67,6 +66,22 @@ int uffd_open(int *out)
 			return err == EINVAL ? -ENOTSUP : -err;
 		features &= ~(uint64_t)UFFD_FEATURE_EVENT_FORK;
 	}
+}
+
+int uffd_open(int *out)
+{
+	return uffd_open_features(out, FM_UFFD_FEATURES);
+}
+
+/* uffd_open_client - a userfaultfd for a client of the daemon: no fork
+ * events (a forked child registers its views again itself, root or not),
+ * and uffd_fork_events is left alone. */
+int uffd_open_client(int *out)
+{
+	bool fork_events = uffd_fork_events;
+	int err = uffd_open_features(out, FM_UFFD_FEATURES & ~(uint64_t)UFFD_FEATURE_EVENT_FORK);
+	uffd_fork_events = fork_events;
+	return err;
 }
 
 /* uffd_explain_eperm - after uffd_open gave -EPERM: say on f what is in

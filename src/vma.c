@@ -208,6 +208,31 @@ void mm_destroy(struct mm *mm)
 	free(mm);
 }
 
+/* mm_forget - destroy mm (unlinked from engine.mms, or never linked) and
+ * release the files it alone kept (as_put_if_unused: the last mapping of
+ * a file writes it back). Context: engine.lock. */
+void mm_forget(struct mm *mm)
+{
+	struct address_space **seen = NULL;
+	size_t n = 0;
+	for (struct vma *v = mm->vmas; v; v = v->mm_next) {
+		struct address_space **s = realloc(seen, (n + 1) * sizeof(*s));
+		if (!s)
+			break;
+		seen = s;
+		seen[n++] = v->mapping;
+	}
+	mm_destroy(mm);
+	for (size_t i = 0; i < n; i++) {
+		bool dup = false;
+		for (size_t j = 0; j < i; j++)
+			dup |= seen[j] == seen[i];
+		if (!dup)
+			as_put_if_unused(seen[i]);
+	}
+	free(seen);
+}
+
 /* prot_now - the protection of the mapping at addr, from /proc/self/maps
  * (the vma records do not keep it); PROT_NONE if it is not found. */
 static int prot_now(uintptr_t addr)

@@ -1,4 +1,5 @@
 #include "helpers.h"
+#include "client/client.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +25,82 @@ bool file_in_memory(int fd)
 	struct statfs sfs;
 	return fstatfs(fd, &sfs) == 0 &&
 	       (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
+}
+
+static char daemon_dir[64];
+static pid_t daemon_owner;
+
+int daemon_stop(void)
+{
+	return client_stop_daemon();
+}
+
+pid_t daemon_pid(void)
+{
+	char path[128], line[256];
+	snprintf(path, sizeof(path), "%s/faultmap/daemon.lock", daemon_dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	int r = fstat(fd, &st);
+	close(fd);
+	if (r)
+		return -1;
+	/* The holder of the flock on that inode, from /proc/locks. */
+	FILE *f = fopen("/proc/locks", "re");
+	pid_t pid = -1;
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		unsigned long ino;
+		int p;
+		if (sscanf(line, "%*d: FLOCK %*s %*s %d %x:%x:%lu", &p, &maj, &min, &ino) == 4 &&
+		    ino == (unsigned long)st.st_ino)
+			pid = p;
+	}
+	if (f)
+		fclose(f);
+	return pid;
+}
+
+static void daemon_cleanup(void)
+{
+	if (getpid() != daemon_owner)
+		return;
+	daemon_stop();
+	/* The daemon ran under the sanitizers of this build: what they said
+	 * is in its log, which goes with the directory. */
+	char log[128];
+	snprintf(log, sizeof(log), "%s/faultmap/daemon.log", daemon_dir);
+	size_t n = 0;
+	unsigned char *text = access(log, R_OK) == 0 ? slurp(log, &n) : NULL;
+	bool bad = text && (memmem(text, n, "Sanitizer", 9) || memmem(text, n, "runtime error", 13));
+	if (bad)
+		fprintf(stderr, "the daemon's log (%s):\n%.*s\n", log, (int)n, (const char *)text);
+	free(text);
+	if (getenv("FM_TEST_DAEMON_DIR"))
+		return;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", daemon_dir);
+	if (system(cmd)) {
+	}
+	if (bad)
+		_exit(1);
+}
+
+void daemon_private(void)
+{
+	/* FM_TEST_DAEMON_DIR: a directory of one's own, to watch (or debug)
+	 * the daemon there. */
+	const char *keep = getenv("FM_TEST_DAEMON_DIR");
+	snprintf(daemon_dir, sizeof(daemon_dir), "%s", keep ? keep : "/tmp/fm-daemon-test.XXXXXX");
+	CHECK(keep || mkdtemp(daemon_dir));
+	CHECK(chmod(daemon_dir, 0700) == 0);
+	setenv("XDG_RUNTIME_DIR", daemon_dir, 1);
+	setenv("FAULTMAP_MODE", "daemon", 1);
+	CHECK(fm_set_mode(FM_MODE_DAEMON) == 0);
+	daemon_owner = getpid();
+	atexit(daemon_cleanup);
 }
 
 void require_engine(void)

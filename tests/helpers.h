@@ -43,6 +43,16 @@
 #endif
 #endif
 
+/* Daemon mode with a daemon of the test's own: a private runtime directory
+ * (XDG_RUNTIME_DIR, 0700) and FAULTMAP_MODE=daemon, inherited by exec'd
+ * workers; at exit (of this process only) the daemon is stopped (every
+ * dirty page written) and the directory removed. Call first. */
+void daemon_private(void);
+/* Stop the private daemon now (faultmap daemon --stop): it writes every
+ * dirty page, then exits. Return: 0 or -errno. */
+int daemon_stop(void);
+/* The private daemon's pid (from its lock file's holder), or -1. */
+pid_t daemon_pid(void);
 /* Skip (exit 77) when faultmap cannot start here (no userfaultfd). */
 void require_engine(void);
 /* Skip (exit 77) where a test cannot catch the SIGBUS faultmap's fault

@@ -1,0 +1,138 @@
+/*
+ * daemon.c - faultmap daemon: run the user's faultmap daemon, the one page
+ * cache of every process of the user in daemon mode (src/daemon/), or stop
+ * it (--stop: every dirty page is written first).
+ *
+ *   faultmap daemon [--budget SIZE] [--foreground] [--if-not-running]
+ *   faultmap daemon --stop
+ *
+ * Without --foreground it goes to the background and returns once the
+ * daemon listens (exit 0), so that whoever started it can connect at once;
+ * the library starts it so on demand (src/client/client.c). Its stderr is
+ * then the file daemon.log in the runtime directory.
+ */
+#include "cli.h"
+#include "client/client.h"
+#include "daemon/proto.h"
+#include "daemon/server.h"
+#include "faultmap.h"
+#include "internal.h"
+#include "runtime_dir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* to_background - fork; the parent waits until the child listens (or
+ * finds a daemon running) and exits; the child goes on in a session of its
+ * own, its output to daemon.log. Return: in the child only, the fd to
+ * write "listening" to. */
+static int to_background(bool quiet_if_running)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		perror("faultmap daemon: pipe");
+		exit(1);
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("faultmap daemon: fork");
+		exit(1);
+	}
+	if (pid > 0) {
+		close(p[1]);
+		char c;
+		ssize_t n;
+		while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
+			;
+		int status = 1;
+		if (n == 1)
+			exit(0);
+		/* No word: the child exited (already running, or an error it
+		 * wrote on our stderr). Its status is ours. */
+		if (waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+			exit(WEXITSTATUS(status));
+		(void)quiet_if_running;
+		exit(1);
+	}
+	close(p[0]);
+	setsid();
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		close(null);
+	}
+	return p[1];
+}
+
+/* log_to_runtime_dir - stderr to daemon.log (0600, the user's own) in the
+ * runtime directory. */
+static void log_to_runtime_dir(void)
+{
+	char dir[RT_DIR_PATH_MAX];
+	int dfd = runtime_dir_create(dir, sizeof(dir));
+	if (dfd < 0)
+		return;
+	int fd = openat(dfd, "daemon.log", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			0600);
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == geteuid() && S_ISREG(st.st_mode))
+		dup2(fd, 2);
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+}
+
+int cmd_daemon(int argc, char **argv)
+{
+	struct fmd_opts o = {.ready_fd = -1};
+	bool foreground = false, stop = false;
+	const char *budget = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(cmd_usage("daemon"), stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--foreground")) {
+			foreground = true;
+		} else if (!strcmp(argv[i], "--background")) {
+			foreground = false;
+		} else if (!strcmp(argv[i], "--if-not-running")) {
+			o.quiet_if_running = true;
+		} else if (!strcmp(argv[i], "--stop")) {
+			stop = true;
+		} else if (!strcmp(argv[i], "--budget")) {
+			if (++i == argc)
+				usage_error("daemon", "--budget needs a size");
+			budget = argv[i];
+		} else {
+			usage_error("daemon", "unknown option '%s'", argv[i]);
+		}
+	}
+	if (stop) {
+		if (budget || foreground)
+			usage_error("daemon", "--stop takes no other option");
+		int err = client_stop_daemon();
+		if (err == -ENOENT) {
+			fprintf(stderr, "faultmap daemon: none is running\n");
+			return 0;
+		}
+		if (err) {
+			fprintf(stderr, "faultmap daemon: --stop: %s\n", strerror(-err));
+			return 1;
+		}
+		return 0;
+	}
+	if (budget && fm_parse_size(budget, &o.budget))
+		usage_error("daemon", "bad --budget '%s'", budget);
+	fm_set_mode(FM_MODE_EMBEDDED); /* the daemon runs the engine itself */
+	if (!foreground) {
+		o.ready_fd = to_background(o.quiet_if_running);
+		log_to_runtime_dir();
+	}
+	return fmd_main(&o);
+}

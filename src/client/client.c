@@ -1,0 +1,757 @@
+/*
+ * client.c - a process served by the faultmap daemon (daemon mode): one page
+ * cache for every process of the user, as the seed's page cache belongs to
+ * the file, not to a process (issue 10; docs/design.md, "The daemon").
+ *
+ * The client keeps no cache. At its first mapping it opens a userfaultfd
+ * (without fork events), connects to the daemon's socket (starting the
+ * daemon if none runs) and sends the userfaultfd: from then on the daemon's
+ * fault thread reads this process's faults and fills the pages. What only
+ * this process can do, it does itself: the kernel calls on its own address
+ * space (mmap of the memfd the daemon sends, munmap, mprotect...) and the
+ * registration of its views. The daemon keeps the records and the cache.
+ *
+ * Locks: map_lock serialises this process's mapping calls (and a fork:
+ * the child must see a consistent set of mappings); rpc_lock one request
+ * on the socket. Signals are blocked while either is held, as in mmap.c.
+ *
+ * If the daemon dies, the life line (a socketpair whose other end only
+ * the daemon holds) hangs up: the watcher thread then answers every fault
+ * of this process with SIGBUS, and the calls fail with EIO. Pages already
+ * mapped stay readable; nothing reads zeros.
+ */
+#include "client/client.h"
+#include "daemon/proto.h"
+#include "daemon/server.h"
+#include "internal.h"
+#include "runtime_dir.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#ifndef PROT_SEM
+#define PROT_SEM 0x8
+#endif
+
+#define CONNECT_TRIES 500 /* 10 ms apart: 5 s for a daemon to start */
+
+static struct {
+	bool started;
+	int start_err;
+	_Atomic bool dead; /* the daemon is gone */
+	pid_t pid;
+	int sock, uffd, life;
+	pthread_t watcher;
+} cl = {.sock = -1, .uffd = -1, .life = -1};
+
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t rpc_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static _Atomic int mode; /* FM_MODE_*, 0 until known */
+
+int fm_set_mode(int m)
+{
+	if (m != FM_MODE_EMBEDDED && m != FM_MODE_DAEMON)
+		return -EINVAL;
+	if (engine.started || cl.started)
+		return atomic_load(&mode) == m ? 0 : -EBUSY;
+	atomic_store(&mode, m);
+	return 0;
+}
+
+bool fm_client_mode(void)
+{
+	int m = atomic_load(&mode);
+	if (!m) {
+		const char *env = secure_getenv("FAULTMAP_MODE");
+		m = env && !strcmp(env, "daemon") ? FM_MODE_DAEMON : FM_MODE_EMBEDDED;
+		if (env && *env && strcmp(env, "daemon") && strcmp(env, "embedded"))
+			fprintf(stderr, "faultmap: FAULTMAP_MODE=%s is neither daemon nor "
+					"embedded: embedded\n", env);
+		int zero = 0;
+		if (!atomic_compare_exchange_strong(&mode, &zero, m))
+			m = atomic_load(&mode);
+	}
+	return m == FM_MODE_DAEMON;
+}
+
+static void block_signals(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void lock_take(pthread_mutex_t *m, sigset_t *old)
+{
+	block_signals(old);
+	pthread_mutex_lock(m);
+}
+
+static void lock_drop(pthread_mutex_t *m, const sigset_t *old)
+{
+	pthread_mutex_unlock(m);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* ---- the socket ----------------------------------------------------------- */
+
+/*
+ * rpc - one request and its reply. fd_in goes with the request (or -1);
+ * a descriptor in the reply goes to *fd_out (closed if fd_out is NULL); a
+ * payload to payload (at most psize bytes). A daemon that does not answer
+ * is gone: -EIO from then on.
+ */
+static int rpc_on(int sock, const struct fmd_req *req, const int *fds, int nfds,
+		  struct fmd_rep *rep, int *fd_out, void *payload, size_t psize)
+{
+	char *buf = malloc(sizeof(*rep) + psize);
+	if (!buf)
+		return -ENOMEM;
+	int err = fmd_send(sock, req, sizeof(*req), NULL, 0, fds, nfds);
+	int rfds[FMD_MAX_FDS], nr = 0;
+	ssize_t n = err ? -1 : fmd_recv(sock, buf, sizeof(*rep) + psize, rfds, &nr);
+	if (!err && n < (ssize_t)sizeof(*rep))
+		err = -EIO;
+	if (!err) {
+		memcpy(rep, buf, sizeof(*rep));
+		if (rep->len > psize || (size_t)n != sizeof(*rep) + rep->len)
+			err = -EIO;
+		else if (rep->len)
+			memcpy(payload, buf + sizeof(*rep), rep->len);
+	}
+	for (int i = 0; i < nr; i++) {
+		if (!err && fd_out && i == 0)
+			*fd_out = rfds[i];
+		else
+			sys_close(rfds[i]);
+	}
+	free(buf);
+	return err ? -EIO : rep->err;
+}
+
+static int rpc(const struct fmd_req *req, int fd_in, struct fmd_rep *rep, int *fd_out,
+	       void *payload, size_t psize)
+{
+	struct fmd_rep scratch;
+	if (!rep)
+		rep = &scratch;
+	if (fd_out)
+		*fd_out = -1;
+	if (atomic_load(&cl.dead))
+		return -EIO;
+	sigset_t old;
+	lock_take(&rpc_lock, &old);
+	int err = rpc_on(cl.sock, req, &fd_in, fd_in >= 0, rep, fd_out, payload, psize);
+	lock_drop(&rpc_lock, &old);
+	return err;
+}
+
+/* daemon_binary - the faultmap CLI that runs the daemon: FAULTMAP_DAEMON,
+ * else beside this library (or the program it is linked into), else in
+ * its faultmap/ directory, else one level up (build/tests/ -> build/). */
+static bool daemon_binary(char *path, size_t size)
+{
+	const char *env = secure_getenv("FAULTMAP_DAEMON");
+	if (env && *env) {
+		snprintf(path, size, "%s", env);
+		return access(path, X_OK) == 0;
+	}
+	Dl_info info;
+	if (!dladdr((void *)daemon_binary, &info) || !info.dli_fname)
+		return false;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", info.dli_fname);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	static const char *const where[] = {"%s/faultmap", "%s/faultmap/faultmap",
+					    "%s/../faultmap"};
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		struct stat st;
+		snprintf(path, size, where[i], dir);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* spawn_daemon - start `faultmap daemon --background --if-not-running` and
+ * wait for it: it returns once its daemon listens, or another one runs.
+ * Its environment is ours without LD_PRELOAD (the daemon is not a program
+ * to interpose) and FAULTMAP_MODE (it runs the engine itself). */
+static int spawn_daemon(void)
+{
+	char bin[PATH_MAX];
+	if (!daemon_binary(bin, sizeof(bin)))
+		return -ENOENT;
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return -ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "FAULTMAP_MODE=", 14))
+			env[k++] = environ[i];
+	char *argv[] = {bin, "daemon", "--background", "--if-not-running", NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	pid_t pid;
+	int err = posix_spawn(&pid, bin, &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	free(env);
+	if (err)
+		return -err;
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+/* connect_daemon - a connection to this user's daemon, started if need be
+ * (start: whether to). Two clients that start at once both spawn; one
+ * daemon wins the lock, the other exits, and both connect to the winner.
+ * Return: the socket, or -errno. */
+static int connect_daemon(bool start)
+{
+	char path[RT_DIR_PATH_MAX + 32];
+	int err = fmd_socket_path(path, sizeof(path));
+	if (err)
+		return err;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	strcpy(sun.sun_path, path);
+	bool spawned = false;
+	for (int i = 0; i < CONNECT_TRIES; i++) {
+		int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (s < 0)
+			return -errno;
+		if (connect(s, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			struct ucred cred;
+			socklen_t len = sizeof(cred);
+			if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+			    cred.uid != geteuid()) {
+				sys_close(s);
+				return -EPERM; /* not our own daemon */
+			}
+			return fd_keep(s);
+		}
+		err = -errno;
+		sys_close(s);
+		if (err != -ENOENT && err != -ECONNREFUSED && err != -EAGAIN)
+			return err;
+		if (!start)
+			return err;
+		if (!spawned) {
+			spawned = true;
+			int e = spawn_daemon();
+			if (e)
+				return e == -ENOENT ? -ENOTCONN : e;
+			continue;
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return err;
+}
+
+/* ---- the daemon's death ----------------------------------------------------- */
+
+/* watcher - waits for the daemon's end of the life line to close. Then no
+ * fault of this process can be served: every one gets SIGBUS (the page is
+ * not in the cache, and reading zeros would be wrong), and a thread the
+ * daemon took the fault of but never answered is woken to fault again. */
+static void *watcher(void *arg)
+{
+	(void)arg;
+	sigset_t old;
+	block_signals(&old);
+	struct pollfd p = {.fd = cl.life, .events = POLLIN};
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	char c;
+	if (sys_read(cl.life, &c, 1) > 0) /* the daemon never writes */
+		return NULL;
+	atomic_store(&cl.dead, true);
+	fprintf(stderr, "faultmap: the faultmap daemon is gone: pages not yet cached "
+			"raise SIGBUS in this process (%d)\n", (int)getpid());
+	uffd_wake(cl.uffd, 0, FM_TASK_SIZE);
+	for (;;) {
+		struct pollfd u = {.fd = cl.uffd, .events = POLLIN};
+		if (poll(&u, 1, -1) < 0)
+			continue;
+		struct uffd_msg msg;
+		if (sys_read(cl.uffd, &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+			continue;
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		uintptr_t addr = (uintptr_t)msg.arg.pagefault.address & ~(FM_PAGE_SIZE - 1);
+		syscall(SYS_tgkill, getpid(), (pid_t)msg.arg.pagefault.feat.ptid, SIGBUS);
+		uffd_wake(cl.uffd, addr, FM_PAGE_SIZE);
+	}
+	return NULL;
+}
+
+/* introduce - send op (FMD_HELLO or FMD_FORK_ADOPT, with req's arguments)
+ * with this process's userfaultfd and a new life line, and start the
+ * watcher. Return: 0 or -errno. */
+static int introduce(struct fmd_req *req)
+{
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+		return -errno;
+	int fds[2] = {cl.uffd, pair[1]};
+	struct fmd_rep rep;
+	int err = rpc_on(cl.sock, req, fds, 2, &rep, NULL, NULL, 0);
+	sys_close(pair[1]);
+	if (err) {
+		sys_close(pair[0]);
+		return err;
+	}
+	cl.life = fd_keep(pair[0]);
+	atomic_store(&cl.dead, false);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	err = -pthread_create(&cl.watcher, &attr, watcher, NULL);
+	pthread_attr_destroy(&attr);
+	return err;
+}
+
+/* ---- fork and exit -------------------------------------------------------- */
+
+static sigset_t fork_mask;
+static struct fmd_view *fork_views;
+static uint64_t fork_token, fork_nviews;
+
+static void atfork_prepare(void)
+{
+	sigset_t old;
+	lock_take(&map_lock, &old);
+	fork_mask = old;
+	fork_views = NULL;
+	fork_nviews = 0;
+	if (!cl.started || atomic_load(&cl.dead))
+		return;
+	size_t cap = FMD_MAX_PAYLOAD;
+	fork_views = malloc(cap);
+	struct fmd_req req = {.op = FMD_FORK_PREPARE};
+	struct fmd_rep rep;
+	if (fork_views && rpc(&req, -1, &rep, NULL, fork_views, cap) == 0) {
+		fork_token = rep.v[0];
+		fork_nviews = rep.v[1];
+	} else {
+		free(fork_views);
+		fork_views = NULL;
+	}
+}
+
+static void atfork_parent(void)
+{
+	free(fork_views);
+	fork_views = NULL;
+	sigset_t old = fork_mask;
+	lock_drop(&map_lock, &old);
+}
+
+/* child_fail_closed - a child the daemon cannot serve: its views lost their
+ * registration at the fork, and a fault there would put a page of zeros
+ * into the shared cache. They are made inaccessible instead. */
+static void child_fail_closed(void)
+{
+	for (uint64_t i = 0; i < fork_nviews; i++)
+		sys_mmap((void *)(uintptr_t)fork_views[i].start,
+			 fork_views[i].end - fork_views[i].start, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	fprintf(stderr, "faultmap: forked child %d cannot reach the faultmap daemon: "
+			"its file mappings are inaccessible\n", (int)getpid());
+}
+
+/* atfork_child - the child's views lost their userfaultfd registration (no
+ * fork events): register them with a userfaultfd of the child's own, and
+ * hand it to the daemon, which adopts the copy of the parent's records
+ * made at FMD_FORK_PREPARE. Before anything else runs in the child. */
+static void atfork_child(void)
+{
+	pthread_mutex_init(&map_lock, NULL);
+	pthread_mutex_init(&rpc_lock, NULL);
+	pthread_mutex_init(&start_lock, NULL);
+	if (cl.started) {
+		sys_close(cl.sock);
+		sys_close(cl.life);
+		sys_close(cl.uffd);
+		cl.sock = cl.life = cl.uffd = -1;
+		cl.pid = getpid();
+		int err = fork_views ? uffd_open_client(&cl.uffd) : -EIO;
+		for (uint64_t i = 0; !err && i < fork_nviews; i++) {
+			struct fmd_view *v = &fork_views[i];
+			err = uffd_register(cl.uffd, (void *)(uintptr_t)v->start, v->end - v->start,
+					    v->wp);
+			if (!err && v->wp)
+				err = uffd_writeprotect(cl.uffd, v->start, v->end - v->start, true);
+		}
+		if (!err) {
+			int s = connect_daemon(false);
+			err = s < 0 ? s : 0;
+			cl.sock = s;
+		}
+		if (!err) {
+			struct fmd_req req = {.op = FMD_FORK_ADOPT,
+					      .a = {fork_token, FMD_VERSION, (uint64_t)getpid()}};
+			err = introduce(&req);
+		}
+		if (err) {
+			atomic_store(&cl.dead, true);
+			child_fail_closed();
+		}
+		free(fork_views);
+		fork_views = NULL;
+	}
+	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
+}
+
+/* at_exit - write back what this process wrote, before it is gone, so that
+ * whoever waits for it reads the file as it left it (the daemon would
+ * write it anyway when the last mapping goes). */
+static void at_exit(void)
+{
+	if (!cl.started || atomic_load(&cl.dead) || getpid() != cl.pid)
+		return;
+	struct fmd_req req = {.op = FMD_EXIT};
+	int err = rpc(&req, -1, NULL, NULL, NULL, 0);
+	if (err)
+		fprintf(stderr, "faultmap: at exit, the daemon could not write back "
+				"this process's files: %s\n", strerror(-err));
+}
+
+/* ---- start ---------------------------------------------------------------- */
+
+int client_start(void)
+{
+	if (__atomic_load_n(&cl.started, __ATOMIC_ACQUIRE))
+		return 0;
+	sigset_t old;
+	lock_take(&start_lock, &old);
+	int err = cl.start_err;
+	if (!cl.started && !err) {
+		err = uffd_open_client(&cl.uffd);
+		if (err == -EPERM)
+			uffd_explain_eperm(stderr);
+		int s = err ? -1 : connect_daemon(true);
+		if (!err && s < 0) {
+			err = s;
+			fprintf(stderr, "faultmap: cannot reach the faultmap daemon: %s\n",
+				strerror(-err));
+		}
+		cl.sock = s;
+		cl.pid = getpid();
+		if (!err) {
+			struct fmd_req req = {.op = FMD_HELLO,
+					      .a = {FMD_VERSION, (uint64_t)getpid()}};
+			err = introduce(&req);
+		}
+		if (!err) {
+			pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+			atexit(at_exit);
+			__atomic_store_n(&cl.started, true, __ATOMIC_RELEASE);
+		} else {
+			if (cl.sock >= 0)
+				sys_close(cl.sock);
+			if (cl.uffd >= 0)
+				sys_close(cl.uffd);
+			cl.sock = cl.uffd = -1;
+			/* Never fall back to embedded mode: that would bring
+			 * back one cache per process. */
+			cl.start_err = err;
+		}
+	}
+	lock_drop(&start_lock, &old);
+	return err;
+}
+
+/* ---- the mapping calls ------------------------------------------------------ */
+
+/* forget - tell the daemon [start, start+len) is not faultmap's any more. */
+static int forget(uintptr_t start, size_t len)
+{
+	struct fmd_req req = {.op = FMD_MUNMAP, .a = {start, len}};
+	return rpc(&req, -1, NULL, NULL, NULL, 0);
+}
+
+void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+{
+	int err = client_start();
+	if (err)
+		return fail_ptr(err);
+	size_t len = page_round(length);
+	sigset_t old;
+	lock_take(&map_lock, &old);
+	if (!fm_mmap_serves(flags)) { /* the kernel's: see fm_mmap */
+		void *p = sys_mmap(addr, length, prot, flags, fd, offset);
+		if (p != MAP_FAILED && (flags & MAP_FIXED) && (err = forget((uintptr_t)p, len))) {
+			sys_munmap(p, len);
+			p = fail_ptr(err);
+		}
+		lock_drop(&map_lock, &old);
+		return p;
+	}
+	void *p = sys_mmap(addr, length, prot, flags & ~MAP_POPULATE, fd, offset);
+	if (p == MAP_FAILED) {
+		lock_drop(&map_lock, &old);
+		return MAP_FAILED;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -ENODEV;
+	bool shared = (flags & MAP_TYPE) != MAP_PRIVATE;
+	struct fmd_rep rep;
+	int memfd = -1;
+	bool recorded = false;
+	if (!err) {
+		struct fmd_req req = {
+			.op = FMD_MMAP,
+			.a = {(uintptr_t)p, len, (uint64_t)offset, (uint64_t)prot,
+			      shared ? MAP_SHARED : MAP_PRIVATE,
+			      (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0},
+		};
+		err = rpc(&req, fd, &rep, &memfd, NULL, 0);
+		recorded = !err;
+		if (!err && memfd < 0)
+			err = -EIO;
+	}
+	if (!err && sys_mmap(p, len, prot, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED,
+			     memfd, offset) == MAP_FAILED)
+		err = -errno;
+	if (memfd >= 0)
+		sys_close(memfd);
+	bool wp = !err && rep.v[0];
+	if (!err)
+		err = uffd_register(cl.uffd, p, len, wp);
+	if (!err && wp)
+		err = uffd_writeprotect(cl.uffd, (uintptr_t)p, len, true);
+	if (err && recorded)
+		(void)forget((uintptr_t)p, len);
+	lock_drop(&map_lock, &old);
+	if (err) {
+		sys_munmap(p, len);
+		return fail_ptr(err);
+	}
+	if (flags & MAP_POPULATE)
+		(void)sys_madvise(p, len, MADV_POPULATE_READ);
+	return p;
+}
+
+int client_munmap(void *addr, size_t length)
+{
+	uintptr_t start = (uintptr_t)addr;
+	size_t len = page_round(length);
+	if ((start & (FM_PAGE_SIZE - 1)) || length == 0 || len == 0 || start + len < start)
+		return fail(-EINVAL);
+	if (!cl.started)
+		return sys_munmap(addr, length);
+	sigset_t old;
+	lock_take(&map_lock, &old);
+	int err = sys_munmap(addr, len) < 0 ? -errno : 0;
+	if (!err)
+		err = forget(start, len);
+	lock_drop(&map_lock, &old);
+	return err ? fail(err) : 0;
+}
+
+int client_msync(void *addr, size_t length, int flags)
+{
+	uintptr_t start = (uintptr_t)addr;
+	if ((start & (FM_PAGE_SIZE - 1)) || (flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC)) ||
+	    ((flags & MS_ASYNC) && (flags & MS_SYNC)))
+		return fail(-EINVAL);
+	size_t len = page_round(length);
+	if (start + len < start)
+		return fail(-ENOMEM);
+	if (len == 0)
+		return 0;
+	if (!cl.started)
+		return sys_msync(addr, length, flags);
+	sigset_t old;
+	lock_take(&map_lock, &old);
+	/* The kernel first, for what only it knows: holes (ENOMEM), locked
+	 * pages (MS_INVALIDATE: EBUSY). Then the daemon writes back. */
+	int kerr = sys_msync(addr, length, flags) < 0 ? -errno : 0;
+	int err = 0;
+	if (!kerr || kerr == -ENOMEM) {
+		struct fmd_req req = {.op = FMD_MSYNC, .a = {start, len, (uint64_t)flags}};
+		err = rpc(&req, -1, NULL, NULL, NULL, 0);
+	}
+	lock_drop(&map_lock, &old);
+	err = err ? err : kerr;
+	return err ? fail(err) : 0;
+}
+
+/* touches - whether [start, start+len) holds a faultmap mapping. */
+static int touches(uintptr_t start, size_t len, bool *out)
+{
+	struct fmd_req req = {.op = FMD_TOUCHES, .a = {start, len}};
+	struct fmd_rep rep;
+	int err = rpc(&req, -1, &rep, NULL, NULL, 0);
+	*out = !err && rep.v[0];
+	return err;
+}
+
+int client_madvise(void *addr, size_t length, int advice)
+{
+	uintptr_t start = (uintptr_t)addr;
+	size_t len = page_round(length);
+	if (!cl.started)
+		return sys_madvise(addr, length, advice);
+	bool hint = advice == MADV_NORMAL || advice == MADV_RANDOM ||
+		    advice == MADV_SEQUENTIAL || advice == MADV_WILLNEED;
+	switch (advice) {
+	case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL: case MADV_WILLNEED:
+	case MADV_DONTNEED: case MADV_DONTFORK: case MADV_DOFORK:
+	case MADV_DONTDUMP: case MADV_DODUMP: case MADV_HUGEPAGE:
+	case MADV_NOHUGEPAGE: case MADV_COLD: case MADV_PAGEOUT:
+	case MADV_POPULATE_READ: case MADV_POPULATE_WRITE:
+	case MADV_MERGEABLE: case MADV_UNMERGEABLE: case MADV_FREE:
+	case MADV_WIPEONFORK: case MADV_KEEPONFORK:
+		break;
+	default: {
+		/* Advice that would bypass the cache (MADV_REMOVE...) is
+		 * refused on faultmap mappings (MADV_REMOVE in daemon mode
+		 * too, for now: docs/design.md), and passed on elsewhere. */
+		bool t = false;
+		if (len && start + len > start) {
+			int err = touches(start, len, &t);
+			if (err)
+				return fail(err);
+		}
+		if (t)
+			return fail(advice == MADV_REMOVE ? -EOPNOTSUPP : -EINVAL);
+		return sys_madvise(addr, length, advice);
+	}
+	}
+	/* The kernel checks the range and applies what is its own; not
+	 * MADV_WILLNEED, which would allocate memfd pages behind the cache. */
+	if (sys_madvise(addr, length, advice == MADV_WILLNEED ? MADV_NORMAL : advice) < 0)
+		return -1;
+	if (!hint || len == 0)
+		return 0;
+	sigset_t old;
+	lock_take(&map_lock, &old);
+	struct fmd_req req = {.op = FMD_MADVISE, .a = {start, len, (uint64_t)advice}};
+	int err = rpc(&req, -1, NULL, NULL, NULL, 0);
+	lock_drop(&map_lock, &old);
+	return err ? fail(err) : 0;
+}
+
+int client_mprotect(void *addr, size_t length, int prot)
+{
+	uintptr_t start = (uintptr_t)addr;
+	size_t len = page_round(length);
+	if (!cl.started || !(prot & PROT_WRITE) ||
+	    (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) ||
+	    (start & (FM_PAGE_SIZE - 1)) || start + len < start || len == 0)
+		return sys_mprotect(addr, length, prot);
+	sigset_t old;
+	lock_take(&map_lock, &old);
+	struct fmd_req req = {.op = FMD_MPROTECT, .a = {start, len}};
+	struct fmd_rep rep;
+	int err = rpc(&req, -1, &rep, NULL, NULL, 0);
+	uintptr_t stop = err ? start : (uintptr_t)rep.v[0];
+	if (!err && stop > start && sys_mprotect(addr, stop - start, prot) < 0)
+		err = -errno;
+	else if (!err && stop < start + len)
+		err = -EACCES;
+	lock_drop(&map_lock, &old);
+	return err ? fail(err) : 0;
+}
+
+void *client_mremap(void *old_address, size_t old_size, size_t new_size, int flags,
+		    void *new_address)
+{
+	uintptr_t start = (uintptr_t)old_address;
+	size_t old_len = page_round(old_size), new_len = page_round(new_size);
+	bool t = false;
+	if (cl.started && !(start & (FM_PAGE_SIZE - 1)) && old_len && start + old_len > start) {
+		int err = touches(start, old_len, &t);
+		if (err)
+			return fail_ptr(err);
+	}
+	if (!t)
+		return sys_mremap(old_address, old_size, new_size, flags, new_address);
+	if (new_len > old_len || (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)))
+		/* Growing or moving a faultmap mapping is not served in
+		 * daemon mode yet (docs/design.md): the kernel's answer when
+		 * it finds no room, which callers handle (SQLite unmaps and
+		 * maps again). */
+		return fail_ptr(-ENOMEM);
+	sigset_t old;
+	lock_take(&map_lock, &old);
+	void *p = sys_mremap(old_address, old_size, new_size, flags & ~MREMAP_MAYMOVE, NULL);
+	int err = p == MAP_FAILED ? -errno : 0;
+	if (!err && new_len < old_len)
+		err = forget(start + new_len, old_len - new_len);
+	lock_drop(&map_lock, &old);
+	return err ? fail_ptr(err) : p;
+}
+
+int client_sync_all(void)
+{
+	if (!cl.started)
+		return 0;
+	struct fmd_req req = {.op = FMD_SYNC_ALL};
+	return rpc(&req, -1, NULL, NULL, NULL, 0);
+}
+
+int client_stats(struct fm_stats *out)
+{
+	int err = client_start();
+	if (err)
+		return err;
+	struct fmd_req req = {.op = FMD_STATS};
+	return rpc(&req, -1, NULL, NULL, out, sizeof(*out));
+}
+
+int client_stop_daemon(void)
+{
+	int s = connect_daemon(false);
+	if (s < 0)
+		return s == -ECONNREFUSED ? -ENOENT : s;
+	struct fmd_req req = {.op = FMD_STOP};
+	struct fmd_rep rep;
+	int err = rpc_on(s, &req, NULL, 0, &rep, NULL, NULL, 0);
+	if (!err) { /* wait until it is gone: the socket ends */
+		char c;
+		struct timeval tv = {30, 0};
+		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		while (recv(s, &c, 1, 0) > 0)
+			;
+	}
+	sys_close(s);
+	return err;
+}

@@ -1,0 +1,34 @@
+/*
+ * client.h - a process whose page cache is the daemon's (src/client/client.c):
+ * the fm_ mapping calls in daemon mode. Each behaves as its fm_ namesake
+ * (-1 or MAP_FAILED with errno); mmap.c calls them when fm_client_mode().
+ */
+#ifndef FAULTMAP_CLIENT_H
+#define FAULTMAP_CLIENT_H
+
+#include "faultmap.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* client_start - connect to the user's daemon (starting it if none runs)
+ * and hand it this process's userfaultfd, once. Return: 0 or -errno. */
+int client_start(void);
+
+void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
+int client_munmap(void *addr, size_t length);
+int client_msync(void *addr, size_t length, int flags);
+int client_madvise(void *addr, size_t length, int advice);
+int client_mprotect(void *addr, size_t length, int prot);
+void *client_mremap(void *old_address, size_t old_size, size_t new_size, int flags,
+		    void *new_address);
+int client_sync_all(void);
+int client_stats(struct fm_stats *out);
+
+/* client_stop_daemon - ask the user's daemon, if one runs, to write every
+ * dirty page and exit (faultmap daemon --stop). Return: 0, -ENOENT if none
+ * runs, or -errno. */
+int client_stop_daemon(void);
+
+#endif /* FAULTMAP_CLIENT_H */

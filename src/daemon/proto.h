@@ -1,0 +1,108 @@
+/*
+ * proto.h - the messages between a faultmap client (the library in a
+ * program: fm_mmap and the interposer) and the faultmap daemon, which owns
+ * the one page cache of every process of its user (issue 10,
+ * docs/design.md "The daemon").
+ *
+ * Transport: a SOCK_SEQPACKET Unix socket in the user's runtime directory
+ * (runtime_dir.h), named FMD_SOCK_NAME. One request, one reply, in order;
+ * every request is exactly sizeof(struct fmd_req) bytes, every reply a
+ * struct fmd_rep followed by rep.len bytes of payload (only FMD_FORK_PREPARE
+ * has one). File descriptors travel with SCM_RIGHTS: at most FMD_MAX_FDS
+ * with a message, and only where the op says so; anything else (a wrong
+ * size, an unknown op, a wrong count of fds, a truncated message) ends the
+ * connection. The daemon checks its peer with SO_PEERCRED: its own uid only.
+ */
+#ifndef FAULTMAP_DAEMON_PROTO_H
+#define FAULTMAP_DAEMON_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define FMD_VERSION 1
+#define FMD_SOCK_NAME "daemon.sock"
+#define FMD_LOCK_NAME "daemon.lock"
+#define FMD_MAX_FDS 2
+#define FMD_MAX_PAYLOAD (192 * 1024)
+
+enum fmd_op {
+	/* a[0] = FMD_VERSION, a[1] = the client's pid.
+	 * fds: the client's userfaultfd, the client's end of its life line
+	 * (a socketpair whose hang-up tells the client the daemon is gone).
+	 * rep.v[0] = the budget in pages. */
+	FMD_HELLO = 1,
+	/* A new mapping [a[0], a[0]+a[1]) of the file fd at offset a[2]
+	 * (bytes), a[3] = prot, a[4] = MAP_SHARED or MAP_PRIVATE, a[5] = 1
+	 * if it replaces what was there (MAP_FIXED). fds: the file.
+	 * rep: fds = the view's memfd (read-only unless the view may write
+	 * the file); v[0] = 1 if the view must be registered for
+	 * write-protect and protected whole. The record exists from this
+	 * reply on: the client maps the memfd there and registers it, or
+	 * sends FMD_MUNMAP. */
+	FMD_MMAP,
+	/* [a[0], a[0]+a[1]) was unmapped (or replaced) by the client: forget
+	 * it; the last mapping of a file writes its dirty pages back first. */
+	FMD_MUNMAP,
+	/* msync of [a[0], a[0]+a[1]) with flags a[2]: write back (MS_SYNC),
+	 * report write-back errors (errseq). rep.err. */
+	FMD_MSYNC,
+	/* madvise hint a[2] (MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED) on
+	 * [a[0], a[0]+a[1]). */
+	FMD_MADVISE,
+	/* Whether [a[0], a[0]+a[1]) holds a faultmap mapping: rep.v[0]. */
+	FMD_TOUCHES,
+	/* [a[0], a[0]+a[1]) is about to become writable: the shared views
+	 * there start tracking writes. rep.v[0] = where the first view that
+	 * may not write (read-only fd) starts, or the end. */
+	FMD_MPROTECT,
+	/* The client is about to fork: keep a copy of its mappings for the
+	 * child. rep.v[0] = token; payload: struct fmd_view[rep.v[1]]. */
+	FMD_FORK_PREPARE,
+	/* A forked child: a[0] = token from its parent's FMD_FORK_PREPARE,
+	 * a[1] = FMD_VERSION, a[2] = pid. fds: as FMD_HELLO. Instead of
+	 * FMD_HELLO. */
+	FMD_FORK_ADOPT,
+	/* The parent's fork failed (or it forgets a token): a[0] = token. */
+	FMD_FORK_FORGET,
+	/* The client exits: forget all its mappings, writing back first. */
+	FMD_EXIT,
+	/* Write back every dirty page of every file (exec, fm_sync). */
+	FMD_SYNC_ALL,
+	/* faultmap daemon --stop: write back everything and exit. */
+	FMD_STOP,
+	/* The daemon's counters: payload struct fm_stats. */
+	FMD_STATS,
+	FMD_OP_MAX
+};
+
+struct fmd_req {
+	uint32_t op;
+	uint32_t flags; /* 0 */
+	uint64_t a[6];
+};
+
+struct fmd_rep {
+	int32_t err; /* 0 or -errno */
+	uint32_t len; /* payload bytes that follow */
+	uint64_t v[2];
+};
+
+struct fmd_view {
+	uint64_t start, end;
+	uint32_t wp; /* registered for write-protect */
+	uint32_t shared;
+};
+
+/* fmd_send - send one message of len bytes (a header, then payload) with
+ * nfds descriptors. Return: 0 or -errno (-EPIPE: the peer is gone). */
+int fmd_send(int sock, const void *msg, size_t len, const void *payload,
+	     size_t plen, const int *fds, int nfds);
+
+/* fmd_recv - receive one message into buf (size bytes). The descriptors
+ * that came with it go to fds (at most FMD_MAX_FDS; *nfds says how many);
+ * any beyond that, and any of a truncated message, are closed.
+ * Return: its length, 0 at end of file, or -errno (-EMSGSIZE: truncated). */
+ssize_t fmd_recv(int sock, void *buf, size_t size, int *fds, int *nfds);
+
+#endif /* FAULTMAP_DAEMON_PROTO_H */

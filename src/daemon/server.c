@@ -1,0 +1,682 @@
+/*
+ * server.c - the faultmap daemon: one page cache for every process of its
+ * user (issue 10; docs/design.md, "The daemon").
+ *
+ * The daemon runs the engine (mmap.c and the rest) for itself, as the
+ * library does in embedded mode, and gives each client process an mm of
+ * its own, made of the client's userfaultfd (sent with FMD_HELLO). The
+ * fault thread serves every mm's userfaultfd alike, so a client's miss is
+ * read by the daemon's fault thread, filled into the file's memfd through
+ * the daemon's own fill view, and woken through the client's userfaultfd:
+ * no extra hop against embedded mode. A client maps the memfds itself (a
+ * process can only change its own address space): the daemon keeps the
+ * records (vmas), answers the messages of proto.h, and writes back.
+ *
+ * One thread per client reads its requests; each request takes
+ * engine.lock for what it changes, and never waits for the client while
+ * it holds it. A client that goes away (exit, SIGKILL, crash: the socket
+ * ends) loses nothing: its mappings are forgotten as by munmap, so the
+ * last mapping of a file writes its dirty pages back.
+ */
+#include "daemon/proto.h"
+#include "daemon/server.h"
+#include "internal.h"
+#include "runtime_dir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FMD_MAX_CLIENTS 1024
+#define FMD_MAX_VMAS 65530 /* the kernel's default vm.max_map_count */
+#define FMD_MAX_PENDING_FORKS 64
+#define FMD_FORK_TTL_S 30
+
+struct client {
+	int sock;
+	int life; /* the client's life line: kept open, never written */
+	pid_t pid;
+	struct mm *mm;
+};
+
+/* A fork announced by FMD_FORK_PREPARE, waiting for its child. */
+struct pending_fork {
+	uint64_t token;
+	struct mm *mm; /* the parent's vmas, no userfaultfd yet */
+	time_t born;
+	struct pending_fork *next;
+};
+
+static struct pending_fork *pending; /* under engine.lock */
+static unsigned nr_pending;
+static _Atomic int nr_clients;
+static int stop_fd = -1; /* eventfd: FMD_STOP asks the main loop to end */
+
+/* ---- requests ------------------------------------------------------------ */
+
+/* mm_count_vmas - how many vmas mm has. Context: engine.lock. */
+static unsigned mm_count_vmas(const struct mm *mm)
+{
+	unsigned n = 0;
+	for (const struct vma *v = mm->vmas; v; v = v->mm_next)
+		n++;
+	return n;
+}
+
+/* range_ok - a page-aligned, non-empty range that does not wrap and lies
+ * in user space. */
+static bool range_ok(uint64_t start, uint64_t len)
+{
+	return !(start & (FM_PAGE_SIZE - 1)) && !(len & (FM_PAGE_SIZE - 1)) && len &&
+	       start + len > start && start + len <= FM_TASK_SIZE + FM_PAGE_SIZE;
+}
+
+/* is_userfaultfd - whether fd is a userfaultfd (a client could send any). */
+static bool is_userfaultfd(int fd)
+{
+	char target[64];
+	return fd_path(fd, target, sizeof(target)) > 0 &&
+	       !strcmp(target, "anon_inode:[userfaultfd]");
+}
+
+static bool is_socket(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* attach - make mm the client's, served from now on through uffd. */
+static void attach(struct client *c, struct mm *mm, int uffd, int life)
+{
+	mm->uffd = fd_keep(uffd);
+	mm->held = true;
+	c->life = fd_keep(life);
+	c->mm = mm;
+	mm->next = engine.mms->next; /* after the daemon's own mm */
+	engine.mms->next = mm;
+	fault_thread_kick(); /* poll its userfaultfd too */
+}
+
+static int do_hello(struct client *c, const struct fmd_req *r, int *fds, struct fmd_rep *rep)
+{
+	if (r->a[0] != FMD_VERSION)
+		return -EPROTO;
+	if (!is_userfaultfd(fds[0]) || !is_socket(fds[1]))
+		return -EBADF;
+	struct mm *mm = mm_new(-1);
+	if (!mm)
+		return -ENOMEM;
+	c->pid = (pid_t)r->a[1];
+	pthread_mutex_lock(&engine.lock);
+	attach(c, mm, fds[0], fds[1]);
+	rep->v[0] = engine.budget_pages;
+	pthread_mutex_unlock(&engine.lock);
+	fds[0] = fds[1] = -1; /* kept */
+	return 0;
+}
+
+/* view_memfd - the memfd to send for a view: the cache's own for a view
+ * that may write the file, else the memfd opened again read-only, so that
+ * a read-only fd never yields a writable shared view. */
+static int view_memfd(struct address_space *as, bool writable)
+{
+	if (writable)
+		return fcntl(as->memfd, F_DUPFD_CLOEXEC, 0);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", as->memfd);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static int do_mmap(struct client *c, const struct fmd_req *r, int fd, struct fmd_rep *rep,
+		   int *memfd)
+{
+	uint64_t start = r->a[0], len = r->a[1], off = r->a[2];
+	int prot = (int)r->a[3], type = (int)r->a[4];
+	if (!range_ok(start, len) || (off & (FM_PAGE_SIZE - 1)) || off > (uint64_t)LLONG_MAX ||
+	    (type != MAP_SHARED && type != MAP_PRIVATE) || r->a[5] > 1)
+		return -EINVAL;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -ENODEV;
+	int acc = fcntl(fd, F_GETFL) & O_ACCMODE;
+	bool shared = type == MAP_SHARED;
+	/* What the kernel checked in the client, checked again on the fd
+	 * itself: a client gets only what its descriptors allow. */
+	if (acc == O_WRONLY || (shared && (prot & PROT_WRITE) && acc != O_RDWR))
+		return -EACCES;
+	bool may_write = shared && acc == O_RDWR;
+	bool wp = may_write && (prot & PROT_WRITE);
+	pthread_mutex_lock(&engine.lock);
+	int err = 0;
+	if (r->a[5])
+		err = mm_unmap_range(c->mm, start, start + len);
+	if (!err && mm_count_vmas(c->mm) >= FMD_MAX_VMAS)
+		err = -ENOMEM;
+	struct address_space *as = err ? NULL : as_get(fd, &st, &err);
+	if (as) {
+		*memfd = view_memfd(as, may_write);
+		struct vma *v = *memfd < 0 ? NULL
+				 : vma_new(c->mm, as, start, start + len, off >> FM_PAGE_SHIFT,
+					   shared, may_write);
+		if (!v) {
+			err = *memfd < 0 ? -errno : -ENOMEM;
+			as_put_if_unused(as);
+		} else {
+			v->wp = wp;
+		}
+	}
+	pthread_mutex_unlock(&engine.lock);
+	if (err && *memfd >= 0) {
+		close(*memfd);
+		*memfd = -1;
+	}
+	rep->v[0] = wp;
+	return err;
+}
+
+static int do_munmap(struct client *c, const struct fmd_req *r)
+{
+	if (!range_ok(r->a[0], r->a[1]))
+		return -EINVAL;
+	pthread_mutex_lock(&engine.lock);
+	int err = mm_unmap_range(c->mm, r->a[0], r->a[0] + r->a[1]);
+	pthread_mutex_unlock(&engine.lock);
+	return err;
+}
+
+/* do_msync - the engine's part of msync: the client asked the kernel
+ * first, for its own checks (holes, locked pages). */
+static int do_msync(struct client *c, const struct fmd_req *r)
+{
+	uint64_t start = r->a[0], end = r->a[0] + r->a[1];
+	int flags = (int)r->a[2];
+	if (!range_ok(r->a[0], r->a[1]))
+		return -EINVAL;
+	int ret = 0;
+	pthread_mutex_lock(&engine.lock);
+	for (struct vma *v = c->mm->vmas; v && v->vm_start < end && !ret; v = v->mm_next) {
+		if (v->vm_end <= start)
+			continue;
+		uintptr_t lo = v->vm_start > start ? v->vm_start : start;
+		uintptr_t hi = v->vm_end < end ? v->vm_end : end;
+		struct address_space *as = v->mapping;
+		int err = 0;
+		if (v->shared && (flags & MS_SYNC)) {
+			err = writeback_range(as, vma_index(v, lo), vma_index(v, hi));
+			if (!err && as->wr_fd >= 0 && fm_sys.fdatasync(as->wr_fd) < 0)
+				err = -errno;
+		}
+		int seen = errseq_check_and_advance(as, &v->wb_since);
+		ret = seen ? seen : err;
+	}
+	pthread_mutex_unlock(&engine.lock);
+	return ret;
+}
+
+static int do_madvise(struct client *c, const struct fmd_req *r)
+{
+	int advice = (int)r->a[2];
+	if (!range_ok(r->a[0], r->a[1]))
+		return -EINVAL;
+	if (advice != MADV_NORMAL && advice != MADV_RANDOM && advice != MADV_SEQUENTIAL &&
+	    advice != MADV_WILLNEED)
+		return -EINVAL;
+	pthread_mutex_lock(&engine.lock);
+	int err = mm_madvise_range(c->mm, r->a[0], r->a[0] + r->a[1], advice);
+	pthread_mutex_unlock(&engine.lock);
+	return err;
+}
+
+static int do_touches(struct client *c, const struct fmd_req *r, struct fmd_rep *rep)
+{
+	uint64_t start = r->a[0], end = r->a[0] + r->a[1];
+	if (end < start)
+		return -EINVAL;
+	pthread_mutex_lock(&engine.lock);
+	bool touches = false;
+	for (struct vma *v = c->mm->vmas; v && !touches; v = v->mm_next)
+		touches = v->vm_start < end && v->vm_end > start;
+	pthread_mutex_unlock(&engine.lock);
+	rep->v[0] = touches;
+	return 0;
+}
+
+static int do_mprotect(struct client *c, const struct fmd_req *r, struct fmd_rep *rep)
+{
+	if (!range_ok(r->a[0], r->a[1]))
+		return -EINVAL;
+	pthread_mutex_lock(&engine.lock);
+	uintptr_t stop = 0;
+	int err = mm_start_tracking(c->mm, r->a[0], r->a[0] + r->a[1], &stop);
+	pthread_mutex_unlock(&engine.lock);
+	rep->v[0] = stop;
+	return err;
+}
+
+/* forget_pending - drop a pending fork (its child never came). Context:
+ * engine.lock. */
+static void forget_pending(struct pending_fork **pp)
+{
+	struct pending_fork *p = *pp;
+	*pp = p->next;
+	nr_pending--;
+	mm_forget(p->mm);
+	free(p);
+}
+
+/* expire_pending - forget the forks whose child did not come in time. */
+static void expire_pending(void)
+{
+	time_t now = time(NULL);
+	for (struct pending_fork **pp = &pending; *pp;) {
+		if (now - (*pp)->born > FMD_FORK_TTL_S)
+			forget_pending(pp);
+		else
+			pp = &(*pp)->next;
+	}
+}
+
+static int do_fork_prepare(struct client *c, struct fmd_rep *rep, struct fmd_view **views)
+{
+	uint64_t token;
+	if (getrandom(&token, sizeof(token), 0) != (ssize_t)sizeof(token))
+		return -EAGAIN;
+	pthread_mutex_lock(&engine.lock);
+	expire_pending();
+	int err = 0;
+	unsigned n = mm_count_vmas(c->mm);
+	struct pending_fork *p = NULL;
+	if (nr_pending >= FMD_MAX_PENDING_FORKS ||
+	    (size_t)n * sizeof(struct fmd_view) > FMD_MAX_PAYLOAD - sizeof(struct fmd_rep))
+		err = -ENOMEM;
+	if (!err) {
+		p = calloc(1, sizeof(*p));
+		*views = calloc(n ? n : 1, sizeof(**views));
+		if (p && *views)
+			p->mm = mm_dup(c->mm, -1);
+		if (!p || !*views || !p->mm)
+			err = -ENOMEM;
+	}
+	if (!err) {
+		unsigned i = 0;
+		for (struct vma *v = c->mm->vmas; v; v = v->mm_next, i++)
+			(*views)[i] = (struct fmd_view){v->vm_start, v->vm_end, v->wp, v->shared};
+		p->token = token;
+		p->born = time(NULL);
+		p->next = pending;
+		pending = p;
+		nr_pending++;
+		rep->v[0] = token;
+		rep->v[1] = n;
+		rep->len = (uint32_t)(n * sizeof(struct fmd_view));
+	} else {
+		free(p);
+		free(*views);
+		*views = NULL;
+	}
+	pthread_mutex_unlock(&engine.lock);
+	return err;
+}
+
+static int do_fork_adopt(struct client *c, const struct fmd_req *r, int *fds)
+{
+	if (r->a[1] != FMD_VERSION)
+		return -EPROTO;
+	if (!is_userfaultfd(fds[0]) || !is_socket(fds[1]))
+		return -EBADF;
+	int err = -ENOENT;
+	pthread_mutex_lock(&engine.lock);
+	for (struct pending_fork **pp = &pending; *pp; pp = &(*pp)->next) {
+		struct pending_fork *p = *pp;
+		if (p->token != r->a[0])
+			continue;
+		*pp = p->next;
+		nr_pending--;
+		c->pid = (pid_t)r->a[2];
+		attach(c, p->mm, fds[0], fds[1]);
+		free(p);
+		fds[0] = fds[1] = -1;
+		err = 0;
+		break;
+	}
+	pthread_mutex_unlock(&engine.lock);
+	return err;
+}
+
+static int do_fork_forget(const struct fmd_req *r)
+{
+	pthread_mutex_lock(&engine.lock);
+	for (struct pending_fork **pp = &pending; *pp; pp = &(*pp)->next) {
+		if ((*pp)->token == r->a[0]) {
+			forget_pending(pp);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&engine.lock);
+	return 0;
+}
+
+/* client_gone - the client exited (or asked FMD_EXIT): forget its
+ * mappings, as munmap would, so that the last mapping of a file writes it
+ * back; the fault thread then reaps the mm. */
+static void client_gone(struct client *c)
+{
+	if (!c->mm)
+		return;
+	pthread_mutex_lock(&engine.lock);
+	(void)mm_unmap_range(c->mm, 0, FM_TASK_SIZE + FM_PAGE_SIZE);
+	c->mm->dead = true;
+	c->mm->held = false; /* the fault thread reaps it */
+	pthread_mutex_unlock(&engine.lock);
+	fault_thread_kick();
+	c->mm = NULL;
+}
+
+/* The number of descriptors each request must carry. */
+static int fds_wanted(uint32_t op)
+{
+	switch (op) {
+	case FMD_HELLO: case FMD_FORK_ADOPT:
+		return 2;
+	case FMD_MMAP:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* serve_request - answer one request. Return: false to end the connection
+ * (a protocol error). */
+static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
+{
+	struct fmd_rep rep = {0};
+	struct fmd_view *views = NULL;
+	int out_fd = -1;
+	bool attached = c->mm != NULL;
+	bool ok = true;
+	switch (r->op) {
+	case FMD_HELLO:
+		rep.err = attached ? -EISCONN : do_hello(c, r, fds, &rep);
+		break;
+	case FMD_FORK_ADOPT:
+		rep.err = attached ? -EISCONN : do_fork_adopt(c, r, fds);
+		break;
+	case FMD_SYNC_ALL:
+		pthread_mutex_lock(&engine.lock);
+		rep.err = writeback_all();
+		pthread_mutex_unlock(&engine.lock);
+		break;
+	case FMD_STATS: {
+		struct fm_stats st;
+		rep.err = fm_stats(&st);
+		if (!rep.err)
+			ok = fmd_send(c->sock, &rep, sizeof(rep), &st, sizeof(st), NULL, 0) == 0;
+		return ok;
+	}
+	case FMD_STOP: {
+		/* Written back first; the main loop ends after the answer is
+		 * sent (it writes back again whatever came meanwhile). */
+		pthread_mutex_lock(&engine.lock);
+		rep.err = writeback_all();
+		pthread_mutex_unlock(&engine.lock);
+		ok = fmd_send(c->sock, &rep, sizeof(rep), NULL, 0, NULL, 0) == 0;
+		uint64_t one = 1;
+		if (!rep.err && write(stop_fd, &one, sizeof(one)) < 0)
+			ok = false;
+		return ok;
+	}
+	default:
+		if (!attached) {
+			rep.err = -ENOTCONN;
+			break;
+		}
+		switch (r->op) {
+		case FMD_MMAP:
+			rep.err = do_mmap(c, r, fds[0], &rep, &out_fd);
+			break;
+		case FMD_MUNMAP:
+			rep.err = do_munmap(c, r);
+			break;
+		case FMD_MSYNC:
+			rep.err = do_msync(c, r);
+			break;
+		case FMD_MADVISE:
+			rep.err = do_madvise(c, r);
+			break;
+		case FMD_TOUCHES:
+			rep.err = do_touches(c, r, &rep);
+			break;
+		case FMD_MPROTECT:
+			rep.err = do_mprotect(c, r, &rep);
+			break;
+		case FMD_FORK_PREPARE:
+			rep.err = do_fork_prepare(c, &rep, &views);
+			break;
+		case FMD_FORK_FORGET:
+			rep.err = do_fork_forget(r);
+			break;
+		case FMD_EXIT:
+			client_gone(c);
+			break;
+		default:
+			ok = false;
+		}
+	}
+	if (ok)
+		ok = fmd_send(c->sock, &rep, sizeof(rep), views, rep.len, &out_fd,
+			      out_fd >= 0) == 0;
+	free(views);
+	if (out_fd >= 0)
+		close(out_fd);
+	return ok;
+}
+
+static void *client_thread(void *arg)
+{
+	struct client *c = arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		struct fmd_req r;
+		int fds[FMD_MAX_FDS], nfds;
+		ssize_t n = fmd_recv(c->sock, &r, sizeof(r), fds, &nfds);
+		bool ok = n == (ssize_t)sizeof(r) && r.flags == 0 && r.op > 0 &&
+			  r.op < FMD_OP_MAX && nfds == fds_wanted(r.op);
+		if (ok)
+			ok = serve_request(c, &r, fds);
+		for (int i = 0; i < nfds; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		if (!ok)
+			break;
+	}
+	client_gone(c);
+	close(c->sock);
+	if (c->life >= 0)
+		sys_close(c->life);
+	free(c);
+	atomic_fetch_sub(&nr_clients, 1);
+	return NULL;
+}
+
+/* ---- the socket ------------------------------------------------------- */
+
+/* accept_client - take one connection: the daemon's own user only. */
+static void accept_client(int lsock)
+{
+	int s = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+	if (s < 0)
+		return;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) || len != sizeof(cred) ||
+	    cred.uid != geteuid() || atomic_load(&nr_clients) >= FMD_MAX_CLIENTS) {
+		close(s);
+		return;
+	}
+	struct client *c = calloc(1, sizeof(*c));
+	pthread_attr_t attr;
+	pthread_t t;
+	if (!c) {
+		close(s);
+		return;
+	}
+	c->sock = s;
+	c->life = -1;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	atomic_fetch_add(&nr_clients, 1);
+	if (pthread_create(&t, &attr, client_thread, c)) {
+		atomic_fetch_sub(&nr_clients, 1);
+		close(s);
+		free(c);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+int fmd_socket_path(char *path, size_t size)
+{
+	char dir[RT_DIR_PATH_MAX];
+	int dfd = runtime_dir_create(dir, sizeof(dir));
+	if (dfd < 0)
+		return dfd;
+	close(dfd);
+	struct sockaddr_un sun;
+	if ((size_t)snprintf(path, size, "%s/%s", dir, FMD_SOCK_NAME) >= size ||
+	    strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* take_lock - the daemon's lock file, held while it runs: one daemon per
+ * user. Return: its fd, -EEXIST if another daemon holds it, or -errno. */
+static int take_lock(int dfd)
+{
+	int fd = openat(dfd, FMD_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EPERM;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno == EWOULDBLOCK ? -EEXIST : -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* listen_on - bind the socket, 0600, in the runtime directory dfd, after
+ * removing a stale one (the lock says no daemon uses it). */
+static int listen_on(int dfd, const char *path)
+{
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	strcpy(sun.sun_path, path);
+	(void)unlinkat(dfd, FMD_SOCK_NAME, 0);
+	mode_t old = umask(0177);
+	int err = bind(s, (struct sockaddr *)&sun, sizeof(sun)) < 0 ? -errno : 0;
+	umask(old);
+	if (!err && listen(s, 128) < 0)
+		err = -errno;
+	if (err) {
+		close(s);
+		return err;
+	}
+	return s;
+}
+
+int fmd_main(const struct fmd_opts *o)
+{
+	if (o->budget && fm_set_budget(o->budget)) {
+		fprintf(stderr, "faultmap daemon: bad budget\n");
+		return 2;
+	}
+	char dir[RT_DIR_PATH_MAX], path[RT_DIR_PATH_MAX + 32];
+	int dfd = runtime_dir_create(dir, sizeof(dir));
+	if (dfd < 0)
+		return 1;
+	int lock = take_lock(dfd);
+	if (lock < 0) {
+		close(dfd);
+		if (lock == -EEXIST) {
+			if (!o->quiet_if_running)
+				fprintf(stderr, "faultmap daemon: already running (%s/%s)\n", dir,
+					FMD_SOCK_NAME);
+			return o->quiet_if_running ? 0 : 1;
+		}
+		fprintf(stderr, "faultmap daemon: %s/%s: %s\n", dir, FMD_LOCK_NAME,
+			strerror(-lock));
+		return 1;
+	}
+	int err = engine_start();
+	if (err) {
+		fprintf(stderr, "faultmap daemon: cannot start the engine: %s\n", strerror(-err));
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, FMD_SOCK_NAME);
+	int lsock = listen_on(dfd, path);
+	if (lsock < 0) {
+		fprintf(stderr, "faultmap daemon: %s: %s\n", path, strerror(-lsock));
+		return 1;
+	}
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGINT);
+	sigaddset(&term, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);
+	int sfd = signalfd(-1, &term, SFD_CLOEXEC);
+	stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (o->ready_fd >= 0) { /* tell whoever started us that we listen */
+		if (write(o->ready_fd, "1", 1) < 0) {
+		}
+		close(o->ready_fd);
+	}
+	for (;;) {
+		struct pollfd p[3] = {{lsock, POLLIN, 0}, {sfd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+		if (poll(p, 3, 10000) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents || p[2].revents)
+			break;
+		if (p[0].revents & POLLIN)
+			accept_client(lsock);
+		pthread_mutex_lock(&engine.lock);
+		expire_pending();
+		pthread_mutex_unlock(&engine.lock);
+	}
+	/* Stop: no new clients; every dirty page is written (exit_writeback,
+	 * at exit), then the lock goes with the process. */
+	unlinkat(dfd, FMD_SOCK_NAME, 0);
+	close(lsock);
+	pthread_mutex_lock(&engine.lock);
+	err = writeback_all();
+	pthread_mutex_unlock(&engine.lock);
+	if (err)
+		fprintf(stderr, "faultmap daemon: write-back failed: %s\n", strerror(-err));
+	close(dfd);
+	return err ? 1 : 0;
+}
