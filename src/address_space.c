@@ -8,6 +8,7 @@
  * lists the vmas that map it. All functions run under engine.lock.
  */
 #include "internal.h"
+#include "daemon/files_table.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -306,6 +307,7 @@ struct address_space *as_get(int fd, const struct stat *st, int *err)
 		as->next = engine.mappings;
 		engine.mappings = as;
 		atomic_fetch_add(&engine.nr_cached, 1);
+		files_table_count(as->dev, as->ino, 1);
 	} else if ((uint64_t)st->st_size > as->i_size) {
 		/* The file grew behind the cache's back: let the new pages in. */
 		*err = as_resize(as, (uint64_t)st->st_size);
@@ -442,6 +444,7 @@ static void as_unlink(struct address_space *as)
 		pp = &(*pp)->next;
 	*pp = as->next;
 	atomic_fetch_sub(&engine.nr_cached, 1);
+	files_table_count(as->dev, as->ino, -1);
 }
 
 /*

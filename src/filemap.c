@@ -33,6 +33,7 @@
  * mappings fault in as in any system call.
  */
 #include "internal.h"
+#include "client/client.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -170,6 +171,7 @@ static ssize_t read_to_bounce(struct file_op *op, char *bounce, size_t len, uint
  */
 size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user)
 {
+	pid_t self = engine.pid ? engine.pid : getpid(); /* a client: no engine */
 	static _Atomic bool unusable; /* a seccomp filter forbids the calls */
 	if (atomic_load_explicit(&unusable, memory_order_relaxed))
 		goto plain;
@@ -177,8 +179,8 @@ size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user)
 	while (done < len) {
 		struct iovec local = {(char *)mine + done, len - done};
 		struct iovec remote = {(void *)(user + done), len - done};
-		ssize_t n = to_user ? process_vm_writev(engine.pid, &local, 1, &remote, 1, 0)
-				    : process_vm_readv(engine.pid, &local, 1, &remote, 1, 0);
+		ssize_t n = to_user ? process_vm_writev(self, &local, 1, &remote, 1, 0)
+				    : process_vm_readv(self, &local, 1, &remote, 1, 0);
 		if (n > 0) {
 			done += (size_t)n;
 			continue;
@@ -368,6 +370,9 @@ static int rw_check(const struct file_op *op, bool write, const void *buf, size_
 
 ssize_t fm_pread(int fd, void *buf, size_t count, off_t offset)
 {
+	if (fm_client_mode())
+		return client_pread(fd, buf, count, offset, false);
+
 	if (offset < 0) /* before the fd is looked at */
 		return fail_rw(-EINVAL);
 	struct file_op op;
@@ -382,6 +387,9 @@ ssize_t fm_pread(int fd, void *buf, size_t count, off_t offset)
 
 ssize_t fm_read(int fd, void *buf, size_t count)
 {
+	if (fm_client_mode())
+		return client_pread(fd, buf, count, 0, true);
+
 	struct file_op op;
 	if (!op_begin(&op, fd))
 		return sys_read(fd, buf, count);
@@ -398,6 +406,9 @@ ssize_t fm_read(int fd, void *buf, size_t count)
 
 ssize_t fm_pwrite(int fd, const void *buf, size_t count, off_t offset)
 {
+	if (fm_client_mode())
+		return client_pwrite(fd, buf, count, offset, false);
+
 	if (offset < 0) /* before the fd is looked at */
 		return fail_rw(-EINVAL);
 	struct file_op op;
@@ -413,6 +424,9 @@ ssize_t fm_pwrite(int fd, const void *buf, size_t count, off_t offset)
 
 ssize_t fm_write(int fd, const void *buf, size_t count)
 {
+	if (fm_client_mode())
+		return client_pwrite(fd, buf, count, 0, true);
+
 	struct file_op op;
 	if (!op_begin(&op, fd))
 		return sys_write(fd, buf, count);
@@ -430,6 +444,9 @@ ssize_t fm_write(int fd, const void *buf, size_t count)
 
 int fm_ftruncate(int fd, off_t length)
 {
+	if (fm_client_mode())
+		return client_file_op(FMD_FTRUNCATE, fd, (uint64_t)length, 0, 0);
+
 	struct file_op op;
 	if (!op_begin(&op, fd))
 		return sys_ftruncate(fd, length);
@@ -463,6 +480,10 @@ static void zero_cached(struct address_space *as, uint64_t off, uint64_t end)
 
 int fm_fallocate(int fd, int mode, off_t offset, off_t len)
 {
+	if (fm_client_mode())
+		return client_file_op(FMD_FALLOCATE, fd, (uint64_t)mode, (uint64_t)offset,
+				      (uint64_t)len);
+
 	struct file_op op;
 	if (!op_begin(&op, fd))
 		return sys_fallocate(fd, mode, offset, len);
@@ -490,6 +511,9 @@ int fm_fallocate(int fd, int mode, off_t offset, off_t len)
 
 bool filemap_is_cached(int fd)
 {
+	if (fm_client_mode())
+		return client_may_cache(fd);
+
 	struct file_op op;
 	if (!op_begin(&op, fd))
 		return false;
@@ -623,16 +647,26 @@ static int sync_fd(int fd, bool datasync)
 
 int fm_fsync(int fd)
 {
+	if (fm_client_mode())
+		return client_file_op(FMD_FSYNC, fd, 0, 0, 0);
+
 	return sync_fd(fd, false);
 }
 
 int fm_fdatasync(int fd)
 {
+	if (fm_client_mode())
+		return client_file_op(FMD_FSYNC, fd, 1, 0, 0);
+
 	return sync_fd(fd, true);
 }
 
 int fm_sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags)
 {
+	if (fm_client_mode())
+		return client_file_op(FMD_SYNC_FILE_RANGE, fd, (uint64_t)offset, (uint64_t)nbytes,
+				      flags);
+
 	struct file_op op;
 	if (!op_begin(&op, fd))
 		return sys_sync_file_range(fd, offset, nbytes, flags);
@@ -679,6 +713,9 @@ static int writeback_dev(dev_t dev, bool all)
 
 int fm_syncfs(int fd)
 {
+	if (fm_client_mode())
+		return client_file_op(FMD_SYNCFS, fd, 0, 0, 0);
+
 	struct stat st;
 	int err = 0;
 	if (engine.started && !engine.forked_child && fstat(fd, &st) == 0)
@@ -690,6 +727,12 @@ int fm_syncfs(int fd)
 
 void fm_sync(void)
 {
+	if (fm_client_mode()) {
+		(void)client_sync_all();
+		sys_sync();
+		return;
+	}
+
 	if (engine.started && !engine.forked_child)
 		(void)writeback_dev(0, true);
 	sys_sync();

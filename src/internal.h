@@ -209,6 +209,7 @@ size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user);
 void filemap_fd_opened(int fd);
 void filemap_fds_closed(unsigned int first, unsigned int last);
 void filemap_as_freed(struct address_space *as);
+size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user);
 
 /* ---- vma.c: the mappings of a process ----------------------------------- */
 

@@ -21,6 +21,7 @@
  * mapped stay readable; nothing reads zeros.
  */
 #include "client/client.h"
+#include "daemon/files_table.h"
 #include "daemon/proto.h"
 #include "daemon/server.h"
 #include "internal.h"
@@ -60,12 +61,14 @@ static struct {
 	_Atomic bool dead; /* the daemon is gone */
 	pid_t pid;
 	int sock, uffd, life;
+	char *bounce; /* FMD_BOUNCE bytes shared with the daemon */
 	pthread_t watcher;
 } cl = {.sock = -1, .uffd = -1, .life = -1};
 
 static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t rpc_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t bounce_lock = PTHREAD_MUTEX_INITIALIZER; /* outside rpc_lock */
 
 static _Atomic int mode; /* FM_MODE_*, 0 until known */
 
@@ -326,8 +329,20 @@ static int introduce(struct fmd_req *req)
 		return -errno;
 	int fds[2] = {cl.uffd, pair[1]};
 	struct fmd_rep rep;
-	int err = rpc_on(cl.sock, req, fds, 2, &rep, NULL, NULL, 0);
+	int bounce = -1;
+	int err = rpc_on(cl.sock, req, fds, 2, &rep, &bounce, NULL, 0);
 	sys_close(pair[1]);
+	if (!err && bounce < 0)
+		err = -EIO;
+	if (!err) {
+		if (cl.bounce)
+			sys_munmap(cl.bounce, FMD_BOUNCE); /* a forked child's copy */
+		void *b = sys_mmap(NULL, FMD_BOUNCE, PROT_READ | PROT_WRITE, MAP_SHARED, bounce, 0);
+		cl.bounce = b == MAP_FAILED ? NULL : b;
+		err = b == MAP_FAILED ? -errno : 0;
+	}
+	if (bounce >= 0)
+		sys_close(bounce);
 	if (err) {
 		sys_close(pair[0]);
 		return err;
@@ -401,6 +416,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&map_lock, NULL);
 	pthread_mutex_init(&rpc_lock, NULL);
 	pthread_mutex_init(&start_lock, NULL);
+	pthread_mutex_init(&bounce_lock, NULL);
 	if (cl.started) {
 		sys_close(cl.sock);
 		sys_close(cl.life);
@@ -718,6 +734,100 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 		err = forget(start + new_len, old_len - new_len);
 	lock_drop(&map_lock, &old);
 	return err ? fail_ptr(err) : p;
+}
+
+/* ---- read(), write() and the rest ------------------------------------------ */
+
+bool client_may_cache(int fd)
+{
+	return files_table_may_cache(fd);
+}
+
+/* file_rw - read (write: false) or write count bytes at offset (at_pos:
+ * at the file position) through the daemon, FMD_BOUNCE at a time: the
+ * program's buffer is copied to or from the bounce buffer here, as the
+ * kernel copies to or from user memory (a bad buffer: EFAULT, or a short
+ * count at the first bad page). */
+static ssize_t file_rw(int fd, char *buf, size_t count, off_t offset, bool at_pos, bool write)
+{
+	if (!at_pos && offset < 0)
+		return fail(-EINVAL);
+	if (!client_may_cache(fd))
+		return write ? (at_pos ? sys_write(fd, buf, count) : sys_pwrite(fd, buf, count, offset))
+			     : (at_pos ? sys_read(fd, buf, count) : sys_pread(fd, buf, count, offset));
+	int err = client_start();
+	if (err)
+		return fail(err);
+	sigset_t old;
+	lock_take(&bounce_lock, &old);
+	size_t done = 0;
+	do {
+		size_t n = count - done < FMD_BOUNCE ? count - done : FMD_BOUNCE;
+		if (write && n) {
+			size_t got = user_copy(cl.bounce, (uintptr_t)buf + done, n, false);
+			if (!got) {
+				err = -EFAULT;
+				break;
+			}
+			n = got;
+		}
+		struct fmd_req req = {.op = write ? FMD_PWRITE : FMD_PREAD,
+				      .a = {n, at_pos ? FMD_AT_POS : (uint64_t)offset + done}};
+		struct fmd_rep rep;
+		err = rpc(&req, fd, &rep, NULL, NULL, 0);
+		if (err)
+			break;
+		size_t m = rep.v[0] < n ? (size_t)rep.v[0] : n;
+		if (!write && m && user_copy(cl.bounce, (uintptr_t)buf + done, m, true) < m) {
+			err = -EFAULT;
+			break;
+		}
+		done += m;
+		if (m < n)
+			break;
+	} while (done < count);
+	lock_drop(&bounce_lock, &old);
+	if (err && !done)
+		return fail(err);
+	return (ssize_t)done;
+}
+
+ssize_t client_pread(int fd, void *buf, size_t count, off_t offset, bool at_pos)
+{
+	return file_rw(fd, buf, count, offset, at_pos, false);
+}
+
+ssize_t client_pwrite(int fd, const void *buf, size_t count, off_t offset, bool at_pos)
+{
+	return file_rw(fd, (char *)buf, count, offset, at_pos, true);
+}
+
+/* client_file_op - ftruncate, fallocate, fsync... (op, its arguments) of a
+ * file the daemon may cache, through it: it changes the cache with the
+ * file, or writes back first. Others: the kernel's call. */
+int client_file_op(int op, int fd, uint64_t a0, uint64_t a1, uint64_t a2)
+{
+	/* syncfs: every cached file of fd's file system, whatever fd is. */
+	if (op == FMD_SYNCFS ? !cl.started : !client_may_cache(fd)) {
+		switch (op) {
+		case FMD_FTRUNCATE:
+			return sys_ftruncate(fd, (off_t)a0);
+		case FMD_FALLOCATE:
+			return sys_fallocate(fd, (int)a0, (off_t)a1, (off_t)a2);
+		case FMD_FSYNC:
+			return a0 ? sys_fdatasync(fd) : sys_fsync(fd);
+		case FMD_SYNC_FILE_RANGE:
+			return sys_sync_file_range(fd, (off_t)a0, (off_t)a1, (unsigned)a2);
+		default:
+			return sys_syncfs(fd);
+		}
+	}
+	int err = client_start();
+	if (!err) {
+		struct fmd_req req = {.op = (uint32_t)op, .a = {a0, a1, a2}};
+		err = rpc(&req, fd, NULL, NULL, NULL, 0);
+	}
+	return err ? fail(err) : 0;
 }
 
 int client_sync_all(void)

@@ -7,9 +7,11 @@
 #define FAULTMAP_CLIENT_H
 
 #include "faultmap.h"
+#include "daemon/proto.h"
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* client_start - connect to the user's daemon (starting it if none runs)
@@ -24,6 +26,13 @@ int client_mprotect(void *addr, size_t length, int prot);
 void *client_mremap(void *old_address, size_t old_size, size_t new_size, int flags,
 		    void *new_address);
 int client_sync_all(void);
+/* read(), write() and the size and sync calls of a file the daemon may
+ * cache (client_may_cache), through it; others go to the kernel. at_pos:
+ * at the fd's file position (read, write), not at offset. */
+bool client_may_cache(int fd);
+ssize_t client_pread(int fd, void *buf, size_t count, off_t offset, bool at_pos);
+ssize_t client_pwrite(int fd, const void *buf, size_t count, off_t offset, bool at_pos);
+int client_file_op(int op, int fd, uint64_t a0, uint64_t a1, uint64_t a2);
 int client_stats(struct fm_stats *out);
 
 /* client_stop_daemon - ask the user's daemon, if one runs, to write every

@@ -25,12 +25,15 @@
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
 #define FMD_MAX_PAYLOAD (192 * 1024)
+#define FMD_BOUNCE (1024 * 1024)
+#define FMD_AT_POS UINT64_MAX
 
 enum fmd_op {
 	/* a[0] = FMD_VERSION, a[1] = the client's pid.
 	 * fds: the client's userfaultfd, the client's end of its life line
 	 * (a socketpair whose hang-up tells the client the daemon is gone).
-	 * rep.v[0] = the budget in pages. */
+	 * rep.v[0] = the budget in pages; fds: the client's bounce buffer
+	 * (a memfd of FMD_BOUNCE bytes that cannot shrink). */
 	FMD_HELLO = 1,
 	/* A new mapping [a[0], a[0]+a[1]) of the file fd at offset a[2]
 	 * (bytes), a[3] = prot, a[4] = MAP_SHARED or MAP_PRIVATE, a[5] = 1
@@ -73,6 +76,21 @@ enum fmd_op {
 	FMD_STOP,
 	/* The daemon's counters: payload struct fm_stats. */
 	FMD_STATS,
+	/* read/write of the file fd through the daemon's cache, with the
+	 * client's bounce buffer (the memfd of FMD_HELLO's reply, FMD_BOUNCE
+	 * bytes) as the buffer: a[0] = bytes (at most FMD_BOUNCE), a[1] =
+	 * offset, or FMD_AT_POS for the fd's file position (read, write).
+	 * fds: the file. rep.v[0] = bytes done; rep.err as the call's. */
+	FMD_PREAD,
+	FMD_PWRITE,
+	/* ftruncate(fd, a[0]); fallocate(fd, a[0] = mode, a[1], a[2]);
+	 * fsync (a[0] = 1: fdatasync); sync_file_range(fd, a[0], a[1],
+	 * a[2]); syncfs(fd). fds: the file. */
+	FMD_FTRUNCATE,
+	FMD_FALLOCATE,
+	FMD_FSYNC,
+	FMD_SYNC_FILE_RANGE,
+	FMD_SYNCFS,
 	FMD_OP_MAX
 };
 

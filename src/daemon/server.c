@@ -18,6 +18,7 @@
  * ends) loses nothing: its mappings are forgotten as by munmap, so the
  * last mapping of a file writes its dirty pages back.
  */
+#include "daemon/files_table.h"
 #include "daemon/proto.h"
 #include "daemon/server.h"
 #include "internal.h"
@@ -34,6 +35,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -49,6 +51,7 @@
 
 struct client {
 	int sock;
+	char *bounce; /* FMD_BOUNCE bytes shared with the client */
 	int life; /* the client's life line: kept open, never written */
 	pid_t pid;
 	struct mm *mm;
@@ -112,12 +115,37 @@ static void attach(struct client *c, struct mm *mm, int uffd, int life)
 	fault_thread_kick(); /* poll its userfaultfd too */
 }
 
-static int do_hello(struct client *c, const struct fmd_req *r, int *fds, struct fmd_rep *rep)
+/* make_bounce - the client's bounce buffer for read() and write(): a memfd
+ * that neither side can shrink (a shrunk one would fault the daemon).
+ * Return: the memfd to send, or -errno. */
+static int make_bounce(struct client *c)
+{
+	int fd = memfd_create("faultmap:bounce", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	void *p = MAP_FAILED;
+	if (ftruncate(fd, FMD_BOUNCE) == 0 &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
+		p = mmap(NULL, FMD_BOUNCE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	c->bounce = p;
+	return fd;
+}
+
+static int do_hello(struct client *c, const struct fmd_req *r, int *fds, struct fmd_rep *rep,
+		    int *out_fd)
 {
 	if (r->a[0] != FMD_VERSION)
 		return -EPROTO;
 	if (!is_userfaultfd(fds[0]) || !is_socket(fds[1]))
 		return -EBADF;
+	*out_fd = make_bounce(c);
+	if (*out_fd < 0)
+		return *out_fd;
 	struct mm *mm = mm_new(-1);
 	if (!mm)
 		return -ENOMEM;
@@ -335,12 +363,15 @@ static int do_fork_prepare(struct client *c, struct fmd_rep *rep, struct fmd_vie
 	return err;
 }
 
-static int do_fork_adopt(struct client *c, const struct fmd_req *r, int *fds)
+static int do_fork_adopt(struct client *c, const struct fmd_req *r, int *fds, int *out_fd)
 {
 	if (r->a[1] != FMD_VERSION)
 		return -EPROTO;
 	if (!is_userfaultfd(fds[0]) || !is_socket(fds[1]))
 		return -EBADF;
+	*out_fd = make_bounce(c);
+	if (*out_fd < 0)
+		return *out_fd;
 	int err = -ENOENT;
 	pthread_mutex_lock(&engine.lock);
 	for (struct pending_fork **pp = &pending; *pp; pp = &(*pp)->next) {
@@ -389,13 +420,61 @@ static void client_gone(struct client *c)
 	c->mm = NULL;
 }
 
+/* do_file - a read(), write() or size change of the client's file fd,
+ * through the cache: the engine's own fm_ calls, run here on the fd the
+ * client sent (the same open file description: its mode, O_APPEND and
+ * position are the client's), with the bounce buffer as the program's
+ * buffer. A file the daemon does not cache goes to the kernel there too. */
+static int do_file(struct client *c, const struct fmd_req *r, int fd, struct fmd_rep *rep)
+{
+	ssize_t n = 0;
+	uint64_t len = r->a[0], off = r->a[1];
+	bool at_pos = off == FMD_AT_POS;
+	if ((r->op == FMD_PREAD || r->op == FMD_PWRITE) &&
+	    (len > FMD_BOUNCE || (!at_pos && off > (uint64_t)INT64_MAX)))
+		return -EINVAL;
+	switch (r->op) {
+	case FMD_PREAD:
+		n = at_pos ? fm_read(fd, c->bounce, len) : fm_pread(fd, c->bounce, len, (off_t)off);
+		break;
+	case FMD_PWRITE:
+		n = at_pos ? fm_write(fd, c->bounce, len)
+			   : fm_pwrite(fd, c->bounce, len, (off_t)off);
+		break;
+	case FMD_FTRUNCATE:
+		n = fm_ftruncate(fd, (off_t)r->a[0]);
+		break;
+	case FMD_FALLOCATE:
+		n = fm_fallocate(fd, (int)r->a[0], (off_t)r->a[1], (off_t)r->a[2]);
+		break;
+	case FMD_FSYNC:
+		n = r->a[0] ? fm_fdatasync(fd) : fm_fsync(fd);
+		break;
+	case FMD_SYNC_FILE_RANGE:
+		n = fm_sync_file_range(fd, (off_t)r->a[0], (off_t)r->a[1], (unsigned)r->a[2]);
+		break;
+	case FMD_SYNCFS:
+		n = fm_syncfs(fd);
+		break;
+	}
+	/* The fd number is ours for this request only: no errseq record
+	 * outlives it (docs/design.md: each flush hears of the file's last
+	 * error). */
+	filemap_fds_closed((unsigned)fd, (unsigned)fd);
+	if (n < 0)
+		return -errno;
+	rep->v[0] = (uint64_t)n;
+	return 0;
+}
+
 /* The number of descriptors each request must carry. */
 static int fds_wanted(uint32_t op)
 {
 	switch (op) {
 	case FMD_HELLO: case FMD_FORK_ADOPT:
 		return 2;
-	case FMD_MMAP:
+	case FMD_MMAP: case FMD_PREAD: case FMD_PWRITE: case FMD_FTRUNCATE:
+	case FMD_FALLOCATE: case FMD_FSYNC: case FMD_SYNC_FILE_RANGE: case FMD_SYNCFS:
 		return 1;
 	default:
 		return 0;
@@ -413,10 +492,10 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 	bool ok = true;
 	switch (r->op) {
 	case FMD_HELLO:
-		rep.err = attached ? -EISCONN : do_hello(c, r, fds, &rep);
+		rep.err = attached ? -EISCONN : do_hello(c, r, fds, &rep, &out_fd);
 		break;
 	case FMD_FORK_ADOPT:
-		rep.err = attached ? -EISCONN : do_fork_adopt(c, r, fds);
+		rep.err = attached ? -EISCONN : do_fork_adopt(c, r, fds, &out_fd);
 		break;
 	case FMD_SYNC_ALL:
 		pthread_mutex_lock(&engine.lock);
@@ -475,6 +554,10 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 		case FMD_EXIT:
 			client_gone(c);
 			break;
+		case FMD_PREAD: case FMD_PWRITE: case FMD_FTRUNCATE: case FMD_FALLOCATE:
+		case FMD_FSYNC: case FMD_SYNC_FILE_RANGE: case FMD_SYNCFS:
+			rep.err = do_file(c, r, fds[0], &rep);
+			break;
 		default:
 			ok = false;
 		}
@@ -509,6 +592,8 @@ static void *client_thread(void *arg)
 			break;
 	}
 	client_gone(c);
+	if (c->bounce)
+		munmap(c->bounce, FMD_BOUNCE);
 	close(c->sock);
 	if (c->life >= 0)
 		sys_close(c->life);
@@ -632,9 +717,11 @@ int fmd_main(const struct fmd_opts *o)
 			strerror(-lock));
 		return 1;
 	}
-	int err = engine_start();
+	int err = files_table_create(dfd);
+	if (!err)
+		err = engine_start();
 	if (err) {
-		fprintf(stderr, "faultmap daemon: cannot start the engine: %s\n", strerror(-err));
+		fprintf(stderr, "faultmap daemon: cannot start: %s\n", strerror(-err));
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/%s", dir, FMD_SOCK_NAME);
@@ -677,6 +764,7 @@ int fmd_main(const struct fmd_opts *o)
 	pthread_mutex_unlock(&engine.lock);
 	if (err)
 		fprintf(stderr, "faultmap daemon: write-back failed: %s\n", strerror(-err));
+	files_table_remove(dfd); /* read() and write() go to the kernel now */
 	close(dfd);
 	return err ? 1 : 0;
 }
