@@ -875,6 +875,32 @@ static void write_stats(void)
 	sys_close(fd);
 }
 
+/* publish_client_stats - see publish.h. */
+void publish_client_stats(const struct fm_stats *s)
+{
+	const char *file = env_get("FAULTMAP_STATS_FILE");
+	if (!file || !*file)
+		return;
+	char comm[32], line[1024];
+	read_comm(comm, sizeof(comm));
+	int n = snprintf(
+	    line, sizeof(line),
+	    "stats pid=%d comm=%s daemon=1 budget=%" PRIu64 " resident=%" PRIu64 " dirty=%" PRIu64
+	    " major_faults=%" PRIu64 " minor_faults=%" PRIu64 " write_faults=%" PRIu64
+	    " pages_read=%" PRIu64 " pages_written=%" PRIu64 " evictions=%" PRIu64
+	    " refaults=%" PRIu64 " read_errors=%" PRIu64 " writeback_errors=%" PRIu64 "\n",
+	    (int)getpid(), comm, s->budget_bytes, s->resident_bytes, s->dirty_bytes,
+	    s->major_faults, s->minor_faults, s->write_faults, s->pages_read,
+	    s->pages_written, s->evictions, s->refaults, s->read_errors,
+	    s->writeback_errors);
+	int fd = sys_openat(AT_FDCWD, file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			    0600);
+	if (fd < 0)
+		return;
+	(void)!sys_write(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	sys_close(fd);
+}
+
 /* publish_stop - see publish.h. */
 void publish_stop(void)
 {

@@ -194,6 +194,12 @@ void publish_start(void);
  * Context: engine.lock not held. */
 void publish_stop(void);
 
+/* publish_client_stats - in daemon mode, at exit: the line of
+ * FAULTMAP_STATS_FILE, with the daemon's counters s (of every client, not
+ * this process's alone: daemon=1 says so). */
+struct fm_stats;
+void publish_client_stats(const struct fm_stats *s);
+
 /* trace_enabled - whether FAULTMAP_TRACE_FD is being written. Atomic:
  * publish_start sets it after the fault threads have started. */
 extern _Atomic int fm_trace_fd;

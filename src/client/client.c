@@ -25,6 +25,7 @@
 #include "daemon/proto.h"
 #include "daemon/server.h"
 #include "internal.h"
+#include "publish.h"
 #include "runtime_dir.h"
 
 #include <dlfcn.h>
@@ -71,6 +72,8 @@ static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t bounce_lock = PTHREAD_MUTEX_INITIALIZER; /* outside rpc_lock */
 
 static _Atomic int mode; /* FM_MODE_*, 0 until known */
+static _Atomic bool watching; /* the watcher thread runs */
+static void watch(void);
 
 int fm_set_mode(int m)
 {
@@ -163,6 +166,7 @@ static int rpc(const struct fmd_req *req, int fd_in, struct fmd_rep *rep, int *f
 		*fd_out = -1;
 	if (atomic_load(&cl.dead))
 		return -EIO;
+	watch();
 	sigset_t old;
 	lock_take(&rpc_lock, &old);
 	int err = rpc_on(cl.sock, req, &fd_in, fd_in >= 0, rep, fd_out, payload, psize);
@@ -349,13 +353,26 @@ static int introduce(struct fmd_req *req)
 	}
 	cl.life = fd_keep(pair[0]);
 	atomic_store(&cl.dead, false);
+	atomic_store(&watching, false);
+	return 0;
+}
+
+/* watch - start the watcher, once per process. A forked child starts its
+ * own at its first faultmap call, not in the atfork handler: a child that
+ * only execs pays no thread (and a thread started there is what TSan and
+ * some runtimes forbid). Until then, if the daemon dies, the child's
+ * faults on pages not cached wait instead of raising SIGBUS. */
+static void watch(void)
+{
+	if (atomic_load(&watching) || atomic_exchange(&watching, true))
+		return;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
-	err = -pthread_create(&cl.watcher, &attr, watcher, NULL);
+	if (pthread_create(&cl.watcher, &attr, watcher, NULL))
+		atomic_store(&watching, false); /* tried again at the next call */
 	pthread_attr_destroy(&attr);
-	return err;
 }
 
 /* ---- fork and exit -------------------------------------------------------- */
@@ -458,6 +475,10 @@ static void at_exit(void)
 {
 	if (!cl.started || atomic_load(&cl.dead) || getpid() != cl.pid)
 		return;
+	struct fm_stats st;
+	struct fmd_req sreq = {.op = FMD_STATS};
+	if (rpc(&sreq, -1, NULL, NULL, &st, sizeof(st)) == 0)
+		publish_client_stats(&st);
 	struct fmd_req req = {.op = FMD_EXIT};
 	int err = rpc(&req, -1, NULL, NULL, NULL, 0);
 	if (err)
@@ -469,8 +490,11 @@ static void at_exit(void)
 
 int client_start(void)
 {
-	if (__atomic_load_n(&cl.started, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&cl.started, __ATOMIC_ACQUIRE)) {
+		watch();
 		return 0;
+	}
+	int saved = errno; /* a successful call leaves errno alone */
 	sigset_t old;
 	lock_take(&start_lock, &old);
 	int err = cl.start_err;
@@ -492,6 +516,7 @@ int client_start(void)
 			err = introduce(&req);
 		}
 		if (!err) {
+			watch();
 			pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 			atexit(at_exit);
 			__atomic_store_n(&cl.started, true, __ATOMIC_RELEASE);
@@ -507,6 +532,7 @@ int client_start(void)
 		}
 	}
 	lock_drop(&start_lock, &old);
+	errno = saved;
 	return err;
 }
 
@@ -521,6 +547,7 @@ static int forget(uintptr_t start, size_t len)
 
 void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
 {
+	int saved = errno;
 	int err = client_start();
 	if (err)
 		return fail_ptr(err);
@@ -581,6 +608,7 @@ void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 	}
 	if (flags & MAP_POPULATE)
 		(void)sys_madvise(p, len, MADV_POPULATE_READ);
+	errno = saved;
 	return p;
 }
 

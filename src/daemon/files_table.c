@@ -28,15 +28,15 @@ static uint32_t slot_of(dev_t dev, ino_t ino)
 int files_table_create(int dfd)
 {
 	(void)unlinkat(dfd, FMD_TABLE_NAME, 0); /* a dead daemon's: we hold the lock */
-	int fd = openat(dfd, FMD_TABLE_NAME, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			0600);
+	int fd = sys_openat(dfd, FMD_TABLE_NAME, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0600);
 	if (fd < 0)
 		return -errno;
 	void *p = MAP_FAILED;
-	if (ftruncate(fd, TABLE_BYTES) == 0)
-		p = mmap(NULL, TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (sys_ftruncate(fd, TABLE_BYTES) == 0)
+		p = sys_mmap(NULL, TABLE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	int err = p == MAP_FAILED ? -errno : 0;
-	close(fd);
+	sys_close(fd);
 	if (!err)
 		atomic_store(&table, (_Atomic uint32_t *)p);
 	return err;
@@ -82,7 +82,7 @@ static void refresh(void)
 	if (seen.map && fstat(seen.fd, &st) == 0 && st.st_nlink > 0)
 		goto out; /* still the live one */
 	if (seen.map) {
-		munmap((void *)seen.map, TABLE_BYTES);
+		sys_munmap((void *)seen.map, TABLE_BYTES);
 		sys_close(seen.fd);
 		seen.map = NULL;
 		seen.fd = -1;
@@ -91,14 +91,14 @@ static void refresh(void)
 	int dfd = runtime_dir_create(dir, sizeof(dir));
 	if (dfd < 0)
 		goto out;
-	int fd = openat(dfd, FMD_TABLE_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = sys_openat(dfd, FMD_TABLE_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
 	sys_close(dfd);
 	if (fd < 0)
 		goto out;
 	void *p = MAP_FAILED;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
 	    st.st_size == (off_t)TABLE_BYTES)
-		p = mmap(NULL, TABLE_BYTES, PROT_READ, MAP_SHARED, fd, 0);
+		p = sys_mmap(NULL, TABLE_BYTES, PROT_READ, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		sys_close(fd);
 		goto out;
@@ -112,8 +112,11 @@ out:
 
 bool files_table_may_cache(int fd)
 {
-	if (now_ns() >= atomic_load(&seen.recheck_at))
+	if (now_ns() >= atomic_load(&seen.recheck_at)) {
+		int saved = errno; /* a successful call leaves errno alone */
 		refresh();
+		errno = saved;
+	}
 	const _Atomic uint32_t *t = seen.map;
 	if (!t || !atomic_load(&t[0]))
 		return false;

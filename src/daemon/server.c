@@ -124,9 +124,9 @@ static int make_bounce(struct client *c)
 	if (fd < 0)
 		return -errno;
 	void *p = MAP_FAILED;
-	if (ftruncate(fd, FMD_BOUNCE) == 0 &&
+	if (sys_ftruncate(fd, FMD_BOUNCE) == 0 &&
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
-		p = mmap(NULL, FMD_BOUNCE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		p = sys_mmap(NULL, FMD_BOUNCE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		int err = -errno;
 		close(fd);
@@ -167,7 +167,7 @@ static int view_memfd(struct address_space *as, bool writable)
 		return fcntl(as->memfd, F_DUPFD_CLOEXEC, 0);
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", as->memfd);
-	return open(path, O_RDONLY | O_CLOEXEC);
+	return sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
 }
 
 static int do_mmap(struct client *c, const struct fmd_req *r, int fd, struct fmd_rep *rep,
@@ -505,6 +505,7 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 	case FMD_STATS: {
 		struct fm_stats st;
 		rep.err = fm_stats(&st);
+		rep.len = rep.err ? 0 : (uint32_t)sizeof(st);
 		if (!rep.err)
 			ok = fmd_send(c->sock, &rep, sizeof(rep), &st, sizeof(st), NULL, 0) == 0;
 		return ok;
@@ -593,7 +594,7 @@ static void *client_thread(void *arg)
 	}
 	client_gone(c);
 	if (c->bounce)
-		munmap(c->bounce, FMD_BOUNCE);
+		sys_munmap(c->bounce, FMD_BOUNCE);
 	close(c->sock);
 	if (c->life >= 0)
 		sys_close(c->life);

@@ -86,8 +86,25 @@ setup() {
 	cd "$WORK" || fail "cd $WORK"
 }
 
+# use_daemon - from now on, faultmap runs are in daemon mode, with a
+# daemon of this test's own (a private runtime directory), started on
+# demand by the first run (with that run's --budget) and stopped at the end;
+# its log is shown then.
+use_daemon() {
+	export XDG_RUNTIME_DIR=$WORK/runtime FAULTMAP_MODE=daemon
+	mkdir -m 700 "$XDG_RUNTIME_DIR" || fail "mkdir $XDG_RUNTIME_DIR"
+	_daemon=1
+}
+
 _finish() {
 	local rc=$?
+	if [ -n "${_daemon:-}" ]; then
+		"$FM" daemon --stop >&2 || rc=1
+		if [ -s "$XDG_RUNTIME_DIR/faultmap/daemon.log" ]; then
+			echo "# the daemon's log:" >&2
+			sed 's/^/#   /' "$XDG_RUNTIME_DIR/faultmap/daemon.log" >&2
+		fi
+	fi
 	cd /
 	if [ ${#STATS_ALL[@]} -gt 0 ]; then
 		echo "# faultmap stats lines:" >&2
@@ -138,7 +155,7 @@ run_both() {
 # run_kernel CMD ARGS... - run CMD on the kernel in the current directory;
 # fail if it fails. Its stdout and stderr are the caller's.
 run_kernel() {
-	env -u LD_PRELOAD -u FAULTMAP_STATS_FILE -u FAULTMAP_BUDGET "$@"
+	env -u LD_PRELOAD -u FAULTMAP_STATS_FILE -u FAULTMAP_BUDGET -u FAULTMAP_MODE "$@"
 	local rc=$?
 	[ $rc -eq 0 ] || fail "kernel run failed (exit $rc): $*"
 }

@@ -7,14 +7,11 @@
 # kernel. map_size 64 MiB, about 5 MiB of data, budget 512K.
 set -u
 . "$(dirname "$0")/lib.sh"
-# Known limitation: each program has its own faultmap cache, so two
-# separately started processes sharing a file through shared mappings do
-# not see each other's unwritten pages (the daemon issue gives them one
-# cache). Fails today; FM_RUN_KNOWN_LIMITS=1 runs it.
-[ -n "${FM_RUN_KNOWN_LIMITS:-}" ] || skip "known limitation: separate processes do not share one cache yet (FM_RUN_KNOWN_LIMITS=1 runs it)"
 need_py lmdb python3-lmdb
 need_cmd mdb_dump lmdb-utils
 setup
+# One page cache for every process: the daemon's.
+use_daemon
 
 cat >writer.py <<'EOF'
 import hashlib, lmdb, sys

@@ -8,14 +8,11 @@
 # 4 MiB of data.
 set -u
 . "$(dirname "$0")/lib.sh"
-# Known limitation: each program has its own faultmap cache, so two
-# separately started processes sharing a file through shared mappings do
-# not see each other's unwritten pages (the daemon issue gives them one
-# cache). Fails today; FM_RUN_KNOWN_LIMITS=1 runs it.
-[ -n "${FM_RUN_KNOWN_LIMITS:-}" ] || skip "known limitation: separate processes do not share one cache yet (FM_RUN_KNOWN_LIMITS=1 runs it)"
 need_cmd sqlite3
 need_py sqlite3 python3
 setup
+# One page cache for every process: the daemon's.
+use_daemon
 
 cat >prog.py <<'EOF'
 import subprocess, sqlite3, sys
