@@ -50,9 +50,6 @@
 
 extern char **environ;
 
-#ifndef PROT_SEM
-#define PROT_SEM 0x8
-#endif
 
 #define CONNECT_TRIES 500 /* 10 ms apart: 5 s for a daemon to start */
 
