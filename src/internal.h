@@ -324,6 +324,7 @@ int reclaim_prepare(struct address_space *as, uint64_t index, uint32_t nr, bool 
 void reclaim_insert(uint32_t nr);
 void reclaim_abort(uint32_t nr);
 void reclaim_drop_range(struct address_space *as, uint64_t start, uint64_t end);
+bool reclaim_evict_page(struct address_space *as, uint64_t index);
 void reclaim_drop_mapping(struct address_space *as);
 void reclaim_backoff(struct address_space *as, int err);
 void reclaim_backoff_end(struct address_space *as);

@@ -127,7 +127,12 @@ bool poison_fault(struct vma *vma, const struct uffd_msg *msg)
 	    !strncmp(p->where, "running", 7))
 		return false; /* from user mode: SIGBUS */
 	int uffd = vma->mm->uffd;
-	/* A write-protect marker is in the way of the poison one. */
+	uint64_t index = vma_index(vma, addr);
+	/* Not over a page that is cached, or being read, meanwhile (it
+	 * leaves the cache if clean); and a write-protect marker, in the way
+	 * of the poison one, goes. */
+	if (!reclaim_evict_page(vma->mapping, index))
+		return false;
 	if (vma->wp && uffd_writeprotect_nowake(uffd, addr, FM_PAGE_SIZE, false))
 		return false;
 	if (uffd_poison(uffd, addr, FM_PAGE_SIZE)) {
@@ -137,7 +142,7 @@ bool poison_fault(struct vma *vma, const struct uffd_msg *msg)
 	}
 	p->addr = addr;
 	p->as = vma->mapping;
-	p->index = vma_index(vma, addr);
+	p->index = index;
 	nr_poisoned++;
 	engine.st.read_errors++;
 	return true;
@@ -145,16 +150,16 @@ bool poison_fault(struct vma *vma, const struct uffd_msg *msg)
 
 /* unpoison - clear marker p if it is still there, in the view it was made
  * in: zap it, and write-protect the page again in a view tracking writes.
- * Return: false if it must wait (a view tracking writes, whose page got
- * cached meanwhile: between the zap and the protection a write would not
- * be seen). Context: engine.lock. */
+ * There, a page cached meanwhile leaves the cache first: between the zap
+ * and the protection, a write to it would not be seen.
+ * Return: false if it must wait (that page is dirty). Context: engine.lock. */
 static bool unpoison(const struct poisoned *p)
 {
 	struct vma *vma = vma_find(engine_self(), p->addr);
 	if (!vma || vma->mapping != p->as || vma_index(vma, p->addr) != p->index ||
 	    !is_marker(pagemap(p->addr), vma->shared))
 		return true; /* unmapped, moved or zapped since: nothing to clear */
-	if (vma->wp && as_find_frame(p->as, p->index) != FM_NIL)
+	if (vma->wp && !reclaim_evict_page(p->as, p->index))
 		return false;
 	sys_madvise((void *)p->addr, FM_PAGE_SIZE, MADV_DONTNEED);
 	if (vma->wp)

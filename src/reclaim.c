@@ -330,6 +330,21 @@ void reclaim_abort(uint32_t nr)
 	frame_free(nr);
 }
 
+/* reclaim_evict_page - evict page index of as now if it is cached, clean
+ * and not being read: punched out of the memfd, so that every view faults
+ * to the engine for it again. Return: whether it is not cached now. */
+bool reclaim_evict_page(struct address_space *as, uint64_t index)
+{
+	uint32_t nr = as_find_frame(as, index);
+	if (nr == FM_NIL)
+		return true;
+	if (frame_get(nr)->flags & (PG_DIRTY | PG_LOCKED))
+		return false;
+	lru_del(nr);
+	evict_clean_run(&nr, 1);
+	return as_find_frame(as, index) == FM_NIL;
+}
+
 /* reclaim_drop_range - free the frames of as caching pages [start, end)
  * without writing anything (the caller wrote the dirty pages back, or the
  * file lost them: truncation). Their page_tree slots become empty. */

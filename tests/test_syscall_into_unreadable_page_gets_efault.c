@@ -5,7 +5,8 @@
  * sent to the thread is not taken inside the call. The program's own
  * access to the page then raises SIGBUS, as under the kernel; once the
  * device is healed (and the thread has gone on: here, it touches another
- * page), the same calls read the file's bytes.
+ * page), the same calls read the file's bytes, also when a read(2) of the
+ * file has cached the page meanwhile.
  *
  * Real I/O errors: a file on ext4 on a loop device, whose blocks from page
  * BAD on are cut off the device. The calls: write(2) from the page to a
@@ -88,6 +89,10 @@ static void view_run(struct loopfs *fs, int fd, uint64_t cut, bool fm, int prot,
 	for (int healed = 0; healed < 2; healed++) {
 		if (healed) {
 			loopfs_heal(fs);
+			/* The page is read another way first: cached when the
+			 * marker goes, in a view that tracks writes too. */
+			unsigned char buf[N];
+			CHECK((fm ? fm_pread : pread)(fd, buf, N, BAD * PS) == N);
 			CHECK(!load_faults(p)); /* the thread goes on elsewhere */
 		}
 		calls(p + BAD * PS, want + BAD * PS, r->ret[healed], r->err[healed]);
