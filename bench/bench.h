@@ -38,6 +38,7 @@ enum contender {
 	CT_PREAD,	/* pread / pwrite, same number of threads */
 	CT_UMAP,	/* LLNL UMap, when UMAP_DIR is set */
 	CT_FIO,		/* fio: O_DIRECT reads through io_uring, when installed */
+	CT_FM_DAEMON,	/* faultmap in daemon mode (a daemon of the job's own), no hint */
 	CT_COUNT
 };
 

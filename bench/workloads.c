@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -68,7 +71,70 @@ static void skip(const char *why)
 
 static bool is_fm(void)
 {
-	return ct == CT_FM || ct == CT_FM_HINT;
+	return ct == CT_FM || ct == CT_FM_HINT || ct == CT_FM_DAEMON;
+}
+
+/* ---- daemon mode: a daemon of the job's own -------------------------------- */
+
+static pid_t daemon_child; /* the job's daemon (CT_FM_DAEMON), or 0 */
+static char daemon_dir[64];
+
+/* daemon_cpu - the daemon's user + system seconds so far (/proc, in clock
+ * ticks): its fault thread serves the job's misses, so its time is the
+ * job's too. */
+static double daemon_cpu(void)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)daemon_child);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* start_daemon - run `faultmap daemon --foreground` (beside fm-bench) as a
+ * child, with the job's budget, in a runtime directory of its own, and put
+ * this process in daemon mode; it dies with the job (PR_SET_PDEATHSIG). */
+static void start_daemon(const struct job *job)
+{
+	char *dir = daemon_dir, exe[4096], bin[4200], budget[32];
+	snprintf(daemon_dir, sizeof(daemon_dir), "/tmp/fm-bench-daemon.XXXXXX");
+	if (!mkdtemp(dir) || chmod(dir, 0700))
+		fail("mkdtemp");
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		fail("readlink /proc/self/exe");
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(bin, sizeof(bin), "%s/faultmap", exe);
+	snprintf(budget, sizeof(budget), "%zu", (size_t)job->budget);
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	setenv("FAULTMAP_BUDGET", budget, 1);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail("fork");
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl(bin, bin, "daemon", "--foreground", (char *)NULL);
+		_exit(127);
+	}
+	daemon_child = pid;
+	char sock[128];
+	snprintf(sock, sizeof(sock), "%s/faultmap/daemon.sock", dir);
+	for (int i = 0; i < 1000 && access(sock, F_OK); i++)
+		usleep(5000);
+	if (fm_set_mode(FM_MODE_DAEMON))
+		fail("fm_set_mode");
+	struct fm_stats st; /* connect now, not in the measured part */
+	if (fm_stats(&st))
+		skip("faultmap daemon mode cannot start here");
 }
 
 static bool hinted(void)
@@ -169,6 +235,8 @@ static void snap_take(struct snap *s)
 	s->majflt = ru.ru_majflt;
 	s->minflt = ru.ru_minflt;
 	s->cpu = tv_sec(ru.ru_utime) + tv_sec(ru.ru_stime);
+	if (daemon_child)
+		s->cpu += daemon_cpu();
 	if (is_fm())
 		fm_stats(&s->fm);
 }
@@ -664,7 +732,9 @@ void run_job(const struct job *job, struct outcome *out)
 {
 	result = out;
 	ct = job->contender;
-	if (is_fm()) {
+	if (ct == CT_FM_DAEMON) {
+		start_daemon(job);
+	} else if (is_fm()) {
 		int err = fm_set_budget(job->budget);
 		if (err) {
 			errno = -err;
@@ -688,6 +758,14 @@ void run_job(const struct job *job, struct outcome *out)
 	case W_WRITE: w_write(job); break;
 	case W_RETOUCH: w_retouch(job); break;
 	default: break;
+	}
+	if (daemon_child) { /* stop it (it writes back) and remove its directory */
+		kill(daemon_child, SIGTERM);
+		waitpid(daemon_child, NULL, 0);
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", daemon_dir);
+		if (system(cmd)) {
+		}
 	}
 	out->done = 1;
 }

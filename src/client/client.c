@@ -586,7 +586,11 @@ void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 		if (!err && memfd < 0)
 			err = -EIO;
 	}
-	if (!err && sys_mmap(p, len, prot, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED,
+	/* A shared view that may not write the file: a private view of the
+	 * read-only memfd (proto.h, FMD_MMAP), which sees every write to the
+	 * cache and cannot make one. */
+	bool view_shared = shared && !err && rep.v[1];
+	if (!err && sys_mmap(p, len, prot, (view_shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED,
 			     memfd, offset) == MAP_FAILED)
 		err = -errno;
 	if (memfd >= 0)

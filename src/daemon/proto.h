@@ -40,7 +40,11 @@ enum fmd_op {
 	 * if it replaces what was there (MAP_FIXED). fds: the file.
 	 * rep: fds = the view's memfd (read-only unless the view may write
 	 * the file); v[0] = 1 if the view must be registered for
-	 * write-protect and protected whole. The record exists from this
+	 * write-protect and protected whole; v[1] = 1 if the view may write
+	 * the file (a shared view that may not is mapped MAP_PRIVATE from the
+	 * read-only memfd: userfaultfd registers only views that may write,
+	 * VM_MAYWRITE, and a private one may, by copy on write, without ever
+	 * writing the cache). The record exists from this
 	 * reply on: the client maps the memfd there and registers it, or
 	 * sends FMD_MUNMAP. */
 	FMD_MMAP,

@@ -216,6 +216,7 @@ static int do_mmap(struct client *c, const struct fmd_req *r, int fd, struct fmd
 		*memfd = -1;
 	}
 	rep->v[0] = wp;
+	rep->v[1] = may_write;
 	return err;
 }
 
