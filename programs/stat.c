@@ -273,9 +273,26 @@ static void show(const struct fm_pub *p, int *shown)
 	++*shown;
 }
 
+/* The processes asked for (faultmap stat PID...), or none: all. */
+static struct wanted {
+	int pid;
+	bool shown; /* in this report */
+} * wanted;
+static size_t nr_wanted;
+
+/* want - whether to show process pid (and, if it was asked for, note that
+ * it is shown). */
+static bool want(int pid)
+{
+	for (size_t i = 0; i < nr_wanted; i++)
+		if (wanted[i].pid == pid)
+			return wanted[i].shown = true;
+	return !nr_wanted;
+}
+
 /* visit - show the segment name of dir (a runtime directory of uid) if its
- * process lives and belongs to uid; unlink it if the process is dead. A
- * segment of another layout version is named on stderr. */
+ * process lives, belongs to uid and is wanted; unlink it if the process is
+ * dead. A segment of another layout version is named on stderr. */
 static void visit(int dir, uid_t uid, const char *name, int *shown)
 {
 	int pid = segment_pid(name);
@@ -290,7 +307,7 @@ static void visit(int dir, uid_t uid, const char *name, int *shown)
 		return; /* not written by that process: never read */
 	struct fm_pub *p = malloc(sizeof(*p));
 	int v = p ? load_segment(dir, name, uid, pid, p) : -1;
-	if (!v)
+	if (!v && want(pid))
 		show(p, shown);
 	else if (v > 0)
 		fprintf(
@@ -365,11 +382,14 @@ static size_t users(uid_t **uids)
 	return n;
 }
 
-/* show_all - one report: text, or one JSON object on one line.
- * Return: processes shown, or -1. */
+/* show_all - one report: text, or one JSON object on one line. A process
+ * asked for and not found is named on stderr.
+ * Return: processes shown, -1 on errors, -2 if one asked for is not found. */
 static int show_all(void)
 {
 	int n = 0;
+	for (size_t i = 0; i < nr_wanted; i++)
+		wanted[i].shown = false;
 	const char *only = secure_getenv("FAULTMAP_STAT_DIR");
 	struct stat st;
 	if (only && *only && lstat(only, &st)) {
@@ -389,9 +409,36 @@ static int show_all(void)
 	}
 	if (json)
 		printf("]}\n");
-	else if (!n)
+	else if (!n && !nr_wanted)
 		printf("no process is running under faultmap\n");
-	return n;
+	bool missing = false;
+	for (size_t i = 0; i < nr_wanted; i++) {
+		if (wanted[i].shown)
+			continue;
+		fflush(stdout);
+		fprintf(
+		    stderr,
+		    "faultmap: pid %d is not a process of yours running under faultmap "
+		    "(with FAULTMAP_PUBLISH=1)\n",
+		    wanted[i].pid);
+		missing = true;
+	}
+	return missing ? -2 : n;
+}
+
+/* add_wanted - note that process text (a PID argument) was asked for. */
+static void add_wanted(const char *text)
+{
+	uint64_t pid;
+	if (parse_u64(text, &pid) || !pid || pid > INT32_MAX)
+		usage_error("stat", "unexpected argument '%s'", text);
+	struct wanted *w = realloc(wanted, (nr_wanted + 1) * sizeof(*w));
+	if (!w) {
+		fprintf(stderr, "faultmap: out of memory\n");
+		exit(1);
+	}
+	wanted = w;
+	wanted[nr_wanted++] = (struct wanted){.pid = (int)pid};
 }
 
 /* parse_interval - "SECONDS" with up to three decimals ("0.2", "5") into
@@ -440,18 +487,21 @@ int cmd_stat(int argc, char **argv)
 			print_command_help(stdout, "stat");
 			return 0;
 		} else {
-			usage_error("stat", "unexpected argument '%s'", argv[i]);
+			add_wanted(argv[i]);
 		}
 	}
-	if (!every_ms)
-		return show_all() < 0 ? 1 : 0;
+	if (!every_ms) {
+		int n = show_all();
+		free(wanted);
+		return n < 0 ? 1 : 0;
+	}
 	bool tty = !json && isatty(STDOUT_FILENO);
 	for (unsigned frame = 0;; frame++) {
 		if (tty)
 			printf("\033[H\033[2J");
 		else if (frame && !json)
 			putchar('\n');
-		if (show_all() < 0)
+		if (show_all() == -1) /* one asked for may come, or go: -2 */
 			return 1;
 		fflush(stdout);
 		struct timespec ts = {(time_t)(every_ms / 1000),

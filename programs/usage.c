@@ -40,7 +40,7 @@ static const struct {
      "  --json         with --stats: the summary as one JSON object per process\n"
      "                 and line, on stderr (schema: docs/cli.md).\n"
      "  --             end of options.\n"},
-    {"stat", "faultmap stat [--json] [--watch [SECONDS]]",
+    {"stat", "faultmap stat [--json] [--watch [SECONDS]] [PID...]",
      "One line per process of yours (root: of every user) running under\n"
      "faultmap: pid, program, budget, resident (the cache), memory (the\n"
      "process's, the cache counted once, unlike RSS), dirty, major faults,\n"
@@ -48,7 +48,8 @@ static const struct {
      "resident bytes, pages and percent, dirty, major faults, bytes read and\n"
      "read ahead, bytes evicted, refaults, read hit ratio, path (escaped).\n"
      "The read hit ratio is of read() calls of cached files: hits through a\n"
-     "mapping never reach faultmap, so none is shown for mappings.\n"
+     "mapping never reach faultmap, so none is shown for mappings. With PIDs,\n"
+     "only those processes (exit 1 if one is not found).\n"
      "  --json             one JSON object per report, on one line (schema:\n"
      "                     faultmap-stat(1)).\n"
      "  --watch [SECONDS]  print again every SECONDS (0.1..86400, up to three\n"
