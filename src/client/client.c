@@ -686,17 +686,25 @@ int client_madvise(void *addr, size_t length, int advice)
 	case MADV_WIPEONFORK: case MADV_KEEPONFORK:
 		break;
 	default: {
-		/* Advice that would bypass the cache (MADV_REMOVE...) is
-		 * refused on faultmap mappings (MADV_REMOVE in daemon mode
-		 * too, for now: docs/design.md), and passed on elsewhere. */
+		/* Advice that would bypass the cache is refused on faultmap
+		 * mappings, and passed on elsewhere; MADV_REMOVE punches the
+		 * file through the cache (the daemon's madv_remove). */
 		bool t = false;
-		if (len && start + len > start) {
+		if ((start & (FM_PAGE_SIZE - 1)) == 0 && len && start + len > start) {
 			int err = touches(start, len, &t);
 			if (err)
 				return fail(err);
 		}
+		if (t && advice == MADV_REMOVE) {
+			sigset_t old;
+			lock_take(&map_lock, &old);
+			struct fmd_req req = {.op = FMD_MADVISE, .a = {start, len, MADV_REMOVE}};
+			int err = rpc(&req, -1, NULL, NULL, NULL, 0);
+			lock_drop(&map_lock, &old);
+			return err ? fail(err) : 0;
+		}
 		if (t)
-			return fail(advice == MADV_REMOVE ? -EOPNOTSUPP : -EINVAL);
+			return fail(-EINVAL);
 		return sys_madvise(addr, length, advice);
 	}
 	}
@@ -739,7 +747,7 @@ int client_mprotect(void *addr, size_t length, int prot)
 void *client_mremap(void *old_address, size_t old_size, size_t new_size, int flags,
 		    void *new_address)
 {
-	uintptr_t start = (uintptr_t)old_address;
+	uintptr_t start = (uintptr_t)old_address, to = (uintptr_t)new_address;
 	size_t old_len = page_round(old_size), new_len = page_round(new_size);
 	bool t = false;
 	if (cl.started && !(start & (FM_PAGE_SIZE - 1)) && old_len && start + old_len > start) {
@@ -747,20 +755,82 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 		if (err)
 			return fail_ptr(err);
 	}
-	if (!t)
+	/* The kernel's checks of the arguments are left to it, but for what
+	 * faultmap refuses (as in embedded mode): duplication (old_size 0)
+	 * and MREMAP_DONTUNMAP of a faultmap mapping. */
+	if (!t || !new_len || (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) ||
+	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)))
 		return sys_mremap(old_address, old_size, new_size, flags, new_address);
-	if (new_len > old_len || (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)))
-		/* Growing or moving a faultmap mapping is not served in
-		 * daemon mode yet (docs/design.md): the kernel's answer when
-		 * it finds no room, which callers handle (SQLite unmaps and
-		 * maps again). */
-		return fail_ptr(-ENOMEM);
+	if (flags & MREMAP_DONTUNMAP)
+		return fail_ptr(-EINVAL);
 	sigset_t old;
 	lock_take(&map_lock, &old);
-	void *p = sys_mremap(old_address, old_size, new_size, flags & ~MREMAP_MAYMOVE, NULL);
-	int err = p == MAP_FAILED ? -errno : 0;
-	if (!err && new_len < old_len)
-		err = forget(start + new_len, old_len - new_len);
+	void *p = MAP_FAILED;
+	int err = 0;
+	struct fmd_rep rep = {0};
+	if (!(flags & MREMAP_FIXED) && new_len <= old_len) {
+		/* Shrink (or same size) in place. */
+		p = sys_mremap(old_address, old_size, new_size, 0, NULL);
+		err = p == MAP_FAILED ? -errno : 0;
+		if (!err && new_len < old_len)
+			err = forget(start + new_len, old_len - new_len);
+		goto out;
+	}
+	if (!(flags & MREMAP_FIXED)) { /* grow in place if the kernel can */
+		p = sys_mremap(old_address, old_size, new_size, 0, NULL);
+		if (p != MAP_FAILED) {
+			struct fmd_req req = {.op = FMD_MREMAP, .a = {start, old_len, start, new_len}};
+			err = rpc(&req, -1, &rep, NULL, NULL, 0);
+			/* The view kept its registration; its new pages are
+			 * protected, as every clean page of a writable view. */
+			if (!err && rep.v[0])
+				err = uffd_writeprotect(cl.uffd, start + old_len, new_len - old_len,
+							true);
+			goto out;
+		}
+		if (errno != ENOMEM || !(flags & MREMAP_MAYMOVE)) {
+			err = -errno;
+			goto out;
+		}
+	}
+	/* Move. The moved view loses its userfaultfd registration (no
+	 * UFFD_EVENT_REMAP): it is registered again before the program gets
+	 * the address. Without MREMAP_FIXED it moves into a reservation with
+	 * a guard page on each side, where the kernel merges it with no
+	 * neighbour (which would lose its registration too). */
+	uintptr_t guard = 0;
+	if (!(flags & MREMAP_FIXED)) {
+		void *r = sys_mmap(NULL, new_len + 2 * FM_PAGE_SIZE, PROT_NONE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (r == MAP_FAILED) {
+			err = -errno;
+			goto out;
+		}
+		guard = (uintptr_t)r;
+		to = guard + FM_PAGE_SIZE;
+	}
+	p = sys_mremap(old_address, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to);
+	if (p == MAP_FAILED) {
+		err = -errno;
+		if (guard)
+			sys_munmap((void *)guard, new_len + 2 * FM_PAGE_SIZE);
+		goto out;
+	}
+	if (guard) {
+		sys_munmap((void *)guard, FM_PAGE_SIZE);
+		sys_munmap((void *)(to + new_len), FM_PAGE_SIZE);
+	}
+	struct fmd_req req = {.op = FMD_MREMAP, .a = {start, old_len, to, new_len}};
+	err = rpc(&req, -1, &rep, NULL, NULL, 0);
+	if (!err)
+		err = uffd_register(cl.uffd, p, new_len, rep.v[0]);
+	if (!err && rep.v[0])
+		err = uffd_writeprotect(cl.uffd, to, new_len, true);
+	if (err) { /* never leave an unserved view: it would read zeros */
+		sys_munmap(p, new_len);
+		(void)forget(to, new_len);
+	}
+out:
 	lock_drop(&map_lock, &old);
 	return err ? fail_ptr(err) : p;
 }

@@ -95,6 +95,13 @@ enum fmd_op {
 	FMD_FSYNC,
 	FMD_SYNC_FILE_RANGE,
 	FMD_SYNCFS,
+	/* mremap: the client's kernel call moved or resized the view at
+	 * [a[0], a[0]+a[1]) (one faultmap mapping, as the kernel requires) to
+	 * [a[2], a[2]+a[3]); what the client had at a[2] was replaced. The
+	 * records follow, without the file ever being unmapped on the way.
+	 * rep.v[0] = 1 if the view tracks writes: the client registers a
+	 * moved view again, and protects it (a grown one: its new part). */
+	FMD_MREMAP,
 	FMD_OP_MAX
 };
 

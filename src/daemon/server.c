@@ -259,11 +259,53 @@ static int do_msync(struct client *c, const struct fmd_req *r)
 	return ret;
 }
 
+/* madv_remove - MADV_REMOVE of [start, end), in address order as the
+ * kernel goes: a faultmap mapping must be shared and writable (EACCES) and
+ * gets a hole punched in its file, through the cache (fm_fallocate on the
+ * daemon's own writable fd), so every view reads zeros there; a stretch
+ * with no faultmap mapping gives ENOMEM at the end (in daemon mode the
+ * kernel's MADV_REMOVE of another kind of mapping inside the range is not
+ * made). */
+static int madv_remove(struct client *c, uintptr_t start, uintptr_t end)
+{
+	int unmapped = 0;
+	for (uintptr_t at = start; at < end;) {
+		pthread_mutex_lock(&engine.lock);
+		struct vma *v = c->mm->vmas;
+		while (v && v->vm_end <= at)
+			v = v->mm_next;
+		if (!v || v->vm_start > at) {
+			at = v && v->vm_start < end ? v->vm_start : end;
+			pthread_mutex_unlock(&engine.lock);
+			unmapped = -ENOMEM;
+			continue;
+		}
+		uintptr_t hi = v->vm_end < end ? v->vm_end : end;
+		bool ok = v->shared && v->may_write && v->mapping->wr_fd >= 0;
+		int fd = ok ? fcntl(v->mapping->wr_fd, F_DUPFD_CLOEXEC, 0) : -1;
+		off_t off = (off_t)(vma_index(v, at) << FM_PAGE_SHIFT);
+		pthread_mutex_unlock(&engine.lock);
+		if (!ok)
+			return -EACCES;
+		if (fd < 0)
+			return -errno;
+		int err = fm_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+				       (off_t)(hi - at)) < 0 ? -errno : 0;
+		close(fd);
+		if (err)
+			return err;
+		at = hi;
+	}
+	return unmapped;
+}
+
 static int do_madvise(struct client *c, const struct fmd_req *r)
 {
 	int advice = (int)r->a[2];
 	if (!range_ok(r->a[0], r->a[1]))
 		return -EINVAL;
+	if (advice == MADV_REMOVE)
+		return madv_remove(c, r->a[0], r->a[0] + r->a[1]);
 	if (advice != MADV_NORMAL && advice != MADV_RANDOM && advice != MADV_SEQUENTIAL &&
 	    advice != MADV_WILLNEED)
 		return -EINVAL;
@@ -296,6 +338,45 @@ static int do_mprotect(struct client *c, const struct fmd_req *r, struct fmd_rep
 	int err = mm_start_tracking(c->mm, r->a[0], r->a[0] + r->a[1], &stop);
 	pthread_mutex_unlock(&engine.lock);
 	rep->v[0] = stop;
+	return err;
+}
+
+/* do_mremap - see FMD_MREMAP. */
+static int do_mremap(struct client *c, const struct fmd_req *r, struct fmd_rep *rep)
+{
+	uint64_t old = r->a[0], old_len = r->a[1], to = r->a[2], new_len = r->a[3];
+	if (!range_ok(old, old_len) || !range_ok(to, new_len) ||
+	    (to != old && to < old + old_len && to + new_len > old))
+		return -EINVAL;
+	struct mm *mm = c->mm;
+	pthread_mutex_lock(&engine.lock);
+	int err = vma_carve(mm, old, old + old_len);
+	struct vma *first = err ? NULL : vma_find(mm, old);
+	if (!err && (!first || first->vm_start != old))
+		err = -EFAULT;
+	if (!err) { /* one mapping: contiguous records of one file */
+		vma_merge_range(mm, old, old + old_len);
+		if (first->vm_end != old + old_len)
+			err = -EFAULT;
+	}
+	if (!err && to != old)
+		err = mm_unmap_range(mm, to, to + new_len); /* replaced there */
+	if (!err) {
+		struct vma v = *first;
+		vma_free(first); /* the file stays: the new record follows at once */
+		struct vma *n = vma_new(mm, v.mapping, to, to + new_len, v.vm_pgoff, v.shared,
+					v.may_write);
+		if (!n) {
+			err = -ENOMEM;
+			as_put_if_unused(v.mapping);
+		} else {
+			n->wp = v.wp;
+			n->ra = v.ra;
+			n->wb_since = v.wb_since;
+			rep->v[0] = v.wp;
+		}
+	}
+	pthread_mutex_unlock(&engine.lock);
 	return err;
 }
 
@@ -559,6 +640,9 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 		case FMD_PREAD: case FMD_PWRITE: case FMD_FTRUNCATE: case FMD_FALLOCATE:
 		case FMD_FSYNC: case FMD_SYNC_FILE_RANGE: case FMD_SYNCFS:
 			rep.err = do_file(c, r, fds[0], &rep);
+			break;
+		case FMD_MREMAP:
+			rep.err = do_mremap(c, r, &rep);
 			break;
 		default:
 			ok = false;
