@@ -497,8 +497,10 @@ static void map_cluster(struct vma *vma, uint64_t start, uint64_t count)
  * more (the kernel marks a page PG_readahead for the same purpose). The
  * marker is stashed, so that fault does not wait for the disk; a fault on
  * a page still being read waits for it, as any fault on a PG_LOCKED page
- * does. A queued window pins its address_space (nr_io). Only this
- * process's streams are read ahead.
+ * does. A queued window pins its address_space (nr_io). Every mm's
+ * streams are read ahead (the daemon's clients' too); the pages read are
+ * mapped into the stream's vma only in this process's own mm (map_cluster):
+ * another process maps them with its own minor faults.
  */
 #define RA_THREADS 3
 #define RA_QUEUE 8
@@ -552,8 +554,6 @@ static bool queue_window(struct vma *vma, uintptr_t addr, uint64_t end)
 static void ra_async(struct vma *vma, uintptr_t addr, uint64_t end)
 {
 	struct file_ra_state *ra = &vma->ra;
-	if (vma->mm != engine_self())
-		return;
 	if (ra->async_end <= end) {
 		ra->async_end = 0;
 		ra->nmarks = 0;
@@ -1299,11 +1299,14 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* spin - after serving a fault, poll this process's userfaultfd without
+/* spin - after serving a fault of mm, poll mm's userfaultfd without
  * sleeping for SPIN_NS: a program that misses once usually misses again
  * soon, and a thread that sleeps in poll() pays a wake-up on every fault
- * (ARCHITECTURE-NOTES: 26-37 us per miss blocking, 10-25 us spinning). */
-static void spin(char *buf)
+ * (ARCHITECTURE-NOTES: 26-37 us per miss blocking, 10-25 us spinning). In
+ * the daemon, mm is the client that faulted, not the daemon's own (polling
+ * that one made every client miss wait out the spin, then a wake-up).
+ * Only this thread reaps mms, so mm lives through the spin. */
+static void spin(char *buf, struct mm *mm)
 {
 	uint64_t until = now_ns() + SPIN_NS;
 	while (!stopping && now_ns() < until) {
@@ -1312,7 +1315,7 @@ static void spin(char *buf)
 			serve_held(buf);
 		}
 		bool reaped = misses_reap(false);
-		if (handle_messages(engine_self(), buf) || reaped)
+		if (handle_messages(mm, buf) || reaped)
 			until = now_ns() + SPIN_NS;
 	}
 }
@@ -1375,9 +1378,12 @@ static void *fault_thread(void *arg)
 			}
 		}
 		bool served = misses_reap(false);
+		struct mm *last = engine_self();
 		for (size_t i = 2; i < n; i++) {
-			if (pfd[i].revents & POLLIN)
-				served |= handle_messages(mms[i], buf);
+			if ((pfd[i].revents & POLLIN) && handle_messages(mms[i], buf)) {
+				served = true;
+				last = mms[i];
+			}
 			if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
 				pthread_mutex_lock(&engine.lock);
 				mms[i]->dead = mms[i] != engine.mms;
@@ -1385,7 +1391,7 @@ static void *fault_thread(void *arg)
 			}
 		}
 		if (served)
-			spin(buf);
+			spin(buf, last);
 	}
 	while (nr_misses) /* stopping: finish what is in flight */
 		misses_reap(true);
