@@ -7,6 +7,7 @@
  */
 #include "budget.h"
 #include "cli.h"
+#include "client/client.h"
 #include "faultmap.h"
 #include "internal.h"
 #include "runtime_dir.h"
@@ -335,6 +336,21 @@ static void runtime_dir_line(void)
 	}
 }
 
+/* daemon_line - whether this user's daemon runs (it is not started). */
+static void daemon_line(void)
+{
+	char path[512];
+	int pid = client_daemon_pid(path, sizeof(path));
+	if (pid > 0)
+		fprintf(out, "daemon          running, pid %d (%s): programs with "
+			     "FAULTMAP_MODE=daemon share its cache\n", pid, path);
+	else if (pid == -ENOENT)
+		fprintf(out, "daemon          not running: programs with FAULTMAP_MODE=daemon "
+			     "start it; embedded mode (a cache per program) is the default\n");
+	else
+		fprintf(out, "daemon          cannot be reached: %s\n", strerror(-pid));
+}
+
 /* report - the report to out. Return: 0 if faultmap can serve mappings
  * here, 1 if not. */
 static int report(void)
@@ -349,9 +365,7 @@ static int report(void)
 	thp_line();
 	memory_lines();
 	runtime_dir_line();
-	fprintf(out,
-		"daemon          not built yet: each program under faultmap has a cache "
-		"of its own\n");
+	daemon_line();
 	if (!err && kernel_ok) {
 		fprintf(out, "=> faultmap can serve mappings for this user.\n");
 		return 0;

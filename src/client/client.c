@@ -946,6 +946,21 @@ int client_stats(struct fm_stats *out)
 	return rpc(&req, -1, NULL, NULL, out, sizeof(*out));
 }
 
+int client_daemon_pid(char *path, size_t size)
+{
+	int err = fmd_socket_path(path, size);
+	if (err)
+		return err;
+	int s = connect_daemon(false);
+	if (s < 0)
+		return s == -ECONNREFUSED ? -ENOENT : s;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	err = getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ? -errno : (int)cred.pid;
+	sys_close(s);
+	return err;
+}
+
 int client_stop_daemon(void)
 {
 	int s = connect_daemon(false);

@@ -35,6 +35,11 @@ ssize_t client_pwrite(int fd, const void *buf, size_t count, off_t offset, bool 
 int client_file_op(int op, int fd, uint64_t a0, uint64_t a1, uint64_t a2);
 int client_stats(struct fm_stats *out);
 
+/* client_daemon_pid - the pid of this user's daemon, if one runs (it is
+ * not started); its socket's path into path. Return: the pid, -ENOENT if
+ * none runs, or -errno. */
+int client_daemon_pid(char *path, size_t size);
+
 /* client_stop_daemon - ask the user's daemon, if one runs, to write every
  * dirty page and exit (faultmap daemon --stop). Return: 0, -ENOENT if none
  * runs, or -errno. */

@@ -4,8 +4,8 @@
 # value: the kernel release, userfaultfd access, the features faultmap
 # needs and fork events (root holds CAP_SYS_PTRACE), io_uring, the shmem
 # THP settings (as sysfs has them), the memory and the default budget, the
-# runtime directory, and a daemon
-# that is not built yet. Needs root.
+# runtime directory, and whether the
+# daemon runs. Needs root.
 set -u
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "skip: needs root (faultmap doctor as another user: test_doctor_without_permission_names_the_fix)"; exit 77; }
@@ -31,7 +31,7 @@ fi
 expect_out '^memory +RAM [0-9.]+ [KMGT]iB; '
 expect_out '^budget +default [0-9.]+ [KMGT]iB: half of '
 expect_out '^runtime dir +/run/faultmap: ok \(yours, mode 0700\)$'
-expect_out '^daemon +not built yet'
+expect_out '^daemon +(not running|running, pid [0-9]+)'
 expect_out '^=> faultmap can serve mappings for this user\.$'
 [ "$(wc -l <"$TMP/out")" -le 24 ] || { cat "$TMP/out"; fail "more than one screen"; }
 expect_exit 2 "$FM" doctor --bogus

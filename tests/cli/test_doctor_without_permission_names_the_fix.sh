@@ -17,7 +17,7 @@ expect_out '^user +uid 65534, gid 65534$'
 expect_out '^userfaultfd +NOT PERMITTED: faultmap cannot serve mappings \(faultmap run falls back to the kernel\)$'
 mode=$(stat -c %a /dev/userfaultfd)
 expect_out "^  device +/dev/userfaultfd: uid $(stat -c %u /dev/userfaultfd), group [^ ]+ \($(stat -c %g /dev/userfaultfd)\), mode 0*$mode; you are not in that group$"
-expect_out '^daemon +not built yet'
+expect_out '^daemon +(not running|running, pid [0-9]+)'
 expect_out '^=> faultmap cannot serve mappings for this user\. How to get access:$'
 expect_out '^    sudo groupadd --system faultmap$'
 expect_out '^    sudo cp contrib/60-faultmap-userfaultfd\.rules /etc/udev/rules\.d/$'
