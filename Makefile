@@ -14,12 +14,12 @@ WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-pr
 CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc
 LDLIBS += -luring -lpthread
 
-SRCS := $(wildcard src/*.c src/daemon/*.c src/client/*.c)
+SRCS := $(wildcard src/*.c src/daemon/*.c src/client/*.c src/store/*.c)
 OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 PIC_OBJS := $(SRCS:src/%.c=$(BUILD)/pic/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
-TEST_HELPERS := tests/helpers.c
-SRC_HEADERS := $(wildcard src/*.h src/daemon/*.h src/client/*.h)
+TEST_HELPERS := tests/helpers.c tests/nbdkit.c
+SRC_HEADERS := $(wildcard src/*.h src/daemon/*.h src/client/*.h src/store/*.h)
 
 # The library's version (include/faultmap.h); the soname changes with the
 # major number only.
@@ -95,7 +95,7 @@ $(BUILD)/faultmap.pc: faultmap.pc.in $(BUILD)/install-dirs include/faultmap.h
 	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' $< > $@
 
-$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h $(BUILD)/libfaultmap.a $(TEST_EXTRA)
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h tests/nbdkit.h $(BUILD)/libfaultmap.a $(TEST_EXTRA)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests $(if $(TEST_EXTRA),-Ibench) $< $(TEST_HELPERS) $(filter %.c,$(TEST_EXTRA)) $(BUILD)/libfaultmap.a $(LDLIBS) -o $@
 # Tests that run a program in a memory cgroup make it with fm-bench's code.

@@ -14,8 +14,11 @@
  *    fm_fdatasync, fm_sync_file_range, fm_syncfs, fm_sync) return what that call
  *    returns: MAP_FAILED or -1 with errno set on failure, with the errno
  *    values the Linux call gives for the same arguments.
- *  - faultmap's own functions (fm_stats, fm_set_budget, fm_parse_size)
- *    return 0 on success or a negative errno, and leave errno alone.
+ *  - faultmap's own functions (fm_stats, fm_set_budget, fm_parse_size,
+ *    fm_store_size) return 0 (or a size) on success or a negative errno,
+ *    and leave errno alone. The store calls named after a system call
+ *    (fm_mmap_store, fm_store_pread, fm_store_pwrite, fm_store_close)
+ *    follow that call; fm_store_open returns NULL with errno, as fopen.
  *  - All functions are thread-safe. A process that forks keeps being
  *    served (see "fork" in README.md).
  *
@@ -253,6 +256,70 @@ FM_API int fm_set_mode(int mode);
  * Return: 0 and *out set, or -EINVAL.
  */
 FM_API int fm_parse_size(const char *text, size_t *out);
+
+/*
+ * Backing stores. A store is where a cache's pages come from and go to:
+ * a local file, or an export of an NBD server. fm_store_open opens one by
+ * URL; fm_mmap_store maps it like fm_mmap maps a file (same cache, budget,
+ * readahead and write-back); fm_store_pread and fm_store_pwrite read and
+ * write it through the same cache; fm_msync(MS_SYNC) of a shared mapping
+ * makes its writes durable in the store (written, then flushed: fdatasync,
+ * NBD_CMD_FLUSH). Thread-safe. The handle must not be used after
+ * fm_store_close; mappings of the store live on after it.
+ */
+struct fm_store;
+
+/*
+ * fm_store_open - open the store at url.
+ *
+ * url:   file:///path (a local file; flags may add O_CREAT, which makes it
+ *        mode 0600, and O_EXCL),
+ *        nbd+unix:///[export]?socket=/path/to.sock, nbd://host[:port]/[export]
+ *        (an NBD export, through libnbd, loaded at the first open).
+ * flags: O_RDONLY or O_RDWR.
+ * Return: the handle, or NULL with errno set: EINVAL (bad flags),
+ * EPROTONOSUPPORT (unknown scheme; nbd without libnbd.so.0), EROFS (O_RDWR
+ * of a read-only export), ENODEV (not a regular file), the open's errno for a
+ * file (ENOENT, EACCES...), the connection's for NBD (ENOENT, ECONNREFUSED...).
+ * Two fm_store_open of one NBD URL are two stores with two caches.
+ */
+FM_API struct fm_store *fm_store_open(const char *url, int flags);
+
+/*
+ * fm_store_close - give the handle back. Mappings of the store keep it
+ * alive until they go. Return: 0, or -1 with errno EBADF (NULL).
+ */
+FM_API int fm_store_close(struct fm_store *store);
+
+/* fm_store_size - the store's size in bytes, or -EBADF. */
+FM_API int64_t fm_store_size(struct fm_store *store);
+
+/*
+ * fm_mmap_store - fm_mmap of the store: the same arguments and errors,
+ * the store in place of the fd. A shared writable mapping needs a store
+ * opened O_RDWR (EACCES). Pages past the store's end raise SIGBUS; so does
+ * a page the store cannot read (only that page). A write-back error leaves
+ * the pages dirty, and fm_msync reports it (EIO...). MAP_ANONYMOUS and the
+ * flags fm_mmap leaves to the kernel (MAP_LOCKED...) give EINVAL. NULL
+ * store: EBADF. In daemon mode (fm_set_mode) only a file store can be
+ * mapped: EOPNOTSUPP for the others.
+ */
+FM_API void *fm_mmap_store(void *addr, size_t length, int prot, int flags, struct fm_store *store, off_t offset);
+
+/*
+ * fm_store_pread, fm_store_pwrite - pread(2) and pwrite(2) of the store,
+ * through its cache (what mappings wrote is read; what is written is seen
+ * by every mapping at once). fm_store_pwrite writes through: the data is
+ * in the store, flushed, when it returns. A file grows; an NBD export has a
+ * fixed size (a write past its end is short, ENOSPC if nothing fits).
+ * Return: bytes read or written, or -1 with errno: EBADF (NULL, or a write
+ * to a store opened O_RDONLY), EINVAL (negative offset), EFAULT (bad buf),
+ * the store's error (EIO...; a failed pwrite leaves the pages dirty in the
+ * cache, to be written by a later msync or write); EOPNOTSUPP in daemon
+ * mode, but for a file store.
+ */
+FM_API ssize_t fm_store_pread(struct fm_store *store, void *buf, size_t count, off_t offset);
+FM_API ssize_t fm_store_pwrite(struct fm_store *store, const void *buf, size_t count, off_t offset);
 
 #ifdef __cplusplus
 }

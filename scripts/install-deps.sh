@@ -2,7 +2,7 @@
 # Install the Debian packages faultmap builds and tests with (needs root;
 # does nothing for packages already installed).
 set -euo pipefail
-pkgs=(build-essential clang libclang-rt-14-dev pkg-config liburing-dev gnuplot-nox python3 python3-numpy sqlite3 lmdb-utils python3-lmdb ripgrep git groff-base man-db librsvg2-bin fio)
+pkgs=(build-essential clang libclang-rt-14-dev pkg-config liburing-dev libnbd-dev nbdkit gnuplot-nox python3 python3-numpy sqlite3 lmdb-utils python3-lmdb ripgrep git groff-base man-db librsvg2-bin fio)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

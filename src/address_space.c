@@ -2,17 +2,18 @@
  * address_space.c - the page cache of one file.
  *
  * An address_space is found by the file's (st_dev, st_ino), so every fd and
- * path that opens the file shares it. Its pages live in a memfd sized to the
- * file; page_tree records which pages are resident (frame number) and which
- * were evicted recently (shadow entries, for reclaim's refault test); i_mmap
- * lists the vmas that map it. All functions run under engine.lock.
+ * path that opens the file shares it; a store opened by fm_store_open is
+ * found by the (st_dev, st_ino) of its stand-in (store/store.h). Its pages
+ * come from and go to its store (as->store: a file store for a file), and
+ * live in a memfd sized to the file; page_tree records which pages are
+ * resident (frame number) and which were evicted recently (shadow entries,
+ * for reclaim's refault test); i_mmap lists the vmas that map it. All functions run under engine.lock.
  */
 #include "internal.h"
 #include "daemon/files_table.h"
 
 #include <errno.h>
 #include <sched.h>
-#include <linux/magic.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,7 +21,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 static uint64_t pages_of(uint64_t bytes)
@@ -119,90 +119,26 @@ static int map_views(struct address_space *as, uint64_t view_pages)
 	return 0;
 }
 
-/* reopen_direct - a new open file description of the file at fd, with
- * O_DIRECT, so the file's data is not cached a second time in the kernel's
- * page cache. (fcntl(F_SETFL) would change the program's own fd.) Returns -1
- * where the file system has no O_DIRECT (tmpfs). */
-static int reopen_direct(int fd, int mode)
-{
-	char path[32];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	return fd_keep(sys_openat(AT_FDCWD, path, mode | O_DIRECT | O_CLOEXEC, 0));
-}
-
-/* as_direct_failed - the file system refused an O_DIRECT transfer: use buffered
- * I/O on this file from now on. The fd is closed with the address_space, as
- * another fault thread may be reading with it. */
-void as_direct_failed(struct address_space *as, int fd, int which)
-{
-	if (which == 0) {
-		int expected = fd; /* two fault threads may both see EINVAL */
-		if (atomic_compare_exchange_strong(&as->dio_fd, &expected, -1))
-			as->dio_unused[0] = fd;
-	} else {
-		as->dio_wr_fd = -1; /* write-back runs under engine.lock */
-		as->dio_unused[1] = fd;
-	}
-}
-
 /*
  * as_read - read len bytes at off (page aligned; buf page aligned) from the
- * file, with O_DIRECT where the file system has it, and buffered where
- * that fails (the kernel's own read is buffered). Buffered reads drop what
- * they brought into the kernel's cache, so the file is cached only once, in
- * faultmap's budget. Reads at EOF are short.
- * Return: bytes read, or -1 with errno (from fm_sys.pread).
+ * store (its read op). Reads at the store's end are short.
+ * Return: bytes read, or -1 with errno.
  */
 ssize_t as_read(struct address_space *as, void *buf, size_t len, uint64_t off)
 {
-	int dio = as->dio_fd;
-	if (dio >= 0) {
-		ssize_t n = fm_sys.pread(dio, buf, len, (off_t)off);
-		if (n >= 0)
-			return n;
-		if (errno == EINVAL)
-			as_direct_failed(as, dio, 0);
-		/* Else the kernel's own (buffered) read is asked too: ext4
-		 * fails an O_DIRECT read of a block that a failed write left
-		 * delayed-allocated, which a buffered read reads. */
-	}
-	ssize_t n = fm_sys.pread(as->fd, buf, len, (off_t)off);
-	if (n > 0)
-		posix_fadvise(as->fd, (off_t)off, n, POSIX_FADV_DONTNEED);
-	return n;
-}
-
-/*
- * as_write - write len bytes at off to the file: whole pages with O_DIRECT
- * where it works, a partial last page (the file's tail) buffered, then
- * dropped from the kernel's cache.
- * Return: bytes written, or -1 with errno (from fm_sys.pwrite).
- */
-ssize_t as_write(struct address_space *as, const void *buf, size_t len, uint64_t off)
-{
-	if (as->wr_fd < 0) {
-		errno = EBADF;
+	ssize_t n = as->store->ops->read(as->store, buf, len, off);
+	if (n < 0) {
+		errno = (int)-n;
 		return -1;
 	}
-	size_t whole = len & ~(FM_PAGE_SIZE - 1);
-	if (as->dio_wr_fd >= 0 && whole && !(off & (FM_PAGE_SIZE - 1))) {
-		int dio = as->dio_wr_fd;
-		ssize_t n = fm_sys.pwrite(dio, buf, whole, (off_t)off);
-		if (n >= 0 || errno != EINVAL)
-			return n;
-		as_direct_failed(as, dio, 1);
-	}
-	ssize_t n = fm_sys.pwrite(as->wr_fd, buf, len, (off_t)off);
-	if (n > 0)
-		posix_fadvise(as->wr_fd, (off_t)off, n, POSIX_FADV_DONTNEED);
 	return n;
 }
 
-/* file_path - the name fd was opened by (for the tools), or NULL. */
-static char *file_path(int fd)
+/* as_sync - make what was written back durable in the store (fdatasync of
+ * a file). Return: 0 or -errno. */
+int as_sync(struct address_space *as)
 {
-	char path[4096];
-	return fd_path(fd, path, sizeof(path)) < 0 ? NULL : strdup(path);
+	return as->store->writable ? as->store->ops->sync(as->store) : 0;
 }
 
 #define MFD_NAME_MAX 249 /* the kernel's limit on a memfd's name */
@@ -244,18 +180,27 @@ static void as_free(struct address_space *as)
 	free(as->path);
 	if (as->memfd >= 0)
 		sys_close(as->memfd);
-	if (as->fd >= 0)
-		sys_close(as->fd);
-	if (as->wr_fd >= 0)
-		sys_close(as->wr_fd);
-	if (as->dio_fd >= 0)
-		sys_close(as->dio_fd);
-	if (as->dio_wr_fd >= 0)
-		sys_close(as->dio_wr_fd);
-	for (int i = 0; i < 2; i++)
-		if (as->dio_unused[i] >= 0)
-			sys_close(as->dio_unused[i]);
+	if (as->store)
+		store_put(as->store);
 	free(as);
+}
+
+/* as_store - the store of the file open at fd: a store fm_store_open
+ * opened, if (dev, ino) is one's, else a new file store. Sets *size. */
+static int as_store(int fd, const struct stat *st, struct fm_store **s, uint64_t *size)
+{
+	*s = store_find(st->st_dev, st->st_ino);
+	if (!*s) {
+		*size = (uint64_t)st->st_size;
+		return file_store_new(fd, NULL, s);
+	}
+	int64_t n = (*s)->ops->size(*s);
+	if (n < 0) {
+		store_put(*s);
+		return (int)n;
+	}
+	*size = (uint64_t)n;
+	return 0;
 }
 
 static int as_create(int fd, const struct stat *st, struct address_space **out)
@@ -265,22 +210,26 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 		return -ENOMEM;
 	as->dev = st->st_dev;
 	as->ino = st->st_ino;
-	as->fd = as->wr_fd = as->memfd = as->dio_wr_fd = -1;
+	as->memfd = -1;
 	as_file_changed(as);
-	as->dio_fd = -1;
-	as->dio_unused[0] = as->dio_unused[1] = -1;
-	as->fd = fd_keep(fcntl(fd, F_DUPFD_CLOEXEC, 0));
-	as->dio_fd = reopen_direct(fd, O_RDONLY);
-	struct statfs sfs;
-	as->in_memory = fstatfs(fd, &sfs) == 0 &&
-			(sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
-	as->path = file_path(fd);
+	uint64_t size = 0;
+	int err = as_store(fd, st, &as->store, &size);
+	if (err) {
+		free(as);
+		return err;
+	}
+	as->in_memory = as->store->in_memory;
+	/* A slow store asks for bigger clusters (a power of 2). */
+	as->ra_around = as->store->cluster_pages;
+	if (as->ra_around < FM_RA_AROUND || (as->ra_around & (as->ra_around - 1)))
+		as->ra_around = FM_RA_AROUND;
+	as->path = as->store->name ? strdup(as->store->name) : NULL;
 	char name[MFD_NAME_MAX + 1];
 	memfd_name(as->path, name);
 	as->memfd = fd_keep(memfd_create(name, MFD_CLOEXEC));
-	int err = (as->fd < 0 || as->memfd < 0) ? -errno : 0;
+	err = as->memfd < 0 ? -errno : 0;
 	if (!err)
-		err = as_resize(as, (uint64_t)st->st_size);
+		err = as_resize(as, size);
 	if (err) {
 		as_free(as);
 		return err;
@@ -314,10 +263,9 @@ struct address_space *as_get(int fd, const struct stat *st, int *err)
 		if (*err)
 			return NULL;
 	}
-	if (as->wr_fd < 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR) {
-		as->wr_fd = fd_keep(fcntl(fd, F_DUPFD_CLOEXEC, 0));
-		as->dio_wr_fd = reopen_direct(fd, O_RDWR);
-	}
+	struct fm_store *s = as->store;
+	if (!s->writable && s->ops->add_writer && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR)
+		s->ops->add_writer(s, fd);
 	*err = 0;
 	return as;
 }

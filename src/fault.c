@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #define RA_MAX_NORMAL 256 /* pages: 1 MiB */
-#define RA_AROUND 16	   /* pages: 64 KiB, read around a random miss */
 #define RA_MAX_SEQUENTIAL FM_CLUSTER_MAX /* pages: 1 MiB */
 #define SPIN_NS 50000 /* 50 us */
 
@@ -79,8 +78,9 @@ static _Atomic int stopping;
  *
  * A miss where the previous cluster ended doubles the window (a stream);
  * any other miss halves it, down to one page. While the cache has plenty of
- * room, a non-sequential miss still reads the RA_AROUND-page block around
- * it, as the kernel's read-around does; under memory pressure that would
+ * room, a non-sequential miss still reads the FM_RA_AROUND-page block around
+ * it (or the store's cluster_pages, if bigger: a slow store), as the
+ * kernel's read-around does; under memory pressure that would
  * evict useful pages for data nobody asked for, so it reads only the window.
  * MADV_RANDOM always reads one page, MADV_SEQUENTIAL always the most.
  */
@@ -108,7 +108,8 @@ void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 			size = 1;
 		ra->size = (uint32_t)size;
 		if (!sequential && frames_available() > engine.budget_pages / 2) {
-			first = index & ~(uint64_t)(RA_AROUND - 1);
+			uint64_t around = as->ra_around;
+			first = index & ~(around - 1);
 			while (first < index && as_find_frame(as, first) != FM_NIL)
 				first++;
 			for (uint64_t i = index; i > first; i--)
@@ -116,8 +117,8 @@ void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 					first = i;
 					break;
 				}
-			if (size < RA_AROUND - (index - first))
-				size = RA_AROUND - (index - first);
+			if (size < around - (index - first))
+				size = around - (index - first);
 		}
 	}
 	if (size > cap)
@@ -836,7 +837,7 @@ static uint64_t miss_pages; /* frames claimed by the misses in flight */
  * the ring. Return: 0 or -errno (nothing in flight). */
 static int miss_submit(struct miss *m, uint64_t off, uint64_t len)
 {
-	int fd = m->buffered ? m->f.as->fd : m->f.as->dio_fd;
+	int fd = store_ring_fd(m->f.as->store, m->buffered);
 	if (fd < 0)
 		return -EBADF;
 	m->rd_off = off;
@@ -854,7 +855,7 @@ static bool miss_start(struct mm *mm, const struct uffd_msg *msg, struct address
 		       uint64_t read_from, const struct fm_trace *t)
 {
 	if (!main_fault_thread || nr_misses == MISS_MAX || !io_read_usable() ||
-	    as->dio_fd < 0 || as->in_memory ||
+	    as->in_memory || store_ring_fd(as->store, false) < 0 ||
 	    (nr_misses && miss_pages + count > engine.budget_pages / 4))
 		return false;
 	struct miss *m = misses;
@@ -899,7 +900,8 @@ static void miss_complete(struct miss *m, int res)
 				return; /* in flight: completes here again */
 		}
 		if (m->buffered && res > 0)
-			posix_fadvise(f->as->fd, (off_t)(f->off + (m->probe << FM_PAGE_SHIFT)), res,
+			posix_fadvise(store_ring_fd(f->as->store, true),
+				      (off_t)(f->off + (m->probe << FM_PAGE_SHIFT)), res,
 				      POSIX_FADV_DONTNEED);
 		m->buffered = false;
 		fill_page(f, m->probe++, res);

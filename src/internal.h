@@ -38,6 +38,7 @@
 #include "faultmap.h"
 #include "kernel_compat.h"
 #include "publish.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -55,6 +56,7 @@
 #define FM_CLUSTER_MAX 256 /* pages read by one miss, at most (io_buf) */
 #define FM_RECLAIM_BATCH 32 /* pages evicted at once, at least */
 #define FM_RA_AHEAD 4	    /* windows a stream has read ahead */
+#define FM_RA_AROUND 16	    /* pages read around a random miss, at least */
 #define FM_VIEW_MIN_PAGES 16384 /* 64 MiB: the engine's views, at least */
 #define FM_TASK_SIZE ((1UL << 47) - FM_PAGE_SIZE) /* x86-64, 4-level paging */
 
@@ -127,14 +129,12 @@ void frame_table_destroy(void);
 struct address_space {
 	dev_t dev;
 	ino_t ino;
-	int fd;		      /* dup of the file: buffered reads, if need be */
-	int wr_fd;	      /* dup of a writable fd of the file, or -1 */
-	_Atomic int dio_fd;   /* the file reopened O_DIRECT for reading, or -1 */
-	int dio_wr_fd;	      /* ... and for writing, or -1 */
-	int dio_unused[2];    /* O_DIRECT fds given up on, closed at free */
+	struct fm_store *store; /* where its pages come from (a reference) */
 	bool in_memory;	      /* on tmpfs or ramfs: a read never waits for a disk */
-	bool no_reserve;      /* the file system has no fallocate: page_mkwrite
-			       * reserves nothing */
+	uint32_t ra_around;   /* pages read around a random miss (ra_window):
+			       * the store's cluster_pages, at least 16 */
+	bool no_reserve;      /* the store cannot reserve (no fallocate):
+			       * page_mkwrite reserves nothing */
 	uint32_t nr_io;	      /* reads in flight without engine.lock: pins it */
 	uint32_t nr_pins;     /* read()/write() calls using it: pins it */
 	uint32_t nr_io_waiters; /* calls waiting for nr_io to drop to 0 */
@@ -170,23 +170,14 @@ void as_wait_reads(struct address_space *as);
 int as_resize(struct address_space *as, uint64_t i_size);
 int as_set_size(struct address_space *as, uint64_t i_size);
 ssize_t as_read(struct address_space *as, void *buf, size_t len, uint64_t off);
-ssize_t as_write(struct address_space *as, const void *buf, size_t len, uint64_t off);
-void as_direct_failed(struct address_space *as, int fd, int which);
+int as_sync(struct address_space *as);
 void as_io_done(struct address_space *as);
 void as_file_changed(struct address_space *as);
 
-/* io.c: many writes in flight at once (write-back). */
-struct io_req {
-	struct address_space *as;
-	const char *buf;
-	uint64_t off;
-	size_t len;
-	size_t done; /* out: bytes written */
-	int err;     /* out: 0 or -errno */
-	bool direct; /* in flight with O_DIRECT */
-};
+/* io.c: the io_uring rings (write-back's is the file store's). */
+struct io_uring;
+bool io_ring_init(struct io_uring *r, unsigned depth);
 void io_start(void);
-void io_write(struct io_req *reqs, size_t n);
 /* io.c: the main fault thread's reads (only that thread calls these). */
 void io_read_init(unsigned depth);
 void io_read_exit(void);
@@ -336,7 +327,8 @@ int writeback_range(struct address_space *as, uint64_t start, uint64_t end);
  * once): writeback_begin, writeback_add for each range, writeback_finish. */
 #define WB_BATCH 64
 struct wb_batch {
-	struct io_req req[WB_BATCH];
+	struct fm_store_io req[WB_BATCH];
+	struct address_space *as[WB_BATCH];
 	uint64_t index[WB_BATCH], count[WB_BATCH];
 	size_t n;
 	int err;

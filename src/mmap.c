@@ -527,8 +527,8 @@ static int msync_vma(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
 		return -EBUSY;
 	if (v->shared && (flags & MS_SYNC)) {
 		err = writeback_range(as, vma_index(v, lo), vma_index(v, hi));
-		if (!err && as->wr_fd >= 0 && fm_sys.fdatasync(as->wr_fd) < 0)
-			err = -errno;
+		if (!err)
+			err = as_sync(as);
 	}
 	/* Every write-back error since this mapping's last report, once (the
 	 * kernel's errseq), the failure of this very write-back included. */
@@ -659,8 +659,8 @@ static int madvise_remove(uintptr_t start, uintptr_t end)
 			continue;
 		}
 		uintptr_t hi = v->vm_end < end ? v->vm_end : end;
-		bool ok = v->shared && v->may_write && v->mapping->wr_fd >= 0;
-		int fd = v->mapping->wr_fd;
+		int fd = file_store_fd(v->mapping->store, true);
+		bool ok = v->shared && v->may_write && fd >= 0;
 		off_t off = (off_t)(vma_index(v, at) << FM_PAGE_SHIFT);
 		pthread_mutex_unlock(&engine.lock);
 		if (!ok)
@@ -996,7 +996,8 @@ static void *move_range(struct mm *mm, void *old, size_t len, uintptr_t to)
 static int see_file_size(struct address_space *as)
 {
 	struct stat st;
-	if (fstat(as->fd, &st) == 0 && (uint64_t)st.st_size > as->i_size)
+	if (fstat(file_store_fd(as->store, false), &st) == 0 &&
+	    (uint64_t)st.st_size > as->i_size)
 		return as_resize(as, (uint64_t)st.st_size);
 	return 0;
 }
@@ -1155,7 +1156,7 @@ int fm_remap_target(uintptr_t start, size_t size, bool write, int *fd)
 	if (ret == 1 && at < start + size)
 		ret = -EINVAL; /* runs past faultmap's mappings */
 	if (ret == 1)
-		*fd = write ? as->wr_fd : as->fd;
+		*fd = file_store_fd(as->store, write);
 	engine_lock_drop(&mask);
 	return ret;
 }

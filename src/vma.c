@@ -279,7 +279,9 @@ static void map_file(const struct vma *v, uintptr_t start, uintptr_t end, int pr
 		return;
 	}
 	const struct address_space *as = v->mapping;
-	int fd = v->shared && as->wr_fd >= 0 ? as->wr_fd : as->fd;
+	int fd = file_store_fd(as->store, v->shared);
+	if (fd < 0)
+		fd = file_store_fd(as->store, false);
 	off_t off = (off_t)((v->vm_pgoff << FM_PAGE_SHIFT) + (start - v->vm_start));
 	int flags = (v->shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
 	if (sys_mmap((void *)start, end - start, prot, flags, fd, off) == MAP_FAILED)

@@ -45,16 +45,10 @@ static int reserve(struct address_space *as, uint64_t lo, uint64_t hi)
 		end = as->i_size;
 	if (off >= end)
 		return 0;
-	int r;
-	do
-		r = fm_sys.fallocate(as->wr_fd, FALLOC_FL_KEEP_SIZE, (off_t)off,
-				     (off_t)(end - off));
-	while (r < 0 && errno == EINTR);
-	if (r == 0)
-		return 0;
-	if (errno == ENOSPC || errno == EDQUOT)
-		return -errno;
-	if (errno == EOPNOTSUPP || errno == ENOSYS)
+	int err = as->store->ops->reserve(as->store, off, end - off);
+	if (err == -ENOSPC || err == -EDQUOT)
+		return err;
+	if (err == -EOPNOTSUPP)
 		as->no_reserve = true;
 	return 0;
 }
@@ -83,7 +77,8 @@ static bool reservable(struct address_space *as, uint64_t index)
 int page_mkwrite(struct address_space *as, uint32_t nr)
 {
 	struct fm_frame *f = frame_get(nr);
-	if ((f->flags & (PG_DIRTY | PG_RESERVED)) || as->no_reserve || as->wr_fd < 0)
+	if ((f->flags & (PG_DIRTY | PG_RESERVED)) || as->no_reserve || !as->store->writable ||
+	    !as->store->ops->reserve)
 		return 0;
 	uint64_t index = f->index;
 	uint64_t first = index & ~(uint64_t)(RESERVE_PAGES - 1);
@@ -182,9 +177,9 @@ int errseq_check_and_advance(struct address_space *as, uint32_t *since)
  * dirty; its error is kept on the address_space for msync and in b->err. */
 static void flush(struct wb_batch *b)
 {
-	io_write(b->req, b->n);
+	store_write(b->req, b->n);
 	for (size_t r = 0; r < b->n; r++) {
-		struct address_space *as = b->req[r].as;
+		struct address_space *as = b->as[r];
 		as_file_changed(as);
 		int err = b->req[r].err;
 		if (err) {
@@ -233,8 +228,9 @@ static void queue_run(struct wb_batch *b, struct address_space *as, uint64_t ind
 	}
 	if (b->n == WB_BATCH)
 		flush(b);
-	b->req[b->n] = (struct io_req){.as = as, .buf = as->direct_view + off, .off = off,
-				       .len = end - off};
+	b->req[b->n] = (struct fm_store_io){.store = as->store, .buf = as->direct_view + off,
+					    .off = off, .len = end - off};
+	b->as[b->n] = as;
 	b->index[b->n] = index;
 	b->count[b->n] = count;
 	b->n++;

@@ -142,18 +142,23 @@ void fill_pattern(void *buf, size_t size, uint32_t seed)
 		b[i] = (unsigned char)(rnd(&s) | 1); /* never 0: zeros mean "not read" */
 }
 
-int make_file(char *path, size_t size, uint32_t seed, int flags)
+void write_pattern(int fd, size_t size, uint32_t seed)
 {
-	const char *dir = getenv("FM_TEST_DIR");
-	snprintf(path, 64, "%s/fmtest.XXXXXX", dir ? dir : "/var/tmp");
-	int fd = mkstemp(path);
-	CHECK(fd >= 0);
 	unsigned char *buf = malloc(size ? size : 1);
 	CHECK(buf);
 	fill_pattern(buf, size, seed);
 	CHECK(write(fd, buf, size) == (ssize_t)size);
 	free(buf);
 	close(fd);
+}
+
+int make_file(char *path, size_t size, uint32_t seed, int flags)
+{
+	const char *dir = getenv("FM_TEST_DIR");
+	snprintf(path, 64, "%s/fmtest.XXXXXX", dir ? dir : "/var/tmp");
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	write_pattern(fd, size, seed);
 	fd = open(path, flags);
 	CHECK(fd >= 0);
 	return fd;

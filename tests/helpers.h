@@ -62,6 +62,8 @@ void require_engine(void);
 void require_sigbus_delivery(void);
 /* A new file of size bytes filled from seed; its path goes into path[64]. */
 int make_file(char *path, size_t size, uint32_t seed, int flags);
+/* Write size bytes of make_file's pattern from seed to fd, and close it. */
+void write_pattern(int fd, size_t size, uint32_t seed);
 /* Fill buf with the pattern make_file uses. */
 void fill_pattern(void *buf, size_t size, uint32_t seed);
 /* Read the whole file at path into a malloc'd buffer; *size set. */

@@ -249,8 +249,8 @@ static int do_msync(struct client *c, const struct fmd_req *r)
 		int err = 0;
 		if (v->shared && (flags & MS_SYNC)) {
 			err = writeback_range(as, vma_index(v, lo), vma_index(v, hi));
-			if (!err && as->wr_fd >= 0 && fm_sys.fdatasync(as->wr_fd) < 0)
-				err = -errno;
+			if (!err)
+				err = as_sync(as);
 		}
 		int seen = errseq_check_and_advance(as, &v->wb_since);
 		ret = seen ? seen : err;
@@ -281,8 +281,9 @@ static int madv_remove(struct client *c, uintptr_t start, uintptr_t end)
 			continue;
 		}
 		uintptr_t hi = v->vm_end < end ? v->vm_end : end;
-		bool ok = v->shared && v->may_write && v->mapping->wr_fd >= 0;
-		int fd = ok ? fcntl(v->mapping->wr_fd, F_DUPFD_CLOEXEC, 0) : -1;
+		int wr_fd = file_store_fd(v->mapping->store, true);
+		bool ok = v->shared && v->may_write && wr_fd >= 0;
+		int fd = ok ? fcntl(wr_fd, F_DUPFD_CLOEXEC, 0) : -1;
 		off_t off = (off_t)(vma_index(v, at) << FM_PAGE_SHIFT);
 		pthread_mutex_unlock(&engine.lock);
 		if (!ok)

@@ -1,0 +1,419 @@
+/*
+ * store.c - opening stores by URL, the registry that gives each its
+ * identity, and the public calls on a store handle (fm_store_*).
+ *
+ * A store opened by fm_store_open is registered under its (dev, ino) until
+ * its last reference goes; address_space.c looks it up there (store_find)
+ * when fm_mmap_store maps its stand-in. The registry has its own lock,
+ * store_lock, taken inside engine.lock (as_get) or alone, never around it.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fm_store *stores; /* registered, store_lock */
+
+/*
+ * store_init - fill the generic part of a new store s: one reference (the
+ * caller's), registered if it has a url (fm_store_open). Return: 0 or
+ * -ENOMEM (nothing to undo).
+ */
+int store_init(struct fm_store *s, const struct fm_store_ops *ops, const char *url,
+	       const char *name, bool writable)
+{
+	s->ops = ops;
+	s->refs = 1;
+	s->writable = writable;
+	s->handle_fd = -1;
+	s->url = url ? strdup(url) : NULL;
+	s->name = name ? strdup(name) : NULL;
+	if ((url && !s->url) || (name && !s->name)) {
+		free(s->url);
+		free(s->name);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* store_fini - free what store_init allocated (called by destroy). */
+void store_fini(struct fm_store *s)
+{
+	free(s->url);
+	free(s->name);
+}
+
+static void store_register(struct fm_store *s)
+{
+	pthread_mutex_lock(&store_lock);
+	s->registered = true;
+	s->next = stores;
+	stores = s;
+	pthread_mutex_unlock(&store_lock);
+}
+
+/* store_find - the registered store of identity (dev, ino), with a new
+ * reference, or NULL. */
+struct fm_store *store_find(dev_t dev, ino_t ino)
+{
+	pthread_mutex_lock(&store_lock);
+	struct fm_store *s = stores;
+	while (s && (s->dev != dev || s->ino != ino))
+		s = s->next;
+	if (s)
+		s->refs++;
+	pthread_mutex_unlock(&store_lock);
+	return s;
+}
+
+void store_get(struct fm_store *s)
+{
+	pthread_mutex_lock(&store_lock);
+	s->refs++;
+	pthread_mutex_unlock(&store_lock);
+}
+
+/* store_put - drop a reference; the last one unregisters and destroys s. */
+void store_put(struct fm_store *s)
+{
+	pthread_mutex_lock(&store_lock);
+	bool last = --s->refs == 0;
+	if (last && s->registered) {
+		struct fm_store **pp = &stores;
+		while (*pp != s)
+			pp = &(*pp)->next;
+		*pp = s->next;
+	}
+	pthread_mutex_unlock(&store_lock);
+	if (last)
+		s->ops->destroy(s);
+}
+
+/*
+ * store_write - write each of ios[0..n) to its store, each store kind's
+ * runs in flight together (its write op). Sets each io's done and err.
+ * Context: engine.lock held.
+ */
+void store_write(struct fm_store_io *ios, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		ios[i].done = 0;
+		ios[i].err = ios[i].store->writable ? 0 : -EBADF;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct fm_store_ops *ops = ios[i].store->ops;
+		bool first = true; /* the first io of its kind: write them all */
+		for (size_t j = 0; j < i && first; j++)
+			first = ios[j].store->ops != ops;
+		if (first)
+			ops->write(ios, n);
+	}
+}
+
+/* store_ring_fd - the fd the fault thread's ring may read s from (for
+ * the buffered second try of a page, if buffered), or -1. */
+int store_ring_fd(const struct fm_store *s, bool buffered)
+{
+	return s->ops->ring_fd ? s->ops->ring_fd(s, buffered) : -1;
+}
+
+/* ---- the public calls --------------------------------------------------- */
+
+/* url_path - the path of file:///path (or file:/path), or NULL. */
+static const char *url_path(const char *url)
+{
+	if (strncmp(url, "file://", 7) == 0)
+		return url[7] == '/' ? url + 7 : NULL; /* no host part */
+	if (strncmp(url, "file:/", 6) == 0)
+		return url + 5;
+	return NULL;
+}
+
+struct fm_store *fm_store_open(const char *url, int flags)
+{
+	int err = 0;
+	struct fm_store *s = NULL;
+	int acc = flags & O_ACCMODE;
+	if (!url)
+		err = -EFAULT;
+	else if ((flags & ~(O_ACCMODE | O_CREAT | O_EXCL)) || (acc != O_RDONLY && acc != O_RDWR))
+		err = -EINVAL;
+	else if (url_path(url))
+		err = file_store_open(url_path(url), flags, url, &s);
+	else if (strncmp(url, "nbd", 3) == 0 && (flags & (O_CREAT | O_EXCL)))
+		err = -EINVAL; /* an export is made by its server */
+	else if (strncmp(url, "nbd", 3) == 0)
+		err = nbd_store_open(url, flags, &s);
+	else
+		err = -EPROTONOSUPPORT;
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	store_register(s);
+	return s;
+}
+
+int fm_store_close(struct fm_store *s)
+{
+	if (!s) {
+		errno = EBADF;
+		return -1;
+	}
+	store_put(s);
+	return 0;
+}
+
+int64_t fm_store_size(struct fm_store *s)
+{
+	if (!s)
+		return -EBADF;
+	return s->ops->size(s);
+}
+
+void *fm_mmap_store(void *addr, size_t length, int prot, int flags, struct fm_store *s,
+		    off_t offset)
+{
+	if (!s) {
+		errno = EBADF;
+		return MAP_FAILED;
+	}
+	/* A mapping the kernel would make (MAP_ANONYMOUS, MAP_LOCKED...)
+	 * would be of the stand-in, not of the store. */
+	if ((flags & MAP_ANONYMOUS) || !fm_mmap_serves(flags)) {
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	/* The daemon gets the fd: a file's is the file, a stand-in is not a
+	 * store there (yet). */
+	if (fm_client_mode() && file_store_fd(s, false) < 0) {
+		errno = EOPNOTSUPP;
+		return MAP_FAILED;
+	}
+	return fm_mmap(addr, length, prot, flags, s->handle_fd, offset);
+}
+
+/* ---- fm_store_pread, fm_store_pwrite: through the cache ------------------ */
+
+#define STORE_RW_CHUNK (64 * FM_PAGE_SIZE) /* bytes copied per lock hold */
+
+struct store_op {
+	struct address_space *as;
+	sigset_t old_mask;
+};
+
+/* op_lock - engine.lock, with signals blocked (a handler that maps or
+ * reads would deadlock against its own thread). */
+static void op_lock(struct store_op *op)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &op->old_mask);
+	pthread_mutex_lock(&engine.lock);
+}
+
+static void op_unlock(struct store_op *op)
+{
+	pthread_mutex_unlock(&engine.lock);
+	pthread_sigmask(SIG_SETMASK, &op->old_mask, NULL);
+}
+
+/* op_begin - the address_space caching s (created if need be), pinned,
+ * with engine.lock held. Return: 0 or -errno (unlocked). */
+static int op_begin(struct store_op *op, struct fm_store *s)
+{
+	int err = engine_start();
+	if (err)
+		return err;
+	if (engine.forked_child)
+		return -ENOTSUP;
+	struct stat st;
+	if (fstat(s->handle_fd, &st) < 0)
+		return -errno;
+	op_lock(op);
+	op->as = as_get(s->handle_fd, &st, &err);
+	if (!op->as) {
+		op_unlock(op);
+		return err;
+	}
+	op->as->nr_pins++;
+	return 0;
+}
+
+/* op_end - unpin; release the cache if nothing maps it; unlock. */
+static void op_end(struct store_op *op)
+{
+	op->as->nr_pins--;
+	if (!op->as->i_mmap)
+		as_put_if_unused(op->as);
+	op_unlock(op);
+}
+
+/* cache_page - the frame of page index of as, read from the store first
+ * (with the missing pages after it, up to end) if it is not cached.
+ * Return: the frame, or -errno (the store's read error).
+ * Context: op locked; dropped while another thread reads the page. */
+static int64_t cache_page(struct address_space *as, uint64_t index, uint64_t end)
+{
+	for (;;) {
+		uint32_t nr = as_find_frame(as, index);
+		if (nr != FM_NIL && (frame_get(nr)->flags & PG_LOCKED)) {
+			as_wait_reads(as);
+			continue;
+		}
+		if (nr != FM_NIL)
+			return nr;
+		uint64_t n = 1;
+		while (index + n < end && index + n < as->nr_pages && n < FM_CLUSTER_MAX &&
+		       as_find_frame(as, index + n) == FM_NIL)
+			n++;
+		int err = reclaim_reserve(n);
+		if (!err)
+			err = filemap_read_pages(as, index, n, false, engine.io_buf, false);
+		if (err)
+			return err;
+	}
+}
+
+/*
+ * copy_chunk - copy [off, off + len) of the store between the cache and
+ * bounce (into the cache, dirtying its pages, if write). len stops at the
+ * store's end. Return: bytes copied, or -errno if none could be.
+ * Context: op locked.
+ */
+static ssize_t copy_chunk(struct address_space *as, char *bounce, size_t len, uint64_t off,
+			  bool write)
+{
+	size_t done = 0;
+	uint64_t end = (off + len + FM_PAGE_SIZE - 1) >> FM_PAGE_SHIFT;
+	while (done < len && off + done < as->i_size) {
+		uint64_t pos = off + done;
+		int64_t nr = cache_page(as, pos >> FM_PAGE_SHIFT, end);
+		if (nr < 0)
+			return done ? (ssize_t)done : nr;
+		uint64_t stop = ((pos >> FM_PAGE_SHIFT) + 1) << FM_PAGE_SHIFT;
+		if (stop > off + len)
+			stop = off + len;
+		if (stop > as->i_size)
+			stop = as->i_size;
+		if (write) {
+			memcpy(as->direct_view + pos, bounce + done, stop - pos);
+			page_mark_dirty(as, (uint32_t)nr);
+		} else {
+			memcpy(bounce + done, as->direct_view + pos, stop - pos);
+		}
+		done += stop - pos;
+	}
+	return (ssize_t)done;
+}
+
+/*
+ * store_rw - read or write count bytes at off of s through its cache. A
+ * write dirties the pages and writes them back (and syncs the store)
+ * before it returns, as a write to a file reaches the file.
+ * Return: bytes moved, or -errno if none were.
+ */
+static ssize_t store_rw(struct fm_store *s, void *buf, size_t count, off_t off, bool write)
+{
+	if (!s)
+		return -EBADF;
+	if (off < 0 || (ssize_t)count < 0)
+		return -EINVAL;
+	if (write && !s->writable)
+		return -EBADF;
+	if (fm_client_mode()) { /* a file: the daemon's cache of it; no other store */
+		if (file_store_fd(s, false) < 0)
+			return -EOPNOTSUPP;
+		ssize_t r = write ? fm_pwrite(s->handle_fd, buf, count, off)
+				  : fm_pread(s->handle_fd, buf, count, off);
+		return r < 0 ? -errno : r;
+	}
+	char *bounce = malloc(STORE_RW_CHUNK);
+	if (!bounce)
+		return -ENOMEM;
+	struct store_op op;
+	int err = op_begin(&op, s);
+	if (err) {
+		free(bounce);
+		return err;
+	}
+	if (write && (uint64_t)off + count > op.as->i_size) {
+		/* A file grows; an export of fixed size takes a short write. */
+		as_wait_reads(op.as);
+		if (s->ops->resize(s, (uint64_t)off + count) == 0)
+			(void)as_set_size(op.as, (uint64_t)off + count);
+	}
+	size_t done = 0;
+	ssize_t ret = 0;
+	while (done < count) {
+		size_t n = count - done < STORE_RW_CHUNK ? count - done : STORE_RW_CHUNK;
+		uintptr_t user = (uintptr_t)buf + done;
+		if (write) {
+			op_unlock(&op);
+			n = user_copy(bounce, user, n, false);
+			op_lock(&op);
+			if (!n) {
+				ret = -EFAULT;
+				break;
+			}
+			as_wait_reads(op.as);
+			as_file_changed(op.as);
+		}
+		ret = copy_chunk(op.as, bounce, n, (uint64_t)off + done, write);
+		if (ret <= 0)
+			break;
+		if (!write) {
+			op_unlock(&op);
+			size_t copied = user_copy(bounce, user, (size_t)ret, true);
+			op_lock(&op);
+			if (copied < (size_t)ret) {
+				done += copied;
+				ret = -EFAULT;
+				break;
+			}
+		}
+		done += (size_t)ret;
+		if ((size_t)ret < n)
+			break; /* the store's end */
+	}
+	if (write && done) { /* write-through: the store has it on return */
+		uint64_t first = (uint64_t)off >> FM_PAGE_SHIFT;
+		uint64_t last = ((uint64_t)off + done + FM_PAGE_SIZE - 1) >> FM_PAGE_SHIFT;
+		err = writeback_range(op.as, first, last);
+		if (!err)
+			err = as_sync(op.as);
+		if (err)
+			ret = err, done = 0;
+	} else if (write && !done && !ret && count) {
+		ret = -ENOSPC; /* at or past the end of a store of fixed size */
+	}
+	op_end(&op);
+	free(bounce);
+	return done ? (ssize_t)done : ret;
+}
+
+static ssize_t fail_rw(ssize_t r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+ssize_t fm_store_pread(struct fm_store *s, void *buf, size_t count, off_t offset)
+{
+	return fail_rw(store_rw(s, buf, count, offset, false));
+}
+
+ssize_t fm_store_pwrite(struct fm_store *s, const void *buf, size_t count, off_t offset)
+{
+	return fail_rw(store_rw(s, (void *)(uintptr_t)buf, count, offset, true));
+}

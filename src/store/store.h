@@ -1,0 +1,123 @@
+/*
+ * store.h - backing stores: where a cache's pages come from and go to.
+ *
+ * The seed's address_space has its operations (readpage, readahead,
+ * writepage; a VMA's nopage before them), and a file system, a block device
+ * or NFS plugs in below them. faultmap's are struct fm_store_ops: an
+ * address_space reads its misses and writes its dirty pages through its
+ * store, and does not care what is below. Today's stores:
+ *
+ *   file.c   a local file: O_DIRECT, io_uring for write-back batches (and,
+ *            through store_ring_fd, for the fault thread's misses), pread
+ *            and pwrite where those cannot be used (file://, and every file
+ *            fm_mmap maps).
+ *   nbd.c    an NBD export (libnbd): nbd+unix:///?socket=PATH,
+ *            nbd://host[:port]/export. Several connections when the server
+ *            allows multi-conn; write-back batches in flight at once on one.
+ *
+ * Conventions: every op returns 0 (or bytes) or -errno, as the rest of the
+ * engine; none takes engine.lock, and read may be called by several fault
+ * threads at once, without the lock. A store is reference counted: the
+ * handle fm_store_open returns holds one reference, each address_space
+ * caching it another (store_get, store_put).
+ *
+ * Identity: the engine finds a cache by (st_dev, st_ino). A file store has
+ * its file's. Any other store has the identity of its stand-in: a memfd of
+ * its own, never written, that fm_mmap_store gives the kernel to check the
+ * arguments and pick the address; address_space.c asks store_find which
+ * store a (dev, ino) is.
+ */
+#ifndef FAULTMAP_STORE_H
+#define FAULTMAP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct fm_store;
+
+/* One run of pages to write: buf[0..len) at byte off of the store. */
+struct fm_store_io {
+	struct fm_store *store;
+	const char *buf;
+	uint64_t off;
+	size_t len;
+	size_t done; /* out: bytes written */
+	int err;     /* out: 0 or -errno */
+	bool direct; /* file store: in flight with O_DIRECT */
+};
+
+struct fm_store_ops {
+	const char *scheme; /* "file", "nbd" */
+	/* read - read len bytes at off (page aligned, buf page aligned) into
+	 * buf. Return: bytes read (short only at the end of the store), or
+	 * -errno. Context: any thread, no engine lock; concurrent calls. */
+	ssize_t (*read)(struct fm_store *s, void *buf, size_t len, uint64_t off);
+	/* write - write each io of ios[0..n) whose store has these ops (the
+	 * others are left alone), many in flight at once; set its done and
+	 * err. Context: engine.lock held (write-back). */
+	void (*write)(struct fm_store_io *ios, size_t n);
+	/* size - the store's size in bytes, or -errno. */
+	int64_t (*size)(struct fm_store *s);
+	/* resize - make the store size bytes long. Return: 0 or -errno
+	 * (-EOPNOTSUPP where the store has a fixed size). */
+	int (*resize)(struct fm_store *s, uint64_t size);
+	/* sync - make what was written durable. Return: 0 or -errno. */
+	int (*sync)(struct fm_store *s);
+	/* reserve - room for [off, off + len) before its first write
+	 * (page_mkwrite), or NULL. Return: 0, -ENOSPC/-EDQUOT, -EOPNOTSUPP
+	 * (never asked again), other -errno (ignored: write-back tells). */
+	int (*reserve)(struct fm_store *s, uint64_t off, uint64_t len);
+	/* ring_fd - an fd the main fault thread's io_uring may read the store
+	 * from (offsets as in the store), or -1 (NULL: never); with buffered,
+	 * the fd for the second try of a page whose first read failed (a
+	 * file: without O_DIRECT, as the kernel's own read). */
+	int (*ring_fd)(const struct fm_store *s, bool buffered);
+	/* add_writer - fd, open for writing on this store, makes it writable
+	 * (file store: the first O_RDWR fd mapped), or NULL. */
+	void (*add_writer)(struct fm_store *s, int fd);
+	/* destroy - free s (its last reference is gone). */
+	void (*destroy)(struct fm_store *s);
+};
+
+struct fm_store {
+	const struct fm_store_ops *ops;
+	dev_t dev; /* identity: the address_space key (see above) */
+	ino_t ino;
+	int handle_fd;	/* file: the file; else the stand-in memfd */
+	char *url;	/* as opened (NULL for a file fm_mmap maps) */
+	char *name;	/* for /proc/PID/maps and the tools */
+	bool writable;	/* writes can reach the store */
+	bool in_memory; /* a read never waits (tmpfs): read under the lock */
+	/* What readahead wants to know (filled by the store at open): a
+	 * read's latency, and the cluster that amortises it. */
+	uint32_t latency_us;
+	uint32_t cluster_pages;
+	unsigned refs; /* store_lock */
+	bool registered;
+	struct fm_store *next; /* in the registry (store.c) */
+};
+
+/* store.c */
+struct fm_store *store_find(dev_t dev, ino_t ino);
+void store_get(struct fm_store *s);
+void store_put(struct fm_store *s);
+int store_init(struct fm_store *s, const struct fm_store_ops *ops, const char *url,
+	       const char *name, bool writable);
+void store_fini(struct fm_store *s);
+void store_write(struct fm_store_io *ios, size_t n);
+int store_ring_fd(const struct fm_store *s, bool buffered);
+
+/* file.c */
+int file_store_new(int fd, const char *url, struct fm_store **out);
+int file_store_open(const char *path, int flags, const char *url, struct fm_store **out);
+void file_store_start(void);
+/* file.c: the fd of the file, for the calls that need the kernel's own
+ * file (mremap's fallback, madvise(MADV_REMOVE)), or -1 for other stores. */
+int file_store_fd(const struct fm_store *s, bool write);
+
+/* nbd.c */
+int nbd_store_open(const char *url, int flags, struct fm_store **out);
+
+#endif /* FAULTMAP_STORE_H */

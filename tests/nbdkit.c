@@ -1,0 +1,124 @@
+/* nbdkit.c - see nbdkit.h. */
+#include "nbdkit.h"
+#include "helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void skip(struct nbdkit *k, const char *why)
+{
+	printf("SKIP: nbdkit cannot serve here: %s\n", why);
+	nbdkit_stop(k);
+	exit(77);
+}
+
+static struct nbdkit *running; /* stopped at exit, even by a failed CHECK */
+
+static void stop_at_exit(void)
+{
+	if (running)
+		nbdkit_stop(running);
+}
+
+void nbdkit_start(struct nbdkit *k, size_t size, unsigned seed)
+{
+	memset(k, 0, sizeof(*k));
+	running = k;
+	atexit(stop_at_exit);
+	k->pid = -1;
+	snprintf(k->dir, sizeof(k->dir), "/tmp/fm-nbd.XXXXXX");
+	CHECK(mkdtemp(k->dir)); /* mode 0700: ours alone */
+	snprintf(k->disk, sizeof(k->disk), "%s/disk", k->dir);
+	snprintf(k->rerr, sizeof(k->rerr), "%s/rerr", k->dir);
+	snprintf(k->werr, sizeof(k->werr), "%s/werr", k->dir);
+	char sock[96], a_file[128], a_rf[128], a_wf[128];
+	snprintf(sock, sizeof(sock), "%s/sock", k->dir);
+	snprintf(k->url, sizeof(k->url), "nbd+unix:///?socket=%s", sock);
+	snprintf(a_file, sizeof(a_file), "file=%s", k->disk);
+	snprintf(a_rf, sizeof(a_rf), "error-pread-file=%s", k->rerr);
+	snprintf(a_wf, sizeof(a_wf), "error-pwrite-file=%s", k->werr);
+	int fd = open(k->disk, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	write_pattern(fd, size, seed);
+	int errpipe[2]; /* the child's exec error, if any */
+	CHECK(pipe2(errpipe, O_CLOEXEC) == 0);
+	k->pid = fork();
+	CHECK(k->pid >= 0);
+	if (k->pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0 && !getenv("FM_NBDKIT_VERBOSE")) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+		}
+		execlp("nbdkit", "nbdkit", "--foreground", "--exit-with-parent", "-U", sock,
+		       "--filter=error", "file", a_file, "error-pread-rate=100%", a_rf,
+		       "error-pwrite-rate=100%", a_wf, (char *)NULL);
+		int e = errno;
+		(void)!write(errpipe[1], &e, sizeof(e));
+		_exit(127);
+	}
+	close(errpipe[1]);
+	int e = 0;
+	if (read(errpipe[0], &e, sizeof(e)) == (ssize_t)sizeof(e)) {
+		close(errpipe[0]);
+		waitpid(k->pid, NULL, 0);
+		k->pid = -1;
+		skip(k, e == ENOENT ? "nbdkit is not installed (Debian package nbdkit)"
+				    : strerror(e));
+	}
+	close(errpipe[0]);
+	/* Wait for the socket (or for nbdkit to give up); 30 s at most, only
+	 * to tell a server that never comes up: no timing is tested. */
+	for (int i = 0; i < 3000; i++) {
+		struct stat st;
+		if (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
+			return;
+		int status;
+		if (waitpid(k->pid, &status, WNOHANG) == k->pid) {
+			k->pid = -1;
+			skip(k, "nbdkit exited before serving (run with FM_NBDKIT_VERBOSE=1)");
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	skip(k, "its socket did not appear in 30 s");
+}
+
+void nbdkit_stop(struct nbdkit *k)
+{
+	if (running == k)
+		running = NULL;
+	if (k->pid > 0) {
+		kill(k->pid, SIGTERM);
+		waitpid(k->pid, NULL, 0);
+		k->pid = -1;
+	}
+	if (!k->dir[0])
+		return;
+	const char *names[] = {"disk", "sock", "rerr", "werr"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char p[128];
+		snprintf(p, sizeof(p), "%s/%s", k->dir, names[i]);
+		unlink(p);
+	}
+	rmdir(k->dir);
+	k->dir[0] = '\0';
+}
+
+void nbdkit_trigger(const char *path, int on)
+{
+	if (on) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		CHECK(fd >= 0);
+		close(fd);
+	} else {
+		CHECK(unlink(path) == 0);
+	}
+}

@@ -1,0 +1,33 @@
+/* nbdkit.h - a real NBD server for the store tests: nbdkit, started by the
+ * test itself on a Unix socket in a private temporary directory (mode
+ * 0700), stopped at nbdkit_stop or when the test process ends in any way
+ * (--exit-with-parent). */
+#ifndef FM_TEST_NBDKIT_H
+#define FM_TEST_NBDKIT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct nbdkit {
+	char dir[64];	   /* the private directory */
+	char disk[96];	   /* dir/disk: the export's bytes (file plugin) */
+	char url[160];	   /* nbd+unix:///?socket=dir/sock */
+	char rerr[96];	   /* dir/rerr: while it exists, reads fail (EIO) */
+	char werr[96];	   /* dir/werr: while it exists, writes fail (EIO) */
+	pid_t pid;
+};
+
+/*
+ * nbdkit_start - serve a new file of size bytes, filled with make_file's
+ * pattern from seed, with nbdkit's file plugin, behind its error filter
+ * (reads fail while k->rerr exists, writes while k->werr does). Skips the
+ * test (exit 77, with the reason) when nbdkit is missing or cannot serve.
+ * Call before faultmap starts.
+ */
+void nbdkit_start(struct nbdkit *k, size_t size, unsigned seed);
+/* nbdkit_stop - stop nbdkit (SIGTERM, wait) and remove its directory. */
+void nbdkit_stop(struct nbdkit *k);
+/* touch or remove an error trigger. */
+void nbdkit_trigger(const char *path, int on);
+
+#endif
