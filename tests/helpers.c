@@ -9,6 +9,7 @@
 #include <linux/fs.h>
 #include <linux/loop.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -225,6 +226,29 @@ bool user_may_uffd(void)
 		fclose(f);
 	}
 	return v != 0 || access("/dev/userfaultfd", R_OK | W_OK) == 0;
+}
+
+pid_t exec_self(const char *argv0, const char *fmt, ...)
+{
+	char words[512];
+	va_list ap;
+	va_start(ap, fmt);
+	CHECK((size_t)vsnprintf(words, sizeof(words), fmt, ap) < sizeof(words));
+	va_end(ap);
+	char *argv[16] = {(char *)argv0};
+	int argc = 1;
+	for (char *save, *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		CHECK(argc < 15);
+		argv[argc++] = w;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	return pid;
 }
 
 int in_child(void (*fn)(void *), void *arg)

@@ -105,6 +105,11 @@ size_t fill_until_sigbus(const char *path, size_t npages, bool faultmap, unsigne
  * with no write-back error, and the file and map hold pages [0, stop) as
  * written, zeros after. */
 void check_filled_until(const char *path, unsigned char *map, size_t stop, size_t npages);
+/* exec_self - a worker: this test program again (/proc/self/exe), started
+ * with argv0 and the words of the printf-style fmt (split at spaces).
+ * Return: its pid. */
+pid_t exec_self(const char *argv0, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Run fn(arg) in a child; return its wait status. */
 int in_child(void (*fn)(void *), void *arg);
 
