@@ -52,6 +52,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -776,7 +777,23 @@ EXPORT int fcntl(int fd, int cmd, ...)
 			return (int)syscall(SYS_fcntl, fd, cmd, arg);
 		atomic_store(&real, fn);
 	}
-	return fn(fd, cmd, arg);
+	int ret = fn(fd, cmd, arg);
+	/* A lock taken: what a writer outside faultmap wrote under its own
+	 * is to be seen now (docs/design.md, "Writers outside faultmap"). */
+	if (ret == 0 &&
+	    (cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW) &&
+	    ((const struct flock *)arg)->l_type != F_UNLCK)
+		filemap_lock_taken(fd);
+	return ret;
+}
+
+/* flock - the kernel's; a lock taken is a check point, as in fcntl. */
+EXPORT int flock(int fd, int op)
+{
+	int ret = (int)syscall(SYS_flock, fd, op);
+	if (ret == 0 && !(op & LOCK_UN))
+		filemap_lock_taken(fd);
+	return ret;
 }
 
 /* One function on 64-bit Linux, as in glibc. */

@@ -21,6 +21,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <linux/magic.h>
+#include <sys/utsname.h>
+#include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 static uint64_t pages_of(uint64_t bytes)
@@ -78,6 +82,169 @@ void as_file_changed(struct address_space *as)
 {
 	static uint64_t gen;
 	as->wgen = ++gen;
+}
+
+/*
+ * Writers outside faultmap. A process that is not under faultmap writes the
+ * file with write(2) or through a kernel mapping: the kernel's cache and the
+ * file change, faultmap's pages do not. faultmap notices it by the file's
+ * size, mtime and ctime (fstat: about 1 us), compared at each check point
+ * (as_revalidate: the read/write family and the flushes, fm_mmap, msync)
+ * with what they were when faultmap last knew the file (seen_*): after it
+ * read them at creation or at a check, or after a change of its own
+ * (as_change_begin/end). A change found drops the clean pages (the views
+ * fault them in again, from the file) and takes the new size. A dirty page
+ * stays, and is written over the outside change at write-back.
+ *
+ * Timestamps are ticks of a coarse clock (4 ms at HZ=250), unless the file
+ * system has multigrain timestamps (Linux 6.13: ext4, xfs, btrfs, tmpfs),
+ * where a change that follows a stat always gets a ctime of its own. On
+ * the others, a change later in the tick in which faultmap looked would
+ * leave size and times as they were: a ctime in the current tick is taken
+ * as unsure, and the next check drops the clean pages again.
+ */
+
+/* kernel_has_mgtime - Linux 6.13 or later (multigrain timestamps). */
+static bool kernel_has_mgtime(void)
+{
+	static int known; /* 0: not yet, 1: no, 2: yes */
+	if (!known) {
+		struct utsname u;
+		int major = 0, minor = 0;
+		if (uname(&u) == 0)
+			sscanf(u.release, "%d.%d", &major, &minor);
+		known = (major > 6 || (major == 6 && minor >= 13)) ? 2 : 1;
+	}
+	return known == 2;
+}
+
+#define XFS_MAGIC 0x58465342
+#define BTRFS_MAGIC 0x9123683E
+
+/* fine_ctime - whether the file system of sfs gives a change that follows
+ * a stat a ctime of its own (FS_MGTIME). */
+static bool fine_ctime(const struct statfs *sfs)
+{
+	if (!kernel_has_mgtime())
+		return false;
+	switch ((unsigned long)sfs->f_type) {
+	case EXT4_SUPER_MAGIC: case XFS_MAGIC: case BTRFS_MAGIC: case TMPFS_MAGIC:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int64_t ts_ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+/* ctime_unsure - a change may come in the same tick as ctime and leave it
+ * as it is: ctime is the coarse clock's current tick (or second, for a
+ * file system that keeps whole seconds). */
+static bool ctime_unsure(const struct address_space *as, const struct timespec *ctime)
+{
+	if (as->fine_ctime)
+		return false;
+	struct timespec now, res;
+	clock_gettime(CLOCK_REALTIME_COARSE, &now);
+	if (clock_getres(CLOCK_REALTIME_COARSE, &res) < 0 || ts_ns(&res) < 1000000)
+		res.tv_sec = 0, res.tv_nsec = 10000000;
+	int64_t gran = ctime->tv_nsec ? ts_ns(&res) : 1000000000;
+	int64_t age = ts_ns(&now) - ts_ns(ctime);
+	return age >= 0 && age < gran;
+}
+
+/* seen - record st as the file faultmap knows; check: read at a check
+ * (not right after a change of faultmap's own), so unsure if recent. */
+static void seen(struct address_space *as, const struct stat *st, bool check)
+{
+	as->seen_size = (uint64_t)st->st_size;
+	as->seen_mtime = st->st_mtim;
+	as->seen_ctime = st->st_ctim;
+	as->seen_unsure = check && ctime_unsure(as, &st->st_ctim);
+}
+
+/* file_stat - fstat of the file a file store caches. Return: 0, or -1
+ * for other stores (NBD...), whose writers faultmap cannot see. */
+static int file_stat(const struct address_space *as, struct stat *st)
+{
+	if (strcmp(as->store->ops->scheme, "file"))
+		return -1;
+	return fstat(as->store->handle_fd, st);
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* seen_still - whether the file is as faultmap last knew it. */
+static bool seen_still(const struct address_space *as, const struct stat *st)
+{
+	return (uint64_t)st->st_size == as->seen_size && same_time(&st->st_mtim, &as->seen_mtime) &&
+	       same_time(&st->st_ctim, &as->seen_ctime);
+}
+
+/* outside_change - the file changed outside faultmap (now st): drop the
+ * clean pages, keep the dirty ones (said once on stderr), take the size. */
+static void outside_change(struct address_space *as, const struct stat *st)
+{
+	as_file_changed(as); /* stashed reads are stale too */
+	uint64_t dirty = reclaim_invalidate(as);
+	if (dirty && !as->conflict_said) {
+		fprintf(stderr,
+			"faultmap: %s was changed outside faultmap while %llu of its pages were "
+			"dirty here: they are kept, and written over it\n",
+			as->path ? as->path : "a file", (unsigned long long)dirty);
+		as->conflict_said = true;
+	}
+	if ((uint64_t)st->st_size != as->i_size)
+		(void)as_set_size(as, (uint64_t)st->st_size);
+	seen(as, st, true);
+}
+
+/*
+ * as_revalidate - a check point: if the file changed outside faultmap since
+ * faultmap last knew it (st: its fstat just made, or NULL), drop the clean
+ * pages and take the new size, once no read of it is in flight.
+ * Context: engine.lock, signals blocked, a program (or daemon request)
+ * thread: dropped while reads are in flight (as_wait_reads).
+ */
+void as_revalidate(struct address_space *as, const struct stat *st)
+{
+	struct stat now;
+	if (!st || strcmp(as->store->ops->scheme, "file")) {
+		if (file_stat(as, &now) < 0)
+			return;
+		st = &now;
+	}
+	if (seen_still(as, st) && !as->seen_unsure)
+		return;
+	as_wait_reads(as);
+	if (file_stat(as, &now) == 0)
+		outside_change(as, &now);
+}
+
+/* as_change_begin, as_change_end - around a change faultmap makes to the
+ * file (a write, a size change, a write-back, a reservation): afterwards,
+ * the file as it is then is faultmap's own, unless it had changed outside
+ * faultmap before (then the next check drops the clean pages). A change
+ * from outside between the two is taken for faultmap's.
+ * Context: engine.lock. */
+void as_change_begin(struct address_space *as)
+{
+	struct stat st;
+	as->seen_current = file_stat(as, &st) == 0 && seen_still(as, &st);
+}
+
+void as_change_end(struct address_space *as)
+{
+	struct stat st;
+	if (as->seen_current && file_stat(as, &st) == 0)
+		seen(as, &st, false);
+	as->seen_current = false;
 }
 
 /* as_io_done - a read of as (or a queued readahead) is over: unpin it.
@@ -219,6 +386,9 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 		return err;
 	}
 	as->in_memory = as->store->in_memory;
+	struct statfs sfs;
+	as->fine_ctime = fstatfs(fd, &sfs) == 0 && fine_ctime(&sfs);
+	seen(as, st, true);
 	/* A slow store asks for bigger clusters (a power of 2). */
 	as->ra_around = as->store->cluster_pages;
 	if (as->ra_around < FM_RA_AROUND || (as->ra_around & (as->ra_around - 1)))
@@ -239,9 +409,11 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 }
 
 /*
- * as_get - the address_space of the file open at fd, created on first use.
+ * as_get - the address_space of the file open at fd (st: its fstat),
+ * created on first use; one that exists is revalidated (as_revalidate).
  * A writable fd is remembered for write-back.
- * Return: the address_space, or NULL with *err set.
+ * Return: the address_space, or NULL with *err set. Context: engine.lock,
+ * signals blocked, not a fault thread (see as_revalidate).
  */
 struct address_space *as_get(int fd, const struct stat *st, int *err)
 {
@@ -257,11 +429,8 @@ struct address_space *as_get(int fd, const struct stat *st, int *err)
 		engine.mappings = as;
 		atomic_fetch_add(&engine.nr_cached, 1);
 		files_table_count(as->dev, as->ino, 1);
-	} else if ((uint64_t)st->st_size > as->i_size) {
-		/* The file grew behind the cache's back: let the new pages in. */
-		*err = as_resize(as, (uint64_t)st->st_size);
-		if (*err)
-			return NULL;
+	} else {
+		as_revalidate(as, st); /* changed outside faultmap? */
 	}
 	struct fm_store *s = as->store;
 	if (!s->writable && s->ops->add_writer && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR)

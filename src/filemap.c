@@ -97,8 +97,7 @@ static bool op_begin(struct file_op *op, int fd)
 		return false;
 	}
 	op->as->nr_pins++;
-	if ((uint64_t)st.st_size > op->as->i_size) /* grown behind our back */
-		(void)as_resize(op->as, (uint64_t)st.st_size);
+	as_revalidate(op->as, &st); /* changed outside faultmap? */
 	return true;
 }
 
@@ -304,11 +303,14 @@ static ssize_t filemap_write(struct file_op *op, const void *buf, size_t len,
 			if (!done)
 				*at = pos;
 		}
+		as_change_begin(as);
 		ret = sys_pwrite(op->fd, bounce, n, (off_t)pos);
 		if (ret < 0) {
 			ret = -errno;
+			as_change_end(as);
 			break;
 		}
+		as_change_end(as);
 		if (pos + (uint64_t)ret > as->i_size) {
 			int err = as_set_size(as, pos + (uint64_t)ret);
 			if (err && !done)
@@ -452,7 +454,9 @@ int fm_ftruncate(int fd, off_t length)
 		return sys_ftruncate(fd, length);
 	as_wait_reads(op.as);
 	as_file_changed(op.as); /* stashed reads are stale now */
+	as_change_begin(op.as);
 	int err = sys_ftruncate(fd, length) < 0 ? -errno : 0;
+	as_change_end(op.as);
 	if (!err)
 		err = as_set_size(op.as, (uint64_t)length);
 	op_end(&op);
@@ -498,7 +502,9 @@ int fm_fallocate(int fd, int mode, off_t offset, off_t len)
 	if (!err) {
 		as_wait_reads(op.as);
 		as_file_changed(op.as); /* stashed reads are stale now */
+		as_change_begin(op.as);
 		err = sys_fallocate(fd, mode, offset, len) < 0 ? -errno : 0;
+		as_change_end(op.as);
 	}
 	if (!err && (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
 		zero_cached(op.as, (uint64_t)offset, (uint64_t)offset + (uint64_t)len);
@@ -519,6 +525,27 @@ bool filemap_is_cached(int fd)
 		return false;
 	op_end(&op);
 	return true;
+}
+
+/*
+ * filemap_lock_taken - a lock on fd's file was just taken (fcntl, flock):
+ * a writer outside faultmap that held a conflicting one is done, so its
+ * changes are looked for now (as_revalidate), as NFS revalidates its cache
+ * at a lock. errno is kept.
+ */
+void filemap_lock_taken(int fd)
+{
+	int saved = errno;
+	if (fm_client_mode()) {
+		char c;
+		if (client_may_cache(fd))
+			(void)client_pread(fd, &c, 0, 0, false); /* the daemon checks */
+	} else {
+		struct file_op op;
+		if (op_begin(&op, fd))
+			op_end(&op);
+	}
+	errno = saved;
 }
 
 /* ---- fsync and the other flushes ----------------------------------------- */

@@ -147,6 +147,17 @@ struct address_space {
 	char *direct_view;    /* unregistered; only resident pages touched */
 	struct retired_views *retired; /* old views, kept while nr_io */
 	uint64_t wgen;	      /* changes whenever faultmap changes the file */
+	/* The file as faultmap last knew it, to notice writers outside
+	 * faultmap (as_revalidate): */
+	uint64_t seen_size;
+	struct timespec seen_mtime, seen_ctime;
+	bool seen_unsure;     /* seen_ctime lies in the current tick of a file
+			       * system with coarse timestamps: a change later
+			       * in that tick would leave it as it is */
+	bool seen_current;    /* as_change_begin found it true */
+	bool fine_ctime;      /* the file system stamps each change that follows
+			       * a stat with a new ctime (multigrain, Linux 6.13) */
+	bool conflict_said;   /* stderr told of dirty pages an outside change met */
 	uint32_t **page_tree; /* chunks of TREE_CHUNK slots */
 	uint64_t tree_chunks;
 	uint64_t nr_resident;
@@ -173,6 +184,9 @@ ssize_t as_read(struct address_space *as, void *buf, size_t len, uint64_t off);
 int as_sync(struct address_space *as);
 void as_io_done(struct address_space *as);
 void as_file_changed(struct address_space *as);
+void as_revalidate(struct address_space *as, const struct stat *st);
+void as_change_begin(struct address_space *as);
+void as_change_end(struct address_space *as);
 
 /* io.c: the io_uring rings (write-back's is the file store's). */
 struct io_uring;
@@ -192,6 +206,7 @@ void as_destroy_all(void);
 /* ---- filemap.c: read(), write() and truncation of cached files --------- */
 
 bool filemap_is_cached(int fd);
+void filemap_lock_taken(int fd);
 /* user_copy - copy len bytes between the engine's buffer mine and the
  * program's buffer user as the kernel's copy_to_user/copy_from_user would
  * (a bad user buffer stops the copy, never crashes). Return: bytes copied.
@@ -317,6 +332,7 @@ void reclaim_abort(uint32_t nr);
 void reclaim_drop_range(struct address_space *as, uint64_t start, uint64_t end);
 bool reclaim_evict_page(struct address_space *as, uint64_t index);
 void reclaim_drop_mapping(struct address_space *as);
+uint64_t reclaim_invalidate(struct address_space *as);
 void reclaim_backoff(struct address_space *as, int err);
 void reclaim_backoff_end(struct address_space *as);
 

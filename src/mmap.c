@@ -520,6 +520,7 @@ static int msync_vma(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
 	int flags = *(int *)arg;
 	struct address_space *as = v->mapping;
 	int err = 0;
+	as_revalidate(as, NULL); /* changed outside faultmap? */
 	/* Locked pages (mlock, mlockall) cannot be invalidated: the kernel
 	 * says EBUSY, and knows whether the view is locked. */
 	if ((flags & MS_INVALIDATE) && sys_msync((void *)lo, hi - lo, MS_INVALIDATE) < 0 &&

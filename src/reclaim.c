@@ -162,8 +162,8 @@ static int victim_cmp(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* evict_clean_run - punch victims v[0..n) (clean, one file, consecutive
- * indices) out of the memfd and free their frames.
+/* punch_run - punch pages [index, index + n) of as, clean, out of the
+ * memfd, and write-protect them again in every view.
  *
  * A hole punch keeps the uffd-wp markers of shared views, except where a
  * racing fault mapped a page between the kernel's unmap and its truncation:
@@ -171,19 +171,28 @@ static int victim_cmp(const void *a, const void *b)
  * without a marker would map the page writable when it comes back, and its
  * writes would never be seen. So the run is protected again afterwards;
  * until then no page of it can come back (only the engine inserts, under
- * engine.lock), and a fault on it waits for the engine. */
+ * engine.lock), and a fault on it waits for the engine.
+ * Return: 0 or -errno (nothing punched). */
+static int punch_run(struct address_space *as, uint64_t index, uint64_t n)
+{
+	if (sys_fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)(index << FM_PAGE_SHIFT), (off_t)(n << FM_PAGE_SHIFT)) < 0)
+		return -errno;
+	writeback_protect(as, index, n);
+	return 0;
+}
+
+/* evict_clean_run - punch victims v[0..n) (clean, one file, consecutive
+ * indices) out of the memfd and free their frames, leaving shadow entries. */
 static void evict_clean_run(const uint32_t *v, size_t n)
 {
 	struct fm_frame *first = frame_get(v[0]);
 	struct address_space *as = first->mapping;
-	if (sys_fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)(first->index << FM_PAGE_SHIFT),
-		      (off_t)(n << FM_PAGE_SHIFT)) < 0) {
+	if (punch_run(as, first->index, n)) {
 		for (size_t i = 0; i < n; i++)
 			lru_add(v[i], LRU_ACTIVE);
 		return;
 	}
-	writeback_protect(as, first->index, n);
 	for (size_t i = 0; i < n; i++) {
 		struct fm_frame *f = frame_get(v[i]);
 		uint32_t *slot = as_slot(as, f->index, false);
@@ -193,6 +202,59 @@ static void evict_clean_run(const uint32_t *v, size_t n)
 	}
 	engine.st.evictions += n;
 	as->st.evictions += n;
+}
+
+/* droppable - page index of as is resident, clean and not being read. */
+static bool droppable(struct address_space *as, uint64_t index)
+{
+	uint32_t nr = as_find_frame(as, index);
+	return nr != FM_NIL && !(frame_get(nr)->flags & (PG_DIRTY | PG_LOCKED));
+}
+
+/* drop_clean_run - punch pages [index, index + n) of as (droppable) out
+ * of the memfd and free their frames; their slots become empty (no shadow:
+ * a page read again is not a refault). */
+static void drop_clean_run(struct address_space *as, uint64_t index, uint64_t n)
+{
+	if (punch_run(as, index, n))
+		return; /* they stay: the next check tries again */
+	for (uint64_t i = index; i < index + n; i++) {
+		uint32_t nr = as_find_frame(as, i);
+		lru_del(nr);
+		frame_free(nr);
+		*as_slot(as, i, false) = 0;
+		as->nr_resident--;
+	}
+}
+
+/*
+ * reclaim_invalidate - the file of as changed outside faultmap: drop its
+ * clean pages (the views fault them in again, from the file). Pages being
+ * read are left (the caller waited for the reads). Dirty pages stay.
+ * Return: how many dirty pages stayed.
+ */
+uint64_t reclaim_invalidate(struct address_space *as)
+{
+	for (int i = 0; i < RECENT_FAULTS; i++)
+		if (recent[i].mapping == as)
+			recent[i].mapping = NULL;
+	for (uint64_t c = 0; c < as->tree_chunks; c++) {
+		if (!as->page_tree[c])
+			continue;
+		uint64_t end = (c + 1) << TREE_CHUNK_SHIFT;
+		for (uint64_t i = c << TREE_CHUNK_SHIFT; i < end;) {
+			if (!droppable(as, i)) {
+				i++;
+				continue;
+			}
+			uint64_t j = i + 1;
+			while (j < end && droppable(as, j))
+				j++;
+			drop_clean_run(as, i, j - i);
+			i = j;
+		}
+	}
+	return as->nr_dirty;
 }
 
 /* run_end - the end of the run of victims starting at v[i]: one file,

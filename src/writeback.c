@@ -45,7 +45,9 @@ static int reserve(struct address_space *as, uint64_t lo, uint64_t hi)
 		end = as->i_size;
 	if (off >= end)
 		return 0;
+	as_change_begin(as); /* it changes ctime */
 	int err = as->store->ops->reserve(as->store, off, end - off);
+	as_change_end(as);
 	if (err == -ENOSPC || err == -EDQUOT)
 		return err;
 	if (err == -EOPNOTSUPP)
@@ -177,7 +179,13 @@ int errseq_check_and_advance(struct address_space *as, uint32_t *since)
  * dirty; its error is kept on the address_space for msync and in b->err. */
 static void flush(struct wb_batch *b)
 {
+	for (size_t r = 0; r < b->n; r++) /* what faultmap writes is its own */
+		if (!r || b->as[r] != b->as[r - 1])
+			as_change_begin(b->as[r]);
 	store_write(b->req, b->n);
+	for (size_t r = 0; r < b->n; r++)
+		if (!r || b->as[r] != b->as[r - 1])
+			as_change_end(b->as[r]);
 	for (size_t r = 0; r < b->n; r++) {
 		struct address_space *as = b->as[r];
 		as_file_changed(as);

@@ -247,6 +247,7 @@ static int do_msync(struct client *c, const struct fmd_req *r)
 		uintptr_t hi = v->vm_end < end ? v->vm_end : end;
 		struct address_space *as = v->mapping;
 		int err = 0;
+		as_revalidate(as, NULL); /* changed outside faultmap? */
 		if (v->shared && (flags & MS_SYNC)) {
 			err = writeback_range(as, vma_index(v, lo), vma_index(v, hi));
 			if (!err)
