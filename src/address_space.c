@@ -25,6 +25,7 @@
 #include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static uint64_t pages_of(uint64_t bytes)
@@ -333,6 +334,100 @@ static void memfd_name(const char *path, char name[MFD_NAME_MAX + 1])
 	snprintf(name, MFD_NAME_MAX + 1, "%s%s", cut, tail);
 }
 
+/*
+ * warn_other_caches - when this engine first caches the file of as for
+ * writing: if another process maps a faultmap memfd of the same name that
+ * is not this cache's memfd (another inode), that process is served by
+ * another faultmap cache (a program in embedded mode, or another user's
+ * daemon), and shared writes between the two are not coherent: say so on
+ * stderr, once for the file. Found in /proc/PID/maps (a process of another
+ * user only as root). A process that maps the file after this one is the
+ * one that warns. Raw system calls: this runs under engine.lock, where the
+ * interposer's open would take it again.
+ */
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+static void warn_other_caches(struct address_space *as)
+{
+	struct stat mst;
+	char name[MFD_NAME_MAX + 1], want[MFD_NAME_MAX + 16];
+	if (!as->path || fstat(as->memfd, &mst) < 0)
+		return;
+	memfd_name(as->path, name);
+	int n = snprintf(want, sizeof(want), "/memfd:%s (deleted)", name);
+	int proc = sys_openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (proc < 0)
+		return;
+	char *buf = malloc(1 << 16), *ents = malloc(1 << 15);
+	pid_t self = getpid(), other = 0;
+	long got_ents = 0;
+	for (long at = 0; buf && ents && !other; at += ((struct linux_dirent64 *)(ents + at))->d_reclen) {
+		if (at >= got_ents) {
+			got_ents = syscall(SYS_getdents64, proc, ents, 1 << 15);
+			if (got_ents <= 0)
+				break;
+			at = 0;
+		}
+		pid_t pid = (pid_t)atoi(((struct linux_dirent64 *)(ents + at))->d_name);
+		if (pid <= 0 || pid == self)
+			continue;
+		char maps[64];
+		snprintf(maps, sizeof(maps), "%d/maps", (int)pid);
+		int fd = sys_openat(proc, maps, O_RDONLY | O_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		size_t have = 0;
+		for (;;) {
+			ssize_t got = sys_read(fd, buf + have, (1 << 16) - 1 - have);
+			if (got <= 0)
+				break;
+			have += (size_t)got;
+			buf[have] = '\0';
+			char *line = buf, *nl;
+			while ((nl = strchr(line, '\n'))) {
+				*nl = '\0';
+				size_t len = (size_t)(nl - line);
+				unsigned long ino;
+				if (len > (size_t)n && !strcmp(line + len - (size_t)n, want) &&
+				    sscanf(line, "%*s %*s %*s %*s %lu", &ino) == 1 &&
+				    ino != (unsigned long)mst.st_ino)
+					other = pid;
+				line = nl + 1;
+			}
+			have = strlen(line);
+			memmove(buf, line, have);
+		}
+		sys_close(fd);
+	}
+	sys_close(proc);
+	free(ents);
+	free(buf);
+	/* Once per file for the life of the process, though its cache may be
+	 * released and made again (the first files warned of are kept). */
+	static struct {
+		dev_t dev;
+		ino_t ino;
+	} warned[64];
+	static unsigned nr_warned;
+	for (unsigned i = 0; other && i < nr_warned; i++)
+		if (warned[i].dev == as->dev && warned[i].ino == as->ino)
+			other = 0;
+	if (other && nr_warned < sizeof(warned) / sizeof(warned[0]))
+		warned[nr_warned].dev = as->dev, warned[nr_warned++].ino = as->ino;
+	if (other)
+		fprintf(stderr, "faultmap: %s is also cached by process %d, in another "
+				"faultmap cache (a program in embedded mode, or another user's "
+				"daemon): shared writes between the two are not coherent "
+				"(FAULTMAP_MODE=daemon gives them one cache)\n",
+			as->path, (int)other);
+}
+
 static void as_free(struct address_space *as)
 {
 	filemap_as_freed(as);
@@ -433,8 +528,10 @@ struct address_space *as_get(int fd, const struct stat *st, int *err)
 		as_revalidate(as, st); /* changed outside faultmap? */
 	}
 	struct fm_store *s = as->store;
-	if (!s->writable && s->ops->add_writer && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR)
+	if (!s->writable && s->ops->add_writer && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR) {
 		s->ops->add_writer(s, fd);
+		warn_other_caches(as);
+	}
 	*err = 0;
 	return as;
 }
