@@ -528,8 +528,10 @@ struct address_space *as_get(int fd, const struct stat *st, int *err)
 		as_revalidate(as, st); /* changed outside faultmap? */
 	}
 	struct fm_store *s = as->store;
-	if (!s->writable && s->ops->add_writer && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR) {
+	if (!s->writable && s->ops->add_writer && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR)
 		s->ops->add_writer(s, fd);
+	if (s->writable && !as->others_checked) {
+		as->others_checked = true;
 		warn_other_caches(as);
 	}
 	*err = 0;

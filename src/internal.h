@@ -140,6 +140,7 @@ struct address_space {
 	uint32_t nr_io_waiters; /* calls waiting for nr_io to drop to 0 */
 	int memfd;	      /* the cache's memory */
 	char *path;	      /* the file's name when first mapped (for tools) */
+	bool others_checked;  /* warn_other_caches ran (cached for writing) */
 	uint64_t i_size;      /* file size when last looked at */
 	uint64_t nr_pages;    /* pages in the memfd = ceil(i_size / page) */
 	uint64_t view_pages;  /* length of fill_view and direct_view */
