@@ -119,6 +119,21 @@ void require_engine(void)
 	unlink(path);
 }
 
+static void require_engine_then_exit(void *arg)
+{
+	(void)arg;
+	require_engine();
+	exit(0);
+}
+
+void require_engine_in_child(void)
+{
+	int status = in_child(require_engine_then_exit, NULL);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		exit(77);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 void require_sigbus_delivery(void)
 {
 #ifdef FM_UNDER_TSAN

@@ -55,6 +55,9 @@ int daemon_stop(void);
 pid_t daemon_pid(void);
 /* Skip (exit 77) when faultmap cannot start here (no userfaultfd). */
 void require_engine(void);
+/* The same, checked in a child: this process does not become a client of
+ * the daemon (which it starts, with this process's environment). */
+void require_engine_in_child(void);
 /* Skip (exit 77) where a test cannot catch the SIGBUS faultmap's fault
  * thread sends: under TSan, which delivers a signal sent by another thread
  * only when the target reaches one of its interceptors, and a thread stuck

@@ -697,13 +697,6 @@ struct config {
 	const char *argv0;
 };
 
-static void require_engine_child(void *arg)
-{
-	(void)arg;
-	require_engine();
-	exit(0);
-}
-
 static void run_config(void *arg)
 {
 	struct config *c = arg;
@@ -711,10 +704,7 @@ static void run_config(void *arg)
 	CHECK(setenv("FAULTMAP_BUDGET", c->budget, 1) == 0);
 	/* The daemon starts with the budget above; this process stays out
 	 * of it (not a client). */
-	int st = in_child(require_engine_child, NULL);
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
-		exit(77);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	require_engine_in_child();
 	start_team(c->argv0);
 	for (int s = 0; s < c->sequences; s++) {
 		rs = c->seed + (uint64_t)s * 7919;
