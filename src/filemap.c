@@ -597,6 +597,30 @@ static struct fd_errseq *fd_record(int fd, struct address_space *as)
 	return r;
 }
 
+/* filemap_fd_errseq_get, filemap_fd_errseq_set - see internal.h. */
+bool filemap_fd_errseq_get(int fd, uint32_t *since)
+{
+	struct file_op op;
+	if (!op_begin(&op, fd))
+		return false;
+	bool have = fd >= 0 && (size_t)fd < fd_errseq_len && fd_errseq[fd].as == op.as;
+	if (have)
+		*since = fd_errseq[fd].since;
+	op_end(&op);
+	return have;
+}
+
+void filemap_fd_errseq_set(int fd, uint32_t since)
+{
+	struct file_op op;
+	if (!op_begin(&op, fd))
+		return;
+	struct fd_errseq *r = fd_record(fd, op.as);
+	if (r)
+		r->since = since;
+	op_end(&op);
+}
+
 /* fd_forget - fd is closed (or replaced): drop its record. */
 static void fd_forget(int fd)
 {

@@ -213,10 +213,22 @@ void filemap_lock_taken(int fd);
  * (a bad user buffer stops the copy, never crashes). Return: bytes copied.
  * Context: engine.lock not held. */
 size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user);
+/* The errseq number (the last write-back error it was told of) that the
+ * open file fd's record holds: get says whether it has one; set gives it
+ * one. For the daemon, which sees a client's fd under a new number at each
+ * request and keeps the number per client fd between requests. */
+bool filemap_fd_errseq_get(int fd, uint32_t *since);
+void filemap_fd_errseq_set(int fd, uint32_t since);
 void filemap_fd_opened(int fd);
 void filemap_fds_closed(unsigned int first, unsigned int last);
 void filemap_as_freed(struct address_space *as);
 size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user);
+/* The errseq number (the last write-back error it was told of) that the
+ * open file fd's record holds: get says whether it has one; set gives it
+ * one. For the daemon, which sees a client's fd under a new number at each
+ * request and keeps the number per client fd between requests. */
+bool filemap_fd_errseq_get(int fd, uint32_t *since);
+void filemap_fd_errseq_set(int fd, uint32_t since);
 
 /* ---- vma.c: the mappings of a process ----------------------------------- */
 

@@ -923,7 +923,7 @@ int client_file_op(int op, int fd, uint64_t a0, uint64_t a1, uint64_t a2)
 	}
 	int err = client_start();
 	if (!err) {
-		struct fmd_req req = {.op = (uint32_t)op, .a = {a0, a1, a2}};
+		struct fmd_req req = {.op = (uint32_t)op, .a = {a0, a1, a2, (uint64_t)fd}};
 		err = rpc(&req, fd, NULL, NULL, NULL, 0);
 	}
 	return err ? fail(err) : 0;

@@ -49,8 +49,21 @@
 #define FMD_MAX_PENDING_FORKS 64
 #define FMD_FORK_TTL_S 30
 
+/* What one of a client's fds was told of write-back errors (errseq),
+ * kept between its flushes: the fd the daemon receives is a new number at
+ * each request. Known by the client's fd number and the file. */
+struct client_fd {
+	int cfd;
+	dev_t dev;
+	ino_t ino;
+	uint32_t since;
+};
+#define FMD_MAX_CLIENT_FDS 1024
+
 struct client {
 	int sock;
+	struct client_fd *fds; /* errseq of its fds, FMD_MAX_CLIENT_FDS at most */
+	size_t nfds;
 	char *bounce; /* FMD_BOUNCE bytes shared with the client */
 	int life; /* the client's life line: kept open, never written */
 	pid_t pid;
@@ -504,6 +517,24 @@ static void client_gone(struct client *c)
 	c->mm = NULL;
 }
 
+/* client_fd_of - the record of the client's fd number cfd, which is fd
+ * here, made if need be (the oldest goes when the table is full). */
+static struct client_fd *client_fd_of(struct client *c, int cfd, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	for (size_t i = 0; i < c->nfds; i++)
+		if (c->fds[i].cfd == cfd && c->fds[i].dev == st.st_dev && c->fds[i].ino == st.st_ino)
+			return &c->fds[i];
+	if (!c->fds && !(c->fds = calloc(FMD_MAX_CLIENT_FDS, sizeof(*c->fds))))
+		return NULL;
+	if (c->nfds == FMD_MAX_CLIENT_FDS)
+		memmove(c->fds, c->fds + 1, --c->nfds * sizeof(*c->fds));
+	c->fds[c->nfds] = (struct client_fd){cfd, st.st_dev, st.st_ino, 0};
+	return &c->fds[c->nfds++];
+}
+
 /* do_file - a read(), write() or size change of the client's file fd,
  * through the cache: the engine's own fm_ calls, run here on the fd the
  * client sent (the same open file description: its mode, O_APPEND and
@@ -532,18 +563,27 @@ static int do_file(struct client *c, const struct fmd_req *r, int fd, struct fmd
 		n = fm_fallocate(fd, (int)r->a[0], (off_t)r->a[1], (off_t)r->a[2]);
 		break;
 	case FMD_FSYNC:
-		n = r->a[0] ? fm_fdatasync(fd) : fm_fsync(fd);
+	case FMD_SYNC_FILE_RANGE: {
+		struct client_fd *k = client_fd_of(c, (int)r->a[3], fd);
+		if (k && k->since)
+			filemap_fd_errseq_set(fd, k->since);
+		if (r->op == FMD_FSYNC)
+			n = r->a[0] ? fm_fdatasync(fd) : fm_fsync(fd);
+		else
+			n = fm_sync_file_range(fd, (off_t)r->a[0], (off_t)r->a[1],
+					       (unsigned)r->a[2]);
+		int saved = errno;
+		if (k)
+			(void)filemap_fd_errseq_get(fd, &k->since);
+		errno = saved;
 		break;
-	case FMD_SYNC_FILE_RANGE:
-		n = fm_sync_file_range(fd, (off_t)r->a[0], (off_t)r->a[1], (unsigned)r->a[2]);
-		break;
+	}
 	case FMD_SYNCFS:
 		n = fm_syncfs(fd);
 		break;
 	}
-	/* The fd number is ours for this request only: no errseq record
-	 * outlives it (docs/design.md: each flush hears of the file's last
-	 * error). */
+	/* The fd number is ours for this request only: its errseq record goes
+	 * (kept in c->fds for a flush). */
 	filemap_fds_closed((unsigned)fd, (unsigned)fd);
 	if (n < 0)
 		return -errno;
@@ -682,6 +722,7 @@ static void *client_thread(void *arg)
 	client_gone(c);
 	if (c->bounce)
 		sys_munmap(c->bounce, FMD_BOUNCE);
+	free(c->fds);
 	close(c->sock);
 	if (c->life >= 0)
 		sys_close(c->life);
