@@ -96,8 +96,17 @@ void nbdkit_stop(struct nbdkit *k)
 	if (running == k)
 		running = NULL;
 	if (k->pid > 0) {
+		/* nbdkit waits for its clients to go: a test that fails holds
+		 * its connections, so after a while SIGKILL (the export's file
+		 * has every write it acknowledged). */
 		kill(k->pid, SIGTERM);
-		waitpid(k->pid, NULL, 0);
+		int i = 0;
+		while (waitpid(k->pid, NULL, WNOHANG) == 0) {
+			if (++i == 200)
+				kill(k->pid, SIGKILL);
+			struct timespec ts = {0, 10 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
 		k->pid = -1;
 	}
 	if (!k->dir[0])
