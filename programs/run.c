@@ -114,6 +114,10 @@ int cmd_run(int argc, char **argv)
 			json = true;
 		} else if (!strcmp(argv[i], "--require")) {
 			require = true;
+		} else if (!strcmp(argv[i], "--daemon") || !strcmp(argv[i], "--embedded")) {
+			/* Where the cache lives (FAULTMAP_MODE; faultmap-daemon(1)). */
+			if (setenv("FAULTMAP_MODE", argv[i] + 2, 1))
+				return 1;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			print_command_help(stdout, "run");
 			return 0;

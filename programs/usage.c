@@ -19,7 +19,7 @@
 static const struct {
 	const char *cmd, *synopsis, *text;
 } commands[] = {
-    {"run", "faultmap run [--budget SIZE] [--stats [--json]] [--require] [--] PROGRAM [ARGS...]",
+    {"run", "faultmap run [--budget SIZE] [--stats [--json]] [--require] [--daemon | --embedded] [--] PROGRAM [ARGS...]",
      "Run PROGRAM (same pid) with the faultmap interposer preloaded: its\n"
      "mmap()s of regular files are served by faultmap's page cache. Without\n"
      "permission to use userfaultfd the kernel maps its files instead, with a\n"
@@ -39,6 +39,11 @@ static const struct {
      "                 errors).\n"
      "  --json         with --stats: the summary as one JSON object per process\n"
      "                 and line, on stderr (schema: docs/cli.md).\n"
+     "  --daemon       serve it from your faultmap daemon (faultmap daemon, started\n"
+     "                 if none runs): one cache for every process, as the\n"
+     "                 kernel's; with --budget, the budget of a daemon it\n"
+     "                 starts. --embedded: a cache of each process's own (the\n"
+     "                 default; FAULTMAP_MODE chooses too).\n"
      "  --             end of options.\n"},
     {"stat", "faultmap stat [--json] [--watch [SECONDS]] [PID...]",
      "One line per process of yours (root: of every user) running under\n"

@@ -32,7 +32,7 @@ with open(sys.argv[1], "r+b") as f:
 import os
 os._exit(0)  # no munmap, no msync, no atexit
 PYEOF
-FAULTMAP_MODE=daemon expect_exit 0 "$FM" run -- "$PY" "$TMP/w.py" "$TMP/data"
+expect_exit 0 "$FM" run --daemon -- "$PY" "$TMP/w.py" "$TMP/data"
 expect_out 'memfd:faultmap:.*/data'
 expect_exit 0 "$FM" daemon --stop
 grep -q HELLO "$TMP/data" && grep -q WORLD "$TMP/data" ||
