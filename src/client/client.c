@@ -285,6 +285,110 @@ static int connect_daemon(bool start)
 
 /* ---- the daemon's death ----------------------------------------------------- */
 
+/* flush_view - write the pages of [lo, hi), a view of the file at path
+ * from offset off, that the cache holds (mincore: the memfd's page cache),
+ * to the file, within its size. Return: bytes written, or -errno. */
+static long flush_view(const char *path, uintptr_t lo, uintptr_t hi, uint64_t off)
+{
+	int fd = sys_openat(AT_FDCWD, path, O_WRONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	long done = 0;
+	unsigned char vec[64];
+	if (fstat(fd, &st) < 0)
+		done = -errno;
+	for (uintptr_t at = lo; done >= 0 && at < hi; at += sizeof(vec) * FM_PAGE_SIZE) {
+		size_t len = hi - at < sizeof(vec) * FM_PAGE_SIZE ? hi - at : sizeof(vec) * FM_PAGE_SIZE;
+		if (mincore((void *)at, len, vec) < 0)
+			break; /* unmapped meanwhile */
+		for (size_t i = 0; i < len / FM_PAGE_SIZE && done >= 0; i++) {
+			uint64_t pos = off + (at - lo) + i * FM_PAGE_SIZE;
+			if (!(vec[i] & 1) || pos >= (uint64_t)st.st_size)
+				continue;
+			size_t n = (uint64_t)st.st_size - pos < FM_PAGE_SIZE ? (size_t)(st.st_size - (off_t)pos)
+									     : FM_PAGE_SIZE;
+			if (sys_pwrite(fd, (void *)(at + i * FM_PAGE_SIZE), n, (off_t)pos) != (ssize_t)n)
+				done = -errno;
+			else
+				done += (long)n;
+		}
+	}
+	if (done >= 0 && sys_fdatasync(fd) < 0)
+		done = -errno;
+	sys_close(fd);
+	return done;
+}
+
+/*
+ * emergency_flush - the daemon died, and with it the record of which
+ * pages are dirty: every page that this process's writable shared views
+ * hold is written to its file, so that no write that reached a shared
+ * mapping is lost (clean pages are written too, with the bytes the file
+ * has, unless a writer outside faultmap changed them since). The views are
+ * found in /proc/self/maps, by their memfds' names ("faultmap:<path>"):
+ * no bookkeeping can go stale. Done when the watcher sees the daemon die,
+ * and again at exit (writes made meanwhile). Every client does it; they
+ * write the same bytes.
+ */
+static void emergency_flush(void)
+{
+	static const char tag[] = "/memfd:faultmap:", tail[] = " (deleted)";
+	int fd = sys_openat(AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	size_t cap = 1 << 16, have = 0;
+	char *text = malloc(cap);
+	for (ssize_t n; text; have += (size_t)n) {
+		if (have + 4096 > cap) {
+			char *t = realloc(text, cap *= 2);
+			if (!t) {
+				free(text);
+				text = NULL;
+				break;
+			}
+			text = t;
+		}
+		if ((n = sys_read(fd, text + have, cap - have - 1)) <= 0)
+			break;
+	}
+	sys_close(fd);
+	if (!text)
+		return;
+	text[have] = '\0';
+	long total = 0;
+	for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		uintptr_t lo, hi;
+		unsigned long long off;
+		char perms[8];
+		int at = 0;
+		if (sscanf(line, "%lx-%lx %7s %llx %*s %*s %n", &lo, &hi, perms, &off, &at) != 4 ||
+		    !at || perms[1] != 'w' || perms[3] != 's')
+			continue;
+		char *name = line + at;
+		size_t len = strlen(name);
+		if (strncmp(name, tag, sizeof(tag) - 1) || len < sizeof(tag) + sizeof(tail) ||
+		    strcmp(name + len - (sizeof(tail) - 1), tail))
+			continue;
+		name[len - (sizeof(tail) - 1)] = '\0';
+		const char *path = name + sizeof(tag) - 1;
+		if (path[0] != '/' && strncmp(path, "...", 3))
+			continue; /* not a file's cache (the bounce buffer) */
+		long n = path[0] == '/' ? flush_view(path, lo, hi, off) : -ENAMETOOLONG;
+		if (n < 0)
+			fprintf(stderr, "faultmap: the daemon is gone, and the pages of %s "
+					"mapped here could not be written to it: %s\n",
+				path, strerror((int)-n));
+		else
+			total += n;
+	}
+	free(text);
+	if (total)
+		fprintf(stderr, "faultmap: the daemon is gone: %ld bytes of this process's "
+				"shared writable mappings written to their files\n", total);
+}
+
 /* watcher - waits for the daemon's end of the life line to close. Then no
  * fault of this process can be served: every one gets SIGBUS (the page is
  * not in the cache, and reading zeros would be wrong), and a thread the
@@ -303,6 +407,7 @@ static void *watcher(void *arg)
 	atomic_store(&cl.dead, true);
 	fprintf(stderr, "faultmap: the faultmap daemon is gone: pages not yet cached "
 			"raise SIGBUS in this process (%d)\n", (int)getpid());
+	emergency_flush();
 	uffd_wake(cl.uffd, 0, FM_TASK_SIZE);
 	for (;;) {
 		struct pollfd u = {.fd = cl.uffd, .events = POLLIN};
@@ -470,8 +575,12 @@ static void atfork_child(void)
  * write it anyway when the last mapping goes). */
 static void at_exit(void)
 {
-	if (!cl.started || atomic_load(&cl.dead) || getpid() != cl.pid)
+	if (!cl.started || getpid() != cl.pid)
 		return;
+	if (atomic_load(&cl.dead)) { /* what was written since the watcher's flush */
+		emergency_flush();
+		return;
+	}
 	struct fm_stats st;
 	struct fmd_req sreq = {.op = FMD_STATS};
 	if (rpc(&sreq, -1, NULL, NULL, &st, sizeof(st)) == 0)
