@@ -4,8 +4,9 @@
  * map (shared and private, various offsets and lengths, through read-write
  * and read-only fds), unmap (whole and partial), reads and writes through
  * the mappings, pread, pwrite (also growing the file), msync, ftruncate
- * (grow and shrink), fsync, madvise, and fork (the child writes through an
- * inherited mapping, reads, msyncs, exits). The same sequence runs side by
+ * (grow and shrink), fsync, madvise (MADV_REMOVE too), mremap (grow,
+ * shrink, move), and fork (the child writes through an inherited mapping,
+ * reads, msyncs, exits). The same sequence runs side by
  * side on two sets of workers: one makes the kernel's calls (mmap, pread...)
  * on one copy of the files, the other faultmap's (fm_mmap, fm_pread...) in
  * daemon mode on another copy. The parent tells one worker at a time (of
@@ -17,10 +18,9 @@
  * with one of 16 pages (the daemon's, started on demand, inherits
  * FAULTMAP_BUDGET), so that eviction and write-back happen mid-sequence.
  *
- * Not generated (yet): mremap and MADV_REMOVE; writes through a mapping
- * past EOF (what stays of them depends on when the kernel wrote the page
- * back); under TSan, forks (a child of a threaded process cannot start
- * threads).
+ * Not generated: writes through a mapping past EOF (what stays of them
+ * depends on when the kernel wrote the page back); under TSan, forks (a
+ * child of a threaded process cannot start threads).
  *
  * FM_DIFFMP_SEQUENCES, FM_DIFFMP_OPS, FM_DIFFMP_SEED change the size and
  * the seed; FM_DIFFMP_LOG=1 prints each operation.
@@ -42,12 +42,12 @@
 
 enum {
 	OP_OPEN = 1, OP_MAP, OP_UNMAP, OP_READ, OP_WRITE, OP_PREAD, OP_PWRITE, OP_MSYNC,
-	OP_FTRUNCATE, OP_FSYNC, OP_MADVISE, OP_FORK, OP_STATS, OP_END, OP_QUIT
+	OP_FTRUNCATE, OP_FSYNC, OP_MADVISE, OP_FORK, OP_STATS, OP_END, OP_QUIT, OP_MREMAP
 };
 
 static const char *const op_names[] = {
 	"?", "open", "map", "unmap", "read", "write", "pread", "pwrite", "msync",
-	"ftruncate", "fsync", "madvise", "fork", "stats", "end", "quit"};
+	"ftruncate", "fsync", "madvise", "fork", "stats", "end", "quit", "mremap"};
 
 struct op {
 	int kind;
@@ -81,12 +81,13 @@ struct calls {
 	ssize_t (*pwrite)(int, const void *, size_t, off_t);
 	int (*ftruncate)(int, off_t);
 	int (*fsync)(int);
+	void *(*mremap)(void *, size_t, size_t, int, ...);
 };
 
 static const struct calls kernel_calls = {mmap, munmap, msync, madvise,
-					  pread, pwrite, ftruncate, fsync};
+					  pread, pwrite, ftruncate, fsync, mremap};
 static const struct calls faultmap_calls = {fm_mmap, fm_munmap, fm_msync, fm_madvise,
-					    fm_pread, fm_pwrite, fm_ftruncate, fm_fsync};
+					    fm_pread, fm_pwrite, fm_ftruncate, fm_fsync, fm_mremap};
 
 static const struct calls *sys;
 static struct {
@@ -247,6 +248,19 @@ static void serve(const struct op *o, struct result *r)
 	case OP_FORK:
 		do_fork(o, r);
 		break;
+	case OP_MREMAP: {
+		/* mremap takes one kernel vma: the hints' splits merge back */
+		CHECK(sys->madvise(wmaps[o->slot].p, wmaps[o->slot].len, MADV_NORMAL) == 0);
+		errno = 0;
+		void *p = sys->mremap(wmaps[o->slot].p, wmaps[o->slot].len, o->len, MREMAP_MAYMOVE);
+		r->ret = p == MAP_FAILED ? -1 : 0;
+		r->err = p == MAP_FAILED ? errno : 0;
+		if (p != MAP_FAILED) {
+			wmaps[o->slot].p = p;
+			wmaps[o->slot].len = o->len;
+		}
+		break;
+	}
 	case OP_STATS:
 		if (sys == &faultmap_calls) {
 			struct fm_stats st;
@@ -580,15 +594,26 @@ static void op_fsync(int seq, int opno, int w)
 static void op_madvise(int seq, int opno, int w)
 {
 	static const int advice[] = {MADV_DONTNEED, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED,
-				     MADV_NORMAL};
+				     MADV_NORMAL, MADV_REMOVE};
 	int m = pick_map(w, false);
 	if (m < 0)
 		return;
 	size_t pages = model[w][m].len / PS;
-	struct op o = {.kind = OP_MADVISE, .slot = m, .flags = advice[rnd(&rs) % 5]};
+	struct op o = {.kind = OP_MADVISE, .slot = m, .flags = advice[rnd(&rs) % 6]};
 	o.a = rnd(&rs) % pages;
 	o.len = (1 + rnd(&rs) % (pages - o.a)) * PS;
 	run(seq, opno, w, &o);
+}
+
+/* Grow, shrink or move a whole mapping. */
+static void op_mremap(int seq, int opno, int w)
+{
+	int m = pick_map(w, false);
+	if (m < 0)
+		return;
+	struct op o = {.kind = OP_MREMAP, .slot = m, .len = (1 + rnd(&rs) % 10) * PS};
+	if (run(seq, opno, w, &o)->ret == 0)
+		model[w][m].len = o.len;
 }
 
 static void op_fork(int seq, int opno, int w)
@@ -641,7 +666,7 @@ static const struct {
 	unsigned percent;
 	void (*op)(int seq, int opno, int w);
 } mix[] = {
-	{14, op_map}, {8, op_unmap}, {22, op_read}, {20, op_write}, {10, op_pread},
+	{14, op_map}, {8, op_unmap}, {22, op_read}, {18, op_write}, {2, op_mremap}, {10, op_pread},
 	{7, op_pwrite}, {5, op_msync}, {4, op_ftruncate}, {2, op_fsync}, {4, op_madvise},
 #ifdef FM_UNDER_TSAN
 	{4, op_read}, {0, op_fork}, /* a child of a threaded process cannot start threads */
