@@ -355,6 +355,20 @@ struct linux_dirent64 {
 
 static void warn_other_caches(struct address_space *as)
 {
+	/* Once per file for the life of the process, though its cache may be
+	 * released and made again: /proc is read once per file (a ring of
+	 * the last files looked at), not at every mapping of it. */
+	static struct {
+		dev_t dev;
+		ino_t ino;
+	} seen[256];
+	static unsigned nr_seen;
+	for (unsigned i = 0; i < nr_seen && i < 256; i++)
+		if (seen[i].dev == as->dev && seen[i].ino == as->ino)
+			return;
+	seen[nr_seen % 256].dev = as->dev;
+	seen[nr_seen % 256].ino = as->ino;
+	nr_seen++;
 	struct stat mst;
 	char name[MFD_NAME_MAX + 1], want[MFD_NAME_MAX + 16];
 	if (!as->path || fstat(as->memfd, &mst) < 0)
@@ -408,18 +422,6 @@ static void warn_other_caches(struct address_space *as)
 	sys_close(proc);
 	free(ents);
 	free(buf);
-	/* Once per file for the life of the process, though its cache may be
-	 * released and made again (the first files warned of are kept). */
-	static struct {
-		dev_t dev;
-		ino_t ino;
-	} warned[64];
-	static unsigned nr_warned;
-	for (unsigned i = 0; other && i < nr_warned; i++)
-		if (warned[i].dev == as->dev && warned[i].ino == as->ino)
-			other = 0;
-	if (other && nr_warned < sizeof(warned) / sizeof(warned[0]))
-		warned[nr_warned].dev = as->dev, warned[nr_warned++].ino = as->ino;
 	if (other)
 		fprintf(stderr, "faultmap: %s is also cached by process %d, in another "
 				"faultmap cache (a program in embedded mode, or another user's "
