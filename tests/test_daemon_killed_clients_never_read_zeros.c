@@ -39,6 +39,18 @@ int main(void)
 	for (int i = 0; i < 500 && kill(d, 0) == 0; i++)
 		usleep(10000);
 	usleep(100000); /* the client's watcher sees the hang-up */
+	/* A child forked now cannot be served: its views are made
+	 * inaccessible (SIGSEGV), never left to fill the shared memfd with
+	 * zeros, which the parent would then read. */
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		(void)p[1 * PS + 1]; /* not cached */
+		_exit(3);
+	}
+	int status;
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
 	catch_sigbus();
 	size_t cached = 0, refused = 0;
 	for (size_t i = 0; i < NPAGES; i++) {

@@ -483,6 +483,25 @@ static sigset_t fork_mask;
 static struct fmd_view *fork_views;
 static uint64_t fork_token, fork_nviews;
 
+/* views_in_maps - this process's views of faultmap memfds (a file's
+ * cache: "/memfd:faultmap:" in /proc/self/maps), at most max. For a fork
+ * after the daemon died, whose child cannot be served. */
+static size_t views_in_maps(struct fmd_view *out, size_t max)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[4096];
+	size_t n = 0;
+	while (f && n < max && fgets(line, sizeof(line), f)) {
+		uintptr_t lo, hi;
+		if (strstr(line, "/memfd:faultmap:/") &&
+		    sscanf(line, "%lx-%lx", &lo, &hi) == 2)
+			out[n++] = (struct fmd_view){lo, hi, 0, 1};
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
 static void atfork_prepare(void)
 {
 	sigset_t old;
@@ -490,8 +509,14 @@ static void atfork_prepare(void)
 	fork_mask = old;
 	fork_views = NULL;
 	fork_nviews = 0;
-	if (!cl.started || atomic_load(&cl.dead))
+	if (!cl.started)
 		return;
+	if (atomic_load(&cl.dead)) { /* the child makes these inaccessible */
+		fork_views = malloc(FMD_MAX_PAYLOAD);
+		fork_nviews = fork_views ? views_in_maps(fork_views,
+							  FMD_MAX_PAYLOAD / sizeof(*fork_views)) : 0;
+		return;
+	}
 	size_t cap = FMD_MAX_PAYLOAD;
 	fork_views = malloc(cap);
 	struct fmd_req req = {.op = FMD_FORK_PREPARE};
@@ -516,14 +541,15 @@ static void atfork_parent(void)
 /* child_fail_closed - a child the daemon cannot serve: its views lost their
  * registration at the fork, and a fault there would put a page of zeros
  * into the shared cache. They are made inaccessible instead. */
-static void child_fail_closed(void)
+static void child_fail_closed(bool quiet)
 {
 	for (uint64_t i = 0; i < fork_nviews; i++)
 		sys_mmap((void *)(uintptr_t)fork_views[i].start,
 			 fork_views[i].end - fork_views[i].start, PROT_NONE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-	fprintf(stderr, "faultmap: forked child %d cannot reach the faultmap daemon: "
-			"its file mappings are inaccessible\n", (int)getpid());
+	if (!quiet) /* a child of a process whose daemon died already: said */
+		fprintf(stderr, "faultmap: forked child %d cannot reach the faultmap daemon: "
+				"its file mappings are inaccessible\n", (int)getpid());
 }
 
 /* atfork_child - the child's views lost their userfaultfd registration (no
@@ -542,7 +568,7 @@ static void atfork_child(void)
 		sys_close(cl.uffd);
 		cl.sock = cl.life = cl.uffd = -1;
 		cl.pid = getpid();
-		int err = fork_views ? uffd_open_client(&cl.uffd) : -EIO;
+		int err = fork_views && !atomic_load(&cl.dead) ? uffd_open_client(&cl.uffd) : -EIO;
 		for (uint64_t i = 0; !err && i < fork_nviews; i++) {
 			struct fmd_view *v = &fork_views[i];
 			err = uffd_register(cl.uffd, (void *)(uintptr_t)v->start, v->end - v->start,
@@ -561,8 +587,9 @@ static void atfork_child(void)
 			err = introduce(&req);
 		}
 		if (err) {
+			bool quiet = atomic_load(&cl.dead);
 			atomic_store(&cl.dead, true);
-			child_fail_closed();
+			child_fail_closed(quiet);
 		}
 		free(fork_views);
 		fork_views = NULL;
