@@ -650,6 +650,11 @@ int client_start(void)
 		}
 		if (!err) {
 			watch();
+			/* The table of cached files exists now, and a look
+			 * before the daemon started said none: look again, or
+			 * read() and write() would pass the cache by for up to
+			 * the recheck interval. */
+			files_table_refresh();
 			pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 			atexit(at_exit);
 			__atomic_store_n(&cl.started, true, __ATOMIC_RELEASE);

@@ -110,6 +110,13 @@ out:
 	pthread_mutex_unlock(&seen.lock);
 }
 
+void files_table_refresh(void)
+{
+	int saved = errno;
+	refresh();
+	errno = saved;
+}
+
 bool files_table_may_cache(int fd)
 {
 	if (now_ns() >= atomic_load(&seen.recheck_at)) {

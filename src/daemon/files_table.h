@@ -29,5 +29,9 @@ void files_table_count(dev_t dev, ino_t ino, int delta);
 /* The client's side: whether the daemon may cache the file of fd (true
  * when in doubt: then ask it). */
 bool files_table_may_cache(int fd);
+/* files_table_refresh - look for the daemon's table now (a client that has
+ * just connected: its table exists, and the last look may have been before
+ * the daemon started). */
+void files_table_refresh(void);
 
 #endif /* FAULTMAP_FILES_TABLE_H */
