@@ -451,13 +451,13 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 
 int fm_munmap(void *addr, size_t length)
 {
-	if (fm_client_mode())
-		return client_munmap(addr, length);
 	uintptr_t start = (uintptr_t)addr;
 	size_t len = page_round(length);
 	if ((start & (FM_PAGE_SIZE - 1)) || length == 0 || len == 0 ||
 	    start + len < start)
 		return fail(-EINVAL);
+	if (fm_client_mode())
+		return client_munmap(addr, length);
 	if (!engine.started || engine.forked_child)
 		return sys_munmap(addr, length);
 	sigset_t mask;
@@ -550,8 +550,6 @@ static int msync_gap(uintptr_t lo, uintptr_t hi, void *arg)
 
 int fm_msync(void *addr, size_t length, int flags)
 {
-	if (fm_client_mode())
-		return client_msync(addr, length, flags);
 	uintptr_t start = (uintptr_t)addr;
 	if ((start & (FM_PAGE_SIZE - 1)) ||
 	    (flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC)) ||
@@ -562,6 +560,8 @@ int fm_msync(void *addr, size_t length, int flags)
 		return fail(-ENOMEM);
 	if (len == 0) /* which the kernel takes as nothing to do */
 		return 0;
+	if (fm_client_mode())
+		return client_msync(addr, length, flags);
 	if (!engine.started || engine.forked_child)
 		return sys_msync(addr, length, flags);
 	sigset_t mask;

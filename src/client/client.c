@@ -756,10 +756,8 @@ void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 
 int client_munmap(void *addr, size_t length)
 {
-	uintptr_t start = (uintptr_t)addr;
+	uintptr_t start = (uintptr_t)addr; /* fm_munmap checked the arguments */
 	size_t len = page_round(length);
-	if ((start & (FM_PAGE_SIZE - 1)) || length == 0 || len == 0 || start + len < start)
-		return fail(-EINVAL);
 	if (!cl.started)
 		return sys_munmap(addr, length);
 	sigset_t old;
@@ -773,15 +771,8 @@ int client_munmap(void *addr, size_t length)
 
 int client_msync(void *addr, size_t length, int flags)
 {
-	uintptr_t start = (uintptr_t)addr;
-	if ((start & (FM_PAGE_SIZE - 1)) || (flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC)) ||
-	    ((flags & MS_ASYNC) && (flags & MS_SYNC)))
-		return fail(-EINVAL);
+	uintptr_t start = (uintptr_t)addr; /* fm_msync checked the arguments */
 	size_t len = page_round(length);
-	if (start + len < start)
-		return fail(-ENOMEM);
-	if (len == 0)
-		return 0;
 	if (!cl.started)
 		return sys_msync(addr, length, flags);
 	sigset_t old;

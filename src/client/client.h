@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The mapping calls below are called by their fm_ namesakes, after the
+ * argument checks those make before looking at any mapping. */
+
 /* client_start - connect to the user's daemon (starting it if none runs)
  * and hand it this process's userfaultfd, once. Return: 0 or -errno. */
 int client_start(void);
