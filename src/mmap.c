@@ -722,10 +722,12 @@ int fm_madvise(void *addr, size_t length, int advice)
 		return sys_madvise(addr, length, advice);
 	}
 	/* The kernel checks the range and applies what is its own. It also
-	 * takes the readahead hints (its vmas split as for a file mapping; a
-	 * memfd view has no readahead), but not MADV_WILLNEED: on a memfd it
-	 * would allocate pages behind the engine's back. */
-	if (sys_madvise(addr, length, advice == MADV_WILLNEED ? MADV_NORMAL : advice) < 0)
+	 * takes the readahead hints: its vmas split (and cannot always merge
+	 * back: mremap then fails) as for a file mapping, while a memfd view
+	 * has no readahead. MADV_WILLNEED goes as it is: on a memfd it only
+	 * swaps in pages the cache holds (it allocates none), and passing
+	 * anything else would change the view's hint, which it does not. */
+	if (sys_madvise(addr, length, advice) < 0)
 		return -1;
 	if (!ours || !engine.started || engine.forked_child || len == 0)
 		return 0;

@@ -840,9 +840,9 @@ int client_madvise(void *addr, size_t length, int advice)
 		return sys_madvise(addr, length, advice);
 	}
 	}
-	/* The kernel checks the range and applies what is its own; not
-	 * MADV_WILLNEED, which would allocate memfd pages behind the cache. */
-	if (sys_madvise(addr, length, advice == MADV_WILLNEED ? MADV_NORMAL : advice) < 0)
+	/* The kernel checks the range and applies what is its own, hints
+	 * too (as fm_madvise: MADV_WILLNEED allocates no memfd page). */
+	if (sys_madvise(addr, length, advice) < 0)
 		return -1;
 	if (!hint || len == 0)
 		return 0;
