@@ -782,6 +782,24 @@ int mm_start_tracking(struct mm *mm, uintptr_t start, uintptr_t end, uintptr_t *
 	return walk_range(mm, start, *stop, true, start_tracking, no_gap, NULL);
 }
 
+/*
+ * mm_track_evenly - [start, end) is to be moved or grown as one mapping:
+ * where some of its shared views track writes and others do not (a part
+ * was made writable, then read-only again), they all start tracking. The
+ * kernel merged its own vmas back as the protection became the same
+ * again; our views differ in their userfaultfd modes, which keeps them
+ * apart (mremap would fail with EFAULT) until they are the same too.
+ * Context: engine.lock.
+ */
+int mm_track_evenly(struct mm *mm, uintptr_t start, uintptr_t end)
+{
+	bool some = false;
+	for (struct vma *v = mm->vmas; v && v->vm_start < end; v = v->mm_next)
+		some |= v->vm_end > start && v->wp;
+	uintptr_t stop;
+	return some ? mm_start_tracking(mm, start, end, &stop) : 0;
+}
+
 int fm_mprotect(void *addr, size_t length, int prot)
 {
 	if (fm_client_mode())
@@ -1061,6 +1079,8 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 			map_lock_drop(&mask);
 			return err ? fail_ptr(err) : p;
 		}
+		if (!err)
+			err = mm_track_evenly(mm, start, start + keep);
 		if (!err) {
 			vma_merge_range(mm, start, start + keep);
 			struct vma *v = vma_find(mm, start);
@@ -1095,6 +1115,8 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 			return p;
 		} else
 			err = vma_carve(mm, start, start + old_len);
+		if (!err)
+			err = mm_track_evenly(mm, start, start + old_len);
 		if (!err)
 			vma_merge_range(mm, start, start + old_len);
 		vma = err ? NULL : vma_find(mm, start);

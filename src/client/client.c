@@ -876,6 +876,27 @@ int client_mprotect(void *addr, size_t length, int prot)
 	return err ? fail(err) : 0;
 }
 
+/* kernel_mremap - mremap(2) of a range faultmap maps, to grow or move it.
+ * If the kernel finds several vmas there, they may be views that differ
+ * only in tracking writes (where the kernel's own vmas merged back: see
+ * mm_track_evenly); then all start tracking, and the kernel is asked
+ * again. Return: as mremap(2). Context: map_lock. */
+static void *kernel_mremap(void *old_address, size_t old_size, size_t new_size, int flags,
+			   void *new_address)
+{
+	void *p = sys_mremap(old_address, old_size, new_size, flags, new_address);
+	if (p != MAP_FAILED || errno != EFAULT)
+		return p;
+	struct fmd_req req = {.op = FMD_MPROTECT,
+			      .a = {(uintptr_t)old_address, page_round(old_size), 1}};
+	struct fmd_rep rep;
+	if (rpc(&req, -1, &rep, NULL, NULL, 0)) {
+		errno = EFAULT;
+		return MAP_FAILED;
+	}
+	return sys_mremap(old_address, old_size, new_size, flags, new_address);
+}
+
 void *client_mremap(void *old_address, size_t old_size, size_t new_size, int flags,
 		    void *new_address)
 {
@@ -909,7 +930,7 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 		goto out;
 	}
 	if (!(flags & MREMAP_FIXED)) { /* grow in place if the kernel can */
-		p = sys_mremap(old_address, old_size, new_size, 0, NULL);
+		p = kernel_mremap(old_address, old_size, new_size, 0, NULL);
 		if (p != MAP_FAILED) {
 			struct fmd_req req = {.op = FMD_MREMAP, .a = {start, old_len, start, new_len}};
 			err = rpc(&req, -1, &rep, NULL, NULL, 0);
@@ -941,7 +962,7 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 		guard = (uintptr_t)r;
 		to = guard + FM_PAGE_SIZE;
 	}
-	p = sys_mremap(old_address, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to);
+	p = kernel_mremap(old_address, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to);
 	if (p == MAP_FAILED) {
 		err = -errno;
 		if (guard)

@@ -61,7 +61,9 @@ enum fmd_op {
 	FMD_TOUCHES,
 	/* [a[0], a[0]+a[1]) is about to become writable: the shared views
 	 * there start tracking writes. rep.v[0] = where the first view that
-	 * may not write (read-only fd) starts, or the end. */
+	 * may not write (read-only fd) starts, or the end. With a[2] = 1, only
+	 * if some view there tracks writes already (mm_track_evenly: the
+	 * range is to be grown or moved as one mapping). */
 	FMD_MPROTECT,
 	/* The client is about to fork: keep a copy of its mappings for the
 	 * child. rep.v[0] = token; payload: struct fmd_view[rep.v[1]]. */

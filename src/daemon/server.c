@@ -349,8 +349,9 @@ static int do_mprotect(struct client *c, const struct fmd_req *r, struct fmd_rep
 	if (!range_ok(r->a[0], r->a[1]))
 		return -EINVAL;
 	pthread_mutex_lock(&engine.lock);
-	uintptr_t stop = 0;
-	int err = mm_start_tracking(c->mm, r->a[0], r->a[0] + r->a[1], &stop);
+	uintptr_t stop = r->a[0] + r->a[1];
+	int err = r->a[2] ? mm_track_evenly(c->mm, r->a[0], r->a[0] + r->a[1])
+			  : mm_start_tracking(c->mm, r->a[0], r->a[0] + r->a[1], &stop);
 	pthread_mutex_unlock(&engine.lock);
 	rep->v[0] = stop;
 	return err;
