@@ -503,6 +503,7 @@ int mm_unmap_range(struct mm *mm, uintptr_t start, uintptr_t end);
 int mm_madvise_range(struct mm *mm, uintptr_t start, uintptr_t end, int advice);
 int mm_start_tracking(struct mm *mm, uintptr_t start, uintptr_t end, uintptr_t *stop);
 int mm_track_evenly(struct mm *mm, uintptr_t start, uintptr_t end);
+int mm_reregister_near(struct mm *mm, uintptr_t lo, uintptr_t hi);
 /* client.c: whether this process's mappings are served by the daemon
  * (FAULTMAP_MODE, fm_set_mode) rather than by an engine of its own. */
 bool fm_client_mode(void);

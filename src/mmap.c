@@ -938,11 +938,11 @@ static int unmap_both(struct mm *mm, uintptr_t lo, uintptr_t hi)
 	return err;
 }
 
-/* reregister_near - register again every vma in a run of touching vmas
+/* mm_reregister_near - register again every vma in a run of touching vmas
  * that reaches [lo, hi]: the kernel may have merged a view it moved there
- * with its neighbours, dropping their userfaultfd context. Context: both
- * locks. */
-static int reregister_near(struct mm *mm, uintptr_t lo, uintptr_t hi)
+ * with its neighbours, dropping their userfaultfd context. Context:
+ * engine.lock (and the map lock of the mm's process). */
+int mm_reregister_near(struct mm *mm, uintptr_t lo, uintptr_t hi)
 {
 	int err = 0;
 	struct vma *first = NULL;
@@ -1007,7 +1007,7 @@ static void *move_range(struct mm *mm, void *old, size_t len, uintptr_t to)
 		at = hi;
 	}
 	if (!err)
-		err = reregister_near(mm, to, to + len);
+		err = mm_reregister_near(mm, to, to + len);
 	return err ? fail_ptr(err) : (void *)to;
 }
 

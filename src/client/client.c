@@ -947,10 +947,11 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 		}
 	}
 	/* Move. The moved view loses its userfaultfd registration (no
-	 * UFFD_EVENT_REMAP): it is registered again before the program gets
-	 * the address. Without MREMAP_FIXED it moves into a reservation with
-	 * a guard page on each side, where the kernel merges it with no
-	 * neighbour (which would lose its registration too). */
+	 * UFFD_EVENT_REMAP), and so does a view the kernel merges it with
+	 * (MREMAP_FIXED next to one): the daemon registers them again
+	 * (FMD_MREMAP) before the program gets the address. Without
+	 * MREMAP_FIXED it moves into a reservation with a guard page on each
+	 * side, where the kernel merges it with no neighbour. */
 	uintptr_t guard = 0;
 	if (!(flags & MREMAP_FIXED)) {
 		void *r = sys_mmap(NULL, new_len + 2 * FM_PAGE_SIZE, PROT_NONE,
@@ -974,11 +975,7 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 		sys_munmap((void *)(to + new_len), FM_PAGE_SIZE);
 	}
 	struct fmd_req req = {.op = FMD_MREMAP, .a = {start, old_len, to, new_len}};
-	err = rpc(&req, -1, &rep, NULL, NULL, 0);
-	if (!err)
-		err = uffd_register(cl.uffd, p, new_len, rep.v[0]);
-	if (!err && rep.v[0])
-		err = uffd_writeprotect(cl.uffd, to, new_len, true);
+	err = rpc(&req, -1, &rep, NULL, NULL, 0); /* registers it again */
 	if (err) { /* never leave an unserved view: it would read zeros */
 		sys_munmap(p, new_len);
 		(void)forget(to, new_len);

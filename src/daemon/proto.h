@@ -101,8 +101,11 @@ enum fmd_op {
 	 * [a[0], a[0]+a[1]) (one faultmap mapping, as the kernel requires) to
 	 * [a[2], a[2]+a[3]); what the client had at a[2] was replaced. The
 	 * records follow, without the file ever being unmapped on the way.
-	 * rep.v[0] = 1 if the view tracks writes: the client registers a
-	 * moved view again, and protects it (a grown one: its new part). */
+	 * A moved view, and every view touching it at its new place (the
+	 * kernel may have merged them with it, dropping their registration:
+	 * MREMAP_FIXED next to a view), are registered again and protected.
+	 * rep.v[0] = 1 if the view tracks writes: the client protects a grown
+	 * one's new part. */
 	FMD_MREMAP,
 	FMD_OP_MAX
 };

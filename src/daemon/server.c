@@ -392,6 +392,8 @@ static int do_mremap(struct client *c, const struct fmd_req *r, struct fmd_rep *
 			rep->v[0] = v.wp;
 		}
 	}
+	if (!err && to != old)
+		err = mm_reregister_near(mm, to, to + new_len);
 	pthread_mutex_unlock(&engine.lock);
 	return err;
 }
