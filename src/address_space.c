@@ -444,6 +444,8 @@ static void as_free(struct address_space *as)
 	free(as->path);
 	if (as->memfd >= 0)
 		sys_close(as->memfd);
+	if (as->ro_memfd >= 0)
+		sys_close(as->ro_memfd);
 	if (as->store)
 		store_put(as->store);
 	free(as);
@@ -475,6 +477,7 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 	as->dev = st->st_dev;
 	as->ino = st->st_ino;
 	as->memfd = -1;
+	as->ro_memfd = -1;
 	as_file_changed(as);
 	uint64_t size = 0;
 	int err = as_store(fd, st, &as->store, &size);

@@ -139,6 +139,10 @@ struct address_space {
 	uint32_t nr_pins;     /* read()/write() calls using it: pins it */
 	uint32_t nr_io_waiters; /* calls waiting for nr_io to drop to 0 */
 	int memfd;	      /* the cache's memory */
+	int ro_memfd;	      /* the memfd opened again read-only, for the
+			       * daemon's views that may not write; -1 until
+			       * one is asked for (one open file for them all,
+			       * so that their vmas merge as the kernel's do) */
 	char *path;	      /* the file's name when first mapped (for tools) */
 	bool others_checked;  /* warn_other_caches ran (cached for writing) */
 	uint64_t i_size;      /* file size when last looked at */

@@ -39,7 +39,8 @@ enum fmd_op {
 	 * (bytes), a[3] = prot, a[4] = MAP_SHARED or MAP_PRIVATE, a[5] = 1
 	 * if it replaces what was there (MAP_FIXED). fds: the file.
 	 * rep: fds = the view's memfd (read-only unless the view may write
-	 * the file); v[0] = 1 if the view must be registered for
+	 * the file; one read-only open file of it for every view, so that
+	 * they merge as the kernel's vmas of one fd do); v[0] = 1 if the view must be registered for
 	 * write-protect and protected whole; v[1] = 1 if the view may write
 	 * the file (a shared view that may not is mapped MAP_PRIVATE from the
 	 * read-only memfd: userfaultfd registers only views that may write,

@@ -173,14 +173,20 @@ static int do_hello(struct client *c, const struct fmd_req *r, int *fds, struct 
 
 /* view_memfd - the memfd to send for a view: the cache's own for a view
  * that may write the file, else the memfd opened again read-only, so that
- * a read-only fd never yields a writable shared view. */
+ * a read-only fd never yields a writable shared view. The same open file
+ * each time (as->ro_memfd): the kernel merges two views only if they map
+ * one open file, as it merges two mappings of one fd of the file.
+ * Context: engine.lock. */
 static int view_memfd(struct address_space *as, bool writable)
 {
-	if (writable)
-		return fcntl(as->memfd, F_DUPFD_CLOEXEC, 0);
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", as->memfd);
-	return sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (!writable && as->ro_memfd < 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", as->memfd);
+		as->ro_memfd = fd_keep(sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0));
+		if (as->ro_memfd < 0)
+			return -1;
+	}
+	return fcntl(writable ? as->memfd : as->ro_memfd, F_DUPFD_CLOEXEC, 0);
 }
 
 static int do_mmap(struct client *c, const struct fmd_req *r, int fd, struct fmd_rep *rep,
