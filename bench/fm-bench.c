@@ -360,6 +360,22 @@ static unsigned run_counter;
 static char cache_how[120] = "drop_caches";
 static const char *umap_lib, *umap_note, *fio_path;
 
+/* hang_report - before a hung contender is killed: where each thread of it
+ * and of its children (fm-daemon's daemon) waits, on stderr, so that a hang
+ * in CI can be understood from its log alone. */
+static void hang_report(pid_t pid)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd),
+		 "for p in %d $(cat /proc/%d/task/*/children 2>/dev/null); do "
+		 "for t in /proc/$p/task/*; do echo \"fm-bench: hung $p/${t##*/} "
+		 "$(cat $t/comm 2>/dev/null) wchan=$(cat $t/wchan 2>/dev/null)\"; "
+		 "sed 's/^/    /' $t/stack 2>/dev/null | head -n 12; done; done >&2",
+		 (int)pid, (int)pid);
+	if (system(cmd)) {
+	}
+}
+
 /* find_program - name's path in $PATH, or NULL. */
 static const char *find_program(const char *name)
 {
@@ -477,6 +493,7 @@ static void run_one(const struct job *job, uint64_t limit, struct run *r)
 		}
 		if (now_sec() - t0 > opt.timeout && !timed_out) {
 			timed_out = true;
+			hang_report(pid);
 			kill(pid, SIGKILL);
 		}
 		nanosleep(&(struct timespec){0, 10000000}, NULL);

@@ -734,7 +734,9 @@ void run_job(const struct job *job, struct outcome *out)
 	ct = job->contender;
 	if (ct == CT_FM_DAEMON) {
 		start_daemon(job);
-	} else if (is_fm()) {
+	} else if (is_fm()) { /* the process's own engine (fm-daemon: the daemon's) */
+		if (fm_set_mode(FM_MODE_EMBEDDED))
+			fail("fm_set_mode");
 		int err = fm_set_budget(job->budget);
 		if (err) {
 			errno = -err;
@@ -760,6 +762,13 @@ void run_job(const struct job *job, struct outcome *out)
 	default: break;
 	}
 	if (daemon_child) { /* stop it (it writes back) and remove its directory */
+		/* This process is still its client: its watcher would say that
+		 * the daemon is gone, which is no news here. */
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, STDERR_FILENO);
+			close(null);
+		}
 		kill(daemon_child, SIGTERM);
 		waitpid(daemon_child, NULL, 0);
 		char cmd[128];
