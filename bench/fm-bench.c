@@ -510,11 +510,24 @@ static void run_one(const struct job *job, uint64_t limit, struct run *r)
 			r->peak = (uint64_t)ru.ru_maxrss * 1024;
 		r->peak_sampled = false;
 	}
+	uint64_t oom_kills = 0;
+	if (in_cg && limit && cg_oom_kills(&cg, cur_leaf, &oom_kills))
+		oom_kills = 0;
 	if (cur_leaf[0])
 		cg_leaf_remove(cur_leaf);
 	cur_leaf[0] = 0;
 
-	if (timed_out) {
+	if (!timed_out && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && oom_kills &&
+	    limited(job->contender)) {
+		/* The kernel's cache and the process's own memory under one
+		 * limit, the budget: at a small budget (--smoke) the cgroup's
+		 * OOM killer may end a kernel contender. That is the kernel's
+		 * failure mode, measured, not a failed run: no figure. */
+		r->status = 1;
+		snprintf(r->msg, sizeof(r->msg),
+			 "OOM-killed by its cgroup at this budget (%llu kills): no figure",
+			 (unsigned long long)oom_kills);
+	} else if (timed_out) {
 		r->status = 2;
 		snprintf(r->msg, sizeof(r->msg), "HANG: killed after %.0f s (--timeout)", opt.timeout);
 	} else if (WIFSIGNALED(status)) {
