@@ -60,6 +60,17 @@ static int to_background(bool quiet_if_running)
 		exit(1);
 	}
 	close(p[0]);
+	/* A daemon holds none of its starter's files: an inherited pipe's
+	 * end kept open here would keep its reader from ever seeing EOF. */
+	int ready = p[1];
+	if (ready != 3) {
+		ready = fcntl(p[1], F_DUPFD_CLOEXEC, 3) == 3 ? 3 : p[1];
+		if (ready != p[1])
+			close(p[1]);
+	}
+	close_range((unsigned)ready + 1, ~0U, 0);
+	if (ready > 3)
+		close_range(3, (unsigned)ready - 1, 0);
 	setsid();
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
@@ -67,7 +78,7 @@ static int to_background(bool quiet_if_running)
 		dup2(null, 1);
 		close(null);
 	}
-	return p[1];
+	return ready;
 }
 
 /* log_to_runtime_dir - stderr to daemon.log (0600, the user's own) in the
