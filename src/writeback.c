@@ -113,7 +113,10 @@ static int protect_range(struct address_space *as, uint64_t index, uint64_t coun
 {
 	int ret = 0;
 	for (struct vma *v = as->i_mmap; v; v = v->i_mmap_next) {
-		if (!v->wp || v->mm->dead)
+		/* A forked child's views before it adopts them (uffd -1, in
+		 * the daemon) are not registered yet: it registers and
+		 * protects them whole itself. */
+		if (!v->wp || v->mm->dead || v->mm->uffd < 0)
 			continue;
 		uint64_t vfirst = v->vm_pgoff;
 		uint64_t vlast = v->vm_pgoff + ((v->vm_end - v->vm_start) >> FM_PAGE_SHIFT);
