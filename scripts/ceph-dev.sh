@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# ceph-dev.sh up|down|status [DIR] - a single-node Ceph cluster for tests and
+# development: one monitor, one manager and one OSD with the memstore object
+# store (no disk; data in RAM), replication size 1, no cephx, on 127.0.0.1.
+#
+# DIR (the argument, or $CEPH_DEV_DIR) is the cluster's private directory:
+# its ceph.conf, the daemons' data, logs, sockets and PID files. `up` makes
+# it if need be (it must be empty or absent), starts the daemons, creates
+# the pool $CEPH_DEV_POOL (default "fm"), waits for HEALTH_OK at most
+# $CEPH_DEV_TIMEOUT seconds (default 120), and prints CEPH_CONF=DIR/ceph.conf.
+# It exits non-zero with a message, the cluster stopped, if it cannot start.
+# `down` stops the daemons by their PIDs (SIGTERM, then SIGKILL) and leaves
+# DIR (logs) to its owner. With $CEPH_DEV_PARENT=PID, a watcher stops the
+# cluster when that process ends, however it ends (a test killed by its
+# timeout leaves nothing running).
+#
+# CEPH_DEV_MGR=0 starts no manager: RADOS reads and writes do not need one,
+# and it takes most of the start (its Python modules); `up` then waits for
+# the monitor's HEALTH_OK (it gives a new cluster's manager a grace period)
+# and a write to the pool. The tests start their clusters so.
+#
+# Packages (Debian): ceph librados-dev, with --no-install-recommends.
+set -euo pipefail
+
+usage() {
+	echo "usage: ceph-dev.sh up|down|status [DIR]  (or CEPH_DEV_DIR=DIR)" >&2
+	exit 2
+}
+cmd=${1:-}
+dir=${2:-${CEPH_DEV_DIR:-}}
+[ -n "$cmd" ] && [ -n "$dir" ] || usage
+pool=${CEPH_DEV_POOL:-fm}
+timeout_s=${CEPH_DEV_TIMEOUT:-120}
+daemons=(mon.a mgr.x osd.0)
+with_mgr=${CEPH_DEV_MGR:-1}
+
+die() {
+	echo "ceph-dev.sh: $*" >&2
+	exit 1
+}
+
+# alive PID - the process runs (a zombie, not yet reaped by init, does not).
+alive() {
+	local state
+	state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 1
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
+# stop_all - each daemon whose PID file names a live process of that daemon.
+stop_all() {
+	local d pidf pid pids=()
+	for d in "${daemons[@]}"; do
+		pidf=$dir/run/$d.pid
+		[ -f "$pidf" ] || continue
+		pid=$(cat "$pidf")
+		# only our own daemon: its command line names this directory
+		if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir/ceph.conf"; then
+			kill -TERM "$pid" 2>/dev/null || true
+			pids+=("$pid")
+		fi
+		rm -f "$pidf"
+	done
+	# memstore keeps nothing anyway: 3 s to go, then SIGKILL
+	local i
+	for pid in "${pids[@]}"; do
+		for i in $(seq 30); do
+			alive "$pid" || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	if [ -f "$dir/run/watcher.pid" ]; then
+		pid=$(cat "$dir/run/watcher.pid")
+		rm -f "$dir/run/watcher.pid"
+		[ "$pid" != "${CEPH_DEV_SELF:-}" ] && kill -TERM "$pid" 2>/dev/null || true
+	fi
+}
+
+# fail - stop what was started, show the end of the logs, exit 1.
+fail() {
+	echo "ceph-dev.sh: cannot start the cluster in $dir: $*" >&2
+	local f
+	for f in "$dir"/log/*.log; do
+		[ -s "$f" ] || continue
+		echo "--- last lines of $f" >&2
+		tail -n 5 "$f" >&2
+	done
+	stop_all
+	exit 1
+}
+
+# start NAME CMD... - start a daemon in the foreground mode (-f), in its own
+# session, and record its PID.
+start() {
+	local name=$1
+	shift
+	setsid "$@" -c "$dir/ceph.conf" -f </dev/null >>"$dir/log/$name.out" 2>&1 &
+	echo $! >"$dir/run/$name.pid"
+}
+
+ceph_() {
+	timeout 30 ceph -c "$dir/ceph.conf" "$@"
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+		echo $((20000 + RANDOM % 20000))
+}
+
+up() {
+	for b in ceph-mon ceph-mgr ceph-osd monmaptool ceph; do
+		command -v "$b" >/dev/null || die "$b not found: install the Debian packages ceph librados-dev (apt-get install --no-install-recommends ceph librados-dev)"
+	done
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	[ -z "$(ls -A "$dir")" ] || die "$dir is not empty (a cluster of its own, or another's?)"
+	mkdir -p "$dir/run" "$dir/log" "$dir/mon/ceph-a" "$dir/mgr/ceph-x" "$dir/osd/ceph-0"
+	local fsid port
+	fsid=$(uuidgen 2>/dev/null || cat /proc/sys/kernel/random/uuid)
+	port=$(free_port)
+	cat >"$dir/ceph.conf" <<EOF
+# written by scripts/ceph-dev.sh: a single-node test cluster
+[global]
+fsid = $fsid
+mon host = v2:127.0.0.1:$port
+public addr = 127.0.0.1
+ms bind msgr1 = false
+ms bind ipv6 = false
+auth cluster required = none
+auth service required = none
+auth client required = none
+auth allow insecure global id reclaim = false
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+mon data avail warn = 1
+mon data avail crit = 0
+run dir = $dir/run
+admin socket = $dir/run/\$name.asok
+log file = $dir/log/\$name.log
+mon data = $dir/mon/\$cluster-\$id
+mgr data = $dir/mgr/\$cluster-\$id
+osd data = $dir/osd/\$cluster-\$id
+keyring = $dir/keyring
+[mgr]
+mgr initial modules =
+[osd]
+osd objectstore = memstore
+memstore device bytes = ${CEPH_DEV_BYTES:-1073741824}
+osd max object name len = 256
+osd max object namespace len = 64
+EOF
+	monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$port]" "$dir/monmap" >/dev/null 2>&1 ||
+		fail "monmaptool failed"
+	ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null 2>&1 ||
+		fail "ceph-authtool failed"
+	ceph-mon --mkfs -i a --monmap "$dir/monmap" -c "$dir/ceph.conf" >"$dir/log/mkfs-mon.out" 2>&1 ||
+		fail "ceph-mon --mkfs failed: $(tail -n 3 "$dir/log/mkfs-mon.out")"
+	if [ -n "${CEPH_DEV_PARENT:-}" ]; then
+		# the watcher: stops the cluster when the parent ends
+		(
+			trap '' HUP
+			while alive "$CEPH_DEV_PARENT" && [ -f "$dir/run/watcher.pid" ]; do
+				sleep 1
+			done
+			[ -f "$dir/run/watcher.pid" ] && CEPH_DEV_SELF=$BASHPID "$0" down "$dir" >/dev/null 2>&1
+		) </dev/null >/dev/null 2>&1 &
+		echo $! >"$dir/run/watcher.pid"
+	fi
+	start mon.a ceph-mon -i a
+	local i osd_id
+	for i in $(seq "$timeout_s"); do
+		ceph_ --connect-timeout 5 mon stat >/dev/null 2>&1 && break
+		alive "$(cat "$dir/run/mon.a.pid")" || fail "ceph-mon exited"
+		[ "$i" -lt "$timeout_s" ] || fail "the monitor did not answer in ${timeout_s}s"
+		sleep 1
+	done
+	[ "$with_mgr" = 0 ] || start mgr.x ceph-mgr -i x
+	osd_id=$(ceph_ osd create 2>/dev/null) || fail "ceph osd create failed"
+	[ "$osd_id" = 0 ] || fail "unexpected OSD id $osd_id"
+	ceph-osd -i 0 --mkfs -c "$dir/ceph.conf" >"$dir/log/mkfs-osd.out" 2>&1 ||
+		fail "ceph-osd --mkfs failed: $(tail -n 3 "$dir/log/mkfs-osd.out")"
+	start osd.0 ceph-osd -i 0
+	ceph_ osd pool create "$pool" 8 8 >/dev/null 2>&1 || fail "cannot create pool $pool"
+	ceph_ osd pool application enable "$pool" rados >/dev/null 2>&1 || fail "cannot enable pool $pool"
+	local start_s=$SECONDS health=""
+	while :; do
+		for d in "${daemons[@]}"; do
+			[ -f "$dir/run/$d.pid" ] || continue
+			alive "$(cat "$dir/run/$d.pid")" || fail "$d exited (see $dir/log/$d.log)"
+		done
+		# HEALTH_OK counts once the manager is up (before, the monitor
+		# gives it a grace period and says OK)
+		health=$(ceph_ --connect-timeout 5 health 2>/dev/null || true)
+		if [ "${health%% *}" = HEALTH_OK ] && { [ "$with_mgr" = 0 ] ||
+			ceph_ --connect-timeout 5 mgr stat 2>/dev/null | grep -q '"available": true'; }; then
+			break
+		fi
+		[ $((SECONDS - start_s)) -lt "$timeout_s" ] || fail "not HEALTH_OK after ${timeout_s}s: $health"
+		sleep 1
+	done
+	# and the pool takes a write
+	echo probe >"$dir/run/probe"
+	timeout 30 rados -c "$dir/ceph.conf" -p "$pool" put ceph-dev-probe "$dir/run/probe" >/dev/null 2>&1 &&
+		timeout 30 rados -c "$dir/ceph.conf" -p "$pool" rm ceph-dev-probe >/dev/null 2>&1 ||
+		fail "HEALTH_OK, but pool $pool takes no write"
+	rm -f "$dir/run/probe"
+	echo "CEPH_CONF=$dir/ceph.conf"
+}
+
+case $cmd in
+up) up ;;
+down)
+	[ -d "$dir" ] || exit 0
+	dir=$(cd "$dir" && pwd)
+	stop_all
+	;;
+status)
+	[ -f "$dir/ceph.conf" ] || die "no cluster in $dir"
+	ceph_ --connect-timeout 5 health
+	;;
+*) usage ;;
+esac
