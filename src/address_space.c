@@ -517,10 +517,7 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
  */
 struct address_space *as_get(int fd, const struct stat *st, int *err)
 {
-	struct address_space *as;
-	for (as = engine.mappings; as; as = as->next)
-		if (as->dev == st->st_dev && as->ino == st->st_ino)
-			break;
+	struct address_space *as = as_find(st->st_dev, st->st_ino);
 	if (!as) {
 		*err = as_create(fd, st, &as);
 		if (*err)
@@ -541,6 +538,31 @@ struct address_space *as_get(int fd, const struct stat *st, int *err)
 	}
 	*err = 0;
 	return as;
+}
+
+/* as_find - the address_space of the file (dev, ino), or NULL if the
+ * file is not cached. Context: engine.lock. */
+struct address_space *as_find(dev_t dev, ino_t ino)
+{
+	struct address_space *as;
+	for (as = engine.mappings; as; as = as->next)
+		if (as->dev == dev && as->ino == ino)
+			break;
+	return as;
+}
+
+/* as_release_idle - release the files kept with nothing mapping them
+ * (faultmap cache --touch) whose pages have all been evicted since.
+ * Context: engine.lock. */
+void as_release_idle(void)
+{
+	for (struct address_space *as = engine.mappings, *next; as; as = next) {
+		next = as->next;
+		if (as->kept && !as->nr_resident && !as->i_mmap && !as->nr_io && !as->nr_pins) {
+			as->kept = false;
+			as_put_if_unused(as);
+		}
+	}
 }
 
 /*
@@ -719,6 +741,8 @@ void as_put_if_unused(struct address_space *as)
 		fault_thread_kick(); /* it reaps the dead and comes back here */
 		return;
 	}
+	if (as->kept && as->nr_resident)
+		return; /* written back; as_release_idle drops it once evicted */
 	reclaim_drop_mapping(as);
 	as_unlink(as);
 	as_free(as);

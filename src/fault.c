@@ -745,6 +745,19 @@ static void wake_waiters(struct address_space *as, uint64_t start, uint64_t end)
 	}
 }
 
+/* filemap_touch_pages - filemap_read_pages of pages [start, start +
+ * count), all absent, with engine.lock dropped during the read (buf: the
+ * caller's own, FM_CLUSTER_MAX pages, page-aligned), then the faults that
+ * waited for them meanwhile are resolved. For faultmap cache (the daemon's
+ * request threads). Context: engine.lock, the frames reserved; not a
+ * fault thread. */
+int filemap_touch_pages(struct address_space *as, uint64_t start, uint64_t count, char *buf)
+{
+	int err = filemap_read_pages(as, start, count, false, buf, true);
+	wake_waiters(as, start, start + count);
+	return err;
+}
+
 /* forget_waiters - drop the waiters of mm (its process is gone). */
 static void forget_waiters(struct mm *mm)
 {

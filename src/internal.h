@@ -92,6 +92,8 @@ enum fm_lru {
 	LRU_ACTIVE,   /* refaulted soon after eviction: protected */
 	LRU_WAIT,     /* dirty, of a file whose write-back failed: not chosen
 		       * until its back-off ends (reclaim_backoff) */
+	LRU_PINNED,   /* in a range locked by faultmap cache --lock (struct
+		       * fm_pin): never chosen (the kernel's unevictable list) */
 	LRU_COUNT
 };
 
@@ -177,10 +179,26 @@ struct address_space {
 			       * reclaim pass on (engine.reclaim_passes) */
 	struct vma *i_mmap;   /* every vma mapping this file */
 	struct fm_file_counts st; /* its counters (publish.h), for faultmap stat */
+	bool kept;	      /* the daemon keeps its pages with nothing mapping
+			       * it (faultmap cache --touch, --lock), until they
+			       * are evicted (as_release_idle) */
+	struct fm_pin *pins;  /* its locked ranges (reclaim_pin) */
 	struct address_space *next;
 };
 
+/* A locked range of a file: pages [start, end) stay on LRU_PINNED while it
+ * lasts (faultmap cache --lock; the daemon drops it when the connection
+ * that made it ends). It holds a reference (nr_pins) on its file. */
+struct fm_pin {
+	struct address_space *as;
+	uint64_t start, end;
+	struct fm_pin *next;	   /* in as->pins */
+	struct fm_pin *owner_next; /* in its owner's list (the daemon's client) */
+};
+
 struct address_space *as_get(int fd, const struct stat *st, int *err);
+struct address_space *as_find(dev_t dev, ino_t ino);
+void as_release_idle(void);
 void as_put_if_unused(struct address_space *as);
 void as_wait_reads(struct address_space *as);
 int as_resize(struct address_space *as, uint64_t i_size);
@@ -335,6 +353,7 @@ void fault_fork_child(void);
 void mm_reap_dead(void);
 int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 		       bool once, char *buf, bool unlock_for_io);
+int filemap_touch_pages(struct address_space *as, uint64_t start, uint64_t count, char *buf);
 void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 	       uint64_t *start, uint64_t *count, bool *once);
 
@@ -352,6 +371,11 @@ void reclaim_drop_mapping(struct address_space *as);
 uint64_t reclaim_invalidate(struct address_space *as);
 void reclaim_backoff(struct address_space *as, int err);
 void reclaim_backoff_end(struct address_space *as);
+uint64_t reclaim_pin_limit(void);
+int reclaim_pin(struct address_space *as, uint64_t start, uint64_t end, struct fm_pin **out);
+void reclaim_unpin(struct fm_pin *pin);
+bool reclaim_pinned(struct address_space *as, uint64_t index);
+uint64_t reclaim_drop_clean(struct address_space *as, uint64_t start, uint64_t end);
 
 /* ---- writeback.c: dirty pages to the file -------------------------------- */
 
@@ -488,6 +512,7 @@ struct fm_engine {
 	size_t nr_waiters, waiters_cap;
 	struct fm_stats st;
 	uint64_t read_hits, read_misses; /* pages of read() calls (publish.h) */
+	uint64_t pinned_pages; /* pages of every fm_pin (reclaim_pin_limit) */
 };
 extern struct fm_engine engine;
 

@@ -32,7 +32,7 @@ struct fm_engine engine = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.free_head = FM_NIL,
 	.lru = {{FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0},
-		{FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0}},
+		{FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0}},
 };
 
 /* Serialises the calls that change mappings, and fork (pthread_atfork), so a

@@ -227,6 +227,37 @@ static void drop_clean_run(struct address_space *as, uint64_t index, uint64_t n)
 	}
 }
 
+/* may_drop - page index of as is droppable (and, with keep_locked, not
+ * locked by an fm_pin). */
+static bool may_drop(struct address_space *as, uint64_t index, bool keep_locked)
+{
+	return droppable(as, index) &&
+	       !(keep_locked && frame_get(as_find_frame(as, index))->lru == LRU_PINNED);
+}
+
+/* drop_runs - drop_clean_run each run of pages of [start, end) of as that
+ * may_drop, one page_tree chunk at a time. */
+static void drop_runs(struct address_space *as, uint64_t start, uint64_t end, bool keep_locked)
+{
+	for (uint64_t i = start; i < end;) {
+		uint64_t c = i >> TREE_CHUNK_SHIFT;
+		uint64_t stop = (c + 1) << TREE_CHUNK_SHIFT;
+		if (c >= as->tree_chunks)
+			break;
+		if (stop > end)
+			stop = end;
+		if (!as->page_tree[c] || !may_drop(as, i, keep_locked)) {
+			i = as->page_tree[c] ? i + 1 : stop;
+			continue;
+		}
+		uint64_t j = i + 1;
+		while (j < stop && may_drop(as, j, keep_locked))
+			j++;
+		drop_clean_run(as, i, j - i);
+		i = j;
+	}
+}
+
 /*
  * reclaim_invalidate - the file of as changed outside faultmap: drop its
  * clean pages (the views fault them in again, from the file). Pages being
@@ -238,23 +269,113 @@ uint64_t reclaim_invalidate(struct address_space *as)
 	for (int i = 0; i < RECENT_FAULTS; i++)
 		if (recent[i].mapping == as)
 			recent[i].mapping = NULL;
-	for (uint64_t c = 0; c < as->tree_chunks; c++) {
-		if (!as->page_tree[c])
-			continue;
-		uint64_t end = (c + 1) << TREE_CHUNK_SHIFT;
-		for (uint64_t i = c << TREE_CHUNK_SHIFT; i < end;) {
-			if (!droppable(as, i)) {
-				i++;
-				continue;
-			}
-			uint64_t j = i + 1;
-			while (j < end && droppable(as, j))
-				j++;
-			drop_clean_run(as, i, j - i);
-			i = j;
-		}
-	}
+	drop_runs(as, 0, as->tree_chunks << TREE_CHUNK_SHIFT, false);
 	return as->nr_dirty;
+}
+
+/*
+ * reclaim_drop_clean - drop the clean pages of [start, end) of as that are
+ * not locked and not being read (faultmap cache --evict; the caller wrote
+ * the dirty ones back first). No shadow entries: a page read again is not
+ * a refault, as after the kernel's POSIX_FADV_DONTNEED.
+ * Return: how many pages were dropped.
+ */
+uint64_t reclaim_drop_clean(struct address_space *as, uint64_t start, uint64_t end)
+{
+	uint64_t before = as->nr_resident;
+	drop_runs(as, start, end < as->nr_pages ? end : as->nr_pages, true);
+	return before - as->nr_resident;
+}
+
+/* ---- locked ranges (faultmap cache --lock) ------------------------------ */
+
+/* reclaim_pin_limit - how many pages the locked ranges may hold in all:
+ * the budget less room for the other files' misses (a cluster, or half of
+ * a budget smaller than two). */
+uint64_t reclaim_pin_limit(void)
+{
+	uint64_t room = engine.budget_pages / 2 < FM_CLUSTER_MAX ? engine.budget_pages / 2
+								   : FM_CLUSTER_MAX;
+	return engine.budget_pages - room;
+}
+
+/* reclaim_pinned - whether page index of as lies in a locked range. */
+bool reclaim_pinned(struct address_space *as, uint64_t index)
+{
+	for (const struct fm_pin *p = as->pins; p; p = p->next)
+		if (index >= p->start && index < p->end)
+			return true;
+	return false;
+}
+
+/* set_pinned - move the resident frames of [start, end) of as on or off
+ * LRU_PINNED, as the locked ranges now say. Frames being read join their
+ * list when inserted (reclaim_insert asks reclaim_pinned). */
+static void set_pinned(struct address_space *as, uint64_t start, uint64_t end)
+{
+	if (end > as->nr_pages)
+		end = as->nr_pages;
+	for (uint64_t i = start; i < end; i++) {
+		uint64_t c = i >> TREE_CHUNK_SHIFT;
+		if (c >= as->tree_chunks || !as->page_tree[c]) {
+			i = ((c + 1) << TREE_CHUNK_SHIFT) - 1;
+			continue;
+		}
+		uint32_t nr = as_find_frame(as, i);
+		if (nr == FM_NIL || (frame_get(nr)->flags & PG_LOCKED))
+			continue;
+		bool pin = reclaim_pinned(as, i);
+		if (pin == (frame_get(nr)->lru == LRU_PINNED))
+			continue;
+		lru_del(nr);
+		lru_add(nr, pin ? LRU_PINNED : LRU_INACTIVE);
+	}
+}
+
+/*
+ * reclaim_pin - lock pages [start, end) of as in the cache: from now on
+ * they are never evicted (those not cached yet, once read). The locked
+ * ranges together may hold at most reclaim_pin_limit() pages.
+ * Return: 0 (*out: the range, for reclaim_unpin), or -ENOMEM (over the
+ * limit, or no memory).
+ */
+int reclaim_pin(struct address_space *as, uint64_t start, uint64_t end, struct fm_pin **out)
+{
+	if (end > as->nr_pages)
+		end = as->nr_pages;
+	if (start > end)
+		start = end;
+	uint64_t pages = end - start;
+	if (pages > reclaim_pin_limit() || engine.pinned_pages > reclaim_pin_limit() - pages)
+		return -ENOMEM;
+	struct fm_pin *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*p = (struct fm_pin){.as = as, .start = start, .end = end, .next = as->pins};
+	as->pins = p;
+	as->nr_pins++;
+	engine.pinned_pages += pages;
+	set_pinned(as, start, end);
+	*out = p;
+	return 0;
+}
+
+/* reclaim_unpin - end the locked range pin: its pages go back on
+ * LRU_INACTIVE (unless another range locks them), and its file is
+ * released if nothing else uses it (as_put_if_unused). */
+void reclaim_unpin(struct fm_pin *pin)
+{
+	struct address_space *as = pin->as;
+	struct fm_pin **pp = &as->pins;
+	while (*pp != pin)
+		pp = &(*pp)->next;
+	*pp = pin->next;
+	engine.pinned_pages -= pin->end - pin->start;
+	set_pinned(as, pin->start, pin->end);
+	free(pin);
+	as->nr_pins--;
+	if (!as->i_mmap)
+		as_put_if_unused(as);
 }
 
 /* run_end - the end of the run of victims starting at v[i]: one file,
@@ -381,7 +502,9 @@ void reclaim_insert(uint32_t nr)
 	struct fm_frame *f = frame_get(nr);
 	f->flags &= (uint8_t)~PG_LOCKED;
 	f->mapping->nr_resident++;
-	lru_add(nr, (enum fm_lru)f->want_lru);
+	lru_add(nr, f->mapping->pins && reclaim_pinned(f->mapping, f->index)
+			    ? LRU_PINNED
+			    : (enum fm_lru)f->want_lru);
 }
 
 /* reclaim_abort - frame nr, prepared, was not filled: forget it. */
@@ -400,7 +523,7 @@ bool reclaim_evict_page(struct address_space *as, uint64_t index)
 	uint32_t nr = as_find_frame(as, index);
 	if (nr == FM_NIL)
 		return true;
-	if (frame_get(nr)->flags & (PG_DIRTY | PG_LOCKED))
+	if ((frame_get(nr)->flags & (PG_DIRTY | PG_LOCKED)) || frame_get(nr)->lru == LRU_PINNED)
 		return false;
 	lru_del(nr);
 	evict_clean_run(&nr, 1);

@@ -8,6 +8,9 @@
  *  - A read-only fd never yields a writable shared view: FMD_MMAP asking
  *    for PROT_WRITE gets EACCES, and the memfd sent for a read-only view
  *    cannot be mapped writable.
+ *  - faultmap cache (FMD_CACHE, in the fuzzer too, on the real file with
+ *    ranges near it) acts only on what the fd sent may read: an O_PATH or
+ *    write-only fd gets EBADF, a pipe ENODEV; bad arguments EINVAL.
  *  - Another user cannot connect at all.
  */
 #include "helpers.h"
@@ -49,11 +52,16 @@ static int ask(int s, struct fmd_req *r, int *fds, int nfds, int *fd_out)
 {
 	if (fmd_send(s, r, sizeof(*r), NULL, 0, fds, nfds))
 		return 1;
+	struct {
+		struct fmd_rep rep;
+		struct fmd_cache_info info; /* FMD_CACHE's payload */
+	} m;
 	struct fmd_rep rep;
 	int rf[FMD_MAX_FDS], nr;
-	ssize_t n = fmd_recv(s, &rep, sizeof(rep), rf, &nr);
-	if (n != (ssize_t)sizeof(rep))
+	ssize_t n = fmd_recv(s, &m, sizeof(m), rf, &nr);
+	if (n < (ssize_t)sizeof(rep) || n != (ssize_t)(sizeof(rep) + m.rep.len))
 		return 1;
+	rep = m.rep;
 	for (int i = 0; i < nr; i++) {
 		if (fd_out && i == 0)
 			*fd_out = rf[i];
@@ -128,9 +136,18 @@ int main(void)
 				nfds = 1;
 				fds[0] = fd;
 			}
+			if (kind == 3 && rnd(&s) % 3 == 0)
+				r->op = FMD_CACHE; /* often: it needs no FMD_HELLO */
+			if (kind == 3 && r->op == FMD_CACHE) { /* the real file, near ranges */
+				nfds = 1;
+				fds[0] = fd;
+				r->a[0] %= FMD_CACHE_WHAT_MAX + 1;
+				if (rnd(&s) % 2)
+					r->a[1] %= 300 * PS, r->a[2] %= 300 * PS;
+			}
 			if (fmd_send(c, buf, len, NULL, 0, fds, nfds))
 				break; /* it hung up on us: fine */
-			char rep[64];
+			char rep[sizeof(struct fmd_rep) + sizeof(struct fmd_cache_info)];
 			int rf[FMD_MAX_FDS], nr = 0;
 			struct timeval tv = {5, 0};
 			setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -144,6 +161,25 @@ int main(void)
 		close(c);
 		still_served(p, want, &s);
 	}
+	/* faultmap cache acts only on what the client's fd may read: an
+	 * O_PATH or write-only fd gets EBADF, a pipe ENODEV. */
+	int opath = open(path, O_PATH), wronly = open(path, O_WRONLY);
+	CHECK(opath >= 0 && wronly >= 0);
+	struct fmd_req cache = {.op = FMD_CACHE, .a = {FMD_CACHE_TOUCH, 0, 0}};
+	int c0 = dial();
+	CHECK_EQ(ask(c0, &cache, &opath, 1, NULL), -EBADF);
+	CHECK_EQ(ask(c0, &cache, &wronly, 1, NULL), -EBADF);
+	CHECK_EQ(ask(c0, &cache, &pp[0], 1, NULL), -ENODEV);
+	cache.a[0] = FMD_CACHE_WHAT_MAX;
+	CHECK_EQ(ask(c0, &cache, &fd, 1, NULL), -EINVAL);
+	cache.a[0] = FMD_CACHE_QUERY, cache.a[1] = (uint64_t)INT64_MAX + 1;
+	CHECK_EQ(ask(c0, &cache, &fd, 1, NULL), -EINVAL);
+	cache.a[0] = FMD_CACHE_LOCK, cache.a[1] = 0, cache.a[2] = UINT64_MAX / 2;
+	CHECK_EQ(ask(c0, &cache, &fd, 1, NULL), 0); /* the whole file, past its end */
+	close(c0);
+	close(opath);
+	close(wronly);
+	still_served(p, want, &s);
 	/* A read-only fd: no writable shared view. */
 	int ro = open(path, O_RDONLY);
 	CHECK(ro >= 0);

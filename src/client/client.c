@@ -1129,3 +1129,25 @@ int client_stop_daemon(void)
 	sys_close(s);
 	return err;
 }
+
+int client_cache(int fd, int what, uint64_t off, uint64_t len, struct fmd_cache_info *info,
+		 int *conn)
+{
+	bool start = what == FMD_CACHE_TOUCH || what == FMD_CACHE_LOCK;
+	if (conn)
+		*conn = -1;
+	int s = connect_daemon(start);
+	if (s < 0)
+		return s == -ECONNREFUSED || (!start && s == -ENOENT) ? -ENOENT : s;
+	struct fmd_req req = {.op = FMD_CACHE, .a = {(uint64_t)what, off, len}};
+	struct fmd_rep rep;
+	int err = rpc_on(s, &req, &fd, 1, &rep, NULL, info, sizeof(*info));
+	if (!err && rep.len != sizeof(*info))
+		err = -EIO;
+	if (conn && !err) {
+		*conn = s; /* a lock lasts as long as this connection */
+		return err;
+	}
+	sys_close(s);
+	return err;
+}

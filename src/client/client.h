@@ -48,4 +48,15 @@ int client_daemon_pid(char *path, size_t size);
  * runs, or -errno. */
 int client_stop_daemon(void);
 
+/* client_cache - faultmap cache: FMD_CACHE what (enum fmd_cache_what) of
+ * the bytes [off, off + len) (len 0: to the end) of the file open at fd,
+ * on a connection of its own; the answer into *info. A touch or a lock
+ * starts the daemon if none runs; a query or an evict does not. With
+ * conn, the connection is left open there (a lock lasts until it is
+ * closed). Return: 0, -ENOENT if no daemon runs, or -errno (the daemon's
+ * answer, *info filled: -ENOMEM for a lock over the limit; -EIO: the
+ * daemon did not answer, or is too old to know FMD_CACHE). */
+int client_cache(int fd, int what, uint64_t off, uint64_t len, struct fmd_cache_info *info,
+		 int *conn);
+
 #endif /* FAULTMAP_CLIENT_H */

@@ -108,6 +108,14 @@ enum fmd_op {
 	 * rep.v[0] = 1 if the view tracks writes: the client protects a grown
 	 * one's new part. */
 	FMD_MREMAP,
+	/* faultmap cache: act on the cache of the file fd (the client's own
+	 * open file: it acts only on files it can read), pages
+	 * [a[1] / page, (a[1] + a[2]) / page rounded up), a[2] = 0: to the
+	 * end. a[0] = what (enum fmd_cache_what). Needs no FMD_HELLO.
+	 * fds: the file. rep.err: 0 or -errno (-ENOMEM: a lock over the
+	 * limit); payload: struct fmd_cache_info. A lock lasts until the
+	 * connection ends. */
+	FMD_CACHE,
 	FMD_OP_MAX
 };
 
@@ -121,6 +129,31 @@ struct fmd_rep {
 	int32_t err; /* 0 or -errno */
 	uint32_t len; /* payload bytes that follow */
 	uint64_t v[2];
+};
+
+enum fmd_cache_what {
+	FMD_CACHE_QUERY, /* what is cached (residency) */
+	FMD_CACHE_TOUCH, /* read the range into the cache */
+	FMD_CACHE_EVICT, /* write back the dirty pages, drop the clean ones */
+	FMD_CACHE_LOCK,	 /* read and lock the range while connected */
+	FMD_CACHE_WHAT_MAX
+};
+
+/* FMD_CACHE's answer: the file and the range (pages), after the action. */
+struct fmd_cache_info {
+	uint64_t size;		/* the file's size, bytes */
+	uint64_t first, count;	/* the range, pages (cut at the file's end) */
+	uint64_t cached;	/* 1 if the daemon caches the file at all */
+	uint64_t resident;	/* pages of the range in the cache */
+	uint64_t dirty;		/* of them, dirty (not written back yet) */
+	uint64_t locked;	/* of them, locked (by any lock) */
+	uint64_t done;		/* touch, lock: pages read; evict: pages dropped */
+	uint64_t kept_dirty;	/* evict: dirty pages whose write-back failed */
+	uint64_t kept_locked;	/* evict: pages kept because they are locked */
+	uint64_t budget;	/* the daemon's budget, pages */
+	uint64_t locked_total;	/* pages of every lock, and their limit */
+	uint64_t lock_limit;
+	int64_t err;		/* evict: the write-back's error (-errno), or 0 */
 };
 
 struct fmd_view {

@@ -18,6 +18,7 @@
  * ends) loses nothing: its mappings are forgotten as by munmap, so the
  * last mapping of a file writes its dirty pages back.
  */
+#include "daemon/cache.h"
 #include "daemon/files_table.h"
 #include "daemon/proto.h"
 #include "daemon/server.h"
@@ -68,6 +69,7 @@ struct client {
 	int life; /* the client's life line: kept open, never written */
 	pid_t pid;
 	struct mm *mm;
+	struct fmd_locks locks; /* faultmap cache --lock: until it goes */
 };
 
 /* A fork announced by FMD_FORK_PREPARE, waiting for its child. */
@@ -608,6 +610,7 @@ static int fds_wanted(uint32_t op)
 		return 2;
 	case FMD_MMAP: case FMD_PREAD: case FMD_PWRITE: case FMD_FTRUNCATE:
 	case FMD_FALLOCATE: case FMD_FSYNC: case FMD_SYNC_FILE_RANGE: case FMD_SYNCFS:
+	case FMD_CACHE:
 		return 1;
 	default:
 		return 0;
@@ -642,6 +645,12 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 		if (!rep.err)
 			ok = fmd_send(c->sock, &rep, sizeof(rep), &st, sizeof(st), NULL, 0) == 0;
 		return ok;
+	}
+	case FMD_CACHE: { /* needs no FMD_HELLO: faultmap cache */
+		struct fmd_cache_info info = {0};
+		rep.err = fmd_cache(&c->locks, r, fds[0], &info);
+		rep.len = (uint32_t)sizeof(info);
+		return fmd_send(c->sock, &rep, sizeof(rep), &info, sizeof(info), NULL, 0) == 0;
 	}
 	case FMD_STOP: {
 		/* Written back first; the main loop ends after the answer is
@@ -728,6 +737,7 @@ static void *client_thread(void *arg)
 		if (!ok)
 			break;
 	}
+	fmd_cache_unlock_all(&c->locks);
 	client_gone(c);
 	if (c->bounce)
 		sys_munmap(c->bounce, FMD_BOUNCE);
@@ -891,6 +901,7 @@ int fmd_main(const struct fmd_opts *o)
 			accept_client(lsock);
 		pthread_mutex_lock(&engine.lock);
 		expire_pending();
+		as_release_idle(); /* files kept by faultmap cache, evicted since */
 		pthread_mutex_unlock(&engine.lock);
 	}
 	/* Stop: no new clients; every dirty page is written (exit_writeback,
