@@ -102,6 +102,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 
 /* check_engine - whether a program run now could start faultmap's engine:
  * budget (the --budget value, or FAULTMAP_BUDGET) valid and userfaultfd

@@ -1,7 +1,7 @@
 /*
  * faultmap.c - the faultmap command: parses the subcommand name and hands
- * the rest of the arguments to run.c, stat.c, inspect.c, trace.c or
- * doctor.c. The
+ * the rest of the arguments to run.c, stat.c, inspect.c, trace.c,
+ * doctor.c, daemon.c or cache.c. The
  * manual is in usage.c and docs/cli.md.
  */
 #include "cli.h"
@@ -46,6 +46,7 @@ int main(int argc, char **argv)
 	    {"trace", cmd_trace},
 	    {"doctor", cmd_doctor},
 	    {"daemon", cmd_daemon},
+	    {"cache", cmd_cache},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))

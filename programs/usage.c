@@ -97,6 +97,31 @@ static const struct {
      "                   daemon logs to daemon.log in the runtime directory.\n"
      "  --if-not-running exit 0, silently, if your daemon already runs.\n"
      "  --stop           write every dirty page back and stop your daemon.\n"},
+    {"cache", "faultmap cache [--offset N] [--length N] [--touch | --evict | --lock] FILE",
+     "What vmtouch does to the kernel's page cache, done to your faultmap\n"
+     "daemon's (the cache of daemon mode). Without an action: how much of\n"
+     "FILE (or of the range) the daemon caches: resident pages, bytes and\n"
+     "percent, dirty and locked pages. FILE is opened here and its descriptor\n"
+     "sent to the daemon: you act only on files you can read.\n"
+     "  --offset N  the range starts at byte N (rounded down to a page; sizes\n"
+     "              as 64K, 2M). Default 0.\n"
+     "  --length N  the range is N bytes long (rounded up to pages). Default:\n"
+     "              to the end of the file.\n"
+     "  --touch     read the range into the cache, through the budget (a range\n"
+     "              bigger than the budget cycles through it), and say what is\n"
+     "              resident after. The pages stay cached after the command,\n"
+     "              until evicted. Starts the daemon if none runs.\n"
+     "  --evict     write the range's dirty pages back, then drop its clean\n"
+     "              pages. A page whose write-back fails stays (dirty), and so\n"
+     "              does a locked page; both are counted. No daemon: nothing to\n"
+     "              evict (exit 0).\n"
+     "  --lock      read the range and keep it from being evicted until this\n"
+     "              command gets SIGINT, SIGTERM or SIGHUP (or dies): it stays\n"
+     "              in the foreground, as vmtouch -l. Locked pages count\n"
+     "              against the budget: all locks together hold at most the\n"
+     "              budget less 1 MiB (half of a budget under 2 MiB); beyond,\n"
+     "              the lock is refused (ENOMEM, exit 1). Starts the daemon if\n"
+     "              none runs.\n"},
     {"help", "faultmap help [COMMAND]",
      "Print this manual, or COMMAND's part of it. Also: faultmap --help,\n"
      "faultmap COMMAND --help. faultmap --version prints the version.\n"},
@@ -120,7 +145,8 @@ static const char environment[] =
     "\n"
     "SEE ALSO\n"
     "    faultmap(1), faultmap-run(1), faultmap-stat(1), faultmap-inspect(1),\n"
-    "    faultmap-trace(1), faultmap-doctor(1), faultmap-daemon(1), faultmap(7),\n"
+    "    faultmap-trace(1), faultmap-doctor(1), faultmap-daemon(1),\n"
+    "    faultmap-cache(1), faultmap(7),\n"
     "    fm_mmap(3)\n";
 
 /* cmd_usage - see cli.h. */

@@ -167,3 +167,18 @@ group_node() {
 }
 in_group_ns() { unshare -m sh -c 'mount --bind "$1" /dev/userfaultfd && shift && exec "$@"' sh "$UFFD_NODE" "$@"; }
 as_member() { in_group_ns setpriv --reuid=nobody --regid=nogroup --groups="$UFFD_GID" "$@"; }
+
+# private_daemon_dir - a runtime directory of the test's own
+# (XDG_RUNTIME_DIR=$TMP/runtime), so that a daemon started there is the
+# test's; stopped at exit. daemon_stop_clean stops it and fails if its
+# sanitizers (a sanitizer build) said anything in its log.
+private_daemon_dir() {
+	export XDG_RUNTIME_DIR=$TMP/runtime
+	mkdir -m 700 "$XDG_RUNTIME_DIR" || fail "mkdir $XDG_RUNTIME_DIR"
+	trap '"$FM" daemon --stop >/dev/null 2>&1; cleanup' EXIT
+}
+daemon_stop_clean() {
+	expect_exit 0 "$FM" daemon --stop
+	! grep -Eq 'Sanitizer|runtime error' "$XDG_RUNTIME_DIR/faultmap/daemon.log" 2>/dev/null ||
+		{ cat "$XDG_RUNTIME_DIR/faultmap/daemon.log"; fail "the daemon's sanitizers spoke"; }
+}

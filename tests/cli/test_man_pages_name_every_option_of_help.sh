@@ -7,7 +7,7 @@ set -u
 # The text of a page as man would print it, without roff (no hyphen tricks).
 plain() { LC_ALL=C groff -man -Tascii -rLL=250n -P-cbou "$1" 2>/dev/null | sed 's/  */ /g'; }
 command -v groff >/dev/null || { echo "skip: no groff (scripts/install-deps.sh installs groff-base)"; exit 77; }
-for c in run stat inspect trace doctor; do
+for c in run stat inspect trace doctor cache; do
 	page=$ROOT/man/man1/faultmap-$c.1
 	[ -e "$page" ] || fail "no man page for faultmap $c"
 	plain "$page" >"$TMP/page"
