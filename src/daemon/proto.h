@@ -20,7 +20,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FMD_VERSION 2 /* 2: FMD_MMAP's rep.v[1] (a view that may not write is private) */
+#define FMD_VERSION 3 /* 2: FMD_MMAP's rep.v[1] (a view that may not write is private);
+			* 3: FMD_MREMAP registers the moved view (and its
+			* neighbours) again, not the client */
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
