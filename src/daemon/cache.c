@@ -23,6 +23,9 @@
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <time.h>
+
+#define TOUCH_WAITS 1000 /* ms that a touch waits for room, in all */
 
 /* count_range - resident, dirty and locked pages of [first, end) of as. */
 static void count_range(struct address_space *as, uint64_t first, uint64_t end,
@@ -54,7 +57,7 @@ static int touch_range(struct address_space *as, uint64_t first, uint64_t end,
 	char *buf = aligned_alloc(FM_PAGE_SIZE, FM_CLUSTER_MAX * FM_PAGE_SIZE);
 	if (!buf)
 		return -ENOMEM;
-	int err = 0;
+	int err = 0, waits = 0;
 	for (uint64_t i = first; i < end && i < as->nr_pages && !err;) {
 		if (as_find_frame(as, i) != FM_NIL) { /* cached, or being read */
 			i++;
@@ -68,6 +71,15 @@ static int touch_range(struct address_space *as, uint64_t first, uint64_t end,
 		if (err && n > 1) { /* room for one at least */
 			n = 1;
 			err = reclaim_reserve(n);
+		}
+		if (err == -ENOMEM && waits++ < TOUCH_WAITS) {
+			/* The frames may be those of reads in flight, given
+			 * back when they end: wait for them, lock dropped. */
+			pthread_mutex_unlock(&engine.lock);
+			nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+			pthread_mutex_lock(&engine.lock);
+			err = 0;
+			continue;
 		}
 		if (!err)
 			err = filemap_touch_pages(as, i, n, buf);
