@@ -2,7 +2,7 @@
  * cache.c - faultmap cache: what vmtouch does to the kernel's page cache,
  * done to the faultmap daemon's (src/daemon/cache.c):
  *
- *   faultmap cache [--offset N] [--length N] [--touch | --evict | --lock] FILE
+ *   faultmap cache [--offset N] [--length N] [--json] [--touch | --evict | --lock] FILE
  *
  * Without an action it reports how much of FILE (or of the range) the
  * daemon caches. --touch reads the range into the cache; --evict writes its
@@ -65,6 +65,8 @@ static void report(const char *path, int what, const struct fmd_cache_info *in, 
 		print_pages("Evicted", in->done);
 		print_pages("Kept dirty", in->kept_dirty);
 		print_pages("Kept locked", in->kept_locked);
+		if (in->err)
+			printf("%15s: failed: %s\n", "Write-back", strerror((int)-in->err));
 	}
 	if (running)
 		printf("%15s: %" PRIu64 " of at most %" PRIu64 " pages (budget %" PRIu64 ")\n",
@@ -72,9 +74,52 @@ static void report(const char *path, int what, const struct fmd_cache_info *in, 
 	fflush(stdout);
 }
 
+/* The version of cache --json's schema (docs/cli.md): its "faultmap_cache". */
+#define CACHE_JSON_VERSION 1
+
+/* opt_u64 - ,"key":v, or ,"key":null unless present. */
+static void opt_u64(const char *key, bool present, uint64_t v)
+{
+	if (present)
+		printf(",\"%s\":%" PRIu64, key, v);
+	else
+		printf(",\"%s\":null", key);
+}
+
+/* report_json - the answer as one JSON object on one line. */
+static void report_json(const char *path, int what, const struct fmd_cache_info *in,
+			bool running)
+{
+	static const char *const actions[] = {"report", "touch", "evict", "lock"};
+	printf("{\"faultmap_cache\":%d,\"file\":", CACHE_JSON_VERSION);
+	json_str(stdout, path);
+	printf(",\"action\":\"%s\",\"daemon\":%s,\"cached\":%s", actions[what],
+	       running ? "true" : "false", in->cached ? "true" : "false");
+	JSON_FIELDS(stdout, {"size_bytes", in->size}, {"first_page", in->first},
+		    {"pages", in->count}, {"resident_pages", in->resident},
+		    {"resident_bytes", in->resident * PAGE}, {"dirty_pages", in->dirty},
+		    {"locked_pages", in->locked});
+	bool reads = what == FMD_CACHE_TOUCH || what == FMD_CACHE_LOCK;
+	bool evict = what == FMD_CACHE_EVICT;
+	opt_u64("read_pages", reads, in->done);
+	opt_u64("evicted_pages", evict, in->done);
+	opt_u64("kept_dirty_pages", evict, in->kept_dirty);
+	opt_u64("kept_locked_pages", evict, in->kept_locked);
+	printf(",\"writeback_error\":");
+	if (in->err)
+		json_str(stdout, strerror((int)-in->err));
+	else
+		printf("null");
+	opt_u64("locked_total_pages", running, in->locked_total);
+	opt_u64("lock_limit_pages", running, in->lock_limit);
+	opt_u64("budget_pages", running, in->budget);
+	printf("}\n");
+	fflush(stdout);
+}
+
 /* hold - keep the lock (the connection conn) until SIGINT, SIGTERM or
  * SIGHUP, or until the daemon goes. Return: the exit status. */
-static int hold(int conn)
+static int hold(int conn, bool json)
 {
 	sigset_t sigs;
 	sigemptyset(&sigs);
@@ -87,7 +132,7 @@ static int hold(int conn)
 		perror("faultmap cache: signalfd");
 		return 1;
 	}
-	printf("Locked until interrupted (SIGINT, SIGTERM, SIGHUP).\n");
+	fprintf(json ? stderr : stdout, "Locked until interrupted (SIGINT, SIGTERM, SIGHUP).\n");
 	fflush(stdout);
 	struct pollfd p[2] = {{sfd, POLLIN, 0}, {conn, POLLIN, 0}};
 	while (poll(p, 2, -1) < 0 && errno == EINTR)
@@ -113,7 +158,7 @@ int cmd_cache(int argc, char **argv)
 	int what = FMD_CACHE_QUERY;
 	const char *path = NULL;
 	uint64_t off = 0, len = 0;
-	bool dashdash = false;
+	bool dashdash = false, json = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		int act = -1;
@@ -132,6 +177,8 @@ int cmd_cache(int argc, char **argv)
 			len = size_arg(a, i + 1 < argc ? argv[++i] : NULL);
 			if (!len)
 				usage_error("cache", "--length must not be 0");
+		} else if (!strcmp(a, "--json")) {
+			json = true;
 		} else if (!strcmp(a, "--touch")) {
 			act = FMD_CACHE_TOUCH;
 		} else if (!strcmp(a, "--evict")) {
@@ -169,7 +216,7 @@ int cmd_cache(int argc, char **argv)
 		info.count = (end < pages ? end : pages) > info.first
 				     ? (end < pages ? end : pages) - info.first
 				     : 0;
-		report(path, what, &info, false);
+		(json ? report_json : report)(path, what, &info, false);
 		return 0;
 	}
 	if (err == -ENOMEM && what == FMD_CACHE_LOCK) {
@@ -191,8 +238,15 @@ int cmd_cache(int argc, char **argv)
 		fprintf(stderr, "faultmap cache: %s: %s\n", path, why);
 		return 1;
 	}
-	report(path, what, &info, true);
+	(json ? report_json : report)(path, what, &info, true);
+	if (what == FMD_CACHE_EVICT && info.err) {
+		fprintf(stderr,
+			"faultmap cache: %s: write-back failed (%s): %" PRIu64
+			" dirty pages kept in the cache, to be written again\n",
+			path, strerror((int)-info.err), info.kept_dirty);
+		return 1;
+	}
 	if (what != FMD_CACHE_LOCK)
 		return 0;
-	return hold(conn);
+	return hold(conn, json);
 }

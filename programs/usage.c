@@ -97,7 +97,7 @@ static const struct {
      "                   daemon logs to daemon.log in the runtime directory.\n"
      "  --if-not-running exit 0, silently, if your daemon already runs.\n"
      "  --stop           write every dirty page back and stop your daemon.\n"},
-    {"cache", "faultmap cache [--offset N] [--length N] [--touch | --evict | --lock] FILE",
+    {"cache", "faultmap cache [--offset N] [--length N] [--json] [--touch | --evict | --lock] FILE",
      "What vmtouch does to the kernel's page cache, done to your faultmap\n"
      "daemon's (the cache of daemon mode). Without an action: how much of\n"
      "FILE (or of the range) the daemon caches: resident pages, bytes and\n"
@@ -107,14 +107,16 @@ static const struct {
      "              as 64K, 2M). Default 0.\n"
      "  --length N  the range is N bytes long (rounded up to pages). Default:\n"
      "              to the end of the file.\n"
+     "  --json      the answer as one JSON object on one line (schema:\n"
+     "              docs/cli.md).\n"
      "  --touch     read the range into the cache, through the budget (a range\n"
      "              bigger than the budget cycles through it), and say what is\n"
      "              resident after. The pages stay cached after the command,\n"
      "              until evicted. Starts the daemon if none runs.\n"
      "  --evict     write the range's dirty pages back, then drop its clean\n"
-     "              pages. A page whose write-back fails stays (dirty), and so\n"
-     "              does a locked page; both are counted. No daemon: nothing to\n"
-     "              evict (exit 0).\n"
+     "              pages. A page whose write-back fails stays (dirty: exit 1),\n"
+     "              and so does a locked page; both are counted. No daemon:\n"
+     "              nothing to evict (exit 0).\n"
      "  --lock      read the range and keep it from being evicted until this\n"
      "              command gets SIGINT, SIGTERM or SIGHUP (or dies): it stays\n"
      "              in the foreground, as vmtouch -l. Locked pages count\n"
