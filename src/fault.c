@@ -20,10 +20,12 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -434,6 +436,28 @@ static void fail_fault(struct vma *vma, const struct uffd_msg *msg, struct fm_tr
 		  FM_PAGE_SIZE);
 }
 
+/* refuse_fault - the write of msg in vma is refused (page_mkwrite found
+ * no room): a store gets SIGBUS; a copy inside a system call must fail
+ * with EFAULT instead, which only the faulting process can arrange
+ * (refuse.c). A daemon's client is told over its life line, and wakes the
+ * thread itself. Return: whether the thread is left to the client (do
+ * not wake it). */
+static bool refuse_fault(struct vma *vma, const struct uffd_msg *msg)
+{
+	pid_t tid = (pid_t)msg->arg.pagefault.feat.ptid;
+	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address & ~(FM_PAGE_SIZE - 1);
+	if (vma->mm->notify >= 0) {
+		struct fm_refusal n = {.addr = addr, .tid = tid};
+		if (send(vma->mm->notify, &n, sizeof(n), MSG_DONTWAIT | MSG_NOSIGNAL) ==
+		    (ssize_t)sizeof(n))
+			return true;
+	} else if (vma->mm == engine_self() && refuse_write(addr, tid) > 0) {
+		return false;
+	}
+	send_sigbus(vma->mm, msg);
+	return false;
+}
+
 /* resolve - let the faulting thread go on: for a write to a shared page,
  * the page is dirty now and is unprotected in this vma (which wakes the
  * thread); otherwise the thread is just woken, to retry. A first write for
@@ -446,8 +470,8 @@ static void resolve(struct vma *vma, uint32_t nr, uintptr_t addr, bool write,
 	int uffd = vma->mm->uffd;
 	if (write && vma->shared && nr != FM_NIL) {
 		if (page_mkwrite(vma->mapping, nr)) {
-			if (msg)
-				send_sigbus(vma->mm, msg);
+			if (msg && refuse_fault(vma, msg))
+				return;
 			uffd_wake(uffd, addr, FM_PAGE_SIZE);
 			return;
 		}
@@ -1001,8 +1025,11 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address & ~(FM_PAGE_SIZE - 1);
 	uint64_t flags = msg->arg.pagefault.flags;
 	bool write = flags & UFFD_PAGEFAULT_FLAG_WRITE;
-	if (mm == engine_self())
-		poison_reap((pid_t)msg->arg.pagefault.feat.ptid); /* past its last access */
+	if (mm == engine_self()) { /* past its last access */
+		poison_reap((pid_t)msg->arg.pagefault.feat.ptid);
+		if (atomic_load(&refuse_count))
+			refuse_reap((pid_t)msg->arg.pagefault.feat.ptid);
+	}
 	struct vma *vma = vma_find(mm, addr);
 	if (!vma) { /* unmapped meanwhile: the retry will tell */
 		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
@@ -1383,7 +1410,10 @@ static void *fault_thread(void *arg)
 			mms[n] = mm;
 			pfd[n] = (struct pollfd){.fd = mm->uffd, .events = POLLIN};
 		}
-		int timeout = poison_reap(0) ? POISON_CHECK_MS : -1;
+		bool markers = poison_reap(0);
+		if (atomic_load(&refuse_count) && refuse_reap(0))
+			markers = true;
+		int timeout = markers ? POISON_CHECK_MS : -1;
 		pthread_mutex_unlock(&engine.lock);
 		if (poll(pfd, n, timeout) < 0)
 			continue;

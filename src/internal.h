@@ -282,6 +282,8 @@ struct vma {
 
 struct mm {
 	int uffd;
+	int notify; /* a daemon's client: its life line, where a refused
+		     * write is told (struct fm_refusal); else -1 */
 	bool dead; /* its process is gone */
 	bool held; /* a daemon client's: its connection ends it (server.c),
 		    * mm_reap_dead leaves it alone until then */
@@ -341,6 +343,42 @@ bool poison_fault(struct vma *vma, const struct uffd_msg *msg);
  * again in POISON_CHECK_MS. Context: engine.lock. */
 bool poison_reap(pid_t tid);
 #define POISON_CHECK_MS 10
+
+/* ---- refuse.c: a first write refused inside a system call ----------------- */
+
+/* thread_syscall - the line of /proc/self/task/TID/syscall into buf.
+ * Return: 0, or -errno (-ENOENT: the thread is gone). */
+int thread_syscall(pid_t tid, char *buf, size_t n);
+/* syscall_line_in_call - whether that line shows the thread inside a
+ * system call (not "-1 ...": a fault from user mode; not "running"). */
+bool syscall_line_in_call(const char *line);
+/* refuse_write - the first write of thread tid to this process's shared
+ * view at addr cannot be accepted (page_mkwrite: ENOSPC). If the thread is
+ * inside a system call, make the page read-only until it is past it, so
+ * that the call fails with EFAULT and loads still read the page; the
+ * caller then wakes the thread. Return: 1 if it did, 0 if the write was
+ * the program's own store (send SIGBUS), -errno if it could not (send
+ * SIGBUS). Context: this process's refusal lock: engine.lock in embedded
+ * mode, the client's map_lock in daemon mode. */
+int refuse_write(uintptr_t addr, pid_t tid);
+/* refuse_reap - make writable again the pages whose thread is past the
+ * access (tid 0), or those of thread tid (it faults again). Return:
+ * whether refusals are left, to be looked at again in POISON_CHECK_MS.
+ * Context: the refusal lock. */
+bool refuse_reap(pid_t tid);
+/* refuse_forget - a mapping call changes [lo, hi): forget its refusals,
+ * making their pages writable again first if restore (a fork, an mremap
+ * that moves them), else not (the program's protection wins). Context:
+ * the refusal lock. */
+void refuse_forget(uintptr_t lo, uintptr_t hi, bool restore);
+extern _Atomic unsigned refuse_count; /* refusals in place: 0 most of the time */
+/* What the daemon tells a client over its life line: thread tid's first
+ * write to the page at addr is refused (refuse_write, in the client). */
+struct fm_refusal {
+	uint64_t addr;
+	int32_t tid;
+	uint32_t zero;
+};
 
 /* ---- fault.c: serving faults -------------------------------------------- */
 

@@ -187,6 +187,8 @@ static void atfork_prepare(void)
 	map_lock_take(&mask);
 	fork_mask = mask;
 	pthread_mutex_lock(&engine.lock);
+	if (atomic_load(&refuse_count)) /* the child would keep them read-only */
+		refuse_forget(0, UINTPTR_MAX, true);
 	(void)writeback_all(); /* a failure keeps the pages dirty, as always */
 	pthread_mutex_unlock(&engine.lock);
 	if (!engine.forked_child)
@@ -324,6 +326,8 @@ int mm_unmap_range(struct mm *mm, uintptr_t start, uintptr_t end)
 	int err = vma_carve(mm, start, end);
 	if (err)
 		return err;
+	if (mm == engine_self() && atomic_load(&refuse_count)) /* the program's mapping wins */
+		refuse_forget(start, end, false);
 	struct vma *v = mm->vmas;
 	while (v) {
 		if (v->vm_start >= start && v->vm_end <= end) {
@@ -806,6 +810,19 @@ int fm_mprotect(void *addr, size_t length, int prot)
 		return client_mprotect(addr, length, prot);
 	uintptr_t start = (uintptr_t)addr;
 	size_t len = page_round(length);
+	if (atomic_load(&refuse_count) && engine.started && !(start & (FM_PAGE_SIZE - 1)) &&
+	    start + len > start) {
+		/* The program's protection wins over a refused write's. */
+		sigset_t old;
+		engine_lock_take(&old);
+		refuse_forget(start, start + len, false);
+		int err = 0;
+		if (!(prot & PROT_WRITE)) /* else: below, once the views track writes */
+			err = sys_mprotect(addr, length, prot) < 0 ? -errno : 0;
+		engine_lock_drop(&old);
+		if (err || !(prot & PROT_WRITE))
+			return err ? fail(err) : 0;
+	}
 	/* PROT_GROWS* never applies to faultmap's vmas: the kernel says so. */
 	if (!engine.started || engine.forked_child || !(prot & PROT_WRITE) ||
 	    (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) ||
@@ -1051,6 +1068,11 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 	sigset_t mask;
 	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
+	if (atomic_load(&refuse_count)) { /* a refused page moves writable */
+		refuse_forget(start, start + old_len, true);
+		if (fixed)
+			refuse_forget(to, to + new_len, false);
+	}
 	struct mm *mm = engine_self();
 	bool ours = false;
 	for (struct vma *v = mm->vmas; v && v->vm_start < start + (old_len ? old_len : 1);

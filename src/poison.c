@@ -60,24 +60,6 @@ struct poisoned {
 static struct poisoned poisoned[POISON_MAX];
 static unsigned nr_poisoned;
 
-/* thread_syscall - the line of /proc/self/task/TID/syscall into buf.
- * Return: 0, or -errno (-ENOENT: the thread is gone). */
-static int thread_syscall(pid_t tid, char *buf, size_t n)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-	int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	ssize_t r = sys_read(fd, buf, n - 1);
-	int err = errno;
-	sys_close(fd);
-	if (r < 0)
-		return -err;
-	buf[r] = '\0';
-	return 0;
-}
-
 /* pagemap - this process's /proc/self/pagemap entry of addr, or 0. */
 static uint64_t pagemap(uintptr_t addr)
 {
@@ -123,8 +105,8 @@ bool poison_fault(struct vma *vma, const struct uffd_msg *msg)
 	    nr_poisoned == POISON_MAX || (!vma->shared && !frames_visible()))
 		return false;
 	p->tid = (pid_t)msg->arg.pagefault.feat.ptid;
-	if (thread_syscall(p->tid, p->where, sizeof(p->where)) || !strncmp(p->where, "-1 ", 3) ||
-	    !strncmp(p->where, "running", 7))
+	if (thread_syscall(p->tid, p->where, sizeof(p->where)) ||
+	    !syscall_line_in_call(p->where))
 		return false; /* from user mode: SIGBUS */
 	int uffd = vma->mm->uffd;
 	uint64_t index = vma_index(vma, addr);

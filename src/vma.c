@@ -157,8 +157,10 @@ bool vma_range_covered(struct mm *mm, uintptr_t start, uintptr_t end)
 struct mm *mm_new(int uffd)
 {
 	struct mm *mm = calloc(1, sizeof(*mm));
-	if (mm)
+	if (mm) {
 		mm->uffd = uffd;
+		mm->notify = -1;
+	}
 	return mm;
 }
 
@@ -205,6 +207,8 @@ void mm_destroy(struct mm *mm)
 		vma_free(mm->vmas);
 	if (mm->uffd >= 0)
 		sys_close(mm->uffd);
+	if (mm->notify >= 0)
+		sys_close(mm->notify);
 	free(mm);
 }
 

@@ -389,21 +389,68 @@ static void emergency_flush(void)
 				"shared writable mappings written to their files\n", total);
 }
 
-/* watcher - waits for the daemon's end of the life line to close. Then no
- * fault of this process can be served: every one gets SIGBUS (the page is
- * not in the cache, and reading zeros would be wrong), and a thread the
- * daemon took the fault of but never answered is woken to fault again. */
+/* sigbus_thread - send thread tid the SIGBUS of a failed access at addr,
+ * as the engine's fault thread does (SI_ASYNCIO: only the kernel may send
+ * BUS_ADRERR). */
+static void sigbus_thread(pid_t tid, uintptr_t addr)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGBUS;
+	si.si_code = SI_ASYNCIO;
+	si.si_addr = (void *)addr;
+	if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, SIGBUS, &si) < 0)
+		syscall(SYS_tgkill, getpid(), tid, SIGBUS);
+}
+
+/* refused - the daemon refused thread tid's first write to the page at
+ * addr (the file system is full) and left the thread waiting: a store
+ * gets SIGBUS, a copy inside a system call EFAULT (refuse.c); then the
+ * thread is woken. Under map_lock: no mapping call changes the page
+ * meanwhile. */
+static void refused(const struct fm_refusal *n)
+{
+	uintptr_t addr = (uintptr_t)n->addr & ~(uintptr_t)(FM_PAGE_SIZE - 1);
+	sigset_t old;
+	lock_take(&map_lock, &old);
+	int r = refuse_write(addr, (pid_t)n->tid);
+	lock_drop(&map_lock, &old);
+	if (r <= 0)
+		sigbus_thread((pid_t)n->tid, (uintptr_t)n->addr);
+	uffd_wake(cl.uffd, addr, FM_PAGE_SIZE);
+}
+
+/* watcher - serves the daemon's messages on the life line (refused writes,
+ * and puts their pages back once their threads are past them) until the
+ * daemon's end closes. Then no fault of this process can be served: every
+ * one gets SIGBUS (the page is not in the cache, and reading zeros would
+ * be wrong), and a thread the daemon took the fault of but never answered
+ * is woken to fault again. */
 static void *watcher(void *arg)
 {
 	(void)arg;
 	sigset_t old;
 	block_signals(&old);
-	struct pollfd p = {.fd = cl.life, .events = POLLIN};
-	while (poll(&p, 1, -1) < 0 && errno == EINTR)
-		;
-	char c;
-	if (sys_read(cl.life, &c, 1) > 0) /* the daemon never writes */
-		return NULL;
+	for (;;) {
+		struct pollfd p = {.fd = cl.life, .events = POLLIN};
+		int timeout = atomic_load(&refuse_count) ? POISON_CHECK_MS : -1;
+		int k = poll(&p, 1, timeout);
+		if (atomic_load(&refuse_count)) {
+			lock_take(&map_lock, &old);
+			refuse_reap(0);
+			lock_drop(&map_lock, &old);
+		}
+		if (k <= 0)
+			continue;
+		struct fm_refusal n;
+		ssize_t got = sys_read(cl.life, &n, sizeof(n));
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got <= 0)
+			break; /* hung up: the daemon is gone */
+		if (got == (ssize_t)sizeof(n))
+			refused(&n);
+	}
 	atomic_store(&cl.dead, true);
 	fprintf(stderr, "faultmap: the faultmap daemon is gone: pages not yet cached "
 			"raise SIGBUS in this process (%d)\n", (int)getpid());
@@ -431,7 +478,7 @@ static void *watcher(void *arg)
 static int introduce(struct fmd_req *req)
 {
 	int pair[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return -errno;
 	int fds[2] = {cl.uffd, pair[1]};
 	struct fmd_rep rep;
@@ -509,6 +556,8 @@ static void atfork_prepare(void)
 	fork_mask = old;
 	fork_views = NULL;
 	fork_nviews = 0;
+	if (atomic_load(&refuse_count)) /* the child would keep them read-only */
+		refuse_forget(0, UINTPTR_MAX, true);
 	if (!cl.started)
 		return;
 	if (atomic_load(&cl.dead)) { /* the child makes these inaccessible */
@@ -679,6 +728,8 @@ int client_start(void)
 /* forget - tell the daemon [start, start+len) is not faultmap's any more. */
 static int forget(uintptr_t start, size_t len)
 {
+	if (atomic_load(&refuse_count)) /* the program's mapping wins */
+		refuse_forget(start, start + len, false);
 	struct fmd_req req = {.op = FMD_MUNMAP, .a = {start, len}};
 	return rpc(&req, -1, NULL, NULL, NULL, 0);
 }
@@ -858,6 +909,18 @@ int client_mprotect(void *addr, size_t length, int prot)
 {
 	uintptr_t start = (uintptr_t)addr;
 	size_t len = page_round(length);
+	if (atomic_load(&refuse_count) && !(start & (FM_PAGE_SIZE - 1)) && start + len > start) {
+		/* The program's protection wins over a refused write's. */
+		sigset_t old;
+		lock_take(&map_lock, &old);
+		refuse_forget(start, start + len, false);
+		int err = 0;
+		if (!(prot & PROT_WRITE)) /* else: below, once the views track writes */
+			err = sys_mprotect(addr, length, prot) < 0 ? -errno : 0;
+		lock_drop(&map_lock, &old);
+		if (err || !(prot & PROT_WRITE))
+			return err ? fail(err) : 0;
+	}
 	if (!cl.started || !(prot & PROT_WRITE) ||
 	    (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) ||
 	    (start & (FM_PAGE_SIZE - 1)) || start + len < start || len == 0)
@@ -921,6 +984,11 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 	void *p = MAP_FAILED;
 	int err = 0;
 	struct fmd_rep rep = {0};
+	if (atomic_load(&refuse_count)) { /* a refused page moves writable */
+		refuse_forget(start, start + old_len, true);
+		if (flags & MREMAP_FIXED)
+			refuse_forget(to, to + new_len, false);
+	}
 	if (!(flags & MREMAP_FIXED) && new_len <= old_len) {
 		/* Shrink (or same size) in place. */
 		p = sys_mremap(old_address, old_size, new_size, 0, NULL);

@@ -66,7 +66,7 @@ struct client {
 	struct client_fd *fds; /* errseq of its fds, FMD_MAX_CLIENT_FDS at most */
 	size_t nfds;
 	char *bounce; /* FMD_BOUNCE bytes shared with the client */
-	int life; /* the client's life line: kept open, never written */
+	int life; /* the client's life line: kept open; refusals are told there */
 	pid_t pid;
 	struct mm *mm;
 	struct fmd_locks locks; /* faultmap cache --lock: until it goes */
@@ -124,6 +124,9 @@ static void attach(struct client *c, struct mm *mm, int uffd, int life)
 	mm->uffd = fd_keep(uffd);
 	mm->held = true;
 	c->life = fd_keep(life);
+	/* Refused writes are told there (fault.c, refuse_fault): a copy the
+	 * mm keeps, which lives as long as it does. */
+	mm->notify = c->life >= 0 ? fd_keep(fcntl(c->life, F_DUPFD_CLOEXEC, 0)) : -1;
 	c->mm = mm;
 	mm->next = engine.mms->next; /* after the daemon's own mm */
 	engine.mms->next = mm;
