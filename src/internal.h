@@ -571,6 +571,7 @@ int mm_madvise_range(struct mm *mm, uintptr_t start, uintptr_t end, int advice);
 int mm_start_tracking(struct mm *mm, uintptr_t start, uintptr_t end, uintptr_t *stop);
 int mm_track_evenly(struct mm *mm, uintptr_t start, uintptr_t end);
 int mm_reregister_near(struct mm *mm, uintptr_t lo, uintptr_t hi);
+int see_file_size(struct address_space *as);
 /* client.c: whether this process's mappings are served by the daemon
  * (FAULTMAP_MODE, fm_set_mode) rather than by an engine of its own. */
 bool fm_client_mode(void);

@@ -1030,8 +1030,9 @@ static void *move_range(struct mm *mm, void *old, size_t len, uintptr_t to)
 
 /* see_file_size - the file may have grown behind the engine's back (another
  * fd, another process): make the cache cover it before a view grows into
- * the new pages, which would else raise SIGBUS. Context: engine.lock. */
-static int see_file_size(struct address_space *as)
+ * the new pages, which would else raise SIGBUS (fm_mremap; the daemon's
+ * FMD_MREMAP). Context: engine.lock. */
+int see_file_size(struct address_space *as)
 {
 	struct stat st;
 	if (fstat(file_store_fd(as->store, false), &st) == 0 &&

@@ -386,6 +386,8 @@ static int do_mremap(struct client *c, const struct fmd_req *r, struct fmd_rep *
 		if (first->vm_end != old + old_len)
 			err = -EFAULT;
 	}
+	if (!err && new_len > old_len)
+		err = see_file_size(first->mapping); /* pages it grew into */
 	if (!err && to != old)
 		err = mm_unmap_range(mm, to, to + new_len); /* replaced there */
 	if (!err) {
