@@ -48,6 +48,11 @@
  * workers; at exit (of this process only) the daemon is stopped (every
  * dirty page written) and the directory removed. Call first. */
 void daemon_private(void);
+/* Pin this process (and the programs it execs) to embedded mode: for a
+ * test of the engine's own machinery in this process (fm_sys hooks, its
+ * counters, its budget, its segment), which daemon mode, the default,
+ * runs in the daemon instead. why: what the test needs of the engine. */
+void pin_embedded_mode(const char *why);
 /* Stop the private daemon now (faultmap daemon --stop): it writes every
  * dirty page, then exits. Return: 0 or -errno. */
 int daemon_stop(void);

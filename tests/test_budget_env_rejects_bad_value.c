@@ -221,6 +221,7 @@ static int check_shares(void)
 
 int main(void)
 {
+	pin_embedded_mode("FAULTMAP_BUDGET as this process's own engine reads it");
 	/* The parent never starts the engine: every case gets a fresh one. */
 	check_parse();
 	if (check_shares())

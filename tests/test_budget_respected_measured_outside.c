@@ -24,6 +24,7 @@ static void sample(void)
 
 int main(void)
 {
+	pin_embedded_mode("this process's own cache, measured from outside");
 	CHECK(fm_set_budget(BUDGET_PAGES * PS) == 0);
 	require_engine();
 	char path[64];

@@ -50,6 +50,7 @@ static void run_case(void *arg)
 
 int main(void)
 {
+	pin_embedded_mode("the warning of this process's own engine");
 	long pages = sysconf(_SC_PHYS_PAGES);
 	CHECK(pages > 0);
 	snprintf(ram2, sizeof(ram2), "%llu", 2ULL * (unsigned long long)pages * PS);

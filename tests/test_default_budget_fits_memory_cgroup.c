@@ -168,6 +168,7 @@ static bool faultmap_cli(char *out, size_t size)
 
 int main(void)
 {
+	pin_embedded_mode("the engine inside the cgroup it runs in");
 #ifdef FM_UNDER_TSAN
 	fprintf(stderr, "skip: TSan's shadow of 512 MiB of reads does not fit in 256 MiB\n");
 	return 77;

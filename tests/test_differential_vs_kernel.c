@@ -455,6 +455,7 @@ static void run_config(void *arg)
 
 int main(void)
 {
+	pin_embedded_mode("budgets set here, and this engine's counters (the daemon's: test_daemon_differential_vs_kernel_across_processes)");
 	const char *e;
 	int sequences = (e = getenv("FM_DIFF_SEQUENCES")) ? atoi(e) : 40;
 	int ops = (e = getenv("FM_DIFF_OPS")) ? atoi(e) : 500;

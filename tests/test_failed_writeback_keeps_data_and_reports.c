@@ -14,6 +14,7 @@
 
 int main(void)
 {
+	pin_embedded_mode("write-back failures injected through this process's fm_sys");
 	CHECK(fm_set_budget(16 * PS) == 0);
 	require_engine();
 	fm_sys.pwrite = failing_pwrite;

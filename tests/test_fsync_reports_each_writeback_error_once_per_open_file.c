@@ -27,6 +27,7 @@ static int flushed(int (*flush)(int), int fd)
 
 int main(void)
 {
+	pin_embedded_mode("write-back failures injected through this process's fm_sys");
 	require_engine();
 	fm_sys.pwrite = failing_pwrite;
 	char path[64];

@@ -61,6 +61,7 @@ static ssize_t pass_through_pread(int fd, void *buf, size_t n, off_t off)
 
 int main(void)
 {
+	pin_embedded_mode("O_DIRECT failures injected through this process's fm_sys");
 	require_engine();
 	static unsigned char k[2 * PS], f[2 * PS];
 	side(false, k);

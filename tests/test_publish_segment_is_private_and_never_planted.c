@@ -22,6 +22,7 @@ static const char planted[] = "planted: must stay as it is\n";
 
 int main(void)
 {
+	pin_embedded_mode("this process's own statistics segment");
 	char dir[RT_DIR_PATH_MAX], seg[32], sock[32], target[] = "/tmp/fm-target.XXXXXX";
 	int dfd = runtime_dir_create(dir, sizeof(dir));
 	CHECK(dfd >= 0);

@@ -45,6 +45,7 @@ static const struct fm_pub_file *find_file(const struct fm_pub *p, const char *p
 
 int main(void)
 {
+	pin_embedded_mode("this process's own statistics segment");
 	setenv("FAULTMAP_PUBLISH", "1", 1);
 	require_engine();
 	char path[64], real[PATH_MAX];

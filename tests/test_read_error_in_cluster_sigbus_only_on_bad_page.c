@@ -84,6 +84,7 @@ static bool cached(unsigned char *p, size_t i)
 
 int main(void)
 {
+	pin_embedded_mode("read failures injected through this process's fm_sys");
 	require_sigbus_delivery();
 	require_engine();
 	char path[64];

@@ -47,6 +47,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 
 int main(void)
 {
+	pin_embedded_mode("read failures injected through this process's fm_sys");
 	require_sigbus_delivery();
 	require_engine();
 	char path[64];

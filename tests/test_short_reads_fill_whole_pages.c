@@ -27,6 +27,7 @@ static int short_ring_read(uint64_t off, uint64_t len, int res)
 
 int main(void)
 {
+	pin_embedded_mode("short reads injected through this process's fm_sys");
 	require_engine();
 	const size_t size = 40 * PS + 77;
 	unsigned char *want = malloc(size);

@@ -46,6 +46,7 @@ static void *worker(void *arg)
 
 int main(void)
 {
+	pin_embedded_mode("a budget set here, and this engine's counters");
 	CHECK(fm_set_budget(64 * PS) == 0);
 	require_engine();
 	char path[64];

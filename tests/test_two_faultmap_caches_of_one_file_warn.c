@@ -86,6 +86,7 @@ static int daemon_part(const char *self, const char *path)
 
 int main(int argc, char **argv)
 {
+	pin_embedded_mode("two caches of one file: two embedded engines");
 	if (argc == 4 && !strcmp(argv[1], "second"))
 		return second(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "daemon-part"))

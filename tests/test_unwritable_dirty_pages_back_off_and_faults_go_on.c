@@ -44,6 +44,7 @@ static void read_b(const unsigned char *b, const unsigned char *want)
 
 int main(void)
 {
+	pin_embedded_mode("write failures injected through this process's fm_sys");
 	CHECK(fm_set_budget(BUDGET_PAGES * PS) == 0);
 	require_engine();
 	fm_sys.pwrite = failing_pwrite;

@@ -17,6 +17,7 @@
 
 int main(void)
 {
+	pin_embedded_mode("write failures injected through this process's fm_sys");
 #ifdef FM_UNDER_TSAN
 	/* TSan makes vfork() a fork(), whose interceptor holds TSan's locks
 	 * while the kernel waits for a fault thread to read UFFD_EVENT_FORK
