@@ -232,8 +232,10 @@ FM_API int fm_stats(struct fm_stats *out);
 /*
  * fm_set_budget - cap the page cache at bytes (rounded down to pages; at
  * least 16 pages). Must be called before the first mapping; it overrides
- * FAULTMAP_BUDGET.
- * Return: 0, -EINVAL (too small), -EBUSY (the engine already started).
+ * FAULTMAP_BUDGET. In daemon mode it is the budget of a daemon that this
+ * process starts; a daemon already running keeps its own (faultmap-daemon(1)).
+ * Return: 0, -EINVAL (too small), -EBUSY (the engine already started, or
+ * this process is connected to its daemon).
  */
 FM_API int fm_set_budget(size_t bytes);
 
@@ -241,9 +243,9 @@ FM_API int fm_set_budget(size_t bytes);
  * fm_set_mode - where this process's page cache lives. FM_MODE_DAEMON: in
  * the user's faultmap daemon, one cache for every process that maps the
  * file (started on demand; see faultmap-daemon(1)). FM_MODE_EMBEDDED: in
- * this process (an engine of its own). Without a call, FAULTMAP_MODE
- * ("daemon" or "embedded") chooses, and embedded is the default for now.
- * Call it before the first fm_ call. Return: 0, -EINVAL (no such mode), or
+ * this process (an engine of its own, which no other process shares).
+ * Without a call, FAULTMAP_MODE ("daemon" or "embedded") chooses, and
+ * embedded is the default for now. Call it before the first fm_ call. Return: 0, -EINVAL (no such mode), or
  * -EBUSY (the process already uses the other mode).
  */
 #define FM_MODE_EMBEDDED 1

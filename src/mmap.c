@@ -125,6 +125,8 @@ int fm_parse_size(const char *text, size_t *out)
 
 int fm_set_budget(size_t bytes)
 {
+	if (fm_client_mode())
+		return client_set_budget(bytes);
 	sigset_t mask;
 	engine_lock_take(&mask);
 	int err = 0;

@@ -20,6 +20,7 @@
  * of this process with SIGBUS, and the calls fail with EIO. Pages already
  * mapped stay readable; nothing reads zeros.
  */
+#include "budget.h"
 #include "client/client.h"
 #include "daemon/files_table.h"
 #include "daemon/proto.h"
@@ -56,6 +57,7 @@ extern char **environ;
 static struct {
 	bool started;
 	int start_err;
+	size_t budget; /* fm_set_budget's, for a daemon we start; 0: none */
 	_Atomic bool dead; /* the daemon is gone */
 	pid_t pid;
 	int sock, uffd, life;
@@ -201,6 +203,21 @@ static bool daemon_binary(char *path, size_t size)
 	return false;
 }
 
+int client_set_budget(size_t bytes)
+{
+	sigset_t old;
+	lock_take(&start_lock, &old);
+	int err = 0;
+	if (cl.started)
+		err = -EBUSY;
+	else if (bytes / FM_PAGE_SIZE < FM_MIN_BUDGET_PAGES)
+		err = -EINVAL;
+	else
+		cl.budget = bytes;
+	lock_drop(&start_lock, &old);
+	return err;
+}
+
 /* spawn_daemon - start `faultmap daemon --background --if-not-running` and
  * wait for it: it returns once its daemon listens, or another one runs.
  * Its environment is ours without LD_PRELOAD (the daemon is not a program
@@ -213,18 +230,27 @@ static int spawn_daemon(void)
 	size_t n = 0;
 	while (environ[n])
 		n++;
-	char **env = calloc(n + 1, sizeof(*env));
+	char **env = calloc(n + 2, sizeof(*env));
 	if (!env)
 		return -ENOMEM;
+	char budget[48];
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "FAULTMAP_MODE=", 14))
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "FAULTMAP_MODE=", 14) &&
+		    (!cl.budget || strncmp(environ[i], "FAULTMAP_BUDGET=", 16)))
 			env[k++] = environ[i];
+	if (cl.budget) { /* fm_set_budget's, over FAULTMAP_BUDGET */
+		snprintf(budget, sizeof(budget), "FAULTMAP_BUDGET=%zu", cl.budget);
+		env[k++] = budget;
+	}
 	char *argv[] = {bin, "daemon", "--background", "--if-not-running", NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	/* None of this process's files: the daemon outlives it, and an fd it
+	 * kept (a pipe's write end) would keep a reader from seeing EOF. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	pid_t pid;
 	int err = posix_spawn(&pid, bin, &fa, NULL, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
@@ -273,6 +299,10 @@ static int connect_daemon(bool start)
 		if (!spawned) {
 			spawned = true;
 			int e = spawn_daemon();
+			if (e == -ENOENT)
+				fprintf(stderr, "faultmap: no faultmap daemon runs, and no faultmap "
+						"executable was found to start one: set FAULTMAP_DAEMON "
+						"to it (or FAULTMAP_MODE=embedded)\n");
 			if (e)
 				return e == -ENOENT ? -ENOTCONN : e;
 			continue;
@@ -670,6 +700,32 @@ static void at_exit(void)
 
 /* ---- start ---------------------------------------------------------------- */
 
+/* check_budget - a budget asked for here (fm_set_budget, FAULTMAP_BUDGET,
+ * faultmap run --budget) is the budget of a daemon this process starts: a
+ * daemon that was running keeps its own. Say so, once, when they differ,
+ * rather than let the program believe in a cap it does not have. */
+static void check_budget(void)
+{
+	uint64_t want = cl.budget;
+	const char *env = want ? NULL : secure_getenv("FAULTMAP_BUDGET");
+	if (!want && env && *env) {
+		struct fm_memory mem;
+		memory_usable(&mem);
+		if (budget_parse(env, &mem, &want))
+			return; /* the daemon's start said why, in its log */
+	}
+	want -= want % FM_PAGE_SIZE;
+	struct fmd_req req = {.op = FMD_STATS};
+	struct fm_stats st;
+	if (!want || rpc(&req, -1, NULL, NULL, &st, sizeof(st)) || st.budget_bytes == want)
+		return;
+	fprintf(stderr,
+		"faultmap: your faultmap daemon runs with a budget of %llu MiB, not the %llu MiB "
+		"asked for here: a budget is set when the daemon starts ('faultmap daemon "
+		"--stop' first; or FAULTMAP_MODE=embedded for a cache of this process's own)\n",
+		(unsigned long long)(st.budget_bytes >> 20), (unsigned long long)(want >> 20));
+}
+
 int client_start(void)
 {
 	if (__atomic_load_n(&cl.started, __ATOMIC_ACQUIRE)) {
@@ -699,6 +755,7 @@ int client_start(void)
 		}
 		if (!err) {
 			watch();
+			check_budget();
 			/* The table of cached files exists now, and a look
 			 * before the daemon started said none: look again, or
 			 * read() and write() would pass the cache by for up to

@@ -21,6 +21,11 @@
  * and hand it this process's userfaultfd, once. Return: 0 or -errno. */
 int client_start(void);
 
+/* client_set_budget - fm_set_budget in daemon mode: the budget of a
+ * daemon this process starts (a running daemon keeps its own). Return: 0,
+ * -EBUSY once connected, or -EINVAL for a budget below the minimum. */
+int client_set_budget(size_t bytes);
+
 void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
 int client_munmap(void *addr, size_t length);
 int client_msync(void *addr, size_t length, int flags);
