@@ -60,8 +60,9 @@ struct result {
 static struct result run(int fd, const struct scenario *s, bool through_fm)
 {
 	size_t len = s->pages * PS, grown = (s->pages + 4) * PS;
-	unsigned char *p = through_fm ? fm_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0)
-				      : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	unsigned char *p =
+	    through_fm ? fm_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0)
+		       : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	CHECK(p != MAP_FAILED);
 	int (*advise)(void *, size_t, int) = through_fm ? fm_madvise : madvise;
 	CHECK(advise(p, len, MADV_RANDOM) == 0);
@@ -89,8 +90,9 @@ int main(void)
 {
 	require_engine();
 	static const struct scenario scenarios[] = {
-		{.pages = 2, .willneed = 2, .normal = 1, .write_a = 0, .write_b = 1, .grows = false},
-		{.pages = 3, .willneed = 2, .normal = 3, .write_a = 0, .write_b = 2, .grows = true},
+	    /* pages, willneed, normal, write_a, write_b, grows */
+	    {2, 2, 1, 0, 1, false},
+	    {3, 2, 3, 0, 2, true},
 	};
 	char path[64];
 	int fd = make_file(path, 8 * PS, 7, O_RDWR);
@@ -99,10 +101,12 @@ int main(void)
 		struct result k = run(fd, s, false), f = run(fd, s, true);
 		if (k.vmas != f.vmas || k.failed != f.failed || k.err != f.err) {
 			fprintf(stderr,
-				"%zu pages: kernel: %d vmas, mremap %s (%s); faultmap: %d vmas, "
+				"%zu pages: kernel: %d vmas, mremap %s (%s); faultmap: "
+				"%d vmas, "
 				"mremap %s (%s)\n",
-				s->pages, k.vmas, k.failed ? "failed" : "succeeded", strerror(k.err),
-				f.vmas, f.failed ? "failed" : "succeeded", strerror(f.err));
+				s->pages, k.vmas, k.failed ? "failed" : "succeeded",
+				strerror(k.err), f.vmas,
+				f.failed ? "failed" : "succeeded", strerror(f.err));
 			return 1;
 		}
 		/* What this test is about (the kernel's way, checked). */

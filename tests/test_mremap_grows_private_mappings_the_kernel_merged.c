@@ -23,7 +23,8 @@ static void *map(void *addr, size_t len, int flags, int fd, off_t off)
 {
 	flags |= MAP_PRIVATE;
 	int prot = PROT_READ | PROT_WRITE;
-	return fm ? fm_mmap(addr, len, prot, flags, fd, off) : mmap(addr, len, prot, flags, fd, off);
+	return fm ? fm_mmap(addr, len, prot, flags, fd, off)
+		  : mmap(addr, len, prot, flags, fd, off);
 }
 
 /* Write both halves of the 2-page mapping at p (one byte each), grow it to
@@ -36,8 +37,8 @@ static void grow(const char *how, unsigned char *p, const unsigned char *file)
 	unsigned char *g = fm ? fm_mremap(p, 2 * PS, 6 * PS, MREMAP_MAYMOVE)
 			      : mremap(p, 2 * PS, 6 * PS, MREMAP_MAYMOVE);
 	if (g == MAP_FAILED) {
-		fprintf(stderr, "%s, %s: growing the mapping failed: %s\n", fm ? "faultmap" : "kernel",
-			how, strerror(errno));
+		fprintf(stderr, "%s, %s: growing the mapping failed: %s\n",
+			fm ? "faultmap" : "kernel", how, strerror(errno));
 		exit(1);
 	}
 	CHECK(g[5] == 0x11 && g[PS + 5] == 0x22);
@@ -54,7 +55,8 @@ static void run(int fd, const unsigned char *file)
 	grow("a page mapped again", p, file);
 
 	/* Room for 4 pages: the second mapping moves into its second half. */
-	unsigned char *r = mmap(NULL, 4 * PS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *r =
+	    mmap(NULL, 4 * PS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(r != MAP_FAILED);
 	p = map(r, PS, MAP_FIXED, fd, 0);
 	unsigned char *q = map(NULL, PS, 0, fd, PS);

@@ -19,8 +19,9 @@
 static void run(int fd, bool through_fm)
 {
 	int (*protect)(void *, size_t, int) = through_fm ? fm_mprotect : mprotect;
-	unsigned char *p = through_fm ? fm_mmap(NULL, 2 * PS, PROT_READ, MAP_SHARED, fd, 0)
-				      : mmap(NULL, 2 * PS, PROT_READ, MAP_SHARED, fd, 0);
+	unsigned char *p = through_fm
+			       ? fm_mmap(NULL, 2 * PS, PROT_READ, MAP_SHARED, fd, 0)
+			       : mmap(NULL, 2 * PS, PROT_READ, MAP_SHARED, fd, 0);
 	CHECK(p != MAP_FAILED);
 	CHECK(protect(p, PS, PROT_READ | PROT_WRITE) == 0);
 	p[7] = (unsigned char)(through_fm ? 0xf1 : 0x71);
@@ -39,7 +40,8 @@ static void run(int fd, bool through_fm)
 	CHECK(memcmp(q + 3 * PS, want, PS) == 0); /* the grown part reads the file */
 	CHECK(protect(q, 4 * PS, PROT_READ | PROT_WRITE) == 0);
 	q[3 * PS + 9] = 0x5a;
-	CHECK((through_fm ? fm_msync(q, 4 * PS, MS_SYNC) : msync(q, 4 * PS, MS_SYNC)) == 0);
+	CHECK((through_fm ? fm_msync(q, 4 * PS, MS_SYNC) : msync(q, 4 * PS, MS_SYNC)) ==
+	      0);
 	unsigned char c;
 	CHECK(pread(fd, &c, 1, 3 * PS + 9) == 1 && c == 0x5a);
 	CHECK(pread(fd, &c, 1, 7) == 1 && c == (through_fm ? 0xf1 : 0x71));
