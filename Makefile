@@ -18,7 +18,7 @@ SRCS := $(wildcard src/*.c src/daemon/*.c src/client/*.c src/store/*.c)
 OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 PIC_OBJS := $(SRCS:src/%.c=$(BUILD)/pic/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
-TEST_HELPERS := tests/helpers.c tests/nbdkit.c
+TEST_HELPERS := tests/helpers.c tests/nbdkit.c tests/ceph.c tests/store_tests.c
 SRC_HEADERS := $(wildcard src/*.h src/daemon/*.h src/client/*.h src/store/*.h)
 
 # The library's version (include/faultmap.h); the soname changes with the
@@ -95,9 +95,13 @@ $(BUILD)/faultmap.pc: faultmap.pc.in $(BUILD)/install-dirs include/faultmap.h
 	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' $< > $@
 
-$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h tests/nbdkit.h $(BUILD)/libfaultmap.a $(TEST_EXTRA)
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h tests/nbdkit.h tests/ceph.h tests/store_tests.h $(BUILD)/libfaultmap.a $(TEST_EXTRA)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests $(if $(TEST_EXTRA),-Ibench) $< $(TEST_HELPERS) $(filter %.c,$(TEST_EXTRA)) $(BUILD)/libfaultmap.a $(LDLIBS) -o $@
+# The RADOS tests load librados (C++) with dlopen: ASan's __cxa_throw
+# interceptor finds the real one only if libstdc++ is there from the start
+# (else its CHECK fails at librados's first exception).
+$(BUILD)/tests/test_rados_%: LDLIBS += -Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state
 # Tests that run a program in a memory cgroup make it with fm-bench's code.
 $(BUILD)/tests/test_default_budget_fits_memory_cgroup: TEST_EXTRA := bench/cgroup.c bench/cgroup_env.h
 

@@ -261,12 +261,13 @@ FM_API int fm_parse_size(const char *text, size_t *out);
 
 /*
  * Backing stores. A store is where a cache's pages come from and go to:
- * a local file, or an export of an NBD server. fm_store_open opens one by
+ * a local file, an export of an NBD server, or an object of a Ceph RADOS
+ * pool. fm_store_open opens one by
  * URL; fm_mmap_store maps it like fm_mmap maps a file (same cache, budget,
  * readahead and write-back); fm_store_pread and fm_store_pwrite read and
  * write it through the same cache; fm_msync(MS_SYNC) of a shared mapping
  * makes its writes durable in the store (written, then flushed: fdatasync,
- * NBD_CMD_FLUSH). Thread-safe. The handle must not be used after
+ * NBD_CMD_FLUSH; acknowledged by the OSDs). Thread-safe. The handle must not be used after
  * fm_store_close; mappings of the store live on after it.
  */
 struct fm_store;
@@ -277,13 +278,20 @@ struct fm_store;
  * url:   file:///path (a local file; flags may add O_CREAT, which makes it
  *        mode 0600, and O_EXCL),
  *        nbd+unix:///[export]?socket=/path/to.sock, nbd://host[:port]/[export]
- *        (an NBD export, through libnbd, loaded at the first open).
+ *        (an NBD export, through libnbd, loaded at the first open),
+ *        rados://pool/object[?conf=/path/to/ceph.conf] (an object, through
+ *        librados, loaded at the first open; the cluster of conf=, else of
+ *        $CEPH_CONF, else librados's default; O_CREAT and O_EXCL as for a
+ *        file).
  * flags: O_RDONLY or O_RDWR.
- * Return: the handle, or NULL with errno set: EINVAL (bad flags),
- * EPROTONOSUPPORT (unknown scheme; nbd without libnbd.so.0), EROFS (O_RDWR
- * of a read-only export), ENODEV (not a regular file), the open's errno for a
- * file (ENOENT, EACCES...), the connection's for NBD (ENOENT, ECONNREFUSED...).
- * Two fm_store_open of one NBD URL are two stores with two caches.
+ * Return: the handle, or NULL with errno set: EINVAL (bad flags, a rados
+ * URL that is not one), EPROTONOSUPPORT (unknown scheme; nbd without
+ * libnbd.so.0, rados without librados.so.2), EROFS (O_RDWR of a read-only
+ * export), ENODEV (not a regular file), EEXIST (O_CREAT|O_EXCL of what
+ * exists), the open's errno for a file (ENOENT, EACCES...), the
+ * connection's for NBD (ENOENT, ECONNREFUSED...), librados's for RADOS
+ * (ENOENT: no such conf, pool or object; ETIMEDOUT: no monitor answered).
+ * Two fm_store_open of one NBD or RADOS URL are two stores with two caches.
  */
 FM_API struct fm_store *fm_store_open(const char *url, int flags);
 

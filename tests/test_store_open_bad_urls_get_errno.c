@@ -1,8 +1,9 @@
 /*
  * fm_store_open refuses what it cannot open with the errno that says why,
  * and never crashes: an unknown scheme, bad flags, a missing file, a
- * directory, a socket nobody serves; the calls on a NULL handle give
- * EBADF. A file:// store maps the file as fm_mmap does, and O_CREAT makes
+ * directory, a socket nobody serves, a rados URL that is not one (a
+ * cluster's errors: test_rados_store_open_errors_get_errno.c); the calls
+ * on a NULL handle give EBADF. A file:// store maps the file as fm_mmap does, and O_CREAT makes
  * the file mode 0600.
  */
 #include "helpers.h"
@@ -37,6 +38,22 @@ int main(void)
 	refused("file://host/tmp/x", O_RDONLY, EPROTONOSUPPORT);
 	refused("nbd+unix:///?socket=/nonexistent/faultmap.sock", O_RDONLY, ENOENT);
 	refused("nbd+unix:///?socket=/x", O_RDWR | O_CREAT, EINVAL);
+	/* rados://pool/object[?conf=PATH]: what is not one is EINVAL, with
+	 * librados or without */
+	refused("rados://", O_RDONLY, EINVAL);
+	refused("rados:/fm/obj", O_RDONLY, EINVAL);
+	refused("rados://fm", O_RDONLY, EINVAL);
+	refused("rados://fm/", O_RDONLY, EINVAL);
+	refused("rados:///obj", O_RDONLY, EINVAL);
+	refused("rados://fm?conf=/x/obj", O_RDONLY, EINVAL);
+	refused("rados://fm/obj?", O_RDONLY, EINVAL);
+	refused("rados://fm/obj?size=10", O_RDONLY, EINVAL);
+	refused("rados://fm/obj?conf=/a&conf=/b", O_RDONLY, EINVAL);
+	refused("rados://fm/obj?conf=", O_RDONLY, EINVAL);
+	refused("rados://fm/o%zz", O_RDONLY, EINVAL);
+	refused("rados://fm/o%2", O_RDONLY, EINVAL);
+	refused("rados://fm/o%00x", O_RDONLY, EINVAL);
+	refused("rados://fm/obj", O_WRONLY, EINVAL);
 	CHECK_EQ(fm_store_close(NULL), -1);
 	CHECK_EQ(errno, EBADF);
 	CHECK_EQ(fm_store_size(NULL), -EBADF);

@@ -29,9 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The libnbd calls the store makes, found with dlsym: lib.nbd_xxx. */
@@ -295,40 +292,15 @@ static int connect_to(const char *url, struct nbd_handle **out)
 	return 0;
 }
 
-/* standin - the stand-in memfd that gives the store its identity and the
- * kernel something to check fm_mmap_store's arguments against: opened
- * read-only for a read-only store, so that a shared writable mapping is
- * refused with EACCES, as for a file. Kept out of the program's reach. */
-static int standin(const char *url, bool writable)
-{
-	char name[64];
-	snprintf(name, sizeof(name), "faultmap-store:%.40s", url);
-	int fd = memfd_create(name, MFD_CLOEXEC);
-	if (fd < 0 || writable)
-		return fd < 0 ? -errno : fd_keep(fd);
-	char path[32];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	int ro = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-	int err = ro < 0 ? -errno : 0;
-	sys_close(fd);
-	return err ? err : fd_keep(ro);
-}
-
-/* measure - the latency of one page's read, for readahead's sake; the
- * cluster grows with it (a store 10x slower than a disk wants bigger
- * reads). */
+/* measure - the latency of one page's read, for readahead's sake. */
 static void measure(struct nbd_store *ns)
 {
 	char *page = malloc(FM_PAGE_SIZE);
-	struct timespec a, b;
-	clock_gettime(CLOCK_MONOTONIC, &a);
+	uint64_t t = store_clock_us();
 	if (page && ns->size >= FM_PAGE_SIZE)
 		(void)lib.nbd_pread(ns->conns[0].h, page, FM_PAGE_SIZE, 0, 0);
-	clock_gettime(CLOCK_MONOTONIC, &b);
+	store_set_latency(&ns->s, store_clock_us() - t);
 	free(page);
-	int64_t us = (b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000;
-	ns->s.latency_us = us > 0 ? (uint32_t)us : 1;
-	ns->s.cluster_pages = ns->s.latency_us > 100 ? 64 : 16;
 }
 
 /* nbd_open - connect, check the export, add connections if the server
@@ -350,16 +322,7 @@ static int nbd_open(struct nbd_store *ns, const char *url, bool writable)
 		while (ns->nconns < NBD_CONNS && !connect_to(url, &ns->conns[ns->nconns].h))
 			ns->nconns++;
 	measure(ns);
-	int fd = standin(url, writable);
-	if (fd < 0)
-		return fd;
-	ns->s.handle_fd = fd;
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	ns->s.dev = st.st_dev;
-	ns->s.ino = st.st_ino;
-	return 0;
+	return store_standin(&ns->s, url, writable);
 }
 
 /* nbd_store_open - the store of an nbd URL. flags: O_RDONLY or O_RDWR

@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -41,6 +43,59 @@ int store_init(struct fm_store *s, const struct fm_store_ops *ops, const char *u
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+/*
+ * store_standin - give s (a store that is not a file) its stand-in: a
+ * memfd of its own, never written, that gives it its identity (dev, ino)
+ * and the kernel something to check fm_mmap_store's arguments against;
+ * opened read-only for a read-only store, so that a shared writable mapping
+ * is refused with EACCES, as for a file. Kept out of the program's reach.
+ * Return: 0 or -errno (destroy closes what was made).
+ */
+int store_standin(struct fm_store *s, const char *url, bool writable)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "faultmap-store:%.40s", url);
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!writable) {
+		char path[32];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		int ro = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+		int err = ro < 0 ? -errno : 0;
+		sys_close(fd);
+		if (err)
+			return err;
+		fd = ro;
+	}
+	s->handle_fd = fd_keep(fd);
+	if (s->handle_fd < 0)
+		return s->handle_fd;
+	struct stat st;
+	if (fstat(s->handle_fd, &st) < 0)
+		return -errno;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	return 0;
+}
+
+/* store_clock_us - a monotonic clock, in microseconds. */
+uint64_t store_clock_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
+/* store_set_latency - a read of one page took us microseconds: readahead's
+ * cluster grows with it (a store 10x slower than a disk wants bigger
+ * reads). */
+void store_set_latency(struct fm_store *s, uint64_t us)
+{
+	s->latency_us = us > 0 ? (uint32_t)(us < UINT32_MAX ? us : UINT32_MAX) : 1;
+	s->cluster_pages = s->latency_us > 100 ? 64 : 16;
 }
 
 /* store_fini - free what store_init allocated (called by destroy). */
@@ -151,6 +206,8 @@ struct fm_store *fm_store_open(const char *url, int flags)
 		err = -EINVAL; /* an export is made by its server */
 	else if (strncmp(url, "nbd", 3) == 0)
 		err = nbd_store_open(url, flags, &s);
+	else if (strncmp(url, "rados:", 6) == 0)
+		err = rados_store_open(url, flags, &s);
 	else
 		err = -EPROTONOSUPPORT;
 	if (err) {

@@ -14,6 +14,9 @@
  *   nbd.c    an NBD export (libnbd): nbd+unix:///?socket=PATH,
  *            nbd://host[:port]/export. Several connections when the server
  *            allows multi-conn; write-back batches in flight at once on one.
+ *   rados.c  an object of a Ceph RADOS pool (librados): rados://pool/object.
+ *            Reads cut into pieces in flight together, write-back runs
+ *            in flight at once (rados_aio_*).
  *
  * Conventions: every op returns 0 (or bytes) or -errno, as the rest of the
  * engine; none takes engine.lock, and read may be called by several fault
@@ -49,7 +52,7 @@ struct fm_store_io {
 };
 
 struct fm_store_ops {
-	const char *scheme; /* "file", "nbd" */
+	const char *scheme; /* "file", "nbd", "rados" */
 	/* read - read len bytes at off (page aligned, buf page aligned) into
 	 * buf. Return: bytes read (short only at the end of the store), or
 	 * -errno. Context: any thread, no engine lock; concurrent calls. */
@@ -106,6 +109,9 @@ void store_put(struct fm_store *s);
 int store_init(struct fm_store *s, const struct fm_store_ops *ops, const char *url,
 	       const char *name, bool writable);
 void store_fini(struct fm_store *s);
+int store_standin(struct fm_store *s, const char *url, bool writable);
+uint64_t store_clock_us(void);
+void store_set_latency(struct fm_store *s, uint64_t us);
 void store_write(struct fm_store_io *ios, size_t n);
 int store_ring_fd(const struct fm_store *s, bool buffered);
 
@@ -119,5 +125,8 @@ int file_store_fd(const struct fm_store *s, bool write);
 
 /* nbd.c */
 int nbd_store_open(const char *url, int flags, struct fm_store **out);
+
+/* rados.c */
+int rados_store_open(const char *url, int flags, struct fm_store **out);
 
 #endif /* FAULTMAP_STORE_H */

@@ -1,0 +1,434 @@
+/*
+ * rados.c - the RADOS store: one object of a pool of a Ceph cluster,
+ * through librados. URL: rados://pool/object[?conf=/path/to/ceph.conf]
+ * (%XX escapes allowed in the object's name and the path); without conf=,
+ * $CEPH_CONF, else librados's default search (/etc/ceph/ceph.conf...).
+ *
+ * An object is written in place, as a file: shared mappings and write-back
+ * work as on a file, the object grows with writes past its end, and resize
+ * is rados_trunc. A read of more than RADOS_CHUNK is cut into pieces, all
+ * in flight at once (rados_aio_read); a write-back batch puts all its runs
+ * in flight at once, RADOS_DEPTH at most, and waits for all
+ * (rados_aio_write). librados acknowledges a write once it is durable on
+ * the OSDs (their journal or memstore), so sync has nothing to wait for
+ * but what is still in flight (rados_aio_flush). Errors are the OSD's or
+ * librados's -errno: ENOENT (no such pool, or object without O_CREAT),
+ * EEXIST (O_CREAT|O_EXCL of an object that exists), ETIMEDOUT (no monitor
+ * answers: connecting waits RADOS_MOUNT_TIMEOUT seconds unless the conf
+ * says otherwise), EFBIG (past the OSD's osd_max_object_size, 128 MiB by
+ * default).
+ *
+ * librados is loaded when the first RADOS store is opened (dlopen of
+ * librados.so.2, Debian's librados2): a program that never opens one needs
+ * neither the library nor -lrados, and the build needs no header either
+ * (the few calls are declared here, after librados.h's C API, whose
+ * handles are opaque pointers).
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef void *rados_t;
+typedef void *rados_ioctx_t;
+typedef void *rados_completion_t;
+typedef void *rados_write_op_t;
+typedef void (*rados_callback_t)(rados_completion_t c, void *arg);
+#define RADOS_CREATE_EXCLUSIVE 1 /* LIBRADOS_CREATE_EXCLUSIVE */
+#define RADOS_CREATE_IDEMPOTENT 0
+
+/* The librados calls the store makes, found with dlsym: lib.rados_xxx. */
+static struct {
+	int (*rados_create)(rados_t *cluster, const char *id);
+	int (*rados_conf_set)(rados_t cluster, const char *option, const char *value);
+	int (*rados_conf_read_file)(rados_t cluster, const char *path);
+	int (*rados_conf_get)(rados_t cluster, const char *option, char *buf, size_t len);
+	int (*rados_connect)(rados_t cluster);
+	void (*rados_shutdown)(rados_t cluster);
+	int (*rados_ioctx_create)(rados_t cluster, const char *pool, rados_ioctx_t *io);
+	void (*rados_ioctx_destroy)(rados_ioctx_t io);
+	int (*rados_read)(rados_ioctx_t io, const char *oid, char *buf, size_t len, uint64_t off);
+	int (*rados_stat)(rados_ioctx_t io, const char *oid, uint64_t *size, time_t *mtime);
+	int (*rados_trunc)(rados_ioctx_t io, const char *oid, uint64_t size);
+	int (*rados_aio_create_completion2)(void *arg, rados_callback_t complete,
+					    rados_completion_t *c);
+	int (*rados_aio_read)(rados_ioctx_t io, const char *oid, rados_completion_t c, char *buf,
+			      size_t len, uint64_t off);
+	int (*rados_aio_write)(rados_ioctx_t io, const char *oid, rados_completion_t c,
+			       const char *buf, size_t len, uint64_t off);
+	int (*rados_aio_wait_for_complete)(rados_completion_t c);
+	int (*rados_aio_get_return_value)(rados_completion_t c);
+	void (*rados_aio_release)(rados_completion_t c);
+	int (*rados_aio_flush)(rados_ioctx_t io);
+	rados_write_op_t (*rados_create_write_op)(void);
+	void (*rados_write_op_create)(rados_write_op_t op, int exclusive, const char *category);
+	int (*rados_write_op_operate)(rados_write_op_t op, rados_ioctx_t io, const char *oid,
+				      time_t *mtime, int flags);
+	void (*rados_release_write_op)(rados_write_op_t op);
+} lib;
+#define RADOS_CALLS(X)                                                                   \
+	X(rados_create) X(rados_conf_set) X(rados_conf_read_file) X(rados_conf_get)      \
+	X(rados_connect) X(rados_shutdown) X(rados_ioctx_create) X(rados_ioctx_destroy)  \
+	X(rados_read) X(rados_stat) X(rados_trunc) X(rados_aio_create_completion2) X(rados_aio_read)   \
+	X(rados_aio_write) X(rados_aio_wait_for_complete) X(rados_aio_get_return_value) \
+	X(rados_aio_release) X(rados_aio_flush) X(rados_create_write_op)                 \
+	X(rados_write_op_create) X(rados_write_op_operate) X(rados_release_write_op)
+static bool lib_ok;
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+
+/* lib_load - find librados and its calls; lib_ok says whether all were. */
+static void lib_load(void)
+{
+	void *h = dlopen("librados.so.2", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return;
+#define RADOS_LOAD(f)                             \
+	if (!(*(void **)&lib.f = dlsym(h, #f))) { \
+		dlclose(h);                       \
+		return;                           \
+	}
+	RADOS_CALLS(RADOS_LOAD)
+#undef RADOS_LOAD
+	lib_ok = true;
+}
+
+#define RADOS_CHUNK (256 * 1024)  /* a read is cut into pieces this big */
+#define RADOS_DEPTH 32		  /* writes in flight at once */
+#define RADOS_MOUNT_TIMEOUT "30"  /* seconds to find the cluster (librados: 300) */
+#define RADOS_MOUNT_DEFAULT 300.0
+
+struct rados_store {
+	struct fm_store s;
+	rados_t cluster;
+	rados_ioctx_t io;
+	char *oid;
+};
+
+static const struct fm_store_ops rados_ops;
+
+static struct rados_store *rs_of(struct fm_store *s)
+{
+	return (struct rados_store *)s;
+}
+
+/* One request in flight: a read piece or a write-back run. */
+struct rados_req {
+	rados_completion_t c;
+	char *buf;
+	size_t len;
+	uint64_t off;
+	int ret; /* out: bytes (read), 0 (write) or -errno */
+};
+
+/* req_start - put r in flight on rs (a write if write). */
+static void req_start(struct rados_store *rs, struct rados_req *r, bool write)
+{
+	r->c = NULL;
+	r->ret = lib.rados_aio_create_completion2(NULL, NULL, &r->c);
+	if (r->ret < 0)
+		return;
+	r->ret = write ? lib.rados_aio_write(rs->io, rs->oid, r->c, r->buf, r->len, r->off)
+		       : lib.rados_aio_read(rs->io, rs->oid, r->c, r->buf, r->len, r->off);
+	if (r->ret < 0) {
+		lib.rados_aio_release(r->c);
+		r->c = NULL;
+	}
+}
+
+/* req_wait - wait for r (if it went in flight) and set its ret. */
+static void req_wait(struct rados_req *r)
+{
+	if (!r->c)
+		return;
+	lib.rados_aio_wait_for_complete(r->c);
+	r->ret = lib.rados_aio_get_return_value(r->c);
+	lib.rados_aio_release(r->c);
+	r->c = NULL;
+}
+
+/* rados_store_read - one rados_read for a small read; a bigger one cut
+ * into RADOS_CHUNK pieces, all in flight at once. Short at the object's
+ * end. */
+static ssize_t rados_store_read(struct fm_store *s, void *buf, size_t len, uint64_t off)
+{
+	struct rados_store *rs = rs_of(s);
+	if (len <= RADOS_CHUNK) {
+		int r = lib.rados_read(rs->io, rs->oid, buf, len, off);
+		return r == -ENOENT ? 0 : r; /* removed under us: nothing to read */
+	}
+	struct rados_req reqs[FM_CLUSTER_MAX * FM_PAGE_SIZE / RADOS_CHUNK + 1];
+	size_t n = 0, at = 0, max = sizeof(reqs) / sizeof(reqs[0]);
+	while (at < len && n < max) {
+		size_t piece = len - at < RADOS_CHUNK ? len - at : RADOS_CHUNK;
+		reqs[n] = (struct rados_req){.buf = (char *)buf + at, .len = piece, .off = off + at};
+		req_start(rs, &reqs[n++], false);
+		at += piece;
+	}
+	for (size_t i = 0; i < n; i++)
+		req_wait(&reqs[i]);
+	size_t got = 0; /* up to the first piece short or failed */
+	for (size_t i = 0; i < n; i++) {
+		int r = reqs[i].ret == -ENOENT ? 0 : reqs[i].ret;
+		if (r < 0)
+			return got ? (ssize_t)got : r;
+		got += (size_t)r;
+		if ((size_t)r < reqs[i].len)
+			break;
+	}
+	return (ssize_t)got;
+}
+
+/* rados_store_write - every run of a RADOS store, RADOS_DEPTH in flight at
+ * once (in the order given; each waited for in turn). */
+static void rados_store_write(struct fm_store_io *ios, size_t n)
+{
+	struct rados_req reqs[RADOS_DEPTH];
+	size_t idx[RADOS_DEPTH];
+	size_t head = 0, tail = 0; /* reqs in flight: [tail, head), mod RADOS_DEPTH */
+	for (size_t i = 0; i <= n; i++) {
+		struct fm_store_io *io = i < n ? &ios[i] : NULL;
+		if (io && (io->store->ops != &rados_ops || io->err || io->done == io->len))
+			continue;
+		/* room for one more, or (at the end) every one done */
+		while (tail < head && (!io || head - tail == RADOS_DEPTH)) {
+			struct rados_req *r = &reqs[tail % RADOS_DEPTH];
+			req_wait(r);
+			struct fm_store_io *w = &ios[idx[tail++ % RADOS_DEPTH]];
+			w->err = r->ret < 0 ? r->ret : 0;
+			w->done = w->err ? 0 : w->len;
+		}
+		if (!io)
+			break;
+		struct rados_req *r = &reqs[head % RADOS_DEPTH];
+		*r = (struct rados_req){.buf = (char *)io->buf, .len = io->len, .off = io->off};
+		idx[head++ % RADOS_DEPTH] = i;
+		req_start(rs_of(io->store), r, true);
+	}
+}
+
+static int64_t rados_store_size(struct fm_store *s)
+{
+	struct rados_store *rs = rs_of(s);
+	uint64_t size = 0;
+	time_t mtime;
+	int r = lib.rados_stat(rs->io, rs->oid, &size, &mtime);
+	if (r == -ENOENT)
+		return 0; /* removed under us: empty, as a truncated file */
+	return r < 0 ? r : (int64_t)size;
+}
+
+static int rados_store_resize(struct fm_store *s, uint64_t size)
+{
+	struct rados_store *rs = rs_of(s);
+	return lib.rados_trunc(rs->io, rs->oid, size);
+}
+
+static int rados_store_sync(struct fm_store *s)
+{
+	return lib.rados_aio_flush(rs_of(s)->io);
+}
+
+static void rados_store_destroy(struct fm_store *s)
+{
+	struct rados_store *rs = rs_of(s);
+	if (rs->io)
+		lib.rados_ioctx_destroy(rs->io);
+	if (rs->cluster)
+		lib.rados_shutdown(rs->cluster);
+	if (s->handle_fd >= 0)
+		sys_close(s->handle_fd);
+	free(rs->oid);
+	store_fini(s);
+	free(rs);
+}
+
+static const struct fm_store_ops rados_ops = {
+	.scheme = "rados",
+	.read = rados_store_read,
+	.write = rados_store_write,
+	.size = rados_store_size,
+	.resize = rados_store_resize,
+	.sync = rados_store_sync,
+	.destroy = rados_store_destroy,
+};
+
+/* unescape - a malloc'd copy of [s, s + n) with %XX decoded, or NULL
+ * (*err: -ENOMEM, or -EINVAL for a bad escape or an empty result). */
+static char *unescape(const char *s, size_t n, int *err)
+{
+	char *out = malloc(n + 1);
+	size_t k = 0;
+	*err = out ? 0 : -ENOMEM;
+	for (size_t i = 0; out && i < n; i++) {
+		if (s[i] != '%') {
+			out[k++] = s[i];
+			continue;
+		}
+		char hex[3] = {0};
+		if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) ||
+		    !isxdigit((unsigned char)s[i + 2]) || (s[i + 1] == '0' && s[i + 2] == '0')) {
+			*err = -EINVAL;
+			break;
+		}
+		memcpy(hex, s + i + 1, 2);
+		out[k++] = (char)strtol(hex, NULL, 16);
+		i += 2;
+	}
+	if (!*err && !k)
+		*err = -EINVAL;
+	if (*err) {
+		free(out);
+		return NULL;
+	}
+	out[k] = '\0';
+	return out;
+}
+
+struct rados_url {
+	char *pool, *oid, *conf; /* conf: NULL if not given */
+};
+
+static void url_free(struct rados_url *u)
+{
+	free(u->pool);
+	free(u->oid);
+	free(u->conf);
+}
+
+/* parse_url - rados://pool/object[?conf=PATH]. Return: 0 or -EINVAL
+ * (-ENOMEM); u freed by url_free either way. */
+static int parse_url(const char *url, struct rados_url *u)
+{
+	memset(u, 0, sizeof(*u));
+	if (strncmp(url, "rados://", 8) != 0)
+		return -EINVAL;
+	const char *p = url + 8, *slash = strchr(p, '/');
+	if (!slash)
+		return -EINVAL;
+	const char *q = strchr(slash, '?');
+	const char *end = q ? q : slash + strlen(slash);
+	if (memchr(p, '?', (size_t)(slash - p)))
+		return -EINVAL; /* rados://pool?conf=... : no object */
+	int err;
+	u->pool = unescape(p, (size_t)(slash - p), &err);
+	if (!err)
+		u->oid = unescape(slash + 1, (size_t)(end - slash - 1), &err);
+	while (!err && q) { /* the parameters: conf= only, once */
+		const char *v = q + 1, *next = strchr(v, '&');
+		size_t len = next ? (size_t)(next - v) : strlen(v);
+		if (len < 5 || strncmp(v, "conf=", 5) != 0 || u->conf)
+			err = -EINVAL;
+		else
+			u->conf = unescape(v + 5, len - 5, &err);
+		q = next;
+	}
+	return err;
+}
+
+/* object_open - the object, made (O_CREAT, exclusively with O_EXCL) if
+ * need be. Return: 0 or -errno. */
+static int object_open(struct rados_store *rs, int flags)
+{
+	if (flags & O_CREAT) {
+		rados_write_op_t op = lib.rados_create_write_op();
+		if (!op)
+			return -ENOMEM;
+		lib.rados_write_op_create(op, (flags & O_EXCL) ? RADOS_CREATE_EXCLUSIVE
+							       : RADOS_CREATE_IDEMPOTENT, NULL);
+		int r = lib.rados_write_op_operate(op, rs->io, rs->oid, NULL, 0);
+		lib.rados_release_write_op(op);
+		if (r < 0)
+			return r;
+	}
+	uint64_t size;
+	time_t mtime;
+	return lib.rados_stat(rs->io, rs->oid, &size, &mtime);
+}
+
+/* measure - the latency of one page's read, for readahead's sake. */
+static void measure(struct rados_store *rs)
+{
+	char *page = malloc(FM_PAGE_SIZE);
+	uint64_t t = store_clock_us();
+	if (page)
+		(void)lib.rados_read(rs->io, rs->oid, page, FM_PAGE_SIZE, 0);
+	store_set_latency(&rs->s, store_clock_us() - t);
+	free(page);
+}
+
+/* connect_to - the cluster of u's conf, the pool's context, the object.
+ * Return: 0 or -errno. */
+static int connect_to(struct rados_store *rs, const struct rados_url *u, int flags)
+{
+	int r = lib.rados_create(&rs->cluster, NULL);
+	if (r < 0) {
+		rs->cluster = NULL;
+		return r;
+	}
+	const char *conf = u->conf ? u->conf : getenv("CEPH_CONF");
+	if (conf && !*conf)
+		conf = NULL;
+	r = lib.rados_conf_read_file(rs->cluster, conf);
+	if (r < 0)
+		return r;
+	/* librados waits 300 s for a monitor by default: 30 s unless the
+	 * conf sets another timeout. */
+	char val[32];
+	if (lib.rados_conf_get(rs->cluster, "client_mount_timeout", val, sizeof(val)) == 0 &&
+	    strtod(val, NULL) == RADOS_MOUNT_DEFAULT)
+		(void)lib.rados_conf_set(rs->cluster, "client_mount_timeout", RADOS_MOUNT_TIMEOUT);
+	r = lib.rados_connect(rs->cluster);
+	if (r < 0)
+		return r;
+	r = lib.rados_ioctx_create(rs->cluster, u->pool, &rs->io);
+	if (r < 0) {
+		rs->io = NULL;
+		return r;
+	}
+	return object_open(rs, flags);
+}
+
+/* rados_store_open - the store of a rados URL. flags: O_RDONLY or O_RDWR,
+ * with O_CREAT (and O_EXCL). Return: 0 or -errno. */
+int rados_store_open(const char *url, int flags, struct fm_store **out)
+{
+	struct rados_url u;
+	int err = parse_url(url, &u);
+	if (err) {
+		url_free(&u);
+		return err;
+	}
+	pthread_once(&lib_once, lib_load);
+	if (!lib_ok) {
+		url_free(&u);
+		return -EPROTONOSUPPORT; /* librados2 is not installed */
+	}
+	struct rados_store *rs = calloc(1, sizeof(*rs));
+	bool writable = (flags & O_ACCMODE) == O_RDWR;
+	err = rs ? store_init(&rs->s, &rados_ops, url, url, writable) : -ENOMEM;
+	if (err) {
+		free(rs);
+		url_free(&u);
+		return err;
+	}
+	rs->oid = u.oid;
+	u.oid = NULL;
+	err = connect_to(rs, &u, flags);
+	url_free(&u);
+	if (!err) {
+		measure(rs);
+		err = store_standin(&rs->s, url, writable);
+	}
+	if (err) {
+		rados_store_destroy(&rs->s);
+		return err;
+	}
+	*out = &rs->s;
+	return 0;
+}

@@ -1,0 +1,160 @@
+/* ceph.c - see ceph.h. */
+#include "ceph.h"
+#include "helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct ceph *running; /* stopped at exit, even by a failed CHECK */
+
+static void stop_at_exit(void)
+{
+	if (running)
+		ceph_stop(running);
+}
+
+/* script - scripts/ceph-dev.sh of the tree this test was built in: looked
+ * for from the test's own directory up (build/tests, build/asan/tests). */
+static void script(char *path, size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	CHECK(n > 0);
+	exe[n] = '\0';
+	for (char *slash = strrchr(exe, '/'); slash; slash = strrchr(exe, '/')) {
+		*slash = '\0';
+		if ((size_t)snprintf(path, size, "%s/scripts/ceph-dev.sh", exe) < size &&
+		    access(path, X_OK) == 0)
+			return;
+	}
+	snprintf(path, size, "scripts/ceph-dev.sh"); /* from the tree's top */
+}
+
+/* run - run argv with stdout and stderr into log (append); its exit code
+ * (127 if it could not run, 128 + signal). */
+static int run(char *const argv[], const char *log, char *const env[])
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (fd >= 0 && devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		for (size_t i = 0; env && env[i]; i++)
+			putenv(env[i]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void skip(struct ceph *c, const char *why, const char *log)
+{
+	printf("SKIP: no Ceph cluster here: %s\n", why);
+	if (log && getenv("FM_CEPH_VERBOSE")) {
+		size_t n;
+		unsigned char *text = slurp(log, &n);
+		if (text)
+			fwrite(text, 1, n, stdout);
+		free(text);
+	}
+	if (log)
+		unlink(log);
+	ceph_stop(c);
+	exit(77);
+}
+
+void ceph_start(struct ceph *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->pool = "fm";
+	running = c;
+	atexit(stop_at_exit);
+	snprintf(c->dir, sizeof(c->dir), "/tmp/fm-ceph.XXXXXX");
+	CHECK(mkdtemp(c->dir)); /* mode 0700, empty: ours alone */
+	snprintf(c->conf, sizeof(c->conf), "%s/ceph.conf", c->dir);
+	if (access("/usr/bin/ceph-osd", X_OK) != 0 || access("/usr/bin/rados", X_OK) != 0)
+		skip(c, "Ceph is not installed (Debian packages ceph librados-dev)", NULL);
+	char sh[PATH_MAX], log[128], parent[48];
+	script(sh, sizeof(sh));
+	snprintf(log, sizeof(log), "/tmp/fm-ceph-start.%d.log", (int)getpid());
+	snprintf(parent, sizeof(parent), "CEPH_DEV_PARENT=%d", (int)getpid());
+	char *env[] = {parent, "CEPH_DEV_MGR=0", "CEPH_DEV_POOL=fm", NULL};
+	char *argv[] = {sh, "up", c->dir, NULL};
+	int rc = run(argv, log, env);
+	if (rc != 0) {
+		char why[64];
+		snprintf(why, sizeof(why), "ceph-dev.sh up exited %d (FM_CEPH_VERBOSE=1 shows why)", rc);
+		skip(c, why, log);
+	}
+	unlink(log);
+}
+
+void ceph_stop(struct ceph *c)
+{
+	if (running == c)
+		running = NULL;
+	if (!c->dir[0])
+		return;
+	char sh[PATH_MAX];
+	script(sh, sizeof(sh));
+	char *down[] = {sh, "down", c->dir, NULL};
+	(void)run(down, "/dev/null", NULL);
+	char *rm[] = {"rm", "-rf", c->dir, NULL};
+	(void)run(rm, "/dev/null", NULL);
+	c->dir[0] = '\0';
+}
+
+void ceph_url(const struct ceph *c, const char *oid, char *url, size_t size)
+{
+	CHECK((size_t)snprintf(url, size, "rados://%s/%s?conf=%s", c->pool, oid, c->conf) < size);
+}
+
+unsigned char *ceph_get(const struct ceph *c, const char *oid, size_t *size)
+{
+	char out[128];
+	snprintf(out, sizeof(out), "%s/get.%d", c->dir, (int)getpid());
+	char *argv[] = {"rados", "-c", (char *)c->conf, "-p", (char *)c->pool, "get",
+			(char *)oid, out, NULL};
+	if (run(argv, "/dev/null", NULL) != 0)
+		return NULL;
+	unsigned char *data = slurp(out, size);
+	unlink(out);
+	return data;
+}
+
+void ceph_put(const struct ceph *c, const char *oid, const void *buf, size_t size)
+{
+	char in[128];
+	snprintf(in, sizeof(in), "%s/put.%d", c->dir, (int)getpid());
+	int fd = open(in, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, buf, size), (ssize_t)size);
+	close(fd);
+	char *argv[] = {"rados", "-c", (char *)c->conf, "-p", (char *)c->pool, "put",
+			(char *)oid, in, NULL};
+	CHECK_EQ(run(argv, "/dev/null", NULL), 0);
+	unlink(in);
+}
+
+/* Under TSan: librados, libceph-common and their libstdc++ are not
+ * instrumented, and they hand buffers and strings between their threads
+ * with atomics TSan cannot see, so the memcpy and free they call look like
+ * races of this program. (Only the RADOS tests load these libraries.) */
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void)
+{
+	return "called_from_lib:libceph-common.so.2\ncalled_from_lib:librados.so.2\n"
+	       "called_from_lib:libstdc++.so.6\nmutex:libceph-common.so.2\n";
+}

@@ -1,0 +1,33 @@
+/* ceph.h - a real Ceph cluster for the RADOS store tests: one monitor and
+ * one memstore OSD on 127.0.0.1 (scripts/ceph-dev.sh, no manager), started
+ * by the test itself in a private temporary directory, stopped at
+ * ceph_stop or when the test process ends in any way (a watcher of the
+ * script's stops it when the test's process is gone). */
+#ifndef FM_TEST_CEPH_H
+#define FM_TEST_CEPH_H
+
+#include <stddef.h>
+
+struct ceph {
+	char dir[64];	/* the cluster's private directory */
+	char conf[96];	/* dir/ceph.conf */
+	const char *pool; /* a pool made for the test: "fm" */
+};
+
+/*
+ * ceph_start - start a cluster. Skips the test (exit 77, with the reason)
+ * when Ceph is not installed or the cluster cannot start. Call before
+ * faultmap starts.
+ */
+void ceph_start(struct ceph *c);
+/* ceph_stop - stop the cluster (ceph-dev.sh down) and remove its directory. */
+void ceph_stop(struct ceph *c);
+/* ceph_url - "rados://pool/oid?conf=..." into url (size bytes). */
+void ceph_url(const struct ceph *c, const char *oid, char *url, size_t size);
+/* ceph_get - the object's bytes, read with librados (the rados tool), not
+ * through faultmap: malloc'd, *size set; NULL if it does not exist. */
+unsigned char *ceph_get(const struct ceph *c, const char *oid, size_t *size);
+/* ceph_put - write the object (whole) with librados (the rados tool). */
+void ceph_put(const struct ceph *c, const char *oid, const void *buf, size_t size);
+
+#endif

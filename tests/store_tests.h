@@ -1,0 +1,47 @@
+/* store_tests.h - checks shared by the tests of each store kind (NBD,
+ * RADOS): a mapping's round trip, a read-only store's refusals, and the
+ * differential test (test_*_store_differential_vs_kernel.c): the same random
+ * operations (map shared or private, unmap part or whole, write and read
+ * through the mappings, msync, fm_store_pwrite/fm_store_pread against
+ * pwrite/pread) on the store through faultmap and on a local file through
+ * the kernel's mmap, the oracle. Every byte read must match (exit 1 at the
+ * first that does not). */
+#ifndef FM_TEST_STORE_TESTS_H
+#define FM_TEST_STORE_TESTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fm_store;
+
+/*
+ * store_differential - $FM_DIFF_OPS operations (4000) from the seed
+ * $FM_DIFF_SEED (0x5eed) on store and on oracle (an fd open O_RDWR on a
+ * file of the store's size, size bytes, with the same bytes). fixed: the store has a fixed size (an NBD export), so writes
+ * past its end are short or fail with ENOSPC; else (a file, an object)
+ * the writes stay inside size, as the mappings assume. At the end every
+ * mapping is unmapped (the last writes back); the store stays open.
+ * Return: the number of operations.
+ */
+long store_differential(struct fm_store *store, int oracle, size_t size, bool fixed);
+
+/* A check that the store's bytes are want[0..size), read without faultmap
+ * (the export's file; the object, through librados). */
+typedef void (*store_check_fn)(const unsigned char *want, size_t size);
+
+/*
+ * store_round_trip - on s (O_RDWR, PAGES * PS bytes of want): a shared
+ * mapping reads want; writes through it reach the store at msync(MS_SYNC);
+ * fm_store_pwrite across a page boundary shows in the mapping at once and
+ * in the store on return; fm_store_pread reads it back. Updates want;
+ * leaves the mapping in place and returns it.
+ */
+unsigned char *store_round_trip(struct fm_store *s, unsigned char *want, size_t pages,
+				store_check_fn check);
+/* store_read_only - a read-only store of url refuses a shared writable
+ * mapping (EACCES) and fm_store_pwrite (EBADF), and a private mapping of
+ * it reads want[0..size), through a new cache. */
+void store_read_only(const char *url, const unsigned char *want, size_t size);
+
+#endif
