@@ -992,8 +992,10 @@ static bool range_mapped(uintptr_t lo, uintptr_t hi)
  * several mappings (Linux 6.17 on moves them all, but not views registered
  * with a userfaultfd): without a hole in the range, the target is
  * unmapped and each mapping moved in turn, faultmap's views keeping their
- * records, registered again. Return: to, or MAP_FAILED with errno.
- * Context: both locks. */
+ * records, registered again. A view the kernel holds as several vmas (a
+ * record does not follow the splits of a protection or a hint) moves one
+ * vma at a time. Return: to, or MAP_FAILED with errno. Context: both
+ * locks. */
 static void *move_range(struct mm *mm, void *old, size_t len, uintptr_t to)
 {
 	uintptr_t start = (uintptr_t)old, end = start + len, at = start;
@@ -1018,6 +1020,12 @@ static void *move_range(struct mm *mm, void *old, size_t len, uintptr_t to)
 		uintptr_t hi = !v || v->vm_start >= end ? end : v->vm_start > at ? v->vm_start
 										   : v->vm_end;
 		bool view = v && v->vm_start <= at;
+		uintptr_t kend;
+		kernel_vma_at(at, &kend);
+		if (view && kend > at && kend < hi && !(err = vma_split(v, kend)))
+			hi = kend;
+		if (err)
+			break;
 		if (sys_mremap((void *)at, hi - at, hi - at, MREMAP_MAYMOVE | MREMAP_FIXED,
 			       (void *)(at - start + to)) == MAP_FAILED)
 			err = -errno;
@@ -1161,6 +1169,15 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 			err = -errno;
 	} else if (!err) {
 		p = sys_mremap(old_address, old_size, new_size, flags, new_address);
+		if (p == MAP_FAILED && errno == EFAULT && vma && fixed && old_len == new_len) {
+			/* One record, several kernel vmas (a hint or a
+			 * protection split the view): moved one by one. */
+			pthread_mutex_lock(&engine.lock);
+			p = move_range(mm, old_address, old_len, to);
+			pthread_mutex_unlock(&engine.lock);
+			map_lock_drop(&mask);
+			return p;
+		}
 		if (p == MAP_FAILED)
 			err = -errno;
 	}

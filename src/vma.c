@@ -237,13 +237,16 @@ void mm_forget(struct mm *mm)
 	free(seen);
 }
 
-/* prot_now - the protection of the mapping at addr, from /proc/self/maps
- * (the vma records do not keep it); PROT_NONE if it is not found. */
-static int prot_now(uintptr_t addr)
+/* kernel_vma_at - the kernel's vma (this process's) that holds addr, from
+ * /proc/self/maps (the records do not follow its splits by protection or
+ * hint): its protection, and its end in *end (0 if none holds addr).
+ * Return: the protection; PROT_NONE if no vma holds addr. */
+int kernel_vma_at(uintptr_t addr, uintptr_t *end)
 {
 	FILE *f = fopen("/proc/self/maps", "re");
 	char line[512];
 	int prot = PROT_NONE;
+	*end = 0;
 	while (f && fgets(line, sizeof(line), f)) {
 		uintptr_t lo, hi;
 		char perms[8];
@@ -251,6 +254,7 @@ static int prot_now(uintptr_t addr)
 		    addr >= lo && addr < hi) {
 			prot = (perms[0] == 'r' ? PROT_READ : 0) |
 			       (perms[1] == 'w' ? PROT_WRITE : 0);
+			*end = hi;
 			break;
 		}
 	}
@@ -310,7 +314,8 @@ void mm_unserve_child(struct mm *mm)
 {
 	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	for (struct vma *v = mm->vmas; v; v = v->mm_next) {
-		int prot = prot_now(v->vm_start);
+		uintptr_t end;
+		int prot = kernel_vma_at(v->vm_start, &end);
 		if (v->shared) {
 			map_file(v, v->vm_start, v->vm_end, prot);
 			continue;

@@ -1017,6 +1017,36 @@ static void *kernel_mremap(void *old_address, size_t old_size, size_t new_size, 
 	return sys_mremap(old_address, old_size, new_size, flags, new_address);
 }
 
+/* move_vmas - MREMAP_FIXED of [start, start + len) to [to, to + len) when
+ * the kernel finds several vmas there (Linux 6.17 on moves them all, but
+ * not views registered with a userfaultfd): without a hole in the range,
+ * the target is unmapped and each vma moved in turn, a view's records with
+ * it (FMD_MREMAP registers it again). Return: to, or MAP_FAILED with
+ * errno. Context: map_lock. */
+static void *move_vmas(uintptr_t start, size_t len, uintptr_t to)
+{
+	uintptr_t end = start + len, at, hi;
+	for (at = start; at < end; at = hi)
+		if (kernel_vma_at(at, &hi), !hi)
+			return fail_ptr(-EFAULT);
+	int err = sys_munmap((void *)to, len) < 0 ? -errno : forget(to, len);
+	for (at = start; !err && at < end; at = hi) {
+		kernel_vma_at(at, &hi);
+		hi = hi < end ? hi : end;
+		bool view = false;
+		err = touches(at, hi - at, &view);
+		if (!err && sys_mremap((void *)at, hi - at, hi - at, MREMAP_MAYMOVE | MREMAP_FIXED,
+				       (void *)(to + (at - start))) == MAP_FAILED)
+			err = -errno;
+		struct fmd_req req = {.op = FMD_MREMAP,
+				      .a = {at, hi - at, to + (at - start), hi - at}};
+		struct fmd_rep rep;
+		if (!err && view)
+			err = rpc(&req, -1, &rep, NULL, NULL, 0);
+	}
+	return err ? fail_ptr(err) : (void *)to;
+}
+
 void *client_mremap(void *old_address, size_t old_size, size_t new_size, int flags,
 		    void *new_address)
 {
@@ -1089,6 +1119,11 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 		to = guard + FM_PAGE_SIZE;
 	}
 	p = kernel_mremap(old_address, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to);
+	if (p == MAP_FAILED && errno == EFAULT && !guard && old_len == new_len) {
+		p = move_vmas(start, old_len, to); /* several vmas, as Linux 6.17 on */
+		err = p == MAP_FAILED ? -errno : 0;
+		goto out;
+	}
 	if (p == MAP_FAILED) {
 		err = -errno;
 		if (guard)
