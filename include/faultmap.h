@@ -143,7 +143,8 @@ FM_API int fm_mprotect(void *addr, size_t length, int prot);
  * 6.17 does).
  *
  * Errors: those of mremap(2); EFAULT when [old_address, old_address +
- * old_size) spans more than one mapping (to grow it or move it elsewhere);
+ * old_size) spans more than one mapping as the kernel would see them (to
+ * grow it or move it elsewhere; see fm_mremap(3));
  * EINVAL for old_size 0 (duplicating a mapping) and MREMAP_DONTUNMAP on a
  * faultmap mapping (not supported).
  */
