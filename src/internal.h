@@ -333,15 +333,25 @@ int uffd_poison(int uffd, uintptr_t addr, size_t len);
 /* ---- poison.c: a fault that must fail inside a system call --------------- */
 
 struct uffd_msg;
-/* poison_fault - the access of msg in vma (of this process) must fail:
- * if it was made inside a system call, poison the page there, so that the
- * call fails with EFAULT, and wake the thread. Return: whether it did
- * (else: send SIGBUS). Context: engine.lock. */
+/* poison_fault - the access of msg in vma must fail: if it was made
+ * inside a system call, poison the page there, so that the call fails
+ * with EFAULT, and wake the thread; in a daemon's client, tell it over its
+ * life line (a struct fm_refusal with FM_NOTE_UNREADABLE), and it does
+ * that or sends SIGBUS, and wakes the thread. Return: whether it did or
+ * told (else: send SIGBUS). Context: engine.lock. */
 bool poison_fault(struct vma *vma, const struct uffd_msg *msg);
+/* poison_thread - in a daemon's client: the daemon could not read the
+ * page at addr for thread tid (what: FM_NOTE_*). Poison it in this
+ * process's view, through uffd, if the thread is inside a system call.
+ * Return: 1 if it did (the thread is woken), 0 if the access was the
+ * program's own load or store (send SIGBUS), -errno if it could not (send
+ * SIGBUS); the caller wakes the thread but for 1. Context: map_lock. */
+int poison_thread(int uffd, uintptr_t addr, pid_t tid, uint32_t what);
 /* poison_reap - clear the markers whose access is over: those of thread
  * tid (it faults again), or with tid 0 those of threads now gone or seen
  * blocked elsewhere. Return: whether markers are left, to be looked at
- * again in POISON_CHECK_MS. Context: engine.lock. */
+ * again in POISON_CHECK_MS. Context: engine.lock (a daemon's client:
+ * map_lock). */
 bool poison_reap(pid_t tid);
 #define POISON_CHECK_MS 10
 
@@ -378,8 +388,12 @@ extern _Atomic unsigned refuse_count; /* refusals in place: 0 most of the time *
 struct fm_refusal {
 	uint64_t addr;
 	int32_t tid;
-	uint32_t zero;
+	uint32_t what; /* 0: a refused write; else FM_NOTE_UNREADABLE and
+			* what the view is (poison_thread) */
 };
+#define FM_NOTE_UNREADABLE 1u /* the page at addr cannot be read */
+#define FM_NOTE_WP 2u	      /* the view tracks writes */
+#define FM_NOTE_SHARED 4u     /* the view is shared */
 
 /* ---- fault.c: serving faults -------------------------------------------- */
 

@@ -25,7 +25,11 @@
  * another place in the program), or when it is gone. The fault thread
  * looks every POISON_CHECK_MS while markers are left. Only this process's
  * views are poisoned (a marker can be cleared only in one's own address
- * space), and only where the marker can be told apart from a page later
+ * space): a daemon's client is told over its life line that its thread's
+ * page cannot be read (tell_client), and its watcher thread makes the
+ * marker, or sends the SIGBUS of a load, and clears it (poison_thread,
+ * poison_reap, under the client's map_lock). Only where the marker can be
+ * told apart from a page later
  * (/proc/self/pagemap): any shared view; a private one only where pagemap
  * shows frame numbers (root), since a private view's swapped-out page looks
  * the same as a marker otherwise.
@@ -39,6 +43,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define POISON_MAX 32
@@ -52,9 +57,11 @@
 
 struct poisoned {
 	uintptr_t addr;
-	struct address_space *as;
+	struct address_space *as; /* NULL: a daemon client's own marker */
 	uint64_t index;
 	pid_t tid;
+	int uffd;	  /* a client's: its userfaultfd */
+	bool wp, shared; /* a client's: its view tracks writes, is shared */
 	char where[160]; /* the thread's /proc/.../syscall line then */
 };
 static struct poisoned poisoned[POISON_MAX];
@@ -97,12 +104,57 @@ static bool frames_visible(void)
 	return visible;
 }
 
+/* mark - poison the page at addr in this process's view: a write-protect
+ * marker, in the way of the poison one, goes first (and comes back if the
+ * poison cannot be put). Return: whether the page is poisoned (and its
+ * waiters woken). */
+static bool mark(int uffd, uintptr_t addr, bool wp)
+{
+	if (wp && uffd_writeprotect_nowake(uffd, addr, FM_PAGE_SIZE, false))
+		return false;
+	if (uffd_poison(uffd, addr, FM_PAGE_SIZE)) {
+		if (wp)
+			uffd_writeprotect_nowake(uffd, addr, FM_PAGE_SIZE, true);
+		return false;
+	}
+	return true;
+}
+
+/* clear - zap the marker at addr in this process's view, and write-protect
+ * the page again in a view tracking writes. */
+static void clear(int uffd, uintptr_t addr, bool wp)
+{
+	sys_madvise((void *)addr, FM_PAGE_SIZE, MADV_DONTNEED);
+	if (wp)
+		uffd_writeprotect_nowake(uffd, addr, FM_PAGE_SIZE, true);
+}
+
+/* tell_client - the access of thread tid at addr in vma, a daemon's
+ * client's, must fail: the page leaves the cache, as below, and the client
+ * is told over its life line; it poisons its own view or sends SIGBUS, and
+ * wakes the thread (poison_thread). Return: whether it was told. */
+static bool tell_client(struct vma *vma, uintptr_t addr, pid_t tid)
+{
+	if (!reclaim_evict_page(vma->mapping, vma_index(vma, addr)))
+		return false;
+	struct fm_refusal n = {.addr = addr, .tid = tid, .what = FM_NOTE_UNREADABLE};
+	n.what |= (vma->wp ? FM_NOTE_WP : 0) | (vma->shared ? FM_NOTE_SHARED : 0);
+	if (send(vma->mm->notify, &n, sizeof(n), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(n))
+		return false;
+	engine.st.read_errors++;
+	return true;
+}
+
 bool poison_fault(struct vma *vma, const struct uffd_msg *msg)
 {
 	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address & ~(FM_PAGE_SIZE - 1);
 	struct poisoned *p = &poisoned[nr_poisoned];
-	if (vma->mm != engine_self() || !(uffd_kernel_features & UFFD_FEATURE_POISON) ||
-	    nr_poisoned == POISON_MAX || (!vma->shared && !frames_visible()))
+	if (!(uffd_kernel_features & UFFD_FEATURE_POISON) || (!vma->shared && !frames_visible()))
+		return false;
+	if (vma->mm != engine_self())
+		return vma->mm->notify >= 0 &&
+		       tell_client(vma, addr, (pid_t)msg->arg.pagefault.feat.ptid);
+	if (nr_poisoned == POISON_MAX)
 		return false;
 	p->tid = (pid_t)msg->arg.pagefault.feat.ptid;
 	if (thread_syscall(p->tid, p->where, sizeof(p->where)) ||
@@ -113,21 +165,37 @@ bool poison_fault(struct vma *vma, const struct uffd_msg *msg)
 	/* Not over a page that is cached, or being read, meanwhile (it
 	 * leaves the cache if clean); and a write-protect marker, in the way
 	 * of the poison one, goes. */
-	if (!reclaim_evict_page(vma->mapping, index))
+	if (!reclaim_evict_page(vma->mapping, index) || !mark(uffd, addr, vma->wp))
 		return false;
-	if (vma->wp && uffd_writeprotect_nowake(uffd, addr, FM_PAGE_SIZE, false))
-		return false;
-	if (uffd_poison(uffd, addr, FM_PAGE_SIZE)) {
-		if (vma->wp)
-			uffd_writeprotect_nowake(uffd, addr, FM_PAGE_SIZE, true);
-		return false;
-	}
 	p->addr = addr;
 	p->as = vma->mapping;
 	p->index = index;
 	nr_poisoned++;
 	engine.st.read_errors++;
 	return true;
+}
+
+int poison_thread(int uffd, uintptr_t addr, pid_t tid, uint32_t what)
+{
+	struct poisoned *p = &poisoned[nr_poisoned];
+	bool wp = what & FM_NOTE_WP, shared = what & FM_NOTE_SHARED;
+	if (nr_poisoned == POISON_MAX || (!shared && !frames_visible()))
+		return -EAGAIN;
+	int err = thread_syscall(tid, p->where, sizeof(p->where));
+	if (err)
+		return err;
+	if (!syscall_line_in_call(p->where))
+		return 0; /* from user mode: SIGBUS */
+	if (!mark(uffd, addr, wp))
+		return -EIO;
+	p->addr = addr;
+	p->as = NULL;
+	p->tid = tid;
+	p->uffd = uffd;
+	p->wp = wp;
+	p->shared = shared;
+	nr_poisoned++;
+	return 1;
 }
 
 /* unpoison - clear marker p if it is still there, in the view it was made
@@ -137,15 +205,18 @@ bool poison_fault(struct vma *vma, const struct uffd_msg *msg)
  * Return: false if it must wait (that page is dirty). Context: engine.lock. */
 static bool unpoison(const struct poisoned *p)
 {
+	if (!p->as) { /* a daemon's client's: zapped only if still a marker */
+		if (is_marker(pagemap(p->addr), p->shared))
+			clear(p->uffd, p->addr, p->wp);
+		return true;
+	}
 	struct vma *vma = vma_find(engine_self(), p->addr);
 	if (!vma || vma->mapping != p->as || vma_index(vma, p->addr) != p->index ||
 	    !is_marker(pagemap(p->addr), vma->shared))
 		return true; /* unmapped, moved or zapped since: nothing to clear */
 	if (vma->wp && !reclaim_evict_page(p->as, p->index))
 		return false;
-	sys_madvise((void *)p->addr, FM_PAGE_SIZE, MADV_DONTNEED);
-	if (vma->wp)
-		uffd_writeprotect_nowake(vma->mm->uffd, p->addr, FM_PAGE_SIZE, true);
+	clear(vma->mm->uffd, p->addr, vma->wp);
 	return true;
 }
 

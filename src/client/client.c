@@ -433,25 +433,31 @@ static void sigbus_thread(pid_t tid, uintptr_t addr)
 		syscall(SYS_tgkill, getpid(), tid, SIGBUS);
 }
 
-/* refused - the daemon refused thread tid's first write to the page at
- * addr (the file system is full) and left the thread waiting: a store
- * gets SIGBUS, a copy inside a system call EFAULT (refuse.c); then the
- * thread is woken. Under map_lock: no mapping call changes the page
- * meanwhile. */
-static void refused(const struct fm_refusal *n)
+/* told - the daemon refused thread tid's first write to the page at addr
+ * (the file system is full), or could not read that page
+ * (FM_NOTE_UNREADABLE), and left the thread waiting: a store or load gets
+ * SIGBUS, a copy inside a system call EFAULT (refuse.c, poison.c); then
+ * the thread is woken. Under map_lock: no mapping call changes the page
+ * meanwhile. Return: whether a poison marker was made. */
+static bool told(const struct fm_refusal *n)
 {
 	uintptr_t addr = (uintptr_t)n->addr & ~(uintptr_t)(FM_PAGE_SIZE - 1);
+	bool unreadable = n->what & FM_NOTE_UNREADABLE;
 	sigset_t old;
 	lock_take(&map_lock, &old);
-	int r = refuse_write(addr, (pid_t)n->tid);
+	int r = unreadable ? poison_thread(cl.uffd, addr, (pid_t)n->tid, n->what)
+			   : refuse_write(addr, (pid_t)n->tid);
 	lock_drop(&map_lock, &old);
 	if (r <= 0)
 		sigbus_thread((pid_t)n->tid, (uintptr_t)n->addr);
-	uffd_wake(cl.uffd, addr, FM_PAGE_SIZE);
+	if (r <= 0 || !unreadable) /* a poison marker woke it */
+		uffd_wake(cl.uffd, addr, FM_PAGE_SIZE);
+	return unreadable && r > 0;
 }
 
-/* watcher - serves the daemon's messages on the life line (refused writes,
- * and puts their pages back once their threads are past them) until the
+/* watcher - serves the daemon's messages on the life line (refused writes
+ * and unreadable pages, and puts their pages back once their threads are
+ * past them) until the
  * daemon's end closes. Then no fault of this process can be served: every
  * one gets SIGBUS (the page is not in the cache, and reading zeros would
  * be wrong), and a thread the daemon took the fault of but never answered
@@ -461,13 +467,16 @@ static void *watcher(void *arg)
 	(void)arg;
 	sigset_t old;
 	block_signals(&old);
+	bool markers = false; /* poison markers left (poison.c) */
 	for (;;) {
 		struct pollfd p = {.fd = cl.life, .events = POLLIN};
-		int timeout = atomic_load(&refuse_count) ? POISON_CHECK_MS : -1;
-		int k = poll(&p, 1, timeout);
-		if (atomic_load(&refuse_count)) {
+		bool left = markers || atomic_load(&refuse_count);
+		int k = poll(&p, 1, left ? POISON_CHECK_MS : -1);
+		if (left) {
 			lock_take(&map_lock, &old);
-			refuse_reap(0);
+			if (atomic_load(&refuse_count))
+				refuse_reap(0);
+			markers = markers && poison_reap(0);
 			lock_drop(&map_lock, &old);
 		}
 		if (k <= 0)
@@ -478,8 +487,8 @@ static void *watcher(void *arg)
 			continue;
 		if (got <= 0)
 			break; /* hung up: the daemon is gone */
-		if (got == (ssize_t)sizeof(n))
-			refused(&n);
+		if (got == (ssize_t)sizeof(n) && told(&n))
+			markers = true;
 	}
 	atomic_store(&cl.dead, true);
 	fprintf(stderr, "faultmap: the faultmap daemon is gone: pages not yet cached "

@@ -20,10 +20,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FMD_VERSION 4 /* 2: FMD_MMAP's rep.v[1] (a view that may not write is private);
+#define FMD_VERSION 5 /* 2: FMD_MMAP's rep.v[1] (a view that may not write is private);
 			* 3: FMD_MREMAP registers the moved view (and its
 			* neighbours) again, not the client;
-			* 4: refused writes told on the life line (struct fm_refusal) */
+			* 4: refused writes told on the life line (struct fm_refusal);
+			* 5: and unreadable pages (FM_NOTE_UNREADABLE) */
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
@@ -36,7 +37,8 @@ enum fmd_op {
 	 * fds: the client's userfaultfd, the client's end of its life line
 	 * (a SOCK_SEQPACKET socketpair whose hang-up tells the client the
 	 * daemon is gone; the daemon sends there a struct fm_refusal for each
-	 * first write it refuses, and leaves that thread for the client to
+	 * first write it refuses, and for each page it cannot read
+	 * (FM_NOTE_UNREADABLE), and leaves that thread for the client to
 	 * wake).
 	 * rep.v[0] = the budget in pages; fds: the client's bounce buffer
 	 * (a memfd of FMD_BOUNCE bytes that cannot shrink). */
