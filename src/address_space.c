@@ -55,7 +55,7 @@ static void retire_views(struct address_space *as)
 	size_t len = as->view_pages << FM_PAGE_SHIFT;
 	if (!len)
 		len = FM_PAGE_SIZE;
-	struct retired_views *r = as->nr_io ? malloc(sizeof(*r)) : NULL;
+	struct retired_views *r = as->nr_io ? fm_alloc(sizeof(*r)) : NULL;
 	if (!r) { /* no read in flight (or no memory: then, never unmap) */
 		if (!as->nr_io)
 			unmap_views(as->fill_view, as->direct_view, len);
@@ -72,7 +72,7 @@ static void free_retired(struct address_space *as)
 		struct retired_views *r = as->retired;
 		as->retired = r->next;
 		unmap_views(r->fill, r->direct, r->len);
-		free(r);
+		fm_free(r);
 	}
 }
 
@@ -378,7 +378,7 @@ static void warn_other_caches(struct address_space *as)
 	int proc = sys_openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (proc < 0)
 		return;
-	char *buf = malloc(1 << 16), *ents = malloc(1 << 15);
+	char *buf = fm_alloc(1 << 16), *ents = fm_alloc(1 << 15);
 	pid_t self = getpid(), other = 0;
 	long got_ents = 0;
 	for (long at = 0; buf && ents && !other; at += ((struct linux_dirent64 *)(ents + at))->d_reclen) {
@@ -420,8 +420,8 @@ static void warn_other_caches(struct address_space *as)
 		sys_close(fd);
 	}
 	sys_close(proc);
-	free(ents);
-	free(buf);
+	fm_free(ents);
+	fm_free(buf);
 	if (other)
 		fprintf(stderr, "faultmap: %s is also cached by process %d, in another "
 				"faultmap cache (a program in embedded mode, or another user's "
@@ -439,16 +439,16 @@ static void as_free(struct address_space *as)
 	}
 	free_retired(as);
 	for (uint64_t i = 0; i < as->tree_chunks; i++)
-		free(as->page_tree[i]);
-	free(as->page_tree);
-	free(as->path);
+		fm_free(as->page_tree[i]);
+	fm_free(as->page_tree);
+	fm_free(as->path);
 	if (as->memfd >= 0)
 		sys_close(as->memfd);
 	if (as->ro_memfd >= 0)
 		sys_close(as->ro_memfd);
 	if (as->store)
 		store_put(as->store);
-	free(as);
+	fm_free(as);
 }
 
 /* as_store - the store of the file open at fd: a store fm_store_open
@@ -471,7 +471,7 @@ static int as_store(int fd, const struct stat *st, struct fm_store **s, uint64_t
 
 static int as_create(int fd, const struct stat *st, struct address_space **out)
 {
-	struct address_space *as = calloc(1, sizeof(*as));
+	struct address_space *as = fm_alloc(sizeof(*as));
 	if (!as)
 		return -ENOMEM;
 	as->dev = st->st_dev;
@@ -482,7 +482,7 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 	uint64_t size = 0;
 	int err = as_store(fd, st, &as->store, &size);
 	if (err) {
-		free(as);
+		fm_free(as);
 		return err;
 	}
 	as->in_memory = as->store->in_memory;
@@ -493,7 +493,7 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 	as->ra_around = as->store->cluster_pages;
 	if (as->ra_around < FM_RA_AROUND || (as->ra_around & (as->ra_around - 1)))
 		as->ra_around = FM_RA_AROUND;
-	as->path = as->store->name ? strdup(as->store->name) : NULL;
+	as->path = as->store->name ? fm_strdup(as->store->name) : NULL;
 	char name[MFD_NAME_MAX + 1];
 	memfd_name(as->path, name);
 	as->memfd = fd_keep(memfd_create(name, MFD_CLOEXEC));
@@ -591,7 +591,7 @@ int as_resize(struct address_space *as, uint64_t i_size)
 	}
 	uint64_t chunks = (nr + TREE_CHUNK - 1) >> TREE_CHUNK_SHIFT;
 	if (chunks > as->tree_chunks) {
-		uint32_t **t = realloc(as->page_tree, chunks * sizeof(*t));
+		uint32_t **t = fm_realloc(as->page_tree, chunks * sizeof(*t));
 		if (!t)
 			return -ENOMEM;
 		for (uint64_t i = as->tree_chunks; i < chunks; i++)
@@ -664,7 +664,7 @@ uint32_t *as_slot(struct address_space *as, uint64_t index, bool create)
 	if (!as->page_tree[c]) {
 		if (!create)
 			return NULL;
-		as->page_tree[c] = calloc(TREE_CHUNK, sizeof(uint32_t));
+		as->page_tree[c] = fm_alloc(TREE_CHUNK * sizeof(uint32_t));
 		if (!as->page_tree[c])
 			return NULL;
 	}

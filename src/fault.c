@@ -737,7 +737,7 @@ static void add_waiter(struct mm *mm, uintptr_t addr, bool write,
 {
 	if (engine.nr_waiters == engine.waiters_cap) {
 		size_t cap = engine.waiters_cap ? engine.waiters_cap * 2 : 16;
-		struct fm_waiter *w = realloc(engine.waiters, cap * sizeof(*w));
+		struct fm_waiter *w = fm_realloc(engine.waiters, cap * sizeof(*w));
 		if (!w) { /* it will fault again */
 			uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
 			return;

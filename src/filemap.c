@@ -213,7 +213,7 @@ static ssize_t filemap_read(struct file_op *op, void *buf, size_t len, uint64_t 
 	size_t chunk = FILEMAP_CHUNK;
 	if (chunk > engine.budget_pages / 4 * FM_PAGE_SIZE)
 		chunk = engine.budget_pages / 4 * FM_PAGE_SIZE;
-	char *bounce = malloc(len < chunk ? len : chunk);
+	char *bounce = fm_alloc(len < chunk ? len : chunk);
 	if (!bounce && len)
 		return -ENOMEM;
 	size_t done = 0;
@@ -234,7 +234,7 @@ static ssize_t filemap_read(struct file_op *op, void *buf, size_t len, uint64_t 
 		if ((size_t)ret < n)
 			break; /* EOF */
 	}
-	free(bounce);
+	fm_free(bounce);
 	return done ? (ssize_t)done : ret;
 }
 
@@ -327,7 +327,7 @@ static ssize_t filemap_write(struct file_op *op, const void *buf, size_t len,
 		if (fstat(op->fd, &st) == 0 && (uint64_t)st.st_size > op->as->i_size)
 			(void)as_set_size(op->as, (uint64_t)st.st_size);
 	}
-	free(bounce);
+	fm_free(bounce);
 	return done ? (ssize_t)done : ret;
 }
 
@@ -581,7 +581,7 @@ static struct fd_errseq *fd_record(int fd, struct address_space *as)
 		return NULL;
 	if ((size_t)fd >= fd_errseq_len) {
 		size_t len = (size_t)fd + 64;
-		struct fd_errseq *t = realloc(fd_errseq, len * sizeof(*t));
+		struct fd_errseq *t = fm_realloc(fd_errseq, len * sizeof(*t));
 		if (!t)
 			return NULL;
 		memset(t + fd_errseq_len, 0, (len - fd_errseq_len) * sizeof(*t));

@@ -355,6 +355,17 @@ int poison_thread(int uffd, uintptr_t addr, pid_t tid, uint32_t what);
 bool poison_reap(pid_t tid);
 #define POISON_CHECK_MS 10
 
+/* ---- alloc.c: memory that a signal handler's mapping call may take ------ */
+
+/* fm_alloc - n zeroed bytes, or NULL; from mmap'd memory of faultmap's own,
+ * never from malloc (a handler may have interrupted malloc). fm_free
+ * (NULL: nothing) and fm_realloc (contents kept, not zeroed past them)
+ * take only what fm_alloc gave. */
+void *fm_alloc(size_t n);
+void *fm_realloc(void *p, size_t n);
+void fm_free(void *p);
+char *fm_strdup(const char *s);
+
 /* ---- refuse.c: a first write refused inside a system call ----------------- */
 
 /* thread_syscall - the line of /proc/self/task/TID/syscall into buf.

@@ -30,7 +30,7 @@ uint32_t frame_alloc(void)
 			uint32_t cap = engine.frames_cap ? engine.frames_cap * 2 : 1024;
 			if (cap > engine.budget_pages)
 				cap = (uint32_t)engine.budget_pages;
-			struct fm_frame *f = realloc(engine.frames, cap * sizeof(*f));
+			struct fm_frame *f = fm_realloc(engine.frames, cap * sizeof(*f));
 			if (!f)
 				return FM_NIL;
 			engine.frames = f;
@@ -88,7 +88,7 @@ void lru_del(uint32_t nr)
 
 void frame_table_destroy(void)
 {
-	free(engine.frames);
+	fm_free(engine.frames);
 	engine.frames = NULL;
 	engine.nr_frames = engine.frames_cap = engine.nr_free = 0;
 	engine.free_head = FM_NIL;

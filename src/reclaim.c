@@ -348,7 +348,7 @@ int reclaim_pin(struct address_space *as, uint64_t start, uint64_t end, struct f
 	uint64_t pages = end - start;
 	if (pages > reclaim_pin_limit() || engine.pinned_pages > reclaim_pin_limit() - pages)
 		return -ENOMEM;
-	struct fm_pin *p = calloc(1, sizeof(*p));
+	struct fm_pin *p = fm_alloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	*p = (struct fm_pin){.as = as, .start = start, .end = end, .next = as->pins};
@@ -372,7 +372,7 @@ void reclaim_unpin(struct fm_pin *pin)
 	*pp = pin->next;
 	engine.pinned_pages -= pin->end - pin->start;
 	set_pinned(as, pin->start, pin->end);
-	free(pin);
+	fm_free(pin);
 	as->nr_pins--;
 	if (!as->i_mmap)
 		as_put_if_unused(as);
@@ -444,7 +444,7 @@ int reclaim_reserve(uint64_t pages)
 		uint64_t used = engine.nr_frames - engine.nr_free;
 		if (want > used)
 			want = used;
-		uint32_t *v = malloc(want * sizeof(*v));
+		uint32_t *v = fm_alloc(want * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
 		engine.reclaim_passes++;
@@ -458,7 +458,7 @@ int reclaim_reserve(uint64_t pages)
 			v[n++] = nr;
 		}
 		evict_batch(v, n);
-		free(v);
+		fm_free(v);
 		if (!n)
 			break; /* nothing can go now */
 	}

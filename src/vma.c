@@ -39,7 +39,7 @@ static void mm_link(struct mm *mm, struct vma *vma)
 struct vma *vma_new(struct mm *mm, struct address_space *as, uintptr_t start,
 		    uintptr_t end, uint64_t pgoff, bool shared, bool may_write)
 {
-	struct vma *vma = calloc(1, sizeof(*vma));
+	struct vma *vma = fm_alloc(sizeof(*vma));
 	if (!vma)
 		return NULL;
 	*vma = (struct vma){
@@ -69,7 +69,7 @@ void vma_free(struct vma *vma)
 	while (*pp != vma)
 		pp = &(*pp)->i_mmap_next;
 	*pp = vma->i_mmap_next;
-	free(vma);
+	fm_free(vma);
 }
 
 /* vma_split - cut vma at addr (strictly inside it) into [start, addr) and a
@@ -156,7 +156,7 @@ bool vma_range_covered(struct mm *mm, uintptr_t start, uintptr_t end)
 
 struct mm *mm_new(int uffd)
 {
-	struct mm *mm = calloc(1, sizeof(*mm));
+	struct mm *mm = fm_alloc(sizeof(*mm));
 	if (mm) {
 		mm->uffd = uffd;
 		mm->notify = -1;
@@ -209,7 +209,7 @@ void mm_destroy(struct mm *mm)
 		sys_close(mm->uffd);
 	if (mm->notify >= 0)
 		sys_close(mm->notify);
-	free(mm);
+	fm_free(mm);
 }
 
 /* mm_forget - destroy mm (unlinked from engine.mms, or never linked) and
@@ -220,7 +220,7 @@ void mm_forget(struct mm *mm)
 	struct address_space **seen = NULL;
 	size_t n = 0;
 	for (struct vma *v = mm->vmas; v; v = v->mm_next) {
-		struct address_space **s = realloc(seen, (n + 1) * sizeof(*s));
+		struct address_space **s = fm_realloc(seen, (n + 1) * sizeof(*s));
 		if (!s)
 			break;
 		seen = s;
@@ -234,7 +234,7 @@ void mm_forget(struct mm *mm)
 		if (!dup)
 			as_put_if_unused(seen[i]);
 	}
-	free(seen);
+	fm_free(seen);
 }
 
 /* kernel_vma_at - the kernel's vma (this process's) that holds addr, from

@@ -5,6 +5,7 @@
 
 #include "faultmap.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stddef.h>
@@ -118,6 +119,24 @@ void check_filled_until(const char *path, unsigned char *map, size_t stop, size_
  * Return: its pid. */
 pid_t exec_self(const char *argv0, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* handle_sigalrm - start thread watchdog with SIGALRM blocked (it never
+ * runs the handler), then make handler SIGALRM's (SA_RESTART). Inline:
+ * tests/programs builds a test with it without this file's library. */
+static inline pthread_t handle_sigalrm(void (*handler)(int), void *(*watchdog)(void *))
+{
+	sigset_t alrm, old;
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &alrm, &old);
+	pthread_t wd;
+	CHECK(pthread_create(&wd, NULL, watchdog, NULL) == 0);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	struct sigaction sa = {.sa_handler = handler};
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	return wd;
+}
 /* Run fn(arg) in a child; return its wait status. */
 int in_child(void (*fn)(void *), void *arg);
 

@@ -175,17 +175,7 @@ int main(int argc, char **argv)
 	int fd_a = new_file(dir, A_PAGES * PS, path_a);
 	fd_b = new_file(dir, B_PAGES * PS, path_b);
 
-	sigset_t alrm, old;
-	sigemptyset(&alrm);
-	sigaddset(&alrm, SIGALRM);
-	pthread_sigmask(SIG_BLOCK, &alrm, &old); /* the watchdog never runs it */
-	pthread_t wd;
-	CHECK(pthread_create(&wd, NULL, watchdog, NULL) == 0);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	struct sigaction sa = {.sa_handler = handler};
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	(void)handle_sigalrm(handler, watchdog);
 
 	for (kind = 0; kind < K_COUNT; kind++) {
 		hb_len = B_PAGES * PS;

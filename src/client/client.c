@@ -130,7 +130,7 @@ static void lock_drop(pthread_mutex_t *m, const sigset_t *old)
 static int rpc_on(int sock, const struct fmd_req *req, const int *fds, int nfds,
 		  struct fmd_rep *rep, int *fd_out, void *payload, size_t psize)
 {
-	char *buf = malloc(sizeof(*rep) + psize);
+	char *buf = fm_alloc(sizeof(*rep) + psize);
 	if (!buf)
 		return -ENOMEM;
 	int err = fmd_send(sock, req, sizeof(*req), NULL, 0, fds, nfds);
@@ -151,7 +151,7 @@ static int rpc_on(int sock, const struct fmd_req *req, const int *fds, int nfds,
 		else
 			sys_close(rfds[i]);
 	}
-	free(buf);
+	fm_free(buf);
 	return err ? -EIO : rep->err;
 }
 

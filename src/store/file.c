@@ -339,7 +339,7 @@ static void file_destroy(struct fm_store *s)
 		if (fds[i] >= 0)
 			sys_close(fds[i]);
 	store_fini(s);
-	free(fs);
+	fm_free(fs);
 }
 
 static const struct fm_store_ops file_ops = {
@@ -359,7 +359,7 @@ static const struct fm_store_ops file_ops = {
 static char *file_path(int fd)
 {
 	char path[4096];
-	return fd_path(fd, path, sizeof(path)) < 0 ? NULL : strdup(path);
+	return fd_path(fd, path, sizeof(path)) < 0 ? NULL : fm_strdup(path);
 }
 
 /*
@@ -372,7 +372,7 @@ int file_store_new(int fd, const char *url, struct fm_store **out)
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	struct file_store *fs = calloc(1, sizeof(*fs));
+	struct file_store *fs = fm_alloc(sizeof(*fs));
 	if (!fs)
 		return -ENOMEM;
 	fs->wr_fd = fs->dio_wr_fd = -1;
@@ -381,13 +381,13 @@ int file_store_new(int fd, const char *url, struct fm_store **out)
 	fs->dio_fd = fs->fd < 0 ? -1 : reopen_direct(fd, O_RDONLY);
 	char *path = file_path(fd);
 	int err = fs->fd < 0 ? -errno : store_init(&fs->s, &file_ops, url, path, false);
-	free(path);
+	fm_free(path);
 	if (err) {
 		if (fs->fd >= 0)
 			sys_close(fs->fd);
 		if (fs->dio_fd >= 0)
 			sys_close(fs->dio_fd);
-		free(fs);
+		fm_free(fs);
 		return err;
 	}
 	struct statfs sfs;

@@ -35,11 +35,11 @@ int store_init(struct fm_store *s, const struct fm_store_ops *ops, const char *u
 	s->refs = 1;
 	s->writable = writable;
 	s->handle_fd = -1;
-	s->url = url ? strdup(url) : NULL;
-	s->name = name ? strdup(name) : NULL;
+	s->url = url ? fm_strdup(url) : NULL;
+	s->name = name ? fm_strdup(name) : NULL;
 	if ((url && !s->url) || (name && !s->name)) {
-		free(s->url);
-		free(s->name);
+		fm_free(s->url);
+		fm_free(s->name);
 		return -ENOMEM;
 	}
 	return 0;
@@ -101,8 +101,8 @@ void store_set_latency(struct fm_store *s, uint64_t us)
 /* store_fini - free what store_init allocated (called by destroy). */
 void store_fini(struct fm_store *s)
 {
-	free(s->url);
-	free(s->name);
+	fm_free(s->url);
+	fm_free(s->name);
 }
 
 static void store_register(struct fm_store *s)
@@ -392,13 +392,13 @@ static ssize_t store_rw(struct fm_store *s, void *buf, size_t count, off_t off, 
 				  : fm_pread(s->handle_fd, buf, count, off);
 		return r < 0 ? -errno : r;
 	}
-	char *bounce = malloc(STORE_RW_CHUNK);
+	char *bounce = fm_alloc(STORE_RW_CHUNK);
 	if (!bounce)
 		return -ENOMEM;
 	struct store_op op;
 	int err = op_begin(&op, s);
 	if (err) {
-		free(bounce);
+		fm_free(bounce);
 		return err;
 	}
 	if (write && (uint64_t)off + count > op.as->i_size) {
@@ -452,7 +452,7 @@ static ssize_t store_rw(struct fm_store *s, void *buf, size_t count, off_t off, 
 		ret = -ENOSPC; /* at or past the end of a store of fixed size */
 	}
 	op_end(&op);
-	free(bounce);
+	fm_free(bounce);
 	return done ? (ssize_t)done : ret;
 }
 
