@@ -10,7 +10,7 @@
  *
  * FM_DIFF_SEQUENCES and FM_DIFF_OPS change the size; FM_DIFF_SEED the seed.
  * It runs embedded (its budgets and counters are its own engine's), unless
- * FAULTMAP_MODE=daemon asks for the daemon: then the same comparisons run
+ * FM_DIFF_DAEMON=1 asks for the daemon: then the same comparisons run
  * against the daemon's cache, at the daemon's budget (FAULTMAP_BUDGET when
  * it starts), and the counters are not checked.
  */
@@ -45,6 +45,10 @@ static struct file files[NFILES];
 static struct map maps[MAXMAPS];
 static int nmaps;
 static uint64_t rs;
+/* A second stream, for the variants within an operation (a part made the
+ * other protection and back, a move with MREMAP_FIXED): rs, and so the
+ * sequence of operations of a seed, stays what it was without them. */
+static uint64_t rs2;
 static unsigned long long ops_done, bytes_compared;
 
 static void fail_at(int seq, int op, const char *what)
@@ -204,6 +208,19 @@ static void op_madvise(int seq, int op)
 		fail_at(seq, op, "madvise results differ");
 }
 
+/* mprotect on both sides; fail unless the results and errnos agree. */
+static int both_mprotect(int seq, int op, struct map *m, size_t a, size_t n, int prot)
+{
+	errno = 0;
+	int kr = mprotect(m->k + a * PS, n * PS, prot);
+	int kerr = errno;
+	errno = 0;
+	int fr = fm_mprotect(m->f + a * PS, n * PS, prot);
+	if (kr != fr || (kr && kerr != errno))
+		fail_at(seq, op, "mprotect results differ");
+	return kr;
+}
+
 /* Make a whole mapping read-only or read-write on both sides. */
 static void op_mprotect(int seq, int op)
 {
@@ -211,17 +228,55 @@ static void op_mprotect(int seq, int op)
 		return;
 	struct map *m = &maps[rnd(&rs) % (unsigned)nmaps];
 	int prot = m->prot & PROT_WRITE ? PROT_READ : PROT_READ | PROT_WRITE;
-	errno = 0;
 	if (getenv("FM_DIFF_LOG"))
 		fprintf(stderr, "  mprotect f=%p len %zu prot %d\n", (void *)m->f, m->len, prot);
-	int kr = mprotect(m->k, m->len, prot);
+	if (!both_mprotect(seq, op, m, 0, m->len / PS, prot))
+		m->prot = prot;
+}
+
+/* At times: make a part of a mapping the other protection and back (its
+ * vmas split and merge back, on each side as the kernel does). */
+static void reprotect_part(int seq, int op, struct map *m)
+{
+	if (rnd(&rs2) % 3)
+		return;
+	int other = m->prot & PROT_WRITE ? PROT_READ : PROT_READ | PROT_WRITE;
+	size_t pages = m->len / PS, a = rnd(&rs2) % pages, n = 1 + rnd(&rs2) % (pages - a);
+	if (getenv("FM_DIFF_LOG"))
+		fprintf(stderr, "  mprotect f=%p+%zu pages %zu prot %d and back\n", (void *)m->f, a,
+			n, other);
+	if (!both_mprotect(seq, op, m, a, n, other))
+		both_mprotect(seq, op, m, a, n, m->prot);
+}
+
+/* At times: move a whole mapping with MREMAP_FIXED, keeping its size, into
+ * a reservation of its own on each side. */
+static void fixed_move(int seq, int op, struct map *m)
+{
+	if (rnd(&rs2) % 3)
+		return;
+	unsigned char *kr = mmap(NULL, m->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *fr = mmap(NULL, m->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(kr != MAP_FAILED && fr != MAP_FAILED);
+	errno = 0;
+	void *k = mremap(m->k, m->len, m->len, MREMAP_MAYMOVE | MREMAP_FIXED, kr);
 	int kerr = errno;
 	errno = 0;
-	int fr = fm_mprotect(m->f, m->len, prot);
-	if (kr != fr || (kr && kerr != errno))
-		fail_at(seq, op, "mprotect results differ");
-	if (!kr)
-		m->prot = prot;
+	void *f = fm_mremap(m->f, m->len, m->len, MREMAP_MAYMOVE | MREMAP_FIXED, fr);
+	if (getenv("FM_DIFF_LOG"))
+		fprintf(stderr, "  mremap fixed f %p -> %p\n", (void *)m->f, f);
+	if ((k == MAP_FAILED) != (f == MAP_FAILED) || (k == MAP_FAILED && kerr != errno)) {
+		fprintf(stderr, "kernel %p errno %d, faultmap %p errno %d (fixed move of %zu)\n",
+			k, kerr, f, errno, m->len);
+		fail_at(seq, op, "mremap fixed results differ");
+	}
+	if (k == MAP_FAILED) {
+		munmap(kr, m->len);
+		munmap(fr, m->len);
+		return;
+	}
+	m->k = k;
+	m->f = f;
 }
 
 /* Grow, shrink or move a whole mapping on both sides. */
@@ -230,6 +285,8 @@ static void op_mremap(int seq, int op)
 	if (!nmaps)
 		return;
 	struct map *m = &maps[rnd(&rs) % (unsigned)nmaps];
+	reprotect_part(seq, op, m);
+	fixed_move(seq, op, m);
 	size_t len = (1 + rnd(&rs) % 10) * PS;
 	/* mremap takes one kernel vma: let the hints' splits merge back. */
 	if (madvise(m->k, m->len, MADV_NORMAL) || fm_madvise(m->f, m->len, MADV_NORMAL))
@@ -354,7 +411,7 @@ static void check_all(int seq, int op, unsigned r)
 	}
 }
 
-/* FAULTMAP_MODE=daemon: the daemon's cache, budget and counters. */
+/* FM_DIFF_DAEMON=1: the daemon's cache, budget and counters. */
 static bool daemon_mode;
 
 /* Files have up to this many pages (more for the streams config). */
@@ -438,11 +495,13 @@ struct config {
 static void run_config(void *arg)
 {
 	struct config *c = arg;
-	CHECK(fm_set_budget(c->budget) == 0);
+	if (!daemon_mode) /* the daemon's is set when it starts */
+		CHECK(fm_set_budget(c->budget) == 0);
 	require_engine();
 	max_file_pages = c->max_file_pages;
 	for (int s = 0; s < c->sequences; s++) {
 		rs = c->seed + (uint64_t)s * 7919;
+		rs2 = ~rs;
 		run_sequence(s, c->ops);
 	}
 	struct fm_stats st;
@@ -463,15 +522,16 @@ static void run_config(void *arg)
 
 int main(void)
 {
-	pin_embedded_mode("budgets set here, and this engine's counters (the daemon's: test_daemon_differential_vs_kernel_across_processes)");
 	const char *e;
+	daemon_mode = (e = getenv("FM_DIFF_DAEMON")) && atoi(e);
+	if (daemon_mode)
+		CHECK(fm_set_mode(FM_MODE_DAEMON) == 0);
+	else
+		pin_embedded_mode("budgets set here, and this engine's counters (the daemon's: test_daemon_differential_vs_kernel_across_processes)");
 	int sequences = (e = getenv("FM_DIFF_SEQUENCES")) ? atoi(e) : 40;
 	int ops = (e = getenv("FM_DIFF_OPS")) ? atoi(e) : 500;
 	uint64_t seed = (e = getenv("FM_DIFF_SEED")) ? strtoull(e, NULL, 0) : 0x5eed;
 	paranoid = (e = getenv("FM_DIFF_PARANOID")) && atoi(e);
-	daemon_mode = (e = getenv("FAULTMAP_MODE")) && !strcmp(e, "daemon");
-	if (!daemon_mode)
-		CHECK(fm_set_mode(FM_MODE_EMBEDDED) == 0);
 	struct config roomy = {256UL << 20, sequences, ops, seed, 24};
 	struct config tiny = {16 * PS, sequences, ops, seed, 24};
 	/* Big files in a cache that holds about one of them: sequential runs
