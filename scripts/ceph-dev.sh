@@ -10,9 +10,9 @@
 # $CEPH_DEV_TIMEOUT seconds (default 120), and prints CEPH_CONF=DIR/ceph.conf.
 # It exits non-zero with a message, the cluster stopped, if it cannot start.
 # `down` stops the daemons by their PIDs (SIGTERM, then SIGKILL) and leaves
-# DIR (logs) to its owner. With $CEPH_DEV_PARENT=PID, a watcher stops the
-# cluster when that process ends, however it ends (a test killed by its
-# timeout leaves nothing running).
+# DIR (logs) to its owner. With $CEPH_DEV_PARENT=PID, a watcher (in a
+# session of its own) stops the cluster and removes DIR when that process
+# ends, however it ends (a test killed by its timeout leaves nothing).
 #
 # CEPH_DEV_MGR=0 starts no manager: RADOS reads and writes do not need one,
 # and it takes most of the start (its Python modules); `up` then waits for
@@ -60,7 +60,8 @@ stop_all() {
 		fi
 		rm -f "$pidf"
 	done
-	# memstore keeps nothing anyway: 3 s to go, then SIGKILL
+	# memstore keeps nothing anyway: 3 s to go, then SIGKILL, and wait
+	# until it is gone (its files too)
 	local i
 	for pid in "${pids[@]}"; do
 		for i in $(seq 30); do
@@ -68,12 +69,13 @@ stop_all() {
 			sleep 0.1
 		done
 		kill -KILL "$pid" 2>/dev/null || true
+		for i in $(seq 100); do
+			alive "$pid" || break
+			sleep 0.1
+		done
 	done
-	if [ -f "$dir/run/watcher.pid" ]; then
-		pid=$(cat "$dir/run/watcher.pid")
-		rm -f "$dir/run/watcher.pid"
-		[ "$pid" != "${CEPH_DEV_SELF:-}" ] && kill -TERM "$pid" 2>/dev/null || true
-	fi
+	# the watcher, if any, sees its file gone and ends
+	rm -f "$dir/run/watcher.pid"
 }
 
 # fail - stop what was started, show the end of the logs, exit 1.
@@ -161,15 +163,10 @@ EOF
 	ceph-mon --mkfs -i a --monmap "$dir/monmap" -c "$dir/ceph.conf" >"$dir/log/mkfs-mon.out" 2>&1 ||
 		fail "ceph-mon --mkfs failed: $(tail -n 3 "$dir/log/mkfs-mon.out")"
 	if [ -n "${CEPH_DEV_PARENT:-}" ]; then
-		# the watcher: stops the cluster when the parent ends
-		(
-			trap '' HUP
-			while alive "$CEPH_DEV_PARENT" && [ -f "$dir/run/watcher.pid" ]; do
-				sleep 1
-			done
-			[ -f "$dir/run/watcher.pid" ] && CEPH_DEV_SELF=$BASHPID "$0" down "$dir" >/dev/null 2>&1
-		) </dev/null >/dev/null 2>&1 &
-		echo $! >"$dir/run/watcher.pid"
+		# the watcher, in a session of its own: a signal to the parent's
+		# process group (timeout(1) sends one) must not take it too
+		echo pending >"$dir/run/watcher.pid"
+		setsid "$0" watch "$dir" "$CEPH_DEV_PARENT" </dev/null >/dev/null 2>&1 &
 	fi
 	start mon.a ceph-mon -i a
 	local i osd_id
@@ -212,8 +209,25 @@ EOF
 	echo "CEPH_CONF=$dir/ceph.conf"
 }
 
+# watch DIR PID - (internal) stop the cluster of DIR and remove DIR when PID
+# ends, unless `down` stopped it first (it removes run/watcher.pid).
+watch() {
+	local parent=$1
+	[ -f "$dir/run/watcher.pid" ] || exit 0 # down came first
+	echo $$ >"$dir/run/watcher.pid"
+	while alive "$parent" && [ -f "$dir/run/watcher.pid" ]; do
+		sleep 1
+	done
+	if [ -f "$dir/run/watcher.pid" ]; then
+		stop_all
+		rm -rf "$dir" # its owner is gone
+	fi
+	exit 0
+}
+
 case $cmd in
 up) up ;;
+watch) watch "${3:?}" ;;
 down)
 	[ -d "$dir" ] || exit 0
 	dir=$(cd "$dir" && pwd)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,25 +36,43 @@ static void script(char *path, size_t size)
 	snprintf(path, size, "scripts/ceph-dev.sh"); /* from the tree's top */
 }
 
-/* run - run argv with stdout and stderr into log (append); its exit code
- * (127 if it could not run, 128 + signal). */
+/* run - run argv with stdout and stderr into log (append) and env added to
+ * the environment; its exit code (127 if it could not run, 128 + signal).
+ * posix_spawn, not fork: the child shares the memory until it execs, so
+ * the engine's userfaultfd sees no fork (whose event a fault thread must
+ * answer while this thread waits, which TSan's fork can deadlock). */
 static int run(char *const argv[], const char *log, char *const env[])
 {
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int devnull = open("/dev/null", O_RDONLY);
-		if (fd >= 0 && devnull >= 0) {
-			dup2(devnull, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
+	extern char **environ;
+	size_t n = 0, extra = 0;
+	while (environ[n])
+		n++;
+	while (env && env[extra])
+		extra++;
+	char **envp = calloc(n + extra + 1, sizeof(char *));
+	CHECK(envp);
+	memcpy(envp, env, extra * sizeof(char *));
+	size_t k = extra;
+	for (size_t i = 0; i < n; i++) { /* the rest, but what env sets */
+		bool set = false;
+		for (size_t j = 0; j < extra && !set; j++) {
+			size_t len = (size_t)(strchr(env[j], '=') - env[j]) + 1;
+			set = strncmp(environ[i], env[j], len) == 0;
 		}
-		for (size_t i = 0; env && env[i]; i++)
-			putenv(env[i]);
-		execvp(argv[0], argv);
-		_exit(127);
+		if (!set)
+			envp[k++] = environ[i];
 	}
+	posix_spawn_file_actions_t fa;
+	CHECK(posix_spawn_file_actions_init(&fa) == 0);
+	CHECK(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) == 0);
+	CHECK(posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600) == 0);
+	CHECK(posix_spawn_file_actions_adddup2(&fa, 1, 2) == 0);
+	pid_t pid;
+	int err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	free(envp);
+	if (err)
+		return 127;
 	int status;
 	CHECK(waitpid(pid, &status, 0) == pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

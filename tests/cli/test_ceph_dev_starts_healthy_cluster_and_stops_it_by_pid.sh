@@ -3,7 +3,8 @@
 # manager, memstore OSD) that is HEALTH_OK with its manager active and
 # stores objects; it refuses a directory that is not empty; down stops
 # every daemon it started, by PID. With CEPH_DEV_PARENT, the cluster stops
-# when that process ends. Skipped without Ceph (Debian package ceph).
+# and its directory goes when that process ends, even when its whole
+# process group is killed. Skipped without Ceph (Debian package ceph).
 set -u
 . "$(dirname "$0")/lib.sh"
 command -v ceph-osd >/dev/null && command -v rados >/dev/null ||
@@ -34,18 +35,26 @@ for p in $pids; do
 	! alive "$p" || fail "daemon $p still runs after down"
 done
 
-# the watcher: the cluster goes with its parent
-sleep 600 &
+# the watcher: the cluster goes with its parent, even when the parent's
+# whole process group is killed (as timeout(1) does), and so does its
+# directory
+setsid bash -c 'CEPH_DEV_PARENT=$$ CEPH_DEV_MGR=0 "$1" up "$2" >"$3" 2>&1; echo $? >"$3.rc"; exec sleep 600' \
+	bash "$SH" "$TMP/c2" "$TMP/c2.out" &
 parent=$!
 PIDS+=("$parent")
-CEPH_DEV_PARENT=$parent CEPH_DEV_MGR=0 expect_exit 0 "$SH" up "$TMP/c2"
+for i in $(seq 1200); do # until up is done (120 s at most, not a timing check)
+	[ -s "$TMP/c2.out.rc" ] && break
+	sleep 0.1
+done
+[ "$(cat "$TMP/c2.out.rc" 2>/dev/null)" = 0 ] || { cat "$TMP/c2.out"; fail "up with CEPH_DEV_PARENT failed"; }
 pids=$(cat "$TMP"/c2/run/{mon.a,osd.0}.pid)
-kill "$parent"
+kill -KILL -- -"$parent"
 for i in $(seq 300); do # until they are gone (30 s at most, not a timing check)
 	up=0
 	for p in $pids; do alive "$p" && up=1; done
-	[ "$up" = 0 ] && break
+	[ "$up" = 0 ] && [ ! -e "$TMP/c2" ] && break
 	sleep 0.1
 done
 [ "$up" = 0 ] || fail "the cluster outlived CEPH_DEV_PARENT"
+[ ! -e "$TMP/c2" ] || fail "the cluster's directory outlived CEPH_DEV_PARENT"
 exit 0
