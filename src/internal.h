@@ -393,6 +393,9 @@ bool refuse_reap(pid_t tid);
  * that moves them), else not (the program's protection wins). Context:
  * the refusal lock. */
 void refuse_forget(uintptr_t lo, uintptr_t hi, bool restore);
+/* shared_view - whether addr is in one of this process's faultmap shared
+ * views (from /proc/self/maps). */
+bool shared_view(uintptr_t addr);
 extern _Atomic unsigned refuse_count; /* refusals in place: 0 most of the time */
 /* What the daemon tells a client over its life line: thread tid's first
  * write to the page at addr is refused (refuse_write, in the client). */

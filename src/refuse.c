@@ -139,6 +139,11 @@ static int view_prot(uintptr_t addr)
 	return prot;
 }
 
+bool shared_view(uintptr_t addr)
+{
+	return view_prot(addr) >= 0;
+}
+
 int refuse_write(uintptr_t addr, pid_t tid)
 {
 	addr &= ~(uintptr_t)(FM_PAGE_SIZE - 1);

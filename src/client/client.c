@@ -455,13 +455,61 @@ static bool told(const struct fm_refusal *n)
 	return unreadable && r > 0;
 }
 
+/* orphan_fault - a fault of this process after the daemon died: no page
+ * can be served. A load or store gets SIGBUS; inside a system call, where
+ * the kernel would retry the fault for ever, the access fails with EFAULT
+ * instead, as at a page that cannot be read: a missing page is poisoned in
+ * this process's view (poison.c), and a first write to a page cached
+ * before is refused (refuse.c: the page stays readable). Return: whether
+ * a poison marker was made (the thread is woken). */
+static bool orphan_fault(const struct uffd_msg *msg)
+{
+	uintptr_t at = (uintptr_t)msg->arg.pagefault.address;
+	uintptr_t addr = at & ~(uintptr_t)(FM_PAGE_SIZE - 1);
+	pid_t tid = (pid_t)msg->arg.pagefault.feat.ptid;
+	bool wp_fault = msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP;
+	sigset_t old;
+	lock_take(&map_lock, &old);
+	int r;
+	if (wp_fault) {
+		r = refuse_write(addr, tid);
+	} else {
+		uint32_t what = FM_NOTE_UNREADABLE | (shared_view(addr) ? FM_NOTE_SHARED : 0);
+		/* Whether the view tracks writes is not known here: a
+		 * write-protect marker in the way makes the first try fail. */
+		r = poison_thread(cl.uffd, addr, tid, what);
+		if (r < 0 && (what & FM_NOTE_SHARED))
+			r = poison_thread(cl.uffd, addr, tid, what | FM_NOTE_WP);
+	}
+	lock_drop(&map_lock, &old);
+	if (r <= 0)
+		sigbus_thread(tid, at);
+	if (r <= 0 || wp_fault) /* a poison marker woke it */
+		uffd_wake(cl.uffd, addr, FM_PAGE_SIZE);
+	return r > 0 && !wp_fault;
+}
+
+/* reap - put back the refused pages and clear the poison markers whose
+ * threads are past them. Return: whether poison markers are left. */
+static bool reap(bool markers)
+{
+	sigset_t old;
+	lock_take(&map_lock, &old);
+	if (atomic_load(&refuse_count))
+		refuse_reap(0);
+	markers = markers && poison_reap(0);
+	lock_drop(&map_lock, &old);
+	return markers;
+}
+
 /* watcher - serves the daemon's messages on the life line (refused writes
  * and unreadable pages, and puts their pages back once their threads are
  * past them) until the
  * daemon's end closes. Then no fault of this process can be served: every
  * one gets SIGBUS (the page is not in the cache, and reading zeros would
  * be wrong), and a thread the daemon took the fault of but never answered
- * is woken to fault again. */
+ * is woken to fault again; inside a system call, the access fails with EFAULT
+ * instead (orphan_fault). */
 static void *watcher(void *arg)
 {
 	(void)arg;
@@ -472,13 +520,8 @@ static void *watcher(void *arg)
 		struct pollfd p = {.fd = cl.life, .events = POLLIN};
 		bool left = markers || atomic_load(&refuse_count);
 		int k = poll(&p, 1, left ? POISON_CHECK_MS : -1);
-		if (left) {
-			lock_take(&map_lock, &old);
-			if (atomic_load(&refuse_count))
-				refuse_reap(0);
-			markers = markers && poison_reap(0);
-			lock_drop(&map_lock, &old);
-		}
+		if (left)
+			markers = reap(markers);
 		if (k <= 0)
 			continue;
 		struct fm_refusal n;
@@ -497,16 +540,16 @@ static void *watcher(void *arg)
 	uffd_wake(cl.uffd, 0, FM_TASK_SIZE);
 	for (;;) {
 		struct pollfd u = {.fd = cl.uffd, .events = POLLIN};
-		if (poll(&u, 1, -1) < 0)
-			continue;
+		bool left = markers || atomic_load(&refuse_count);
+		int k = poll(&u, 1, left ? POISON_CHECK_MS : -1);
+		if (left)
+			markers = reap(markers);
 		struct uffd_msg msg;
-		if (sys_read(cl.uffd, &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+		if (k <= 0 || sys_read(cl.uffd, &msg, sizeof(msg)) != (ssize_t)sizeof(msg) ||
+		    msg.event != UFFD_EVENT_PAGEFAULT)
 			continue;
-		if (msg.event != UFFD_EVENT_PAGEFAULT)
-			continue;
-		uintptr_t addr = (uintptr_t)msg.arg.pagefault.address & ~(FM_PAGE_SIZE - 1);
-		syscall(SYS_tgkill, getpid(), (pid_t)msg.arg.pagefault.feat.ptid, SIGBUS);
-		uffd_wake(cl.uffd, addr, FM_PAGE_SIZE);
+		if (orphan_fault(&msg))
+			markers = true;
 	}
 	return NULL;
 }
