@@ -48,7 +48,6 @@
 #include <unistd.h>
 
 #define FILEMAP_CHUNK (64 * FM_PAGE_SIZE) /* bytes copied per lock hold */
-#define MAX_RW_COUNT (INT_MAX & ~(FM_PAGE_SIZE - 1)) /* as Linux clamps */
 
 struct file_op {
 	struct address_space *as;
@@ -331,16 +330,6 @@ static ssize_t filemap_write(struct file_op *op, const void *buf, size_t len,
 	return done ? (ssize_t)done : ret;
 }
 
-static bool readable(const struct file_op *op)
-{
-	return !(op->fl & O_PATH) && (op->fl & O_ACCMODE) != O_WRONLY;
-}
-
-static bool writable(const struct file_op *op)
-{
-	return !(op->fl & O_PATH) && (op->fl & O_ACCMODE) != O_RDONLY;
-}
-
 static ssize_t fail_rw(ssize_t err)
 {
 	if (err < 0) {
@@ -352,15 +341,16 @@ static ssize_t fail_rw(ssize_t err)
 
 /*
  * rw_check - the kernel's checks of a read or write before it moves a
- * byte (vfs_read, vfs_write): the fd's mode (EBADF), the buffer's range
- * (access_ok: EFAULT if it wraps or leaves the user address space), the
- * count and position (rw_verify_area: EINVAL if the count is negative as a
- * ssize_t or the end overflows a loff_t). Return: 0 or -errno.
+ * byte (vfs_read, vfs_write), for an fd opened with flags fl: the fd's
+ * mode (EBADF), the buffer's range (access_ok: EFAULT if it wraps or
+ * leaves the user address space), the count and position (rw_verify_area:
+ * EINVAL if the count is negative as a ssize_t or the end overflows a
+ * loff_t), in that order. Return: 0 or -errno.
  */
-static int rw_check(const struct file_op *op, bool write, const void *buf, size_t count,
-		    off_t pos)
+int rw_check(int fl, bool write, const void *buf, size_t count, off_t pos)
 {
-	if (write ? !writable(op) : !readable(op))
+	int mode = fl & O_ACCMODE;
+	if ((fl & O_PATH) || mode == (write ? O_RDONLY : O_WRONLY))
 		return -EBADF;
 	uintptr_t end = (uintptr_t)buf + count;
 	if (end < (uintptr_t)buf || end > FM_TASK_SIZE)
@@ -380,7 +370,7 @@ ssize_t fm_pread(int fd, void *buf, size_t count, off_t offset)
 	struct file_op op;
 	if (!op_begin(&op, fd))
 		return sys_pread(fd, buf, count, offset);
-	ssize_t ret = rw_check(&op, false, buf, count, offset);
+	ssize_t ret = rw_check(op.fl, false, buf, count, offset);
 	if (!ret)
 		ret = filemap_read(&op, buf, count, (uint64_t)offset);
 	op_end(&op);
@@ -396,7 +386,7 @@ ssize_t fm_read(int fd, void *buf, size_t count)
 	if (!op_begin(&op, fd))
 		return sys_read(fd, buf, count);
 	off_t pos = lseek(fd, 0, SEEK_CUR);
-	ssize_t ret = pos < 0 ? -EBADF : rw_check(&op, false, buf, count, pos);
+	ssize_t ret = pos < 0 ? -EBADF : rw_check(op.fl, false, buf, count, pos);
 	if (!ret) {
 		ret = filemap_read(&op, buf, count, (uint64_t)pos);
 		if (ret > 0)
@@ -417,7 +407,7 @@ ssize_t fm_pwrite(int fd, const void *buf, size_t count, off_t offset)
 	if (!op_begin(&op, fd))
 		return sys_pwrite(fd, buf, count, offset);
 	uint64_t at;
-	ssize_t ret = rw_check(&op, true, buf, count, offset);
+	ssize_t ret = rw_check(op.fl, true, buf, count, offset);
 	if (!ret)
 		ret = filemap_write(&op, buf, count, (uint64_t)offset, &at);
 	op_end(&op);
@@ -433,7 +423,7 @@ ssize_t fm_write(int fd, const void *buf, size_t count)
 	if (!op_begin(&op, fd))
 		return sys_write(fd, buf, count);
 	off_t pos = lseek(fd, 0, SEEK_CUR);
-	ssize_t ret = pos < 0 ? -EBADF : rw_check(&op, true, buf, count, pos);
+	ssize_t ret = pos < 0 ? -EBADF : rw_check(op.fl, true, buf, count, pos);
 	if (!ret) {
 		uint64_t at;
 		ret = filemap_write(&op, buf, count, (uint64_t)pos, &at);

@@ -41,6 +41,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -235,6 +236,13 @@ void filemap_lock_taken(int fd);
  * (a bad user buffer stops the copy, never crashes). Return: bytes copied.
  * Context: engine.lock not held. */
 size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user);
+/* rw_check - the kernel's checks of a read (write: false) or write on an
+ * fd of status flags fl, before it moves a byte, in its order: EBADF (the
+ * fd's mode), EFAULT (the buffer's range), EINVAL (count, position).
+ * Return: 0 or -errno. */
+int rw_check(int fl, bool write, const void *buf, size_t count, off_t pos);
+/* The most one read or write moves, as Linux clamps it. */
+#define MAX_RW_COUNT (INT_MAX & ~(FM_PAGE_SIZE - 1))
 /* The errseq number (the last write-back error it was told of) that the
  * open file fd's record holds: get says whether it has one; set gives it
  * one. For the daemon, which sees a client's fd under a new number at each
@@ -244,13 +252,6 @@ void filemap_fd_errseq_set(int fd, uint32_t since);
 void filemap_fd_opened(int fd);
 void filemap_fds_closed(unsigned int first, unsigned int last);
 void filemap_as_freed(struct address_space *as);
-size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user);
-/* The errseq number (the last write-back error it was told of) that the
- * open file fd's record holds: get says whether it has one; set gives it
- * one. For the daemon, which sees a client's fd under a new number at each
- * request and keeps the number per client fd between requests. */
-bool filemap_fd_errseq_get(int fd, uint32_t *since);
-void filemap_fd_errseq_set(int fd, uint32_t since);
 
 /* ---- vma.c: the mappings of a process ----------------------------------- */
 

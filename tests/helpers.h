@@ -59,6 +59,12 @@ void pin_embedded_mode(const char *why);
 int daemon_stop(void);
 /* The private daemon's pid (from its lock file's holder), or -1. */
 pid_t daemon_pid(void);
+/* Run the rest of the test in each mode of the library: this returns in a
+ * child in embedded mode, then in one in daemon mode (daemon_private);
+ * the process that called it exits with the first failure, 77 if both
+ * skipped. With FAULTMAP_MODE set, in that mode only (daemon: a private
+ * daemon), in this process. Call first. */
+void each_mode(void);
 /* Skip (exit 77) when faultmap cannot start here (no userfaultfd). */
 void require_engine(void);
 /* The same, checked in a child: this process does not become a client of

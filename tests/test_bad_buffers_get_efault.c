@@ -73,10 +73,14 @@ static unsigned char *buffer(const struct side *s, enum kind k, void **base, siz
 	case B_NULL:
 		return NULL;
 	case B_UNMAPPED:
-		p = mmap(NULL, 2 * PS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		/* A hole of two pages between guards: a big allocation of the
+		 * engine's during the call (a bounce buffer) cannot land in it,
+		 * as it could at the end of the free space. */
+		p = mmap(NULL, 4 * PS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		CHECK(p != MAP_FAILED);
-		CHECK(munmap(p, 2 * PS) == 0);
-		return p; /* an engine thread may map here: see still_a_hole */
+		CHECK(munmap(p + PS, 2 * PS) == 0);
+		*base = p, *len = 4 * PS;
+		return p + PS; /* an engine thread may map here: see still_a_hole */
 	case B_NONE_ANON:
 	case B_RO_ANON:
 		p = mmap(NULL, 2 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -189,6 +193,7 @@ static void run(const struct side *s, enum kind k, enum op op, size_t count, off
 
 int main(void)
 {
+	each_mode();
 	require_engine();
 	char kp[64], fp[64], kop[64], fop[64], ksp[64], fsp[64];
 	struct side k = {.fm = 0}, f = {.fm = 1};

@@ -737,6 +737,7 @@ static int run_seed(int rounds)
 
 int main(void)
 {
+	each_mode();
 	require_engine();
 	/* The suite's run is the same each time: seed 1, then the seeds that
 	 * once found a difference (6: a buffer running past the arena; 13: a

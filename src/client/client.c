@@ -929,6 +929,17 @@ int client_munmap(void *addr, size_t length)
 	return err ? fail(err) : 0;
 }
 
+/* user_part - the bytes of [start, start + len) below the end of the user
+ * address space, the most a request may name: the kernel's call says
+ * ENOMEM for the rest. */
+static size_t user_part(uintptr_t start, size_t len)
+{
+	const uintptr_t top = FM_TASK_SIZE + FM_PAGE_SIZE;
+	if (start >= top)
+		return 0;
+	return len < top - start ? len : top - start;
+}
+
 int client_msync(void *addr, size_t length, int flags)
 {
 	uintptr_t start = (uintptr_t)addr; /* fm_msync checked the arguments */
@@ -941,7 +952,8 @@ int client_msync(void *addr, size_t length, int flags)
 	 * pages (MS_INVALIDATE: EBUSY). Then the daemon writes back. */
 	int kerr = sys_msync(addr, length, flags) < 0 ? -errno : 0;
 	int err = 0;
-	if (!kerr || kerr == -ENOMEM) {
+	len = user_part(start, len);
+	if ((!kerr || kerr == -ENOMEM) && len) {
 		struct fmd_req req = {.op = FMD_MSYNC, .a = {start, len, (uint64_t)flags}};
 		err = rpc(&req, -1, NULL, NULL, NULL, 0);
 	}
@@ -1036,10 +1048,14 @@ int client_mprotect(void *addr, size_t length, int prot)
 		return sys_mprotect(addr, length, prot);
 	sigset_t old;
 	lock_take(&map_lock, &old);
-	struct fmd_req req = {.op = FMD_MPROTECT, .a = {start, len}};
-	struct fmd_rep rep;
-	int err = rpc(&req, -1, &rep, NULL, NULL, 0);
+	/* Past the user address space: the kernel's ENOMEM. */
+	size_t ours = user_part(start, len);
+	struct fmd_req req = {.op = FMD_MPROTECT, .a = {start, ours}};
+	struct fmd_rep rep = {.v = {start + ours}};
+	int err = ours ? rpc(&req, -1, &rep, NULL, NULL, 0) : 0;
 	uintptr_t stop = err ? start : (uintptr_t)rep.v[0];
+	if (stop == start + ours)
+		stop = start + len;
 	if (!err && stop > start && sys_mprotect(addr, stop - start, prot) < 0)
 		err = -errno;
 	else if (!err && stop < start + len)
@@ -1207,8 +1223,11 @@ bool client_may_cache(int fd)
 /* file_rw - read (write: false) or write count bytes at offset (at_pos:
  * at the file position) through the daemon, FMD_BOUNCE at a time: the
  * program's buffer is copied to or from the bounce buffer here, as the
- * kernel copies to or from user memory (a bad buffer: EFAULT, or a short
- * count at the first bad page). */
+ * kernel copies to or from user memory. The kernel's checks come first, in
+ * its order (rw_check: EBADF, EFAULT, EINVAL); a bad buffer gives EFAULT,
+ * or the count that reached it (a read) or the file (a write) before the
+ * first bad page, and a read moves the file position by that count only:
+ * it reads at explicit offsets and sets the position itself. */
 static ssize_t file_rw(int fd, char *buf, size_t count, off_t offset, bool at_pos, bool write)
 {
 	if (!at_pos && offset < 0)
@@ -1216,9 +1235,15 @@ static ssize_t file_rw(int fd, char *buf, size_t count, off_t offset, bool at_po
 	if (!client_may_cache(fd))
 		return write ? (at_pos ? sys_write(fd, buf, count) : sys_pwrite(fd, buf, count, offset))
 			     : (at_pos ? sys_read(fd, buf, count) : sys_pread(fd, buf, count, offset));
-	int err = client_start();
+	int fl = fcntl(fd, F_GETFL);
+	off_t pos = at_pos ? lseek(fd, 0, SEEK_CUR) : offset;
+	int err = fl < 0 || pos < 0 ? -EBADF : rw_check(fl, write, buf, count, pos);
+	if (!err)
+		err = client_start();
 	if (err)
 		return fail(err);
+	if (count > MAX_RW_COUNT)
+		count = MAX_RW_COUNT;
 	sigset_t old;
 	lock_take(&bounce_lock, &old);
 	size_t done = 0;
@@ -1226,28 +1251,44 @@ static ssize_t file_rw(int fd, char *buf, size_t count, off_t offset, bool at_po
 		size_t n = count - done < FMD_BOUNCE ? count - done : FMD_BOUNCE;
 		if (write && n) {
 			size_t got = user_copy(cl.bounce, (uintptr_t)buf + done, n, false);
-			if (!got) {
-				err = -EFAULT;
-				break;
+			if (!got && !done) {
+				/* The kernel checks the write (EFBIG, ENOSPC...)
+				 * before it copies: let it say why, as it would.
+				 * It writes nothing from a buffer whose first
+				 * byte it cannot read. */
+				ssize_t r = at_pos ? sys_write(fd, buf, n) : sys_pwrite(fd, buf, n, pos);
+				err = r < 0 ? -errno : -EFAULT;
+				/* It may still have moved EOF to its position
+				 * (ext4): a write of nothing through the daemon
+				 * makes it look at the file again. */
+				struct fmd_req look = {.op = FMD_PWRITE, .a = {0, (uint64_t)pos}};
+				struct fmd_rep rep;
+				(void)rpc(&look, fd, &rep, NULL, NULL, 0);
 			}
-			n = got;
+			if (!got)
+				break;
+			n = got; /* a bad page: write what comes before it */
 		}
-		struct fmd_req req = {.op = write ? FMD_PWRITE : FMD_PREAD,
-				      .a = {n, at_pos ? FMD_AT_POS : (uint64_t)offset + done}};
+		uint64_t at = write && at_pos ? FMD_AT_POS : (uint64_t)pos + done;
+		struct fmd_req req = {.op = write ? FMD_PWRITE : FMD_PREAD, .a = {n, at}};
 		struct fmd_rep rep;
 		err = rpc(&req, fd, &rep, NULL, NULL, 0);
 		if (err)
 			break;
 		size_t m = rep.v[0] < n ? (size_t)rep.v[0] : n;
-		if (!write && m && user_copy(cl.bounce, (uintptr_t)buf + done, m, true) < m) {
-			err = -EFAULT;
-			break;
+		if (!write && m) {
+			size_t copied = user_copy(cl.bounce, (uintptr_t)buf + done, m, true);
+			if (copied < m)
+				err = -EFAULT; /* the kernel's answer if nothing was copied */
+			m = copied;
 		}
 		done += m;
-		if (m < n)
+		if (err || m < n)
 			break;
 	} while (done < count);
 	lock_drop(&bounce_lock, &old);
+	if (!write && at_pos && done)
+		(void)lseek(fd, pos + (off_t)done, SEEK_SET);
 	if (err && !done)
 		return fail(err);
 	return (ssize_t)done;
