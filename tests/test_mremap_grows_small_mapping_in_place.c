@@ -46,6 +46,7 @@ static void grow(int through_fm, int fd)
 
 int main(void)
 {
+	each_mode();
 	require_engine();
 	char path[64];
 	int fd = make_file(path, 1024, 5, O_RDWR);
