@@ -468,6 +468,11 @@ int page_mkwrite(struct address_space *as, uint32_t nr);
 int writeback_all(void);
 bool writeback_check_protected(void);
 void writeback_report(struct address_space *as, int err, bool kept);
+/* writeback_capture - from now on, this thread's write-back reports are
+ * also put in buf (size bytes, NUL-terminated, cut short when full); size
+ * 0 stops it. For the daemon: the client whose request it serves hears of
+ * them. */
+void writeback_capture(char *buf, size_t size);
 /* errseq (the kernel's lib/errseq.c): each opener of a file (an open file
  * description, a mapping) hears of every write-back error once. */
 uint32_t errseq_sample(const struct address_space *as);

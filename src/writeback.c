@@ -339,25 +339,47 @@ static uint64_t dirty_bytes(struct address_space *as)
 	return bytes;
 }
 
+/* The buffer this thread's reports are copied to (writeback_capture). */
+static _Thread_local char *capture;
+static _Thread_local size_t capture_size;
+
+void writeback_capture(char *buf, size_t size)
+{
+	capture = size ? buf : NULL;
+	capture_size = size;
+	if (capture)
+		capture[0] = '\0';
+}
+
 /*
  * writeback_report - say on stderr that the dirty pages of as could not be
  * written back (err, or the last write-back error): a page is never dropped
  * unsaid. kept: they stay in the cache, to be written again (said once,
  * until the file is clean again); else the process is ending and they are
- * lost. Context: engine.lock.
+ * lost. While this thread captures (writeback_capture), the line goes to
+ * the capture too, said once or not: the daemon's client hears of it.
+ * Context: engine.lock.
  */
 void writeback_report(struct address_space *as, int err, bool kept)
 {
-	if (!as->nr_dirty || (kept && as->wb_reported))
+	bool said = kept && as->wb_reported;
+	if (!as->nr_dirty || (said && !capture))
 		return;
 	if (!err)
 		err = as->wb_last_err ? as->wb_last_err : -EIO;
-	fprintf(stderr, "faultmap: %llu bytes of %s could not be written back: %s%s\n",
-		(unsigned long long)dirty_bytes(as), as->path ? as->path : "a file",
-		strerror(-err),
-		kept ? " (kept in memory: written again by the next msync or fsync of "
-		       "the file, and at exit)"
-		     : "");
+	char line[PATH_MAX + 256];
+	snprintf(line, sizeof(line), "faultmap: %llu bytes of %s could not be written back: %s%s\n",
+		 (unsigned long long)dirty_bytes(as), as->path ? as->path : "a file",
+		 strerror(-err),
+		 kept ? " (kept in memory: written again by the next msync or fsync of "
+			"the file, and at exit)"
+		      : "");
+	if (!said)
+		fputs(line, stderr);
+	if (capture) {
+		size_t used = strlen(capture);
+		snprintf(capture + used, capture_size - used, "%s", line);
+	}
 	as->wb_reported = kept;
 }
 

@@ -173,6 +173,21 @@ static int rpc(const struct fmd_req *req, int fd_in, struct fmd_rep *rep, int *f
 	return err;
 }
 
+/* rpc_reporting - rpc of a request (FMD_MUNMAP, FMD_EXIT) whose answer
+ * says what the daemon could not write back: this process's stderr says
+ * it, as embedded mode's would (writeback_report). */
+static int rpc_reporting(const struct fmd_req *req)
+{
+	char report[FMD_REPORT_MAX];
+	struct fmd_rep rep = {0};
+	int err = rpc(req, -1, &rep, NULL, report, sizeof(report) - 1);
+	if (err != -EIO && rep.len && rep.len < sizeof(report)) {
+		report[rep.len] = '\0';
+		fputs(report, stderr);
+	}
+	return err;
+}
+
 /* daemon_binary - the faultmap CLI that runs the daemon: FAULTMAP_DAEMON,
  * else beside this library (or the program it is linked into), else in
  * its faultmap/ directory, else one level up (build/tests/ -> build/). */
@@ -744,7 +759,7 @@ static void at_exit(void)
 	if (rpc(&sreq, -1, NULL, NULL, &st, sizeof(st)) == 0)
 		publish_client_stats(&st);
 	struct fmd_req req = {.op = FMD_EXIT};
-	int err = rpc(&req, -1, NULL, NULL, NULL, 0);
+	int err = rpc_reporting(&req);
 	if (err)
 		fprintf(stderr, "faultmap: at exit, the daemon could not write back "
 				"this process's files: %s\n", strerror(-err));
@@ -840,7 +855,7 @@ static int forget(uintptr_t start, size_t len)
 	if (atomic_load(&refuse_count)) /* the program's mapping wins */
 		refuse_forget(start, start + len, false);
 	struct fmd_req req = {.op = FMD_MUNMAP, .a = {start, len}};
-	return rpc(&req, -1, NULL, NULL, NULL, 0);
+	return rpc_reporting(&req);
 }
 
 void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
@@ -972,6 +987,36 @@ static int touches(uintptr_t start, size_t len, bool *out)
 	return err;
 }
 
+/* madvise_remove - MADV_REMOVE of [start, end), in address order as the
+ * kernel goes: the daemon punches the files of faultmap's mappings and
+ * stops at each stretch that is the kernel's (a hole: ENOMEM at the end,
+ * as the kernel says; another mapping: the kernel's answer). Return: 0 or
+ * -errno. Context: map_lock. */
+static int madvise_remove(uintptr_t start, uintptr_t end)
+{
+	int unmapped = 0;
+	for (uintptr_t at = start; at < end;) {
+		struct fmd_req req = {.op = FMD_MADVISE, .a = {at, end - at, MADV_REMOVE}};
+		struct fmd_rep rep;
+		int err = rpc(&req, -1, &rep, NULL, NULL, 0);
+		if (err)
+			return err;
+		at = (uintptr_t)rep.v[0];
+		if (at >= end)
+			break;
+		uintptr_t hi = (uintptr_t)rep.v[1];
+		if (hi <= at || hi > end)
+			return -EPROTO;
+		if (sys_madvise((void *)at, hi - at, MADV_REMOVE) < 0) {
+			if (errno != ENOMEM)
+				return -errno;
+			unmapped = -ENOMEM;
+		}
+		at = hi;
+	}
+	return unmapped;
+}
+
 int client_madvise(void *addr, size_t length, int advice)
 {
 	uintptr_t start = (uintptr_t)addr;
@@ -1002,8 +1047,7 @@ int client_madvise(void *addr, size_t length, int advice)
 		if (t && advice == MADV_REMOVE) {
 			sigset_t old;
 			lock_take(&map_lock, &old);
-			struct fmd_req req = {.op = FMD_MADVISE, .a = {start, len, MADV_REMOVE}};
-			int err = rpc(&req, -1, NULL, NULL, NULL, 0);
+			int err = madvise_remove(start, start + len);
 			lock_drop(&map_lock, &old);
 			return err ? fail(err) : 0;
 		}
@@ -1151,6 +1195,21 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 		if (!err && new_len < old_len)
 			err = forget(start + new_len, old_len - new_len);
 		goto out;
+	}
+	if ((flags & MREMAP_FIXED) && new_len < old_len) {
+		/* The kernel cuts the tail off, then moves the rest, which
+		 * may be a mapping of its own: faultmap's records of the tail
+		 * and of the target go. */
+		bool kept = false;
+		err = touches(start, new_len, &kept);
+		if (!err && !kept) {
+			p = sys_mremap(old_address, old_size, new_size, flags, new_address);
+			err = p == MAP_FAILED ? -errno : forget(start + new_len, old_len - new_len);
+			if (!err)
+				err = forget(to, new_len);
+		}
+		if (err || !kept)
+			goto out;
 	}
 	if (!(flags & MREMAP_FIXED)) { /* grow in place if the kernel can */
 		p = kernel_mremap(old_address, old_size, new_size, 0, NULL);

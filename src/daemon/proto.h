@@ -20,17 +20,20 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FMD_VERSION 5 /* 2: FMD_MMAP's rep.v[1] (a view that may not write is private);
+#define FMD_VERSION 6 /* 2: FMD_MMAP's rep.v[1] (a view that may not write is private);
 			* 3: FMD_MREMAP registers the moved view (and its
 			* neighbours) again, not the client;
 			* 4: refused writes told on the life line (struct fm_refusal);
-			* 5: and unreadable pages (FM_NOTE_UNREADABLE) */
+			* 5: and unreadable pages (FM_NOTE_UNREADABLE);
+			* 6: FMD_MADVISE of MADV_REMOVE stops at the kernel's stretches,
+			* FMD_MUNMAP and FMD_EXIT answer the write-back reports */
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
 #define FMD_MAX_PAYLOAD (192 * 1024)
 #define FMD_BOUNCE (1024 * 1024)
 #define FMD_AT_POS UINT64_MAX
+#define FMD_REPORT_MAX 4096
 
 enum fmd_op {
 	/* a[0] = FMD_VERSION, a[1] = the client's pid.
@@ -58,13 +61,19 @@ enum fmd_op {
 	 * sends FMD_MUNMAP. */
 	FMD_MMAP,
 	/* [a[0], a[0]+a[1]) was unmapped (or replaced) by the client: forget
-	 * it; the last mapping of a file writes its dirty pages back first. */
+	 * it; the last mapping of a file writes its dirty pages back first.
+	 * Payload: the lines that say what could not be written back (kept
+	 * in the daemon's cache), for the client's stderr; at most
+	 * FMD_REPORT_MAX bytes with the NUL, which is not sent. */
 	FMD_MUNMAP,
 	/* msync of [a[0], a[0]+a[1]) with flags a[2]: write back (MS_SYNC),
 	 * report write-back errors (errseq). rep.err. */
 	FMD_MSYNC,
 	/* madvise hint a[2] (MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED) on
-	 * [a[0], a[0]+a[1]). */
+	 * [a[0], a[0]+a[1]). MADV_REMOVE: punch the files of the faultmap
+	 * mappings from a[0] on, up to the first stretch that has none:
+	 * rep.v[0] = where that stretch starts (the end: done), rep.v[1] =
+	 * where it ends; the client asks the kernel for it, then goes on. */
 	FMD_MADVISE,
 	/* Whether [a[0], a[0]+a[1]) holds a faultmap mapping: rep.v[0]. */
 	FMD_TOUCHES,
@@ -83,7 +92,8 @@ enum fmd_op {
 	FMD_FORK_ADOPT,
 	/* The parent's fork failed (or it forgets a token): a[0] = token. */
 	FMD_FORK_FORGET,
-	/* The client exits: forget all its mappings, writing back first. */
+	/* The client exits: forget all its mappings, writing back first.
+	 * Payload: as FMD_MUNMAP's. */
 	FMD_EXIT,
 	/* Write back every dirty page of every file (exec, fm_sync). */
 	FMD_SYNC_ALL,

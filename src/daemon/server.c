@@ -287,23 +287,23 @@ static int do_msync(struct client *c, const struct fmd_req *r)
 /* madv_remove - MADV_REMOVE of [start, end), in address order as the
  * kernel goes: a faultmap mapping must be shared and writable (EACCES) and
  * gets a hole punched in its file, through the cache (fm_fallocate on the
- * daemon's own writable fd), so every view reads zeros there; a stretch
- * with no faultmap mapping gives ENOMEM at the end (in daemon mode the
- * kernel's MADV_REMOVE of another kind of mapping inside the range is not
- * made). */
-static int madv_remove(struct client *c, uintptr_t start, uintptr_t end)
+ * daemon's own writable fd), so every view reads zeros there. It stops at
+ * the first stretch with no faultmap mapping, which is the kernel's (a
+ * hole, or a mapping of another kind): rep->v[0] says where it stopped
+ * (end: done), rep->v[1] where that stretch ends; the client asks the
+ * kernel for it, then the daemon again for the rest. */
+static int madv_remove(struct client *c, uintptr_t start, uintptr_t end, struct fmd_rep *rep)
 {
-	int unmapped = 0;
 	for (uintptr_t at = start; at < end;) {
 		pthread_mutex_lock(&engine.lock);
 		struct vma *v = c->mm->vmas;
 		while (v && v->vm_end <= at)
 			v = v->mm_next;
 		if (!v || v->vm_start > at) {
-			at = v && v->vm_start < end ? v->vm_start : end;
+			rep->v[0] = at;
+			rep->v[1] = v && v->vm_start < end ? v->vm_start : end;
 			pthread_mutex_unlock(&engine.lock);
-			unmapped = -ENOMEM;
-			continue;
+			return 0;
 		}
 		uintptr_t hi = v->vm_end < end ? v->vm_end : end;
 		int wr_fd = file_store_fd(v->mapping->store, true);
@@ -322,16 +322,17 @@ static int madv_remove(struct client *c, uintptr_t start, uintptr_t end)
 			return err;
 		at = hi;
 	}
-	return unmapped;
+	rep->v[0] = end;
+	return 0;
 }
 
-static int do_madvise(struct client *c, const struct fmd_req *r)
+static int do_madvise(struct client *c, const struct fmd_req *r, struct fmd_rep *rep)
 {
 	int advice = (int)r->a[2];
 	if (!range_ok(r->a[0], r->a[1]))
 		return -EINVAL;
 	if (advice == MADV_REMOVE)
-		return madv_remove(c, r->a[0], r->a[0] + r->a[1]);
+		return madv_remove(c, r->a[0], r->a[0] + r->a[1], rep);
 	if (advice != MADV_NORMAL && advice != MADV_RANDOM && advice != MADV_SEQUENTIAL &&
 	    advice != MADV_WILLNEED)
 		return -EINVAL;
@@ -377,7 +378,13 @@ static int do_mremap(struct client *c, const struct fmd_req *r, struct fmd_rep *
 		return -EINVAL;
 	struct mm *mm = c->mm;
 	pthread_mutex_lock(&engine.lock);
-	int err = vma_carve(mm, old, old + old_len);
+	int err = 0;
+	if (new_len < old_len) { /* the kernel cut the tail off first */
+		err = mm_unmap_range(mm, old + new_len, old + old_len);
+		old_len = new_len;
+	}
+	if (!err)
+		err = vma_carve(mm, old, old + old_len);
 	struct vma *first = err ? NULL : vma_find(mm, old);
 	if (!err && (!first || first->vm_start != old))
 		err = -EFAULT;
@@ -628,6 +635,8 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 {
 	struct fmd_rep rep = {0};
 	struct fmd_view *views = NULL;
+	const void *payload = NULL;
+	char report[FMD_REPORT_MAX];
 	int out_fd = -1;
 	bool attached = c->mm != NULL;
 	bool ok = true;
@@ -679,13 +688,17 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 			rep.err = do_mmap(c, r, fds[0], &rep, &out_fd);
 			break;
 		case FMD_MUNMAP:
+			writeback_capture(report, sizeof(report));
 			rep.err = do_munmap(c, r);
+			writeback_capture(NULL, 0);
+			rep.len = (uint32_t)strlen(report);
+			payload = report;
 			break;
 		case FMD_MSYNC:
 			rep.err = do_msync(c, r);
 			break;
 		case FMD_MADVISE:
-			rep.err = do_madvise(c, r);
+			rep.err = do_madvise(c, r, &rep);
 			break;
 		case FMD_TOUCHES:
 			rep.err = do_touches(c, r, &rep);
@@ -695,12 +708,17 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 			break;
 		case FMD_FORK_PREPARE:
 			rep.err = do_fork_prepare(c, &rep, &views);
+			payload = views;
 			break;
 		case FMD_FORK_FORGET:
 			rep.err = do_fork_forget(r);
 			break;
 		case FMD_EXIT:
+			writeback_capture(report, sizeof(report));
 			client_gone(c);
+			writeback_capture(NULL, 0);
+			rep.len = (uint32_t)strlen(report);
+			payload = report;
 			break;
 		case FMD_PREAD: case FMD_PWRITE: case FMD_FTRUNCATE: case FMD_FALLOCATE:
 		case FMD_FSYNC: case FMD_SYNC_FILE_RANGE: case FMD_SYNCFS:
@@ -714,7 +732,7 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 		}
 	}
 	if (ok)
-		ok = fmd_send(c->sock, &rep, sizeof(rep), views, rep.len, &out_fd,
+		ok = fmd_send(c->sock, &rep, sizeof(rep), payload, rep.len, &out_fd,
 			      out_fd >= 0) == 0;
 	free(views);
 	if (out_fd >= 0)
