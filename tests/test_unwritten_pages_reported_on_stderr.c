@@ -69,7 +69,7 @@ int main(void)
 {
 	/* fm_sys rigs this process's engine: embedded mode only
 	 * (test_daemon_unwritten_pages_reported_on_client_stderr: daemon). */
-	CHECK(fm_set_mode(FM_MODE_EMBEDDED) == 0);
+	pin_embedded_mode("fm_sys.pwrite rigs its own engine");
 	int fd = make_file(a_path, A_SIZE, 91, O_RDWR);
 	close(fd);
 	fd = make_file(b_path, B_SIZE, 92, O_RDWR);

@@ -36,7 +36,7 @@ static int no_fallocate(int fd, int mode, off_t off, off_t len)
 int main(void)
 {
 	/* fm_sys rigs this process's engine: embedded mode only. */
-	CHECK(fm_set_mode(FM_MODE_EMBEDDED) == 0);
+	pin_embedded_mode("fm_sys.fallocate rigs its own engine");
 	fm_sys.fallocate = no_fallocate;
 	require_engine();
 	char dir[64], path[128];
