@@ -254,6 +254,17 @@ static void update_cache(struct address_space *as, const char *src, size_t len,
 	}
 }
 
+/* kernel_write_fault - a write of n bytes at off from buf, whose first
+ * byte cannot be read: the kernel checks the write (EFBIG, ENOSPC, EPERM of
+ * a sealed or immutable file...) before it copies, so it says why, as it
+ * would; it writes nothing. Return: -errno. */
+static ssize_t kernel_write_fault(struct file_op *op, const void *buf, size_t n, uint64_t off)
+{
+	ssize_t ret = sys_pwrite(op->fd, buf, n,
+				 (off_t)((op->fl & O_APPEND) ? op->as->i_size : off));
+	return ret < 0 ? -errno : -EFAULT;
+}
+
 /*
  * filemap_write - write len bytes at off (at EOF for an O_APPEND fd) to the
  * file and the cache. *at says where the data went.
@@ -264,27 +275,31 @@ static ssize_t filemap_write(struct file_op *op, const void *buf, size_t len,
 {
 	if (len > MAX_RW_COUNT)
 		len = MAX_RW_COUNT;
-	/* Page aligned: the program's fd may be O_DIRECT. */
-	char *bounce = aligned_alloc(FM_PAGE_SIZE, FILEMAP_CHUNK);
-	if (!bounce)
-		return -ENOMEM;
 	bool append = op->fl & O_APPEND;
+	/* A buffer whose first byte cannot be read is the kernel's to answer
+	 * (below), before the bounce buffer is allocated: it could be mapped
+	 * where the program's buffer was (a pointer to memory just unmapped),
+	 * and the copy would then read it. */
+	char first;
+	op_unlock(op);
+	bool unreadable = len && !user_copy(&first, (uintptr_t)buf, 1, false);
+	op_lock(op);
+	/* Page aligned: the program's fd may be O_DIRECT. */
+	char *bounce = unreadable ? NULL : aligned_alloc(FM_PAGE_SIZE, FILEMAP_CHUNK);
+	if (!unreadable && !bounce)
+		return -ENOMEM;
 	size_t done = 0;
 	ssize_t ret = 0;
 	*at = off;
-	while (done < len) {
+	if (unreadable)
+		ret = kernel_write_fault(op, buf, len < FILEMAP_CHUNK ? len : FILEMAP_CHUNK, off);
+	while (!unreadable && done < len) {
 		size_t n = len - done < FILEMAP_CHUNK ? len - done : FILEMAP_CHUNK;
 		op_unlock(op);
 		size_t copied = user_copy(bounce, (uintptr_t)buf + done, n, false);
 		op_lock(op);
 		if (!copied && !done) {
-			/* The kernel checks the write (EFBIG, ENOSPC, EPERM of a
-			 * sealed or immutable file...) before it copies: let it
-			 * say why, as it would. It writes nothing from a buffer
-			 * whose first page it cannot read. */
-			ret = sys_pwrite(op->fd, (const void *)((uintptr_t)buf), n,
-					 (off_t)(append ? op->as->i_size : off));
-			ret = ret < 0 ? -errno : -EFAULT;
+			ret = kernel_write_fault(op, buf, n, off);
 			break;
 		}
 		if (!copied) {
