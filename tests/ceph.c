@@ -135,6 +135,16 @@ void ceph_stop(struct ceph *c)
 	c->dir[0] = '\0';
 }
 
+void ceph_dead_conf(const struct ceph *c, char *path, size_t size)
+{
+	CHECK((size_t)snprintf(path, size, "%s/dead.conf", c->dir) < size);
+	FILE *f = fopen(path, "w");
+	CHECK(f);
+	fprintf(f, "[global]\nmon host = v2:127.0.0.1:1\nauth client required = none\n"
+		   "client mount timeout = 2\n");
+	CHECK(fclose(f) == 0);
+}
+
 void ceph_url(const struct ceph *c, const char *oid, char *url, size_t size)
 {
 	CHECK((size_t)snprintf(url, size, "rados://%s/%s?conf=%s", c->pool, oid, c->conf) < size);

@@ -22,6 +22,10 @@ struct ceph {
 void ceph_start(struct ceph *c);
 /* ceph_stop - stop the cluster (ceph-dev.sh down) and remove its directory. */
 void ceph_stop(struct ceph *c);
+/* ceph_dead_conf - write c->dir/dead.conf, the conf of a cluster that
+ * never answers (its monitor's port is closed; client mount timeout 2 s),
+ * and put its path into path (size bytes). */
+void ceph_dead_conf(const struct ceph *c, char *path, size_t size);
 /* ceph_url - "rados://pool/oid?conf=..." into url (size bytes). */
 void ceph_url(const struct ceph *c, const char *oid, char *url, size_t size);
 /* ceph_get - the object's bytes, read with librados (the rados tool), not

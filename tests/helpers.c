@@ -181,6 +181,14 @@ void require_sigbus_delivery(void)
 #endif
 }
 
+void require_threads_after_fork(void)
+{
+#ifdef FM_UNDER_TSAN
+	fprintf(stderr, "skip: TSan cannot start threads in a child of a threaded process\n");
+	exit(77);
+#endif
+}
+
 uint32_t rnd(uint64_t *s)
 {
 	*s ^= *s << 13;
@@ -303,6 +311,57 @@ pid_t exec_self(const char *argv0, const char *fmt, ...)
 		_exit(127);
 	}
 	return pid;
+}
+
+void xwrite(int fd, const void *m, size_t n)
+{
+	CHECK(write(fd, m, n) == (ssize_t)n);
+}
+
+void xread(int fd, void *m, size_t n)
+{
+	CHECK(read(fd, m, n) == (ssize_t)n);
+}
+
+struct ping_pong_msg {
+	uint32_t page, off;
+	uint8_t val, quit;
+};
+
+void ping_pong_lead(volatile unsigned char *p, unsigned char *model, size_t npages, int rounds,
+		    int to, int from)
+{
+	uint64_t s = 1;
+	for (int i = 0; i < rounds; i++) {
+		struct ping_pong_msg m = {rnd(&s) % npages, rnd(&s) % PS, (uint8_t)rnd(&s), 0};
+		p[m.page * PS + m.off] = m.val;
+		model[m.page * PS + m.off] = m.val;
+		xwrite(to, &m, sizeof(m));
+		struct ping_pong_msg r;
+		xread(from, &r, sizeof(r));
+		CHECK_EQ(p[r.page * PS + r.off], r.val); /* seen at once */
+		model[r.page * PS + r.off] = r.val;
+	}
+	struct ping_pong_msg quit = {.quit = 1};
+	xwrite(to, &quit, sizeof(quit));
+}
+
+void ping_pong_follow(volatile unsigned char *q, size_t npages, int in, int out,
+		      void (*check)(size_t off, unsigned char val))
+{
+	uint64_t s = 99;
+	for (;;) {
+		struct ping_pong_msg m;
+		xread(in, &m, sizeof(m));
+		if (m.quit)
+			_exit(0);
+		CHECK_EQ(q[m.page * PS + m.off], m.val);
+		if (check)
+			check(m.page * PS + m.off, m.val);
+		struct ping_pong_msg r = {rnd(&s) % npages, rnd(&s) % PS, (uint8_t)rnd(&s), 0};
+		q[r.page * PS + r.off] = r.val;
+		xwrite(out, &r, sizeof(r));
+	}
 }
 
 int in_child(void (*fn)(void *), void *arg)

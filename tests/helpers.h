@@ -75,6 +75,9 @@ void require_engine_in_child(void);
  * only when the target reaches one of its interceptors, and a thread stuck
  * re-faulting on one load never does. */
 void require_sigbus_delivery(void);
+/* Skip (exit 77) where a forked child of a threaded process cannot start
+ * threads (TSan): daemon mode's forked clients need theirs. */
+void require_threads_after_fork(void);
 /* A new file of size bytes filled from seed; its path goes into path[64]. */
 int make_file(char *path, size_t size, uint32_t seed, int flags);
 /* Write size bytes of make_file's pattern from seed to fd, and close it. */
@@ -143,6 +146,24 @@ static inline pthread_t handle_sigalrm(void (*handler)(int), void *(*watchdog)(v
 	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
 	return wd;
 }
+/* xwrite, xread - one message of n bytes on a pipe between a test and its
+ * worker, whole or the test fails. */
+void xwrite(int fd, const void *m, size_t n);
+void xread(int fd, void *m, size_t n);
+/*
+ * Two processes writing one shared mapping in turn (npages long in each):
+ * ping_pong_lead writes rounds random bytes into p (and model), each sent
+ * to the other process (to), waits for the other's write (from), checks p
+ * has it at once and records it in model; then it tells the other to
+ * quit. ping_pong_follow is the other's side, on its own mapping q: checks
+ * each byte it is told of (also with check(off, val), if not NULL), makes
+ * a write of its own, and leaves by _exit(0), its mapping still there.
+ */
+void ping_pong_lead(volatile unsigned char *p, unsigned char *model, size_t npages, int rounds,
+		    int to, int from);
+void ping_pong_follow(volatile unsigned char *q, size_t npages, int in, int out,
+		      void (*check)(size_t off, unsigned char val))
+	__attribute__((noreturn));
 /* Run fn(arg) in a child; return its wait status. */
 int in_child(void (*fn)(void *), void *arg);
 

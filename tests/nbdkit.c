@@ -91,6 +91,18 @@ void nbdkit_start(struct nbdkit *k, size_t size, unsigned seed)
 	skip(k, "its socket did not appear in 30 s");
 }
 
+struct fm_store *nbdkit_open_store(struct nbdkit *k, int flags)
+{
+	struct fm_store *s = fm_store_open(k->url, flags);
+	if (!s && errno == EPROTONOSUPPORT) {
+		printf("SKIP: no libnbd: %s\n", strerror(errno));
+		nbdkit_stop(k);
+		exit(77);
+	}
+	CHECK(s);
+	return s;
+}
+
 void nbdkit_stop(struct nbdkit *k)
 {
 	if (running == k)

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct fm_store;
+
 struct nbdkit {
 	char dir[64];	   /* the private directory */
 	char disk[96];	   /* dir/disk: the export's bytes (file plugin) */
@@ -25,6 +27,9 @@ struct nbdkit {
  * Call before faultmap starts.
  */
 void nbdkit_start(struct nbdkit *k, size_t size, unsigned seed);
+/* nbdkit_open_store - fm_store_open(k->url, flags), which must succeed;
+ * skips the test (exit 77) where libnbd is not installed. */
+struct fm_store *nbdkit_open_store(struct nbdkit *k, int flags);
 /* nbdkit_stop - stop nbdkit (SIGTERM, wait) and remove its directory. */
 void nbdkit_stop(struct nbdkit *k);
 /* touch or remove an error trigger. */

@@ -42,10 +42,7 @@ static void child(const char *path, volatile unsigned char *p, int i)
 
 int main(void)
 {
-#ifdef FM_UNDER_TSAN
-	fprintf(stderr, "skip: TSan cannot start threads in a child of a threaded process\n");
-	return 77;
-#endif
+	require_threads_after_fork();
 	daemon_private();
 	require_engine();
 	char path[64];

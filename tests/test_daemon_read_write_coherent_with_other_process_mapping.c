@@ -23,16 +23,6 @@ struct msg {
 	uint8_t val;
 };
 
-static void xwrite(int fd, const void *m, size_t n)
-{
-	CHECK(write(fd, m, n) == (ssize_t)n);
-}
-
-static void xread(int fd, void *m, size_t n)
-{
-	CHECK(read(fd, m, n) == (ssize_t)n);
-}
-
 /* rw: no mapping; writes and reads the file with fm_pwrite/fm_pread. */
 static int rw(const char *path, int in, int out)
 {

@@ -11,6 +11,9 @@
  *  - faultmap cache (FMD_CACHE, in the fuzzer too, on the real file with
  *    ranges near it) acts only on what the fd sent may read: an O_PATH or
  *    write-only fd gets EBADF, a pipe ENODEV; bad arguments EINVAL.
+ *  - FMD_STORE_OPEN checks every field (the URL's length and NULs, the
+ *    flags, the unused arguments); FMD_STORE_CLOSE of a store the client
+ *    does not hold, FMD_STORE_SIZE of a file: EBADF.
  *  - Another user cannot connect at all.
  */
 #include "helpers.h"
@@ -190,7 +193,11 @@ int main(void)
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, life) == 0);
 	int hello_fds[2] = {uffd, life[1]};
 	struct fmd_req hello = {.op = FMD_HELLO, .a = {FMD_VERSION, (uint64_t)getpid()}};
-	CHECK_EQ(ask(c, &hello, hello_fds, 2, NULL), 0);
+	int bounce_fd = -1;
+	CHECK_EQ(ask(c, &hello, hello_fds, 2, &bounce_fd), 0);
+	char *bounce = mmap(NULL, FMD_BOUNCE, PROT_READ | PROT_WRITE, MAP_SHARED, bounce_fd, 0);
+	CHECK(bounce != MAP_FAILED);
+	close(bounce_fd);
 	void *area = mmap(NULL, 4 * PS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(area != MAP_FAILED);
 	struct fmd_req mm = {.op = FMD_MMAP,
@@ -204,6 +211,30 @@ int main(void)
 	CHECK(mmap(NULL, 4 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0) == MAP_FAILED);
 	CHECK_EQ(errno, EACCES);
 	close(memfd);
+	/* Stores: every field of FMD_STORE_OPEN checked; the URL is read
+	 * from the bounce buffer once, and must hold no NUL. */
+	static const char url[] = "nbd+unix:///?socket=/nonexistent/faultmap.sock";
+	memcpy(bounce, url, sizeof(url));
+	struct fmd_req so = {.op = FMD_STORE_OPEN, .a = {sizeof(url) - 1, O_RDONLY}};
+	CHECK_EQ(ask(c, &so, NULL, 0, NULL), -ENOENT); /* as fm_store_open */
+	so.a[0] = sizeof(url); /* its NUL inside */
+	CHECK_EQ(ask(c, &so, NULL, 0, NULL), -EINVAL);
+	so.a[0] = FMD_BOUNCE;
+	CHECK_EQ(ask(c, &so, NULL, 0, NULL), -EINVAL);
+	so.a[0] = sizeof(url) - 1;
+	so.a[1] = O_WRONLY;
+	CHECK_EQ(ask(c, &so, NULL, 0, NULL), -EINVAL);
+	so.a[1] = (uint64_t)1 << 40 | O_RDONLY;
+	CHECK_EQ(ask(c, &so, NULL, 0, NULL), -EINVAL);
+	so.a[1] = O_RDONLY;
+	so.a[5] = 1;
+	CHECK_EQ(ask(c, &so, NULL, 0, NULL), -EINVAL);
+	struct fmd_req sc = {.op = FMD_STORE_CLOSE, .a = {12345}};
+	CHECK_EQ(ask(c, &sc, NULL, 0, NULL), -EBADF); /* no such store */
+	struct fmd_req ss = {.op = FMD_STORE_SIZE};
+	CHECK_EQ(ask(c, &ss, &ro, 1, NULL), -EBADF); /* a file, no stand-in */
+	CHECK_EQ(ask(c, &ss, NULL, 0, NULL), 1); /* its fd missing: hung up */
+	munmap(bounce, FMD_BOUNCE);
 	close(c);
 	still_served(p, want, &s);
 	/* Another user cannot even connect (the directory is 0700). */

@@ -16,21 +16,6 @@
 #define NPAGES 64
 #define ROUNDS 300
 
-struct msg {
-	uint32_t page, off;
-	uint8_t val, quit;
-};
-
-static void xwrite(int fd, const struct msg *m)
-{
-	CHECK(write(fd, m, sizeof(*m)) == (ssize_t)sizeof(*m));
-}
-
-static void xread(int fd, struct msg *m)
-{
-	CHECK(read(fd, m, sizeof(*m)) == (ssize_t)sizeof(*m));
-}
-
 /* worker: checks each write the parent announces, answers with one of its
  * own; leaves by _exit, its mapping still there. */
 static int worker(const char *path, int in, int out)
@@ -40,17 +25,7 @@ static int worker(const char *path, int in, int out)
 	volatile unsigned char *q = fm_mmap(NULL, NPAGES * PS, PROT_READ | PROT_WRITE,
 					    MAP_SHARED, fd, 0);
 	CHECK(q != MAP_FAILED);
-	uint64_t s = 99;
-	for (;;) {
-		struct msg m;
-		xread(in, &m);
-		if (m.quit)
-			_exit(0);
-		CHECK_EQ(q[m.page * PS + m.off], m.val);
-		struct msg r = {rnd(&s) % NPAGES, rnd(&s) % PS, (uint8_t)rnd(&s), 0};
-		q[r.page * PS + r.off] = r.val;
-		xwrite(out, &r);
-	}
+	ping_pong_follow(q, NPAGES, in, out, NULL);
 }
 
 int main(int argc, char **argv)
@@ -77,19 +52,7 @@ int main(int argc, char **argv)
 		execl("/proc/self/exe", argv[0], "worker", path, in, out, (char *)NULL);
 		_exit(127);
 	}
-	uint64_t s = 1;
-	for (int i = 0; i < ROUNDS; i++) {
-		struct msg m = {rnd(&s) % NPAGES, rnd(&s) % PS, (uint8_t)rnd(&s), 0};
-		p[m.page * PS + m.off] = m.val;
-		model[m.page * PS + m.off] = m.val;
-		xwrite(to[1], &m);
-		struct msg r;
-		xread(from[0], &r);
-		CHECK_EQ(p[r.page * PS + r.off], r.val); /* seen at once */
-		model[r.page * PS + r.off] = r.val;
-	}
-	struct msg quit = {.quit = 1};
-	xwrite(to[1], &quit);
+	ping_pong_lead(p, model, NPAGES, ROUNDS, to[1], from[0]);
 	int status;
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -6,8 +6,6 @@
  * failed read the export's bytes (nothing was cached in their place). A
  * failing cluster is read again page by page, so with read-around the
  * faulting page alone gets SIGBUS.
- *
- * Embedded mode: the daemon serves file stores only.
  */
 #include "helpers.h"
 #include "nbdkit.h"
@@ -39,7 +37,6 @@ int main(void)
 {
 	struct nbdkit k;
 	nbdkit_start(&k, PAGES * PS, 11);
-	CHECK(fm_set_mode(FM_MODE_EMBEDDED) == 0); /* the daemon serves files only */
 	require_engine();
 	require_sigbus_delivery();
 	catch_sigbus();

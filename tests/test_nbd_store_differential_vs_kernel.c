@@ -9,8 +9,6 @@
  * mid-sequence.
  *
  * FM_DIFF_OPS changes the number of operations; FM_DIFF_SEED the seed.
- *
- * Embedded mode: the daemon serves file stores only.
  */
 #include "helpers.h"
 #include "nbdkit.h"
@@ -26,7 +24,6 @@ int main(void)
 	struct nbdkit k;
 	nbdkit_start(&k, SIZE, 21);
 	CHECK(fm_set_budget(32 * PS) == 0);
-	CHECK(fm_set_mode(FM_MODE_EMBEDDED) == 0); /* the daemon serves files only */
 	require_engine();
 	char path[64];
 	int oracle = make_file(path, SIZE, 21, O_RDWR);

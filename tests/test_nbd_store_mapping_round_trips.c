@@ -4,8 +4,6 @@
  * fm_store_pwrite and fm_store_pread go through the same cache; a new
  * store of the same URL reads what the first wrote. A read-only store
  * refuses a shared writable mapping (EACCES) and fm_store_pwrite (EBADF).
- *
- * Embedded mode: the daemon serves file stores only.
  */
 #include "helpers.h"
 #include "nbdkit.h"
@@ -27,7 +25,6 @@ static void check_export(const unsigned char *want, size_t size)
 int main(void)
 {
 	nbdkit_start(&k, PAGES * PS, 7);
-	CHECK(fm_set_mode(FM_MODE_EMBEDDED) == 0); /* the daemon serves files only */
 	require_engine();
 	struct fm_store *s = fm_store_open(k.url, O_RDWR);
 	if (!s) {

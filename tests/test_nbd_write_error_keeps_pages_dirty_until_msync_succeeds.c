@@ -6,8 +6,6 @@
  * succeeds. fm_store_pwrite fails with EIO too, and its data is written by
  * that same later msync. Done with a 16-page budget, so that eviction
  * meets the dirty pages it cannot write.
- *
- * Embedded mode: the daemon serves file stores only.
  */
 #include "helpers.h"
 #include "nbdkit.h"
@@ -24,7 +22,6 @@ int main(void)
 	struct nbdkit k;
 	nbdkit_start(&k, PAGES * PS, 13);
 	CHECK(fm_set_budget(16 * PS) == 0);
-	CHECK(fm_set_mode(FM_MODE_EMBEDDED) == 0); /* the daemon serves files only */
 	require_engine();
 	struct fm_store *s = fm_store_open(k.url, O_RDWR);
 	CHECK(s);

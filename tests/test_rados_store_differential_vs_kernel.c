@@ -9,7 +9,6 @@
  * file. With a 32-page budget, so that eviction and write-back (runs in
  * flight together) happen mid-sequence.
  *
- * Embedded mode: the daemon serves file stores only.
  * FM_DIFF_OPS changes the number of operations; FM_DIFF_SEED the seed.
  */
 #include "ceph.h"
@@ -26,7 +25,6 @@ int main(void)
 {
 	struct ceph c;
 	ceph_start(&c);
-	CHECK(fm_set_mode(FM_MODE_EMBEDDED) == 0);
 	CHECK(fm_set_budget(32 * PS) == 0);
 	require_engine();
 	char path[64], url[256];

@@ -7,9 +7,6 @@
  * the same URL reads what the first wrote. A read-only store refuses a
  * shared writable mapping (EACCES) and fm_store_pwrite (EBADF). O_CREAT
  * makes a new, empty object; O_CREAT|O_EXCL of one that exists is EEXIST.
- *
- * Embedded mode: the daemon serves file stores only (fm_mmap_store of any
- * other store is EOPNOTSUPP in daemon mode).
  */
 #include "ceph.h"
 #include "helpers.h"
@@ -47,7 +44,6 @@ static void check_obj(const unsigned char *want, size_t size)
 int main(void)
 {
 	ceph_start(&c);
-	CHECK(fm_set_mode(FM_MODE_EMBEDDED) == 0);
 	require_engine();
 	unsigned char *want = malloc(PAGES * PS + PS);
 	CHECK(want);

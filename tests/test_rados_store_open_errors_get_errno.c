@@ -5,8 +5,6 @@
  * not exist without O_CREAT (ENOENT), O_CREAT|O_EXCL of one that does
  * (EEXIST), a conf whose monitor never answers (ETIMEDOUT, after the conf's
  * client mount timeout). %XX escapes name an object with '/' and '?' in it.
- *
- * Embedded mode: the daemon serves file stores only.
  */
 #include "ceph.h"
 #include "helpers.h"
@@ -31,7 +29,6 @@ int main(void)
 {
 	struct ceph c;
 	ceph_start(&c);
-	CHECK(fm_set_mode(FM_MODE_EMBEDDED) == 0);
 	require_engine();
 	char url[512];
 	refused("rados://fm/obj?conf=/nonexistent/faultmap/ceph.conf", O_RDONLY, ENOENT);
@@ -61,12 +58,7 @@ int main(void)
 
 	/* a monitor that never answers: its port is closed */
 	char conf[128];
-	snprintf(conf, sizeof(conf), "%s/dead.conf", c.dir);
-	FILE *f = fopen(conf, "w");
-	CHECK(f);
-	fprintf(f, "[global]\nmon host = v2:127.0.0.1:1\nauth client required = none\n"
-		   "client mount timeout = 2\n");
-	CHECK(fclose(f) == 0);
+	ceph_dead_conf(&c, conf, sizeof(conf));
 	snprintf(url, sizeof(url), "rados://fm/obj?conf=%s", conf);
 	refused(url, O_RDONLY, ETIMEDOUT);
 	unlink(conf);

@@ -1279,6 +1279,8 @@ bool client_may_cache(int fd)
 	return files_table_may_cache(fd);
 }
 
+static ssize_t bounce_rw(int fd, char *buf, size_t count, off_t pos, bool at_pos, bool write);
+
 /* file_rw - read (write: false) or write count bytes at offset (at_pos:
  * at the file position) through the daemon, FMD_BOUNCE at a time: the
  * program's buffer is copied to or from the bounce buffer here, as the
@@ -1297,12 +1299,23 @@ static ssize_t file_rw(int fd, char *buf, size_t count, off_t offset, bool at_po
 	int fl = fcntl(fd, F_GETFL);
 	off_t pos = at_pos ? lseek(fd, 0, SEEK_CUR) : offset;
 	int err = fl < 0 || pos < 0 ? -EBADF : rw_check(fl, write, buf, count, pos);
-	if (!err)
-		err = client_start();
 	if (err)
 		return fail(err);
 	if (count > MAX_RW_COUNT)
 		count = MAX_RW_COUNT;
+	ssize_t n = bounce_rw(fd, buf, count, pos, at_pos, write);
+	return n < 0 ? fail((int)n) : n;
+}
+
+/* bounce_rw - file_rw's transfer of count bytes at pos (at_pos: pos is
+ * the fd's position), through the daemon whatever fd is (a store's
+ * stand-in too: client_store_rw). Return: bytes moved, or -errno if none
+ * were. */
+static ssize_t bounce_rw(int fd, char *buf, size_t count, off_t pos, bool at_pos, bool write)
+{
+	int err = client_start();
+	if (err)
+		return err;
 	sigset_t old;
 	lock_take(&bounce_lock, &old);
 	size_t done = 0;
@@ -1349,7 +1362,7 @@ static ssize_t file_rw(int fd, char *buf, size_t count, off_t offset, bool at_po
 	if (!write && at_pos && done)
 		(void)lseek(fd, pos + (off_t)done, SEEK_SET);
 	if (err && !done)
-		return fail(err);
+		return err;
 	return (ssize_t)done;
 }
 
@@ -1462,4 +1475,98 @@ int client_cache(int fd, int what, uint64_t off, uint64_t len, struct fmd_cache_
 	}
 	sys_close(s);
 	return err;
+}
+
+/* ---- stores: opened and cached by the daemon -------------------------------- */
+
+/* A store of the daemon's, as this process holds it: its number there
+ * (FMD_STORE_OPEN) and, as handle_fd, its stand-in. */
+struct daemon_store {
+	struct fm_store s;
+	uint64_t id;
+};
+
+static int64_t daemon_store_size(struct fm_store *s)
+{
+	struct fmd_req req = {.op = FMD_STORE_SIZE};
+	struct fmd_rep rep;
+	int err = rpc(&req, s->handle_fd, &rep, NULL, NULL, 0);
+	return err ? err : (int64_t)rep.v[0];
+}
+
+/* daemon_store_destroy - fm_store_close's last reference: the daemon
+ * forgets this process's use of the store (gone with the connection if
+ * this fails). */
+static void daemon_store_destroy(struct fm_store *s)
+{
+	struct daemon_store *ds = (struct daemon_store *)s;
+	struct fmd_req req = {.op = FMD_STORE_CLOSE, .a = {ds->id}};
+	(void)rpc(&req, -1, NULL, NULL, NULL, 0);
+	if (s->handle_fd >= 0)
+		sys_close(s->handle_fd);
+	store_fini(s);
+	free(ds);
+}
+
+/* Only size and destroy: the client reads, writes and maps through the
+ * daemon (client_store_rw, fm_mmap of the stand-in). */
+static const struct fm_store_ops daemon_store_ops = {
+	.scheme = "daemon",
+	.size = daemon_store_size,
+	.destroy = daemon_store_destroy,
+};
+
+bool client_store_is(const struct fm_store *s)
+{
+	return s->ops == &daemon_store_ops;
+}
+
+int client_store_open(const char *url, int flags, struct fm_store **out)
+{
+	int err = client_start();
+	if (err)
+		return err;
+	char *here = store_url_here(url);
+	if (!here)
+		return -ENOMEM;
+	size_t len = strlen(here);
+	struct daemon_store *ds = len < FMD_BOUNCE ? calloc(1, sizeof(*ds)) : NULL;
+	err = len >= FMD_BOUNCE ? -ENAMETOOLONG : !ds ? -ENOMEM : 0;
+	if (!err)
+		err = store_init(&ds->s, &daemon_store_ops, url, url, (flags & O_ACCMODE) == O_RDWR);
+	if (err) {
+		free(here);
+		free(ds);
+		return err;
+	}
+	sigset_t old;
+	lock_take(&bounce_lock, &old); /* the URL travels in the bounce buffer */
+	memcpy(cl.bounce, here, len);
+	free(here);
+	struct fmd_req req = {.op = FMD_STORE_OPEN, .a = {len, (uint64_t)flags}};
+	struct fmd_rep rep;
+	int fd = -1;
+	err = rpc(&req, -1, &rep, &fd, NULL, 0);
+	lock_drop(&bounce_lock, &old);
+	if (!err && fd < 0)
+		err = -EIO;
+	if (err) {
+		store_fini(&ds->s);
+		free(ds);
+		return err;
+	}
+	ds->id = rep.v[0];
+	ds->s.handle_fd = fd_keep(fd);
+	struct stat st;
+	if (fstat(ds->s.handle_fd, &st) == 0) {
+		ds->s.dev = st.st_dev;
+		ds->s.ino = st.st_ino;
+	}
+	*out = &ds->s;
+	return 0;
+}
+
+ssize_t client_store_rw(struct fm_store *s, void *buf, size_t count, off_t off, bool write)
+{
+	return bounce_rw(s->handle_fd, buf, count, off, false, write);
 }

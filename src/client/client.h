@@ -43,6 +43,15 @@ ssize_t client_pwrite(int fd, const void *buf, size_t count, off_t offset, bool 
 int client_file_op(int op, int fd, uint64_t a0, uint64_t a1, uint64_t a2);
 int client_stats(struct fm_stats *out);
 
+/* Stores in daemon mode: fm_store_open of any URL but a file's opens the
+ * store in the daemon (FMD_STORE_OPEN); the handle is a store of the
+ * client's own kind (client_store_is), whose handle_fd is the daemon's
+ * stand-in, mapped and read through the daemon as a file is. Return: 0
+ * or -errno (client_store_rw: bytes, or -errno if none moved). */
+int client_store_open(const char *url, int flags, struct fm_store **out);
+bool client_store_is(const struct fm_store *s);
+ssize_t client_store_rw(struct fm_store *s, void *buf, size_t count, off_t off, bool write);
+
 /* client_daemon_pid - the pid of this user's daemon, if one runs (it is
  * not started); its socket's path into path. Return: the pid, -ENOENT if
  * none runs, or -errno. */

@@ -20,13 +20,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FMD_VERSION 6 /* 2: FMD_MMAP's rep.v[1] (a view that may not write is private);
-			* 3: FMD_MREMAP registers the moved view (and its
-			* neighbours) again, not the client;
-			* 4: refused writes told on the life line (struct fm_refusal);
-			* 5: and unreadable pages (FM_NOTE_UNREADABLE);
-			* 6: FMD_MADVISE of MADV_REMOVE stops at the kernel's stretches,
-			* FMD_MUNMAP and FMD_EXIT answer the write-back reports */
+/* 2: FMD_MMAP's rep.v[1] (a view that may not write is private);
+ * 3: FMD_MREMAP registers the moved view (and its neighbours) again, not
+ * the client; 4: refused writes told on the life line (struct
+ * fm_refusal); 5: and unreadable pages (FM_NOTE_UNREADABLE); 6: FMD_MADVISE
+ * of MADV_REMOVE stops at the kernel's stretches, FMD_MUNMAP and FMD_EXIT
+ * answer the write-back reports; 7: the store ops (FMD_STORE_OPEN...),
+ * FMD_PREAD/FMD_PWRITE of a stand-in */
+#define FMD_VERSION 7
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
@@ -105,7 +106,10 @@ enum fmd_op {
 	 * client's bounce buffer (the memfd of FMD_HELLO's reply, FMD_BOUNCE
 	 * bytes) as the buffer: a[0] = bytes (at most FMD_BOUNCE), a[1] =
 	 * offset, or FMD_AT_POS for the fd's file position (read, write).
-	 * fds: the file. rep.v[0] = bytes done; rep.err as the call's. */
+	 * fds: the file. rep.v[0] = bytes done; rep.err as the call's.
+	 * The stand-in of a store (FMD_STORE_OPEN) instead of a file: the
+	 * store's bytes (fm_store_pread, fm_store_pwrite: a write reaches the
+	 * store before the reply); never at FMD_AT_POS (ESPIPE). */
 	FMD_PREAD,
 	FMD_PWRITE,
 	/* ftruncate(fd, a[0]); fallocate(fd, a[0] = mode, a[1], a[2]);
@@ -134,6 +138,21 @@ enum fmd_op {
 	 * limit); payload: struct fmd_cache_info. A lock lasts until the
 	 * connection ends. */
 	FMD_CACHE,
+	/* fm_store_open in the daemon: the URL is the first a[0] bytes of the
+	 * bounce buffer (no NUL), a[1] = the flags (O_RDONLY or O_RDWR, with
+	 * O_CREAT, O_EXCL). The daemon shares one store per URL among its
+	 * clients (store_open_shared). rep.v[0] = the store's number for this
+	 * client (FMD_STORE_CLOSE); fds: its stand-in (store.h), read-only
+	 * unless a[1] asks O_RDWR: what the client maps (FMD_MMAP), reads
+	 * and writes (FMD_PREAD, FMD_PWRITE) and asks the size of. The
+	 * client's stores are closed when its connection ends, however it
+	 * ends; a forked child (FMD_FORK_ADOPT) has its parent's, by the
+	 * same numbers. */
+	FMD_STORE_OPEN,
+	/* fm_store_close: a[0] = the number FMD_STORE_OPEN gave. */
+	FMD_STORE_CLOSE,
+	/* fm_store_size of the store whose stand-in is fds[0]: rep.v[0]. */
+	FMD_STORE_SIZE,
 	FMD_OP_MAX
 };
 

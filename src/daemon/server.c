@@ -61,8 +61,26 @@ struct client_fd {
 };
 #define FMD_MAX_CLIENT_FDS 1024
 
+/* A store a client opened (FMD_STORE_OPEN): one reference, by its number. */
+struct client_store {
+	uint64_t id;
+	struct fm_store *s;
+};
+#define FMD_MAX_CLIENT_STORES 1024
+
+/* stores_put - drop the references of stores[0..n) and free the array. */
+static void stores_put(struct client_store *stores, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_put(stores[i].s);
+	free(stores);
+}
+
 struct client {
 	int sock;
+	struct client_store *stores; /* FMD_MAX_CLIENT_STORES at most */
+	size_t nstores;
+	uint64_t last_store_id;
 	struct client_fd *fds; /* errseq of its fds, FMD_MAX_CLIENT_FDS at most */
 	size_t nfds;
 	char *bounce; /* FMD_BOUNCE bytes shared with the client */
@@ -76,6 +94,9 @@ struct client {
 struct pending_fork {
 	uint64_t token;
 	struct mm *mm; /* the parent's vmas, no userfaultfd yet */
+	struct client_store *stores; /* the parent's, a reference each */
+	size_t nstores;
+	uint64_t last_store_id;
 	time_t born;
 	struct pending_fork *next;
 };
@@ -426,6 +447,7 @@ static void forget_pending(struct pending_fork **pp)
 	*pp = p->next;
 	nr_pending--;
 	mm_forget(p->mm);
+	stores_put(p->stores, p->nstores);
 	free(p);
 }
 
@@ -457,7 +479,9 @@ static int do_fork_prepare(struct client *c, struct fmd_rep *rep, struct fmd_vie
 	if (!err) {
 		p = calloc(1, sizeof(*p));
 		*views = calloc(n ? n : 1, sizeof(**views));
-		if (p && *views)
+		if (p && c->stores) /* the child's table: as large as any */
+			p->stores = calloc(FMD_MAX_CLIENT_STORES, sizeof(*p->stores));
+		if (p && *views && (p->stores || !c->stores))
 			p->mm = mm_dup(c->mm, -1);
 		if (!p || !*views || !p->mm)
 			err = -ENOMEM;
@@ -466,6 +490,13 @@ static int do_fork_prepare(struct client *c, struct fmd_rep *rep, struct fmd_vie
 		unsigned i = 0;
 		for (struct vma *v = c->mm->vmas; v; v = v->mm_next, i++)
 			(*views)[i] = (struct fmd_view){v->vm_start, v->vm_end, v->wp, v->shared};
+		/* The child has the parent's stores, by the same numbers. */
+		for (size_t k = 0; k < c->nstores; k++) {
+			p->stores[k] = c->stores[k];
+			store_get(c->stores[k].s);
+		}
+		p->nstores = c->nstores;
+		p->last_store_id = c->last_store_id;
 		p->token = token;
 		p->born = time(NULL);
 		p->next = pending;
@@ -475,6 +506,8 @@ static int do_fork_prepare(struct client *c, struct fmd_rep *rep, struct fmd_vie
 		rep->v[1] = n;
 		rep->len = (uint32_t)(n * sizeof(struct fmd_view));
 	} else {
+		if (p)
+			free(p->stores);
 		free(p);
 		free(*views);
 		*views = NULL;
@@ -502,6 +535,9 @@ static int do_fork_adopt(struct client *c, const struct fmd_req *r, int *fds, in
 		nr_pending--;
 		c->pid = (pid_t)r->a[2];
 		attach(c, p->mm, fds[0], fds[1]);
+		c->stores = p->stores;
+		c->nstores = p->nstores;
+		c->last_store_id = p->last_store_id;
 		free(p);
 		fds[0] = fds[1] = -1;
 		err = 0;
@@ -540,6 +576,132 @@ static void client_gone(struct client *c)
 	c->mm = NULL;
 }
 
+/* store_of_fd - the store (not a file's) whose stand-in fd is, with a
+ * reference, or NULL. */
+static struct fm_store *store_of_fd(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	struct fm_store *s = store_find(st.st_dev, st.st_ino);
+	if (s && file_store_fd(s, false) >= 0) {
+		store_put(s);
+		s = NULL;
+	}
+	return s;
+}
+
+/* standin_rw - FMD_PREAD or FMD_PWRITE of a store's stand-in fd: the
+ * store's bytes, through the cache, as the fd's mode allows (EBADF). */
+static int standin_rw(struct client *c, const struct fmd_req *r, int fd, struct fm_store *s,
+		    struct fmd_rep *rep)
+{
+	bool write = r->op == FMD_PWRITE;
+	int acc = fcntl(fd, F_GETFL) & O_ACCMODE;
+	if (r->a[1] == FMD_AT_POS)
+		return -ESPIPE;
+	if (write ? acc == O_RDONLY : acc == O_WRONLY)
+		return -EBADF;
+	ssize_t n = write ? fm_store_pwrite(s, c->bounce, r->a[0], (off_t)r->a[1])
+			  : fm_store_pread(s, c->bounce, r->a[0], (off_t)r->a[1]);
+	if (n < 0)
+		return -errno;
+	rep->v[0] = (uint64_t)n;
+	return 0;
+}
+
+/* A store opened on a thread of its own (open_store). */
+struct store_open_job {
+	const char *url;
+	int flags, err;
+	struct fm_store *s;
+};
+
+static void *store_open_thread(void *arg)
+{
+	struct store_open_job *j = arg;
+	j->err = store_open_shared(j->url, j->flags, &j->s);
+	return NULL;
+}
+
+/* open_store - store_open_shared on a thread with a program's main stack
+ * (8 MiB): a store kind's library runs its initializers at its first open
+ * (librados's need more than the client threads' 256 KiB), and may
+ * connect with deep calls. Return: 0 or -errno. */
+static int open_store(const char *url, int flags, struct fm_store **out)
+{
+	struct store_open_job j = {url, flags, -EAGAIN, NULL};
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 8 << 20);
+	if (pthread_create(&t, &attr, store_open_thread, &j) == 0)
+		pthread_join(t, NULL);
+	pthread_attr_destroy(&attr);
+	*out = j.s;
+	return j.err;
+}
+
+/* do_store_open - see FMD_STORE_OPEN. */
+static int do_store_open(struct client *c, const struct fmd_req *r, struct fmd_rep *rep,
+			 int *out_fd)
+{
+	uint64_t len = r->a[0];
+	if (len >= FMD_BOUNCE || r->a[1] > INT_MAX || !store_flags_ok((int)r->a[1]) || r->a[2] ||
+	    r->a[3] || r->a[4] || r->a[5])
+		return -EINVAL;
+	int flags = (int)r->a[1];
+	if (c->nstores == FMD_MAX_CLIENT_STORES)
+		return -EMFILE;
+	if (!c->stores && !(c->stores = calloc(FMD_MAX_CLIENT_STORES, sizeof(*c->stores))))
+		return -ENOMEM;
+	char *url = malloc(len + 1); /* a copy: the client may change the bounce buffer */
+	if (!url)
+		return -ENOMEM;
+	memcpy(url, c->bounce, len);
+	url[len] = '\0';
+	struct fm_store *s = NULL;
+	int err = strlen(url) != len ? -EINVAL : open_store(url, flags, &s);
+	free(url);
+	if (err)
+		return err;
+	*out_fd = store_standin_fd(s, (flags & O_ACCMODE) == O_RDWR);
+	if (*out_fd < 0) {
+		err = *out_fd;
+		store_put(s);
+		return err;
+	}
+	c->stores[c->nstores] = (struct client_store){++c->last_store_id, s};
+	rep->v[0] = c->stores[c->nstores++].id;
+	return 0;
+}
+
+static int do_store_close(struct client *c, const struct fmd_req *r)
+{
+	for (size_t i = 0; i < c->nstores; i++) {
+		if (c->stores[i].id != r->a[0])
+			continue;
+		struct fm_store *s = c->stores[i].s;
+		c->stores[i] = c->stores[--c->nstores];
+		store_put(s);
+		return 0;
+	}
+	return -EBADF;
+}
+
+static int do_store_size(int fd, struct fmd_rep *rep)
+{
+	struct fm_store *s = store_of_fd(fd);
+	if (!s)
+		return -EBADF;
+	int64_t n = s->ops->size(s);
+	store_put(s);
+	if (n < 0)
+		return (int)n;
+	rep->v[0] = (uint64_t)n;
+	return 0;
+}
+
 /* client_fd_of - the record of the client's fd number cfd, which is fd
  * here, made if need be (the oldest goes when the table is full). */
 static struct client_fd *client_fd_of(struct client *c, int cfd, int fd)
@@ -571,6 +733,12 @@ static int do_file(struct client *c, const struct fmd_req *r, int fd, struct fmd
 	if ((r->op == FMD_PREAD || r->op == FMD_PWRITE) &&
 	    (len > FMD_BOUNCE || (!at_pos && off > (uint64_t)INT64_MAX)))
 		return -EINVAL;
+	struct fm_store *s = r->op == FMD_PREAD || r->op == FMD_PWRITE ? store_of_fd(fd) : NULL;
+	if (s) { /* a store's stand-in */
+		int err = standin_rw(c, r, fd, s, rep);
+		store_put(s);
+		return err;
+	}
 	switch (r->op) {
 	case FMD_PREAD:
 		n = at_pos ? fm_read(fd, c->bounce, len) : fm_pread(fd, c->bounce, len, (off_t)off);
@@ -623,6 +791,7 @@ static int fds_wanted(uint32_t op)
 	case FMD_MMAP: case FMD_PREAD: case FMD_PWRITE: case FMD_FTRUNCATE:
 	case FMD_FALLOCATE: case FMD_FSYNC: case FMD_SYNC_FILE_RANGE: case FMD_SYNCFS:
 	case FMD_CACHE:
+	case FMD_STORE_SIZE:
 		return 1;
 	default:
 		return 0;
@@ -727,6 +896,15 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 		case FMD_MREMAP:
 			rep.err = do_mremap(c, r, &rep);
 			break;
+		case FMD_STORE_OPEN:
+			rep.err = do_store_open(c, r, &rep, &out_fd);
+			break;
+		case FMD_STORE_CLOSE:
+			rep.err = do_store_close(c, r);
+			break;
+		case FMD_STORE_SIZE:
+			rep.err = do_store_size(fds[0], &rep);
+			break;
 		default:
 			ok = false;
 		}
@@ -762,6 +940,7 @@ static void *client_thread(void *arg)
 	}
 	fmd_cache_unlock_all(&c->locks);
 	client_gone(c);
+	stores_put(c->stores, c->nstores); /* after its mappings: they hold their own */
 	if (c->bounce)
 		sys_munmap(c->bounce, FMD_BOUNCE);
 	free(c->fds);

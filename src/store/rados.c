@@ -30,9 +30,11 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 typedef void *rados_t;
@@ -329,6 +331,38 @@ static int parse_url(const char *url, struct rados_url *u)
 		q = next;
 	}
 	return err;
+}
+
+/*
+ * rados_url_here - url as the daemon must open it for this process: a URL
+ * without conf= gets this process's $CEPH_CONF (made absolute, escaped),
+ * since the daemon's environment and directory are not the client's.
+ * Return: a new string (url itself copied if nothing is to add), or NULL
+ * (ENOMEM).
+ */
+char *rados_url_here(const char *url)
+{
+	const char *conf = getenv("CEPH_CONF");
+	char cwd[PATH_MAX] = "";
+	if (!conf || !*conf || strchr(url, '?'))
+		return strdup(url);
+	if (conf[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		return strdup(url); /* the daemon's search, as without one */
+	size_t n = strlen(url) + 7 + 3 * (strlen(cwd) + 1 + strlen(conf)) + 1;
+	char *out = malloc(n);
+	if (!out)
+		return NULL;
+	size_t k = (size_t)snprintf(out, n, "%s?conf=", url);
+	char path[2 * PATH_MAX + 2];
+	snprintf(path, sizeof(path), "%s%s%s", cwd, *cwd ? "/" : "", conf);
+	for (const char *c = path; *c; c++) {
+		if (isalnum((unsigned char)*c) || strchr("/._-", *c))
+			out[k++] = *c;
+		else
+			k += (size_t)snprintf(out + k, n - k, "%%%02X", (unsigned char)*c);
+	}
+	out[k] = '\0';
+	return out;
 }
 
 /* object_open - the object, made (O_CREAT, exclusively with O_EXCL) if

@@ -8,6 +8,7 @@
  * store_lock, taken inside engine.lock (as_get) or alone, never around it.
  */
 #include "internal.h"
+#include "client/client.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -191,16 +192,25 @@ static const char *url_path(const char *url)
 	return NULL;
 }
 
-struct fm_store *fm_store_open(const char *url, int flags)
+/* store_flags_ok - the flags fm_store_open takes: O_RDONLY or O_RDWR,
+ * with O_CREAT and O_EXCL (a file's). */
+bool store_flags_ok(int flags)
 {
-	int err = 0;
-	struct fm_store *s = NULL;
 	int acc = flags & O_ACCMODE;
-	if (!url)
-		err = -EFAULT;
-	else if ((flags & ~(O_ACCMODE | O_CREAT | O_EXCL)) || (acc != O_RDONLY && acc != O_RDWR))
-		err = -EINVAL;
-	else if (url_path(url))
+	return !(flags & ~(O_ACCMODE | O_CREAT | O_EXCL)) && (acc == O_RDONLY || acc == O_RDWR);
+}
+
+/*
+ * store_open_url - open the store url names (flags checked), by its
+ * scheme, and register it. Every store kind is opened here: in embedded
+ * mode for fm_store_open, in the daemon for its clients (store_open_shared).
+ * Return: 0 or -errno (EPROTONOSUPPORT: no such scheme).
+ */
+int store_open_url(const char *url, int flags, struct fm_store **out)
+{
+	int err;
+	struct fm_store *s = NULL;
+	if (url_path(url))
 		err = file_store_open(url_path(url), flags, url, &s);
 	else if (strncmp(url, "nbd", 3) == 0 && (flags & (O_CREAT | O_EXCL)))
 		err = -EINVAL; /* an export is made by its server */
@@ -210,11 +220,99 @@ struct fm_store *fm_store_open(const char *url, int flags)
 		err = rados_store_open(url, flags, &s);
 	else
 		err = -EPROTONOSUPPORT;
+	if (!err) {
+		store_register(s);
+		*out = s;
+	}
+	return err;
+}
+
+static pthread_mutex_t shared_open_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* store_find_url - the registered store opened from url (writable, if
+ * writable), the newest, with a new reference, or NULL. */
+static struct fm_store *store_find_url(const char *url, bool writable)
+{
+	pthread_mutex_lock(&store_lock);
+	struct fm_store *s = stores;
+	while (s && (!s->url || strcmp(s->url, url) || (writable && !s->writable)))
+		s = s->next;
+	if (s)
+		s->refs++;
+	pthread_mutex_unlock(&store_lock);
+	return s;
+}
+
+/*
+ * store_open_shared - the daemon's store of url for one more client: the
+ * one open already (so that every process of the user shares its cache),
+ * else a new one, opened for writing if the store allows it whatever flags
+ * ask (a later writer then shares the cache of the readers before it),
+ * else as flags ask (so a failure is embedded mode's, errno and all); a
+ * client's access is its stand-in's (store_standin_fd). Return: 0 or -errno,
+ * as fm_store_open's.
+ */
+int store_open_shared(const char *url, int flags, struct fm_store **out)
+{
+	bool want_write = (flags & O_ACCMODE) == O_RDWR;
+	pthread_mutex_lock(&shared_open_lock);
+	/* O_EXCL must fail on a store that exists: its kind says so. */
+	struct fm_store *s = (flags & O_EXCL) ? NULL : store_find_url(url, want_write);
+	int err = 0;
+	if (!s && !want_write && !(flags & (O_CREAT | O_EXCL)) &&
+	    store_open_url(url, O_RDWR, &s) != 0)
+		s = NULL;
+	if (!s)
+		err = store_open_url(url, flags, &s);
+	pthread_mutex_unlock(&shared_open_lock);
+	if (!err)
+		*out = s;
+	return err;
+}
+
+/* store_standin_fd - a new fd of s's stand-in (its file, for a file store)
+ * for a client: read-only unless writable (and s writable). Return: the
+ * fd, or -errno. */
+int store_standin_fd(const struct fm_store *s, bool writable)
+{
+	int fd;
+	if (writable && s->writable) {
+		fd = fcntl(s->handle_fd, F_DUPFD_CLOEXEC, 0);
+	} else {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", s->handle_fd);
+		fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+/* store_url_here - url as the daemon must open it for this process: what
+ * a store kind takes from the process (its environment, its directory)
+ * written into the URL, by the kind (rados: $CEPH_CONF). Return: a new
+ * string, or NULL (ENOMEM). */
+char *store_url_here(const char *url)
+{
+	if (strncmp(url, "rados:", 6) == 0)
+		return rados_url_here(url);
+	return strdup(url);
+}
+
+struct fm_store *fm_store_open(const char *url, int flags)
+{
+	int err = 0;
+	struct fm_store *s = NULL;
+	if (!url)
+		err = -EFAULT;
+	else if (!store_flags_ok(flags))
+		err = -EINVAL;
+	else if (fm_client_mode() && !url_path(url))
+		err = client_store_open(url, flags, &s); /* the daemon's */
+	else
+		err = store_open_url(url, flags, &s);
 	if (err) {
 		errno = -err;
 		return NULL;
 	}
-	store_register(s);
 	return s;
 }
 
@@ -235,6 +333,14 @@ int64_t fm_store_size(struct fm_store *s)
 	return s->ops->size(s);
 }
 
+/* store_of_this_mode - whether s can be used in this process's mode: a
+ * file store in both; in daemon mode a store of the daemon's
+ * (client_store_open), in embedded mode any other. */
+static bool store_of_this_mode(const struct fm_store *s)
+{
+	return file_store_fd(s, false) >= 0 || fm_client_mode() == client_store_is(s);
+}
+
 void *fm_mmap_store(void *addr, size_t length, int prot, int flags, struct fm_store *s,
 		    off_t offset)
 {
@@ -248,9 +354,10 @@ void *fm_mmap_store(void *addr, size_t length, int prot, int flags, struct fm_st
 		errno = EINVAL;
 		return MAP_FAILED;
 	}
-	/* The daemon gets the fd: a file's is the file, a stand-in is not a
-	 * store there (yet). */
-	if (fm_client_mode() && file_store_fd(s, false) < 0) {
+	/* In daemon mode the daemon gets the fd: a file's is the file, a
+	 * store the daemon opened (client_store_open) has its stand-in
+	 * there. A store opened in the other mode is no store here. */
+	if (!store_of_this_mode(s)) {
 		errno = EOPNOTSUPP;
 		return MAP_FAILED;
 	}
@@ -385,9 +492,11 @@ static ssize_t store_rw(struct fm_store *s, void *buf, size_t count, off_t off, 
 		return -EINVAL;
 	if (write && !s->writable)
 		return -EBADF;
-	if (fm_client_mode()) { /* a file: the daemon's cache of it; no other store */
-		if (file_store_fd(s, false) < 0)
-			return -EOPNOTSUPP;
+	if (!store_of_this_mode(s))
+		return -EOPNOTSUPP;
+	if (fm_client_mode() && file_store_fd(s, false) < 0) /* the daemon's store */
+		return client_store_rw(s, buf, count, off, write);
+	if (fm_client_mode()) { /* a file: the daemon's cache of it */
 		ssize_t r = write ? fm_pwrite(s->handle_fd, buf, count, off)
 				  : fm_pread(s->handle_fd, buf, count, off);
 		return r < 0 ? -errno : r;

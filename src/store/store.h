@@ -17,6 +17,11 @@
  *   rados.c  an object of a Ceph RADOS pool (librados): rados://pool/object.
  *            Reads cut into pieces in flight together, write-back runs
  *            in flight at once (rados_aio_*).
+ *   client.c (struct daemon_store) in daemon mode, a store the daemon
+ *            opened for this process (FMD_STORE_OPEN): only size and
+ *            destroy; it is mapped, read and written through the daemon,
+ *            which runs one of the above (docs/design.md, "Stores in
+ *            daemon mode").
  *
  * Conventions: every op returns 0 (or bytes) or -errno, as the rest of the
  * engine; none takes engine.lock, and read may be called by several fault
@@ -115,6 +120,12 @@ void store_set_latency(struct fm_store *s, uint64_t us);
 void store_write(struct fm_store_io *ios, size_t n);
 int store_ring_fd(const struct fm_store *s, bool buffered);
 
+bool store_flags_ok(int flags);
+int store_open_url(const char *url, int flags, struct fm_store **out);
+int store_open_shared(const char *url, int flags, struct fm_store **out);
+int store_standin_fd(const struct fm_store *s, bool writable);
+char *store_url_here(const char *url);
+
 /* file.c */
 int file_store_new(int fd, const char *url, struct fm_store **out);
 int file_store_open(const char *path, int flags, const char *url, struct fm_store **out);
@@ -128,5 +139,6 @@ int nbd_store_open(const char *url, int flags, struct fm_store **out);
 
 /* rados.c */
 int rados_store_open(const char *url, int flags, struct fm_store **out);
+char *rados_url_here(const char *url);
 
 #endif /* FAULTMAP_STORE_H */
