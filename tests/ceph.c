@@ -51,7 +51,8 @@ static int run(char *const argv[], const char *log, char *const env[])
 		extra++;
 	char **envp = calloc(n + extra + 1, sizeof(char *));
 	CHECK(envp);
-	memcpy(envp, env, extra * sizeof(char *));
+	if (extra)
+		memcpy(envp, env, extra * sizeof(char *));
 	size_t k = extra;
 	for (size_t i = 0; i < n; i++) { /* the rest, but what env sets */
 		bool set = false;

@@ -77,10 +77,11 @@ static struct {
 #define RADOS_CALLS(X)                                                                   \
 	X(rados_create) X(rados_conf_set) X(rados_conf_read_file) X(rados_conf_get)      \
 	X(rados_connect) X(rados_shutdown) X(rados_ioctx_create) X(rados_ioctx_destroy)  \
-	X(rados_read) X(rados_stat) X(rados_trunc) X(rados_aio_create_completion2) X(rados_aio_read)   \
-	X(rados_aio_write) X(rados_aio_wait_for_complete) X(rados_aio_get_return_value) \
-	X(rados_aio_release) X(rados_aio_flush) X(rados_create_write_op)                 \
-	X(rados_write_op_create) X(rados_write_op_operate) X(rados_release_write_op)
+	X(rados_read) X(rados_stat) X(rados_trunc) X(rados_aio_create_completion2)       \
+	X(rados_aio_read) X(rados_aio_write) X(rados_aio_wait_for_complete)              \
+	X(rados_aio_get_return_value) X(rados_aio_release) X(rados_aio_flush)            \
+	X(rados_create_write_op) X(rados_write_op_create) X(rados_write_op_operate)      \
+	X(rados_release_write_op)
 static bool lib_ok;
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
