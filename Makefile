@@ -111,7 +111,12 @@ $(BUILD)/scene: examples/scene.c $(BUILD)/libfaultmap.a
 # The benchmark (bench/): faultmap against kernel mmap, pread (and UMap).
 FM_BENCH_REV ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 PROBES := $(patsubst bench/probes/%.c,$(BUILD)/%,$(wildcard bench/probes/probe-*.c))
-bench: $(BUILD)/fm-bench $(BUILD)/fm-floor $(PROBES)
+# fm-rados-bench (bench/store/): a RADOS object through a mapping against
+# librados; built where librados's header is (Debian librados-dev).
+RADOS_BENCH := $(if $(wildcard /usr/include/rados/librados.h),$(BUILD)/fm-rados-bench)
+bench: $(BUILD)/fm-bench $(BUILD)/fm-floor $(PROBES) $(RADOS_BENCH)
+$(BUILD)/fm-rados-bench: bench/store/fm-rados-bench.c $(BUILD)/libfaultmap.a
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libfaultmap.a $(LDLIBS) -lrados -o $@
 # Probes of the directions of issue 11 (bench/probes/, docs/performance-probes.md):
 # each measures one mechanism with no engine; built here, never run by tests.
 $(BUILD)/probe-%: bench/probes/probe-%.c bench/probes/probe.h

@@ -1,0 +1,218 @@
+/*
+ * fm-rados-bench - a RADOS object read through a faultmap mapping against
+ * librados itself, side by side in one run (issue 12's measurements):
+ *
+ *   random 4 KiB reads at QD1: a byte of a random page through the mapping
+ *     (MADV_RANDOM: one page a miss) against rados_read of that page;
+ *   a sequential scan of the whole object: the mapping (MADV_SEQUENTIAL)
+ *     against rados_aio_read of 256 KiB pieces at queue depths 1, 4, 16.
+ *
+ * The object is SIZE bytes (default 64 MiB; a cluster's osd max object
+ * size is 128 MiB by default), the budget SIZE/8, so the mapping's cache
+ * holds an eighth of it; each pass of the mapping opens a new store (a
+ * cold cache). Needs a cluster: --conf PATH (else $CEPH_CONF), --pool
+ * (default fm); scripts/ceph-dev.sh up DIR makes one.
+ *
+ * usage: fm-rados-bench [--conf PATH] [--pool POOL] [--size BYTES]
+ *                       [--reads N]
+ * Prints one line per measurement. Not a test: no timing is judged.
+ */
+#include <errno.h>
+#include <faultmap.h>
+#include <fcntl.h>
+#include <rados/librados.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define PAGE 4096
+#define PIECE (256 * 1024)
+#define OID "fm-rados-bench"
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "fm-rados-bench: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	exit(1);
+}
+
+static uint64_t rs = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+	rs ^= rs << 13;
+	rs ^= rs >> 7;
+	rs ^= rs << 17;
+	return rs;
+}
+
+/* scan_aio - read the whole object in PIECE reads, depth in flight.
+ * Return: seconds. */
+static double scan_aio(rados_ioctx_t io, char *buf, size_t size, int depth)
+{
+	rados_completion_t c[64];
+	size_t off[64];
+	int n = 0, head = 0;
+	size_t next = 0, done = 0;
+	double t = now();
+	while (done < size) {
+		while (n < depth && next < size) {
+			int slot = (head + n) % depth;
+			if (rados_aio_create_completion2(NULL, NULL, &c[slot]) < 0)
+				die("rados_aio_create_completion2", EIO);
+			off[slot] = next;
+			int r = rados_aio_read(io, OID, c[slot], buf + next, PIECE, next);
+			if (r < 0)
+				die("rados_aio_read", r);
+			next += PIECE;
+			n++;
+		}
+		rados_aio_wait_for_complete(c[head]);
+		int r = rados_aio_get_return_value(c[head]);
+		if (r != PIECE)
+			die("rados_aio_read returned short", r < 0 ? r : EIO);
+		rados_aio_release(c[head]);
+		(void)off;
+		done += PIECE;
+		head = (head + 1) % depth;
+		n--;
+	}
+	return now() - t;
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf = getenv("CEPH_CONF"), *pool = "fm";
+	size_t size = 64 << 20;
+	long reads = 2000;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--conf"))
+			conf = argv[i + 1];
+		else if (!strcmp(argv[i], "--pool"))
+			pool = argv[i + 1];
+		else if (!strcmp(argv[i], "--size") && fm_parse_size(argv[i + 1], &size) == 0)
+			;
+		else if (!strcmp(argv[i], "--reads"))
+			reads = atol(argv[i + 1]);
+		else {
+			fprintf(stderr, "usage: fm-rados-bench [--conf PATH] [--pool POOL] "
+					"[--size BYTES] [--reads N]\n");
+			return 2;
+		}
+	}
+	if (!conf) {
+		fprintf(stderr, "fm-rados-bench: no --conf and no $CEPH_CONF\n");
+		return 2;
+	}
+	size = (size + PIECE - 1) / PIECE * PIECE;
+	fm_set_mode(FM_MODE_EMBEDDED); /* this process's own cache: fm_set_budget */
+	if (fm_set_budget(size / 8) != 0)
+		die("fm_set_budget", EINVAL);
+
+	rados_t cluster;
+	rados_ioctx_t io;
+	int r = rados_create(&cluster, NULL);
+	if (!r)
+		r = rados_conf_read_file(cluster, conf);
+	if (!r)
+		r = rados_connect(cluster);
+	if (!r)
+		r = rados_ioctx_create(cluster, pool, &io);
+	if (r)
+		die("connecting", r);
+	char *buf = malloc(size);
+	if (!buf)
+		die("malloc", ENOMEM);
+	for (size_t i = 0; i < size; i++)
+		buf[i] = (char)(i * 7 + i / PAGE);
+	for (size_t off = 0; off < size; off += 4 << 20) { /* the object */
+		r = rados_write(io, OID, buf + off, size - off < (4 << 20) ? size - off : 4 << 20, off);
+		if (r < 0)
+			die("rados_write", r);
+	}
+	printf("object %s/%s: %zu MiB, budget %zu MiB, %ld random reads\n", pool, OID,
+	       size >> 20, (size / 8) >> 20, reads);
+
+	/* random 4 KiB reads, QD1: librados */
+	size_t pages = size / PAGE;
+	char page[PAGE];
+	double t = now();
+	for (long i = 0; i < reads; i++) {
+		r = rados_read(io, OID, page, PAGE, (rnd() % pages) * PAGE);
+		if (r != PAGE)
+			die("rados_read", r < 0 ? r : EIO);
+	}
+	double t_rados = (now() - t) / (double)reads;
+
+	/* random 4 KiB reads, QD1: the mapping */
+	char url[512];
+	snprintf(url, sizeof(url), "rados://%s/%s?conf=%s", pool, OID, conf);
+	struct fm_store *s = fm_store_open(url, O_RDONLY);
+	if (!s)
+		die("fm_store_open", errno);
+	volatile char *p = fm_mmap_store(NULL, size, PROT_READ, MAP_SHARED, s, 0);
+	if (p == MAP_FAILED)
+		die("fm_mmap_store", errno);
+	fm_madvise((void *)p, size, MADV_RANDOM);
+	unsigned sum = 0;
+	t = now();
+	for (long i = 0; i < reads; i++) {
+		size_t pg = rnd() % pages;
+		char v = p[pg * PAGE + 1];
+		if (v != buf[pg * PAGE + 1])
+			die("the mapping read a wrong byte", EIO);
+		sum += (unsigned char)v;
+	}
+	double t_map = (now() - t) / (double)reads;
+	fm_munmap((void *)p, size);
+	fm_store_close(s);
+	printf("random 4 KiB read, QD1: mapping %.1f us, rados_read %.1f us (%.2fx)\n",
+	       t_map * 1e6, t_rados * 1e6, t_map / t_rados);
+
+	/* scans */
+	double best = 0;
+	int best_qd = 0;
+	int qds[] = {1, 4, 16};
+	char *scan = malloc(size);
+	if (!scan)
+		die("malloc", ENOMEM);
+	for (size_t k = 0; k < sizeof(qds) / sizeof(qds[0]); k++) {
+		double secs = scan_aio(io, scan, size, qds[k]);
+		double mbs = (double)size / secs / 1e6;
+		printf("scan, rados_aio_read 256 KiB at QD%d: %.0f MB/s\n", qds[k], mbs);
+		if (mbs > best)
+			best = mbs, best_qd = qds[k];
+	}
+	if (memcmp(scan, buf, size) != 0)
+		die("rados_aio_read read wrong bytes", EIO);
+	s = fm_store_open(url, O_RDONLY);
+	if (!s)
+		die("fm_store_open", errno);
+	p = fm_mmap_store(NULL, size, PROT_READ, MAP_SHARED, s, 0);
+	if (p == MAP_FAILED)
+		die("fm_mmap_store", errno);
+	fm_madvise((void *)p, size, MADV_SEQUENTIAL);
+	t = now();
+	for (size_t off = 0; off < size; off += PAGE)
+		sum += (unsigned char)p[off];
+	double secs = now() - t;
+	double mbs = (double)size / secs / 1e6;
+	printf("scan, mapping (MADV_SEQUENTIAL): %.0f MB/s = %.0f%% of rados_aio_read at QD%d\n",
+	       mbs, 100 * mbs / best, best_qd);
+	fm_munmap((void *)p, size);
+	fm_store_close(s);
+	rados_remove(io, OID);
+	rados_ioctx_destroy(io);
+	rados_shutdown(cluster);
+	free(scan);
+	free(buf);
+	return sum == 0xffffffffu; /* keeps the reads */
+}
