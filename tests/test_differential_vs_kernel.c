@@ -249,15 +249,25 @@ static void reprotect_part(int seq, int op, struct map *m)
 		both_mprotect(seq, op, m, a, n, m->prot);
 }
 
+/* reserve - len bytes of address space with a free page on each side, so
+ * that what moves there has no neighbour: the two sides' layouts differ,
+ * and a mapping moved next to one of the same file at the next offset
+ * merges with it (then its vmas are not the other side's). */
+static unsigned char *reserve(size_t len)
+{
+	unsigned char *r = mmap(NULL, len + 2 * PS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(r != MAP_FAILED);
+	CHECK(munmap(r, PS) == 0 && munmap(r + PS + len, PS) == 0);
+	return r + PS;
+}
+
 /* At times: move a whole mapping with MREMAP_FIXED, keeping its size, into
  * a reservation of its own on each side. */
 static void fixed_move(int seq, int op, struct map *m)
 {
 	if (rnd(&rs2) % 3)
 		return;
-	unsigned char *kr = mmap(NULL, m->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	unsigned char *fr = mmap(NULL, m->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CHECK(kr != MAP_FAILED && fr != MAP_FAILED);
+	unsigned char *kr = reserve(m->len), *fr = reserve(m->len);
 	errno = 0;
 	void *k = mremap(m->k, m->len, m->len, MREMAP_MAYMOVE | MREMAP_FIXED, kr);
 	int kerr = errno;
