@@ -23,6 +23,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -185,6 +186,8 @@ void fm_free(void *p)
 	if (!p)
 		return;
 	struct head *h = (struct head *)((char *)p - HEAD);
+	if (h->magic != MAGIC)
+		abort(); /* not fm_alloc's: a bug of faultmap's, never to pass silently */
 	if (h->class == LARGE) {
 		put(h);
 		return;

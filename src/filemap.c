@@ -341,7 +341,7 @@ static ssize_t filemap_write(struct file_op *op, const void *buf, size_t len,
 		if (fstat(op->fd, &st) == 0 && (uint64_t)st.st_size > op->as->i_size)
 			(void)as_set_size(op->as, (uint64_t)st.st_size);
 	}
-	fm_free(bounce);
+	free(bounce); /* aligned_alloc's, not fm_alloc's */
 	return done ? (ssize_t)done : ret;
 }
 
