@@ -36,6 +36,7 @@
  * What stdio (fread/fwrite) and other libc-internal calls do bypasses the
  * interposer: glibc calls the kernel directly there.
  */
+#include "client/client.h"
 #include "internal.h"
 #include "publish.h"
 
@@ -877,6 +878,14 @@ EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *rl)
 static int before_exec(void)
 {
 	fd_limit_for_exec();
+	if (fm_client_mode()) {
+		/* The daemon's cache outlives this image, so nothing is lost
+		 * if this fails, and the exec goes on; but the program about
+		 * to start may read the file past faultmap (stdio's reads do),
+		 * so the dirty pages go to the file first. */
+		(void)client_before_exec();
+		return 0;
+	}
 	if (!engine.started || engine.forked_child)
 		return 0;
 	/* In a vfork child (another pid, the same memory: Python's

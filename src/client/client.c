@@ -765,6 +765,20 @@ static void at_exit(void)
 				"this process's files: %s\n", strerror(-err));
 }
 
+int client_before_exec(void)
+{
+	if (!cl.started || atomic_load(&cl.dead))
+		return 0;
+	if (getpid() == cl.pid) { /* this image's line, as at exit */
+		struct fm_stats st;
+		struct fmd_req sreq = {.op = FMD_STATS};
+		if (rpc(&sreq, -1, NULL, NULL, &st, sizeof(st)) == 0)
+			publish_client_stats(&st);
+	}
+	struct fmd_req req = {.op = FMD_SYNC_ALL};
+	return rpc(&req, -1, NULL, NULL, NULL, 0);
+}
+
 /* ---- start ---------------------------------------------------------------- */
 
 /* check_budget - a budget asked for here (fm_set_budget, FAULTMAP_BUDGET,

@@ -34,6 +34,12 @@ int client_mprotect(void *addr, size_t length, int prot);
 void *client_mremap(void *old_address, size_t old_size, size_t new_size, int flags,
 		    void *new_address);
 int client_sync_all(void);
+/* client_before_exec - this image is about to exec (or a vfork child of
+ * it): its stats line (FAULTMAP_STATS_FILE), and every dirty page to its
+ * file, for the program about to start, which may read the file past
+ * faultmap. Return: 0 or -errno (nothing is lost: the daemon keeps the
+ * pages). */
+int client_before_exec(void);
 /* read(), write() and the size and sync calls of a file the daemon may
  * cache (client_may_cache), through it; others go to the kernel. at_pos:
  * at the fd's file position (read, write), not at offset. */

@@ -4,7 +4,7 @@
 # close, runs other programs on it: a subprocess (fork + exec of
 # sha256sum, which read()s the file) and os.execv of a shell that runs
 # sha256sum. On Linux both see the mapping's writes (one page cache); the
-# outputs must equal the kernel run's.
+# outputs must equal the kernel run's. In embedded mode, then in daemon mode.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_py mmap python3
@@ -26,12 +26,22 @@ sys.stdout.flush()
 os.execv("/bin/sh", ["sh", "-c", "sha256sum data.bin; echo done"])
 EOF
 
-gen_files data.bin $((4 << 20)) child
-cd "$WORK/kern" && run_kernel "$PY" ../prog.py >../kern.out
-cd "$WORK/fm" && run_fm 256K "$PY" ../prog.py >../fm.out
-cd "$WORK" || fail "cd $WORK"
-same_output kern.out fm.out "the checksums the child processes printed"
-same_file data.bin
-expect_served 262144
+# run_and_check - both runs on fresh copies of the file; the same outputs.
+run_and_check() {
+	gen_files data.bin $((4 << 20)) child
+	cd "$WORK/kern" && run_kernel "$PY" ../prog.py >../kern.out
+	cd "$WORK/fm" && run_fm 256K "$PY" ../prog.py >../fm.out
+	cd "$WORK" || fail "cd $WORK"
+	same_output kern.out fm.out "the checksums the child processes printed"
+	same_file data.bin
+	expect_served 262144
+}
+
+run_and_check
 expect_stat write_faults -gt 0
 expect_stat evictions -gt 0
+
+# Daemon mode: the dirty pages are the daemon's, and outlive the image;
+# exec (and the vfork child's exec) writes them to the file first.
+use_daemon
+run_and_check
