@@ -6,7 +6,8 @@
  *
  * A setitimer handler at 100 us works on a mapping of its own (file B),
  * while the main thread maps file A shared, fills it and unmaps it, in a
- * loop of ITERATIONS per kind of call the handler makes. A watchdog thread
+ * loop of ITERATIONS per kind of call the handler makes (or until the
+ * handler has run MIN_INTERRUPTS times). A watchdog thread
  * turns a hang into a failure.
  *
  * Built with FM_LIBC_CALLS (tests/programs/test_signal_handler_map_calls_
@@ -55,6 +56,8 @@ const char *__tsan_default_options(void)
 #endif
 
 #define ITERATIONS 300
+#define MIN_ITERATIONS 30
+#define MIN_INTERRUPTS 20000
 #define A_PAGES 16
 #define B_PAGES 8
 
@@ -187,7 +190,13 @@ int main(int argc, char **argv)
 		calls = 0;
 		struct itimerval it = {{0, 100}, {0, 100}};
 		CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
-		for (int i = 0; i < ITERATIONS && !handler_failed; i++) {
+		/* ITERATIONS, or fewer once the handler has interrupted the
+		 * loop MIN_INTERRUPTS times: where each call is a round trip to
+		 * the daemon, the handler takes most of the 100 us period, and
+		 * 300 iterations would take minutes. */
+		for (int i = 0; i < ITERATIONS && !handler_failed &&
+				(i < MIN_ITERATIONS || calls < MIN_INTERRUPTS);
+		     i++) {
 			char *a = MMAP(NULL, A_PAGES * PS, PROT_READ | PROT_WRITE, MAP_SHARED,
 				       fd_a, 0);
 			CHECK(a != MAP_FAILED);
