@@ -55,7 +55,11 @@ $(BUILD)/install/faultmap: $(BUILD)/install-dirs
 $(BUILD)/faultmap $(BUILD)/install/faultmap: $(wildcard programs/*.c programs/*.h) $(SRC_HEADERS) $(BUILD)/libfaultmap.a $(BUILD)/git-rev
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -DFM_PRELOAD_NAME='"$(PRELOAD_NAME)"' -DFM_GIT_REV="\"$$(cat $(BUILD)/git-rev)\"" \
-		$(wildcard programs/*.c) $(BUILD)/libfaultmap.a $(LDLIBS) -lm -o $@
+		$(wildcard programs/*.c) $(BUILD)/libfaultmap.a $(LDLIBS) -lm $(ASAN_CXX) -o $@
+# Under ASan, the daemon (which opens RADOS stores for its clients) needs
+# libstdc++ from the start, as the RADOS tests do (see below).
+ASAN_CXX = $(if $(findstring sanitize=address,$(CFLAGS)),-Wl$(comma)--push-state$(comma)--no-as-needed -lstdc++ -Wl$(comma)--pop-state)
+comma := ,
 
 # The git revision of the tree (empty outside git), rewritten only when it
 # changes, so that the CLI is rebuilt only then.
