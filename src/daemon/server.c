@@ -1044,6 +1044,19 @@ static int listen_on(int dfd, const char *path)
 	return s;
 }
 
+/* socket_gone - whether the socket this daemon listens on is no longer
+ * in its runtime directory (removed with it, say by a test's cleanup, or
+ * replaced): then no new client can reach the daemon. */
+static bool socket_gone(int dfd, const struct stat *bound)
+{
+	struct stat st;
+	if (!bound->st_ino)
+		return false;
+	if (fstatat(dfd, FMD_SOCK_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT;
+	return st.st_ino != bound->st_ino || st.st_dev != bound->st_dev;
+}
+
 int fmd_main(const struct fmd_opts *o)
 {
 	if (o->budget && fm_set_budget(o->budget)) {
@@ -1080,6 +1093,9 @@ int fmd_main(const struct fmd_opts *o)
 		fprintf(stderr, "faultmap daemon: %s: %s\n", path, strerror(-lsock));
 		return 1;
 	}
+	struct stat bound; /* our socket: if it goes, no client can come */
+	if (fstatat(dfd, FMD_SOCK_NAME, &bound, AT_SYMLINK_NOFOLLOW) < 0)
+		memset(&bound, 0, sizeof(bound));
 	sigset_t term;
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
@@ -1104,11 +1120,19 @@ int fmd_main(const struct fmd_opts *o)
 		pthread_mutex_lock(&engine.lock);
 		expire_pending();
 		as_release_idle(); /* files kept by faultmap cache, evicted since */
+		bool waited_for = nr_pending > 0;
 		pthread_mutex_unlock(&engine.lock);
+		if (!waited_for && atomic_load(&nr_clients) == 0 && socket_gone(dfd, &bound)) {
+			fprintf(stderr, "faultmap daemon: %s was removed: no process can reach "
+					"this daemon any more, and none uses it; stopping\n",
+				path);
+			break;
+		}
 	}
 	/* Stop: no new clients; every dirty page is written (exit_writeback,
 	 * at exit), then the lock goes with the process. */
-	unlinkat(dfd, FMD_SOCK_NAME, 0);
+	if (!socket_gone(dfd, &bound))
+		unlinkat(dfd, FMD_SOCK_NAME, 0);
 	close(lsock);
 	pthread_mutex_lock(&engine.lock);
 	err = writeback_all();
