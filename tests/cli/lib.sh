@@ -124,7 +124,10 @@ m.close()
 require_second_user() {
 	[ "$(id -u)" -eq 0 ] || { echo "skip: needs root to act as a second user"; exit 77; }
 	command -v setpriv >/dev/null || { echo "skip: no setpriv"; exit 77; }
+	nobody_reaches_build || { echo "skip: nobody cannot reach $FM (a parent directory of the tree is closed to other users, as mktemp -d makes it)"; exit 77; }
 }
+# nobody_reaches_build - whether nobody can run the build's faultmap.
+nobody_reaches_build() { as_nobody test -x "$FM"; }
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 
 # shared_dir NAME MODE [FILE...] - make D, a fresh directory
