@@ -27,6 +27,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_THREAD__)
+#define FM_DAEMON_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FM_DAEMON_TSAN 1
+#endif
+#endif
+#ifdef FM_DAEMON_TSAN
+/* Built with TSan: the store libraries the daemon loads for its clients
+ * (librados, libceph-common and their libstdc++) are not instrumented, and
+ * hand buffers between their own threads with atomics TSan cannot see: the
+ * memcpy and free they call look like races of the daemon (as in the RADOS
+ * tests, tests/ceph.c). */
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void)
+{
+	return "called_from_lib:libceph-common.so.2\ncalled_from_lib:librados.so.2\n"
+	       "called_from_lib:libstdc++.so.6\nmutex:libceph-common.so.2\n";
+}
+#endif
+
 /* to_background - fork; the parent waits until the child listens (or
  * finds a daemon running) and exits; the child goes on in a session of its
  * own, its output to daemon.log. Return: in the child only, the fd to
