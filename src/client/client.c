@@ -833,6 +833,12 @@ int client_start(void)
 			struct fmd_req req = {.op = FMD_HELLO,
 					      .a = {FMD_VERSION, (uint64_t)getpid()}};
 			err = introduce(&req);
+			if (err == -EPROTO)
+				fprintf(stderr, "faultmap: your faultmap daemon is of another version "
+						"(this library speaks protocol %d): stop it with "
+						"'faultmap daemon --stop' (it writes every dirty page "
+						"first), and the next program starts a new one\n",
+					FMD_VERSION);
 		}
 		if (!err) {
 			watch();
