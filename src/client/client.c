@@ -704,6 +704,11 @@ static void child_fail_closed(bool quiet)
  * made at FMD_FORK_PREPARE. Before anything else runs in the child. */
 static void atfork_child(void)
 {
+#ifdef FM_INTERPOSER
+	/* Another thread of the parent may have held it at the fork (it sets
+	 * RLIMIT_NOFILE); fd_keep below needs it. */
+	fd_limit_fork_child();
+#endif
 	pthread_mutex_init(&map_lock, NULL);
 	pthread_mutex_init(&rpc_lock, NULL);
 	pthread_mutex_init(&start_lock, NULL);
