@@ -201,14 +201,13 @@ EXPORT int remap_file_pages(void *addr, size_t size, int prot, size_t pgoff, int
 		return (int)syscall(SYS_remap_file_pages, addr, size, prot, pgoff, flags);
 	if (ours < 0 || prot || pgoff + (size >> FM_PAGE_SHIFT) < pgoff ||
 	    pgoff > (SIZE_MAX >> FM_PAGE_SHIFT)) {
+		if (ours > 0)
+			syscall(SYS_close, fd);
 		errno = ours < 0 ? -ours : EINVAL;
 		return -1;
 	}
-	/* Its own fd: the file's cache, and the engine's fds with it, may go
-	 * when the old mapping is replaced. */
-	fd = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
+	/* fd is our own (a dup): the file's cache, and the engine's fds with
+	 * it, may go when the old mapping is replaced. */
 	void *p = fm_mmap((void *)start, size, old, MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd,
 			  (off_t)(pgoff << FM_PAGE_SHIFT));
 	int err = errno;

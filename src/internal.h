@@ -611,6 +611,7 @@ int see_file_size(struct address_space *as);
  * (FAULTMAP_MODE, fm_set_mode) rather than by an engine of its own. */
 bool fm_client_mode(void);
 int fm_remap_target(uintptr_t start, size_t size, bool write, int *fd);
+int mm_remap_target(struct mm *mm, uintptr_t start, size_t size, bool write, int *fd);
 int fm_sync_all(void);
 bool fm_debug_check_protected(void);
 #define engine_self() (engine.mms)

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 struct fm_engine engine = {
@@ -1195,20 +1196,31 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
  * interposer): whether faultmap maps any of [start, start + size), and if
  * so whether the kernel would take the call: one shared mapping of one
  * file from start on, without holes (-EINVAL otherwise). *fd gets a
- * descriptor of that file, writable if need be, for fm_mmap.
+ * descriptor of that file, writable if need be, for fm_mmap: the caller's
+ * own, to close (in daemon mode the daemon's records answer).
  * Return: 1 (faultmap's: remap it), 0 (not faultmap's) or -errno.
  */
 int fm_remap_target(uintptr_t start, size_t size, bool write, int *fd)
 {
+	if (fm_client_mode())
+		return client_remap_target(start, size, write, fd);
 	if (!engine.started || engine.forked_child)
 		return 0;
 	sigset_t mask;
 	engine_lock_take(&mask);
+	int ret = mm_remap_target(engine_self(), start, size, write, fd);
+	engine_lock_drop(&mask);
+	return ret;
+}
+
+/* mm_remap_target - fm_remap_target's check over mm: *fd gets a dup of the
+ * file's descriptor, the caller's to close. Context: engine.lock. */
+int mm_remap_target(struct mm *mm, uintptr_t start, size_t size, bool write, int *fd)
+{
 	int ret = 0;
 	uintptr_t at = start;
 	struct address_space *as = NULL;
-	for (struct vma *v = engine_self()->vmas; v && v->vm_start < start + size;
-	     v = v->mm_next) {
+	for (struct vma *v = mm->vmas; v && v->vm_start < start + size; v = v->mm_next) {
 		if (v->vm_end <= start)
 			continue;
 		if (v->vm_start > at || !v->shared || (as && v->mapping != as) ||
@@ -1222,9 +1234,13 @@ int fm_remap_target(uintptr_t start, size_t size, bool write, int *fd)
 	}
 	if (ret == 1 && at < start + size)
 		ret = -EINVAL; /* runs past faultmap's mappings */
-	if (ret == 1)
-		*fd = file_store_fd(as->store, write);
-	engine_lock_drop(&mask);
+	if (ret == 1) {
+		int f = file_store_fd(as->store, write);
+		/* Not the interposer's fcntl, which keeps faultmap's fds. */
+		*fd = f < 0 ? -1 : (int)syscall(SYS_fcntl, f, F_DUPFD_CLOEXEC, 0);
+		if (*fd < 0)
+			ret = f < 0 ? -EINVAL : -errno;
+	}
 	return ret;
 }
 

@@ -770,6 +770,25 @@ static void at_exit(void)
 				"this process's files: %s\n", strerror(-err));
 }
 
+int client_remap_target(uintptr_t start, size_t size, bool write, int *fd)
+{
+	if (!cl.started)
+		return 0;
+	struct fmd_req req = {.op = FMD_REMAP_TARGET, .a = {start, size, write}};
+	struct fmd_rep rep;
+	int got = -1;
+	int err = rpc(&req, -1, &rep, &got, NULL, 0);
+	if (err || rep.v[0] != 1) {
+		if (got >= 0)
+			sys_close(got);
+		return err ? err : 0;
+	}
+	if (got < 0)
+		return -EIO;
+	*fd = got;
+	return 1;
+}
+
 int client_before_exec(void)
 {
 	if (!cl.started || atomic_load(&cl.dead))

@@ -34,6 +34,9 @@ int client_mprotect(void *addr, size_t length, int prot);
 void *client_mremap(void *old_address, size_t old_size, size_t new_size, int flags,
 		    void *new_address);
 int client_sync_all(void);
+/* client_remap_target - fm_remap_target in daemon mode (the daemon's
+ * records of this process's mappings answer). */
+int client_remap_target(uintptr_t start, size_t size, bool write, int *fd);
 /* client_before_exec - this image is about to exec (or a vfork child of
  * it): its stats line (FAULTMAP_STATS_FILE), and every dirty page to its
  * file, for the program about to start, which may read the file past

@@ -26,8 +26,8 @@
  * fm_refusal); 5: and unreadable pages (FM_NOTE_UNREADABLE); 6: FMD_MADVISE
  * of MADV_REMOVE stops at the kernel's stretches, FMD_MUNMAP and FMD_EXIT
  * answer the write-back reports; 7: the store ops (FMD_STORE_OPEN...),
- * FMD_PREAD/FMD_PWRITE of a stand-in */
-#define FMD_VERSION 7
+ * FMD_PREAD/FMD_PWRITE of a stand-in; 8: FMD_REMAP_TARGET */
+#define FMD_VERSION 8
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
@@ -153,6 +153,13 @@ enum fmd_op {
 	FMD_STORE_CLOSE,
 	/* fm_store_size of the store whose stand-in is fds[0]: rep.v[0]. */
 	FMD_STORE_SIZE,
+	/* remap_file_pages (the interposer) of [a[0], a[0]+a[1]), a[2] = 1
+	 * if the mapping there is writable: rep.v[0] = 0 if faultmap maps
+	 * none of it, 1 if one shared mapping of one file covers it all
+	 * (fds: that file, writable if a[2], for the client's fm_mmap of the
+	 * new offset in place); rep.err = -EINVAL where the kernel would
+	 * refuse (holes, several files, private). */
+	FMD_REMAP_TARGET,
 	FMD_OP_MAX
 };
 

@@ -689,6 +689,23 @@ static int do_store_close(struct client *c, const struct fmd_req *r)
 	return -EBADF;
 }
 
+/* do_remap_target - FMD_REMAP_TARGET: fm_remap_target (mmap.c) over the
+ * client's mm. */
+static int do_remap_target(struct client *c, const struct fmd_req *r, struct fmd_rep *rep,
+			   int *out_fd)
+{
+	uint64_t start = r->a[0], size = r->a[1];
+	if (!range_ok(start, size) || r->a[2] > 1)
+		return -EINVAL;
+	pthread_mutex_lock(&engine.lock);
+	int ret = mm_remap_target(c->mm, start, size, r->a[2], out_fd);
+	pthread_mutex_unlock(&engine.lock);
+	if (ret < 0)
+		return ret;
+	rep->v[0] = (uint64_t)ret;
+	return 0;
+}
+
 static int do_store_size(int fd, struct fmd_rep *rep)
 {
 	struct fm_store *s = store_of_fd(fd);
@@ -904,6 +921,9 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 			break;
 		case FMD_STORE_SIZE:
 			rep.err = do_store_size(fds[0], &rep);
+			break;
+		case FMD_REMAP_TARGET:
+			rep.err = do_remap_target(c, r, &rep, &out_fd);
 			break;
 		default:
 			ok = false;
