@@ -748,6 +748,16 @@ static void atfork_child(void)
 	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
 
+/* stats_line - the daemon's counters, as this process's FAULTMAP_STATS_FILE
+ * line (daemon=1), if it has one. */
+static void stats_line(void)
+{
+	struct fm_stats st;
+	struct fmd_req req = {.op = FMD_STATS};
+	if (rpc(&req, -1, NULL, NULL, &st, sizeof(st)) == 0)
+		publish_client_stats(&st);
+}
+
 /* at_exit - write back what this process wrote, before it is gone, so that
  * whoever waits for it reads the file as it left it (the daemon would
  * write it anyway when the last mapping goes). */
@@ -759,10 +769,7 @@ static void at_exit(void)
 		emergency_flush();
 		return;
 	}
-	struct fm_stats st;
-	struct fmd_req sreq = {.op = FMD_STATS};
-	if (rpc(&sreq, -1, NULL, NULL, &st, sizeof(st)) == 0)
-		publish_client_stats(&st);
+	stats_line();
 	struct fmd_req req = {.op = FMD_EXIT};
 	int err = rpc_reporting(&req);
 	if (err)
@@ -793,12 +800,8 @@ int client_before_exec(void)
 {
 	if (!cl.started || atomic_load(&cl.dead))
 		return 0;
-	if (getpid() == cl.pid) { /* this image's line, as at exit */
-		struct fm_stats st;
-		struct fmd_req sreq = {.op = FMD_STATS};
-		if (rpc(&sreq, -1, NULL, NULL, &st, sizeof(st)) == 0)
-			publish_client_stats(&st);
-	}
+	if (getpid() == cl.pid) /* this image's line, as at exit */
+		stats_line();
 	struct fmd_req req = {.op = FMD_SYNC_ALL};
 	return rpc(&req, -1, NULL, NULL, NULL, 0);
 }
