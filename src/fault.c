@@ -355,7 +355,7 @@ static int fill_end(struct fill *f, uint64_t index)
 			reclaim_abort(f->frames[i]);
 		}
 	}
-	engine.st.pages_read += inserted;
+	count_event(pages_read, inserted);
 	f->as->st.pages_read += inserted;
 	return fill_status(f, index - f->start);
 }
@@ -409,7 +409,7 @@ int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 static void send_sigbus(struct mm *mm, const struct uffd_msg *msg)
 {
 	pid_t tid = (pid_t)msg->arg.pagefault.feat.ptid;
-	engine.st.read_errors++;
+	count_event(read_errors, 1);
 	if (mm != engine_self()) {
 		syscall(SYS_tkill, tid, SIGBUS);
 		return;
@@ -664,7 +664,7 @@ static bool from_stash(struct vma *vma, struct address_space *as, uint64_t index
 	if (st->gen != as->wgen || reclaim_reserve(1) ||
 	    fill_pages(as, index, 1, index, true, st->data, false, true))
 		return false;
-	engine.st.major_faults++;
+	count_event(major_faults, 1);
 	as->st.faults++;
 	t->result = "miss";
 	t->read_start = index;
@@ -699,7 +699,7 @@ static void ra_run(const struct ra_req *r, char *buf)
 	uint64_t got = 0;
 	for (uint64_t i = r->start; i < r->start + n; i++)
 		got += as_find_frame(as, i) != FM_NIL;
-	engine.st.readahead_pages += got;
+	count_event(readahead_pages, got);
 	as->st.readahead_pages += got;
 	struct vma *vma = vma_find(engine_self(), r->addr);
 	if (vma && vma->mapping == as)
@@ -826,7 +826,7 @@ static void miss_done(struct mm *mm, const struct uffd_msg *msg, struct address_
 		fail_fault(vma, msg, t);
 		return;
 	}
-	engine.st.major_faults++;
+	count_event(major_faults, 1);
 	as->st.faults++;
 	t->result = "miss";
 	t->installed = count;
@@ -961,9 +961,13 @@ static void miss_complete(struct miss *m, int res)
 	}
 	fill_copy(f);
 	pthread_mutex_lock(&engine.lock);
+	current_mm = m->mm == engine_self() ? NULL : m->mm;
 	int err = fill_end(f, m->index);
 	miss_done(m->mm, &m->msg, f->as, m->index, f->start, f->n, f->once, err, m->read_from,
 		  &m->t);
+	if (m->t.result && m->mm && mm_traced(m->mm))
+		trace_mm_fault(m->mm, &m->t);
+	current_mm = NULL;
 	pthread_mutex_unlock(&engine.lock);
 	if (m->t.result && trace_enabled()) {
 		m->t.total_ns = now_ns() - m->t.t_ns;
@@ -1049,7 +1053,7 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 		return;
 	}
 	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
-		engine.st.write_faults++;
+		count_event(write_faults, 1);
 		as->st.write_faults++;
 		t->result = "write";
 		/* Evicted since: the retry takes a MISSING fault. */
@@ -1060,7 +1064,7 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 		return;
 	}
 	if (nr != FM_NIL) { /* another fault brought it in meanwhile */
-		engine.st.minor_faults++;
+		count_event(minor_faults, 1);
 		as->st.fault_hits++;
 		t->result = "hit";
 		resolve(vma, nr, addr, write, msg);
@@ -1293,15 +1297,19 @@ static void serve_message(struct mm *mm, const struct uffd_msg *msg, char *buf)
 		return;
 	}
 	struct fm_trace t = {.result = NULL};
-	if (trace_enabled()) {
+	if (trace_enabled() || mm_traced(mm)) {
 		t.t_ns = now_ns();
 		t.tid = (int)msg->arg.pagefault.feat.ptid;
 	}
 	pthread_mutex_lock(&engine.lock);
+	current_mm = mm == engine_self() ? NULL : mm;
 	if (msg->event == UFFD_EVENT_PAGEFAULT)
 		do_fault(mm, msg, buf, &t);
 	else if (msg->event == UFFD_EVENT_FORK) /* a child forked */
 		do_fork(mm, (int)msg->arg.fork.ufd);
+	if (t.result && mm_traced(mm))
+		trace_mm_fault(mm, &t);
+	current_mm = NULL;
 	pthread_mutex_unlock(&engine.lock);
 	if (t.result && trace_enabled()) {
 		t.total_ns = now_ns() - t.t_ns;

@@ -139,13 +139,13 @@ static ssize_t read_to_bounce(struct file_op *op, char *bounce, size_t len, uint
 				err = filemap_read_pages(as, index, n, false, engine.io_buf, false);
 			if (err)
 				return done ? (ssize_t)done : err;
-			engine.read_misses += n;
+			count_read(misses, n);
 			as->st.read_misses += n;
 			missed = index + n;
 			continue;
 		}
 		if (index >= missed) {
-			engine.read_hits++;
+			count_read(hits, 1);
 			as->st.read_hits++;
 		}
 		uint64_t stop = (index + 1) << FM_PAGE_SHIFT;

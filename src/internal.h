@@ -290,7 +290,24 @@ struct mm {
 		    * mm_reap_dead leaves it alone until then */
 	struct vma *vmas;
 	struct mm *next;
+	/* What the engine did for this mm's process (a daemon's client: its
+	 * row in faultmap stat, publish.h); engine.st counts every mm's.
+	 * Under engine.lock, through count_event and count_read. */
+	struct fm_stats st;
+	uint64_t read_hits, read_misses;
+	/* A daemon's client's FAULTMAP_TRACE_FD (FMD_TRACE): the daemon
+	 * writes the lines of this mm's faults there, non-blocking, with
+	 * t_us counted from trace_base_ns; else -1. Set once, under
+	 * engine.lock; closed by mm_destroy. */
+	_Atomic int trace_fd;
+	uint64_t trace_base_ns;
 };
+
+/* mm_traced - whether the daemon writes mm's faults to its client's trace. */
+static inline bool mm_traced(struct mm *mm)
+{
+	return atomic_load_explicit(&mm->trace_fd, memory_order_relaxed) >= 0;
+}
 
 struct vma *vma_find(struct mm *mm, uintptr_t addr);
 struct vma *vma_new(struct mm *mm, struct address_space *as, uintptr_t start,
@@ -588,6 +605,27 @@ struct fm_engine {
 	uint64_t pinned_pages; /* pages of every fm_pin (reclaim_pin_limit) */
 };
 extern struct fm_engine engine;
+
+/* current_mm - the mm whose fault or request this thread is serving, when
+ * the engine serves other processes (the daemon: its client's mm), else
+ * NULL. count_event and count_read count an event in engine.st and in
+ * current_mm's own counters. Set and cleared with engine.lock held, while
+ * the mm cannot be freed. */
+extern _Thread_local struct mm *current_mm;
+#define count_event(field, n)                                                  \
+	do {                                                                   \
+		uint64_t n_ = (n);                                             \
+		engine.st.field += n_;                                         \
+		if (current_mm)                                                \
+			current_mm->st.field += n_;                            \
+	} while (0)
+#define count_read(which, n)                                                   \
+	do {                                                                   \
+		uint64_t n_ = (n);                                             \
+		engine.read_##which += n_;                                     \
+		if (current_mm)                                                \
+			current_mm->read_##which += n_;                        \
+	} while (0)
 
 int engine_start(void);
 int fm_start(void);

@@ -29,6 +29,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+_Thread_local struct mm *current_mm;
+
 struct fm_engine engine = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.free_head = FM_NIL,

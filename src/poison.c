@@ -141,7 +141,7 @@ static bool tell_client(struct vma *vma, uintptr_t addr, pid_t tid)
 	n.what |= (vma->wp ? FM_NOTE_WP : 0) | (vma->shared ? FM_NOTE_SHARED : 0);
 	if (send(vma->mm->notify, &n, sizeof(n), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(n))
 		return false;
-	engine.st.read_errors++;
+	count_event(read_errors, 1);
 	return true;
 }
 
@@ -171,7 +171,7 @@ bool poison_fault(struct vma *vma, const struct uffd_msg *msg)
 	p->as = vma->mapping;
 	p->index = index;
 	nr_poisoned++;
-	engine.st.read_errors++;
+	count_event(read_errors, 1);
 	return true;
 }
 

@@ -17,6 +17,7 @@
 #include "publish.h"
 #include "internal.h"
 #include "runtime_dir.h"
+#include "client/client.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,8 @@ _Atomic int fm_trace_fd = -1;
 
 static struct {
 	bool started; /* publish_start ran in this process */
+	bool client;  /* a daemon's client (publish_client_start) */
+	pid_t pid;    /* the process that started it */
 	atomic_bool stopped;
 	uint64_t start_ns; /* CLOCK_MONOTONIC at publish_start */
 	char *stats_file;  /* FAULTMAP_STATS_FILE, copied */
@@ -142,26 +145,59 @@ static void fill_file(struct fm_pub_file *f, const struct address_space *as)
 		f->nr_vmas++;
 }
 
-/* snapshot - copy the engine's counters into p (not magic, seq, comm).
- * Context: takes engine.lock. */
-static void snapshot(struct fm_pub *p)
+/* mapped_by - whether mm maps as (NULL: every mm does). Context:
+ * engine.lock held. */
+static bool mapped_by(const struct address_space *as, const struct mm *mm)
 {
-	pthread_mutex_lock(&engine.lock);
-	p->st = engine.st;
+	if (!mm)
+		return true;
+	for (const struct vma *v = as->i_mmap; v; v = v->i_mmap_next)
+		if (v->mm == mm)
+			return true;
+	return false;
+}
+
+/* snapshot_of - copy into p (not magic, seq, comm) the counters of the
+ * engine (mm NULL), or those of one mm (a daemon's client) and the files
+ * it maps. Context: engine.lock held. */
+static void snapshot_of(struct fm_pub *p, const struct mm *mm)
+{
+	p->st = mm ? mm->st : engine.st;
 	p->st.budget_bytes = engine.budget_pages * FM_PAGE_SIZE;
 	p->st.resident_bytes = 0;
 	p->st.dirty_bytes = 0;
-	p->read_hits = engine.read_hits;
-	p->read_misses = engine.read_misses;
+	p->read_hits = mm ? mm->read_hits : engine.read_hits;
+	p->read_misses = mm ? mm->read_misses : engine.read_misses;
 	p->nr_files = 0;
 	p->files_total = 0;
 	for (struct address_space *as = engine.mappings; as; as = as->next) {
+		if (!mapped_by(as, mm))
+			continue;
 		p->st.resident_bytes += as->nr_resident * FM_PAGE_SIZE;
 		p->st.dirty_bytes += as->nr_dirty * FM_PAGE_SIZE;
 		if (p->nr_files < FM_PUB_MAX_FILES)
 			fill_file(&p->files[p->nr_files++], as);
 		p->files_total++;
 	}
+}
+
+/* publish_mm_counters - see publish.h. */
+void publish_mm_counters(const struct mm *mm, struct fm_pub *p)
+{
+	snapshot_of(p, mm);
+}
+
+/* snapshot - this process's counters into p (not magic, seq, comm): its
+ * engine's, or in daemon mode its daemon's for it.
+ * Context: takes engine.lock (embedded mode). */
+static void snapshot(struct fm_pub *p)
+{
+	if (pub.client) {
+		(void)client_pub_counters(p); /* the daemon is gone: the last ones stay */
+		return;
+	}
+	pthread_mutex_lock(&engine.lock);
+	snapshot_of(p, NULL);
 	pthread_mutex_unlock(&engine.lock);
 }
 
@@ -389,9 +425,10 @@ static int snap_add_vma(struct snap *s, size_t f, const struct vma *v)
 	return 0;
 }
 
-/* snap_add_file - append as, its page runs and its vmas.
- * Return: 0 or -ENOMEM. Context: engine.lock held. */
-static int snap_add_file(struct snap *s, struct address_space *as)
+/* snap_add_file - append as, its page runs and its vmas (of mm only,
+ * numbered 0, unless mm is NULL). Return: 0 or -ENOMEM. Context:
+ * engine.lock held. */
+static int snap_add_file(struct snap *s, struct address_space *as, const struct mm *mm)
 {
 	struct snap_file *nf = realloc(s->files, (s->nr_files + 1) * sizeof(*nf));
 	if (!nf)
@@ -410,20 +447,25 @@ static int snap_add_file(struct snap *s, struct address_space *as)
 	page_runs(&f->runs, as);
 	if (!f->path || f->runs.failed)
 		return -ENOMEM;
-	for (const struct vma *v = as->i_mmap; v; v = v->i_mmap_next)
+	for (const struct vma *v = as->i_mmap; v; v = v->i_mmap_next) {
+		if (mm && v->mm != mm)
+			continue;
 		if (snap_add_vma(s, s->nr_files - 1, v))
 			return -ENOMEM;
+		if (mm)
+			s->vmas[s->nr_vmas - 1].mm = 0;
+	}
 	return 0;
 }
 
-/* snap_take - copy what inspect shows. Context: takes engine.lock. */
-static void snap_take(struct snap *s)
+/* snap_take - copy what inspect shows: every file of the engine, or the
+ * files that mm maps (a daemon's client). Context: engine.lock held. */
+static void snap_take(struct snap *s, const struct mm *mm)
 {
-	pthread_mutex_lock(&engine.lock);
 	s->budget_pages = engine.budget_pages;
 	for (struct address_space *as = engine.mappings; as && !s->failed; as = as->next)
-		s->failed = snap_add_file(s, as) != 0;
-	pthread_mutex_unlock(&engine.lock);
+		if (mapped_by(as, mm))
+			s->failed = snap_add_file(s, as, mm) != 0;
 }
 
 /* snap_free - release what snap_take allocated. */
@@ -462,11 +504,13 @@ static long count_cow(int fd, uintptr_t start, uintptr_t end)
 	return cow;
 }
 
-/* snap_cow - cow counts of this process's private vmas (outside the lock:
- * reading pagemap does not touch the views). */
-static void snap_cow(struct snap *s)
+/* snap_cow - cow counts of the private vmas of process pid (mm 0)
+ * (outside the lock: reading pagemap does not touch the views). */
+static void snap_cow(struct snap *s, pid_t pid)
 {
-	int fd = sys_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	int fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return;
 	for (size_t i = 0; i < s->nr_vmas; i++) {
@@ -477,11 +521,13 @@ static void snap_cow(struct snap *s)
 	sys_close(fd);
 }
 
-/* snap_prot - current protection of this process's vmas, from
- * /proc/self/maps; children's stay "?". */
-static void snap_prot(struct snap *s)
+/* snap_prot - current protection of the vmas of process pid (mm 0), from
+ * its /proc/PID/maps; children's stay "?". */
+static void snap_prot(struct snap *s, pid_t pid)
 {
-	FILE *f = fopen("/proc/self/maps", "re");
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "re");
 	if (!f)
 		return;
 	char line[512];
@@ -502,11 +548,11 @@ static void snap_prot(struct snap *s)
 	fclose(f);
 }
 
-/* snap_format - the dump of channel 2 into b. */
-static void snap_format(struct sbuf *b, const struct snap *s)
+/* snap_format - the dump of channel 2 of process pid into b. */
+static void snap_format(struct sbuf *b, const struct snap *s, pid_t pid)
 {
 	sb_printf(b, "faultmap-inspect 1\npid %d\nbudget_pages %" PRIu64 "\n",
-		  (int)getpid(), s->budget_pages);
+		  (int)pid, s->budget_pages);
 	for (size_t i = 0; i < s->nr_files; i++) {
 		const struct snap_file *f = &s->files[i];
 		sb_printf(b,
@@ -533,17 +579,21 @@ static void snap_format(struct sbuf *b, const struct snap *s)
 	sb_printf(b, "end\n");
 }
 
-/* inspect_answer - the whole dump of channel 2, malloc'ed; *len its
- * length. Return: NULL when out of memory. */
-static char *inspect_answer(size_t *len)
+/* inspect_of - the whole dump of channel 2 of process pid, malloc'ed: of
+ * every file of the engine (mm NULL: pid is this process), or of what mm
+ * maps (a daemon's client, pid its process); *len its length.
+ * Return: NULL when out of memory. Context: takes engine.lock. */
+static char *inspect_of(const struct mm *mm, pid_t pid, size_t *len)
 {
 	struct snap s = {0};
 	struct sbuf b = {0};
-	snap_take(&s);
-	snap_cow(&s);
-	snap_prot(&s);
+	pthread_mutex_lock(&engine.lock);
+	snap_take(&s, mm);
+	pthread_mutex_unlock(&engine.lock);
+	snap_cow(&s, pid);
+	snap_prot(&s, pid);
 	if (!s.failed)
-		snap_format(&b, &s);
+		snap_format(&b, &s, pid);
 	snap_free(&s);
 	if (s.failed || b.failed) {
 		free(b.p);
@@ -551,6 +601,22 @@ static char *inspect_answer(size_t *len)
 	}
 	*len = b.len;
 	return b.p;
+}
+
+/* publish_mm_inspect - see publish.h. */
+char *publish_mm_inspect(const struct mm *mm, pid_t pid, size_t *len)
+{
+	return inspect_of(mm, pid, len);
+}
+
+/* inspect_answer - this process's dump of channel 2, malloc'ed; *len its
+ * length: its engine's, or in daemon mode its daemon's for it.
+ * Return: NULL when out of memory (or the daemon is gone). */
+static char *inspect_answer(size_t *len)
+{
+	if (pub.client)
+		return client_inspect(len);
+	return inspect_of(NULL, getpid(), len);
 }
 
 /* ---- the inspect server: several clients, each with a deadline ---------- */
@@ -829,20 +895,46 @@ static void publish_segment_start(void)
 	}
 }
 
-/* publish_start - see publish.h. */
-void publish_start(void)
+/* start - publish_start's work; client: for a daemon's client, whose
+ * trace the daemon writes. */
+static void start(bool client)
 {
 	if (pub.started)
 		return;
 	pub.started = true;
+	pub.client = client;
+	pub.pid = getpid();
 	pub.start_ns = mono_ns();
 	trace_from_env();
+	int fd = atomic_load(&fm_trace_fd);
+	int err = client && fd >= 0 ? client_trace(fd, pub.start_ns) : 0;
+	if (err)
+		fprintf(stderr, "faultmap: FAULTMAP_TRACE_FD: the daemon cannot trace this "
+				"process: %s\n", strerror(-err));
 	const char *stats = env_get("FAULTMAP_STATS_FILE");
 	if (stats && *stats)
 		pub.stats_file = strdup(stats);
 	const char *on = env_get("FAULTMAP_PUBLISH");
 	if (on && strcmp(on, "1") == 0)
 		publish_segment_start();
+}
+
+/* publish_start - see publish.h. */
+void publish_start(void)
+{
+	start(false);
+}
+
+/* publish_client_start - see publish.h. */
+void publish_client_start(void)
+{
+	start(true);
+}
+
+/* publish_wants_last - see publish.h. */
+bool publish_wants_last(void)
+{
+	return pub.started && pub.pid == getpid() && (pub.stats_file || pub.seg);
 }
 
 /* write_stats - append this process's line to FAULTMAP_STATS_FILE. */
@@ -875,36 +967,10 @@ static void write_stats(void)
 	sys_close(fd);
 }
 
-/* publish_client_stats - see publish.h. */
-void publish_client_stats(const struct fm_stats *s)
-{
-	const char *file = env_get("FAULTMAP_STATS_FILE");
-	if (!file || !*file)
-		return;
-	char comm[32], line[1024];
-	read_comm(comm, sizeof(comm));
-	int n = snprintf(
-	    line, sizeof(line),
-	    "stats pid=%d comm=%s daemon=1 budget=%" PRIu64 " resident=%" PRIu64 " dirty=%" PRIu64
-	    " major_faults=%" PRIu64 " minor_faults=%" PRIu64 " write_faults=%" PRIu64
-	    " pages_read=%" PRIu64 " pages_written=%" PRIu64 " evictions=%" PRIu64
-	    " refaults=%" PRIu64 " read_errors=%" PRIu64 " writeback_errors=%" PRIu64 "\n",
-	    (int)getpid(), comm, s->budget_bytes, s->resident_bytes, s->dirty_bytes,
-	    s->major_faults, s->minor_faults, s->write_faults, s->pages_read,
-	    s->pages_written, s->evictions, s->refaults, s->read_errors,
-	    s->writeback_errors);
-	int fd = sys_openat(AT_FDCWD, file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-			    0600);
-	if (fd < 0)
-		return;
-	(void)!sys_write(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-	sys_close(fd);
-}
-
 /* publish_stop - see publish.h. */
 void publish_stop(void)
 {
-	if (!pub.started || engine.forked_child || getpid() != engine.pid)
+	if (!pub.started || getpid() != pub.pid || (!pub.client && engine.forked_child))
 		return;
 	if (atomic_exchange(&pub.stopped, true))
 		return;
@@ -921,14 +987,15 @@ void publish_stop(void)
 		write_stats();
 }
 
-/* trace_fault - see publish.h: one line, one write (atomic on a pipe). */
-void trace_fault(const struct fm_trace *t)
+/* trace_line - the line of fault t into line[512], t_us counted from
+ * base_ns. Return: its length, or 0. */
+static size_t trace_line(char *line, const struct fm_trace *t, uint64_t base_ns)
 {
-	char line[512];
-	uint64_t t_us = t->t_ns > pub.start_ns ? (t->t_ns - pub.start_ns) / 1000 : 0;
+	const size_t size = 512;
+	uint64_t t_us = t->t_ns > base_ns ? (t->t_ns - base_ns) / 1000 : 0;
 	bool miss = t->result && strcmp(t->result, "miss") == 0;
 	int n =
-	    snprintf(line, sizeof(line),
+	    snprintf(line, size,
 		     "fault t_us=%" PRIu64 " tid=%d addr=0x%" PRIxPTR " vma=0x%" PRIxPTR
 		     "-0x%" PRIxPTR " pgoff=%" PRIu64 " index=%" PRIu64
 		     " result=%s read_start=%" PRIu64 " read_pages=%" PRIu64
@@ -937,7 +1004,59 @@ void trace_fault(const struct fm_trace *t)
 		     t->result ? t->result : "?", miss ? t->read_start : 0,
 		     miss ? t->read_pages : 0, miss ? t->read_ns / 1000 : 0,
 		     miss ? t->installed : 0, t->total_ns / 1000);
-	if (n > 0 && (size_t)n < sizeof(line))
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+/* trace_fault - see publish.h: one line, one write (atomic on a pipe). */
+void trace_fault(const struct fm_trace *t)
+{
+	char line[512];
+	size_t n = trace_line(line, t, pub.start_ns);
+	if (n)
 		(void)!sys_write(atomic_load_explicit(&fm_trace_fd, memory_order_relaxed),
-				 line, (size_t)n);
+				 line, n);
+}
+
+/* trace_mm_fault - see publish.h. */
+void trace_mm_fault(struct mm *mm, struct fm_trace *t)
+{
+	char line[512];
+	t->total_ns = mono_ns() - t->t_ns;
+	size_t n = trace_line(line, t, mm->trace_base_ns);
+	if (n) /* non-blocking: a full pipe drops the line */
+		(void)!sys_write(atomic_load(&mm->trace_fd), line, n);
+}
+
+/* trace_take - in the daemon (FMD_TRACE): trace mm's faults to fd, a
+ * client's FAULTMAP_TRACE_FD, from now on. A pipe is opened again
+ * (/proc/self/fd), non-blocking, so that the client's own end stays as it
+ * was, and made as large as allowed. Return: 0 or -errno.
+ * Context: engine.lock held. */
+int trace_take(struct mm *mm, int fd, uint64_t base_ns)
+{
+	if (atomic_load(&mm->trace_fd) >= 0)
+		return -EBUSY;
+	struct stat st;
+	if (fstat(fd, &st))
+		return -errno;
+	int acc = fcntl(fd, F_GETFL);
+	if (acc < 0 || (acc & O_ACCMODE) == O_RDONLY)
+		return -EBADF;
+	int own;
+	if (S_ISFIFO(st.st_mode)) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		own = sys_openat(AT_FDCWD, path, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
+		if (own >= 0)
+			(void)fcntl(own, F_SETPIPE_SZ, 1 << 20);
+	} else if (S_ISREG(st.st_mode)) {
+		own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	} else {
+		return -EINVAL;
+	}
+	if (own < 0)
+		return -errno;
+	mm->trace_base_ns = base_ns;
+	atomic_store(&mm->trace_fd, fd_keep(own));
+	return 0;
 }

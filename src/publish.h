@@ -97,6 +97,7 @@
 #include "faultmap.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
@@ -194,12 +195,6 @@ void publish_start(void);
  * Context: engine.lock not held. */
 void publish_stop(void);
 
-/* publish_client_stats - in daemon mode, at exit: the line of
- * FAULTMAP_STATS_FILE, with the daemon's counters s (of every client, not
- * this process's alone: daemon=1 says so). */
-struct fm_stats;
-void publish_client_stats(const struct fm_stats *s);
-
 /* trace_enabled - whether FAULTMAP_TRACE_FD is being written. Atomic:
  * publish_start sets it after the fault threads have started. */
 extern _Atomic int fm_trace_fd;
@@ -211,6 +206,47 @@ static inline int trace_enabled(void)
 /* trace_fault - write one fault's line. Context: any; does not take
  * engine.lock. */
 void trace_fault(const struct fm_trace *t);
+
+/* trace_mm_fault - in the daemon: write one fault's line to the trace of
+ * the client of mm (FMD_TRACE), without blocking (a line that does not fit
+ * in the pipe is dropped: the
+ * daemon's fault thread never waits for one client's reader; the pipe is
+ * made as large as the system allows, 1 MiB by default, when FMD_TRACE
+ * takes it).
+ * Context: engine.lock held (mm's trace fd cannot be closed meanwhile). */
+struct mm;
+void trace_mm_fault(struct mm *mm, struct fm_trace *t);
+
+/* ---- the daemon's side (src/daemon/server.c) ------------------------------ */
+
+/* publish_mm_counters - into p, the counters of mm (a client's: what its
+ * faults and requests made the engine do), the daemon's budget, and the
+ * files mm maps, with their residency. Context: engine.lock held. */
+void publish_mm_counters(const struct mm *mm, struct fm_pub *p);
+
+/* publish_mm_inspect - channel 2's dump for the client of mm, process pid:
+ * the files mm maps and mm's vmas (mm=0), with their protection and copies
+ * on write from /proc/PID. malloc'ed; *len its length.
+ * Return: NULL when out of memory. Context: takes engine.lock. */
+char *publish_mm_inspect(const struct mm *mm, pid_t pid, size_t *len);
+
+/* trace_take - FMD_TRACE: write mm's faults to fd (the client's
+ * FAULTMAP_TRACE_FD) from now on, t_us counted from base_ns
+ * (CLOCK_MONOTONIC). Return: 0 or -errno (-EBUSY: traced already).
+ * Context: engine.lock held. */
+int trace_take(struct mm *mm, int fd, uint64_t base_ns);
+
+/* ---- the client's side (src/client/client.c, daemon mode) ----------------- */
+
+/* publish_client_start - publish_start for a daemon's client: the same
+ * channels, but the counters and the dump are the daemon's for this
+ * process (FMD_PUBLISH, FMD_INSPECT), and the trace is written by the
+ * daemon (FMD_TRACE). Context: the client has just said hello. */
+void publish_client_start(void);
+
+/* publish_wants_last - whether publish_stop will want the counters of
+ * FMD_EXIT's end (a stats file, or a segment to refresh a last time). */
+bool publish_wants_last(void);
 
 /* ---- readers (programs/, tests) ------------------------------------------- */
 

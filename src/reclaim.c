@@ -200,7 +200,7 @@ static void evict_clean_run(const uint32_t *v, size_t n)
 		as->nr_resident--;
 		frame_free(v[i]);
 	}
-	engine.st.evictions += n;
+	count_event(evictions, n);
 	as->st.evictions += n;
 }
 
@@ -482,7 +482,7 @@ int reclaim_prepare(struct address_space *as, uint64_t index, uint32_t nr, bool 
 		uint32_t distance = (now - (*slot & ~SLOT_SHADOW)) & ~SLOT_SHADOW;
 		if (distance <= engine.budget_pages) {
 			list = LRU_ACTIVE;
-			engine.st.refaults++;
+			count_event(refaults, 1);
 			as->st.refaults++;
 		}
 	}

@@ -8,6 +8,7 @@
  */
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -160,6 +161,7 @@ struct mm *mm_new(int uffd)
 	if (mm) {
 		mm->uffd = uffd;
 		mm->notify = -1;
+		atomic_init(&mm->trace_fd, -1);
 	}
 	return mm;
 }
@@ -209,6 +211,8 @@ void mm_destroy(struct mm *mm)
 		sys_close(mm->uffd);
 	if (mm->notify >= 0)
 		sys_close(mm->notify);
+	if (atomic_load(&mm->trace_fd) >= 0)
+		sys_close(atomic_load(&mm->trace_fd));
 	fm_free(mm);
 }
 

@@ -197,7 +197,7 @@ static void flush(struct wb_batch *b)
 			errseq_set(as, err);
 			if (!b->err)
 				b->err = err;
-			engine.st.writeback_errors += b->count[r];
+			count_event(writeback_errors, b->count[r]);
 			reclaim_backoff(as, err);
 			continue;
 		}
@@ -206,7 +206,7 @@ static void flush(struct wb_batch *b)
 			f->flags &= (uint8_t)~PG_DIRTY;
 			as->nr_dirty--;
 		}
-		engine.st.pages_written += b->count[r];
+		count_event(pages_written, b->count[r]);
 		as->st.pages_written += b->count[r];
 		reclaim_backoff_end(as);
 		if (!as->nr_dirty)

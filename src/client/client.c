@@ -748,16 +748,6 @@ static void atfork_child(void)
 	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
 
-/* stats_line - the daemon's counters, as this process's FAULTMAP_STATS_FILE
- * line (daemon=1), if it has one. */
-static void stats_line(void)
-{
-	struct fm_stats st;
-	struct fmd_req req = {.op = FMD_STATS};
-	if (rpc(&req, -1, NULL, NULL, &st, sizeof(st)) == 0)
-		publish_client_stats(&st);
-}
-
 /* at_exit - write back what this process wrote, before it is gone, so that
  * whoever waits for it reads the file as it left it (the daemon would
  * write it anyway when the last mapping goes). */
@@ -767,14 +757,15 @@ static void at_exit(void)
 		return;
 	if (atomic_load(&cl.dead)) { /* what was written since the watcher's flush */
 		emergency_flush();
+		publish_stop();
 		return;
 	}
-	stats_line();
-	struct fmd_req req = {.op = FMD_EXIT};
+	struct fmd_req req = {.op = FMD_EXIT, .a = {publish_wants_last()}};
 	int err = rpc_reporting(&req);
 	if (err)
 		fprintf(stderr, "faultmap: at exit, the daemon could not write back "
 				"this process's files: %s\n", strerror(-err));
+	publish_stop(); /* its counters at the end, written back included */
 }
 
 int client_remap_target(uintptr_t start, size_t size, bool write, int *fd)
@@ -800,10 +791,63 @@ int client_before_exec(void)
 {
 	if (!cl.started || atomic_load(&cl.dead))
 		return 0;
-	if (getpid() == cl.pid) /* this image's line, as at exit */
-		stats_line();
 	struct fmd_req req = {.op = FMD_SYNC_ALL};
-	return rpc(&req, -1, NULL, NULL, NULL, 0);
+	int err = rpc(&req, -1, NULL, NULL, NULL, 0);
+	publish_stop(); /* this image's line and segment, as at exit */
+	return err;
+}
+
+/* ---- what publish.c asks of the daemon ------------------------------------ */
+
+int client_pub_counters(struct fm_pub *p)
+{
+	struct fm_pub *got = fm_alloc(sizeof(*got));
+	if (!got)
+		return -ENOMEM;
+	struct fmd_req req = {.op = FMD_PUBLISH};
+	struct fmd_rep rep;
+	int err = rpc(&req, -1, &rep, NULL, got, sizeof(*got));
+	if (!err && rep.len != sizeof(*got))
+		err = -EIO;
+	if (!err) {
+		p->st = got->st;
+		p->read_hits = got->read_hits;
+		p->read_misses = got->read_misses;
+		p->files_total = got->files_total;
+		p->nr_files = got->nr_files < FM_PUB_MAX_FILES ? got->nr_files : FM_PUB_MAX_FILES;
+		memcpy(p->files, got->files, p->nr_files * sizeof(p->files[0]));
+		for (uint32_t i = 0; i < p->nr_files; i++)
+			p->files[i].path[FM_PUB_PATH_MAX - 1] = '\0';
+	}
+	fm_free(got);
+	return err;
+}
+
+char *client_inspect(size_t *len)
+{
+	struct fmd_req req = {.op = FMD_INSPECT};
+	int fd = -1;
+	if (rpc(&req, -1, NULL, &fd, NULL, 0) || fd < 0)
+		return NULL;
+	struct stat st;
+	char *text = NULL;
+	if (fstat(fd, &st) == 0 && st.st_size > 0 && (text = malloc((size_t)st.st_size))) {
+		ssize_t n = sys_pread(fd, text, (size_t)st.st_size, 0);
+		if (n != st.st_size) {
+			free(text);
+			text = NULL;
+		}
+	}
+	sys_close(fd);
+	if (text)
+		*len = (size_t)st.st_size;
+	return text;
+}
+
+int client_trace(int fd, uint64_t base_ns)
+{
+	struct fmd_req req = {.op = FMD_TRACE, .a = {base_ns}};
+	return rpc(&req, fd, NULL, NULL, NULL, 0);
 }
 
 /* ---- start ---------------------------------------------------------------- */
@@ -878,6 +922,7 @@ int client_start(void)
 			pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 			atexit(at_exit);
 			__atomic_store_n(&cl.started, true, __ATOMIC_RELEASE);
+			publish_client_start();
 		} else {
 			if (cl.sock >= 0)
 				sys_close(cl.sock);

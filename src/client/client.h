@@ -43,6 +43,16 @@ int client_remap_target(uintptr_t start, size_t size, bool write, int *fd);
  * faultmap. Return: 0 or -errno (nothing is lost: the daemon keeps the
  * pages). */
 int client_before_exec(void);
+
+/* What publish.c asks of the daemon for this process (publish.h):
+ * client_pub_counters copies the counters and files of FMD_PUBLISH into p
+ * (not pid, comm, magic, seq); client_inspect returns the dump of
+ * FMD_INSPECT, malloc'ed, *len its length (NULL: none); client_trace has
+ * the daemon trace this process's faults to fd. Return: 0 or -errno. */
+struct fm_pub;
+int client_pub_counters(struct fm_pub *p);
+char *client_inspect(size_t *len);
+int client_trace(int fd, uint64_t base_ns);
 /* read(), write() and the size and sync calls of a file the daemon may
  * cache (client_may_cache), through it; others go to the kernel. at_pos:
  * at the fd's file position (read, write), not at offset. */

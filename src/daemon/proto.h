@@ -26,8 +26,9 @@
  * fm_refusal); 5: and unreadable pages (FM_NOTE_UNREADABLE); 6: FMD_MADVISE
  * of MADV_REMOVE stops at the kernel's stretches, FMD_MUNMAP and FMD_EXIT
  * answer the write-back reports; 7: the store ops (FMD_STORE_OPEN...),
- * FMD_PREAD/FMD_PWRITE of a stand-in; 8: FMD_REMAP_TARGET */
-#define FMD_VERSION 8
+ * FMD_PREAD/FMD_PWRITE of a stand-in; 8: FMD_REMAP_TARGET; 9: FMD_PUBLISH,
+ * FMD_INSPECT, FMD_TRACE and FMD_EXIT's a[0] */
+#define FMD_VERSION 9
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
@@ -94,7 +95,8 @@ enum fmd_op {
 	/* The parent's fork failed (or it forgets a token): a[0] = token. */
 	FMD_FORK_FORGET,
 	/* The client exits: forget all its mappings, writing back first.
-	 * Payload: as FMD_MUNMAP's. */
+	 * a[0] = 1: keep its counters as they are at the end, for one more
+	 * FMD_PUBLISH. Payload: as FMD_MUNMAP's. */
 	FMD_EXIT,
 	/* Write back every dirty page of every file (exec, fm_sync). */
 	FMD_SYNC_ALL,
@@ -160,6 +162,18 @@ enum fmd_op {
 	 * new offset in place); rep.err = -EINVAL where the kernel would
 	 * refuse (holes, several files, private). */
 	FMD_REMAP_TARGET,
+	/* The client's counters (what its faults and requests made the
+	 * engine do) and the files it maps (publish.h, channel 1): payload
+	 * struct fm_pub, of which pid, comm, magic and seq are not set.
+	 * After FMD_EXIT with a[0] = 1, the counters at its end. */
+	FMD_PUBLISH,
+	/* The dump of publish.h's channel 2 for the client: its files, its
+	 * vmas (mm=0). fds: a memfd holding the text. */
+	FMD_INSPECT,
+	/* Trace the client's faults (publish.h, channel 3) to fds[0] (its
+	 * FAULTMAP_TRACE_FD), t_us counted from a[0] (CLOCK_MONOTONIC ns).
+	 * Once per connection (-EBUSY). */
+	FMD_TRACE,
 	FMD_OP_MAX
 };
 

@@ -86,7 +86,9 @@ struct client {
 	char *bounce; /* FMD_BOUNCE bytes shared with the client */
 	int life; /* the client's life line: kept open; refusals are told there */
 	pid_t pid;
+	pid_t peer; /* the process that connected (SO_PEERCRED) */
 	struct mm *mm;
+	struct fm_pub *last; /* FMD_EXIT of a[0] = 1: its counters at the end */
 	struct fmd_locks locks; /* faultmap cache --lock: until it goes */
 };
 
@@ -568,7 +570,20 @@ static void client_gone(struct client *c)
 	if (!c->mm)
 		return;
 	pthread_mutex_lock(&engine.lock);
+	if (c->last) /* files and residency as they were, the counters after */
+		publish_mm_counters(c->mm, c->last);
+	current_mm = c->mm;
 	(void)mm_unmap_range(c->mm, 0, FM_TASK_SIZE + FM_PAGE_SIZE);
+	current_mm = NULL;
+	if (c->last) {
+		struct fm_stats st = c->mm->st;
+		st.budget_bytes = c->last->st.budget_bytes;
+		st.resident_bytes = c->last->st.resident_bytes;
+		st.dirty_bytes = c->last->st.dirty_bytes;
+		c->last->st = st;
+		c->last->read_hits = c->mm->read_hits;
+		c->last->read_misses = c->mm->read_misses;
+	}
 	c->mm->dead = true;
 	c->mm->held = false; /* the fault thread reaps it */
 	pthread_mutex_unlock(&engine.lock);
@@ -799,6 +814,67 @@ static int do_file(struct client *c, const struct fmd_req *r, int fd, struct fmd
 	return 0;
 }
 
+/* do_publish - FMD_PUBLISH: the client's counters and files, or the
+ * last ones after FMD_EXIT. Return: whether the connection goes on. */
+static bool do_publish(struct client *c)
+{
+	struct fmd_rep rep = {0};
+	struct fm_pub *p = c->mm ? calloc(1, sizeof(*p)) : c->last;
+	if (!p) {
+		rep.err = c->mm ? -ENOMEM : -ENOTCONN;
+		return fmd_send(c->sock, &rep, sizeof(rep), NULL, 0, NULL, 0) == 0;
+	}
+	if (c->mm) {
+		pthread_mutex_lock(&engine.lock);
+		publish_mm_counters(c->mm, p);
+		pthread_mutex_unlock(&engine.lock);
+	}
+	rep.len = (uint32_t)sizeof(*p);
+	bool ok = fmd_send(c->sock, &rep, sizeof(rep), p, sizeof(*p), NULL, 0) == 0;
+	if (p != c->last)
+		free(p);
+	return ok;
+}
+
+/* do_inspect - FMD_INSPECT: the dump of publish.h's channel 2 for the
+ * client, in a memfd (*out_fd). Return: 0 or -errno. */
+static int do_inspect(struct client *c, int *out_fd)
+{
+	size_t len;
+	char *text = publish_mm_inspect(c->mm, c->peer, &len);
+	if (!text)
+		return -ENOMEM;
+	int fd = memfd_create("faultmap:inspect", MFD_CLOEXEC);
+	int err = fd < 0 ? -errno : 0;
+	for (size_t off = 0; !err && off < len;) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			err = n < 0 ? -errno : -EIO;
+		else
+			off += (size_t)n;
+	}
+	free(text);
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	*out_fd = fd;
+	return 0;
+}
+
+/* do_trace - FMD_TRACE: trace the client's faults to fds[0] from now on,
+ * t_us counted from a[0] (CLOCK_MONOTONIC, ns). Return: 0 or -errno. */
+static int do_trace(struct client *c, const struct fmd_req *r, int fd)
+{
+	pthread_mutex_lock(&engine.lock);
+	int err = trace_take(c->mm, fd, r->a[0]);
+	pthread_mutex_unlock(&engine.lock);
+	return err;
+}
+
 /* The number of descriptors each request must carry. */
 static int fds_wanted(uint32_t op)
 {
@@ -809,15 +885,16 @@ static int fds_wanted(uint32_t op)
 	case FMD_FALLOCATE: case FMD_FSYNC: case FMD_SYNC_FILE_RANGE: case FMD_SYNCFS:
 	case FMD_CACHE:
 	case FMD_STORE_SIZE:
+	case FMD_TRACE:
 		return 1;
 	default:
 		return 0;
 	}
 }
 
-/* serve_request - answer one request. Return: false to end the connection
+/* answer - answer one request. Return: false to end the connection
  * (a protocol error). */
-static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
+static bool answer(struct client *c, const struct fmd_req *r, int *fds)
 {
 	struct fmd_rep rep = {0};
 	struct fmd_view *views = NULL;
@@ -846,6 +923,8 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 			ok = fmd_send(c->sock, &rep, sizeof(rep), &st, sizeof(st), NULL, 0) == 0;
 		return ok;
 	}
+	case FMD_PUBLISH: /* after FMD_EXIT too */
+		return do_publish(c);
 	case FMD_CACHE: { /* needs no FMD_HELLO: faultmap cache */
 		struct fmd_cache_info info = {0};
 		rep.err = fmd_cache(&c->locks, r, fds[0], &info);
@@ -900,6 +979,8 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 			rep.err = do_fork_forget(r);
 			break;
 		case FMD_EXIT:
+			if (r->a[0] == 1 && !c->last)
+				c->last = calloc(1, sizeof(*c->last));
 			writeback_capture(report, sizeof(report));
 			client_gone(c);
 			writeback_capture(NULL, 0);
@@ -925,6 +1006,12 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 		case FMD_REMAP_TARGET:
 			rep.err = do_remap_target(c, r, &rep, &out_fd);
 			break;
+		case FMD_INSPECT:
+			rep.err = do_inspect(c, &out_fd);
+			break;
+		case FMD_TRACE:
+			rep.err = do_trace(c, r, fds[0]);
+			break;
 		default:
 			ok = false;
 		}
@@ -935,6 +1022,16 @@ static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
 	free(views);
 	if (out_fd >= 0)
 		close(out_fd);
+	return ok;
+}
+
+/* serve_request - answer one request, counting what it makes the engine
+ * do as the client's (current_mm: its faultmap stat row). */
+static bool serve_request(struct client *c, const struct fmd_req *r, int *fds)
+{
+	current_mm = c->mm; /* cleared by client_gone when the mm goes */
+	bool ok = answer(c, r, fds);
+	current_mm = NULL;
 	return ok;
 }
 
@@ -964,6 +1061,7 @@ static void *client_thread(void *arg)
 	if (c->bounce)
 		sys_munmap(c->bounce, FMD_BOUNCE);
 	free(c->fds);
+	free(c->last);
 	close(c->sock);
 	if (c->life >= 0)
 		sys_close(c->life);
@@ -995,6 +1093,7 @@ static void accept_client(int lsock)
 		return;
 	}
 	c->sock = s;
+	c->peer = cred.pid;
 	c->life = -1;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -1100,6 +1199,11 @@ int fmd_main(const struct fmd_opts *o)
 			strerror(-lock));
 		return 1;
 	}
+	/* What a program's environment asks of its own process's publishing
+	 * (publish.h) is not the daemon's: its clients publish themselves. */
+	unsetenv("FAULTMAP_PUBLISH");
+	unsetenv("FAULTMAP_TRACE_FD");
+	unsetenv("FAULTMAP_STATS_FILE");
 	int err = files_table_create(dfd);
 	if (!err)
 		err = engine_start();
