@@ -119,6 +119,7 @@ struct ins_run {
 
 struct ins_vma {
 	unsigned mm;
+	int pid; /* a daemon's other client that maps it (pid=), else 0 */
 	uint64_t start, end, pgoff;
 	bool shared;
 	char prot[4];
@@ -155,6 +156,9 @@ void ins_vma_pages(const struct ins_vma *v, uint64_t *first, uint64_t *last);
 
 /* ins_prot_text - v's protection ("rw", "r-"), or words saying it is not
  * known (a forked child's vma). */
+/* ins_mm_text - "mm N", or "mm N (pid P)" for another process of the
+ * daemon's, into buf. Return: buf. */
+const char *ins_mm_text(const struct ins_vma *v, char *buf, size_t size);
 const char *ins_prot_text(const struct ins_vma *v);
 
 /* draw_text - ins as text on stdout (draw.c). */

@@ -114,8 +114,20 @@ static void draw_pages(const struct ins_file *f)
  * /proc/self/maps: a forked child's is not known to it. */
 const char *ins_prot_text(const struct ins_vma *v)
 {
-	return v->prot[0] == '?' ? "(protection not known: a forked child's vma)"
-				 : v->prot;
+	if (v->prot[0] != '?')
+		return v->prot;
+	return v->pid ? "(protection not known: the process is gone)"
+		      : "(protection not known: a forked child's vma)";
+}
+
+/* ins_mm_text - see cli.h. */
+const char *ins_mm_text(const struct ins_vma *v, char *buf, size_t size)
+{
+	if (v->pid > 0)
+		snprintf(buf, size, "mm %u (pid %d)", v->mm, v->pid);
+	else
+		snprintf(buf, size, "mm %u", v->mm);
+	return buf;
 }
 
 /* vma_bar - the cells of the file that v maps, as '=' (shared) or '-'
@@ -141,10 +153,11 @@ static void draw_vma(size_t nr, const struct ins_vma *v, uint64_t scale, size_t 
 		snprintf(cow, sizeof(cow), ", %ld page%s copied on write", v->cow,
 			 v->cow == 1 ? "" : "s");
 	const char *prot = ins_prot_text(v);
+	char mm[48];
 	printf("  %12s%-3zu|%.*s|  [0x%" PRIx64 ", 0x%" PRIx64 ") pgoff %" PRIu64
-	       " -> pages %" PRIu64 "-%" PRIu64 ", mm %u, %s %s%s\n",
-	       "vma ", nr, (int)n, bar, v->start, v->end, v->pgoff, first, last, v->mm,
-	       v->shared ? "shared" : "private", prot, cow);
+	       " -> pages %" PRIu64 "-%" PRIu64 ", %s, %s %s%s\n",
+	       "vma ", nr, (int)n, bar, v->start, v->end, v->pgoff, first, last,
+	       ins_mm_text(v, mm, sizeof(mm)), v->shared ? "shared" : "private", prot, cow);
 }
 
 /* draw_rmap - the reverse map: the page index in one line, and under it

@@ -198,6 +198,7 @@ static int parse_vma(struct inspect *ins, const char *line)
 	char cow[24] = "-";
 	*v = (struct ins_vma){
 	    .mm = (unsigned)kv_u64(line, "mm"),
+	    .pid = (int)kv_u64(line, "pid"),
 	    .start = kv_u64(line, "start"),
 	    .end = kv_u64(line, "end"),
 	    .pgoff = kv_u64(line, "pgoff"),
@@ -275,6 +276,10 @@ static void json_vma(const struct ins_vma *v)
 	uint64_t first, last;
 	ins_vma_pages(v, &first, &last);
 	printf("{\"mm\":%u", v->mm);
+	if (v->pid > 0)
+		printf(",\"pid\":%d", v->pid);
+	else
+		printf(",\"pid\":null");
 	JSON_FIELDS(stdout, {"start", v->start}, {"end", v->end}, {"pgoff", v->pgoff},
 		    {"first_page", first}, {"last_page", last});
 	printf(",\"shared\":%s,\"prot\":", v->shared ? "true" : "false");

@@ -124,11 +124,13 @@ static void draw_vma(FILE *out, const struct ins_vma *v, int y, uint64_t scale,
 		"<rect x='%d' y='%d' width='%d' height='%d' fill='%s' stroke='#555'/>\n",
 		LEFT - 6, y, WIDTH - 2 * LEFT + 12, VMA_H - 6,
 		v->shared ? SHARED_FILL : PRIVATE_FILL);
+	char mm[48];
 	fprintf(out,
 		"<text x='%d' y='%d' font-size='11'>vma [0x%" PRIx64 ", 0x%" PRIx64
-		") pgoff %" PRIu64 " -&gt; pages %" PRIu64 "-%" PRIu64 ", mm %u, %s %s",
-		LEFT, y + 14, v->start, v->end, v->pgoff, first, last, v->mm,
-		v->shared ? "shared" : "private", ins_prot_text(v));
+		") pgoff %" PRIu64 " -&gt; pages %" PRIu64 "-%" PRIu64 ", %s, %s %s",
+		LEFT, y + 14, v->start, v->end, v->pgoff, first, last,
+		ins_mm_text(v, mm, sizeof(mm)), v->shared ? "shared" : "private",
+		ins_prot_text(v));
 	if (v->cow >= 0)
 		fprintf(out, ", %ld copied on write", v->cow);
 	fputs("</text>\n", out);

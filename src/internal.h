@@ -301,6 +301,7 @@ struct mm {
 	 * engine.lock; closed by mm_destroy. */
 	_Atomic int trace_fd;
 	uint64_t trace_base_ns;
+	pid_t pid; /* a daemon's client: its process (inspect); else 0 */
 };
 
 /* mm_traced - whether the daemon writes mm's faults to its client's trace. */

@@ -333,6 +333,7 @@ static int socket_create(void)
 struct snap_vma {
 	size_t file;
 	unsigned mm;
+	pid_t pid; /* a daemon's client's process, else 0 */
 	uintptr_t start, end;
 	uint64_t pgoff;
 	bool shared;
@@ -355,8 +356,22 @@ struct snap {
 	size_t nr_files;
 	struct snap_vma *vmas;
 	size_t nr_vmas;
+	const struct mm *others[64]; /* a daemon's: the other mms, mm=1.. */
+	unsigned nr_others;
 	bool failed;
 };
+
+/* other_number - the number of another process's mm in s's dump: 1, 2...
+ * in the order met (the last one for all beyond 64). */
+static unsigned other_number(struct snap *s, const struct mm *m)
+{
+	unsigned i = 0;
+	while (i < s->nr_others && s->others[i] != m)
+		i++;
+	if (i == s->nr_others && s->nr_others < 64)
+		s->others[s->nr_others++] = m;
+	return i < 64 ? i + 1 : 64;
+}
 
 /* page_state - the state letter of page index. Context: engine.lock held. */
 static char page_state(struct address_space *as, uint64_t index)
@@ -414,6 +429,7 @@ static int snap_add_vma(struct snap *s, size_t f, const struct vma *v)
 	nv[s->nr_vmas++] = (struct snap_vma){
 	    .file = f,
 	    .mm = mm_number(v->mm),
+	    .pid = v->mm->pid,
 	    .start = v->vm_start,
 	    .end = v->vm_end,
 	    .pgoff = v->vm_pgoff,
@@ -448,12 +464,10 @@ static int snap_add_file(struct snap *s, struct address_space *as, const struct 
 	if (!f->path || f->runs.failed)
 		return -ENOMEM;
 	for (const struct vma *v = as->i_mmap; v; v = v->i_mmap_next) {
-		if (mm && v->mm != mm)
-			continue;
 		if (snap_add_vma(s, s->nr_files - 1, v))
 			return -ENOMEM;
-		if (mm)
-			s->vmas[s->nr_vmas - 1].mm = 0;
+		if (mm) /* mm 0 is the process asked about; the others follow */
+			s->vmas[s->nr_vmas - 1].mm = v->mm == mm ? 0 : other_number(s, v->mm);
 	}
 	return 0;
 }
@@ -504,9 +518,9 @@ static long count_cow(int fd, uintptr_t start, uintptr_t end)
 	return cow;
 }
 
-/* snap_cow - cow counts of the private vmas of process pid (mm 0)
+/* snap_cow - cow counts of the private vmas of mm number mm, process pid
  * (outside the lock: reading pagemap does not touch the views). */
-static void snap_cow(struct snap *s, pid_t pid)
+static void snap_cow(struct snap *s, unsigned mm, pid_t pid)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
@@ -515,15 +529,15 @@ static void snap_cow(struct snap *s, pid_t pid)
 		return;
 	for (size_t i = 0; i < s->nr_vmas; i++) {
 		struct snap_vma *v = &s->vmas[i];
-		if (v->mm == 0 && !v->shared)
+		if (v->mm == mm && !v->shared)
 			v->cow = count_cow(fd, v->start, v->end);
 	}
 	sys_close(fd);
 }
 
-/* snap_prot - current protection of the vmas of process pid (mm 0), from
- * its /proc/PID/maps; children's stay "?". */
-static void snap_prot(struct snap *s, pid_t pid)
+/* snap_prot - current protection of the vmas of mm number mm, process
+ * pid, from its /proc/PID/maps; those not read stay "?". */
+static void snap_prot(struct snap *s, unsigned mm, pid_t pid)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
@@ -538,7 +552,7 @@ static void snap_prot(struct snap *s, pid_t pid)
 			continue;
 		for (size_t i = 0; i < s->nr_vmas; i++) {
 			struct snap_vma *v = &s->vmas[i];
-			if (v->mm == 0 && v->start >= lo && v->start < hi) {
+			if (v->mm == mm && v->start >= lo && v->start < hi) {
 				v->prot[0] = perms[0] == 'r' ? 'r' : '-';
 				v->prot[1] = perms[1] == 'w' ? 'w' : '-';
 				v->prot[2] = '\0';
@@ -569,11 +583,14 @@ static void snap_format(struct sbuf *b, const struct snap *s, pid_t pid)
 			char cow[24] = "-";
 			if (v->cow >= 0)
 				snprintf(cow, sizeof(cow), "%ld", v->cow);
+			char other[24] = "";
+			if (v->mm && v->pid > 0)
+				snprintf(other, sizeof(other), " pid=%d", (int)v->pid);
 			sb_printf(b,
 				  "vma %zu mm=%u start=0x%" PRIxPTR " end=0x%" PRIxPTR
-				  " pgoff=%" PRIu64 " %s prot=%s cow=%s\n",
+				  " pgoff=%" PRIu64 " %s prot=%s cow=%s%s\n",
 				  i, v->mm, v->start, v->end, v->pgoff,
-				  v->shared ? "shared" : "private", v->prot, cow);
+				  v->shared ? "shared" : "private", v->prot, cow, other);
 		}
 	}
 	sb_printf(b, "end\n");
@@ -590,8 +607,19 @@ static char *inspect_of(const struct mm *mm, pid_t pid, size_t *len)
 	pthread_mutex_lock(&engine.lock);
 	snap_take(&s, mm);
 	pthread_mutex_unlock(&engine.lock);
-	snap_cow(&s, pid);
-	snap_prot(&s, pid);
+	/* Each process's own: this one's (mm 0), and a daemon's other
+	 * clients' (an embedded engine cannot read its forked children's). */
+	for (size_t i = 0; i < s.nr_vmas; i++) {
+		unsigned m = s.vmas[i].mm;
+		pid_t p = m == 0 ? pid : s.vmas[i].pid;
+		bool seen = p <= 0;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = s.vmas[j].mm == m;
+		if (!seen) {
+			snap_cow(&s, m, p);
+			snap_prot(&s, m, p);
+		}
+	}
 	if (!s.failed)
 		snap_format(&b, &s, pid);
 	snap_free(&s);

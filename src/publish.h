@@ -36,7 +36,7 @@
  *       budget_pages <n>
  *       file <id> dev=<major>:<minor> ino=<n> size=<bytes> pages=<n> resident=<n> dirty=<n> path=<path, rest of line>
  *       pages <id> <runs>
- *       vma <id> mm=<n> start=0x<hex> end=0x<hex> pgoff=<n> <shared|private> prot=<r-|rw> cow=<n|->
+ *       vma <id> mm=<n> start=0x<hex> end=0x<hex> pgoff=<n> <shared|private> prot=<r-|rw> cow=<n|-> [pid=<n>]
  *       end
  *
  *     One "file" line per address_space (ids 0, 1, ... in the order
@@ -50,6 +50,11 @@
  *     /proc/self/pagemap; "-" for shared vmas and for children's vmas).
  *     prot is the view's protection now, from /proc/self/maps ("?" for
  *     children's vmas, which the engine cannot see).
+ *     In daemon mode the process asks its daemon for the dump
+ *     (FMD_INSPECT): the files it maps, and every vma of them in any of
+ *     the daemon's clients: its own as mm=0, another process's as mm=1..
+ *     with pid=<n>; the daemon reads each process's /proc/PID/maps and
+ *     pagemap, so prot and cow are known for all of them.
  *
  *  3. Trace: FAULTMAP_TRACE_FD=<fd>. The engine writes one line per fault it
  *     serves to that fd (an inherited pipe), from the fault thread:

@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <signal.h>
@@ -41,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -188,9 +190,43 @@ static int rpc_reporting(const struct fmd_req *req)
 	return err;
 }
 
+/* in_main_program - whether the object dladdr found (info) is the
+ * program itself: its ELF header is where the program's headers
+ * (AT_PHDR) say. For the program, dladdr names argv[0], which whoever
+ * starts it chooses. */
+static bool in_main_program(const Dl_info *info)
+{
+	const ElfW(Ehdr) *eh = info->dli_fbase;
+	return eh && (uintptr_t)eh + eh->e_phoff == getauxval(AT_PHDR);
+}
+
+/* trusted_for_setuid - in a setuid or setgid program (AT_SECURE), a daemon
+ * binary is started with its privileges only if neither it nor its
+ * directory could have been put there by someone else: owned by root or
+ * the program's user, not writable by group or others. */
+static bool trusted_for_setuid(const char *path)
+{
+	if (!getauxval(AT_SECURE))
+		return true;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	const char *const check[] = {path, slash && dir[0] ? dir : "/"};
+	for (size_t i = 0; i < 2; i++) {
+		struct stat st;
+		if (stat(check[i], &st) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+		    (st.st_mode & (S_IWGRP | S_IWOTH)))
+			return false;
+	}
+	return true;
+}
+
 /* daemon_binary - the faultmap CLI that runs the daemon: FAULTMAP_DAEMON,
- * else beside this library (or the program it is linked into), else in
- * its faultmap/ directory, else one level up (build/tests/ -> build/). */
+ * else beside this library (or the program it is linked into: the real
+ * one, /proc/self/exe, never argv[0]), else in its faultmap/ directory,
+ * else one level up (build/tests/ -> build/). */
 static bool daemon_binary(char *path, size_t size)
 {
 	const char *env = secure_getenv("FAULTMAP_DAEMON");
@@ -202,7 +238,14 @@ static bool daemon_binary(char *path, size_t size)
 	if (!dladdr((void *)daemon_binary, &info) || !info.dli_fname)
 		return false;
 	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", info.dli_fname);
+	if (in_main_program(&info)) {
+		ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+		if (n <= 0)
+			return false;
+		dir[n] = '\0';
+	} else {
+		snprintf(dir, sizeof(dir), "%s", info.dli_fname);
+	}
 	char *slash = strrchr(dir, '/');
 	if (!slash)
 		return false;
@@ -212,7 +255,8 @@ static bool daemon_binary(char *path, size_t size)
 	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
 		struct stat st;
 		snprintf(path, size, where[i], dir);
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0)
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0 &&
+		    trusted_for_setuid(path))
 			return true;
 	}
 	return false;

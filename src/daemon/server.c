@@ -146,6 +146,7 @@ static void attach(struct client *c, struct mm *mm, int uffd, int life)
 {
 	mm->uffd = fd_keep(uffd);
 	mm->held = true;
+	mm->pid = c->peer;
 	c->life = fd_keep(life);
 	/* Refused writes are told there (fault.c, refuse_fault): a copy the
 	 * mm keeps, which lives as long as it does. */

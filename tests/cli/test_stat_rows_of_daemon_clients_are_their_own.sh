@@ -4,7 +4,8 @@
 # fm_mappers, each on a file of its own, both clients of one daemon. Each
 # row lists its own files only, with its own faults and read() pages;
 # inspect of each shows its own vmas (mm 0); run --stats of a third counts
-# its own write-back at exit.
+# its own write-back at exit. Two programs that map one file see each
+# other in inspect.
 set -u
 . "$(dirname "$0")/lib.sh"
 build_mapper
@@ -51,6 +52,29 @@ grep -q "$fb" "$TMP/out" && fail "inspect of $a shows $b's file"
 expect_out 'mm 0, shared rw$'
 expect_out 'mm 0, private rw, 3 pages copied on write$'
 grep -Eq 'mm [1-9]' "$TMP/out" && fail "inspect of $a shows another process's vmas"
+
+# Two programs that map one file: each one's inspect draws the other's vma
+# too (the reverse map spans processes), with its pid and protection.
+if [ -f "$FAULTMAP_BUILD/libfaultmap-preload.so" ]; then
+	head -c 65536 /dev/zero >"$TMP/shared.bin"
+	SHARER='
+import mmap, os, sys, time
+f = open(sys.argv[1], "r+b")
+m = mmap.mmap(f.fileno(), 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+m[0] = 1
+print("ready", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+'
+	unset FAULTMAP_PRELOAD
+	start_bg "$TMP/s1.log" "$FM" run -- "$PY" -c "$SHARER" "$TMP/shared.bin" "$TMP/stop"
+	s1=$BG_PID
+	start_bg "$TMP/s2.log" "$FM" run -- "$PY" -c "$SHARER" "$TMP/shared.bin" "$TMP/stop"
+	s2=$BG_PID
+	expect_exit 0 "$FM" inspect "$s1"
+	expect_out "mm 0, shared rw\$"
+	expect_out "mm 1 \(pid $s2\), shared rw\$"
+fi
 
 # A third client's run --stats: its own 4 pages written at exit.
 mkdir "$TMP/c"
