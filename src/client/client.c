@@ -91,10 +91,12 @@ bool fm_client_mode(void)
 	int m = atomic_load(&mode);
 	if (!m) {
 		const char *env = secure_getenv("FAULTMAP_MODE");
-		m = env && !strcmp(env, "daemon") ? FM_MODE_DAEMON : FM_MODE_EMBEDDED;
+		/* The daemon is the default: one page cache for every
+		 * process, as the kernel's is (issue 10). */
+		m = env && !strcmp(env, "embedded") ? FM_MODE_EMBEDDED : FM_MODE_DAEMON;
 		if (env && *env && strcmp(env, "daemon") && strcmp(env, "embedded"))
 			fprintf(stderr, "faultmap: FAULTMAP_MODE=%s is neither daemon nor "
-					"embedded: embedded\n", env);
+					"embedded: daemon\n", env);
 		int zero = 0;
 		if (!atomic_compare_exchange_strong(&mode, &zero, m))
 			m = atomic_load(&mode);

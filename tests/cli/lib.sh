@@ -10,9 +10,25 @@ export PYTHONDONTWRITEBYTECODE=1 # tests/cli/json_schema.py is imported from the
 [ -x "$FM" ] || { echo "no $FM: run make first"; exit 1; }
 TMP=$(mktemp -d -p "$FAULTMAP_BUILD" cli-test.XXXXXX)
 PIDS=()
+# root_daemon_runs - whether root's own daemon runs (the runtime directory
+# root's programs use without XDG_RUNTIME_DIR): its lock is held.
+root_daemon_runs() {
+	local d
+	for d in /run/user/0/faultmap /run/faultmap; do
+		[ -e "$d/daemon.lock" ] && ! flock -n "$d/daemon.lock" true && return 0
+	done
+	return 1
+}
+# A test that runs a program as root without XDG_RUNTIME_DIR (or a setuid
+# one) starts root's own daemon: cleanup stops it, unless it ran before.
+ROOT_DAEMON_BEFORE=0
+[ "$(id -u)" -eq 0 ] && root_daemon_runs && ROOT_DAEMON_BEFORE=1
 cleanup() {
 	touch "$TMP/stop" 2>/dev/null
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	if [ "$(id -u)" -eq 0 ] && [ "$ROOT_DAEMON_BEFORE" = 0 ] && root_daemon_runs; then
+		env -u XDG_RUNTIME_DIR "$FM" daemon --stop >/dev/null 2>&1
+	fi
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -134,15 +150,27 @@ as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 # /tmp/faultmap-NAME.XXXXXX of mode MODE (the build tree may be out of
 # another user's reach), with copies of FILE... (mode 0755), removed at
 # exit (after a "stop" file is put in it, for a mapper that waits on one).
+# A copy of faultmap goes there too: a program copied there (run as another
+# user, or setuid) finds its daemon beside it, as an installed program
+# finds $LIBDIR/faultmap/faultmap; the daemons started from it (other
+# users') are stopped at exit (SIGTERM: they write back first).
 shared_dir() {
 	local name=$1 mode=$2 f
 	shift 2
 	D=$(mktemp -d "/tmp/faultmap-$name.XXXXXX") || fail "mktemp -d /tmp/faultmap-$name.XXXXXX"
-	trap 'touch "$D/stop"; cleanup; rm -rf "$D"' EXIT
+	trap 'touch "$D/stop"; cleanup; stop_shared_daemons; rm -rf "$D"' EXIT
 	chmod "$mode" "$D" || fail "chmod $mode $D"
-	for f in "$@"; do
+	for f in "$@" "$FM"; do
 		cp "$f" "$D/" && chmod 0755 "$D/${f##*/}" || fail "cp $f $D/"
 	done
+}
+stop_shared_daemons() {
+	pkill -TERM -f "^$D/faultmap daemon" 2>/dev/null || return 0
+	for _ in $(seq 100); do
+		pgrep -f "^$D/faultmap daemon" >/dev/null || return 0
+		sleep 0.1
+	done
+	pkill -KILL -f "^$D/faultmap daemon"
 }
 
 # require_nobody_denied - skip unless nobody may not use userfaultfd here

@@ -6,6 +6,9 @@
 # keeps a child (mm 1) with both mappings. Skips without fork events.
 set -u
 . "$(dirname "$0")/lib.sh"
+# Embedded mode's limit: in daemon mode the child is a client of its own,
+# whose protection the daemon reads (test_stat_rows_of_daemon_clients_...).
+export FAULTMAP_MODE=embedded
 start_published_mapper --fork
 pid=$BG_PID
 expect_exit 0 "$FM" inspect "$pid" --svg "$TMP/pic.svg"
