@@ -246,7 +246,8 @@ FM_API int fm_set_budget(size_t bytes);
  * file (started on demand; see faultmap-daemon(1)). FM_MODE_EMBEDDED: in
  * this process (an engine of its own, which no other process shares).
  * Without a call, FAULTMAP_MODE ("daemon" or "embedded") chooses, and
- * embedded is the default for now. Call it before the first fm_ call. Return: 0, -EINVAL (no such mode), or
+ * daemon is the default. Call it before the first fm_ call.
+ * Return: 0, -EINVAL (no such mode), or
  * -EBUSY (the process already uses the other mode).
  */
 #define FM_MODE_EMBEDDED 1

@@ -41,9 +41,9 @@ static const struct {
      "                 and line, on stderr (schema: docs/cli.md).\n"
      "  --daemon       serve it from your faultmap daemon (faultmap daemon, started\n"
      "                 if none runs): one cache for every process, as the\n"
-     "                 kernel's; with --budget, the budget of a daemon it\n"
-     "                 starts. --embedded: a cache of each process's own (the\n"
-     "                 default; FAULTMAP_MODE chooses too).\n"
+     "                 kernel's (the default); with --budget, the budget of a\n"
+     "                 daemon it starts. --embedded: a cache of each process's\n"
+     "                 own (FAULTMAP_MODE chooses too).\n"
      "  --             end of options.\n"},
     {"stat", "faultmap stat [--json] [--watch [SECONDS]] [PID...]",
      "One line per process of yours (root: of every user) running under\n"
@@ -86,8 +86,8 @@ static const struct {
      "          (schema: docs/cli.md).\n"},
     {"daemon", "faultmap daemon [--budget SIZE] [--foreground] | --stop",
      "Run your faultmap daemon: the one page cache of all your processes that\n"
-     "run in daemon mode (FAULTMAP_MODE=daemon): a shared write is seen by\n"
-     "every process at once and outlives its writer. One per user; the library\n"
+     "run in daemon mode (the default; not FAULTMAP_MODE=embedded): a shared\n"
+     "write is seen by every process at once and outlives its writer. One per user; the library\n"
      "starts it on demand. Its socket is daemon.sock in your runtime directory.\n"
      "  --budget SIZE    cap its page cache, as for run (default: FAULTMAP_BUDGET,\n"
      "                   else half of the smaller of RAM and the memory cgroup's\n"
