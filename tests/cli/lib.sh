@@ -164,6 +164,16 @@ shared_dir() {
 		cp "$f" "$D/" && chmod 0755 "$D/${f##*/}" || fail "cp $f $D/"
 	done
 }
+# setuid_dir - skip unless this can act as a second user; build fm_mapper
+# and copy it (with faultmap) into D (shared_dir suid 0755), owned by root,
+# on a file system that honours setuid.
+setuid_dir() {
+	require_second_user
+	build_mapper
+	shared_dir suid 0755 "$MAPPER"
+	findmnt -n -o OPTIONS -T "$D" | grep -qw nosuid && { echo "skip: $D is nosuid"; exit 77; }
+	chown root:root "$D/fm-mapper" "$D/faultmap" || fail "chown root $D"
+}
 stop_shared_daemons() {
 	pkill -TERM -f "^$D/faultmap daemon" 2>/dev/null || return 0
 	for _ in $(seq 100); do

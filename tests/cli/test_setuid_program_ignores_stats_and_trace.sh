@@ -7,13 +7,7 @@
 # Needs root (to make the binary setuid and to become nobody).
 set -u
 . "$(dirname "$0")/lib.sh"
-require_second_user
-build_mapper
-
-# A directory nobody can reach, on a file system that honours setuid.
-shared_dir suid 0755 "$MAPPER"
-findmnt -n -o OPTIONS -T "$D" | grep -qw nosuid && { echo "skip: $D is nosuid"; exit 77; }
-chown root:root "$D/fm-mapper"
+setuid_dir
 
 setuid_run_as_nobody() {
 	as_nobody env FAULTMAP_PUBLISH=1 FAULTMAP_STATS_FILE="$D/stats" FAULTMAP_TRACE_FD=3 \
