@@ -1269,13 +1269,14 @@ void fault_fork_child(void)
 }
 
 /* mm_reap_dead - forget the mms of processes that are gone. Only the fault
- * thread calls it: it alone holds mm pointers outside engine.lock. */
+ * thread calls it: it alone holds mm pointers outside engine.lock, but for
+ * those the helper thread has pinned, which wait for the next round. */
 void mm_reap_dead(void)
 {
 	struct mm **pp = &engine.mms->next;
 	while (*pp) {
 		struct mm *mm = *pp;
-		if (!mm->dead || mm->held) {
+		if (!mm->dead || mm->held || mm->pinned) {
 			pp = &mm->next;
 			continue;
 		}
@@ -1479,28 +1480,71 @@ static void helper_read_end(void)
 	pthread_mutex_unlock(&fork_lock);
 }
 
-/* io_fault_thread - the second fault thread: serves this process's faults
- * while the main one waits for the disk (the file read of a miss is done
- * without engine.lock), so misses of several program threads overlap. It
+/* helper_pin - under engine.lock, pin up to max live mms (this process,
+ * its forked children; in the daemon, its clients) into mms, their
+ * userfaultfds into pfd. Return: how many. */
+#define HELPER_MMS 64
+static size_t helper_pin(struct mm **mms, struct pollfd *pfd, size_t max)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&engine.lock);
+	for (struct mm *mm = engine.mms; mm && n < max; mm = mm->next) {
+		if (mm->dead || mm->uffd < 0)
+			continue;
+		mm->pinned++;
+		mms[n] = mm;
+		pfd[n++] = (struct pollfd){.fd = mm->uffd, .events = POLLIN};
+	}
+	pthread_mutex_unlock(&engine.lock);
+	return n;
+}
+
+/* helper_unpin - release what helper_pin pinned; wake the main thread to
+ * reap those that died meanwhile. */
+static void helper_unpin(struct mm **mms, size_t n)
+{
+	bool dead = false;
+	pthread_mutex_lock(&engine.lock);
+	for (size_t i = 0; i < n; i++) {
+		mms[i]->pinned--;
+		dead |= mms[i]->dead;
+	}
+	pthread_mutex_unlock(&engine.lock);
+	if (dead)
+		fault_thread_kick();
+}
+
+/* io_fault_thread - the second fault thread: serves faults while the main
+ * one waits for the disk (the file read of a miss is done without
+ * engine.lock), so misses of several program threads overlap: this
+ * process's and its children's, and in the daemon every client's. It
  * never spins: two spinning threads would take both CPUs from the program. */
 static void *io_fault_thread(void *arg)
 {
 	(void)arg;
 	char *buf = thread_buffer();
+	struct mm *mms[HELPER_MMS];
+	struct pollfd pfd[HELPER_MMS];
 	thread_ready();
 	while (!stopping) {
 		pthread_mutex_lock(&helper_lock);
 		while (!main_in_io && !stopping)
 			pthread_cond_wait(&helper_cv, &helper_lock);
 		pthread_mutex_unlock(&helper_lock);
-		struct pollfd pfd = {.fd = engine_self()->uffd, .events = POLLIN};
-		if (poll(&pfd, 1, 1) <= 0 || !(pfd.revents & POLLIN))
-			continue;
-		bool more = true;
-		while (more && helper_read_begin()) {
-			more = handle_messages(engine_self(), buf);
-			helper_read_end();
+		size_t n = helper_pin(mms, pfd, HELPER_MMS);
+		bool more = false;
+		if (poll(pfd, n, 1) > 0) {
+			for (size_t i = 0; i < n; i++) {
+				if (!(pfd[i].revents & POLLIN))
+					continue;
+				more = true;
+				while (more && helper_read_begin()) {
+					more = handle_messages(mms[i], buf);
+					helper_read_end();
+				}
+			}
 		}
+		helper_unpin(mms, n);
 		if (more) /* a fork is in progress: the main thread reads */
 			poll(NULL, 0, 1);
 	}

@@ -302,6 +302,7 @@ struct mm {
 	_Atomic int trace_fd;
 	uint64_t trace_base_ns;
 	pid_t pid; /* a daemon's client: its process (inspect); else 0 */
+	unsigned pinned; /* the helper fault thread polls it: not reaped */
 };
 
 /* mm_traced - whether the daemon writes mm's faults to its client's trace. */

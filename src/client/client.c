@@ -61,6 +61,7 @@ static struct {
 	int start_err;
 	size_t budget; /* fm_set_budget's, for a daemon we start; 0: none */
 	_Atomic bool dead; /* the daemon is gone */
+	_Atomic bool exited; /* FMD_EXIT was answered: the daemon may stop */
 	pid_t pid;
 	int sock, uffd, life;
 	char *bounce; /* FMD_BOUNCE bytes shared with the daemon */
@@ -595,8 +596,9 @@ static void *watcher(void *arg)
 			markers = true;
 	}
 	atomic_store(&cl.dead, true);
-	fprintf(stderr, "faultmap: the faultmap daemon is gone: pages not yet cached "
-			"raise SIGBUS in this process (%d)\n", (int)getpid());
+	if (!atomic_load(&cl.exited) || getpid() != cl.pid) /* else nothing left to say */
+		fprintf(stderr, "faultmap: the faultmap daemon is gone: pages not yet cached "
+				"raise SIGBUS in this process (%d)\n", (int)getpid());
 	emergency_flush();
 	uffd_wake(cl.uffd, 0, FM_TASK_SIZE);
 	for (;;) {
@@ -811,6 +813,8 @@ static void at_exit(void)
 	if (err)
 		fprintf(stderr, "faultmap: at exit, the daemon could not write back "
 				"this process's files: %s\n", strerror(-err));
+	else
+		atomic_store(&cl.exited, true);
 	publish_stop(); /* its counters at the end, written back included */
 }
 
