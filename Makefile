@@ -170,7 +170,14 @@ INSTALLED := $(BINDIR)/faultmap $(LIBDIR)/libfaultmap.a $(LIBDIR)/libfaultmap.so
 	$(PKGCONFIGDIR)/faultmap.pc $(PRELOADDIR)/libfaultmap-preload.so $(PRELOADDIR)/faultmap \
 	$(addprefix $(MANDIR)/,$(MAN_PAGES)) \
 	$(if $(UDEVRULESDIR),$(UDEVRULESDIR)/60-faultmap-userfaultfd.rules)
-install: all $(BUILD)/install/faultmap
+# Without DESTDIR, install-libpath.sh then makes the dynamic linker find
+# the library (as root: ldconfig, where LIBDIR is in ld.so.conf), or says
+# how to (LD_LIBRARY_PATH, -Wl,-rpath); ldprobe is what it asks ldd about.
+LDCONFIG ?= ldconfig
+$(BUILD)/install/ldprobe: $(BUILD)/libfaultmap.so
+	@mkdir -p $(@D)
+	echo 'int main(void) { return 0; }' | $(CC) -x c - -o $@ -L$(BUILD) -Wl,--no-as-needed -lfaultmap $(LDLIBS)
+install: all $(BUILD)/install/faultmap $(if $(DESTDIR),,$(BUILD)/install/ldprobe)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(PRELOADDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
@@ -192,6 +199,9 @@ endif
 	# The library starts the daemon with the faultmap executable it finds
 	# in its own directory, or in faultmap/ beside it (client.c).
 	ln -sf $(shell realpath -m --relative-to=$(PRELOADDIR) $(BINDIR))/faultmap $(DESTDIR)$(PRELOADDIR)/faultmap
+ifeq ($(DESTDIR),)
+	@LDCONFIG='$(LDCONFIG)' scripts/install-libpath.sh $(LIBDIR) $(SONAME) $(BUILD)/install/ldprobe
+endif
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(PRELOADDIR)

@@ -7,6 +7,12 @@
 # with pkg-config alone against that tree runs on the installed library;
 # the installed faultmap run preloads the installed interposer and serves
 # python3's mappings. make uninstall removes all of it.
+# Without DESTDIR, make install makes the dynamic linker find the library
+# or says how: as root, it runs ldconfig when LIBDIR is in ld.so.conf (as
+# /usr/local/lib is on Debian); where the loader still would not find it
+# (a PREFIX of one's own) it names LD_LIBRARY_PATH and -Wl,-rpath, and a
+# program built with pkg-config runs with either (without, it does not
+# start). With DESTDIR (a staging tree) it does neither.
 set -u
 . "$(dirname "$0")/lib.sh"
 require_interposer
@@ -19,9 +25,20 @@ for f in obj pic preload libfaultmap.a libfaultmap.so libfaultmap.so.* \
 	libfaultmap-preload.so faultmap faultmap.pc scene git-rev; do
 	[ -e "$FAULTMAP_BUILD/$f" ] && cp -a "$FAULTMAP_BUILD/$f" "$TMP/build/"
 done
+# An ldconfig that logs its calls; for -v -N (the directories of
+# ld.so.conf) it names $TMP/prefix/lib when $TMP/configured exists.
+cat >"$TMP/ldconfig" <<EOF
+#!/bin/sh
+echo "ldconfig \$*" >>"$TMP/ldconfig.log"
+[ "\$*" = "-v -N" ] && [ -e "$TMP/configured" ] && echo "$TMP/prefix/lib: (from test)"
+exit 0
+EOF
+chmod +x "$TMP/ldconfig"
 DEST=$TMP/dest
-make -s -C "$ROOT" BUILD="$TMP/build" DESTDIR="$DEST" PREFIX=/usr install >"$TMP/out" 2>&1 ||
-	{ cat "$TMP/out"; fail "make install failed"; }
+make -s -C "$ROOT" BUILD="$TMP/build" DESTDIR="$DEST" PREFIX=/usr LDCONFIG="$TMP/ldconfig" install \
+	>"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "make install failed"; }
+[ ! -e "$TMP/ldconfig.log" ] || fail "make install DESTDIR=... called ldconfig: $(cat "$TMP/ldconfig.log")"
+! grep -q 'dynamic linker' "$TMP/out" || { cat "$TMP/out"; fail "make install DESTDIR=... spoke of the dynamic linker"; }
 for f in bin/faultmap lib/libfaultmap.a lib/libfaultmap.so.0 lib/libfaultmap.so \
 	include/faultmap.h lib/pkgconfig/faultmap.pc lib/faultmap/libfaultmap-preload.so \
 	share/man/man1/faultmap.1 share/man/man1/faultmap-run.1 share/man/man7/faultmap.7 \
@@ -78,4 +95,44 @@ make -s -C "$ROOT" BUILD="$TMP/build" DESTDIR="$DEST" PREFIX=/usr uninstall >"$T
 	{ cat "$TMP/out"; fail "make uninstall failed"; }
 left=$(find "$DEST" ! -type d)
 [ -z "$left" ] || fail "make uninstall left: $left"
+
+# No DESTDIR, a PREFIX the dynamic linker does not search: make install says
+# what to do, and each way it names runs a program built with pkg-config.
+unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
+P=$TMP/prefix
+make -s -C "$ROOT" BUILD="$TMP/build" PREFIX="$P" LDCONFIG="$TMP/ldconfig" install >"$TMP/out" 2>&1 ||
+	{ cat "$TMP/out"; fail "make install PREFIX=$P failed"; }
+expect_out "^ +LD_LIBRARY_PATH=$P/lib\$"
+expect_out "^ +-Wl,-rpath,$P/lib\$"
+! grep -qx 'ldconfig ' "$TMP/ldconfig.log" || fail "ldconfig ran for a LIBDIR that is not in ld.so.conf"
+export PKG_CONFIG_PATH=$P/lib/pkgconfig
+# shellcheck disable=SC2046
+cc -D_GNU_SOURCE -std=c11 $(pkg-config --cflags faultmap) "$ROOT/tests/cli/fm_mapper.c" \
+	$(pkg-config --libs faultmap) -o "$TMP/mapper2" || fail "cannot build against PREFIX=$P"
+env -u LD_LIBRARY_PATH "$TMP/mapper2" --once "$TMP" >"$TMP/out" 2>&1 &&
+	fail "a program linked with -lfaultmap found the library without the hint (is $P/lib in ld.so.conf?)"
+expect_out 'libfaultmap\.so\.0: cannot open shared object file'
+LD_LIBRARY_PATH=$P/lib expect_exit 0 "$TMP/mapper2" --once "$TMP"
+expect_out '^ready '
+# shellcheck disable=SC2046
+cc -D_GNU_SOURCE -std=c11 $(pkg-config --cflags faultmap) "$ROOT/tests/cli/fm_mapper.c" \
+	$(pkg-config --libs faultmap) -Wl,-rpath,"$P/lib" -o "$TMP/mapper3" || fail "cannot build with -Wl,-rpath"
+env -u LD_LIBRARY_PATH "$TMP/mapper3" --once "$TMP" >"$TMP/out" 2>&1 ||
+	{ cat "$TMP/out"; fail "the program linked with -Wl,-rpath,$P/lib did not run"; }
+expect_out '^ready '
+# Where LIBDIR is in ld.so.conf, root's make install rebuilds the cache.
+touch "$TMP/configured"
+: >"$TMP/ldconfig.log"
+make -s -C "$ROOT" BUILD="$TMP/build" PREFIX="$P" LDCONFIG="$TMP/ldconfig" install >"$TMP/out" 2>&1 ||
+	{ cat "$TMP/out"; fail "make install PREFIX=$P failed"; }
+if [ "$(id -u)" = 0 ]; then
+	grep -qx 'ldconfig ' "$TMP/ldconfig.log" ||
+		fail "root's make install did not run ldconfig for a LIBDIR in ld.so.conf: $(cat "$TMP/ldconfig.log")"
+else
+	! grep -qx 'ldconfig ' "$TMP/ldconfig.log" || fail "make install ran ldconfig without being root"
+fi
+make -s -C "$ROOT" BUILD="$TMP/build" PREFIX="$P" uninstall >"$TMP/out" 2>&1 ||
+	{ cat "$TMP/out"; fail "make uninstall PREFIX=$P failed"; }
+left=$(find "$P" ! -type d)
+[ -z "$left" ] || fail "make uninstall PREFIX=$P left: $left"
 exit 0
