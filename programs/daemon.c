@@ -127,7 +127,7 @@ int cmd_daemon(int argc, char **argv)
 	const char *budget = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs(cmd_usage("daemon"), stdout);
+			print_command_help(stdout, "daemon");
 			return 0;
 		} else if (!strcmp(argv[i], "--foreground")) {
 			foreground = true;

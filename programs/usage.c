@@ -84,7 +84,7 @@ static const struct {
      "saying how to get access.\n"
      "  --json  what it found as one JSON object, with the report's lines\n"
      "          (schema: docs/cli.md).\n"},
-    {"daemon", "faultmap daemon [--budget SIZE] [--foreground] | --stop",
+    {"daemon", "faultmap daemon [--budget SIZE] [--foreground] [--if-not-running] | --stop",
      "Run your faultmap daemon: the one page cache of all your processes that\n"
      "run in daemon mode (the default; not FAULTMAP_MODE=embedded): a shared\n"
      "write is seen by every process at once and outlives its writer. One per user; the library\n"

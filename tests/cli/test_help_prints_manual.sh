@@ -7,10 +7,11 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 declare -A options=([run]="--budget --stats --require --" [stat]="--watch" [inspect]="--svg"
-	[trace]="--budget -o --" [doctor]="")
+	[trace]="--budget -o --" [doctor]="" [daemon]="--budget --foreground --if-not-running --stop"
+	[cache]="--offset --length --json --touch --evict --lock")
 for args in "--help" "help" "-h"; do
 	expect_exit 0 "$FM" $args
-	for c in run stat inspect trace doctor; do expect_out "faultmap $c( |$)"; done
+	for c in run stat inspect trace doctor daemon cache; do expect_out "faultmap $c( |$)"; done
 	expect_out '^SYNOPSIS'
 	expect_out '^COMMANDS'
 	expect_out '^ENVIRONMENT'
@@ -20,7 +21,7 @@ for args in "--help" "help" "-h"; do
 		for o in ${options[$c]}; do expect_out "^ +$o( |$)"; done
 	done
 done
-for c in run stat inspect trace doctor; do
+for c in run stat inspect trace doctor daemon cache; do
 	for how in "help $c" "$c --help" "$c -h"; do
 		# shellcheck disable=SC2086
 		expect_exit 0 "$FM" $how
