@@ -69,8 +69,10 @@ static void report(const char *path, int what, const struct fmd_cache_info *in, 
 			printf("%15s: failed: %s\n", "Write-back", strerror((int)-in->err));
 	}
 	if (running)
-		printf("%15s: %" PRIu64 " of at most %" PRIu64 " pages (budget %" PRIu64 ")\n",
-		       "All locks", in->locked_total, in->lock_limit, in->budget);
+		printf("%15s: %" PRIu64 " page%s of at most %" PRIu64 " (budget %" PRIu64
+		       " pages, %s)\n",
+		       "All locks", in->locked_total, in->locked_total == 1 ? "" : "s",
+		       in->lock_limit, in->budget, fmt_bytes(a, sizeof(a), in->budget * PAGE));
 	fflush(stdout);
 }
 

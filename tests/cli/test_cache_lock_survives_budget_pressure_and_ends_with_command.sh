@@ -62,7 +62,7 @@ lock() {
 
 lock "$TMP/lock1.log"
 grep -Eq '^ +Locked: 200 pages ' "$TMP/lock1.log" || { cat "$TMP/lock1.log"; fail "lock1 output"; }
-grep -Eq '^ +All locks: 200 of at most 256 pages \(budget 512\)$' "$TMP/lock1.log" ||
+grep -Eq '^ +All locks: 200 pages of at most 256 \(budget 512 pages, 2\.0 MiB\)$' "$TMP/lock1.log" ||
 	{ cat "$TMP/lock1.log"; fail "lock1 output"; }
 [ "$(resident_locked "$TMP/f")" = "200 200" ] || { cat "$TMP/out"; fail "not locked: $(resident_locked "$TMP/f")"; }
 scan
