@@ -84,8 +84,26 @@ int uffd_open_client(int *out)
 	return err;
 }
 
+#define UDEV_RULE "60-faultmap-userfaultfd.rules"
+
+/* installed_udev_rule - the path of faultmap's udev rule where udev reads
+ * it (make install puts it in $PREFIX/lib/udev/rules.d), or NULL. */
+static const char *installed_udev_rule(void)
+{
+	static const char *const rules[] = {
+	    "/etc/udev/rules.d/" UDEV_RULE,		"/run/udev/rules.d/" UDEV_RULE,
+	    "/usr/local/lib/udev/rules.d/" UDEV_RULE, "/usr/lib/udev/rules.d/" UDEV_RULE,
+	    "/lib/udev/rules.d/" UDEV_RULE,
+	};
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (access(rules[i], F_OK) == 0)
+			return rules[i];
+	return NULL;
+}
+
 /* uffd_explain_eperm - after uffd_open gave -EPERM: say on f what is in
- * the way and exactly how to get access (README.md, "Permissions").
+ * the way and exactly how to get access (faultmap(7), PERMISSIONS): the
+ * udev rule is copied from faultmap's sources unless it is installed.
  * Looks nothing up by name (no NSS: it may run inside an interposed mmap). */
 void uffd_explain_eperm(FILE *f)
 {
@@ -94,25 +112,27 @@ void uffd_explain_eperm(FILE *f)
 		fprintf(f,
 			"faultmap: no permission to use userfaultfd, and this kernel has "
 			"no /dev/userfaultfd (Linux 6.1 and later have it). Run as root, "
-			"or see \"Permissions\" in faultmap's README.md.\n");
+			"or see PERMISSIONS in faultmap(7).\n");
 		return;
 	}
+	const char *rule = installed_udev_rule();
 	fprintf(f,
 		"faultmap: no permission to use userfaultfd: /dev/userfaultfd is "
 		"owned by uid %u, gid %u, mode %04o, and this process (uid %u, gid %u) "
 		"may not open it.\n"
-		"To give access to the group faultmap, and add yourself to it:\n"
+		"To give access to the group faultmap, and add yourself to it%s%s%s:\n"
 		"    sudo groupadd --system faultmap\n"
 		"    sudo usermod -aG faultmap $USER\n"
-		"    sudo cp contrib/60-faultmap-userfaultfd.rules /etc/udev/rules.d/\n"
+		"%s"
 		"    sudo udevadm control --reload\n"
 		"    sudo udevadm trigger --sysname-match=userfaultfd\n"
 		"then log in again (or run \"newgrp faultmap\"). Or run as root. Members "
 		"of that group can pause the kernel inside a copy, a known aid to kernel "
-		"exploits: add trusted users only (\"Permissions\" in faultmap's "
-		"README.md).\n",
+		"exploits: add trusted users only (PERMISSIONS in faultmap(7)).\n",
 		(unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777),
-		(unsigned)geteuid(), (unsigned)getegid());
+		(unsigned)geteuid(), (unsigned)getegid(), rule ? " (the udev rule is installed: " : "",
+		rule ? rule : "", rule ? ")" : "",
+		rule ? "" : "    sudo cp contrib/" UDEV_RULE " /etc/udev/rules.d/   # from faultmap's sources\n");
 }
 
 int uffd_register(int uffd, void *addr, size_t len, bool wp)

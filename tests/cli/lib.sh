@@ -146,6 +146,20 @@ require_second_user() {
 nobody_reaches_build() { as_nobody test -x "$FM"; }
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 
+# rules_ns DIR CMD... - run CMD as nobody (as_nobody) in a private mount
+# namespace where each of the directories in which faultmap looks for its
+# installed udev rule (src/uffd.c) that exists is DIR: with an empty DIR no
+# rule is installed, with the rule in DIR it is (udev outside sees nothing).
+rules_ns() {
+	command -v unshare >/dev/null || { echo "skip: no unshare"; exit 77; }
+	unshare -m sh -c 'd=$1; shift
+		for r in /etc/udev/rules.d /run/udev/rules.d /usr/local/lib/udev/rules.d \
+			/usr/lib/udev/rules.d /lib/udev/rules.d; do
+			[ -d "$r" ] && { mount --bind "$d" "$r" || exit 125; }
+		done
+		exec setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"' sh "$@"
+}
+
 # shared_dir NAME MODE [FILE...] - make D, a fresh directory
 # /tmp/faultmap-NAME.XXXXXX of mode MODE (the build tree may be out of
 # another user's reach), with copies of FILE... (mode 0755), removed at

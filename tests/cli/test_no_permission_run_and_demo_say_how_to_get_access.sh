@@ -15,10 +15,11 @@ build_mapper
 require_nobody_denied
 shared_dir perm 0777 "$MAPPER"
 
-advice='^    sudo cp contrib/60-faultmap-userfaultfd\.rules /etc/udev/rules\.d/$'
+advice="^    sudo cp contrib/60-faultmap-userfaultfd\.rules /etc/udev/rules\.d/ +# from faultmap's sources$"
+mkdir -m 0755 "$TMP/norules" || fail "mkdir"  # no udev rule installed (rules_ns)
 
 # faultmap run: the program runs, on the kernel, with the advice once.
-expect_exit 0 as_nobody env -u XDG_RUNTIME_DIR "$FM" run -- "$PY" -c "$MAPPER_PY" "$D/data.bin"
+expect_exit 0 rules_ns "$TMP/norules" env -u XDG_RUNTIME_DIR "$FM" run -- "$PY" -c "$MAPPER_PY" "$D/data.bin"
 expect_out '^ready '
 expect_out '^faultmap: no permission to use userfaultfd: /dev/userfaultfd is owned by uid 0, gid 0, mode 0600'
 expect_out '^    sudo groupadd --system faultmap$'
@@ -28,7 +29,7 @@ expect_out '^faultmap: cannot serve mappings \(Operation not permitted\); the ke
 [ "$(grep -c 'no permission to use userfaultfd' "$TMP/out")" -eq 1 ] || { cat "$TMP/out"; fail "advice not given exactly once"; }
 
 # The demo.
-expect_exit 1 as_nobody "$FAULTMAP_BUILD/scene" "$D"
+expect_exit 1 rules_ns "$TMP/norules" "$FAULTMAP_BUILD/scene" "$D"
 expect_out "$advice"
 expect_out '^scene: faultmap may not use userfaultfd here'
 
