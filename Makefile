@@ -8,6 +8,7 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 PRELOADDIR ?= $(LIBDIR)/faultmap
 MANDIR ?= $(PREFIX)/share/man
 UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+SYSTEMDUSERUNITDIR ?= $(PREFIX)/lib/systemd/user
 BUILD ?= build
 CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -163,13 +164,20 @@ tsan:
 # faultmap /dev/userfaultfd (contrib/; udev reads /usr/lib/udev/rules.d and
 # /usr/local/lib/udev/rules.d; it does nothing until that group exists and
 # udev reloads its rules: README, "Permissions"). UDEVRULESDIR= (empty)
-# leaves the rule out.
+# leaves the rule out. And the systemd user unit that runs the daemon
+# (contrib/faultmap.service, with BINDIR's faultmap; systemd reads
+# /usr/lib/systemd/user and /usr/local/lib/systemd/user);
+# SYSTEMDUSERUNITDIR= leaves it out.
 MAN_PAGES := $(patsubst man/%,%,$(wildcard man/man1/*.1 man/man3/*.3 man/man7/*.7))
 INSTALLED := $(BINDIR)/faultmap $(LIBDIR)/libfaultmap.a $(LIBDIR)/libfaultmap.so.$(VERSION) \
 	$(LIBDIR)/$(SONAME) $(LIBDIR)/libfaultmap.so $(INCLUDEDIR)/faultmap.h \
 	$(PKGCONFIGDIR)/faultmap.pc $(PRELOADDIR)/libfaultmap-preload.so $(PRELOADDIR)/faultmap \
 	$(addprefix $(MANDIR)/,$(MAN_PAGES)) \
-	$(if $(UDEVRULESDIR),$(UDEVRULESDIR)/60-faultmap-userfaultfd.rules)
+	$(if $(UDEVRULESDIR),$(UDEVRULESDIR)/60-faultmap-userfaultfd.rules) \
+	$(if $(SYSTEMDUSERUNITDIR),$(SYSTEMDUSERUNITDIR)/faultmap.service)
+$(BUILD)/install/faultmap.service: contrib/faultmap.service $(BUILD)/install-dirs
+	@mkdir -p $(@D)
+	sed 's|/usr/local/bin/faultmap|$(BINDIR)/faultmap|' $< > $@
 # Without DESTDIR, install-libpath.sh then makes the dynamic linker find
 # the library (as root: ldconfig, where LIBDIR is in ld.so.conf), or says
 # how to (LD_LIBRARY_PATH, -Wl,-rpath); ldprobe is what it asks ldd about.
@@ -177,7 +185,8 @@ LDCONFIG ?= ldconfig
 $(BUILD)/install/ldprobe: $(BUILD)/libfaultmap.so
 	@mkdir -p $(@D)
 	echo 'int main(void) { return 0; }' | $(CC) -x c - -o $@ -L$(BUILD) -Wl,--no-as-needed -lfaultmap $(LDLIBS)
-install: all $(BUILD)/install/faultmap $(if $(DESTDIR),,$(BUILD)/install/ldprobe)
+install: all $(BUILD)/install/faultmap $(BUILD)/install/faultmap.service \
+		$(if $(DESTDIR),,$(BUILD)/install/ldprobe)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(PRELOADDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
@@ -195,6 +204,10 @@ install: all $(BUILD)/install/faultmap $(if $(DESTDIR),,$(BUILD)/install/ldprobe
 ifneq ($(UDEVRULESDIR),)
 	install -d $(DESTDIR)$(UDEVRULESDIR)
 	install -m 644 contrib/60-faultmap-userfaultfd.rules $(DESTDIR)$(UDEVRULESDIR)/
+endif
+ifneq ($(SYSTEMDUSERUNITDIR),)
+	install -d $(DESTDIR)$(SYSTEMDUSERUNITDIR)
+	install -m 644 $(BUILD)/install/faultmap.service $(DESTDIR)$(SYSTEMDUSERUNITDIR)/
 endif
 	# The library starts the daemon with the faultmap executable it finds
 	# in its own directory, or in faultmap/ beside it (client.c).

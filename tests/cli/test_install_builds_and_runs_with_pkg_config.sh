@@ -3,7 +3,9 @@
 # library (static, shared with its soname links), the header, a pkg-config
 # file that says prefix=/usr, the CLI and its interposer, the man pages
 # under share/man, where man finds them, and the udev rule of contrib/ under
-# lib/udev/rules.d, where udev finds it (UDEVRULESDIR= leaves it out). A program built
+# lib/udev/rules.d, where udev finds it (UDEVRULESDIR= leaves it out), and
+# the daemon's systemd user unit, which runs the installed faultmap, under
+# lib/systemd/user (SYSTEMDUSERUNITDIR= leaves it out). A program built
 # with pkg-config alone against that tree runs on the installed library;
 # the installed faultmap run preloads the installed interposer and serves
 # python3's mappings. make uninstall removes all of it.
@@ -43,7 +45,7 @@ for f in bin/faultmap lib/libfaultmap.a lib/libfaultmap.so.0 lib/libfaultmap.so 
 	include/faultmap.h lib/pkgconfig/faultmap.pc lib/faultmap/libfaultmap-preload.so \
 	share/man/man1/faultmap.1 share/man/man1/faultmap-run.1 share/man/man7/faultmap.7 \
 	share/man/man3/fm_mmap.3 share/man/man3/fm_munmap.3 \
-	lib/udev/rules.d/60-faultmap-userfaultfd.rules; do
+	lib/udev/rules.d/60-faultmap-userfaultfd.rules lib/systemd/user/faultmap.service; do
 	[ -e "$DEST/usr/$f" ] || fail "make install did not install usr/$f"
 done
 [ "$(readlink "$DEST/usr/lib/libfaultmap.so")" = libfaultmap.so.0 ] || fail "libfaultmap.so is not a link to the soname"
@@ -51,9 +53,15 @@ grep -qx 'prefix=/usr' "$DEST/usr/lib/pkgconfig/faultmap.pc" || fail "faultmap.p
 cmp -s "$ROOT/contrib/60-faultmap-userfaultfd.rules" "$DEST/usr/lib/udev/rules.d/60-faultmap-userfaultfd.rules" ||
 	fail "the installed udev rule is not contrib's"
 [ "$(stat -c %a "$DEST/usr/lib/udev/rules.d/60-faultmap-userfaultfd.rules")" = 644 ] || fail "the udev rule is not mode 0644"
-make -s -C "$ROOT" BUILD="$TMP/build" DESTDIR="$TMP/dest2" PREFIX=/usr UDEVRULESDIR= install >"$TMP/out" 2>&1 ||
-	{ cat "$TMP/out"; fail "make install UDEVRULESDIR= failed"; }
+# The systemd user unit runs the installed faultmap.
+grep -qx 'ExecStart=/usr/bin/faultmap daemon --foreground' "$DEST/usr/lib/systemd/user/faultmap.service" ||
+	fail "the systemd unit does not start /usr/bin/faultmap: $(grep ^Exec "$DEST/usr/lib/systemd/user/faultmap.service")"
+grep -qx 'ExecStop=/usr/bin/faultmap daemon --stop' "$DEST/usr/lib/systemd/user/faultmap.service" ||
+	fail "the systemd unit does not stop with /usr/bin/faultmap"
+make -s -C "$ROOT" BUILD="$TMP/build" DESTDIR="$TMP/dest2" PREFIX=/usr UDEVRULESDIR= SYSTEMDUSERUNITDIR= install \
+	>"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "make install UDEVRULESDIR= SYSTEMDUSERUNITDIR= failed"; }
 [ -z "$(find "$TMP/dest2" -name '*.rules')" ] || fail "UDEVRULESDIR= still installed the udev rule"
+[ -z "$(find "$TMP/dest2" -name '*.service')" ] || fail "SYSTEMDUSERUNITDIR= still installed the systemd unit"
 # Every page of man/ is installed, a link as a copy of the page it names.
 for page in "$ROOT"/man/man[0-9]/*.[0-9]; do
 	sec=$(basename "$(dirname "$page")")
