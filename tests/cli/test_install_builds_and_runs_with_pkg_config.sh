@@ -88,6 +88,30 @@ rc=$?
 [ "$rc" -eq 0 ] || { cat "$TMP/out"; fail "the program built with pkg-config exited $rc"; }
 expect_out '^ready '
 
+# The README walk-through's first program, examples/hello.c, built the same
+# way (strict C11), runs in both modes; in daemon mode it starts the
+# installed daemon (the CLI, by its link in PRELOADDIR), which the installed
+# faultmap daemon --stop stops.
+private_daemon_dir
+unset FAULTMAP_DAEMON FAULTMAP_MODE
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror -pedantic $(pkg-config --cflags faultmap) "$ROOT/examples/hello.c" \
+	$(pkg-config --libs faultmap) -o "$TMP/hello" >"$TMP/out" 2>&1 ||
+	{ cat "$TMP/out"; fail "cannot build examples/hello.c with pkg-config"; }
+for mode in embedded daemon; do
+	FAULTMAP_MODE=$mode LD_LIBRARY_PATH=$DEST/usr/lib expect_exit 0 "$TMP/hello" "$TMP/hello-$mode.dat"
+	expect_out "^$TMP/hello-$mode\\.dat\\[42\\] = 'x'; major faults: [0-9]+, pages read: [0-9]+, pages written: [1-9]"
+	[ "$(od -An -c -j42 -N1 "$TMP/hello-$mode.dat" | tr -d ' ')" = x ] || fail "hello ($mode) did not write the file"
+done
+expect_exit 0 "$DEST/usr/bin/faultmap" doctor
+dpid=$(sed -n 's/^daemon  *running, pid \([0-9]*\) .*/\1/p' "$TMP/out")
+[ -n "$dpid" ] || { cat "$TMP/out"; fail "no daemon runs after hello in daemon mode"; }
+[ "$(tr '\0' ' ' </proc/"$dpid"/cmdline)" = "$DEST/usr/lib/faultmap/faultmap daemon --background --if-not-running " ] ||
+	fail "the daemon is not the installed one: $(tr '\0' ' ' </proc/"$dpid"/cmdline)"
+expect_exit 0 "$DEST/usr/bin/faultmap" daemon --stop
+for _ in $(seq 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$dpid" 2>/dev/null || fail "faultmap daemon --stop left the daemon running"
+
 # The installed faultmap run finds the installed interposer by itself.
 unset FAULTMAP_PRELOAD
 expect_exit 0 "$DEST/usr/bin/faultmap" run -- /usr/bin/env
