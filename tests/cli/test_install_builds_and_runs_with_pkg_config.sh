@@ -19,6 +19,9 @@ set -u
 . "$(dirname "$0")/lib.sh"
 require_interposer
 command -v pkg-config >/dev/null || { echo "skip: no pkg-config"; exit 77; }
+# Every program here runs in a runtime directory of the test's own: a
+# daemon the installed library starts is the test's, stopped at exit.
+private_daemon_dir
 
 # A copy of the build tree (times kept, so nothing is built again but what
 # holds PREFIX): make install must not change the tree the suite uses.
@@ -92,7 +95,6 @@ expect_out '^ready '
 # way (strict C11), runs in both modes; in daemon mode it starts the
 # installed daemon (the CLI, by its link in PRELOADDIR), which the installed
 # faultmap daemon --stop stops.
-private_daemon_dir
 unset FAULTMAP_DAEMON FAULTMAP_MODE
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror -pedantic $(pkg-config --cflags faultmap) "$ROOT/examples/hello.c" \
