@@ -342,11 +342,13 @@ static void daemon_line(void)
 	char path[512];
 	int pid = client_daemon_pid(path, sizeof(path));
 	if (pid > 0)
-		fprintf(out, "daemon          running, pid %d (%s): programs with "
-			     "FAULTMAP_MODE=daemon share its cache\n", pid, path);
+		fprintf(out, "daemon          running, pid %d (%s): your programs share its "
+			     "cache (daemon mode, the default; FAULTMAP_MODE=embedded: a cache "
+			     "of their own)\n", pid, path);
 	else if (pid == -ENOENT)
-		fprintf(out, "daemon          not running: programs with FAULTMAP_MODE=daemon "
-			     "start it; embedded mode (a cache per program) is the default\n");
+		fprintf(out, "daemon          not running: your first program under faultmap "
+			     "starts it (daemon mode, the default; FAULTMAP_MODE=embedded: a "
+			     "cache of its own)\n");
 	else
 		fprintf(out, "daemon          cannot be reached: %s\n", strerror(-pid));
 }

@@ -5,7 +5,8 @@
 # needs and fork events (root holds CAP_SYS_PTRACE), io_uring, the shmem
 # THP settings (as sysfs has them), the memory and the default budget, the
 # runtime directory, and whether the
-# daemon runs. Needs root.
+# daemon runs, naming daemon mode the default (and FAULTMAP_MODE=embedded
+# the other): both when it runs and when it does not. Needs root.
 set -u
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "skip: needs root (faultmap doctor as another user: test_doctor_without_permission_names_the_fix)"; exit 77; }
@@ -33,6 +34,14 @@ expect_out '^budget +default [0-9.]+ [KMGT]iB: half of '
 expect_out '^runtime dir +/run/faultmap: ok \(yours, mode 0700\)$'
 expect_out '^daemon +(not running|running, pid [0-9]+)'
 expect_out '^=> faultmap can serve mappings for this user\.$'
+mode='\(daemon mode, the default; FAULTMAP_MODE=embedded: a cache of (its|their) own\)$'
+private_daemon_dir
+expect_exit 0 "$FM" doctor
+expect_out "^daemon +not running: your first program under faultmap starts it $mode"
+expect_exit 0 "$FM" daemon
+expect_exit 0 "$FM" doctor
+expect_out "^daemon +running, pid [0-9]+ \(.*\): your programs share its cache $mode"
+expect_exit 0 "$FM" daemon --stop
 [ "$(wc -l <"$TMP/out")" -le 24 ] || { cat "$TMP/out"; fail "more than one screen"; }
 expect_exit 2 "$FM" doctor --bogus
 exit 0
