@@ -10,6 +10,12 @@
  * Along the way it runs `faultmap inspect` on itself (the CLI next to this
  * program), which draws each file's address_space, page index, vmas and
  * reverse map, and `faultmap stat`.
+ *
+ * Its 4 MiB cache is its own (embedded mode) unless FAULTMAP_MODE says
+ * otherwise: in daemon mode fm_set_budget would be the budget of the daemon
+ * it starts, which would then serve every later program of the user within
+ * 4 MiB until stopped (and a daemon already running keeps its own budget,
+ * so part 3 would not show a 4 MiB cache).
  */
 #include "faultmap.h"
 
@@ -91,6 +97,8 @@ int main(int argc, char **argv)
 	snprintf(slash ? slash + 1 : cli, sizeof(cli) - (size_t)(slash ? slash + 1 - cli : 0),
 		 "faultmap");
 	setenv("FAULTMAP_PUBLISH", "1", 1); /* for faultmap inspect and stat */
+	if (!getenv("FAULTMAP_MODE") && fm_set_mode(FM_MODE_EMBEDDED) != 0)
+		die("fm_set_mode");
 	if (fm_set_budget(4 * MiB) != 0)
 		die("fm_set_budget");
 
