@@ -27,7 +27,7 @@
 #define INSPECT_TIMEOUT_S 10	       /* per send, recv and connect */
 #define INSPECT_TOTAL_S 30	       /* for the whole answer */
 #define INSPECT_MAX_BYTES (256u << 20) /* the largest answer taken */
-#define INSPECT_JSON_VERSION 1	       /* inspect --json's "faultmap_inspect" */
+#define INSPECT_JSON_VERSION 2	       /* inspect --json's "faultmap_inspect" */
 
 /* connect_in - connect to pid's socket in the runtime directory path of
  * uid, and check that pid itself, running as uid, listens on it.

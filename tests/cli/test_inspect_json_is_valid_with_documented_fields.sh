@@ -21,7 +21,7 @@ doc, out, pid, data = open(sys.argv[1]).read(), json.load(open(sys.argv[2])), in
 want = tables(sys.argv[1])
 check = lambda obj, name: schema_check(want, obj, name)
 check(out, "inspect")
-assert out["faultmap_inspect"] == 1 and out["pid"] == pid and out["budget_bytes"] == out["budget_pages"] * 4096
+assert out["faultmap_inspect"] == 2 and out["pid"] == pid and out["budget_bytes"] == out["budget_pages"] * 4096
 f = [f for f in out["files"] if f["path"] == data]
 assert len(f) == 1, out["files"]
 f = f[0]
