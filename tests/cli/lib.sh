@@ -164,17 +164,19 @@ rules_ns() {
 # /tmp/faultmap-NAME.XXXXXX of mode MODE (the build tree may be out of
 # another user's reach), with copies of FILE... (mode 0755), removed at
 # exit (after a "stop" file is put in it, for a mapper that waits on one).
-# A copy of faultmap goes there too: a program copied there (run as another
-# user, or setuid) finds its daemon beside it, as an installed program
-# finds $LIBDIR/faultmap/faultmap; the daemons started from it (other
-# users') are stopped at exit (SIGTERM: they write back first).
+# With FILEs, a copy of faultmap goes there too: a program copied there
+# (run as another user, or setuid) finds its daemon beside it, as an
+# installed program finds $LIBDIR/faultmap/faultmap; the daemons started
+# from it (other users') are stopped at exit (SIGTERM: they write back
+# first). Without, D can be a runtime directory (D/faultmap is its own).
 shared_dir() {
 	local name=$1 mode=$2 f
 	shift 2
 	D=$(mktemp -d "/tmp/faultmap-$name.XXXXXX") || fail "mktemp -d /tmp/faultmap-$name.XXXXXX"
 	trap 'touch "$D/stop"; cleanup; stop_shared_daemons; rm -rf "$D"' EXIT
 	chmod "$mode" "$D" || fail "chmod $mode $D"
-	for f in "$@" "$FM"; do
+	[ $# -gt 0 ] && set -- "$@" "$FM"
+	for f in "$@"; do
 		cp "$f" "$D/" && chmod 0755 "$D/${f##*/}" || fail "cp $f $D/"
 	done
 }
