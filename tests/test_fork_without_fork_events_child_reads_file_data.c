@@ -11,6 +11,10 @@
  * Set up as root: in a private mount namespace a /dev/userfaultfd node of
  * group G, mode 0660, is bound over the real one, and the test drops to
  * nobody with G as its only group. Skipped when not root.
+ *
+ * Embedded mode: fork events are the embedded engine's (uffd_fork_events);
+ * in daemon mode the test would also start nobody's daemon, which nothing
+ * stops.
  */
 #include "helpers.h"
 #include "internal.h"
@@ -66,6 +70,7 @@ static void check_page(const unsigned char *p, size_t i, const char *what)
 static void scenario(void *arg)
 {
 	(void)arg;
+	CHECK_EQ(fm_set_mode(FM_MODE_EMBEDDED), 0);
 	member();
 	char path[64];
 	int fd = make_file(path, NPAGES * PS, 31, O_RDWR);
