@@ -26,6 +26,10 @@ ROOT_DAEMON_BEFORE=0
 cleanup() {
 	touch "$TMP/stop" 2>/dev/null
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	# A daemon of a runtime directory of the test's own goes with it.
+	case ${XDG_RUNTIME_DIR:-} in
+	"$TMP"/*) [ -S "$XDG_RUNTIME_DIR/faultmap/daemon.sock" ] && "$FM" daemon --stop >/dev/null 2>&1 ;;
+	esac
 	if [ "$(id -u)" -eq 0 ] && [ "$ROOT_DAEMON_BEFORE" = 0 ] && root_daemon_runs; then
 		env -u XDG_RUNTIME_DIR "$FM" daemon --stop >/dev/null 2>&1
 	fi
