@@ -531,6 +531,7 @@ static void map_cluster(struct vma *vma, uint64_t start, uint64_t count)
 #define RA_QUEUE 8
 struct ra_req {
 	struct address_space *as;
+	struct mm *mm;  /* the stream's; may be gone by the time it is read */
 	uintptr_t addr; /* the miss that queued it, to find the vma again */
 	uint64_t start, count;
 };
@@ -565,7 +566,7 @@ static bool queue_window(struct vma *vma, uintptr_t addr, uint64_t end)
 	 * the window in use, which then refaults as working set. */
 	if (size < 2 * FM_RECLAIM_BATCH)
 		return false;
-	ra_queue[ra_queued++] = (struct ra_req){as, addr, marker + 1, size - 1};
+	ra_queue[ra_queued++] = (struct ra_req){as, vma->mm, addr, marker + 1, size - 1};
 	as->nr_io++;
 	ra->marks[ra->nmarks++] = marker;
 	ra->async_end = marker + size;
@@ -701,7 +702,19 @@ static void ra_run(const struct ra_req *r, char *buf)
 		got += as_find_frame(as, i) != FM_NIL;
 	count_event(readahead_pages, got);
 	as->st.readahead_pages += got;
-	struct vma *vma = vma_find(engine_self(), r->addr);
+	/* The stream's process, if it is still there (the lock was dropped
+	 * for the read): what was read counts as its too (a daemon's
+	 * client: its faultmap stat row). */
+	struct mm *mm = engine.mms;
+	while (mm && mm != r->mm)
+		mm = mm->next;
+	if (mm && (mm->dead || mm == engine_self()))
+		mm = NULL;
+	if (mm) {
+		mm->st.pages_read += got;
+		mm->st.readahead_pages += got;
+	}
+	struct vma *vma = vma_find(mm ? mm : engine_self(), r->addr);
 	if (vma && vma->mapping == as)
 		map_cluster(vma, r->start, n);
 }

@@ -74,6 +74,17 @@ while not os.path.exists(sys.argv[2]):
 	expect_exit 0 "$FM" inspect "$s1"
 	expect_out "mm 0, shared rw\$"
 	expect_out "mm 1 \(pid $s2\), shared rw\$"
+	# A scan read ahead by the daemon's readahead thread counts as the
+	# scanner's: all of a 16 MiB file, 4096 pages, most of them ahead.
+	head -c 16777216 /dev/zero | tr '\0' 'x' >"$TMP/scan.bin"
+	SCAN='
+import mmap, sys
+f = open(sys.argv[1], "rb")
+m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+print(sum(m[i] for i in range(0, len(m), 4096)))
+'
+	"$FM" run --stats -- "$PY" -c "$SCAN" "$TMP/scan.bin" >"$TMP/stdout" 2>"$TMP/out" || { cat "$TMP/out"; fail "the scan failed"; }
+	expect_out '^  pages: +4(09[6-9]|[1-9][0-9]{2}) read \([1-9][0-9]* ahead\)'
 fi
 
 # A third client's run --stats: its own 4 pages written at exit.
