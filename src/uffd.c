@@ -189,12 +189,12 @@ int uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect)
 	return writeprotect(uffd, addr, len, protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0);
 }
 
-/* uffd_writeprotect_nowake - the same, never waking anyone. */
+/* uffd_writeprotect_nowake - the same, never waking anyone. Protecting
+ * wakes no one anyway, and the kernel refuses DONTWAKE with WP (EINVAL). */
 int uffd_writeprotect_nowake(int uffd, uintptr_t addr, size_t len, bool protect)
 {
 	return writeprotect(uffd, addr, len,
-			    UFFDIO_WRITEPROTECT_MODE_DONTWAKE |
-				    (protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0));
+			    protect ? UFFDIO_WRITEPROTECT_MODE_WP : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
 }
 
 /* uffd_poison - put a poison marker on the page table entries of [addr,

@@ -12,9 +12,11 @@
  * BAD on are cut off the device. The calls: write(2) from the page to a
  * pipe, process_vm_readv from it, and read(2) from a pipe into it; in a
  * shared writable view (it tracks writes), a shared read-only one and a
- * private one. In embedded mode and in daemon mode (FAULTMAP_MODE=daemon:
- * the client poisons its own view when its daemon tells it the page
- * cannot be read).
+ * private one; in the shared writable view, a store once the marker is
+ * gone reaches the file at msync (the page is write-protected again). In
+ * embedded mode and in daemon mode (FAULTMAP_MODE=daemon: the client
+ * poisons its own view when its daemon tells it the page cannot be
+ * read).
  */
 #include "helpers.h"
 
@@ -99,6 +101,17 @@ static void view_run(struct loopfs *fs, int fd, uint64_t cut, bool fm, int prot,
 		}
 		calls(p + BAD * PS, want + BAD * PS, r->ret[healed], r->err[healed]);
 		r->bus[healed] = load_faults(p + BAD * PS);
+	}
+	if ((flags & MAP_SHARED) && (prot & PROT_WRITE)) {
+		/* A store after the marker went is seen, and written back
+		 * (the page was write-protected again); then undone. */
+		for (int k = 0; k < 2; k++) {
+			p[BAD * PS] ^= 0xff;
+			CHECK((fm ? fm_msync : msync)(p, SIZE, MS_SYNC) == 0);
+			unsigned char b;
+			CHECK(pread(fd, &b, 1, BAD * PS) == 1);
+			CHECK_EQ(b, k ? want[BAD * PS] : want[BAD * PS] ^ 0xff);
+		}
 	}
 	CHECK(memcmp(p, want, SIZE) == 0);
 	CHECK((fm ? fm_munmap(p, SIZE) : munmap(p, SIZE)) == 0);
