@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void loopfs_cleanup(struct loopfs *fs);
@@ -376,6 +377,47 @@ int in_child(void (*fn)(void *), void *arg)
 	int status;
 	CHECK(waitpid(pid, &status, 0) == pid);
 	return status;
+}
+
+pid_t child_with_pipe(void (*fn)(void *arg, int out), void *arg, int *in)
+{
+	int pfd[2];
+	CHECK(pipe(pfd) == 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		fn(arg, pfd[1]);
+		_exit(1); /* fn must not return */
+	}
+	close(pfd[1]);
+	*in = pfd[0];
+	return pid;
+}
+
+void wait_within(pid_t pid, int deadline_s, const char *what)
+{
+	int status;
+	time_t end = time(NULL) + deadline_s;
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		CHECK(w >= 0);
+		if (w == pid)
+			break;
+		if (time(NULL) > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fprintf(stderr, "%s: hung (killed after %d s)\n", what, deadline_s);
+			exit(1);
+		}
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "%s: failed (status %#x)\n", what, status);
+		exit(1);
+	}
 }
 
 static char tmpfs_dir[64];
@@ -773,4 +815,59 @@ void check_filled_until(const char *path, unsigned char *map, size_t stop, size_
 	CHECK(fm_stats(&st) == 0);
 	CHECK_EQ(st.writeback_errors, 0);
 	free(want);
+}
+
+bool page_writable_again(const void *q)
+{
+	for (int tries = 0; tries < 5000; tries++) {
+		FILE *f = fopen("/proc/self/maps", "r");
+		CHECK(f);
+		char line[512];
+		bool w = false;
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long lo, hi;
+			char perms[8];
+			if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 &&
+			    lo <= (uintptr_t)q && (uintptr_t)q < hi) {
+				w = perms[1] == 'w';
+				break;
+			}
+		}
+		fclose(f);
+		if (w)
+			return true;
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+int sparse_file_on_full_fs(const char *dir, size_t npages, char *path)
+{
+	char ballast[128];
+	snprintf(ballast, sizeof(ballast), "%s/ballast", dir);
+	snprintf(path, 128, "%s/file", dir);
+	unlink(path);
+	unlink(ballast);
+	int b = open(ballast, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(b >= 0);
+	CHECK(posix_fallocate(b, 0, 64 * 1024) == 0);
+	close(b);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, (off_t)(npages * PS)) == 0);
+	return fd;
+}
+
+long fill_by_pread(int src, unsigned char *p, long npages, long *ret, long *err)
+{
+	long i;
+	for (i = 0; i < npages; i++) {
+		errno = 0;
+		*ret = pread(src, p + i * PS, PS, 0);
+		*err = *ret < 0 ? errno : 0;
+		if (*ret != (long)PS)
+			break;
+	}
+	return i;
 }

@@ -166,6 +166,14 @@ void ping_pong_follow(volatile unsigned char *q, size_t npages, int in, int out,
 	__attribute__((noreturn));
 /* Run fn(arg) in a child; return its wait status. */
 int in_child(void (*fn)(void *), void *arg);
+/* child_with_pipe - fork a child that runs fn(arg, out), which must not
+ * return, with out the write end of a pipe whose read end goes to *in.
+ * Return: its pid. */
+pid_t child_with_pipe(void (*fn)(void *arg, int out), void *arg, int *in);
+/* wait_within - wait for child pid; if it has not ended within deadline_s
+ * seconds it is killed and the test fails ("what: hung"); so it does if
+ * the child did not exit 0. */
+void wait_within(pid_t pid, int deadline_s, const char *what);
 
 /*
  * A small ext4 file system without a journal on a loop device, for real
@@ -203,6 +211,20 @@ int loopfs_file_failing_from(struct loopfs *fs, char *path, size_t size, uint32_
 /* The device offset of byte off of the file open at fd (FIEMAP), or
  * UINT64_MAX where the file has no block. */
 uint64_t file_block_offset(int fd, uint64_t off);
+/* sparse_file_on_full_fs - in dir (a small tmpfs: mount_tmpfs), a new
+ * ballast file dir/ballast of 64 KiB, then a new sparse file dir/file of
+ * npages (path into path[128]), open O_RDWR: its first writes fill the
+ * file system. Unlink dir/ballast to make room again. */
+int sparse_file_on_full_fs(const char *dir, size_t npages, char *path);
+/* fill_by_pread - pread(2) src's first page into p's pages in order (up
+ * to npages), until a call does not read a whole page; its result and
+ * errno (0 if none) go to *ret and *err. Return: that page's number. */
+long fill_by_pread(int src, unsigned char *p, long npages, long *ret, long *err);
+/* Wait (bounded: 5 s) until the page at q is writable in /proc/self/maps:
+ * a page whose first write is refused inside a system call is read-only
+ * while it moves to the refusal's userfaultfd (src/refuse.c). Return:
+ * whether it is. */
+bool page_writable_again(const void *q);
 /* Drop the file's pages from the kernel's cache (they must be clean);
  * fails unless none is left. */
 void drop_kernel_cache(int fd);

@@ -54,6 +54,11 @@
 extern char **environ;
 
 
+/* Present when the process runs under ThreadSanitizer (the program or
+ * this library built with it), whose fork interceptor kills a child of a
+ * threaded process that starts a thread. */
+extern void __tsan_init(void) __attribute__((weak));
+
 #define CONNECT_TRIES 500 /* 10 ms apart: 5 s for a daemon to start */
 
 static struct {
@@ -652,10 +657,11 @@ static int introduce(struct fmd_req *req)
 }
 
 /* watch - start the watcher, once per process. A forked child starts its
- * own at its first faultmap call, not in the atfork handler: a child that
- * only execs pays no thread (and a thread started there is what TSan and
- * some runtimes forbid). Until then, if the daemon dies, the child's
- * faults on pages not cached wait instead of raising SIGBUS. */
+ * own in the atfork handler, before the child runs anything else: a page
+ * the daemon cannot serve to the child's first system call (unreadable, or
+ * a refused first write) is told on the child's life line, and the call
+ * hangs until someone there answers. Under TSan, which kills a child of a
+ * threaded process that starts a thread, at its first faultmap call. */
 static void watch(void)
 {
 	if (atomic_load(&watching) || atomic_exchange(&watching, true))
@@ -785,6 +791,8 @@ static void atfork_child(void)
 					      .a = {fork_token, FMD_VERSION, (uint64_t)getpid()}};
 			err = introduce(&req);
 		}
+		if (!err && !__tsan_init) /* signals still blocked: it starts with none */
+			watch();
 		if (err) {
 			bool quiet = atomic_load(&cl.dead);
 			atomic_store(&cl.dead, true);
