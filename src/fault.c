@@ -436,6 +436,81 @@ static void fail_fault(struct vma *vma, const struct uffd_msg *msg, struct fm_tr
 		  FM_PAGE_SIZE);
 }
 
+/* The first writes the engine refused inside a system call, which the
+ * process holds refused (refuse.c). Each stays out of eviction's way, and
+ * refusals_check tries its reservation again every POISON_CHECK_MS; once
+ * the file has room (or the page or its view is gone), the process moves
+ * the page back: this one at once, a daemon's client when told
+ * (FM_NOTE_ROOM on its life line). Under engine.lock. */
+#define REFUSALS_MAX 256
+static struct refusal {
+	struct mm *mm;
+	uintptr_t addr;
+	struct address_space *as; /* the page, as it was then */
+	uint64_t index;
+} refusals[REFUSALS_MAX];
+static unsigned nr_refusals;
+
+/* refusal_hold - record the refusal of vma's page at addr. Return: false
+ * if the table is full (the write is then refused to a store only). */
+static bool refusal_hold(struct vma *vma, uintptr_t addr)
+{
+	for (unsigned i = 0; i < nr_refusals; i++)
+		if (refusals[i].mm == vma->mm && refusals[i].addr == addr)
+			return true;
+	if (nr_refusals == REFUSALS_MAX)
+		return false;
+	refusals[nr_refusals++] =
+		(struct refusal){vma->mm, addr, vma->mapping, vma_index(vma, addr)};
+	return true;
+}
+
+bool refusal_holds(const struct fm_frame *f)
+{
+	for (unsigned i = 0; i < nr_refusals; i++)
+		if (refusals[i].as == f->mapping && refusals[i].index == f->index)
+			return true;
+	return false;
+}
+
+/* refusal_ends - tell r's process that its page may be written. Return:
+ * false if that must be tried again (the life line is full). */
+static bool refusal_ends(const struct refusal *r)
+{
+	if (r->mm == engine_self()) {
+		refuse_forget(r->addr, r->addr + FM_PAGE_SIZE);
+		return true;
+	}
+	struct fm_refusal n = {.addr = r->addr, .what = FM_NOTE_ROOM};
+	return r->mm->notify < 0 ||
+	       send(r->mm->notify, &n, sizeof(n), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(n) ||
+	       (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* refusals_check - end the refusals whose page the file has room for now,
+ * or whose page or view is gone. Return: whether refusals are left. */
+static bool refusals_check(void)
+{
+	for (unsigned i = 0; i < nr_refusals;) {
+		struct refusal *r = &refusals[i];
+		struct mm *mm = engine.mms;
+		while (mm && mm != r->mm)
+			mm = mm->next;
+		struct vma *vma = mm && !mm->dead ? vma_find(mm, r->addr) : NULL;
+		if (vma && (vma->mapping != r->as || vma_index(vma, r->addr) != r->index))
+			vma = NULL;
+		uint32_t nr = vma ? as_find_frame(r->as, r->index) : FM_NIL;
+		if (nr != FM_NIL && (frame_get(nr)->flags & PG_LOCKED))
+			nr = FM_NIL;
+		if ((nr != FM_NIL && page_mkwrite(r->as, nr)) || (vma && !refusal_ends(r))) {
+			i++;
+			continue;
+		}
+		*r = refusals[--nr_refusals];
+	}
+	return nr_refusals > 0;
+}
+
 /* refuse_fault - the write of msg in vma is refused (page_mkwrite found
  * no room): a store gets SIGBUS; a copy inside a system call must fail
  * with EFAULT instead, which only the faulting process can arrange
@@ -446,12 +521,14 @@ static bool refuse_fault(struct vma *vma, const struct uffd_msg *msg)
 {
 	pid_t tid = (pid_t)msg->arg.pagefault.feat.ptid;
 	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address & ~(FM_PAGE_SIZE - 1);
-	if (vma->mm->notify >= 0) {
+	if (vma->mm->notify >= 0 && refusal_hold(vma, addr)) {
 		struct fm_refusal n = {.addr = addr, .tid = tid};
 		if (send(vma->mm->notify, &n, sizeof(n), MSG_DONTWAIT | MSG_NOSIGNAL) ==
 		    (ssize_t)sizeof(n))
 			return true;
-	} else if (vma->mm == engine_self() && refuse_write(addr, tid) > 0) {
+	} else if (vma->mm == engine_self() && nr_refusals < REFUSALS_MAX &&
+		   refuse_write(vma->mm->uffd, addr, tid) > 0) {
+		refusal_hold(vma, addr); /* room for it: checked above */
 		return false;
 	}
 	send_sigbus(vma->mm, msg);
@@ -1042,11 +1119,8 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 	uintptr_t addr = (uintptr_t)msg->arg.pagefault.address & ~(FM_PAGE_SIZE - 1);
 	uint64_t flags = msg->arg.pagefault.flags;
 	bool write = flags & UFFD_PAGEFAULT_FLAG_WRITE;
-	if (mm == engine_self()) { /* past its last access */
+	if (mm == engine_self()) /* past its last access */
 		poison_reap((pid_t)msg->arg.pagefault.feat.ptid);
-		if (atomic_load(&refuse_count))
-			refuse_reap((pid_t)msg->arg.pagefault.feat.ptid);
-	}
 	struct vma *vma = vma_find(mm, addr);
 	if (!vma) { /* unmapped meanwhile: the retry will tell */
 		uffd_wake(mm->uffd, addr, FM_PAGE_SIZE);
@@ -1433,7 +1507,7 @@ static void *fault_thread(void *arg)
 			pfd[n] = (struct pollfd){.fd = mm->uffd, .events = POLLIN};
 		}
 		bool markers = poison_reap(0);
-		if (atomic_load(&refuse_count) && refuse_reap(0))
+		if (nr_refusals && refusals_check())
 			markers = true;
 		int timeout = markers ? POISON_CHECK_MS : -1;
 		pthread_mutex_unlock(&engine.lock);

@@ -343,7 +343,12 @@ extern bool uffd_fork_events;
 /* Every feature the kernel's userfaultfd offers (UFFDIO_API's answer), as
  * the last uffd_open learnt it (for faultmap doctor). */
 extern uint64_t uffd_kernel_features;
+/* uffd_open_sigbus - a userfaultfd made with UFFD_FEATURE_SIGBUS: a fault
+ * in a range registered with it fails at once (SIGBUS, or EFAULT inside a
+ * system call), never queued (refuse.c). Return: 0 or -errno. */
+int uffd_open_sigbus(int *out);
 int uffd_register(int uffd, void *addr, size_t len, bool wp);
+int uffd_unregister(int uffd, uintptr_t addr, size_t len);
 int uffd_copy(int uffd, void *dst, const void *src, size_t len, size_t *done);
 int uffd_wake(int uffd, uintptr_t addr, size_t len);
 int uffd_writeprotect(int uffd, uintptr_t addr, size_t len, bool protect);
@@ -395,24 +400,22 @@ int thread_syscall(pid_t tid, char *buf, size_t n);
  * system call (not "-1 ...": a fault from user mode; not "running"). */
 bool syscall_line_in_call(const char *line);
 /* refuse_write - the first write of thread tid to this process's shared
- * view at addr cannot be accepted (page_mkwrite: ENOSPC). If the thread is
- * inside a system call, make the page read-only until it is past it, so
- * that the call fails with EFAULT and loads still read the page; the
- * caller then wakes the thread. Return: 1 if it did, 0 if the write was
- * the program's own store (send SIGBUS), -errno if it could not (send
- * SIGBUS). Context: this process's refusal lock: engine.lock in embedded
- * mode, the client's map_lock in daemon mode. */
-int refuse_write(uintptr_t addr, pid_t tid);
-/* refuse_reap - make writable again the pages whose thread is past the
- * access (tid 0), or those of thread tid (it faults again). Return:
- * whether refusals are left, to be looked at again in POISON_CHECK_MS.
- * Context: the refusal lock. */
-bool refuse_reap(pid_t tid);
-/* refuse_forget - a mapping call changes [lo, hi): forget its refusals,
- * making their pages writable again first if restore (a fork, an mremap
- * that moves them), else not (the program's protection wins). Context:
- * the refusal lock. */
-void refuse_forget(uintptr_t lo, uintptr_t hi, bool restore);
+ * view at addr (registered with userfaultfd uffd) cannot be accepted
+ * (page_mkwrite: ENOSPC). If the thread is inside a system call, move the
+ * page to a userfaultfd whose faults fail at once, until the engine finds
+ * room (refuse_forget), so that the call fails with EFAULT, a store of any
+ * thread gets SIGBUS, and loads still read the page; the caller then wakes
+ * the thread.
+ * Return: 1 if it did, 0 if the write was the program's own store (send
+ * SIGBUS), -errno if it could not (send SIGBUS). Context: this process's
+ * refusal lock: engine.lock in embedded mode, the client's map_lock in
+ * daemon mode. */
+int refuse_write(int uffd, uintptr_t addr, pid_t tid);
+/* refuse_forget - the engine found room for the refused pages in [lo, hi)
+ * (FM_NOTE_ROOM in a daemon's client), a mapping call changes the range,
+ * or the process forks: move them back (those still mapped) and forget
+ * them. Context: the refusal lock. */
+void refuse_forget(uintptr_t lo, uintptr_t hi);
 /* shared_view - whether addr is in one of this process's faultmap shared
  * views (from /proc/self/maps). */
 bool shared_view(uintptr_t addr);
@@ -428,12 +431,17 @@ struct fm_refusal {
 #define FM_NOTE_UNREADABLE 1u /* the page at addr cannot be read */
 #define FM_NOTE_WP 2u	      /* the view tracks writes */
 #define FM_NOTE_SHARED 4u     /* the view is shared */
+#define FM_NOTE_ROOM 8u	      /* the refused write at addr may be made now */
 
 /* ---- fault.c: serving faults -------------------------------------------- */
 
 int fault_thread_start(void);
 void fault_thread_stop(void);
 void fault_thread_kick(void);
+/* refusal_holds - whether frame f is a page whose first write a process
+ * holds refused: eviction leaves it (a load of it there would fail).
+ * Context: engine.lock. */
+bool refusal_holds(const struct fm_frame *f);
 void fault_fork_prepare(void);
 void fault_fork_parent(void);
 void fault_fork_child(void);

@@ -192,8 +192,8 @@ static void atfork_prepare(void)
 	map_lock_take(&mask);
 	fork_mask = mask;
 	pthread_mutex_lock(&engine.lock);
-	if (atomic_load(&refuse_count)) /* the child would keep them read-only */
-		refuse_forget(0, UINTPTR_MAX, true);
+	if (atomic_load(&refuse_count)) /* the child would keep them refused */
+		refuse_forget(0, UINTPTR_MAX);
 	(void)writeback_all(); /* a failure keeps the pages dirty, as always */
 	pthread_mutex_unlock(&engine.lock);
 	if (!engine.forked_child)
@@ -331,8 +331,8 @@ int mm_unmap_range(struct mm *mm, uintptr_t start, uintptr_t end)
 	int err = vma_carve(mm, start, end);
 	if (err)
 		return err;
-	if (mm == engine_self() && atomic_load(&refuse_count)) /* the program's mapping wins */
-		refuse_forget(start, end, false);
+	if (mm == engine_self() && atomic_load(&refuse_count)) /* the mapping call ends a refusal */
+		refuse_forget(start, end);
 	struct vma *v = mm->vmas;
 	while (v) {
 		if (v->vm_start >= start && v->vm_end <= end) {
@@ -820,7 +820,7 @@ int fm_mprotect(void *addr, size_t length, int prot)
 		/* The program's protection wins over a refused write's. */
 		sigset_t old;
 		engine_lock_take(&old);
-		refuse_forget(start, start + len, false);
+		refuse_forget(start, start + len);
 		int err = 0;
 		if (!(prot & PROT_WRITE)) /* else: below, once the views track writes */
 			err = sys_mprotect(addr, length, prot) < 0 ? -errno : 0;
@@ -1082,10 +1082,10 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 	sigset_t mask;
 	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);
-	if (atomic_load(&refuse_count)) { /* a refused page moves writable */
-		refuse_forget(start, start + old_len, true);
+	if (atomic_load(&refuse_count)) { /* a refused page moves as a normal one */
+		refuse_forget(start, start + old_len);
 		if (fixed)
-			refuse_forget(to, to + new_len, false);
+			refuse_forget(to, to + new_len);
 	}
 	struct mm *mm = engine_self();
 	bool ours = false;

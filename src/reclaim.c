@@ -146,7 +146,7 @@ static uint32_t pick_victim(void)
 			if (backed_off(frame_get(nr))) {
 				lru_del(nr);
 				park(nr);
-			} else if (!recently_faulted(nr)) {
+			} else if (!recently_faulted(nr) && !refusal_holds(frame_get(nr))) {
 				return nr;
 			}
 		}

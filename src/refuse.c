@@ -11,24 +11,33 @@
  * take the signal there, and the kernel retries the copy's fault for as
  * long as no fatal signal is pending: it would hang. A poison marker
  * (poison.c) would fail the call, but also every load of the page, which
- * is valid. So the page is made read-only instead, in this process's view
- * (mprotect of the page, without PROT_WRITE): the retried copy fails with
- * EFAULT at that page, as under the kernel, and loads still read it.
+ * is valid; a read-only page (mprotect) fails the call, but a store by
+ * another thread meanwhile would get SIGSEGV, where the kernel sends
+ * SIGBUS. So the page moves, in this process's view, to a second
+ * userfaultfd made with UFFD_FEATURE_SIGBUS (registered missing and
+ * write-protect, the page write-protected there): the kernel then fails
+ * every fault there at once, as page_mkwrite's failure does: the retried
+ * copy gets EFAULT (or a short count), a store of any thread SIGBUS, and
+ * loads still read the page. The move is made with the page read-only for
+ * its few system calls (the unregistration makes it writable: a store
+ * then would pass unseen).
  *
- * The page is writable again (its protection put back) as soon as the
- * thread is past the access: gone, running, faulting again, or scheduled
- * since the refusal (it was woken to retry, and a retry fails at once);
- * the next write asks page_mkwrite again, which may find room by then.
- * Meanwhile a store to that page by another thread gets SIGSEGV where the
- * kernel would send SIGBUS (docs/design.md, "What is not done yet").
+ * The page moves back (registered with the engine's userfaultfd again,
+ * write-protected) when the engine finds room for it: it keeps each page
+ * it refused out of eviction's way (a load there would fail) and tries
+ * the reservation again every POISON_CHECK_MS (fault.c, refusals_check);
+ * once it succeeds, the next write is accepted. So while the file system
+ * stays full, the page stays here and every write fails as under the
+ * kernel; only a store in the few system calls of a move (the page
+ * read-only) gets SIGSEGV (docs/design.md, "What is not done yet").
  *
- * Only the process itself can change its protections: in embedded mode
- * the fault thread does it, under engine.lock; a daemon's client is told
- * by the daemon over its life line, and its watcher does it, under the
- * client's map_lock (client.c). The table is this process's; the caller's
- * lock covers it. A mapping call over a refused page forgets it (the
- * program's protection wins); one that moves it (mremap) or a fork puts it
- * back first.
+ * Only the process itself can change its protections and registrations:
+ * in embedded mode the fault thread does it, under engine.lock; a daemon's
+ * client is told by the daemon over its life line, and its watcher does
+ * it, under the client's map_lock (client.c). The table is this process's;
+ * the caller's lock covers it. A mapping call over a refused page moves it
+ * back, and forgets it (the program's protection is what it asks); so does
+ * a fork.
  */
 #include "internal.h"
 
@@ -40,17 +49,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define REFUSE_MAX 32
+#define REFUSE_MAX 256
 
 struct refused {
 	uintptr_t addr;
-	int prot;		/* the view's protection, put back */
-	pid_t tid;
-	unsigned long long runs; /* the thread's times scheduled, then */
-	char where[160];	/* its /proc/.../syscall line then */
+	int uffd; /* the userfaultfd the view is registered with */
 };
 static struct refused refused[REFUSE_MAX];
 _Atomic unsigned refuse_count;
+static int sigbus_uffd = -1; /* UFFD_FEATURE_SIGBUS: where refused pages are */
 
 /* read_small - the text of a small /proc file into buf (NUL-terminated).
  * Return: 0, or -errno (-ENOENT: the thread is gone). */
@@ -78,19 +85,6 @@ int thread_syscall(pid_t tid, char *buf, size_t n)
 bool syscall_line_in_call(const char *line)
 {
 	return strncmp(line, "-1 ", 3) && strncmp(line, "running", 7);
-}
-
-/* thread_runs - how many times thread tid was scheduled (the third field
- * of its schedstat), or 0 where the kernel does not count. */
-static unsigned long long thread_runs(pid_t tid)
-{
-	char path[64], buf[96];
-	unsigned long long run, wait, slices;
-	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", (int)tid);
-	if (read_small(path, buf, sizeof(buf)) ||
-	    sscanf(buf, "%llu %llu %llu", &run, &wait, &slices) != 3)
-		return 0;
-	return slices;
 }
 
 /*
@@ -144,84 +138,98 @@ bool shared_view(uintptr_t addr)
 	return view_prot(addr) >= 0;
 }
 
-int refuse_write(uintptr_t addr, pid_t tid)
+/* move - register the page at addr, in a shared view of protection prot
+ * that tracks writes, with userfaultfd to (missing and write-protect) in
+ * place of from, and write-protect it there. Read-only meanwhile: the
+ * unregistration drops the write protection (and wakes the threads
+ * waiting on the page: the refused one may retry, and run on, before the
+ * move is done). Return: 0 or -errno. */
+static int move(uintptr_t addr, int prot, int from, int to)
+{
+	void *page = (void *)addr;
+	if (sys_mprotect(page, FM_PAGE_SIZE, prot & ~PROT_WRITE) < 0)
+		return -errno;
+	int err = uffd_unregister(from, addr, FM_PAGE_SIZE);
+	if (!err)
+		err = uffd_register(to, page, FM_PAGE_SIZE, true);
+	if (!err)
+		err = uffd_writeprotect_nowake(to, addr, FM_PAGE_SIZE, true);
+	if (sys_mprotect(page, FM_PAGE_SIZE, prot) < 0 && !err)
+		err = -errno;
+	return err;
+}
+
+/* sigbus_uffd_get - the userfaultfd whose every fault fails at once,
+ * made at the first refusal. Return: it, or -errno. */
+static int sigbus_uffd_get(void)
+{
+	if (sigbus_uffd < 0) {
+		int err = uffd_open_sigbus(&sigbus_uffd);
+		if (err)
+			return err;
+	}
+	return sigbus_uffd;
+}
+
+int refuse_write(int uffd, uintptr_t addr, pid_t tid)
 {
 	addr &= ~(uintptr_t)(FM_PAGE_SIZE - 1);
 	unsigned n = atomic_load(&refuse_count);
-	struct refused *r = &refused[n];
-	if (n == REFUSE_MAX)
-		return -EAGAIN;
-	int err = thread_syscall(tid, r->where, sizeof(r->where));
+	char where[160];
+	int err = thread_syscall(tid, where, sizeof(where));
 	if (err)
 		return err;
-	if (!syscall_line_in_call(r->where))
+	if (!syscall_line_in_call(where))
 		return 0; /* a store of the program's: SIGBUS */
 	for (unsigned i = 0; i < n; i++)
-		if (refused[i].addr == addr) { /* refused already: the retry fails */
-			refused[i].tid = tid;
-			memcpy(refused[i].where, r->where, sizeof(r->where));
-			refused[i].runs = thread_runs(tid);
-			return 1;
-		}
-	r->prot = view_prot(addr);
-	if (r->prot < 0 || !(r->prot & PROT_WRITE))
+		if (refused[i].addr == addr)
+			return 1; /* refused already */
+	if (n == REFUSE_MAX)
+		return -EAGAIN;
+	int prot = view_prot(addr);
+	if (prot < 0 || !(prot & PROT_WRITE))
 		return -ENOENT;
-	r->runs = thread_runs(tid);
-	if (sys_mprotect((void *)addr, FM_PAGE_SIZE, r->prot & ~PROT_WRITE) < 0)
-		return -errno;
-	r->addr = addr;
-	r->tid = tid;
+	int to = sigbus_uffd_get();
+	if (to < 0)
+		return to;
+	err = move(addr, prot, uffd, to);
+	if (err) { /* back where it was, if it moved at all */
+		(void)move(addr, prot, to, uffd);
+		return err;
+	}
+	refused[n] = (struct refused){.addr = addr, .uffd = uffd};
 	atomic_store(&refuse_count, n + 1);
 	return 1;
 }
 
-/* past_access - whether the thread of r is past the access it was refused:
- * gone, in user mode or running, blocked elsewhere, or scheduled since. */
-static bool past_access(const struct refused *r)
-{
-	char now[sizeof(r->where)];
-	int err = thread_syscall(r->tid, now, sizeof(now));
-	if (err)
-		return true;
-	return !syscall_line_in_call(now) || strcmp(now, r->where) || thread_runs(r->tid) != r->runs;
-}
-
-/* put_back - make r's page writable again, if the view is still as the
- * refusal left it (else the program changed it since: its protection
- * stays). */
+/* put_back - register r's page with its view's userfaultfd again,
+ * write-protected, if it is still in a faultmap shared view (a mapping
+ * call may have unmapped or replaced it: then only its registration with
+ * sigbus_uffd goes, if any is left). */
 static void put_back(const struct refused *r)
 {
-	if (view_prot(r->addr) == (r->prot & ~PROT_WRITE))
-		(void)sys_mprotect((void *)r->addr, FM_PAGE_SIZE, r->prot);
+	int prot = view_prot(r->addr);
+	if (prot >= 0) {
+		(void)move(r->addr, prot, sigbus_uffd, r->uffd);
+	} else {
+		(void)uffd_unregister(sigbus_uffd, r->addr, FM_PAGE_SIZE);
+	}
 }
 
 /* drop - remove refusal i, putting its page back or not. */
-static void drop(unsigned i, bool restore)
+static void drop(unsigned i)
 {
 	unsigned n = atomic_load(&refuse_count);
-	if (restore)
-		put_back(&refused[i]);
+	put_back(&refused[i]);
 	refused[i] = refused[n - 1];
 	atomic_store(&refuse_count, n - 1);
 }
 
-bool refuse_reap(pid_t tid)
-{
-	for (unsigned i = 0; i < atomic_load(&refuse_count);) {
-		const struct refused *r = &refused[i];
-		if (tid ? r->tid == tid : past_access(r))
-			drop(i, true);
-		else
-			i++;
-	}
-	return atomic_load(&refuse_count) > 0;
-}
-
-void refuse_forget(uintptr_t lo, uintptr_t hi, bool restore)
+void refuse_forget(uintptr_t lo, uintptr_t hi)
 {
 	for (unsigned i = 0; i < atomic_load(&refuse_count);) {
 		if (refused[i].addr >= lo && refused[i].addr < hi)
-			drop(i, restore);
+			drop(i);
 		else
 			i++;
 	}

@@ -68,6 +68,29 @@ static int uffd_open_features(int *out, uint64_t features)
 	}
 }
 
+int uffd_open_sigbus(int *out)
+{
+	int fd = uffd_new();
+	if (fd < 0)
+		return fd;
+	struct uffdio_api api = {.api = UFFD_API,
+				 .features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MISSING_SHMEM |
+					     UFFD_FEATURE_WP_HUGETLBFS_SHMEM};
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		int err = errno;
+		sys_close(fd);
+		return err == EINVAL ? -ENOTSUP : -err;
+	}
+	*out = fd_keep(fd);
+	return 0;
+}
+
+int uffd_unregister(int uffd, uintptr_t addr, size_t len)
+{
+	struct uffdio_range r = {.start = addr, .len = len};
+	return ioctl(uffd, UFFDIO_UNREGISTER, &r) < 0 ? -errno : 0;
+}
+
 int uffd_open(int *out)
 {
 	return uffd_open_features(out, FM_UFFD_FEATURES);

@@ -9,10 +9,11 @@
  * filled page by page with pread(2) into the mapping until a call fails.
  * Then, on the page that failed: pread across the last good page and it
  * (a short count), read(2) from a pipe (EFAULT, and the pipe keeps its
- * bytes), the same pread five times more, the program's own store (SIGBUS
- * once the page is writable again); then the ballast is removed and the
- * pread succeeds. The kernel's mapping and faultmap's, embedded and with a
- * daemon, must give the same results, ROUNDS times each, every round in a
+ * bytes), the same pread five times more, the program's own store
+ * (SIGBUS, once the page has moved: it is read-only meanwhile); then the
+ * ballast is removed and the pread succeeds (faultmap's once it has seen
+ * the room, within POISON_CHECK_MS). The kernel's mapping and faultmap's,
+ * embedded and with a daemon, must give the same results, ROUNDS times each, every round in a
  * fresh process; faultmap's also still reads the page (zeros) after the
  * refusal, and msync writes every accepted page. A round that does not end
  * within DEADLINE_S is killed and fails the test (a hang). Needs root to
@@ -32,7 +33,6 @@
 #define NPAGES 512 /* 2 MiB: more than the file system holds */
 #define ROUNDS 4
 #define DEADLINE_S 60
-#define BALLAST (64 * 1024)
 
 enum side { KERNEL, EMBEDDED, DAEMON };
 static const char *const side_name[] = {"kernel", "embedded", "daemon"};
@@ -50,53 +50,17 @@ struct result {
 
 static char dir[64];
 
-/* writable_again - wait (bounded) until the page at q is writable in
- * /proc/self/maps: a refused write leaves it read-only for a moment. */
-static bool writable_again(const unsigned char *q)
-{
-	for (int tries = 0; tries < 5000; tries++) {
-		FILE *f = fopen("/proc/self/maps", "r");
-		CHECK(f);
-		char line[512];
-		bool w = false;
-		while (fgets(line, sizeof(line), f)) {
-			unsigned long lo, hi;
-			char perms[8];
-			if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 &&
-			    lo <= (uintptr_t)q && (uintptr_t)q < hi) {
-				w = perms[1] == 'w';
-				break;
-			}
-		}
-		fclose(f);
-		if (w)
-			return true;
-		struct timespec ts = {0, 1000000};
-		nanosleep(&ts, NULL);
-	}
-	return false;
-}
-
 static void round_in_child(enum side side, int out)
 {
 	if (side == EMBEDDED)
 		CHECK(fm_set_mode(FM_MODE_EMBEDDED) == 0);
 	char path[128], ballast[128], src_path[64];
-	snprintf(path, sizeof(path), "%s/file", dir);
 	snprintf(ballast, sizeof(ballast), "%s/ballast", dir);
-	unlink(path);
-	unlink(ballast);
-	int b = open(ballast, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	CHECK(b >= 0);
-	CHECK(posix_fallocate(b, 0, BALLAST) == 0);
-	close(b);
 	int src = make_file(src_path, 2 * PS, 7, O_RDONLY);
 	unsigned char want[2 * PS];
 	fill_pattern(want, sizeof(want), 7);
 
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	CHECK(fd >= 0);
-	CHECK(ftruncate(fd, (off_t)(NPAGES * PS)) == 0);
+	int fd = sparse_file_on_full_fs(dir, NPAGES, path);
 	unsigned char *p = side == KERNEL ? mmap(NULL, NPAGES * PS, PROT_READ | PROT_WRITE,
 						 MAP_SHARED, fd, 0)
 					  : fm_mmap(NULL, NPAGES * PS, PROT_READ | PROT_WRITE,
@@ -104,14 +68,7 @@ static void round_in_child(enum side side, int out)
 	CHECK(p != MAP_FAILED);
 	struct result r;
 	memset(&r, 0, sizeof(r));
-	long i;
-	for (i = 0; i < NPAGES; i++) {
-		errno = 0;
-		r.ret = pread(src, p + i * PS, PS, 0);
-		r.err = r.ret < 0 ? errno : 0;
-		if (r.ret != (long)PS)
-			break;
-	}
+	long i = fill_by_pread(src, p, NPAGES, &r.ret, &r.err);
 	r.stop = i;
 	CHECK(i > 0 && i < NPAGES);
 	unsigned char *q = p + i * PS;
@@ -131,7 +88,7 @@ static void round_in_child(enum side side, int out)
 		r.again_efault += pread(src, q, PS, 0) < 0 && errno == EFAULT;
 	if (side != KERNEL) { /* tmpfs itself fails a load of a hole when full */
 		r.zeros = q[0] == 0 && q[PS - 1] == 0;
-		CHECK(writable_again(q));
+		CHECK(page_writable_again(q));
 	}
 	catch_sigbus();
 	sigbus_count = 0;
@@ -139,7 +96,15 @@ static void round_in_child(enum side side, int out)
 		*(volatile unsigned char *)q = 1;
 	r.store_sigbus = sigbus_count;
 	CHECK(unlink(ballast) == 0);
-	r.healed_ret = pread(src, q, PS, 0);
+	/* faultmap sees the room within POISON_CHECK_MS (the refused page
+	 * then takes writes again); the kernel at once. */
+	for (int tries = 0; tries < 5000; tries++) {
+		r.healed_ret = pread(src, q, PS, 0);
+		if (side == KERNEL || r.healed_ret >= 0 || errno != EFAULT)
+			break;
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
 	if (side != KERNEL) { /* every page accepted reached the file */
 		CHECK_EQ(fm_msync(p, NPAGES * PS, MS_SYNC), 0);
 		for (long k = 0; k < r.stop; k++)
@@ -158,45 +123,23 @@ static void round_in_child(enum side side, int out)
 	_exit(0);
 }
 
+static void round_process(void *arg, int out)
+{
+	round_in_child(*(enum side *)arg, out);
+}
+
 /* run_round - one round of side in a fresh process, killed if it does not
  * end within DEADLINE_S. */
 static struct result run_round(enum side side, int round)
 {
-	int pfd[2];
-	CHECK(pipe(pfd) == 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		close(pfd[0]);
-		round_in_child(side, pfd[1]);
-	}
-	close(pfd[1]);
-	int status = 0;
-	time_t end = time(NULL) + DEADLINE_S;
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-		CHECK(w >= 0);
-		if (w == pid)
-			break;
-		if (time(NULL) > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			fprintf(stderr, "%s, round %d: hung (killed after %d s)\n",
-				side_name[side], round, DEADLINE_S);
-			exit(1);
-		}
-		struct timespec ts = {0, 10000000};
-		nanosleep(&ts, NULL);
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "%s, round %d: child failed (status %#x)\n", side_name[side],
-			round, status);
-		exit(1);
-	}
+	int in;
+	pid_t pid = child_with_pipe(round_process, &side, &in);
+	char what[64];
+	snprintf(what, sizeof(what), "%s, round %d", side_name[side], round);
+	wait_within(pid, DEADLINE_S, what);
 	struct result r;
-	CHECK(read(pfd[0], &r, sizeof(r)) == (ssize_t)sizeof(r));
-	close(pfd[0]);
+	CHECK(read(in, &r, sizeof(r)) == (ssize_t)sizeof(r));
+	close(in);
 	printf("%s, round %d: stop %ld (%ld, %s), span %ld, pipe %ld (%s, %ld left), again %ld "
 	       "EFAULT, store SIGBUS %ld, healed %ld, zeros %ld\n",
 	       side_name[side], round, r.stop, r.ret, strerror((int)r.err), r.span_ret,

@@ -504,16 +504,23 @@ static void sigbus_thread(pid_t tid, uintptr_t addr)
  * (the file system is full), or could not read that page
  * (FM_NOTE_UNREADABLE), and left the thread waiting: a store or load gets
  * SIGBUS, a copy inside a system call EFAULT (refuse.c, poison.c); then
- * the thread is woken. Under map_lock: no mapping call changes the page
- * meanwhile. Return: whether a poison marker was made. */
+ * the thread is woken. Or it found room for a page it refused
+ * (FM_NOTE_ROOM): the page may be written again. Under map_lock: no
+ * mapping call changes the page meanwhile. Return: whether a poison
+ * marker was made. */
 static bool told(const struct fm_refusal *n)
 {
 	uintptr_t addr = (uintptr_t)n->addr & ~(uintptr_t)(FM_PAGE_SIZE - 1);
 	bool unreadable = n->what & FM_NOTE_UNREADABLE;
 	sigset_t old;
 	lock_take(&map_lock, &old);
+	if (n->what & FM_NOTE_ROOM) { /* the refusal ends */
+		refuse_forget(addr, addr + FM_PAGE_SIZE);
+		lock_drop(&map_lock, &old);
+		return false;
+	}
 	int r = unreadable ? poison_thread(cl.uffd, addr, (pid_t)n->tid, n->what)
-			   : refuse_write(addr, (pid_t)n->tid);
+			   : refuse_write(cl.uffd, addr, (pid_t)n->tid);
 	lock_drop(&map_lock, &old);
 	if (r <= 0)
 		sigbus_thread((pid_t)n->tid, (uintptr_t)n->addr);
@@ -539,7 +546,7 @@ static bool orphan_fault(const struct uffd_msg *msg)
 	lock_take(&map_lock, &old);
 	int r;
 	if (wp_fault) {
-		r = refuse_write(addr, tid);
+		r = refuse_write(cl.uffd, addr, tid);
 	} else {
 		uint32_t what = FM_NOTE_UNREADABLE | (shared_view(addr) ? FM_NOTE_SHARED : 0);
 		/* Whether the view tracks writes is not known here: a
@@ -556,23 +563,20 @@ static bool orphan_fault(const struct uffd_msg *msg)
 	return r > 0 && !wp_fault;
 }
 
-/* reap - put back the refused pages and clear the poison markers whose
- * threads are past them. Return: whether poison markers are left. */
+/* reap - clear the poison markers whose threads are past them. Return:
+ * whether poison markers are left. */
 static bool reap(bool markers)
 {
 	sigset_t old;
 	lock_take(&map_lock, &old);
-	if (atomic_load(&refuse_count))
-		refuse_reap(0);
 	markers = markers && poison_reap(0);
 	lock_drop(&map_lock, &old);
 	return markers;
 }
 
-/* watcher - serves the daemon's messages on the life line (refused writes
- * and unreadable pages, and puts their pages back once their threads are
- * past them) until the
- * daemon's end closes. Then no fault of this process can be served: every
+/* watcher - serves the daemon's messages on the life line (refused writes,
+ * and their end; unreadable pages, whose markers it clears once their
+ * threads are past them) until the daemon's end closes. Then no fault of this process can be served: every
  * one gets SIGBUS (the page is not in the cache, and reading zeros would
  * be wrong), and a thread the daemon took the fault of but never answered
  * is woken to fault again; inside a system call, the access fails with EFAULT
@@ -585,9 +589,8 @@ static void *watcher(void *arg)
 	bool markers = false; /* poison markers left (poison.c) */
 	for (;;) {
 		struct pollfd p = {.fd = cl.life, .events = POLLIN};
-		bool left = markers || atomic_load(&refuse_count);
-		int k = poll(&p, 1, left ? POISON_CHECK_MS : -1);
-		if (left)
+		int k = poll(&p, 1, markers ? POISON_CHECK_MS : -1);
+		if (markers)
 			markers = reap(markers);
 		if (k <= 0)
 			continue;
@@ -608,9 +611,8 @@ static void *watcher(void *arg)
 	uffd_wake(cl.uffd, 0, FM_TASK_SIZE);
 	for (;;) {
 		struct pollfd u = {.fd = cl.uffd, .events = POLLIN};
-		bool left = markers || atomic_load(&refuse_count);
-		int k = poll(&u, 1, left ? POISON_CHECK_MS : -1);
-		if (left)
+		int k = poll(&u, 1, markers ? POISON_CHECK_MS : -1);
+		if (markers)
 			markers = reap(markers);
 		struct uffd_msg msg;
 		if (k <= 0 || sys_read(cl.uffd, &msg, sizeof(msg)) != (ssize_t)sizeof(msg) ||
@@ -707,8 +709,8 @@ static void atfork_prepare(void)
 	fork_mask = old;
 	fork_views = NULL;
 	fork_nviews = 0;
-	if (atomic_load(&refuse_count)) /* the child would keep them read-only */
-		refuse_forget(0, UINTPTR_MAX, true);
+	if (atomic_load(&refuse_count)) /* the child would keep them refused */
+		refuse_forget(0, UINTPTR_MAX);
 	if (!cl.started)
 		return;
 	if (atomic_load(&cl.dead)) { /* the child makes these inaccessible */
@@ -1002,8 +1004,8 @@ int client_start(void)
 /* forget - tell the daemon [start, start+len) is not faultmap's any more. */
 static int forget(uintptr_t start, size_t len)
 {
-	if (atomic_load(&refuse_count)) /* the program's mapping wins */
-		refuse_forget(start, start + len, false);
+	if (atomic_load(&refuse_count)) /* the mapping call ends a refusal */
+		refuse_forget(start, start + len);
 	struct fmd_req req = {.op = FMD_MUNMAP, .a = {start, len}};
 	return rpc_reporting(&req);
 }
@@ -1228,7 +1230,7 @@ int client_mprotect(void *addr, size_t length, int prot)
 		/* The program's protection wins over a refused write's. */
 		sigset_t old;
 		lock_take(&map_lock, &old);
-		refuse_forget(start, start + len, false);
+		refuse_forget(start, start + len);
 		int err = 0;
 		if (!(prot & PROT_WRITE)) /* else: below, once the views track writes */
 			err = sys_mprotect(addr, length, prot) < 0 ? -errno : 0;
@@ -1333,10 +1335,10 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 	void *p = MAP_FAILED;
 	int err = 0;
 	struct fmd_rep rep = {0};
-	if (atomic_load(&refuse_count)) { /* a refused page moves writable */
-		refuse_forget(start, start + old_len, true);
+	if (atomic_load(&refuse_count)) { /* a refused page moves as a normal one */
+		refuse_forget(start, start + old_len);
 		if (flags & MREMAP_FIXED)
-			refuse_forget(to, to + new_len, false);
+			refuse_forget(to, to + new_len);
 	}
 	if (!(flags & MREMAP_FIXED) && new_len <= old_len) {
 		/* Shrink (or same size) in place. */

@@ -27,8 +27,9 @@
  * of MADV_REMOVE stops at the kernel's stretches, FMD_MUNMAP and FMD_EXIT
  * answer the write-back reports; 7: the store ops (FMD_STORE_OPEN...),
  * FMD_PREAD/FMD_PWRITE of a stand-in; 8: FMD_REMAP_TARGET; 9: FMD_PUBLISH,
- * FMD_INSPECT, FMD_TRACE and FMD_EXIT's a[0] */
-#define FMD_VERSION 9
+ * FMD_INSPECT, FMD_TRACE and FMD_EXIT's a[0]; 10: a refused write lasts
+ * until FM_NOTE_ROOM on the life line */
+#define FMD_VERSION 10
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
