@@ -43,6 +43,15 @@
 #define FM_UNDER_TSAN 1
 #endif
 #endif
+/* Under a sanitizer (8-10 times slower): long random runs are cut there,
+ * since the normal build runs them whole. */
+#if defined(FM_UNDER_TSAN) || defined(__SANITIZE_ADDRESS__)
+#define FM_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FM_UNDER_SANITIZER 1
+#endif
+#endif
 
 /* Daemon mode with a daemon of the test's own: a private runtime directory
  * (XDG_RUNTIME_DIR, 0700) and FAULTMAP_MODE=daemon, inherited by exec'd

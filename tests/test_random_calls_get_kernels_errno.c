@@ -745,7 +745,11 @@ int main(void)
 	static const uint64_t suite_seeds[] = {1, 6, 13};
 	verbose = getenv("FM_FUZZ_VERBOSE");
 	const char *e = getenv("FM_FUZZ_ROUNDS");
+#ifdef FM_UNDER_SANITIZER
+	int rounds = e ? atoi(e) : 50; /* the normal build runs 150 */
+#else
 	int rounds = e ? atoi(e) : 150;
+#endif
 	sides[0].fm = 0;
 	sides[1].fm = 1;
 	for (int i = 0; i < 2; i++) {
