@@ -224,7 +224,10 @@ void as_revalidate(struct address_space *as, const struct stat *st)
 	if (seen_still(as, st) && !as->seen_unsure)
 		return;
 	as_wait_reads(as);
-	if (file_stat(as, &now) == 0)
+	/* st may be older than what faultmap knows (a caller's fstat made
+	 * before faultmap's own write-back, which moved the times): look
+	 * again, and change nothing if the file is as faultmap knows it. */
+	if (file_stat(as, &now) == 0 && (!seen_still(as, &now) || as->seen_unsure))
 		outside_change(as, &now);
 }
 
