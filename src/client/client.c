@@ -672,8 +672,13 @@ static void watch(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
+	/* Born with every signal blocked: a program's handler must never run
+	 * on it (its first instruction is too late to block them). */
+	sigset_t old;
+	block_signals(&old);
 	if (pthread_create(&cl.watcher, &attr, watcher, NULL))
 		atomic_store(&watching, false); /* tried again at the next call */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 }
 
