@@ -113,7 +113,7 @@ require_interposer() {
 	local so=$FAULTMAP_BUILD/libfaultmap-preload.so
 	[ -f "$so" ] || fail "no $so"
 	nm -D --defined-only "$so" | grep -qw mmap || fail "$so does not export mmap yet"
-	if nm -D --undefined-only "$so" | grep -Eq '__(asan|tsan)_init'; then
+	if nm -D --undefined-only "$so" | grep -Eq ' U __(asan|tsan)_init'; then
 		echo "skip: a sanitizer build of the interposer cannot be preloaded into $PY"
 		exit 77
 	fi
