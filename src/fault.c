@@ -436,6 +436,17 @@ static void fail_fault(struct vma *vma, const struct uffd_msg *msg, struct fm_tr
 		  FM_PAGE_SIZE);
 }
 
+/* mm_still_there - m, if it is still in engine.mms and its process lives:
+ * a pointer kept while engine.lock was dropped may name an mm reaped
+ * meanwhile. Return: m or NULL. Context: engine.lock held. */
+static struct mm *mm_still_there(struct mm *m)
+{
+	struct mm *mm = engine.mms;
+	while (mm && mm != m)
+		mm = mm->next;
+	return mm && !mm->dead ? mm : NULL;
+}
+
 /* The first writes the engine refused inside a system call, which the
  * process holds refused (refuse.c). Each stays out of eviction's way, and
  * refusals_check tries its reservation again every POISON_CHECK_MS; once
@@ -493,10 +504,8 @@ static bool refusals_check(void)
 {
 	for (unsigned i = 0; i < nr_refusals;) {
 		struct refusal *r = &refusals[i];
-		struct mm *mm = engine.mms;
-		while (mm && mm != r->mm)
-			mm = mm->next;
-		struct vma *vma = mm && !mm->dead ? vma_find(mm, r->addr) : NULL;
+		struct mm *mm = mm_still_there(r->mm);
+		struct vma *vma = mm ? vma_find(mm, r->addr) : NULL;
 		if (vma && (vma->mapping != r->as || vma_index(vma, r->addr) != r->index))
 			vma = NULL;
 		uint32_t nr = vma ? as_find_frame(r->as, r->index) : FM_NIL;
@@ -782,10 +791,8 @@ static void ra_run(const struct ra_req *r, char *buf)
 	/* The stream's process, if it is still there (the lock was dropped
 	 * for the read): what was read counts as its too (a daemon's
 	 * client: its faultmap stat row). */
-	struct mm *mm = engine.mms;
-	while (mm && mm != r->mm)
-		mm = mm->next;
-	if (mm && (mm->dead || mm == engine_self()))
+	struct mm *mm = mm_still_there(r->mm);
+	if (mm == engine_self())
 		mm = NULL;
 	if (mm) {
 		mm->st.pages_read += got;
