@@ -70,6 +70,7 @@ static struct {
 	pid_t pid;
 	int sock, uffd, life;
 	char *bounce; /* FMD_BOUNCE bytes shared with the daemon */
+	struct fmd_bell *bell; /* after them */
 	pthread_t watcher;
 } cl = {.sock = -1, .uffd = -1, .life = -1};
 
@@ -137,13 +138,18 @@ static void lock_drop(pthread_mutex_t *m, const sigset_t *old)
  * payload to payload (at most psize bytes). A daemon that does not answer
  * is gone: -EIO from then on.
  */
-static int rpc_on(int sock, const struct fmd_req *req, const int *fds, int nfds,
-		  struct fmd_rep *rep, int *fd_out, void *payload, size_t psize)
+static int rpc_on(int sock, struct fmd_bell *bell, const struct fmd_req *req, const int *fds,
+		  int nfds, struct fmd_rep *rep, int *fd_out, void *payload, size_t psize)
 {
 	char *buf = fm_alloc(sizeof(*rep) + psize);
 	if (!buf)
 		return -ENOMEM;
+	uint32_t replies = bell ? atomic_load_explicit(&bell->replies, memory_order_acquire) : 0;
 	int err = fmd_send(sock, req, sizeof(*req), NULL, 0, fds, nfds);
+	if (bell && !err) { /* awake for the reply a while, before recvmsg sleeps */
+		atomic_fetch_add_explicit(&bell->requests, 1, memory_order_release);
+		fmd_bell_wait(&bell->replies, replies, FMD_BELL_CLIENT_NS);
+	}
 	int rfds[FMD_MAX_FDS], nr = 0;
 	ssize_t n = err ? -1 : fmd_recv(sock, buf, sizeof(*rep) + psize, rfds, &nr);
 	if (!err && n < (ssize_t)sizeof(*rep))
@@ -178,7 +184,7 @@ static int rpc(const struct fmd_req *req, int fd_in, struct fmd_rep *rep, int *f
 	watch();
 	sigset_t old;
 	lock_take(&rpc_lock, &old);
-	int err = rpc_on(cl.sock, req, &fd_in, fd_in >= 0, rep, fd_out, payload, psize);
+	int err = rpc_on(cl.sock, cl.bell, req, &fd_in, fd_in >= 0, rep, fd_out, payload, psize);
 	lock_drop(&rpc_lock, &old);
 	return err;
 }
@@ -635,15 +641,17 @@ static int introduce(struct fmd_req *req)
 	int fds[2] = {cl.uffd, pair[1]};
 	struct fmd_rep rep;
 	int bounce = -1;
-	int err = rpc_on(cl.sock, req, fds, 2, &rep, &bounce, NULL, 0);
+	int err = rpc_on(cl.sock, NULL, req, fds, 2, &rep, &bounce, NULL, 0);
 	sys_close(pair[1]);
 	if (!err && bounce < 0)
 		err = -EIO;
 	if (!err) {
 		if (cl.bounce)
-			sys_munmap(cl.bounce, FMD_BOUNCE); /* a forked child's copy */
-		void *b = sys_mmap(NULL, FMD_BOUNCE, PROT_READ | PROT_WRITE, MAP_SHARED, bounce, 0);
+			sys_munmap(cl.bounce, FMD_BOUNCE_MAP); /* a forked child's copy */
+		void *b = sys_mmap(NULL, FMD_BOUNCE_MAP, PROT_READ | PROT_WRITE, MAP_SHARED, bounce,
+				   0);
 		cl.bounce = b == MAP_FAILED ? NULL : b;
+		cl.bell = b == MAP_FAILED ? NULL : (struct fmd_bell *)(cl.bounce + FMD_BOUNCE);
 		err = b == MAP_FAILED ? -errno : 0;
 	}
 	if (bounce >= 0)
@@ -775,6 +783,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&start_lock, NULL);
 	pthread_mutex_init(&bounce_lock, NULL);
 	if (cl.started) {
+		cl.bell = NULL; /* the parent's, until introduce maps the child's own */
 		sys_close(cl.sock);
 		sys_close(cl.life);
 		sys_close(cl.uffd);
@@ -1600,7 +1609,7 @@ int client_stop_daemon(void)
 		return s == -ECONNREFUSED ? -ENOENT : s;
 	struct fmd_req req = {.op = FMD_STOP};
 	struct fmd_rep rep;
-	int err = rpc_on(s, &req, NULL, 0, &rep, NULL, NULL, 0);
+	int err = rpc_on(s, NULL, &req, NULL, 0, &rep, NULL, NULL, 0);
 	if (!err) { /* wait until it is gone: the socket ends */
 		char c;
 		struct timeval tv = {30, 0};
@@ -1623,7 +1632,7 @@ int client_cache(int fd, int what, uint64_t off, uint64_t len, struct fmd_cache_
 		return s == -ECONNREFUSED || (!start && s == -ENOENT) ? -ENOENT : s;
 	struct fmd_req req = {.op = FMD_CACHE, .a = {(uint64_t)what, off, len}};
 	struct fmd_rep rep;
-	int err = rpc_on(s, &req, &fd, 1, &rep, NULL, info, sizeof(*info));
+	int err = rpc_on(s, NULL, &req, &fd, 1, &rep, NULL, info, sizeof(*info));
 	if (!err && rep.len != sizeof(*info))
 		err = -EIO;
 	if (conn && !err) {

@@ -9,6 +9,33 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
+
+static long now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+bool fmd_bell_wait(_Atomic uint32_t *counter, uint32_t seen, long ns)
+{
+	long until = 0;
+	for (unsigned i = 0;; i++) {
+		if (atomic_load_explicit(counter, memory_order_acquire) != seen)
+			return true;
+		if (i % 64 == 0) { /* the clock is a vDSO call: 30 ns */
+			long now = now_ns();
+			if (!until)
+				until = now + ns;
+			else if (now >= until)
+				return false;
+		}
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+}
 
 int fmd_send(int sock, const void *msg, size_t len, const void *payload,
 	     size_t plen, const int *fds, int nfds)

@@ -16,6 +16,8 @@
 #ifndef FAULTMAP_DAEMON_PROTO_H
 #define FAULTMAP_DAEMON_PROTO_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -28,14 +30,17 @@
  * answer the write-back reports; 7: the store ops (FMD_STORE_OPEN...),
  * FMD_PREAD/FMD_PWRITE of a stand-in; 8: FMD_REMAP_TARGET; 9: FMD_PUBLISH,
  * FMD_INSPECT, FMD_TRACE and FMD_EXIT's a[0]; 10: a refused write lasts
- * until FM_NOTE_ROOM on the life line */
-#define FMD_VERSION 10
+ * until FM_NOTE_ROOM on the life line; 11: the doorbell (struct fmd_bell)
+ * after the bounce buffer */
+#define FMD_VERSION 11
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
 #define FMD_MAX_PAYLOAD (192 * 1024)
 #define FMD_BOUNCE (1024 * 1024)
 #define FMD_AT_POS UINT64_MAX
+#define FMD_BELL_SIZE 4096
+#define FMD_BOUNCE_MAP (FMD_BOUNCE + FMD_BELL_SIZE) /* the memfd: buffer, then bell */
 #define FMD_REPORT_MAX 4096
 
 enum fmd_op {
@@ -220,6 +225,33 @@ struct fmd_view {
 	uint32_t wp; /* registered for write-protect */
 	uint32_t shared;
 };
+
+/*
+ * struct fmd_bell - the doorbell: two counters in the page after a client's
+ * bounce buffer, which both sides map. The client counts the requests it
+ * has sent, the daemon the replies. Each side, waiting for the other's
+ * next message, first watches its counter for a few microseconds
+ * (fmd_bell_wait), and only then sleeps in recvmsg. On these 2-vCPU guests
+ * a sleep in recvmsg and the wake-up cost 70-90 us a round trip, and a
+ * side that is still awake when the message comes pays none of it
+ * (docs/design.md, "The cost of a request").
+ *
+ * Only ever a hint: every message is still received from the socket, and
+ * a counter that lies (a hostile client's, a forked child's inherited
+ * one) costs at most one wait's spinning.
+ */
+struct fmd_bell {
+	_Atomic uint32_t requests; /* the client's: one more after each request sent */
+	char apart[60]; /* each counter in a cache line of its own */
+	_Atomic uint32_t replies; /* the daemon's: one more after each reply sent */
+};
+
+#define FMD_BELL_CLIENT_NS 60000 /* a client waits this long for a reply awake */
+#define FMD_BELL_DAEMON_NS 30000 /* the daemon, for a client's next request */
+
+/* fmd_bell_wait - watch *counter, for at most ns nanoseconds, until it is
+ * no longer seen. Return: whether it moved. */
+bool fmd_bell_wait(_Atomic uint32_t *counter, uint32_t seen, long ns);
 
 /* fmd_send - send one message of len bytes (a header, then payload) with
  * nfds descriptors. Return: 0 or -errno (-EPIPE: the peer is gone). */

@@ -84,6 +84,8 @@ struct client {
 	struct client_fd *fds; /* errseq of its fds, FMD_MAX_CLIENT_FDS at most */
 	size_t nfds;
 	char *bounce; /* FMD_BOUNCE bytes shared with the client */
+	struct fmd_bell *bell; /* after them */
+	uint32_t served; /* requests received since the bell was made */
 	int life; /* the client's life line: kept open; refusals are told there */
 	pid_t pid;
 	pid_t peer; /* the process that connected (SO_PEERCRED) */
@@ -166,15 +168,16 @@ static int make_bounce(struct client *c)
 	if (fd < 0)
 		return -errno;
 	void *p = MAP_FAILED;
-	if (sys_ftruncate(fd, FMD_BOUNCE) == 0 &&
+	if (sys_ftruncate(fd, FMD_BOUNCE_MAP) == 0 &&
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
-		p = sys_mmap(NULL, FMD_BOUNCE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		p = sys_mmap(NULL, FMD_BOUNCE_MAP, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		int err = -errno;
 		close(fd);
 		return err;
 	}
 	c->bounce = p;
+	c->bell = (struct fmd_bell *)(c->bounce + FMD_BOUNCE);
 	return fd;
 }
 
@@ -1020,6 +1023,8 @@ static bool answer(struct client *c, const struct fmd_req *r, int *fds)
 	if (ok)
 		ok = fmd_send(c->sock, &rep, sizeof(rep), payload, rep.len, &out_fd,
 			      out_fd >= 0) == 0;
+	if (ok && c->bell)
+		atomic_fetch_add_explicit(&c->bell->replies, 1, memory_order_release);
 	free(views);
 	if (out_fd >= 0)
 		close(out_fd);
@@ -1045,7 +1050,12 @@ static void *client_thread(void *arg)
 	for (;;) {
 		struct fmd_req r;
 		int fds[FMD_MAX_FDS], nfds;
+		bool counted = c->bell; /* the client counts what it sends after FMD_HELLO */
+		if (counted) /* awake a while for the next request (struct fmd_bell) */
+			fmd_bell_wait(&c->bell->requests, c->served, FMD_BELL_DAEMON_NS);
 		ssize_t n = fmd_recv(c->sock, &r, sizeof(r), fds, &nfds);
+		if (counted && n > 0)
+			c->served++;
 		bool ok = n == (ssize_t)sizeof(r) && r.flags == 0 && r.op > 0 &&
 			  r.op < FMD_OP_MAX && nfds == fds_wanted(r.op);
 		if (ok)
@@ -1060,7 +1070,7 @@ static void *client_thread(void *arg)
 	client_gone(c);
 	stores_put(c->stores, c->nstores); /* after its mappings: they hold their own */
 	if (c->bounce)
-		sys_munmap(c->bounce, FMD_BOUNCE);
+		sys_munmap(c->bounce, FMD_BOUNCE_MAP);
 	free(c->fds);
 	free(c->last);
 	close(c->sock);

@@ -12,8 +12,9 @@ setup
 cc -D_GNU_SOURCE -DFM_LIBC_CALLS -std=c11 -O2 -I"$ROOT/include" -I"$ROOT/tests" "$SRC" -lpthread -o "$WORK/sigmap" ||
 	fail "cannot build $SRC"
 cd "$WORK/kern" && run_kernel "$WORK/sigmap" .
-# Embedded mode only, for now: in daemon mode (the default) this hangs, a
-# known bug not yet found (docs/design.md, "What is not done yet").
 cd "$WORK/fm" && FAULTMAP_MODE=embedded run_fm 256K "$WORK/sigmap" .
+expect_served 262144
+use_daemon # each map call a request to the daemon
+cd "$WORK/fm" && run_fm 256K "$WORK/sigmap" .
 expect_served 262144
 exit 0
