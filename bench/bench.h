@@ -50,8 +50,12 @@ enum workload {
 	W_WRITE,     /* random writes through a shared mapping, msync */
 	W_RETOUCH,   /* second pass over resident pages */
 	W_RANDOM_MT, /* "3b": uniform random 4 KiB reads, many threads */
+	W_MAPCALLS,  /* the mapping calls themselves, on resident pages */
 	W_COUNT
 };
+
+/* Workload 7's variants: the call timed. */
+enum map_call { MC_MMAP_MUNMAP, MC_MPROTECT, MC_MREMAP, MC_MSYNC_ASYNC, MC_COUNT };
 
 extern const char *const contender_name[CT_COUNT];
 
@@ -60,7 +64,7 @@ extern const char *const contender_name[CT_COUNT];
  * they are charged to the parent's cgroup, not the child's. */
 struct job {
 	int workload;
-	int variant; /* W_FAULT: 1 shuffled; W_RETOUCH: 1 new mapping */
+	int variant; /* W_FAULT: 1 shuffled; W_RETOUCH: 1 new mapping; W_MAPCALLS: enum map_call */
 	int contender;
 	int threads;
 	const char *path;

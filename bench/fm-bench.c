@@ -90,7 +90,7 @@ static void usage(FILE *f)
 		"and (with UMAP_DIR) UMap side by side.\n"
 		"\n"
 		"  --smoke            tiny sizes, short durations: everything in seconds (CI)\n"
-		"  --only LIST        workloads to run, e.g. 1,3,3b,5 (default: all seven)\n"
+		"  --only LIST        workloads to run, e.g. 1,3,3b,5 (default: all eight)\n"
 		"  --budget SIZE      faultmap budget = kernel cgroup limit (default 256M)\n"
 		"  --scale F          multiply the default budget and file sizes by F\n"
 		"  --fault-size SIZE  1: tmpfs file, first touch (default 1G; budget 5/4 of it)\n"
@@ -99,7 +99,7 @@ static void usage(FILE *f)
 		"  --zipf-size SIZE   4: Zipfian reads + scans (default 4 x budget)\n"
 		"  --write-size SIZE  5: random writes + msync (default 4 x budget)\n"
 		"  --retouch-size SIZE 6: re-touch of resident pages (default budget / 2)\n"
-		"  --duration SEC     length of the timed workloads 3, 3b and 5 (default 4)\n"
+		"  --duration SEC     length of the timed workloads 3, 3b, 5 and 7 (default 4)\n"
 		"  --threads N        workload 3 runs 1..N threads (default 2)\n"
 		"  --threads-3b N,M   workload 3b's two thread counts = fio's queue depths\n"
 		"                     (default 8,32)\n"
@@ -201,10 +201,12 @@ static void parse_options(int argc, char **argv)
 			for (const char *p = optarg; *p; p++) {
 				if (p[0] == '3' && p[1] == 'b')
 					opt.only[W_RANDOM_MT] = true, p++;
+				else if (*p == '7')
+					opt.only[W_MAPCALLS] = true;
 				else if (*p >= '1' && *p <= '6')
 					opt.only[*p - '0'] = true;
 				else if (*p != ',') {
-					fprintf(stderr, "fm-bench: --only: workloads are 1-6 and 3b\n");
+					fprintf(stderr, "fm-bench: --only: workloads are 1-7 and 3b\n");
 					exit(2);
 				}
 			}
@@ -610,7 +612,7 @@ static double row_thr(const struct row *r)
  * workloads, MB/s for the scan, operations/s otherwise. */
 static double figure(int w, double thr)
 {
-	if (w == W_FAULT || w == W_RETOUCH)
+	if (w == W_FAULT || w == W_RETOUCH || w == W_MAPCALLS)
 		return 1e9 / thr;
 	if (w == W_SCAN)
 		return thr / 1e6;
@@ -666,7 +668,7 @@ static const char *thr_unit(int w)
 	static const char *const u[W_COUNT] = {
 		[W_FAULT] = "pages/s", [W_SCAN] = "bytes/s", [W_RANDOM] = "reads/s",
 		[W_ZIPF] = "reads/s", [W_WRITE] = "writes/s", [W_RETOUCH] = "pages/s",
-		[W_RANDOM_MT] = "reads/s",
+		[W_RANDOM_MT] = "reads/s", [W_MAPCALLS] = "calls/s",
 	};
 	return u[w];
 }
@@ -1122,7 +1124,7 @@ int main(int argc, char **argv)
 	uint64_t seed = 0x5eed5eedULL;
 
 	static const int run_order[] = {W_FAULT, W_SCAN, W_RANDOM, W_RANDOM_MT,
-					W_ZIPF, W_WRITE, W_RETOUCH};
+					W_ZIPF, W_WRITE, W_RETOUCH, W_MAPCALLS};
 	for (size_t k = 0; k < sizeof(run_order) / sizeof(run_order[0]); k++) {
 		int w = run_order[k];
 		if (!opt.only[w])
@@ -1306,6 +1308,30 @@ int main(int argc, char **argv)
 			wd.variants[0] = (struct variant){"same mapping", "same-mapping", 0, 1};
 			wd.variants[1] = (struct variant){"new mapping", "new-mapping", 1, 1};
 			wd.nvariants = 2;
+			break;
+		case W_MAPCALLS:
+			wd.name = "map-calls";
+			wd.unit = "ns/call";
+			wd.file_size = 1 * MIB;
+			wd.budget = opt.budget;
+			snprintf(wd.title, sizeof(wd.title),
+				 "7. Mapping calls: one call in a loop for %.1f s on a 16-page "
+				 "MAP_SHARED mapping of a file in %s whose pages are resident and "
+				 "dirty (the call's own cost, no fault); budget %llu MiB",
+				 opt.duration, opt.disk_dir, (unsigned long long)(wd.budget / MIB));
+			snprintf(wd.cache, sizeof(wd.cache), "warm: the pages are touched before the loop");
+			snprintf(wd.hint, sizeof(wd.hint), "none");
+			snprintf(wd.note, sizeof(wd.note),
+				 "mmap+munmap: 16 pages; mprotect: read-only <-> read-write; mremap: 8 "
+				 "<-> 4 pages, MREMAP_MAYMOVE; msync: MS_ASYNC. In daemon mode (fm-daemon) "
+				 "each is a request to the daemon: the cost of a round trip between "
+				 "processes.");
+			add(&wd, CT_FM), add(&wd, CT_FM_DAEMON), add(&wd, CT_KERNEL);
+			wd.variants[0] = (struct variant){"mmap+munmap", "mmap-munmap", MC_MMAP_MUNMAP, 1};
+			wd.variants[1] = (struct variant){"mprotect", "mprotect", MC_MPROTECT, 1};
+			wd.variants[2] = (struct variant){"mremap", "mremap", MC_MREMAP, 1};
+			wd.variants[3] = (struct variant){"msync(MS_ASYNC)", "msync-async", MC_MSYNC_ASYNC, 1};
+			wd.nvariants = 4;
 			break;
 		default:
 			break;

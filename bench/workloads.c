@@ -37,6 +37,7 @@ const char *workload_label(int w)
 	static const char *const label[W_COUNT] = {
 		[W_FAULT] = "1", [W_SCAN] = "2", [W_RANDOM] = "3", [W_ZIPF] = "4",
 		[W_WRITE] = "5", [W_RETOUCH] = "6", [W_RANDOM_MT] = "3b",
+		[W_MAPCALLS] = "7",
 	};
 	return w > 0 && w < W_COUNT ? label[w] : "?";
 }
@@ -639,6 +640,75 @@ static void w_retouch(const struct job *job)
 	close(fd);
 }
 
+/* ---- 7. the mapping calls ------------------------------------------------- */
+
+/*
+ * w_mapcalls - one mapping call in a loop for job->duration seconds, on a
+ * small shared mapping whose pages are resident (the cost of the call, not
+ * of faults): mmap + munmap of 16 pages; mprotect between read-only and
+ * read-write; mremap between 8 and 4 pages (MREMAP_MAYMOVE); msync
+ * (MS_ASYNC). In daemon mode each is a request to the daemon.
+ */
+static void w_mapcalls(const struct job *job)
+{
+	size_t len = 16 * PG, half = 8 * PG;
+	int fd = open_file(job->path, O_RDWR);
+	bool fm = is_fm();
+	char *p = map_file(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+	for (size_t i = 0; i < len; i += PG)
+		p[i] = (char)(p[i] + 1); /* resident and dirty, as a program's would be */
+	size_t cur = len;
+	if (job->variant == MC_MREMAP) { /* the mremap loop works on an 8-page one */
+		char *q = fm ? fm_mremap(p, len, half, 0) : mremap(p, len, half, 0);
+		if (q == MAP_FAILED)
+			fail("mremap");
+		cur = half;
+	}
+	struct snap a, b;
+	snap_take(&a);
+	double t0 = now_sec(), t = t0;
+	uint64_t calls = 0;
+	while (t - t0 < job->duration) {
+		for (int k = 0; k < 64; k++, calls++) {
+			int err = 0;
+			switch (job->variant) {
+			case MC_MMAP_MUNMAP: {
+				char *q = map_file(len, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+				unmap_file(q, len);
+				break;
+			}
+			case MC_MPROTECT: {
+				int prot = calls & 1 ? PROT_READ : PROT_READ | PROT_WRITE;
+				err = fm ? fm_mprotect(p, cur, prot) : mprotect(p, cur, prot);
+				break;
+			}
+			case MC_MREMAP: {
+				size_t to = cur == half ? half / 2 : half;
+				char *q = fm ? fm_mremap(p, cur, to, MREMAP_MAYMOVE)
+					     : mremap(p, cur, to, MREMAP_MAYMOVE);
+				if (q == MAP_FAILED)
+					fail("mremap");
+				p = q, cur = to;
+				break;
+			}
+			default:
+				err = fm ? fm_msync(p, cur, MS_ASYNC) : msync(p, cur, MS_ASYNC);
+				break;
+			}
+			if (err)
+				fail("mapping call");
+		}
+		t = now_sec();
+	}
+	result->seconds = t - t0;
+	snap_take(&b);
+	snap_add(&a, &b);
+	result->ops = calls;
+	result->bytes = 0;
+	unmap_file(p, cur);
+	close(fd);
+}
+
 /* ---- fio: the device's ceiling in workloads 2, 3 and 3b ------------------ */
 
 /* fio_field - field n (from 1) of fio's terse line, as a number. */
@@ -759,6 +829,7 @@ void run_job(const struct job *job, struct outcome *out)
 	case W_ZIPF: w_zipf(job); break;
 	case W_WRITE: w_write(job); break;
 	case W_RETOUCH: w_retouch(job); break;
+	case W_MAPCALLS: w_mapcalls(job); break;
 	default: break;
 	}
 	if (daemon_child) { /* stop it (it writes back) and remove its directory */

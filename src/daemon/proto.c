@@ -20,6 +20,8 @@ static long now_ns(void)
 
 bool fmd_bell_wait(_Atomic uint32_t *counter, uint32_t seen, long ns)
 {
+	if (ns <= 0)
+		return false;
 	long until = 0;
 	for (unsigned i = 0;; i++) {
 		if (atomic_load_explicit(counter, memory_order_acquire) != seen)
