@@ -446,6 +446,10 @@ void fault_fork_prepare(void);
 void fault_fork_parent(void);
 void fault_fork_child(void);
 void mm_reap_dead(void);
+/* fill_wait_landed - wait until every page a fill has put in a memfd is
+ * counted (before a read of the counters). Context: engine.lock held;
+ * dropped while it waits. */
+void fill_wait_landed(void);
 int filemap_read_pages(struct address_space *as, uint64_t start, uint64_t count,
 		       bool once, char *buf, bool unlock_for_io);
 int filemap_touch_pages(struct address_space *as, uint64_t start, uint64_t count, char *buf);

@@ -1254,6 +1254,7 @@ int fm_stats(struct fm_stats *out)
 		return client_stats(out);
 	sigset_t mask;
 	engine_lock_take(&mask);
+	fill_wait_landed(); /* what the program could read is counted */
 	*out = engine.st;
 	out->budget_bytes = engine.budget_pages * FM_PAGE_SIZE;
 	out->resident_bytes = 0;

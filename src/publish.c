@@ -159,9 +159,10 @@ static bool mapped_by(const struct address_space *as, const struct mm *mm)
 
 /* snapshot_of - copy into p (not magic, seq, comm) the counters of the
  * engine (mm NULL), or those of one mm (a daemon's client) and the files
- * it maps. Context: engine.lock held. */
+ * it maps. Context: engine.lock held (dropped while fills land). */
 static void snapshot_of(struct fm_pub *p, const struct mm *mm)
 {
+	fill_wait_landed(); /* what the program could read is counted */
 	p->st = mm ? mm->st : engine.st;
 	p->st.budget_bytes = engine.budget_pages * FM_PAGE_SIZE;
 	p->st.resident_bytes = 0;

@@ -97,17 +97,8 @@ static void reader(void *arg)
 	struct fm_stats st;
 	CHECK(fm_stats(&st) == 0);
 	CHECK_EQ(st.budget_bytes, want_budget);
-	/* The file went through faultmap's cache. Under load, this count has
-	 * come out up to 255 pages short of the 131072 read (the data right):
-	 * a known miscount, not this test's subject (docs/design.md, "What is
-	 * not done yet"); it is said here, and 99% is asked. */
-	if (st.pages_read < FILE_SIZE / PS)
-		fprintf(stderr, "pages_read %llu of %llu; major %llu minor %llu readahead %llu evictions %llu refaults %llu\n",
-			(unsigned long long)st.pages_read, (unsigned long long)(FILE_SIZE / PS),
-			(unsigned long long)st.major_faults, (unsigned long long)st.minor_faults,
-			(unsigned long long)st.readahead_pages, (unsigned long long)st.evictions,
-			(unsigned long long)st.refaults);
-	CHECK(st.pages_read >= FILE_SIZE / PS * 99 / 100);
+	/* The file went through faultmap's cache. */
+	CHECK(st.pages_read >= FILE_SIZE / PS);
 	CHECK(fm_munmap((void *)p, FILE_SIZE) == 0);
 	close(fd);
 	_exit(0);
