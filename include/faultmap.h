@@ -263,13 +263,13 @@ FM_API int fm_parse_size(const char *text, size_t *out);
 
 /*
  * Backing stores. A store is where a cache's pages come from and go to:
- * a local file, an export of an NBD server, or an object of a Ceph RADOS
- * pool. fm_store_open opens one by
+ * a local file, an export of an NBD server, an object of a Ceph RADOS
+ * pool, or an object of an S3 bucket. fm_store_open opens one by
  * URL; fm_mmap_store maps it like fm_mmap maps a file (same cache, budget,
  * readahead and write-back); fm_store_pread and fm_store_pwrite read and
  * write it through the same cache; fm_msync(MS_SYNC) of a shared mapping
  * makes its writes durable in the store (written, then flushed: fdatasync,
- * NBD_CMD_FLUSH; acknowledged by the OSDs). Thread-safe. The handle must not be used after
+ * NBD_CMD_FLUSH; acknowledged by the OSDs; the answer to S3's PUT). Thread-safe. The handle must not be used after
  * fm_store_close; mappings of the store live on after it.
  */
 struct fm_store;
@@ -284,15 +284,30 @@ struct fm_store;
  *        rados://pool/object[?conf=/path/to/ceph.conf] (an object, through
  *        librados, loaded at the first open; the cluster of conf=, else of
  *        $CEPH_CONF, else librados's default; O_CREAT and O_EXCL as for a
- *        file).
+ *        file),
+ *        s3://bucket/key (an object, through libcurl, loaded at the first
+ *        open; path-style requests signed with SigV4 to the endpoint
+ *        $FAULTMAP_S3_ENDPOINT, else $AWS_ENDPOINT_URL_S3, else
+ *        $AWS_ENDPOINT_URL, region $AWS_REGION, else $AWS_DEFAULT_REGION,
+ *        else us-east-1, keys $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY,
+ *        $AWS_SESSION_TOKEN (none: anonymous); each may be given in the URL
+ *        instead: ?endpoint=&region=&key_id=&secret=&token=. It maps the
+ *        version seen at open: fixed size, and a read after another writer
+ *        replaced the object fails with ESTALE. Write-back (O_RDWR, objects
+ *        up to 256 MiB) is a PUT of the whole object with If-Match; no
+ *        O_CREAT).
  * flags: O_RDONLY or O_RDWR.
  * Return: the handle, or NULL with errno set: EINVAL (bad flags, a rados
- * URL that is not one), EPROTONOSUPPORT (unknown scheme; nbd without
- * libnbd.so.0, rados without librados.so.2), EROFS (O_RDWR of a read-only
+ * or s3 URL that is not one, an s3 URL with no endpoint), EPROTONOSUPPORT
+ * (unknown scheme; nbd without libnbd.so.0, rados without librados.so.2,
+ * s3 without libcurl.so.4), EACCES (s3: keys refused, HTTP 403), EFBIG
+ * (s3: O_RDWR of an object over 256 MiB), EIO (s3: server error, no
+ * connection), EROFS (O_RDWR of a read-only
  * export), ENODEV (not a regular file), EEXIST (O_CREAT|O_EXCL of what
  * exists), the open's errno for a file (ENOENT, EACCES...), the
  * connection's for NBD (ENOENT, ECONNREFUSED...), librados's for RADOS
- * (ENOENT: no such conf, pool or object; ETIMEDOUT: no monitor answered).
+ * (ENOENT: no such conf, pool or object; ETIMEDOUT: no monitor answered),
+ * the server's for S3 (ENOENT: no such bucket or object).
  * Two fm_store_open of one NBD or RADOS URL are two stores with two caches.
  */
 FM_API struct fm_store *fm_store_open(const char *url, int flags);

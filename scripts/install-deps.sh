@@ -5,8 +5,10 @@ set -euo pipefail
 pkgs=(build-essential clang libclang-rt-14-dev pkg-config liburing-dev libnbd-dev nbdkit gnuplot-nox python3 python3-numpy sqlite3 lmdb-utils python3-lmdb ripgrep git groff-base man-db librsvg2-bin fio)
 # The RADOS store's tests run a real single-node Ceph cluster
 # (scripts/ceph-dev.sh): its daemons and librados, without the recommends
-# (about 1.5 min to install here).
-bare=(ceph librados-dev)
+# (about 1.5 min to install here); the S3 store's, radosgw on that cluster,
+# curl to sign requests to it, and libcurl's header to build the store (about
+# 10 s more).
+bare=(ceph librados-dev radosgw curl libcurl4-openssl-dev)
 missing=() missing_bare=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -15,7 +15,8 @@ static struct ceph *running; /* stopped at exit, even by a failed CHECK */
 
 static void stop_at_exit(void)
 {
-	if (running)
+	/* not in a child (each_mode's): the cluster is its parent's */
+	if (running && running->owner == (int)getpid())
 		ceph_stop(running);
 }
 
@@ -95,10 +96,12 @@ static void skip(struct ceph *c, const char *why, const char *log)
 	exit(77);
 }
 
-void ceph_start(struct ceph *c)
+/* start - ceph_start, with radosgw if rgw. */
+static void start(struct ceph *c, bool rgw)
 {
 	memset(c, 0, sizeof(*c));
 	c->pool = "fm";
+	c->owner = (int)getpid();
 	running = c;
 	atexit(stop_at_exit);
 	snprintf(c->dir, sizeof(c->dir), "/tmp/fm-ceph.XXXXXX");
@@ -106,11 +109,14 @@ void ceph_start(struct ceph *c)
 	snprintf(c->conf, sizeof(c->conf), "%s/ceph.conf", c->dir);
 	if (access("/usr/bin/ceph-osd", X_OK) != 0 || access("/usr/bin/rados", X_OK) != 0)
 		skip(c, "Ceph is not installed (Debian packages ceph librados-dev)", NULL);
+	if (rgw && (access("/usr/bin/radosgw", X_OK) != 0 || access("/usr/bin/curl", X_OK) != 0))
+		skip(c, "radosgw is not installed (Debian packages radosgw curl)", NULL);
 	char sh[PATH_MAX], log[128], parent[48];
 	script(sh, sizeof(sh));
 	snprintf(log, sizeof(log), "/tmp/fm-ceph-start.%d.log", (int)getpid());
 	snprintf(parent, sizeof(parent), "CEPH_DEV_PARENT=%d", (int)getpid());
-	char *env[] = {parent, "CEPH_DEV_MGR=0", "CEPH_DEV_POOL=fm", NULL};
+	char *env[] = {parent, "CEPH_DEV_MGR=0", "CEPH_DEV_POOL=fm",
+		       rgw ? "CEPH_DEV_RGW=1" : "CEPH_DEV_RGW=0", NULL};
 	char *argv[] = {sh, "up", c->dir, NULL};
 	int rc = run(argv, log, env);
 	if (rc != 0) {
@@ -121,8 +127,134 @@ void ceph_start(struct ceph *c)
 	unlink(log);
 }
 
+void ceph_start(struct ceph *c)
+{
+	start(c, false);
+}
+
+void ceph_start_rgw(struct ceph *c)
+{
+	start(c, true);
+}
+
+/* s3_env - the value of name in c->dir/s3.env, into val (size bytes). */
+static void s3_env(const struct ceph *c, const char *name, char *val, size_t size)
+{
+	char path[128], line[256];
+	snprintf(path, sizeof(path), "%s/s3.env", c->dir);
+	FILE *f = fopen(path, "r");
+	CHECK(f);
+	val[0] = '\0';
+	size_t n = strlen(name);
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, name, n) == 0 && line[n] == '=') {
+			line[strcspn(line, "\n")] = '\0';
+			CHECK((size_t)snprintf(val, size, "%s", line + n + 1) < size);
+		}
+	fclose(f);
+	CHECK(val[0]);
+}
+
+void ceph_s3_env(const struct ceph *c)
+{
+	static const char *const names[] = {"FAULTMAP_S3_ENDPOINT", "AWS_ACCESS_KEY_ID",
+					    "AWS_SECRET_ACCESS_KEY", "AWS_REGION"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char val[160];
+		s3_env(c, names[i], val, sizeof(val));
+		CHECK(setenv(names[i], val, 1) == 0);
+	}
+}
+
+int ceph_s3(const struct ceph *c, const char *method, const char *path, const void *in,
+	    size_t in_size, unsigned char **out, size_t *out_size)
+{
+	/* the keys go in a 0600 config file, not on curl's command line */
+	char conf[128], key[160], secret[160], endpoint[160], region[64];
+	snprintf(conf, sizeof(conf), "%s/curl.%d.conf", c->dir, (int)getpid());
+	s3_env(c, "AWS_ACCESS_KEY_ID", key, sizeof(key));
+	s3_env(c, "AWS_SECRET_ACCESS_KEY", secret, sizeof(secret));
+	s3_env(c, "FAULTMAP_S3_ENDPOINT", endpoint, sizeof(endpoint));
+	s3_env(c, "AWS_REGION", region, sizeof(region));
+	int fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	CHECK(f);
+	fprintf(f, "user = \"%s:%s\"\naws-sigv4 = \"aws:amz:%s:s3\"\n"
+		   "header = \"x-amz-content-sha256: UNSIGNED-PAYLOAD\"\n", key, secret, region);
+	CHECK(fclose(f) == 0);
+	char inp[128], outp[128], status[128], url[512];
+	snprintf(inp, sizeof(inp), "%s/s3in.%d", c->dir, (int)getpid());
+	snprintf(outp, sizeof(outp), "%s/s3out.%d", c->dir, (int)getpid());
+	snprintf(status, sizeof(status), "%s/s3status.%d", c->dir, (int)getpid());
+	CHECK((size_t)snprintf(url, sizeof(url), "%s/%s", endpoint, path) < sizeof(url));
+	if (in) {
+		fd = open(inp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		CHECK(fd >= 0);
+		CHECK_EQ(write(fd, in, in_size), (ssize_t)in_size);
+		close(fd);
+	}
+	unlink(status);
+	char *argv[16];
+	size_t n = 0;
+	argv[n++] = "curl";
+	argv[n++] = "-s";
+	argv[n++] = "-K";
+	argv[n++] = conf;
+	argv[n++] = "-X";
+	argv[n++] = (char *)method;
+	argv[n++] = "-o";
+	argv[n++] = outp;
+	argv[n++] = "-w";
+	argv[n++] = "%{http_code}";
+	if (!strcmp(method, "HEAD"))
+		argv[n++] = "-I";
+	if (in) {
+		argv[n++] = "-T";
+		argv[n++] = inp;
+	}
+	argv[n++] = url;
+	argv[n] = NULL;
+	int rc = run(argv, status, NULL);
+	unlink(conf);
+	unlink(inp);
+	CHECK_EQ(rc, 0);
+	size_t sn;
+	unsigned char *code = slurp(status, &sn);
+	CHECK(code);
+	unlink(status);
+	int http = atoi((char *)code);
+	free(code);
+	if (out) {
+		*out = slurp(outp, out_size);
+		if (!*out) { /* no body: an empty one */
+			*out = malloc(1);
+			*out_size = 0;
+		}
+	}
+	unlink(outp);
+	return http;
+}
+
+int ceph_rgw_admin(const struct ceph *c, const char *const args[])
+{
+	char *argv[32];
+	size_t n = 0;
+	argv[n++] = "radosgw-admin";
+	argv[n++] = "-c";
+	argv[n++] = (char *)c->conf;
+	argv[n++] = "-n";
+	argv[n++] = "client.rgw.x";
+	for (size_t i = 0; args[i] && n < 31; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	return run(argv, "/dev/null", NULL);
+}
+
 void ceph_stop(struct ceph *c)
 {
+	if (c->owner && c->owner != (int)getpid())
+		return; /* a child's (each_mode): the cluster is its parent's */
 	if (running == c)
 		running = NULL;
 	if (!c->dir[0])

@@ -12,6 +12,7 @@ struct ceph {
 	char dir[64];	/* the cluster's private directory */
 	char conf[96];	/* dir/ceph.conf */
 	const char *pool; /* a pool made for the test: "fm" */
+	int owner;	  /* the process that started it (stops it at exit) */
 };
 
 /*
@@ -20,6 +21,26 @@ struct ceph {
  * faultmap starts.
  */
 void ceph_start(struct ceph *c);
+/*
+ * ceph_start_rgw - ceph_start, with radosgw (S3) on 127.0.0.1 and an S3
+ * user whose keys are in c->dir/s3.env (0600). Skips the test (77, with
+ * the reason) when radosgw or curl is not installed or it cannot start.
+ */
+void ceph_start_rgw(struct ceph *c);
+/* ceph_s3_env - put the S3 user's endpoint and keys into this process's
+ * environment (FAULTMAP_S3_ENDPOINT, AWS_ACCESS_KEY_ID...). */
+void ceph_s3_env(const struct ceph *c);
+/*
+ * ceph_s3 - one signed S3 request with the curl tool (not faultmap):
+ * method ("PUT", "GET", "HEAD", "DELETE") on path ("bucket" or
+ * "bucket/key"); the body is in[0..in_size) if in, the response's body
+ * goes to a malloc'd *out (*out_size) if out. Return: the HTTP status.
+ */
+int ceph_s3(const struct ceph *c, const char *method, const char *path, const void *in,
+	    size_t in_size, unsigned char **out, size_t *out_size);
+/* ceph_rgw_admin - run radosgw-admin with args (NULL-terminated) on the
+ * cluster; its exit code. */
+int ceph_rgw_admin(const struct ceph *c, const char *const args[]);
 /* ceph_stop - stop the cluster (ceph-dev.sh down) and remove its directory. */
 void ceph_stop(struct ceph *c);
 /* ceph_dead_conf - write c->dir/dead.conf, the conf of a cluster that

@@ -2,7 +2,8 @@
  * fm_store_open refuses what it cannot open with the errno that says why,
  * and never crashes: an unknown scheme, bad flags, a missing file, a
  * directory, a socket nobody serves, a rados URL that is not one (a
- * cluster's errors: test_rados_store_open_errors_get_errno.c); the calls
+ * cluster's errors: test_rados_store_open_errors_get_errno.c), an s3 URL
+ * that is not one (a server's: test_s3_store_open_errors_get_errno.c); the calls
  * on a NULL handle give EBADF. A file:// store maps the file as fm_mmap does, and O_CREAT makes
  * the file mode 0600.
  */
@@ -29,7 +30,7 @@ int main(void)
 {
 	require_engine();
 	refused(NULL, O_RDONLY, EFAULT);
-	refused("s3://bucket/key", O_RDONLY, EPROTONOSUPPORT);
+	refused("gopher://host/key", O_RDONLY, EPROTONOSUPPORT);
 	refused("", O_RDONLY, EPROTONOSUPPORT);
 	refused("file:///etc/hostname", O_WRONLY, EINVAL);
 	refused("file:///etc/hostname", O_RDONLY | O_TRUNC, EINVAL);
@@ -54,6 +55,26 @@ int main(void)
 	refused("rados://fm/o%2", O_RDONLY, EINVAL);
 	refused("rados://fm/o%00x", O_RDONLY, EINVAL);
 	refused("rados://fm/obj", O_WRONLY, EINVAL);
+	/* s3://bucket/key[?endpoint=&region=&key_id=&secret=&token=] */
+	unsetenv("FAULTMAP_S3_ENDPOINT");
+	unsetenv("AWS_ENDPOINT_URL_S3");
+	unsetenv("AWS_ENDPOINT_URL");
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	refused("s3://bucket/key", O_RDONLY, EINVAL); /* no endpoint */
+#define EP "endpoint=http://127.0.0.1:1"
+	refused("s3://", O_RDONLY, EINVAL);
+	refused("s3://bucket", O_RDONLY, EINVAL);
+	refused("s3://bucket/", O_RDONLY, EINVAL);
+	refused("s3:///key?" EP, O_RDONLY, EINVAL);
+	refused("s3://bucket/key?", O_RDONLY, EINVAL);
+	refused("s3://bucket/key?" EP "&size=10", O_RDONLY, EINVAL);
+	refused("s3://bucket/key?" EP "&" EP, O_RDONLY, EINVAL);
+	refused("s3://bucket/key?" EP "&key_id=x", O_RDONLY, EINVAL); /* no secret */
+	refused("s3://bucket/k%zz?" EP, O_RDONLY, EINVAL);
+	refused("s3://bucket/key?" EP, O_RDWR | O_CREAT, EINVAL);
+	refused("s3://bucket/key?" EP, O_WRONLY, EINVAL);
+	refused("s3://bucket/key?" EP, O_RDONLY, EIO); /* nothing listens */
 	CHECK_EQ(fm_store_close(NULL), -1);
 	CHECK_EQ(errno, EBADF);
 	CHECK_EQ(fm_store_size(NULL), -EBADF);

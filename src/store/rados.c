@@ -261,38 +261,6 @@ static const struct fm_store_ops rados_ops = {
 	.destroy = rados_store_destroy,
 };
 
-/* unescape - a malloc'd copy of [s, s + n) with %XX decoded, or NULL
- * (*err: -ENOMEM, or -EINVAL for a bad escape or an empty result). */
-static char *unescape(const char *s, size_t n, int *err)
-{
-	char *out = malloc(n + 1);
-	size_t k = 0;
-	*err = out ? 0 : -ENOMEM;
-	for (size_t i = 0; out && i < n; i++) {
-		if (s[i] != '%') {
-			out[k++] = s[i];
-			continue;
-		}
-		char hex[3] = {0};
-		if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) ||
-		    !isxdigit((unsigned char)s[i + 2]) || (s[i + 1] == '0' && s[i + 2] == '0')) {
-			*err = -EINVAL;
-			break;
-		}
-		memcpy(hex, s + i + 1, 2);
-		out[k++] = (char)strtol(hex, NULL, 16);
-		i += 2;
-	}
-	if (!*err && !k)
-		*err = -EINVAL;
-	if (*err) {
-		free(out);
-		return NULL;
-	}
-	out[k] = '\0';
-	return out;
-}
-
 struct rados_url {
 	char *pool, *oid, *conf; /* conf: NULL if not given */
 };
@@ -319,16 +287,16 @@ static int parse_url(const char *url, struct rados_url *u)
 	if (memchr(p, '?', (size_t)(slash - p)))
 		return -EINVAL; /* rados://pool?conf=... : no object */
 	int err;
-	u->pool = unescape(p, (size_t)(slash - p), &err);
+	u->pool = store_unescape(p, (size_t)(slash - p), &err);
 	if (!err)
-		u->oid = unescape(slash + 1, (size_t)(end - slash - 1), &err);
+		u->oid = store_unescape(slash + 1, (size_t)(end - slash - 1), &err);
 	while (!err && q) { /* the parameters: conf= only, once */
 		const char *v = q + 1, *next = strchr(v, '&');
 		size_t len = next ? (size_t)(next - v) : strlen(v);
 		if (len < 5 || strncmp(v, "conf=", 5) != 0 || u->conf)
 			err = -EINVAL;
 		else
-			u->conf = unescape(v + 5, len - 5, &err);
+			u->conf = store_unescape(v + 5, len - 5, &err);
 		q = next;
 	}
 	return err;
@@ -384,17 +352,6 @@ static int object_open(struct rados_store *rs, int flags)
 	uint64_t size;
 	time_t mtime;
 	return lib.rados_stat(rs->io, rs->oid, &size, &mtime);
-}
-
-/* measure - the latency of one page's read, for readahead's sake. */
-static void measure(struct rados_store *rs)
-{
-	char *page = malloc(FM_PAGE_SIZE);
-	uint64_t t = store_clock_us();
-	if (page)
-		(void)lib.rados_read(rs->io, rs->oid, page, FM_PAGE_SIZE, 0);
-	store_set_latency(&rs->s, store_clock_us() - t);
-	free(page);
 }
 
 /* connect_to - the cluster of u's conf, the pool's context, the object.
@@ -457,7 +414,7 @@ int rados_store_open(const char *url, int flags, struct fm_store **out)
 	err = connect_to(rs, &u, flags);
 	url_free(&u);
 	if (!err) {
-		measure(rs);
+		store_measure(&rs->s);
 		err = store_standin(&rs->s, url, writable);
 	}
 	if (err) {

@@ -10,6 +10,7 @@
 #include "internal.h"
 #include "client/client.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -97,6 +98,18 @@ void store_set_latency(struct fm_store *s, uint64_t us)
 {
 	s->latency_us = us > 0 ? (uint32_t)(us < UINT32_MAX ? us : UINT32_MAX) : 1;
 	s->cluster_pages = s->latency_us > 100 ? 64 : 16;
+}
+
+/* store_measure - time one read of s's first page (its read op), for
+ * readahead's sake (store_set_latency). */
+void store_measure(struct fm_store *s)
+{
+	char *page = aligned_alloc(FM_PAGE_SIZE, FM_PAGE_SIZE);
+	uint64_t t = store_clock_us();
+	if (page)
+		(void)s->ops->read(s, page, FM_PAGE_SIZE, 0);
+	store_set_latency(s, store_clock_us() - t);
+	free(page);
 }
 
 /* store_fini - free what store_init allocated (called by destroy). */
@@ -218,6 +231,8 @@ int store_open_url(const char *url, int flags, struct fm_store **out)
 		err = nbd_store_open(url, flags, &s);
 	else if (strncmp(url, "rados:", 6) == 0)
 		err = rados_store_open(url, flags, &s);
+	else if (strncmp(url, "s3:", 3) == 0)
+		err = s3_store_open(url, flags, &s);
 	else
 		err = -EPROTONOSUPPORT;
 	if (!err) {
@@ -286,14 +301,49 @@ int store_standin_fd(const struct fm_store *s, bool writable)
 	return fd < 0 ? -errno : fd;
 }
 
+/* store_unescape - a malloc'd copy of [s, s + n) with %XX decoded, or NULL
+ * (*err: -ENOMEM, or -EINVAL for a bad escape or an empty result). */
+char *store_unescape(const char *s, size_t n, int *err)
+{
+	char *out = malloc(n + 1);
+	size_t k = 0;
+	*err = out ? 0 : -ENOMEM;
+	for (size_t i = 0; out && i < n; i++) {
+		if (s[i] != '%') {
+			out[k++] = s[i];
+			continue;
+		}
+		char hex[3] = {0};
+		if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) ||
+		    !isxdigit((unsigned char)s[i + 2]) || (s[i + 1] == '0' && s[i + 2] == '0')) {
+			*err = -EINVAL;
+			break;
+		}
+		memcpy(hex, s + i + 1, 2);
+		out[k++] = (char)strtol(hex, NULL, 16);
+		i += 2;
+	}
+	if (!*err && !k)
+		*err = -EINVAL;
+	if (*err) {
+		free(out);
+		return NULL;
+	}
+	out[k] = '\0';
+	return out;
+}
+
 /* store_url_here - url as the daemon must open it for this process: what
  * a store kind takes from the process (its environment, its directory)
- * written into the URL, by the kind (rados: $CEPH_CONF). Return: a new
+ * written into the URL, by the kind (rados: $CEPH_CONF; s3: its endpoint,
+ * region and keys). Return: a new
  * string, or NULL (ENOMEM). */
 char *store_url_here(const char *url)
 {
 	if (strncmp(url, "rados:", 6) == 0)
 		return rados_url_here(url);
+	if (strncmp(url, "s3:", 3) == 0)
+		return s3_url_here(url);
 	return strdup(url);
 }
 

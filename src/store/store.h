@@ -17,6 +17,9 @@
  *   rados.c  an object of a Ceph RADOS pool (librados): rados://pool/object.
  *            Reads cut into pieces in flight together, write-back runs
  *            in flight at once (rados_aio_*).
+ *   s3.c     an object of an S3 bucket (libcurl, SigV4): s3://bucket/key.
+ *            Ranged GETs in flight together (curl multi); write-back is a
+ *            whole-object PUT with If-Match (read-mostly).
  *   client.c (struct daemon_store) in daemon mode, a store the daemon
  *            opened for this process (FMD_STORE_OPEN): only size and
  *            destroy; it is mapped, read and written through the daemon,
@@ -57,7 +60,7 @@ struct fm_store_io {
 };
 
 struct fm_store_ops {
-	const char *scheme; /* "file", "nbd", "rados" */
+	const char *scheme; /* "file", "nbd", "rados", "s3" */
 	/* read - read len bytes at off (page aligned, buf page aligned) into
 	 * buf. Return: bytes read (short only at the end of the store), or
 	 * -errno. Context: any thread, no engine lock; concurrent calls. */
@@ -117,6 +120,7 @@ void store_fini(struct fm_store *s);
 int store_standin(struct fm_store *s, const char *url, bool writable);
 uint64_t store_clock_us(void);
 void store_set_latency(struct fm_store *s, uint64_t us);
+void store_measure(struct fm_store *s);
 void store_write(struct fm_store_io *ios, size_t n);
 int store_ring_fd(const struct fm_store *s, bool buffered);
 
@@ -125,6 +129,7 @@ int store_open_url(const char *url, int flags, struct fm_store **out);
 int store_open_shared(const char *url, int flags, struct fm_store **out);
 int store_standin_fd(const struct fm_store *s, bool writable);
 char *store_url_here(const char *url);
+char *store_unescape(const char *s, size_t n, int *err);
 
 /* file.c */
 int file_store_new(int fd, const char *url, struct fm_store **out);
@@ -140,5 +145,9 @@ int nbd_store_open(const char *url, int flags, struct fm_store **out);
 /* rados.c */
 int rados_store_open(const char *url, int flags, struct fm_store **out);
 char *rados_url_here(const char *url);
+
+/* s3.c */
+int s3_store_open(const char *url, int flags, struct fm_store **out);
+char *s3_url_here(const char *url);
 
 #endif /* FAULTMAP_STORE_H */
