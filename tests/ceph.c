@@ -195,10 +195,12 @@ int ceph_s3(const struct ceph *c, const char *method, const char *path, const vo
 		close(fd);
 	}
 	unlink(status);
-	char *argv[16];
+	char *argv[20];
 	size_t n = 0;
 	argv[n++] = "curl";
 	argv[n++] = "-s";
+	argv[n++] = "--stderr"; /* the log holds the status alone */
+	argv[n++] = "/dev/null";
 	argv[n++] = "-K";
 	argv[n++] = conf;
 	argv[n++] = "-X";
@@ -223,6 +225,10 @@ int ceph_s3(const struct ceph *c, const char *method, const char *path, const vo
 	unsigned char *code = slurp(status, &sn);
 	CHECK(code);
 	unlink(status);
+	if (sn != 3) /* once: "2001", unexplained; say what it was */
+		fprintf(stderr, "curl %s %s: its status was \"%.*s\"\n", method, path, (int)sn,
+			(char *)code);
+	CHECK_EQ(sn, 3);
 	int http = atoi((char *)code);
 	free(code);
 	if (out) {
