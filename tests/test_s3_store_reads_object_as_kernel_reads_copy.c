@@ -4,7 +4,10 @@
  * reads: the pages in any order, the zeros after the end in the last page,
  * a mapping at an offset, and SIGBUS for a page past the end, as the
  * kernel's. fm_store_pread reads what pread(2) of the copy reads (short at
- * the end, 0 past it). The store takes its endpoint and keys from the
+ * the end, 0 past it). Once another writer replaced an object, a store
+ * opened before reads ESTALE where it has nothing cached, and a new open
+ * reads the new version (in daemon mode, not through the daemon's old
+ * store of that URL). The store takes its endpoint and keys from the
  * environment of the process that opens it: in daemon mode too, whose
  * daemon was started before they were set. The keys are in neither the
  * mappings' names (the client's and the daemon's /proc/PID/maps) nor the
@@ -112,6 +115,34 @@ int main(void)
 			exit(1);
 		}
 	}
+
+	/* Another writer replaces an object: a store opened before maps the
+	 * old version (its size; a read of what it has not cached fails
+	 * with ESTALE, not a mix of two versions); a new open maps the new
+	 * one, in daemon mode too (not the daemon's store of the old). */
+	const size_t vsize = 2 * PS + 7;
+	unsigned char *next = malloc(vsize);
+	CHECK(next);
+	fill_pattern(next, vsize, 77);
+	char vpath[96], vurl[128];
+	snprintf(vpath, sizeof(vpath), "%s/v", bucket);
+	snprintf(vurl, sizeof(vurl), "s3://%s", vpath);
+	CHECK_EQ(ceph_s3(&c, "PUT", vpath, data, 4 * PS, NULL, NULL), 200);
+	struct fm_store *old = fm_store_open(vurl, O_RDONLY);
+	CHECK(old);
+	CHECK_EQ(ceph_s3(&c, "PUT", vpath, next, vsize, NULL, NULL), 200);
+	errno = 0;
+	CHECK_EQ(fm_store_pread(old, got, PS, 0), -1);
+	CHECK_EQ(errno, ESTALE);
+	CHECK_EQ(fm_store_size(old), 4 * PS);
+	struct fm_store *now = fm_store_open(vurl, O_RDONLY);
+	CHECK(now);
+	CHECK_EQ(fm_store_size(now), (int64_t)vsize);
+	CHECK_EQ(fm_store_pread(now, got, 3 * PS, 0), (ssize_t)vsize);
+	CHECK(memcmp(got, next, vsize) == 0);
+	CHECK(fm_store_close(now) == 0);
+	CHECK(fm_store_close(old) == 0);
+	free(next);
 
 	/* the keys are in no name, no log */
 	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");

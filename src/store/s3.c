@@ -539,6 +539,18 @@ static int s3_store_sync(struct fm_store *s)
 	return 0;
 }
 
+/* s3_store_current - whether the object's ETag still is the store's (a
+ * HEAD; a HEAD that fails says yes: a new open would fail the same way). */
+static bool s3_store_current(struct fm_store *s)
+{
+	struct s3_store *st = s3_of(s);
+	struct s3_req head = {.method = S3_HEAD};
+	char etag[S3_ETAG_MAX];
+	run_reqs(st, &head, 1);
+	etag_now(st, etag);
+	return head.ret != 0 || strcmp(head.etag, etag) == 0;
+}
+
 static void s3_store_destroy(struct fm_store *s)
 {
 	struct s3_store *st = s3_of(s);
@@ -570,6 +582,7 @@ static const struct fm_store_ops s3_ops = {
 	.size = s3_store_size,
 	.resize = s3_store_resize,
 	.sync = s3_store_sync,
+	.current = s3_store_current,
 	.destroy = s3_store_destroy,
 };
 

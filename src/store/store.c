@@ -261,6 +261,8 @@ static struct fm_store *store_find_url(const char *url, bool writable)
 /*
  * store_open_shared - the daemon's store of url for one more client: the
  * one open already (so that every process of the user shares its cache),
+ * unless it is no longer current (an S3 object replaced since: that store
+ * maps the old version),
  * else a new one, opened for writing if the store allows it whatever flags
  * ask (a later writer then shares the cache of the readers before it),
  * else as flags ask (so a failure is embedded mode's, errno and all); a
@@ -273,6 +275,10 @@ int store_open_shared(const char *url, int flags, struct fm_store **out)
 	pthread_mutex_lock(&shared_open_lock);
 	/* O_EXCL must fail on a store that exists: its kind says so. */
 	struct fm_store *s = (flags & O_EXCL) ? NULL : store_find_url(url, want_write);
+	if (s && s->ops->current && !s->ops->current(s)) {
+		store_put(s); /* its clients keep it; a new one for this open */
+		s = NULL;
+	}
 	int err = 0;
 	if (!s && !want_write && !(flags & (O_CREAT | O_EXCL)) &&
 	    store_open_url(url, O_RDWR, &s) != 0)

@@ -88,6 +88,11 @@ struct fm_store_ops {
 	/* add_writer - fd, open for writing on this store, makes it writable
 	 * (file store: the first O_RDWR fd mapped), or NULL. */
 	void (*add_writer)(struct fm_store *s, int fd);
+	/* current - whether s still is what its URL names now, or NULL
+	 * (always): a store that maps one version of an object (S3) is not
+	 * shared with a later open once the object was replaced
+	 * (store_open_shared). Context: no lock held. */
+	bool (*current)(struct fm_store *s);
 	/* destroy - free s (its last reference is gone). */
 	void (*destroy)(struct fm_store *s);
 };
