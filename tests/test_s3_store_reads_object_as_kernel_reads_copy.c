@@ -49,10 +49,10 @@ static void file_lacks(const char *path, const char *needle)
 
 int main(void)
 {
+	require_sigbus_delivery(); /* first: no cluster started for nothing */
 	ceph_start_rgw(&c);
 	each_mode();
 	require_engine(); /* in daemon mode, the daemon runs from now on */
-	require_sigbus_delivery();
 	ceph_s3_env(&c); /* set after the daemon started: the client's */
 	const size_t size = PAGES * PS + TAIL;
 	unsigned char *data = malloc(size);
