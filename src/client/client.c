@@ -633,15 +633,15 @@ static void *watcher(void *arg)
 /* introduce - send op (FMD_HELLO or FMD_FORK_ADOPT, with req's arguments)
  * with this process's userfaultfd and a new life line, and start the
  * watcher. Return: 0 or -errno. */
-static int introduce(struct fmd_req *req)
+static int introduce(struct fmd_req *req, struct fmd_rep *answer)
 {
 	int pair[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return -errno;
 	int fds[2] = {cl.uffd, pair[1]};
-	struct fmd_rep rep;
+	struct fmd_rep scratch = {0}, *rep = answer ? answer : &scratch;
 	int bounce = -1;
-	int err = rpc_on(cl.sock, NULL, req, fds, 2, &rep, &bounce, NULL, 0);
+	int err = rpc_on(cl.sock, NULL, req, fds, 2, rep, &bounce, NULL, 0);
 	sys_close(pair[1]);
 	if (!err && bounce < 0)
 		err = -EIO;
@@ -805,7 +805,7 @@ static void atfork_child(void)
 		if (!err) {
 			struct fmd_req req = {.op = FMD_FORK_ADOPT,
 					      .a = {fork_token, FMD_VERSION, (uint64_t)getpid()}};
-			err = introduce(&req);
+			err = introduce(&req, NULL);
 		}
 		if (!err && !__tsan_init) /* signals still blocked: it starts with none */
 			watch();
@@ -952,6 +952,56 @@ static void check_budget(void)
 		(unsigned long long)(st.budget_bytes >> 20), (unsigned long long)(want >> 20));
 }
 
+/* say_other_version - why this process cannot use the daemon that runs:
+ * it speaks another protocol (rep: its answer to FMD_HELLO). */
+static void say_other_version(const struct fmd_rep *rep)
+{
+	char which[96] = "";
+	if (rep->v[0]) /* a daemon of protocol 11 or later says which, and who uses it */
+		snprintf(which, sizeof(which), " (protocol %llu, serving %llu process%s)",
+			 (unsigned long long)rep->v[0], (unsigned long long)rep->v[1],
+			 rep->v[1] == 1 ? "" : "es");
+	fprintf(stderr, "faultmap: your faultmap daemon is of another version%s; this library "
+			"speaks protocol %d: stop it with 'faultmap daemon --stop' (it writes "
+			"every dirty page first), and the next program starts a new one\n",
+		which, FMD_VERSION);
+}
+
+/*
+ * replace_idle_daemon - the daemon on cl.sock speaks another protocol
+ * (rep: its answer): if it says it serves no process (protocol 11 on),
+ * stop it (FMD_STOP, a[0] = 1: it refuses if a process came meanwhile),
+ * wait until it has exited, and let the caller start this version's. An
+ * upgraded faultmap then just works; a daemon in use is never stopped,
+ * since its processes would lose it. cl.sock is closed.
+ * Return: whether it was stopped.
+ */
+static bool replace_idle_daemon(const struct fmd_rep *rep)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (!rep->v[0] || rep->v[1] ||
+	    getsockopt(cl.sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	struct fmd_req stop = {.op = FMD_STOP, .a = {1}};
+	struct fmd_rep answer;
+	if (rpc_on(cl.sock, NULL, &stop, NULL, 0, &answer, NULL, NULL, 0))
+		return false;
+	char byte;
+	while (recv(cl.sock, &byte, 1, 0) > 0 || errno == EINTR) /* until it hangs up */
+		;
+	sys_close(cl.sock);
+	cl.sock = -1;
+	for (int i = 0; i < CONNECT_TRIES && kill(cred.pid, 0) == 0; i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr, "faultmap: stopped an idle faultmap daemon of protocol %llu (pid %d) "
+			"to start one of protocol %d\n",
+		(unsigned long long)rep->v[0], (int)cred.pid, FMD_VERSION);
+	return true;
+}
+
 int client_start(void)
 {
 	if (__atomic_load_n(&cl.started, __ATOMIC_ACQUIRE)) {
@@ -977,13 +1027,14 @@ int client_start(void)
 		if (!err) {
 			struct fmd_req req = {.op = FMD_HELLO,
 					      .a = {FMD_VERSION, (uint64_t)getpid()}};
-			err = introduce(&req);
+			struct fmd_rep rep = {0};
+			err = introduce(&req, &rep);
+			if (err == -EPROTO && replace_idle_daemon(&rep)) {
+				cl.sock = connect_daemon(true);
+				err = cl.sock < 0 ? cl.sock : introduce(&req, &rep);
+			}
 			if (err == -EPROTO)
-				fprintf(stderr, "faultmap: your faultmap daemon is of another version "
-						"(this library speaks protocol %d): stop it with "
-						"'faultmap daemon --stop' (it writes every dirty page "
-						"first), and the next program starts a new one\n",
-					FMD_VERSION);
+				say_other_version(&rep);
 		}
 		if (!err) {
 			watch();

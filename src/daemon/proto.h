@@ -31,7 +31,9 @@
  * FMD_PREAD/FMD_PWRITE of a stand-in; 8: FMD_REMAP_TARGET; 9: FMD_PUBLISH,
  * FMD_INSPECT, FMD_TRACE and FMD_EXIT's a[0]; 10: a refused write lasts
  * until FM_NOTE_ROOM on the life line; 11: the doorbell (struct fmd_bell)
- * after the bounce buffer */
+ * after the bounce buffer; a FMD_HELLO or FMD_FORK_ADOPT of another
+ * version is answered -EPROTO with rep.v[0] = the daemon's version and
+ * rep.v[1] = the processes it serves; FMD_STOP's a[0] = 1 */
 #define FMD_VERSION 11
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
@@ -44,7 +46,9 @@
 #define FMD_REPORT_MAX 4096
 
 enum fmd_op {
-	/* a[0] = FMD_VERSION, a[1] = the client's pid.
+	/* a[0] = FMD_VERSION, a[1] = the client's pid. Another version:
+	 * -EPROTO, rep.v[0] = the daemon's version (0 before 11), rep.v[1] =
+	 * the processes it serves.
 	 * fds: the client's userfaultfd, the client's end of its life line
 	 * (a SOCK_SEQPACKET socketpair whose hang-up tells the client the
 	 * daemon is gone; the daemon sends there a struct fm_refusal for each
@@ -106,7 +110,10 @@ enum fmd_op {
 	FMD_EXIT,
 	/* Write back every dirty page of every file (exec, fm_sync). */
 	FMD_SYNC_ALL,
-	/* faultmap daemon --stop: write back everything and exit. */
+	/* faultmap daemon --stop: write back everything and exit. a[0] = 1:
+	 * only if no process maps through the daemon, else -EBUSY (a client
+	 * of a newer version replacing an idle daemon). Needs no FMD_HELLO,
+	 * and keeps its number in every version. */
 	FMD_STOP,
 	/* The daemon's counters: payload struct fm_stats. */
 	FMD_STATS,

@@ -181,11 +181,38 @@ static int make_bounce(struct client *c)
 	return fd;
 }
 
+/* The protocol this daemon speaks: FMD_VERSION, unless a test asks for a
+ * daemon of another version (FAULTMAP_TEST_DAEMON_PROTOCOL, read once at
+ * the start: test_idle_daemon_of_another_version_is_replaced). */
+static uint64_t speaks = FMD_VERSION;
+
+/* attached_clients - the processes whose mappings this daemon serves.
+ * Context: engine.lock. */
+static uint64_t attached_clients(void)
+{
+	uint64_t n = 0;
+	for (struct mm *mm = engine.mms; mm; mm = mm->next)
+		n += mm != engine_self() && !mm->dead;
+	return n;
+}
+
+/* other_version - the answer to a client of another protocol: this
+ * daemon's, and whether it serves anyone (a client of a newer version
+ * replaces an idle one: FMD_STOP with a[0] = 1). Return: -EPROTO. */
+static int other_version(struct fmd_rep *rep)
+{
+	rep->v[0] = speaks;
+	pthread_mutex_lock(&engine.lock);
+	rep->v[1] = attached_clients();
+	pthread_mutex_unlock(&engine.lock);
+	return -EPROTO;
+}
+
 static int do_hello(struct client *c, const struct fmd_req *r, int *fds, struct fmd_rep *rep,
 		    int *out_fd)
 {
-	if (r->a[0] != FMD_VERSION)
-		return -EPROTO;
+	if (r->a[0] != speaks)
+		return other_version(rep);
 	if (!is_userfaultfd(fds[0]) || !is_socket(fds[1]))
 		return -EBADF;
 	*out_fd = make_bounce(c);
@@ -522,10 +549,11 @@ static int do_fork_prepare(struct client *c, struct fmd_rep *rep, struct fmd_vie
 	return err;
 }
 
-static int do_fork_adopt(struct client *c, const struct fmd_req *r, int *fds, int *out_fd)
+static int do_fork_adopt(struct client *c, const struct fmd_req *r, int *fds, int *out_fd,
+			 struct fmd_rep *rep)
 {
-	if (r->a[1] != FMD_VERSION)
-		return -EPROTO;
+	if (r->a[1] != speaks)
+		return other_version(rep);
 	if (!is_userfaultfd(fds[0]) || !is_socket(fds[1]))
 		return -EBADF;
 	*out_fd = make_bounce(c);
@@ -912,7 +940,7 @@ static bool answer(struct client *c, const struct fmd_req *r, int *fds)
 		rep.err = attached ? -EISCONN : do_hello(c, r, fds, &rep, &out_fd);
 		break;
 	case FMD_FORK_ADOPT:
-		rep.err = attached ? -EISCONN : do_fork_adopt(c, r, fds, &out_fd);
+		rep.err = attached ? -EISCONN : do_fork_adopt(c, r, fds, &out_fd, &rep);
 		break;
 	case FMD_SYNC_ALL:
 		pthread_mutex_lock(&engine.lock);
@@ -937,9 +965,13 @@ static bool answer(struct client *c, const struct fmd_req *r, int *fds)
 	}
 	case FMD_STOP: {
 		/* Written back first; the main loop ends after the answer is
-		 * sent (it writes back again whatever came meanwhile). */
+		 * sent (it writes back again whatever came meanwhile). With
+		 * a[0] = 1, only if no process maps through it (-EBUSY). */
 		pthread_mutex_lock(&engine.lock);
-		rep.err = writeback_all();
+		if (r->a[0] == 1 && attached_clients())
+			rep.err = -EBUSY;
+		else
+			rep.err = writeback_all();
 		pthread_mutex_unlock(&engine.lock);
 		ok = fmd_send(c->sock, &rep, sizeof(rep), NULL, 0, NULL, 0) == 0;
 		uint64_t one = 1;
@@ -1215,6 +1247,9 @@ int fmd_main(const struct fmd_opts *o)
 	unsetenv("FAULTMAP_PUBLISH");
 	unsetenv("FAULTMAP_TRACE_FD");
 	unsetenv("FAULTMAP_STATS_FILE");
+	const char *test_version = secure_getenv("FAULTMAP_TEST_DAEMON_PROTOCOL");
+	if (test_version && strtoull(test_version, NULL, 10))
+		speaks = strtoull(test_version, NULL, 10);
 	int err = files_table_create(dfd);
 	if (!err)
 		err = engine_start();
