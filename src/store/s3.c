@@ -194,7 +194,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	if (n > 5 && strncmp(line, "HTTP/", 5) == 0) {
 		const char *sp = memchr(line, ' ', n);
 		r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
-		r->done = 0; /* a new response (after a 100 Continue) */
+		if (r->method == S3_GET)
+			r->done = 0; /* a new response's body (a GET's only: a
+				      * PUT's done counts what was sent) */
 		r->etag[0] = '\0';
 	} else if (n > 5 && strncasecmp(line, "etag:", 5) == 0) {
 		size_t i = 5, end = n;
