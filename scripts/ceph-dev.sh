@@ -176,7 +176,7 @@ osd max object namespace len = 64
 [client.rgw.x]
 ms mon client mode = crc
 ms client mode = crc
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw data = $dir/rgw
 EOF
 	monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$port]" "$dir/monmap" >/dev/null 2>&1 ||
@@ -243,7 +243,7 @@ rgw_up() {
 	mkdir -p "$dir/rgw"
 	start rgw.x radosgw -n client.rgw.x
 	local port start_s=$SECONDS
-	port=$(sed -n 's/^rgw frontends = beast endpoint=127.0.0.1://p' "$dir/ceph.conf")
+	port=$(sed -n 's/^rgw frontends = beast endpoint=127.0.0.1:\([0-9]*\).*/\1/p' "$dir/ceph.conf")
 	until curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; do
 		alive "$(cat "$dir/run/rgw.x.pid")" || fail "radosgw exited (see $dir/log/rgw.x.out)"
 		[ $((SECONDS - start_s)) -lt "$timeout_s" ] || fail "radosgw did not answer in ${timeout_s}s"

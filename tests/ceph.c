@@ -225,11 +225,13 @@ int ceph_s3(const struct ceph *c, const char *method, const char *path, const vo
 	unsigned char *code = slurp(status, &sn);
 	CHECK(code);
 	unlink(status);
-	if (sn != 3) /* once: "2001", unexplained; say what it was */
+	if (sn != 3)
 		fprintf(stderr, "curl %s %s: its status was \"%.*s\"\n", method, path, (int)sn,
 			(char *)code);
 	CHECK_EQ(sn, 3);
-	int http = atoi((char *)code);
+	char digits[4] = {0}; /* slurp's buffer has no NUL after the bytes */
+	memcpy(digits, code, 3);
+	int http = atoi(digits);
 	free(code);
 	if (out) {
 		*out = slurp(outp, out_size);
