@@ -108,7 +108,7 @@ static void lib_load(void)
 	lib_ok = lib.curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
-#define S3_CHUNK (256 * 1024)		   /* a read is cut into pieces this big */
+#define S3_CHUNK (1024 * 1024)		   /* a read is cut into pieces this big */
 #define S3_PIECES (FM_CLUSTER_MAX * FM_PAGE_SIZE / S3_CHUNK + 1)
 #define S3_CTXS 8			   /* multi handles kept for reading threads */
 #define S3_WRITE_MAX (256ULL << 20)	   /* O_RDWR: objects up to this size */
