@@ -38,6 +38,7 @@
  */
 #include "client/client.h"
 #include "internal.h"
+#include "mount.h"
 #include "publish.h"
 
 #include <dlfcn.h>
@@ -107,8 +108,23 @@ static bool serves(int prot, int flags, int fd)
 	return !engine.forked_child;
 }
 
+/* mount_mmap - mmap of an object under faultmap run --mount: faultmap's or
+ * none (the kernel would map the empty stand-in): ENODEV, the kernel's
+ * answer for a file that cannot be mapped, for an executable mapping, a
+ * flag faultmap does not serve, or an engine that cannot run. */
+static void *mount_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+{
+	if ((prot & PROT_EXEC) || !fm_mmap_serves(flags) || fm_start() || engine.forked_child) {
+		errno = ENODEV;
+		return MAP_FAILED;
+	}
+	return fm_mmap(addr, length, prot, flags, fd, offset);
+}
+
 EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
 {
+	if (!(flags & MAP_ANONYMOUS) && mount_store_of(fd))
+		return mount_mmap(addr, length, prot, flags, fd, offset);
 	if (!serves(prot, flags, fd))
 		return sys_mmap(addr, length, prot, flags, fd, offset);
 	return fm_mmap(addr, length, prot, flags, fd, offset);
@@ -218,35 +234,82 @@ EXPORT int remap_file_pages(void *addr, size_t size, int prot, size_t pgoff, int
 
 /* ---- the read/write family ---------------------------------------------- */
 
+/* io_read, io_pread, io_write, io_pwrite - the calls on an object under a
+ * mount (mount.c), else the fm_ ones (filemap.c: a cached file, or the
+ * kernel). */
+static ssize_t io_read(int fd, void *buf, size_t count)
+{
+	struct fm_store *s = mount_store_of(fd);
+	return s ? mount_rw(s, fd, buf, count, 0, true, false) : fm_read(fd, buf, count);
+}
+
+static ssize_t io_pread(int fd, void *buf, size_t count, off_t offset)
+{
+	struct fm_store *s = mount_store_of(fd);
+	return s ? mount_rw(s, fd, buf, count, offset, false, false)
+		 : fm_pread(fd, buf, count, offset);
+}
+
+static ssize_t io_write(int fd, const void *buf, size_t count)
+{
+	struct fm_store *s = mount_store_of(fd);
+	return s ? mount_rw(s, fd, (void *)(uintptr_t)buf, count, 0, true, true)
+		 : fm_write(fd, buf, count);
+}
+
+static ssize_t io_pwrite(int fd, const void *buf, size_t count, off_t offset)
+{
+	struct fm_store *s = mount_store_of(fd);
+	return s ? mount_rw(s, fd, (void *)(uintptr_t)buf, count, offset, false, true)
+		 : fm_pwrite(fd, buf, count, offset);
+}
+
+/* is_cached - whether fd's reads and writes are faultmap's: a cached file
+ * or an object under a mount. */
+static bool is_cached(int fd)
+{
+	return mount_store_of(fd) || filemap_is_cached(fd);
+}
+
 EXPORT ssize_t read(int fd, void *buf, size_t count)
 {
-	return fm_read(fd, buf, count);
+	return io_read(fd, buf, count);
 }
 
 EXPORT ssize_t pread(int fd, void *buf, size_t count, off_t offset)
 {
-	return fm_pread(fd, buf, count, offset);
+	return io_pread(fd, buf, count, offset);
 }
 
 EXPORT ssize_t pread64(int fd, void *buf, size_t count, off_t offset)
 {
-	return fm_pread(fd, buf, count, offset);
+	return io_pread(fd, buf, count, offset);
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t count)
 {
-	return fm_write(fd, buf, count);
+	return io_write(fd, buf, count);
 }
 
 EXPORT ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)
 {
-	return fm_pwrite(fd, buf, count, offset);
+	return io_pwrite(fd, buf, count, offset);
 }
 
 EXPORT ssize_t pwrite64(int fd, const void *buf, size_t count, off_t offset)
 {
-	return fm_pwrite(fd, buf, count, offset);
+	return io_pwrite(fd, buf, count, offset);
 }
+
+/* lseek - an object's end is its store's size (mount.c); else the
+ * kernel's. */
+EXPORT off_t lseek(int fd, off_t offset, int whence)
+{
+	struct fm_store *s = mount_store_of(fd);
+	return s ? mount_lseek(s, fd, offset, whence) : (off_t)syscall(SYS_lseek, fd, offset, whence);
+}
+
+EXPORT off_t lseek64(int fd, off_t offset, int whence) __attribute__((alias("lseek")));
 
 /*
  * import_iovec - the kernel's reading of an iovec array: the array copied
@@ -304,11 +367,11 @@ static ssize_t vector_io(int fd, const struct iovec *uiov, int iovcnt, off_t off
 			continue;
 		ssize_t n;
 		if (write_op)
-			n = offset < 0 ? fm_write(fd, iov[i].iov_base, len)
-				       : fm_pwrite(fd, iov[i].iov_base, len, offset + total);
+			n = offset < 0 ? io_write(fd, iov[i].iov_base, len)
+				       : io_pwrite(fd, iov[i].iov_base, len, offset + total);
 		else
-			n = offset < 0 ? fm_read(fd, iov[i].iov_base, len)
-				       : fm_pread(fd, iov[i].iov_base, len, offset + total);
+			n = offset < 0 ? io_read(fd, iov[i].iov_base, len)
+				       : io_pread(fd, iov[i].iov_base, len, offset + total);
 		if (n < 0) {
 			if (total)
 				break;
@@ -327,14 +390,14 @@ static ssize_t vector_io(int fd, const struct iovec *uiov, int iovcnt, off_t off
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
-	if (!filemap_is_cached(fd))
+	if (!is_cached(fd))
 		return syscall(SYS_readv, fd, iov, iovcnt);
 	return vector_io(fd, iov, iovcnt, -1, false);
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-	if (!filemap_is_cached(fd))
+	if (!is_cached(fd))
 		return syscall(SYS_writev, fd, iov, iovcnt);
 	return vector_io(fd, iov, iovcnt, -1, true);
 }
@@ -349,7 +412,7 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 static ssize_t vector_at(long nr, bool write_op, int fd, const struct iovec *iov,
 			 int iovcnt, off_t offset, int flags)
 {
-	if (!filemap_is_cached(fd))
+	if (!is_cached(fd))
 		return syscall(nr, fd, iov, iovcnt, (unsigned long)offset, 0UL, flags);
 	bool v2 = nr == SYS_preadv2 || nr == SYS_pwritev2;
 	if (offset < 0 && !v2) {
@@ -406,12 +469,13 @@ EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int iovcnt, off_t of
 
 EXPORT int ftruncate(int fd, off_t length)
 {
-	return fm_ftruncate(fd, length);
+	struct fm_store *s = mount_store_of(fd);
+	return s ? mount_truncate(s, fd, length) : fm_ftruncate(fd, length);
 }
 
 EXPORT int ftruncate64(int fd, off_t length)
 {
-	return fm_ftruncate(fd, length);
+	return ftruncate(fd, length);
 }
 
 EXPORT int truncate(const char *path, off_t length)
@@ -425,7 +489,7 @@ EXPORT int truncate(const char *path, off_t length)
 			return -1;
 		return (int)syscall(SYS_truncate, path, length);
 	}
-	int ret = fm_ftruncate(fd, length);
+	int ret = ftruncate(fd, length);
 	int err = errno;
 	syscall(SYS_close, fd);
 	errno = err;
@@ -439,6 +503,10 @@ EXPORT int truncate64(const char *path, off_t length)
 
 EXPORT int fallocate(int fd, int mode, off_t offset, off_t len)
 {
+	if (mount_store_of(fd)) { /* no store reserves room (yet) */
+		errno = EOPNOTSUPP;
+		return -1;
+	}
 	return fm_fallocate(fd, mode, offset, len);
 }
 
@@ -451,7 +519,7 @@ EXPORT int posix_fallocate(int fd, off_t offset, off_t len)
 {
 	if (offset < 0 || len <= 0)
 		return EINVAL;
-	int ret = fm_fallocate(fd, 0, offset, len);
+	int ret = fallocate(fd, 0, offset, len);
 	return ret < 0 ? errno : 0;
 }
 
@@ -481,8 +549,8 @@ static ssize_t copy_through_cache(int in_fd, off_t *in_off, int out_fd, off_t *o
 	ssize_t total = 0;
 	while ((size_t)total < len) {
 		size_t want = len - (size_t)total < COPY_CHUNK ? len - (size_t)total : COPY_CHUNK;
-		ssize_t n = in_off ? fm_pread(in_fd, buf, want, *in_off)
-				   : fm_read(in_fd, buf, want);
+		ssize_t n = in_off ? io_pread(in_fd, buf, want, *in_off)
+				   : io_read(in_fd, buf, want);
 		if (n <= 0) {
 			if (n < 0 && !total)
 				total = -1;
@@ -490,8 +558,8 @@ static ssize_t copy_through_cache(int in_fd, off_t *in_off, int out_fd, off_t *o
 		}
 		ssize_t w = 0;
 		while (w < n) {
-			ssize_t m = out_off ? fm_pwrite(out_fd, buf + w, (size_t)(n - w), *out_off + w)
-					    : fm_write(out_fd, buf + w, (size_t)(n - w));
+			ssize_t m = out_off ? io_pwrite(out_fd, buf + w, (size_t)(n - w), *out_off + w)
+					    : io_write(out_fd, buf + w, (size_t)(n - w));
 			if (m <= 0)
 				break;
 			w += m;
@@ -518,14 +586,14 @@ static ssize_t copy_through_cache(int in_fd, off_t *in_off, int out_fd, off_t *o
 EXPORT ssize_t copy_file_range(int fd_in, off_t *off_in, int fd_out, off_t *off_out,
 			       size_t len, unsigned int flags)
 {
-	if (flags || (!filemap_is_cached(fd_in) && !filemap_is_cached(fd_out)))
+	if (flags || (!is_cached(fd_in) && !is_cached(fd_out)))
 		return syscall(SYS_copy_file_range, fd_in, off_in, fd_out, off_out, len, flags);
 	return copy_through_cache(fd_in, off_in, fd_out, off_out, len);
 }
 
 EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
-	if (!filemap_is_cached(in_fd) && !filemap_is_cached(out_fd))
+	if (!is_cached(in_fd) && !is_cached(out_fd))
 		return syscall(SYS_sendfile, out_fd, in_fd, offset, count);
 	return copy_through_cache(in_fd, offset, out_fd, NULL, count);
 }
@@ -581,9 +649,39 @@ static int opened(int fd)
 	return fd;
 }
 
+/*
+ * at_target - what (*dirfd, *path) names under the mounts (mount.c), into
+ * t; for a file:// mount's file, *dirfd and *path become its own path.
+ * Return: MOUNT_OBJECT (t names it), MOUNT_NOT_OURS or MOUNT_LOCAL (the
+ * kernel's call, on *dirfd and *path), or -1 with errno.
+ */
+static int at_target(int *dirfd, const char **path, struct mount_target *t)
+{
+	int err = mount_path(*dirfd, *path, t);
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	if (t->what == MOUNT_LOCAL) {
+		*dirfd = AT_FDCWD;
+		*path = t->name;
+	}
+	return (int)t->what;
+}
+
+/* open_at - every open: an object under a mount (mount.c), a file:// mount's
+ * file at its own path, else the kernel's open. */
 static int open_at(int dirfd, const char *path, int flags, mode_t mode)
 {
-	return opened((int)syscall(SYS_openat, dirfd, path, flags, mode));
+	struct mount_target t;
+	switch (at_target(&dirfd, &path, &t)) {
+	case -1:
+		return -1;
+	case MOUNT_OBJECT:
+		return mount_open(&t, flags);
+	default:
+		return opened((int)syscall(SYS_openat, dirfd, path, flags, mode));
+	}
 }
 
 /* MODE_ARG - the mode argument, which only O_CREAT and O_TMPFILE pass. */
@@ -660,6 +758,162 @@ EXPORT int __openat_2(int dirfd, const char *path, int flags)
 EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
 	return open_at(dirfd, path, flags, 0);
+}
+
+/* ---- stat and access ------------------------------------------------------ */
+
+/*
+ * The stat family and access: a path under a mount is an object's (its
+ * store's size, a regular file's mode: mount.c), or a file:// mount's file
+ * at its own path; an fd of an object tells the same. Everything else is
+ * the kernel's call (on 64-bit Linux, struct stat is the kernel's, and the
+ * old __xstat forms' versions all have its layout).
+ */
+/* empty_path - whether path is "" (a program may pass NULL: the kernel's
+ * EFAULT then). */
+static bool empty_path(const char *path)
+{
+	return path && !*path;
+}
+
+/* stat_any - stat_at's and statx's work: into stx (statx, with mask) if
+ * given, else into st. */
+static int stat_any(int dirfd, const char *path, int flags, unsigned int mask, struct stat *st,
+		    struct statx *stx)
+{
+	if ((flags & AT_EMPTY_PATH) && empty_path(path)) {
+		if ((stx ? syscall(SYS_statx, dirfd, "", flags, mask, stx)
+			 : syscall(SYS_newfstatat, dirfd, "", st, flags)) < 0)
+			return -1;
+		struct fm_store *s = mount_store_of(dirfd);
+		if (s && stx)
+			mount_fix_statx(s, stx);
+		else if (s)
+			mount_fix_stat(s, st);
+		return 0;
+	}
+	struct mount_target t;
+	switch (at_target(&dirfd, &path, &t)) {
+	case -1:
+		return -1;
+	case MOUNT_OBJECT:
+		return stx ? mount_statx(&t, mask, stx) : mount_stat(&t, st);
+	default:
+		return (int)(stx ? syscall(SYS_statx, dirfd, path, flags, mask, stx)
+				 : syscall(SYS_newfstatat, dirfd, path, st, flags));
+	}
+}
+
+static int stat_at(int dirfd, const char *path, struct stat *st, int flags)
+{
+	return stat_any(dirfd, path, flags, 0, st, NULL);
+}
+
+EXPORT int fstat(int fd, struct stat *st)
+{
+	return stat_at(fd, "", st, AT_EMPTY_PATH);
+}
+
+EXPORT int stat(const char *path, struct stat *st)
+{
+	return stat_at(AT_FDCWD, path, st, 0);
+}
+
+EXPORT int lstat(const char *path, struct stat *st)
+{
+	return stat_at(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	return stat_at(dirfd, path, st, flags);
+}
+
+EXPORT int fstat64(int fd, struct stat64 *st)
+{
+	return stat_at(fd, "", (struct stat *)st, AT_EMPTY_PATH);
+}
+
+EXPORT int stat64(const char *path, struct stat64 *st)
+{
+	return stat_at(AT_FDCWD, path, (struct stat *)st, 0);
+}
+
+EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+	return stat_at(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
+}
+
+EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return stat_at(dirfd, path, (struct stat *)st, flags);
+}
+
+/* What programs built against glibc before 2.33 call. */
+int __xstat(int ver, const char *path, struct stat *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+
+EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+	(void)ver;
+	return stat_at(AT_FDCWD, path, st, 0);
+}
+
+EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+	(void)ver;
+	return stat_at(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+	(void)ver;
+	return stat_at(fd, "", st, AT_EMPTY_PATH);
+}
+
+EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	(void)ver;
+	return stat_at(dirfd, path, st, flags);
+}
+
+EXPORT int __xstat64(int ver, const char *path, struct stat *st) __attribute__((alias("__xstat")));
+EXPORT int __lxstat64(int ver, const char *path, struct stat *st) __attribute__((alias("__lxstat")));
+EXPORT int __fxstat64(int ver, int fd, struct stat *st) __attribute__((alias("__fxstat")));
+EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat *st, int flags)
+	__attribute__((alias("__fxstatat")));
+
+EXPORT int statx(int dirfd, const char *restrict path, int flags, unsigned int mask,
+		 struct statx *restrict stx)
+{
+	return stat_any(dirfd, path, flags, mask, NULL, stx);
+}
+
+static int access_at(int dirfd, const char *path, int mode, int flags)
+{
+	struct mount_target t;
+	switch (at_target(&dirfd, &path, &t)) {
+	case -1:
+		return -1;
+	case MOUNT_OBJECT:
+		return mount_access(&t, mode);
+	default:
+		if (!flags)
+			return (int)syscall(SYS_faccessat, dirfd, path, mode);
+		return (int)syscall(SYS_faccessat2, dirfd, path, mode, flags);
+	}
+}
+
+EXPORT int access(const char *path, int mode)
+{
+	return access_at(AT_FDCWD, path, mode, 0);
+}
+
+EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
+{
+	return access_at(dirfd, path, mode, flags);
 }
 
 /* ---- the engine's fds ----------------------------------------------------- */

@@ -93,11 +93,80 @@ static int run_with_stats(char **argv, bool json)
 	return code;
 }
 
+/* mount_normalise - PATH of --mount PATH=URL made absolute (from the
+ * current directory) and normalised without looking at the disk, as the
+ * interposer normalises the program's paths (interposer/mount.c). */
+static void mount_normalise(const char *path, char *out, size_t size)
+{
+	char tmp[2 * 4096 + 2] = "";
+	if (path[0] != '/' && !getcwd(tmp, sizeof(tmp) - 1))
+		usage_error("run", "--mount: cannot name the current directory: %s",
+			    strerror(errno));
+	if (strlen(tmp) + 1 + strlen(path) >= sizeof(tmp))
+		usage_error("run", "--mount: path too long");
+	if (path[0] != '/')
+		strcat(tmp, "/");
+	strcat(tmp, path);
+	size_t k = 0;
+	for (const char *in = tmp; *in;) {
+		while (*in == '/')
+			in++;
+		size_t n = strcspn(in, "/");
+		if (n == 2 && in[0] == '.' && in[1] == '.') {
+			while (k > 0 && out[--k] != '/')
+				;
+		} else if (n && !(n == 1 && in[0] == '.')) {
+			if (k + 1 + n >= size)
+				usage_error("run", "--mount: path too long");
+			out[k++] = '/';
+			memcpy(out + k, in, n);
+			k += n;
+		}
+		in += n;
+	}
+	out[k] = '\0';
+}
+
+/* add_mount - --mount PATH=URL into the list FAULTMAP_MOUNTS (lines
+ * "PATH=URL", PATH absolute), which the interposer reads. */
+static void add_mount(char **list, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg || !eq[1])
+		usage_error("run", "--mount needs PATH=URL (got '%s')", arg);
+	const char *url = eq + 1;
+	if (!strstr(url, "://") && strncmp(url, "file:/", 6))
+		usage_error("run", "--mount %s: '%s' is not a URL (file:///path, "
+				   "nbd+unix:///?socket=PATH, rados://pool...)", arg, url);
+	if (strchr(arg, '\n'))
+		usage_error("run", "--mount: a newline in '%s'", arg);
+	char path[4096], raw[4096];
+	size_t n = (size_t)(eq - arg);
+	if (n >= sizeof(raw))
+		usage_error("run", "--mount: path too long");
+	memcpy(raw, arg, n);
+	raw[n] = '\0';
+	mount_normalise(raw, path, sizeof(path));
+	if (!path[0])
+		usage_error("run", "--mount %s: cannot mount over /", arg);
+	if (strchr(path, '='))
+		usage_error("run", "--mount %s: PATH cannot hold '='", arg);
+	size_t old = *list ? strlen(*list) : 0;
+	char *more = realloc(*list, old + strlen(path) + strlen(url) + 3);
+	if (!more) {
+		perror("faultmap");
+		exit(1);
+	}
+	sprintf(more + old, "%s%s=%s", old ? "\n" : "", path, url);
+	*list = more;
+}
+
 /* cmd_run - faultmap run. Return: the exit code. */
 int cmd_run(int argc, char **argv)
 {
 	const char *budget = NULL;
 	bool stats = false, require = false, json = false;
+	char *mounts = NULL;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--")) {
@@ -108,6 +177,12 @@ int cmd_run(int argc, char **argv)
 				usage_error("run", "--budget needs a SIZE");
 			budget = argv[i];
 			check_budget("run", budget);
+		} else if (!strcmp(argv[i], "--mount")) {
+			if (++i >= argc)
+				usage_error("run", "--mount needs PATH=URL");
+			add_mount(&mounts, argv[i]);
+		} else if (!strncmp(argv[i], "--mount=", 8)) {
+			add_mount(&mounts, argv[i] + 8);
 		} else if (!strcmp(argv[i], "--stats")) {
 			stats = true;
 		} else if (!strcmp(argv[i], "--json")) {
@@ -140,6 +215,20 @@ int cmd_run(int argc, char **argv)
 		}
 		if (setenv("FAULTMAP_REQUIRE", "1", 1))
 			return 1;
+	}
+	if (mounts) { /* these first: the first mount a path is under wins */
+		const char *outer = getenv("FAULTMAP_MOUNTS");
+		if (outer && *outer) {
+			char *all = malloc(strlen(mounts) + strlen(outer) + 2);
+			if (!all)
+				return 1;
+			sprintf(all, "%s\n%s", mounts, outer);
+			free(mounts);
+			mounts = all;
+		}
+		if (setenv("FAULTMAP_MOUNTS", mounts, 1))
+			return 1;
+		free(mounts);
 	}
 	if (prepare_env(budget))
 		return 1;

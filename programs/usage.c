@@ -19,7 +19,7 @@
 static const struct {
 	const char *cmd, *synopsis, *text;
 } commands[] = {
-    {"run", "faultmap run [--budget SIZE] [--stats [--json]] [--require] [--daemon | --embedded] [--] PROGRAM [ARGS...]",
+    {"run", "faultmap run [--budget SIZE] [--mount PATH=URL]... [--stats [--json]] [--require] [--daemon | --embedded] [--] PROGRAM [ARGS...]",
      "Run PROGRAM (same pid) with the faultmap interposer preloaded: its\n"
      "mmap()s of regular files are served by faultmap's page cache. Without\n"
      "permission to use userfaultfd the kernel maps its files instead, with a\n"
@@ -29,6 +29,15 @@ static const struct {
      "                 the memory cgroup's limit. Default: half of that. A\n"
      "                 budget that does not fit with faultmap's own memory is\n"
      "                 named on stderr.\n"
+     "  --mount PATH=URL  make PATH a store's, for PROGRAM's open, stat, access,\n"
+     "                 mmap, read, write, lseek, ftruncate and close: with a\n"
+     "                 URL of a container (rados://pool, s3://bucket/prefix/,\n"
+     "                 file:///dir) PATH/NAME is its object NAME; with a URL of\n"
+     "                 one object (nbd+unix:///?socket=S, nbd://host/export,\n"
+     "                 rados://pool/object) PATH is that object. Pages are\n"
+     "                 cached within the budget, never copied to local disk;\n"
+     "                 write() reaches the store before it returns, a shared\n"
+     "                 mapping's writes at msync. Repeatable.\n"
      "  --require      fail (exit 1, saying how to get access) instead of\n"
      "                 letting the kernel map the files, when faultmap cannot\n"
      "                 serve them: checked before PROGRAM runs, and in each\n"

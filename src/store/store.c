@@ -621,6 +621,38 @@ static ssize_t store_rw(struct fm_store *s, void *buf, size_t count, off_t off, 
 	return done ? (ssize_t)done : ret;
 }
 
+/*
+ * store_truncate - make s size bytes long through its cache (ftruncate of
+ * a store under faultmap run --mount): the store's resize, then the
+ * cache's size (pages past the end dropped, as a file's). A store of fixed
+ * size keeps it: EINVAL (a block device's answer), but a size equal to
+ * the store's is no change. Return: 0 or -errno. Context: the embedded
+ * engine (in daemon mode not yet called: the daemon has no request for
+ * it, interposer/mount.c).
+ */
+int store_truncate(struct fm_store *s, uint64_t size)
+{
+	if (!s->writable)
+		return -EINVAL; /* ftruncate of an fd not open for writing */
+	if (size > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	struct store_op op;
+	int err = op_begin(&op, s);
+	if (err)
+		return err;
+	if (size != op.as->i_size) {
+		as_wait_reads(op.as);
+		as_file_changed(op.as); /* stashed reads are stale now */
+		err = s->ops->resize ? s->ops->resize(s, size) : -EOPNOTSUPP;
+		if (err == -EOPNOTSUPP)
+			err = -EINVAL;
+		if (!err)
+			err = as_set_size(op.as, size);
+	}
+	op_end(&op);
+	return err;
+}
+
 static ssize_t fail_rw(ssize_t r)
 {
 	if (r < 0) {

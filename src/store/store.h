@@ -135,6 +135,7 @@ int store_open_shared(const char *url, int flags, struct fm_store **out);
 int store_standin_fd(const struct fm_store *s, bool writable);
 char *store_url_here(const char *url);
 char *store_unescape(const char *s, size_t n, int *err);
+int store_truncate(struct fm_store *s, uint64_t size);
 
 /* file.c */
 int file_store_new(int fd, const char *url, struct fm_store **out);

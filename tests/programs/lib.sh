@@ -27,6 +27,7 @@ FM=${FAULTMAP_BUILD:-}/faultmap
 WORK=
 STATS=
 STATS_ALL=()
+RUN_OPTS=()
 _fm_runs=0
 
 # skip MSG - the test cannot run here: exit 77 with MSG as the last line.
@@ -161,7 +162,7 @@ run_kernel() {
 }
 
 # run_fm BUDGET CMD ARGS... - run CMD under `faultmap run --budget BUDGET`
-# in the current directory, with FAULTMAP_STATS_FILE set to a fresh file,
+# (and the options in the array RUN_OPTS, if set) in the current directory, with FAULTMAP_STATS_FILE set to a fresh file,
 # left in $STATS (and added to the array STATS_ALL); fail if it fails.
 run_fm() {
 	local budget=$1
@@ -170,7 +171,7 @@ run_fm() {
 	STATS=$WORK/stats/run$_fm_runs
 	: >"$STATS"
 	STATS_ALL+=("$STATS")
-	FAULTMAP_STATS_FILE=$STATS "$FM" run --budget "$budget" -- "$@"
+	FAULTMAP_STATS_FILE=$STATS "$FM" run --budget "$budget" ${RUN_OPTS[@]+"${RUN_OPTS[@]}"} -- "$@"
 	local rc=$?
 	[ $rc -eq 0 ] || fail "faultmap run --budget $budget failed (exit $rc): $*"
 }
@@ -261,4 +262,80 @@ with open(path, "wb") as f:
         n -= len(block[:n])
         i += 1
 EOF
+}
+
+# start_nbdkit FILE SOCKET - serve FILE as an NBD export on the Unix socket
+# SOCKET (nbdkit's file plugin, writes to FILE), stopped at exit; skip
+# without nbdkit. Its pid in $NBDKIT_PID.
+NBDKIT_PID=
+start_nbdkit() {
+	need_cmd nbdkit
+	nbdkit --foreground --exit-with-parent -U "$2" file file="$1" </dev/null >"$WORK/nbdkit.log" 2>&1 &
+	NBDKIT_PID=$!
+	trap 'rc=$?; _stop_servers; (exit $rc); _finish' EXIT
+	local i
+	for i in $(seq 300); do
+		[ -S "$2" ] && return 0
+		kill -0 "$NBDKIT_PID" 2>/dev/null || { cat "$WORK/nbdkit.log" >&2; skip "nbdkit exited before serving"; }
+		sleep 0.1
+	done
+	fail "nbdkit did not serve $2 in 30 s"
+}
+
+# stop_nbdkit - stop the nbdkit of start_nbdkit, if it runs.
+stop_nbdkit() {
+	if [ -n "$NBDKIT_PID" ]; then
+		kill "$NBDKIT_PID" 2>/dev/null
+		wait "$NBDKIT_PID" 2>/dev/null
+		NBDKIT_PID=
+	fi
+}
+
+# start_ceph [rgw] - a single-node Ceph cluster of this test's own
+# (scripts/ceph-dev.sh, no manager) in $WORK/ceph, stopped at exit;
+# CEPH_CONF exported, pool "fm". With rgw, radosgw too, its endpoint and
+# keys exported (FAULTMAP_S3_ENDPOINT, AWS_*: DIR/s3.env). Skip (77, with
+# the reason) when Ceph (or radosgw, curl) is not installed or the cluster
+# cannot start.
+CEPH_DIR=
+start_ceph() {
+	command -v ceph-osd >/dev/null && command -v rados >/dev/null ||
+		skip "Ceph is not installed (Debian packages ceph librados-dev)"
+	local rgw=0
+	if [ "${1:-}" = rgw ]; then
+		command -v radosgw >/dev/null && command -v curl >/dev/null ||
+			skip "radosgw or curl is not installed (Debian packages radosgw curl)"
+		rgw=1
+	fi
+	CEPH_DIR=$WORK/ceph
+	trap 'rc=$?; _stop_servers; (exit $rc); _finish' EXIT
+	if ! CEPH_DEV_MGR=0 CEPH_DEV_RGW=$rgw CEPH_DEV_PARENT=$$ \
+		"$_LIB_DIR/../../scripts/ceph-dev.sh" up "$CEPH_DIR" >"$WORK/ceph-dev.out" 2>&1; then
+		cat "$WORK/ceph-dev.out" >&2
+		skip "the Ceph cluster could not start (scripts/ceph-dev.sh up)"
+	fi
+	export CEPH_CONF=$CEPH_DIR/ceph.conf
+	if [ $rgw = 1 ]; then
+		set -a
+		. "$CEPH_DIR/s3.env"
+		set +a
+	fi
+}
+
+# s3 METHOD PATH [CURL_ARGS...] - an S3 request to radosgw (start_ceph
+# rgw), signed with its keys; fails on an HTTP error.
+s3() {
+	local method=$1 path=$2
+	shift 2
+	curl -sS --fail -X "$method" --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
+		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@" "$FAULTMAP_S3_ENDPOINT$path"
+}
+
+_stop_servers() {
+	stop_nbdkit
+	if [ -n "$CEPH_DIR" ]; then
+		"$_LIB_DIR/../../scripts/ceph-dev.sh" down "$CEPH_DIR" >/dev/null 2>&1
+		CEPH_DIR=
+	fi
 }

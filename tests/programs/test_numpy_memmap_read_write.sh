@@ -12,28 +12,9 @@ cat >gen.py <<'EOF'
 import numpy as np
 np.random.default_rng(7).random(1 << 19).tofile("arr.bin")
 EOF
-cat >prog.py <<'EOF'
-import numpy as np
-a = np.memmap("arr.bin", dtype=np.float64, mode="r+")
-rng = np.random.default_rng(8)
-print("before", repr(float(a.sum())))
-for step in range(8):
-    idx = rng.integers(0, a.size, 2000)
-    a[idx] = rng.random(2000) * step
-    lo = int(rng.integers(0, a.size - 30000))
-    a[lo:lo + 30000] *= 1.5
-    print("step", step, repr(float(a[idx].sum())), repr(float(a[lo:lo + 30000].sum())))
-a[::1000] = -1.0
-a.flush()
-print("after", repr(float(a.sum())), repr(float(a[::7].sum())))
-del a
-b = np.fromfile("arr.bin", dtype=np.float64)        # read() the file back
-print("file", repr(float(b.sum())))
-EOF
-
 cd "$WORK/kern" && run_kernel "$PY" ../gen.py
 cp arr.bin ../fm/arr.bin
-run_both 512K "$PY" ../prog.py
+run_both 512K "$PY" "$_LIB_DIR/numpy_memmap_rw.py" arr.bin --fromfile
 cd "$WORK" || fail "cd $WORK"
 same_file arr.bin
 expect_served 524288

@@ -1,0 +1,561 @@
+/*
+ * mount.c - faultmap run --mount PATH=URL: the files under PATH are objects
+ * of the store at URL, for the calls preload.c interposes (see mount.h).
+ *
+ * A URL names either one object (an NBD export; rados://pool/object;
+ * s3://bucket/key; a file) or a container of them (rados://pool;
+ * s3://bucket or s3://bucket/prefix/: a URL whose part after "scheme://"
+ * has no '/' or ends in one; file:///dir, a directory). A one-object mount
+ * makes PATH itself that object (PATH/x: ENOTDIR); a container mount makes
+ * PATH/NAME the object NAME (%-escaped into the URL, before its '?'
+ * parameters), NAME being what is left of the path made absolute and
+ * normalised without looking at the disk ("." and ".." taken away), so
+ * "PATH/../x" is not under PATH and is the kernel's, and no NAME has a
+ * ".." in it. PATH itself, of a container, is the kernel's (it need not
+ * exist). file:// mounts are served by the kernel at the file's own path
+ * (MOUNT_LOCAL), as any file faultmap caches.
+ *
+ * Every object this process opens (or stats) is a store of its own kind,
+ * kept open until the process exits, one per URL (so every fd of one
+ * object shares one cache). Its fds are new opens of the store's stand-in
+ * with the program's access mode, recognised by (dev, ino).
+ *
+ * No allocation before a call is known to be ours: the mounts are parsed
+ * into static storage.
+ */
+#include "mount.h"
+
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MOUNTS_MAX 16
+#define MOUNT_ENV_MAX 16384
+#define OBJECTS_MAX 1024
+
+struct mount {
+	const char *dir; /* absolute, normalised, not "/" */
+	size_t dir_len;
+	const char *url;
+	bool one;   /* the URL names one object: dir is it */
+	bool local; /* file://: the kernel's file at path */
+	bool nbd;
+	const char *path; /* local: the file or directory */
+};
+
+static struct mount mounts[MOUNTS_MAX];
+static size_t nr_mounts;
+static char env_copy[MOUNT_ENV_MAX];
+static pthread_once_t mounts_once = PTHREAD_ONCE_INIT;
+
+struct object {
+	char *url;
+	struct fm_store *s;
+	dev_t dev;
+	ino_t ino;
+};
+
+static struct object objects[OBJECTS_MAX];
+static _Atomic size_t nr_objects; /* objects[0..n) are complete */
+static pthread_mutex_t objects_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* file_url_path - the path of file:///path or file:/path, or NULL. */
+static const char *file_url_path(const char *url)
+{
+	if (!strncmp(url, "file://", 7))
+		return url[7] == '/' ? url + 7 : NULL;
+	if (!strncmp(url, "file:/", 6))
+		return url + 5;
+	return NULL;
+}
+
+/* names_one - whether url names one object rather than a container. */
+static bool names_one(const char *url, const char *local)
+{
+	if (local) {
+		struct stat st;
+		return syscall(SYS_newfstatat, AT_FDCWD, local, &st, 0) < 0 || !S_ISDIR(st.st_mode);
+	}
+	if (!strncmp(url, "nbd", 3))
+		return true;
+	const char *p = strstr(url, "://");
+	if (!p)
+		return true;
+	p += 3;
+	size_t n = strcspn(p, "?");
+	const char *slash = memchr(p, '/', n);
+	return slash && p[n - 1] != '/';
+}
+
+/* parse_mounts - FAULTMAP_MOUNTS into mounts[] (lines "PATH=URL"; PATH
+ * absolute). A bad line is said once on stderr and left out. */
+static void parse_mounts(void)
+{
+	const char *env = getenv("FAULTMAP_MOUNTS");
+	if (!env || !*env)
+		return;
+	if (strlen(env) >= sizeof(env_copy)) {
+		fprintf(stderr, "faultmap: FAULTMAP_MOUNTS is too long; nothing mounted\n");
+		return;
+	}
+	strcpy(env_copy, env);
+	for (char *line = env_copy, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		char *eq = strchr(line, '=');
+		if (!eq || line[0] != '/' || eq == line + 1 || !eq[1] || nr_mounts == MOUNTS_MAX) {
+			fprintf(stderr, "faultmap: FAULTMAP_MOUNTS: '%s' is not /PATH=URL (or more than "
+					"%d mounts); left out\n",
+				line, MOUNTS_MAX);
+			continue;
+		}
+		*eq = '\0';
+		size_t len = (size_t)(eq - line);
+		while (len > 1 && line[len - 1] == '/')
+			line[--len] = '\0';
+		struct mount *m = &mounts[nr_mounts++];
+		m->dir = line;
+		m->dir_len = len;
+		m->url = eq + 1;
+		m->path = file_url_path(m->url);
+		m->local = m->path != NULL;
+		m->nbd = !strncmp(m->url, "nbd", 3);
+		m->one = names_one(m->url, m->path);
+	}
+}
+
+static bool mounted(void)
+{
+	pthread_once(&mounts_once, parse_mounts);
+	return nr_mounts > 0;
+}
+
+/* normalise - make the absolute path p (in place) have no ".", "..",
+ * empty or trailing component: "/a/./b//../c/" -> "/a/c". */
+static void normalise(char *p)
+{
+	char *out = p; /* p[0] is '/' */
+	const char *in = p;
+	while (*in) {
+		while (*in == '/')
+			in++;
+		const char *end = in + strcspn(in, "/");
+		size_t n = (size_t)(end - in);
+		if (n == 0 || (n == 1 && in[0] == '.')) {
+			/* nothing */
+		} else if (n == 2 && in[0] == '.' && in[1] == '.') {
+			while (out > p && *--out != '/')
+				;
+		} else {
+			*out++ = '/';
+			memmove(out, in, n);
+			out += n;
+		}
+		in = end;
+	}
+	if (out == p)
+		*out++ = '/';
+	*out = '\0';
+}
+
+/* absolute - path (relative to dirfd) made absolute and normalised into
+ * out[size]. Return: 0, 1 if it cannot be (dirfd not a directory we can
+ * name: the kernel answers), or -ENAMETOOLONG. */
+static int absolute(int dirfd, const char *path, char *out, size_t size)
+{
+	size_t len = 0;
+	if (path[0] != '/') {
+		if (dirfd == AT_FDCWD) {
+			if (syscall(SYS_getcwd, out, size) < 0)
+				return 1;
+		} else {
+			char link[64];
+			snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+			ssize_t n = readlink(link, out, size - 1);
+			if (n <= 0 || out[0] != '/')
+				return 1;
+			out[n] = '\0';
+		}
+		len = strlen(out);
+		if (len + 1 >= size)
+			return -ENAMETOOLONG;
+		out[len++] = '/';
+	}
+	size_t plen = strlen(path);
+	if (len + plen >= size)
+		return -ENAMETOOLONG;
+	memcpy(out + len, path, plen + 1);
+	normalise(out);
+	return 0;
+}
+
+/* escape_into - append name to out[size] at *k, %XX-escaping what a URL
+ * path cannot carry. Return: 0 or -ENAMETOOLONG. */
+static int escape_into(char *out, size_t size, size_t *k, const char *name)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+		bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			     (*c >= '0' && *c <= '9') || strchr("/._-~", *c);
+		if (*k + (plain ? 1 : 3) >= size)
+			return -ENAMETOOLONG;
+		if (plain) {
+			out[(*k)++] = (char)*c;
+		} else {
+			out[(*k)++] = '%';
+			out[(*k)++] = hex[*c >> 4];
+			out[(*k)++] = hex[*c & 15];
+		}
+	}
+	out[*k] = '\0';
+	return 0;
+}
+
+/* object_url - the URL of object name of container mount m, into t. */
+static int object_url(const struct mount *m, const char *name, struct mount_target *t)
+{
+	size_t size = sizeof(t->name), pre = strcspn(m->url, "?");
+	const char *query = m->url + pre;
+	if (m->local) {
+		size_t a = strlen(m->path), b = strlen(name);
+		if (a + 1 + b >= size)
+			return -ENAMETOOLONG;
+		memcpy(t->name, m->path, a);
+		t->name[a] = '/';
+		memcpy(t->name + a + 1, name, b + 1);
+		return 0;
+	}
+	if (pre + 1 >= size)
+		return -ENAMETOOLONG;
+	memcpy(t->name, m->url, pre);
+	size_t k = pre;
+	if (t->name[k - 1] != '/')
+		t->name[k++] = '/';
+	t->name[k] = '\0';
+	int err = escape_into(t->name, size, &k, name);
+	if (err)
+		return err;
+	if (k + strlen(query) >= size)
+		return -ENAMETOOLONG;
+	strcpy(t->name + k, query);
+	return 0;
+}
+
+int mount_path(int dirfd, const char *path, struct mount_target *t)
+{
+	t->what = MOUNT_NOT_OURS;
+	if (!path || !*path || !mounted())
+		return 0;
+	char abs[2 * PATH_MAX + 2];
+	int err = absolute(dirfd, path, abs, sizeof(abs));
+	if (err)
+		return err < 0 ? err : 0;
+	for (size_t i = 0; i < nr_mounts; i++) {
+		const struct mount *m = &mounts[i];
+		if (strncmp(abs, m->dir, m->dir_len) != 0)
+			continue;
+		const char *rest = abs + m->dir_len;
+		if (*rest && *rest != '/')
+			continue; /* "/mntx" is not under "/mnt" */
+		if (!*rest && !m->one)
+			continue; /* the container itself: the kernel's */
+		if (*rest && m->one)
+			return -ENOTDIR;
+		size_t plen = strlen(path);
+		t->trailing = path[plen - 1] == '/' ||
+			      (plen >= 2 && path[plen - 1] == '.' && path[plen - 2] == '/');
+		t->nbd = m->nbd;
+		t->what = m->local ? MOUNT_LOCAL : MOUNT_OBJECT;
+		if (m->one) {
+			const char *one = m->local ? m->path : m->url;
+			if (strlen(one) >= sizeof(t->name))
+				return -ENAMETOOLONG;
+			strcpy(t->name, one);
+		} else if ((err = object_url(m, rest + 1, t))) {
+			return err;
+		}
+		/* A local path keeps its trailing slash: the kernel's answer. */
+		size_t n = strlen(t->name);
+		if (m->local && t->trailing && n + 1 < sizeof(t->name))
+			strcpy(t->name + n, "/");
+		return 0;
+	}
+	return 0;
+}
+
+/* ---- the objects this process opened ------------------------------------ */
+
+/*
+ * object_get - the store of t's object: the one this process opened, else
+ * opened now: for writing if the store allows (so that every fd shares one
+ * cache), else, unless the program asks to write, read-only (a store may
+ * refuse writing for its own reasons: S3's EFBIG for objects too big to
+ * PUT whole); created if flags have O_CREAT and the store can make it.
+ * *made: whether it was created now. Return: the store, or NULL with errno.
+ */
+static struct fm_store *object_get(const struct mount_target *t, int flags, bool *made)
+{
+	*made = false;
+	pthread_mutex_lock(&objects_lock);
+	size_t n = atomic_load(&nr_objects);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(objects[i].url, t->name)) {
+			pthread_mutex_unlock(&objects_lock);
+			return objects[i].s;
+		}
+	int err = 0;
+	struct fm_store *s = NULL;
+	char *url = n < OBJECTS_MAX ? strdup(t->name) : NULL;
+	if (!url)
+		err = n < OBJECTS_MAX ? ENOMEM : EMFILE;
+	if (url) {
+		int acc = flags & O_ACCMODE;
+		s = fm_store_open(url, O_RDWR);
+		if (!s && errno != ENOENT && acc != O_WRONLY && acc != O_RDWR)
+			s = fm_store_open(url, O_RDONLY);
+		if (!s && errno == ENOENT && (flags & O_CREAT) && !t->nbd) {
+			s = fm_store_open(url, O_RDWR | O_CREAT | (flags & O_EXCL));
+			*made = s != NULL;
+		}
+		err = s ? 0 : errno;
+	}
+	if (s) {
+		objects[n] = (struct object){url, s, s->dev, s->ino};
+		atomic_store(&nr_objects, n + 1);
+	} else {
+		free(url);
+	}
+	pthread_mutex_unlock(&objects_lock);
+	if (err)
+		errno = err;
+	return s;
+}
+
+static uint64_t object_size(struct fm_store *s);
+
+/* object_truncate - s made size bytes long (store_truncate). In daemon
+ * mode the daemon does not resize a store for its clients yet: EOPNOTSUPP
+ * unless the size is the object's already. Return: 0 or -errno. */
+static int object_truncate(struct fm_store *s, uint64_t size)
+{
+	if (!fm_client_mode())
+		return store_truncate(s, size);
+	return object_size(s) == size ? 0 : -EOPNOTSUPP;
+}
+
+int mount_open(const struct mount_target *t, int flags)
+{
+	if (t->trailing) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	if ((flags & O_TMPFILE) == O_TMPFILE) {
+		errno = EOPNOTSUPP; /* no unnamed objects */
+		return -1;
+	}
+	if (flags & O_DIRECTORY) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	bool made;
+	struct fm_store *s = object_get(t, flags, &made);
+	if (!s)
+		return -1;
+	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) && !made) {
+		errno = EEXIST;
+		return -1;
+	}
+	int acc = flags & O_ACCMODE;
+	bool write = acc == O_WRONLY || acc == O_RDWR;
+	if (write && !s->writable) {
+		errno = EROFS;
+		return -1;
+	}
+	if (write && (flags & O_TRUNC) && object_size(s) > 0) {
+		/* A store of fixed size ignores it, as a block device does. */
+		int err = object_truncate(s, 0);
+		if (err && err != -EINVAL) {
+			errno = -err;
+			return -1;
+		}
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->handle_fd);
+	int keep = O_ACCMODE | O_CLOEXEC | O_NONBLOCK | O_APPEND | O_PATH;
+	return (int)syscall(SYS_openat, AT_FDCWD, path, flags & keep, 0);
+}
+
+struct fm_store *mount_store_of(int fd)
+{
+	size_t n = atomic_load(&nr_objects);
+	if (!n || fd < 0 || fd_kept(fd))
+		return NULL;
+	struct stat st;
+	if (syscall(SYS_fstat, fd, &st) < 0)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (objects[i].dev == st.st_dev && objects[i].ino == st.st_ino)
+			return objects[i].s;
+	return NULL;
+}
+
+static mode_t object_mode(const struct fm_store *s)
+{
+	return S_IFREG | (s->writable ? 0644 : 0444);
+}
+
+static uint64_t object_size(struct fm_store *s)
+{
+	int64_t n = fm_store_size(s);
+	return n < 0 ? 0 : (uint64_t)n;
+}
+
+void mount_fix_stat(struct fm_store *s, struct stat *st)
+{
+	uint64_t size = object_size(s);
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_mode = object_mode(s);
+	st->st_nlink = 1;
+}
+
+void mount_fix_statx(struct fm_store *s, struct statx *stx)
+{
+	uint64_t size = object_size(s);
+	stx->stx_size = size;
+	stx->stx_blocks = (size + 511) / 512;
+	stx->stx_mode = (uint16_t)object_mode(s);
+	stx->stx_nlink = 1;
+}
+
+/* object_of - the store of t's object, opened if need be (as a stat
+ * would find it); its trailing slash checked. NULL with errno. */
+static struct fm_store *object_of(const struct mount_target *t)
+{
+	if (t->trailing) {
+		errno = ENOTDIR;
+		return NULL;
+	}
+	bool made;
+	return object_get(t, 0, &made);
+}
+
+int mount_stat(const struct mount_target *t, struct stat *st)
+{
+	struct fm_store *s = object_of(t);
+	if (!s || syscall(SYS_fstat, s->handle_fd, st) < 0)
+		return -1;
+	mount_fix_stat(s, st);
+	return 0;
+}
+
+int mount_statx(const struct mount_target *t, unsigned int mask, struct statx *stx)
+{
+	struct fm_store *s = object_of(t);
+	if (!s || syscall(SYS_statx, s->handle_fd, "", AT_EMPTY_PATH, mask, stx) < 0)
+		return -1;
+	mount_fix_statx(s, stx);
+	return 0;
+}
+
+int mount_access(const struct mount_target *t, int mode)
+{
+	if (mode & ~(R_OK | W_OK | X_OK)) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct fm_store *s = object_of(t);
+	if (!s)
+		return -1;
+	if ((mode & W_OK) && !s->writable) {
+		errno = EROFS;
+		return -1;
+	}
+	if (mode & X_OK) {
+		errno = EACCES;
+		return -1;
+	}
+	return 0;
+}
+
+ssize_t mount_rw(struct fm_store *s, int fd, void *buf, size_t count, off_t off, bool at_pos,
+		 bool write)
+{
+	if (!at_pos && off < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
+	off_t pos = at_pos ? (off_t)syscall(SYS_lseek, fd, 0, SEEK_CUR) : off;
+	if (fl < 0 || pos < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	if (write && (fl & O_APPEND)) /* pwrite too, as on Linux */
+		pos = (off_t)object_size(s);
+	int err = rw_check(fl, write, buf, count, pos);
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	if (count > MAX_RW_COUNT)
+		count = MAX_RW_COUNT;
+	ssize_t n = write ? fm_store_pwrite(s, buf, count, pos) : fm_store_pread(s, buf, count, pos);
+	if (n > 0 && at_pos)
+		(void)syscall(SYS_lseek, fd, pos + n, SEEK_SET);
+	return n;
+}
+
+off_t mount_lseek(struct fm_store *s, int fd, off_t off, int whence)
+{
+	if (whence != SEEK_END && whence != SEEK_DATA && whence != SEEK_HOLE)
+		return (off_t)syscall(SYS_lseek, fd, off, whence);
+	off_t size = (off_t)object_size(s), to;
+	if (whence == SEEK_END) {
+		to = size + off;
+		if (off > 0 && to < size) {
+			errno = EOVERFLOW;
+			return -1;
+		}
+	} else if (off < 0 || off >= size) {
+		errno = off < 0 ? EINVAL : ENXIO;
+		return -1;
+	} else {
+		to = whence == SEEK_DATA ? off : size; /* no holes: all data */
+	}
+	if (to < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return (off_t)syscall(SYS_lseek, fd, to, SEEK_SET);
+}
+
+int mount_truncate(struct fm_store *s, int fd, off_t length)
+{
+	int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
+	if (fl < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	if (length < 0 || (fl & O_ACCMODE) == O_RDONLY || (fl & O_PATH)) {
+		errno = EINVAL;
+		return -1;
+	}
+	int err = object_truncate(s, (uint64_t)length);
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
+}

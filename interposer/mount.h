@@ -1,0 +1,81 @@
+/*
+ * mount.h - faultmap run --mount PATH=URL (interposer/mount.c): paths under
+ * PATH are objects of the store at URL, for the interposed calls of
+ * preload.c. The mounts come from FAULTMAP_MOUNTS (set by faultmap run):
+ * lines "PATH=URL", PATH absolute and normalised.
+ *
+ * An object opened under a mount is a store (fm_store_open), held by this
+ * process until it exits; the program's fd is a new open of the store's
+ * stand-in (docs/design.md, "Stores in daemon mode"), so the kernel checks
+ * its access mode for mmap, and any dup of it is recognised by its
+ * (dev, ino): mount_store_of.
+ */
+#ifndef FAULTMAP_MOUNT_H
+#define FAULTMAP_MOUNT_H
+
+#include "faultmap.h"
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct statx;
+
+/* What a path names (mount_path). */
+enum mount_what {
+	MOUNT_NOT_OURS, /* not under a mount: the kernel's */
+	MOUNT_OBJECT,	/* an object of a store: its URL */
+	MOUNT_LOCAL,	/* a file:// mount: this local path instead */
+};
+
+struct mount_target {
+	enum mount_what what;
+	bool nbd;	 /* an NBD export: made by its server, never created */
+	bool trailing;	 /* the path ended in '/' (ENOTDIR for an object) */
+	char name[8192]; /* the object's URL, or the local path */
+};
+
+/* mount_path - what path (relative to dirfd, as openat's) names. Return:
+ * 0 (t filled) or -errno (a path under a mount that names nothing there:
+ * ENOTDIR below a one-object mount, ENAMETOOLONG). */
+int mount_path(int dirfd, const char *path, struct mount_target *t);
+
+/* mount_open - open the object t names with open(2)'s flags. Return: the
+ * program's new fd, or -1 with errno (ENOENT: no such object; EEXIST:
+ * O_CREAT | O_EXCL of one that exists; EROFS: a read-only store opened for
+ * writing; the store's errno otherwise). */
+int mount_open(const struct mount_target *t, int flags);
+
+/* mount_stat - stat(2) of the object t names (not opened for the
+ * program). Return: 0 or -1 with errno. */
+int mount_stat(const struct mount_target *t, struct stat *st);
+int mount_statx(const struct mount_target *t, unsigned int mask, struct statx *stx);
+
+/* mount_access - access(2) of the object t names. Return: 0 or -1, errno. */
+int mount_access(const struct mount_target *t, int mode);
+
+/* mount_store_of - the store whose object fd is open on (any fd of it:
+ * dups, inherited), or NULL. Cheap when nothing is mounted. */
+struct fm_store *mount_store_of(int fd);
+
+/* mount_fix_stat, mount_fix_statx - what fstat of such an fd tells: the
+ * stand-in's, with the store's size, a regular file's mode (0644, 0444
+ * for a read-only store) and one link. */
+void mount_fix_stat(struct fm_store *s, struct stat *st);
+void mount_fix_statx(struct fm_store *s, struct statx *stx);
+
+/* mount_rw - read(2)/pread(2) (write: write, pwrite) of fd, an object's:
+ * at its position if at_pos. Return: bytes, or -1 with errno. */
+ssize_t mount_rw(struct fm_store *s, int fd, void *buf, size_t count, off_t off, bool at_pos,
+		 bool write);
+
+/* mount_lseek - lseek(2) of fd, an object's (SEEK_END, SEEK_DATA and
+ * SEEK_HOLE from the store's size). Return: the offset, or -1 and errno. */
+off_t mount_lseek(struct fm_store *s, int fd, off_t off, int whence);
+
+/* mount_truncate - ftruncate(2) of fd, an object's. Return: 0 or -1, errno
+ * (EINVAL: fd not open for writing, or a store of fixed size asked for
+ * another size). */
+int mount_truncate(struct fm_store *s, int fd, off_t length);
+
+#endif /* FAULTMAP_MOUNT_H */

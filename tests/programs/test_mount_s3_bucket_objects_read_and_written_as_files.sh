@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# test_mount_s3_bucket_objects_read_and_written_as_files.sh - faultmap run
+# --mount DIR=s3://BUCKET makes DIR/NAME the object NAME of an S3 bucket
+# (radosgw on a single-node Ceph cluster of the test's own). The C program
+# mount_io.c stats an object, reads it with read(), pread() and a shared
+# mapping, writes it through the mapping (msync: a whole-object PUT),
+# pwrite() and write(), and sees a missing object as ENOENT, exactly as the
+# kernel run on a local copy; the object, fetched with curl, then equals
+# that copy. Both modes, a 256K budget.
+set -u
+. "$(dirname "$0")/lib.sh"
+setup
+build_c mount_io.c
+start_ceph rgw
+
+gen_file "$WORK/orig.bin" 1048576 s3
+cp orig.bin kern/obj || fail "cp"
+cd "$WORK/kern" && run_kernel "$WORK/prog" obj missing >"$WORK/kern.out"
+cat "$WORK/kern.out" >&2
+s3 PUT /fmbucket >/dev/null || fail "making the bucket"
+
+for mode in embedded daemon; do
+	note "mode $mode"
+	[ $mode = daemon ] && use_daemon
+	s3 PUT /fmbucket/obj -T "$WORK/orig.bin" >/dev/null || fail "PUT obj"
+	RUN_OPTS=(--$mode --mount "$WORK/mnt=s3://fmbucket")
+	cd "$WORK/fm" && run_fm 256K "$WORK/prog" "$WORK/mnt/obj" "$WORK/mnt/missing" >"$WORK/fm.out"
+	cat "$WORK/fm.out" >&2
+	same_output "$WORK/kern.out" "$WORK/fm.out" "mount_io's output ($mode)"
+	expect_served 262144
+	s3 GET /fmbucket/obj -o "$WORK/back.bin" || fail "GET obj"
+	same_output "$WORK/kern/obj" "$WORK/back.bin" "the object after the run ($mode)"
+done
