@@ -472,6 +472,185 @@ static int as_store(int fd, const struct stat *st, struct fm_store **s, uint64_t
 	return 0;
 }
 
+/* ---- lingering files (the daemon) ---------------------------------------
+ *
+ * The kernel keeps a file's pages after its last unmap: the same program
+ * run again finds them. The daemon keeps, for engine.linger_s seconds, the
+ * memfd of a file whose last mapping went (written back: clean), and not
+ * the file: it holds no descriptor of it, so a deleted file's blocks are
+ * freed and its file system can be unmounted, as with the kernel's cache.
+ * A new cache of that file (dev, ino) adopts the memfd and its pages if
+ * the file is as it was (size, mtime, ctime; only where a change always
+ * gets a ctime of its own: fine_ctime, and not within the last tick), else
+ * drops it. The pages count in the budget (frames_available) and are the
+ * first to go when room is needed (reclaim_reserve).
+ */
+struct lingering {
+	struct lingering *next; /* newer first */
+	dev_t dev;
+	ino_t ino;
+	uint64_t size;
+	struct timespec mtime, ctime;
+	int memfd;
+	uint64_t pages;
+	uint64_t until; /* CLOCK_MONOTONIC_COARSE seconds */
+};
+static struct lingering *lingering;
+
+#define LINGER_MAX 4096 /* files */
+
+static uint64_t monotonic_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	return (uint64_t)t.tv_sec;
+}
+
+static void linger_free(struct lingering *l)
+{
+	sys_close(l->memfd);
+	engine.lingering_pages -= l->pages;
+	fm_free(l);
+}
+
+bool linger_drop_oldest(void)
+{
+	struct lingering **pp = &lingering;
+	if (!*pp)
+		return false;
+	while ((*pp)->next)
+		pp = &(*pp)->next;
+	linger_free(*pp);
+	*pp = NULL;
+	return true;
+}
+
+/* linger_expire - let go of the files whose time is up. */
+static void linger_expire(void)
+{
+	uint64_t now = lingering ? monotonic_s() : 0;
+	for (struct lingering **pp = &lingering; *pp;) {
+		struct lingering *l = *pp;
+		if (now >= l->until) {
+			*pp = l->next;
+			linger_free(l);
+		} else {
+			pp = &l->next;
+		}
+	}
+}
+
+/* linger - as, clean, is about to be freed: keep its memfd and pages.
+ * Return: whether it did (as->memfd is then -1). */
+static bool linger(struct address_space *as)
+{
+	struct stat st;
+	if (!engine.linger_s || !as->nr_resident || as->nr_dirty || !as->fine_ctime ||
+	    as->seen_unsure || file_stat(as, &st) || !st.st_nlink || !seen_still(as, &st) ||
+	    ctime_unsure(as, &st.st_ctim))
+		return false;
+	struct lingering *l = fm_alloc(sizeof(*l));
+	if (!l)
+		return false;
+	*l = (struct lingering){.next = lingering, .dev = as->dev, .ino = as->ino,
+				.size = (uint64_t)st.st_size, .mtime = st.st_mtim,
+				.ctime = st.st_ctim, .memfd = as->memfd, .pages = as->nr_resident,
+				.until = monotonic_s() + engine.linger_s};
+	as->memfd = -1;
+	lingering = l;
+	engine.lingering_pages += l->pages;
+	unsigned n = 0;
+	for (struct lingering *x = lingering; x; x = x->next)
+		n++;
+	if (n > LINGER_MAX)
+		linger_drop_oldest();
+	return true;
+}
+
+/* linger_find - the lingering cache of the file (dev, ino), unlinked
+ * from the list, or NULL. One that no longer matches st (the file
+ * changed, or is another file on a reused inode) is dropped. */
+static struct lingering *linger_find(const struct stat *st)
+{
+	for (struct lingering **pp = &lingering; *pp; pp = &(*pp)->next) {
+		struct lingering *l = *pp;
+		if (l->dev != st->st_dev || l->ino != st->st_ino)
+			continue;
+		*pp = l->next;
+		if (l->size == (uint64_t)st->st_size && same_time(&l->mtime, &st->st_mtim) &&
+		    same_time(&l->ctime, &st->st_ctim))
+			return l;
+		linger_free(l);
+		return NULL;
+	}
+	return NULL;
+}
+
+/* linger_adopt - as, new, takes the memfd of l and the pages in it (clean,
+ * on the inactive list); a page there is no room for is punched out. */
+static void linger_adopt(struct address_space *as, struct lingering *l)
+{
+	as->memfd = l->memfd;
+	engine.lingering_pages -= l->pages; /* frames from now on */
+	fm_free(l);
+	off_t end = (off_t)(as->nr_pages << FM_PAGE_SHIFT);
+	for (off_t pos = 0; pos < end;) {
+		off_t data = lseek(as->memfd, pos, SEEK_DATA);
+		if (data < 0 || data >= end)
+			break;
+		off_t hole = lseek(as->memfd, data, SEEK_HOLE);
+		if (hole < 0 || hole > end)
+			hole = end;
+		for (uint64_t i = (uint64_t)data >> FM_PAGE_SHIFT; i < (uint64_t)hole >> FM_PAGE_SHIFT;
+		     i++) {
+			uint32_t nr = reclaim_reserve(1) ? FM_NIL : frame_alloc();
+			if (nr == FM_NIL || reclaim_prepare(as, i, nr, false)) {
+				if (nr != FM_NIL)
+					frame_free(nr);
+				sys_fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					      (off_t)(i << FM_PAGE_SHIFT), FM_PAGE_SIZE);
+				continue;
+			}
+			reclaim_insert(nr);
+		}
+		pos = hole;
+	}
+}
+
+uint64_t linger_evict(const struct stat *st)
+{
+	struct lingering *l = linger_find(st);
+	uint64_t n = l ? l->pages : 0;
+	if (l)
+		linger_free(l);
+	return n;
+}
+
+uint64_t linger_count(const struct stat *st, uint64_t first, uint64_t end)
+{
+	for (struct lingering *l = lingering; l; l = l->next) {
+		if (l->dev != st->st_dev || l->ino != st->st_ino)
+			continue;
+		if (l->size != (uint64_t)st->st_size || !same_time(&l->mtime, &st->st_mtim) ||
+		    !same_time(&l->ctime, &st->st_ctim))
+			return 0;
+		uint64_t n = 0;
+		off_t limit = (off_t)(end << FM_PAGE_SHIFT);
+		for (off_t pos = (off_t)(first << FM_PAGE_SHIFT); pos < limit;) {
+			off_t data = lseek(l->memfd, pos, SEEK_DATA);
+			if (data < 0 || data >= limit)
+				break;
+			off_t hole = lseek(l->memfd, data, SEEK_HOLE);
+			if (hole < 0 || hole > limit)
+				hole = limit;
+			n += (uint64_t)(hole - data) >> FM_PAGE_SHIFT;
+			pos = hole;
+		}
+		return n;
+	}
+	return 0;
+}
+
 static int as_create(int fd, const struct stat *st, struct address_space **out)
 {
 	struct address_space *as = fm_alloc(sizeof(*as));
@@ -499,10 +678,25 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 	as->path = as->store->name ? fm_strdup(as->store->name) : NULL;
 	char name[MFD_NAME_MAX + 1];
 	memfd_name(as->path, name);
-	as->memfd = fd_keep(memfd_create(name, MFD_CLOEXEC));
-	err = as->memfd < 0 ? -errno : 0;
-	if (!err)
+	struct lingering *l = engine.linger_s && as->fine_ctime ? linger_find(st) : NULL;
+	if (l && size != l->size) { /* a store's idea of the size: not the file's */
+		linger_free(l);
+		l = NULL;
+	}
+	as->memfd = l ? -1 : fd_keep(memfd_create(name, MFD_CLOEXEC));
+	err = !l && as->memfd < 0 ? -errno : 0;
+	if (l) { /* its pages, as the last cache of this file left them */
+		as->memfd = l->memfd;
 		err = as_resize(as, size);
+		if (err) {
+			as->memfd = -1;
+			linger_free(l);
+		} else {
+			linger_adopt(as, l);
+		}
+	} else if (!err) {
+		err = as_resize(as, size);
+	}
 	if (err) {
 		as_free(as);
 		return err;
@@ -559,6 +753,7 @@ struct address_space *as_find(dev_t dev, ino_t ino)
  * Context: engine.lock. */
 void as_release_idle(void)
 {
+	linger_expire();
 	for (struct address_space *as = engine.mappings, *next; as; as = next) {
 		next = as->next;
 		if (as->kept && !as->nr_resident && !as->i_mmap && !as->nr_io && !as->nr_pins) {
@@ -746,6 +941,7 @@ void as_put_if_unused(struct address_space *as)
 	}
 	if (as->kept && as->nr_resident)
 		return; /* written back; as_release_idle drops it once evicted */
+	(void)linger(as); /* its pages stay, without it, for a while */
 	reclaim_drop_mapping(as);
 	as_unlink(as);
 	as_free(as);

@@ -199,6 +199,15 @@ struct fm_pin {
 
 struct address_space *as_get(int fd, const struct stat *st, int *err);
 struct address_space *as_find(dev_t dev, ino_t ino);
+/* linger_drop_oldest - let go of the oldest lingering file's pages (for
+ * room). Return: whether there was one. Context: engine.lock. */
+bool linger_drop_oldest(void);
+/* linger_count - pages of [first, end) that a lingering cache of the file
+ * (st: its fstat, still as it was) holds, or 0. Context: engine.lock. */
+uint64_t linger_count(const struct stat *st, uint64_t first, uint64_t end);
+/* linger_evict - let go of the lingering cache of the file (st). Return:
+ * its pages. Context: engine.lock. */
+uint64_t linger_evict(const struct stat *st);
 void as_release_idle(void);
 void as_put_if_unused(struct address_space *as);
 void as_wait_reads(struct address_space *as);
@@ -617,6 +626,10 @@ struct fm_engine {
 	struct fm_stats st;
 	uint64_t read_hits, read_misses; /* pages of read() calls (publish.h) */
 	uint64_t pinned_pages; /* pages of every fm_pin (reclaim_pin_limit) */
+	uint64_t linger_s;	 /* a file's pages are kept this long after its
+				  * last unmap (the daemon: FAULTMAP_LINGER); 0:
+				  * dropped then (embedded mode) */
+	uint64_t lingering_pages; /* theirs, in the budget (frames_available) */
 };
 extern struct fm_engine engine;
 

@@ -1257,7 +1257,7 @@ int fm_stats(struct fm_stats *out)
 	fill_wait_landed(); /* what the program could read is counted */
 	*out = engine.st;
 	out->budget_bytes = engine.budget_pages * FM_PAGE_SIZE;
-	out->resident_bytes = 0;
+	out->resident_bytes = engine.lingering_pages * FM_PAGE_SIZE; /* unmapped files' */
 	out->dirty_bytes = 0;
 	for (struct address_space *as = engine.mappings; as; as = as->next) {
 		out->resident_bytes += as->nr_resident * FM_PAGE_SIZE;

@@ -29,7 +29,8 @@
 /* frames_available - pages the cache may still take without evicting. */
 uint64_t frames_available(void)
 {
-	return engine.nr_free + (engine.budget_pages - engine.nr_frames);
+	uint64_t free = engine.nr_free + (engine.budget_pages - engine.nr_frames);
+	return free > engine.lingering_pages ? free - engine.lingering_pages : 0;
 }
 
 /* The pages the last few faults were for. One access may span two pages:
@@ -430,6 +431,9 @@ int reclaim_reserve(uint64_t pages)
 {
 	if (pages > engine.budget_pages)
 		return -ENOMEM;
+	/* The pages of files no process maps (lingering) go first. */
+	while (frames_available() < pages && linger_drop_oldest())
+		;
 	for (int tries = 0; frames_available() < pages && tries < 4; tries++) {
 		/* A batch, but never so much of a small cache that the pages
 		 * just read for a fault (the newest) go too: an access that

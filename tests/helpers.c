@@ -718,6 +718,19 @@ uint64_t file_block_offset(int fd, uint64_t off)
 	return at;
 }
 
+bool fm_client_mode(void); /* src/internal.h: whether this process is a daemon's client */
+
+void drop_faultmap_cache(int fd)
+{
+	if (!fm_client_mode())
+		return;
+	struct fmd_cache_info info;
+	int err = client_cache(fd, FMD_CACHE_EVICT, 0, 0, &info, NULL);
+	CHECK(err == 0 || err == -ENOENT); /* ENOENT: no daemon runs */
+	if (!err)
+		CHECK_EQ(info.kept_dirty + info.kept_locked, 0);
+}
+
 void drop_kernel_cache(int fd)
 {
 	struct stat st;

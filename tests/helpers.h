@@ -237,5 +237,10 @@ bool page_writable_again(const void *q);
 /* Drop the file's pages from the kernel's cache (they must be clean);
  * fails unless none is left. */
 void drop_kernel_cache(int fd);
+/* The same for faultmap's cache: in daemon mode, a file no process maps
+ * keeps its pages in the daemon for a while (FAULTMAP_LINGER), as in the
+ * kernel's; this drops them (faultmap cache --evict). Embedded mode drops
+ * them at the last unmap: nothing to do. */
+void drop_faultmap_cache(int fd);
 
 #endif

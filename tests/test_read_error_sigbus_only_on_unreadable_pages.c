@@ -128,6 +128,7 @@ int main(void)
 		if (pass == 1)
 			fm_sys.pread = pass_through_pread;
 		struct fm_stats st;
+		drop_faultmap_cache(fd); /* as the kernel's was: the pass before's */
 		fm_stats(&st);
 		CHECK_EQ(st.resident_bytes, 0); /* cold */
 		uint64_t errors = st.read_errors;

@@ -116,6 +116,7 @@ static void view_run(struct loopfs *fs, int fd, uint64_t cut, bool fm, int prot,
 	CHECK(memcmp(p, want, SIZE) == 0);
 	CHECK((fm ? fm_munmap(p, SIZE) : munmap(p, SIZE)) == 0);
 	drop_kernel_cache(fd);
+	drop_faultmap_cache(fd); /* the next view meets the failing device too */
 	loopfs_fail_from(fs, cut);
 }
 

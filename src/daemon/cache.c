@@ -181,10 +181,19 @@ int fmd_cache(struct fmd_locks *locks, const struct fmd_req *r, int fd,
 		if (!as->i_mmap)
 			as_put_if_unused(as); /* an evicted file may go now */
 	}
+	bool lingers = false;
+	if (!as) { /* a file no process maps may linger: its pages are still here */
+		uint64_t n = linger_count(&st, first, end);
+		lingers = n || linger_count(&st, 0, pages);
+		if (what == FMD_CACHE_EVICT && lingers) /* whole */
+			info->done = linger_evict(&st);
+		else
+			info->resident = n;
+	}
 	info->size = size;
 	info->first = first;
 	info->count = end - first;
-	info->cached = as_find(st.st_dev, st.st_ino) != NULL;
+	info->cached = lingers || as_find(st.st_dev, st.st_ino) != NULL;
 	info->budget = engine.budget_pages;
 	info->locked_total = engine.pinned_pages;
 	info->lock_limit = reclaim_pin_limit();

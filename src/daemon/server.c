@@ -1219,6 +1219,26 @@ static bool socket_gone(int dfd, const struct stat *bound)
 	return st.st_ino != bound->st_ino || st.st_dev != bound->st_dev;
 }
 
+/* linger_seconds - how long a file's pages stay cached after its last
+ * unmap: FAULTMAP_LINGER seconds (0: dropped then), else
+ * FMD_LINGER_DEFAULT. */
+static uint64_t linger_seconds(void)
+{
+	const char *env = secure_getenv("FAULTMAP_LINGER");
+	if (!env || !*env)
+		return FMD_LINGER_DEFAULT;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(env, &end, 10);
+	if (errno || *end || *env == '-' || v > 365ULL * 24 * 3600) {
+		fprintf(stderr, "faultmap daemon: FAULTMAP_LINGER=%s is not a number of seconds "
+				"(at most a year): %d\n",
+			env, FMD_LINGER_DEFAULT);
+		return FMD_LINGER_DEFAULT;
+	}
+	return v;
+}
+
 int fmd_main(const struct fmd_opts *o)
 {
 	if (o->budget && fm_set_budget(o->budget)) {
@@ -1250,6 +1270,7 @@ int fmd_main(const struct fmd_opts *o)
 	const char *test_version = secure_getenv("FAULTMAP_TEST_DAEMON_PROTOCOL");
 	if (test_version && strtoull(test_version, NULL, 10))
 		speaks = strtoull(test_version, NULL, 10);
+	engine.linger_s = linger_seconds();
 	int err = files_table_create(dfd);
 	if (!err)
 		err = engine_start();
@@ -1289,7 +1310,8 @@ int fmd_main(const struct fmd_opts *o)
 			accept_client(lsock);
 		pthread_mutex_lock(&engine.lock);
 		expire_pending();
-		as_release_idle(); /* files kept by faultmap cache, evicted since */
+		as_release_idle(); /* files kept by faultmap cache, evicted since;
+				    * lingering ones whose time is up */
 		bool waited_for = nr_pending > 0;
 		pthread_mutex_unlock(&engine.lock);
 		if (!waited_for && atomic_load(&nr_clients) == 0 && socket_gone(dfd, &bound)) {

@@ -8,6 +8,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Seconds a file's pages stay cached after its last unmap, unless
+ * FAULTMAP_LINGER says otherwise (docs/design.md, "Lingering files"). */
+#define FMD_LINGER_DEFAULT 300
+
 struct fmd_opts {
 	size_t budget;		/* bytes, or 0: FAULTMAP_BUDGET or the default */
 	int ready_fd;		/* written "1" and closed once listening, or -1 */
