@@ -567,6 +567,33 @@ static bool linger(struct address_space *as)
 	return true;
 }
 
+/* linger_matches - whether the file (st) is as it was when l began to
+ * linger. */
+static bool linger_matches(const struct lingering *l, const struct stat *st)
+{
+	return l->size == (uint64_t)st->st_size && same_time(&l->mtime, &st->st_mtim) &&
+	       same_time(&l->ctime, &st->st_ctim);
+}
+
+/* data_run - the next run of pages [*first, *last) the memfd fd holds,
+ * from byte *pos on, before byte end; *pos moves past it. Return: whether
+ * there is one. */
+static bool data_run(int fd, off_t *pos, off_t end, uint64_t *first, uint64_t *last)
+{
+	if (*pos >= end)
+		return false;
+	off_t data = lseek(fd, *pos, SEEK_DATA);
+	if (data < 0 || data >= end)
+		return false;
+	off_t hole = lseek(fd, data, SEEK_HOLE);
+	if (hole < 0 || hole > end)
+		hole = end;
+	*first = (uint64_t)data >> FM_PAGE_SHIFT;
+	*last = (uint64_t)hole >> FM_PAGE_SHIFT;
+	*pos = hole;
+	return true;
+}
+
 /* linger_find - the lingering cache of the file (dev, ino), unlinked
  * from the list, or NULL. One that no longer matches st (the file
  * changed, or is another file on a reused inode) is dropped. */
@@ -577,8 +604,7 @@ static struct lingering *linger_find(const struct stat *st)
 		if (l->dev != st->st_dev || l->ino != st->st_ino)
 			continue;
 		*pp = l->next;
-		if (l->size == (uint64_t)st->st_size && same_time(&l->mtime, &st->st_mtim) &&
-		    same_time(&l->ctime, &st->st_ctim))
+		if (linger_matches(l, st))
 			return l;
 		linger_free(l);
 		return NULL;
@@ -593,16 +619,10 @@ static void linger_adopt(struct address_space *as, struct lingering *l)
 	as->memfd = l->memfd;
 	engine.lingering_pages -= l->pages; /* frames from now on */
 	fm_free(l);
-	off_t end = (off_t)(as->nr_pages << FM_PAGE_SHIFT);
-	for (off_t pos = 0; pos < end;) {
-		off_t data = lseek(as->memfd, pos, SEEK_DATA);
-		if (data < 0 || data >= end)
-			break;
-		off_t hole = lseek(as->memfd, data, SEEK_HOLE);
-		if (hole < 0 || hole > end)
-			hole = end;
-		for (uint64_t i = (uint64_t)data >> FM_PAGE_SHIFT; i < (uint64_t)hole >> FM_PAGE_SHIFT;
-		     i++) {
+	off_t pos = 0;
+	uint64_t i, last;
+	while (data_run(as->memfd, &pos, (off_t)(as->nr_pages << FM_PAGE_SHIFT), &i, &last)) {
+		for (; i < last; i++) {
 			uint32_t nr = reclaim_reserve(1) ? FM_NIL : frame_alloc();
 			if (nr == FM_NIL || reclaim_prepare(as, i, nr, false)) {
 				if (nr != FM_NIL)
@@ -613,7 +633,6 @@ static void linger_adopt(struct address_space *as, struct lingering *l)
 			}
 			reclaim_insert(nr);
 		}
-		pos = hole;
 	}
 }
 
@@ -631,21 +650,12 @@ uint64_t linger_count(const struct stat *st, uint64_t first, uint64_t end)
 	for (struct lingering *l = lingering; l; l = l->next) {
 		if (l->dev != st->st_dev || l->ino != st->st_ino)
 			continue;
-		if (l->size != (uint64_t)st->st_size || !same_time(&l->mtime, &st->st_mtim) ||
-		    !same_time(&l->ctime, &st->st_ctim))
+		if (!linger_matches(l, st))
 			return 0;
-		uint64_t n = 0;
-		off_t limit = (off_t)(end << FM_PAGE_SHIFT);
-		for (off_t pos = (off_t)(first << FM_PAGE_SHIFT); pos < limit;) {
-			off_t data = lseek(l->memfd, pos, SEEK_DATA);
-			if (data < 0 || data >= limit)
-				break;
-			off_t hole = lseek(l->memfd, data, SEEK_HOLE);
-			if (hole < 0 || hole > limit)
-				hole = limit;
-			n += (uint64_t)(hole - data) >> FM_PAGE_SHIFT;
-			pos = hole;
-		}
+		uint64_t n = 0, i, last;
+		off_t pos = (off_t)(first << FM_PAGE_SHIFT);
+		while (data_run(l->memfd, &pos, (off_t)(end << FM_PAGE_SHIFT), &i, &last))
+			n += last - i;
 		return n;
 	}
 	return 0;
