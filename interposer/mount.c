@@ -25,6 +25,7 @@
  */
 #include "mount.h"
 
+#include "client/client.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -344,14 +345,11 @@ static struct fm_store *object_get(const struct mount_target *t, int flags, bool
 
 static uint64_t object_size(struct fm_store *s);
 
-/* object_truncate - s made size bytes long (store_truncate). In daemon
- * mode the daemon does not resize a store for its clients yet: EOPNOTSUPP
- * unless the size is the object's already. Return: 0 or -errno. */
+/* object_truncate - s made size bytes long: store_truncate, here or in
+ * the daemon (client_store_truncate). Return: 0 or -errno. */
 static int object_truncate(struct fm_store *s, uint64_t size)
 {
-	if (!fm_client_mode())
-		return store_truncate(s, size);
-	return object_size(s) == size ? 0 : -EOPNOTSUPP;
+	return fm_client_mode() ? client_store_truncate(s, size) : store_truncate(s, size);
 }
 
 int mount_open(const struct mount_target *t, int flags)

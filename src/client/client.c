@@ -1787,3 +1787,12 @@ ssize_t client_store_rw(struct fm_store *s, void *buf, size_t count, off_t off, 
 {
 	return bounce_rw(s->handle_fd, buf, count, off, false, write);
 }
+
+/* client_store_truncate - ftruncate of the daemon's store s (through
+ * faultmap run --mount): FMD_FTRUNCATE of its stand-in, which the daemon
+ * turns into store_truncate. Return: 0 or -errno. */
+int client_store_truncate(struct fm_store *s, uint64_t size)
+{
+	struct fmd_req req = {.op = FMD_FTRUNCATE, .a = {size, 0, 0, (uint64_t)s->handle_fd}};
+	return rpc(&req, s->handle_fd, NULL, NULL, NULL, 0);
+}

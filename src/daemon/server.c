@@ -797,9 +797,17 @@ static int do_file(struct client *c, const struct fmd_req *r, int fd, struct fmd
 	if ((r->op == FMD_PREAD || r->op == FMD_PWRITE) &&
 	    (len > FMD_BOUNCE || (!at_pos && off > (uint64_t)INT64_MAX)))
 		return -EINVAL;
-	struct fm_store *s = r->op == FMD_PREAD || r->op == FMD_PWRITE ? store_of_fd(fd) : NULL;
+	struct fm_store *s = r->op == FMD_PREAD || r->op == FMD_PWRITE || r->op == FMD_FTRUNCATE
+				     ? store_of_fd(fd)
+				     : NULL;
 	if (s) { /* a store's stand-in */
-		int err = standin_rw(c, r, fd, s, rep);
+		int err;
+		if (r->op != FMD_FTRUNCATE)
+			err = standin_rw(c, r, fd, s, rep);
+		else if ((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY)
+			err = -EINVAL; /* the kernel's, for an fd not open for writing */
+		else
+			err = store_truncate(s, r->a[0]);
 		store_put(s);
 		return err;
 	}

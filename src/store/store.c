@@ -627,8 +627,8 @@ static ssize_t store_rw(struct fm_store *s, void *buf, size_t count, off_t off, 
  * cache's size (pages past the end dropped, as a file's). A store of fixed
  * size keeps it: EINVAL (a block device's answer), but a size equal to
  * the store's is no change. Return: 0 or -errno. Context: the embedded
- * engine (in daemon mode not yet called: the daemon has no request for
- * it, interposer/mount.c).
+ * engine (in daemon mode the daemon calls it for FMD_FTRUNCATE of a
+ * stand-in: client_store_truncate).
  */
 int store_truncate(struct fm_store *s, uint64_t size)
 {
