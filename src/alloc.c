@@ -98,6 +98,35 @@ static void unlock(void)
 	atomic_store(&owner, 0);
 }
 
+/*
+ * A fork while another thread holds the lock would leave it held for ever
+ * in the child, whose first faultmap call (the atfork handler's
+ * FMD_FORK_ADOPT) then waits with every signal blocked: seen once in
+ * test_fork_while_another_thread_sets_fd_limit_never_hangs. As malloc
+ * does, the lock is taken before the fork and given back on both sides.
+ * Registered first, so its prepare handler runs last, after faultmap's
+ * others have used the allocator (and no holder of this lock waits for
+ * anything they hold). A handler that forks on the thread that holds it
+ * (took == false) leaves it to the interrupted call.
+ */
+static bool fork_took;
+
+static void fork_prepare(void)
+{
+	fork_took = lock();
+}
+
+static void fork_done(void)
+{
+	if (fork_took)
+		unlock();
+}
+
+__attribute__((constructor)) static void alloc_init(void)
+{
+	pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
 /* drain - free what handlers freed meanwhile. Context: the lock. */
 static void drain(void)
 {
