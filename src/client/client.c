@@ -987,9 +987,15 @@ static bool replace_idle_daemon(const struct fmd_rep *rep)
 	struct fmd_rep answer;
 	if (rpc_on(cl.sock, NULL, &stop, NULL, 0, &answer, NULL, NULL, 0))
 		return false;
-	char byte;
-	while (recv(cl.sock, &byte, 1, 0) > 0 || errno == EINTR) /* until it hangs up */
-		;
+	/* Until it hangs up (it exits once it has written back), 5 s at most. */
+	struct timeval limit = {5, 0};
+	setsockopt(cl.sock, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+	for (;;) {
+		char byte;
+		ssize_t r = recv(cl.sock, &byte, 1, 0);
+		if (r <= 0 && !(r < 0 && errno == EINTR))
+			break;
+	}
 	sys_close(cl.sock);
 	cl.sock = -1;
 	for (int i = 0; i < CONNECT_TRIES && kill(cred.pid, 0) == 0; i++) {
