@@ -496,6 +496,7 @@ struct lingering {
 	uint64_t until; /* CLOCK_MONOTONIC_COARSE seconds */
 };
 static struct lingering *lingering;
+static unsigned nr_lingering;
 
 #define LINGER_MAX 4096 /* files */
 
@@ -510,6 +511,7 @@ static void linger_free(struct lingering *l)
 {
 	sys_close(l->memfd);
 	engine.lingering_pages -= l->pages;
+	nr_lingering--;
 	fm_free(l);
 }
 
@@ -559,10 +561,7 @@ static bool linger(struct address_space *as)
 	as->memfd = -1;
 	lingering = l;
 	engine.lingering_pages += l->pages;
-	unsigned n = 0;
-	for (struct lingering *x = lingering; x; x = x->next)
-		n++;
-	if (n > LINGER_MAX)
+	if (++nr_lingering > LINGER_MAX)
 		linger_drop_oldest();
 	return true;
 }
@@ -612,12 +611,13 @@ static struct lingering *linger_find(const struct stat *st)
 	return NULL;
 }
 
-/* linger_adopt - as, new, takes the memfd of l and the pages in it (clean,
- * on the inactive list); a page there is no room for is punched out. */
+/* linger_adopt - as, new, whose memfd is l's, takes the pages in it
+ * (clean, on the inactive list); a page there is no room for is punched
+ * out. l goes. */
 static void linger_adopt(struct address_space *as, struct lingering *l)
 {
-	as->memfd = l->memfd;
 	engine.lingering_pages -= l->pages; /* frames from now on */
+	nr_lingering--;
 	fm_free(l);
 	off_t pos = 0;
 	uint64_t i, last;
@@ -645,20 +645,21 @@ uint64_t linger_evict(const struct stat *st)
 	return n;
 }
 
-uint64_t linger_count(const struct stat *st, uint64_t first, uint64_t end)
+bool linger_count(const struct stat *st, uint64_t first, uint64_t end, uint64_t *pages)
 {
+	*pages = 0;
 	for (struct lingering *l = lingering; l; l = l->next) {
 		if (l->dev != st->st_dev || l->ino != st->st_ino)
 			continue;
 		if (!linger_matches(l, st))
-			return 0;
-		uint64_t n = 0, i, last;
+			return false;
+		uint64_t i, last;
 		off_t pos = (off_t)(first << FM_PAGE_SHIFT);
 		while (data_run(l->memfd, &pos, (off_t)(end << FM_PAGE_SHIFT), &i, &last))
-			n += last - i;
-		return n;
+			*pages += last - i;
+		return true;
 	}
-	return 0;
+	return false;
 }
 
 static int as_create(int fd, const struct stat *st, struct address_space **out)

@@ -202,9 +202,10 @@ struct address_space *as_find(dev_t dev, ino_t ino);
 /* linger_drop_oldest - let go of the oldest lingering file's pages (for
  * room). Return: whether there was one. Context: engine.lock. */
 bool linger_drop_oldest(void);
-/* linger_count - pages of [first, end) that a lingering cache of the file
- * (st: its fstat, still as it was) holds, or 0. Context: engine.lock. */
-uint64_t linger_count(const struct stat *st, uint64_t first, uint64_t end);
+/* linger_count - whether a lingering cache of the file (st: its fstat,
+ * still as it was) exists; *pages: those of [first, end) it holds.
+ * Context: engine.lock. */
+bool linger_count(const struct stat *st, uint64_t first, uint64_t end, uint64_t *pages);
 /* linger_evict - let go of the lingering cache of the file (st). Return:
  * its pages. Context: engine.lock. */
 uint64_t linger_evict(const struct stat *st);

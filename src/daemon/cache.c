@@ -183,8 +183,8 @@ int fmd_cache(struct fmd_locks *locks, const struct fmd_req *r, int fd,
 	}
 	bool lingers = false;
 	if (!as) { /* a file no process maps may linger: its pages are still here */
-		uint64_t n = linger_count(&st, first, end);
-		lingers = n || linger_count(&st, 0, pages);
+		uint64_t n;
+		lingers = linger_count(&st, first, end, &n);
 		if (what == FMD_CACHE_EVICT && lingers) /* whole */
 			info->done = linger_evict(&st);
 		else
