@@ -20,6 +20,10 @@ OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 PIC_OBJS := $(SRCS:src/%.c=$(BUILD)/pic/%.o)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_HELPERS := tests/helpers.c tests/nbdkit.c tests/ceph.c tests/store_tests.c
+TEST_HELPER_OBJS := $(TEST_HELPERS:tests/%.c=$(BUILD)/testobj/%.o)
+TEST_HEADERS := tests/helpers.h tests/nbdkit.h tests/ceph.h tests/store_tests.h
+# Builds (not test runs) use every CPU.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 SRC_HEADERS := $(wildcard src/*.h src/daemon/*.h src/client/*.h src/store/*.h)
 
 # The library's version (include/faultmap.h); the soname changes with the
@@ -100,9 +104,13 @@ $(BUILD)/faultmap.pc: faultmap.pc.in $(BUILD)/install-dirs include/faultmap.h
 	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' $< > $@
 
-$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) tests/helpers.h tests/nbdkit.h tests/ceph.h tests/store_tests.h $(BUILD)/libfaultmap.a $(TEST_EXTRA)
+# The tests' helpers are compiled once per build, not into every test.
+$(BUILD)/testobj/%.o: tests/%.c $(TEST_HEADERS) include/faultmap.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests $(if $(TEST_EXTRA),-Ibench) $< $(TEST_HELPERS) $(filter %.c,$(TEST_EXTRA)) $(BUILD)/libfaultmap.a $(LDLIBS) -o $@
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests -c $< -o $@
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJS) $(TEST_HEADERS) $(BUILD)/libfaultmap.a $(TEST_EXTRA)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests $(if $(TEST_EXTRA),-Ibench) $< $(TEST_HELPER_OBJS) $(filter %.c,$(TEST_EXTRA)) $(BUILD)/libfaultmap.a $(LDLIBS) -o $@
 # The RADOS tests load librados (C++) with dlopen: ASan's __cxa_throw
 # interceptor finds the real one only if libstdc++ is there from the start
 # (else its CHECK fails at librados's first exception).
@@ -145,7 +153,8 @@ demo: $(BUILD)/scene
 # The whole suite: the normal build, the CLI and real programs under
 # faultmap run (scripts), then ASan+UBSan, then TSan.
 test: check check-scripts asan tsan
-check: all $(TESTS)
+check:
+	$(MAKE) -j$(JOBS) all $(TESTS)
 	tests/run.sh $(BUILD)/tests
 check-scripts: all
 	FAULTMAP_BUILD=$(abspath $(BUILD)) tests/run.sh tests/cli
