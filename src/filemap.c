@@ -160,6 +160,41 @@ static ssize_t read_to_bounce(struct file_op *op, char *bounce, size_t len, uint
 }
 
 /*
+ * copy_from_user_by_kernel - copy len bytes from the program's buffer user
+ * into mine with the kernel's own copy_from_user: a write of them to a
+ * scratch memfd, then a read back. process_vm_readv wants pages the program
+ * may read (VM_READ); a write(2) reads pages that are only writable or
+ * only executable too, as the hardware does. Return: bytes copied (short at
+ * the first page the kernel refuses).
+ */
+static size_t copy_from_user_by_kernel(void *mine, uintptr_t user, size_t len)
+{
+	int fd = memfd_create("faultmap-copy", MFD_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = sys_pwrite(fd, (const void *)(user + done), len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	size_t got = 0;
+	while (got < done) {
+		ssize_t n = sys_pread(fd, (char *)mine + got, done - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	sys_close(fd);
+	return got;
+}
+
+/*
  * user_copy - copy len bytes between the engine's buffer mine and the
  * program's buffer user, in the direction of to_user, as the kernel's
  * copy_to_user/copy_from_user would: through process_vm_writev/readv on
@@ -183,8 +218,11 @@ size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user)
 			done += (size_t)n;
 			continue;
 		}
-		if (n == 0 || errno == EFAULT)
+		if ((n == 0 || errno == EFAULT) && to_user)
 			return done;
+		if (n == 0 || errno == EFAULT) /* unreadable, or only not VM_READ? */
+			return done + copy_from_user_by_kernel((char *)mine + done, user + done,
+							      len - done);
 		if (errno == EINTR || errno == ENOMEM)
 			continue;
 		if (errno == ENOSYS || errno == EPERM) {

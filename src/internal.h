@@ -331,6 +331,7 @@ void vma_move(struct vma *vma, uintptr_t start);
 void vma_merge_range(struct mm *mm, uintptr_t start, uintptr_t end);
 bool vma_range_covered(struct mm *mm, uintptr_t start, uintptr_t end);
 int kernel_vma_at(uintptr_t addr, uintptr_t *end);
+void kernel_vma_from(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 struct mm *mm_new(int uffd);
 struct mm *mm_dup(struct mm *parent, int uffd);
 void mm_unserve_child(struct mm *mm);

@@ -521,7 +521,7 @@ static int walk_range(struct mm *mm, uintptr_t start, uintptr_t end, bool carve,
  * int), and the kernel's "unmapped_error". */
 struct msync_walk {
 	int flags;
-	int unmapped; /* -ENOMEM: a hole was skipped (not with plain MS_SYNC) */
+	int unmapped; /* -ENOMEM: a hole was skipped */
 };
 
 static int msync_vma(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
@@ -551,9 +551,12 @@ static int msync_gap(uintptr_t lo, uintptr_t hi, void *arg)
 	struct msync_walk *w = arg;
 	if (sys_msync((void *)lo, hi - lo, w->flags) == 0)
 		return 0;
-	if (errno != ENOMEM || w->flags == MS_SYNC)
+	if (errno != ENOMEM)
 		return -errno; /* the kernel stops there */
-	w->unmapped = -ENOMEM; /* and goes on past a hole */
+	/* and goes on past a hole, to say ENOMEM at the end unless a later
+	 * mapping fails otherwise (MS_ASYNC alone stops there, but can fail
+	 * no other way) */
+	w->unmapped = -ENOMEM;
 	return 0;
 }
 
@@ -984,56 +987,43 @@ int mm_reregister_near(struct mm *mm, uintptr_t lo, uintptr_t hi)
 	}
 }
 
-/* range_mapped - whether every page of [lo, hi) is mapped (msync says
- * ENOMEM for a hole). */
-static bool range_mapped(uintptr_t lo, uintptr_t hi)
-{
-	return lo >= hi || sys_msync((void *)lo, hi - lo, MS_ASYNC) == 0 || errno != ENOMEM;
-}
-
 /* move_range - mremap of [old, old + len) to [to, to + len) when it holds
- * several mappings (Linux 6.17 on moves them all, but not views registered
- * with a userfaultfd): without a hole in the range, the target is
- * unmapped and each mapping moved in turn, faultmap's views keeping their
- * records, registered again. A view the kernel holds as several vmas (a
- * record does not follow the splits of a protection or a hint) moves one
- * vma at a time. Return: to, or MAP_FAILED with errno. Context: both
- * locks. */
+ * several mappings. Linux 6.17 on moves them all, one vma after the other
+ * (but not views registered with a userfaultfd): the first page must be
+ * mapped; a hole after it is passed over, and the target's pages facing it
+ * stay as they were. So here: each of the kernel's vmas in turn, the
+ * target's part facing it unmapped first, and faultmap's records in it
+ * following it (a record does not follow the splits of a protection or a
+ * hint, and the kernel may merge two views into one vma), registered
+ * again. Return: to, or MAP_FAILED with errno. Context: both locks. */
 static void *move_range(struct mm *mm, void *old, size_t len, uintptr_t to)
 {
-	uintptr_t start = (uintptr_t)old, end = start + len, at = start;
-	int err = vma_carve(mm, start, end);
-	if (err)
-		return fail_ptr(err);
-	for (struct vma *v = mm->vmas; v && v->vm_start < end; v = v->mm_next) {
-		if (v->vm_end <= start)
-			continue;
-		if (!range_mapped(at, v->vm_start))
-			return fail_ptr(-EFAULT);
-		at = v->vm_end;
-	}
-	if (!range_mapped(at, end))
+	uintptr_t start = (uintptr_t)old, end = start + len, at = start, lo, hi;
+	if (kernel_vma_at(start, &hi), !hi)
 		return fail_ptr(-EFAULT);
-	err = unmap_both(mm, to, to + len);
-	at = start;
+	int err = vma_carve(mm, start, end);
 	while (!err && at < end) {
-		struct vma *v = mm->vmas;
-		while (v && v->vm_end <= at)
-			v = v->mm_next;
-		uintptr_t hi = !v || v->vm_start >= end ? end : v->vm_start > at ? v->vm_start
-										   : v->vm_end;
-		bool view = v && v->vm_start <= at;
-		uintptr_t kend;
-		kernel_vma_at(at, &kend);
-		if (view && kend > at && kend < hi && !(err = vma_split(v, kend)))
-			hi = kend;
-		if (err)
-			break;
-		if (sys_mremap((void *)at, hi - at, hi - at, MREMAP_MAYMOVE | MREMAP_FIXED,
-			       (void *)(at - start + to)) == MAP_FAILED)
+		kernel_vma_from(at, &lo, &hi);
+		if (!hi || lo >= end)
+			break; /* a hole to the end */
+		at = lo > at ? lo : at;
+		hi = hi < end ? hi : end;
+		for (struct vma *v = mm->vmas; v && v->vm_start < hi && !err; v = v->mm_next)
+			if (v->vm_end > hi)
+				err = vma_split(v, hi);
+		if (!err)
+			err = unmap_both(mm, at - start + to, hi - start + to);
+		if (!err && sys_mremap((void *)at, hi - at, hi - at, MREMAP_MAYMOVE | MREMAP_FIXED,
+				       (void *)(at - start + to)) == MAP_FAILED)
 			err = -errno;
-		else if (view)
-			vma_move(v, at - start + to);
+		for (struct vma *v = mm->vmas; !err && v;) {
+			if (v->vm_start >= at && v->vm_end <= hi) {
+				vma_move(v, v->vm_start - start + to);
+				v = mm->vmas; /* the list is in address order */
+			} else {
+				v = v->mm_next;
+			}
+		}
 		at = hi;
 	}
 	if (!err)
@@ -1074,7 +1064,7 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 	if (!engine.started || engine.forked_child || (start & (FM_PAGE_SIZE - 1)) ||
 	    (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) ||
 	    ((flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) && !(flags & MREMAP_MAYMOVE)) ||
-	    new_len == 0 || (old_size && !old_len) || new_len >= FM_TASK_SIZE ||
+	    new_len == 0 || new_len >= FM_TASK_SIZE ||
 	    old_len >= FM_TASK_SIZE ||
 	    (fixed && ((to & (FM_PAGE_SIZE - 1)) || to > FM_TASK_SIZE - new_len ||
 		       (start + old_len > to && to + new_len > start))))
@@ -1094,6 +1084,17 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 		ours |= v->vm_end > start;
 	int err = 0;
 	struct vma *vma = NULL;
+	uintptr_t kend = 0;
+	if (ours && fixed && !(flags & MREMAP_DONTUNMAP) && old_len == new_len &&
+	    (kernel_vma_at(start, &kend), kend < start + old_len)) {
+		/* Several vmas, as Linux 6.17 on moves them: not by the kernel,
+		 * which would move those before the first view, then refuse it
+		 * (EFAULT), the move left half done. */
+		void *p = move_range(mm, old_address, old_len, to);
+		pthread_mutex_unlock(&engine.lock);
+		map_lock_drop(&mask);
+		return p;
+	}
 	if (ours && fixed && !(flags & MREMAP_DONTUNMAP) && old_len) {
 		/* The kernel finds the mapping to move (one mapping from start
 		 * for what is kept), then unmaps the target and the tail a
@@ -1131,6 +1132,8 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 			map_lock_drop(&mask);
 			return p;
 		}
+		if (!err && new_len > old_len && (kernel_vma_at(start, &kend), kend < start + old_len))
+			err = -EFAULT; /* the kernel grows one vma, and would leave the target */
 		if (!err)
 			err = unmap_both(mm, to, to + new_len);
 		if (!err && new_len < old_len) {
@@ -1183,6 +1186,13 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 		}
 		if (p == MAP_FAILED)
 			err = -errno;
+		if (p != MAP_FAILED && !ours && fixed) {
+			/* The kernel's own mapping moved over faultmap's: they
+			 * lose their records. */
+			pthread_mutex_lock(&engine.lock);
+			err = mm_unmap_range(mm, to, to + new_len);
+			pthread_mutex_unlock(&engine.lock);
+		}
 	}
 	if (!err && vma) {
 		pthread_mutex_lock(&engine.lock);

@@ -267,6 +267,26 @@ int kernel_vma_at(uintptr_t addr, uintptr_t *end)
 	return prot;
 }
 
+/* kernel_vma_from - the first of the kernel's vmas (this process's) that
+ * ends after addr, from /proc/self/maps: its bounds in *lo and *hi (both 0
+ * if none). */
+void kernel_vma_from(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	*lo = *hi = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		uintptr_t l, h;
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &l, &h) == 2 && h > addr) {
+			*lo = l;
+			*hi = h;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
 /* own_copy - whether the page at addr is this process's private copy
  * (anonymous, present or swapped), from /proc/self/pagemap (fd pm).
  * Return: 1, 0, or -1 if pagemap cannot tell. */

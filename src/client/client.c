@@ -1353,31 +1353,38 @@ static void *kernel_mremap(void *old_address, size_t old_size, size_t new_size, 
 }
 
 /* move_vmas - MREMAP_FIXED of [start, start + len) to [to, to + len) when
- * the kernel finds several vmas there (Linux 6.17 on moves them all, but
- * not views registered with a userfaultfd): without a hole in the range,
- * the target is unmapped and each vma moved in turn, a view's records with
- * it (FMD_MREMAP registers it again). Return: to, or MAP_FAILED with
- * errno. Context: map_lock. */
+ * the kernel finds several vmas there. Linux 6.17 on moves them all, one
+ * after the other (but not views registered with a userfaultfd): the first
+ * page must be mapped; a hole after it is passed over, and the target's
+ * pages facing it stay as they were. So here: each vma in turn, the
+ * target's part facing it unmapped first, a view's records with it
+ * (FMD_MREMAP registers it again). Return: to, or MAP_FAILED with errno.
+ * Context: map_lock. */
 static void *move_vmas(uintptr_t start, size_t len, uintptr_t to)
 {
-	uintptr_t end = start + len, at, hi;
-	for (at = start; at < end; at = hi)
-		if (kernel_vma_at(at, &hi), !hi)
-			return fail_ptr(-EFAULT);
-	int err = sys_munmap((void *)to, len) < 0 ? -errno : forget(to, len);
-	for (at = start; !err && at < end; at = hi) {
-		kernel_vma_at(at, &hi);
+	uintptr_t end = start + len, at = start, lo, hi;
+	if (kernel_vma_at(start, &hi), !hi)
+		return fail_ptr(-EFAULT);
+	int err = 0;
+	while (!err && at < end) {
+		kernel_vma_from(at, &lo, &hi);
+		if (!hi || lo >= end)
+			break; /* a hole to the end */
+		at = lo > at ? lo : at;
 		hi = hi < end ? hi : end;
+		uintptr_t dst = to + (at - start);
+		err = sys_munmap((void *)dst, hi - at) < 0 ? -errno : forget(dst, hi - at);
 		bool view = false;
-		err = touches(at, hi - at, &view);
+		if (!err)
+			err = touches(at, hi - at, &view);
 		if (!err && sys_mremap((void *)at, hi - at, hi - at, MREMAP_MAYMOVE | MREMAP_FIXED,
-				       (void *)(to + (at - start))) == MAP_FAILED)
+				       (void *)dst) == MAP_FAILED)
 			err = -errno;
-		struct fmd_req req = {.op = FMD_MREMAP,
-				      .a = {at, hi - at, to + (at - start), hi - at}};
+		struct fmd_req req = {.op = FMD_MREMAP, .a = {at, hi - at, dst, hi - at}};
 		struct fmd_rep rep;
 		if (!err && view)
 			err = rpc(&req, -1, &rep, NULL, NULL, 0);
+		at = hi;
 	}
 	return err ? fail_ptr(err) : (void *)to;
 }
@@ -1388,8 +1395,11 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 	uintptr_t start = (uintptr_t)old_address, to = (uintptr_t)new_address;
 	size_t old_len = page_round(old_size), new_len = page_round(new_size);
 	bool t = false;
-	if (cl.started && !(start & (FM_PAGE_SIZE - 1)) && old_len && start + old_len > start) {
-		int err = touches(start, old_len, &t);
+	/* An old_size that rounds to 0 asks for a duplicate: its first page
+	 * says whose mapping it is. */
+	size_t span = old_len ? old_len : FM_PAGE_SIZE;
+	if (cl.started && !(start & (FM_PAGE_SIZE - 1)) && start + span > start) {
+		int err = touches(start, span, &t);
 		if (err)
 			return fail_ptr(err);
 	}
@@ -1397,9 +1407,19 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 	 * faultmap refuses (as in embedded mode): duplication (old_size 0)
 	 * and MREMAP_DONTUNMAP of a faultmap mapping. */
 	if (!t || !new_len || (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) ||
-	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)))
-		return sys_mremap(old_address, old_size, new_size, flags, new_address);
-	if (flags & MREMAP_DONTUNMAP)
+	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE))) {
+		if (t || !cl.started || !(flags & MREMAP_FIXED))
+			return sys_mremap(old_address, old_size, new_size, flags, new_address);
+		/* The kernel's own mapping may move over faultmap's: their
+		 * records go. */
+		sigset_t old;
+		lock_take(&map_lock, &old);
+		void *p = sys_mremap(old_address, old_size, new_size, flags, new_address);
+		int err = p == MAP_FAILED ? 0 : forget(to, new_len);
+		lock_drop(&map_lock, &old);
+		return err ? fail_ptr(err) : p;
+	}
+	if ((flags & MREMAP_DONTUNMAP) || !old_len)
 		return fail_ptr(-EINVAL);
 	sigset_t old;
 	lock_take(&map_lock, &old);
@@ -1468,9 +1488,21 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 		guard = (uintptr_t)r;
 		to = guard + FM_PAGE_SIZE;
 	}
+	uintptr_t kend = 0;
+	bool apart = !(to & (FM_PAGE_SIZE - 1)) && to <= FM_TASK_SIZE - new_len &&
+		     (to + new_len <= start || start + old_len <= to); /* else EINVAL */
+	if (!guard && old_len == new_len && apart &&
+	    (kernel_vma_at(start, &kend), kend < start + old_len)) {
+		/* Several vmas, as Linux 6.17 on moves them: not by the
+		 * kernel, which would move those before the first view, then
+		 * refuse it (EFAULT), the move left half done. */
+		p = move_vmas(start, old_len, to);
+		err = p == MAP_FAILED ? -errno : 0;
+		goto out;
+	}
 	p = kernel_mremap(old_address, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)to);
 	if (p == MAP_FAILED && errno == EFAULT && !guard && old_len == new_len) {
-		p = move_vmas(start, old_len, to); /* several vmas, as Linux 6.17 on */
+		p = move_vmas(start, old_len, to); /* views the kernel merged */
 		err = p == MAP_FAILED ? -errno : 0;
 		goto out;
 	}
