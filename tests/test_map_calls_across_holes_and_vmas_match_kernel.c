@@ -96,10 +96,10 @@ static long page_state(const unsigned char *p)
 	struct iovec local = {buf, PS}, remote = {(void *)p, PS};
 	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != PS)
 		return -2;
-	long h = 5381;
+	uint64_t h = 5381;
 	for (size_t i = 0; i < PS; i++)
 		h = h * 33 + buf[i];
-	return h & 0x7fffffffffffL;
+	return (long)(h & 0x7fffffffffffULL);
 }
 
 #define MAX_PAGES 16
@@ -378,6 +378,8 @@ int main(void)
 		fprintf(stderr, "the files differ at the end\n");
 		failures++;
 	}
+	free(a);
+	free(b);
 	for (int i = 0; i < 2; i++) {
 		close(sides[i].fd);
 		close(sides[i].ro);
