@@ -106,12 +106,14 @@ static const struct {
      "                   daemon logs to daemon.log in the runtime directory.\n"
      "  --if-not-running exit 0, silently, if your daemon already runs.\n"
      "  --stop           write every dirty page back and stop your daemon.\n"},
-    {"cache", "faultmap cache [--offset N] [--length N] [--json] [--touch | --evict | --lock] FILE",
+    {"cache", "faultmap cache [--offset N] [--length N] [--json] [--touch | --evict | --lock] PATH...",
      "What vmtouch does to the kernel's page cache, done to your faultmap\n"
      "daemon's (the cache of daemon mode). Without an action: how much of\n"
      "FILE (or of the range) the daemon caches: resident pages, bytes and\n"
      "percent, dirty and locked pages. FILE is opened here and its descriptor\n"
-     "sent to the daemon: you act only on files you can read.\n"
+     "sent to the daemon: you act only on files you can read. A directory is\n"
+     "walked: every regular file under it, symbolic links not followed, and\n"
+     "the totals; so are several PATHs.\n"
      "  --offset N  the range starts at byte N (rounded down to a page; sizes\n"
      "              as 64K, 2M). Default 0.\n"
      "  --length N  the range is N bytes long (rounded up to pages). Default:\n"

@@ -229,6 +229,18 @@ group_node() {
 in_group_ns() { unshare -m sh -c 'mount --bind "$1" /dev/userfaultfd && shift && exec "$@"' sh "$UFFD_NODE" "$@"; }
 as_member() { in_group_ns setpriv --reuid=nobody --regid=nogroup --groups="$UFFD_GID" "$@"; }
 
+# wait_locked FILE PID - wait (20 s at most) until faultmap cache --lock,
+# running as PID, has said in FILE that it holds its locks; fail if it
+# exits first or never says so.
+wait_locked() {
+	for _ in $(seq 200); do
+		grep -q '^Locked until interrupted' "$1" && return 0
+		kill -0 "$2" 2>/dev/null || { cat "$1"; fail "cache --lock exited"; }
+		sleep 0.1
+	done
+	cat "$1"; fail "cache --lock never locked"
+}
+
 # private_daemon_dir - a runtime directory of the test's own
 # (XDG_RUNTIME_DIR=$TMP/runtime), so that a daemon started there is the
 # test's; stopped at exit. daemon_stop_clean stops it and fails if its

@@ -34,11 +34,7 @@ check evict 'o["first_page"] == 2 and o["pages"] == 2 and o["evicted_pages"] == 
 "$FM" cache --lock --json "$TMP/f" >"$TMP/lock.out" 2>"$TMP/lock.err" &
 pid=$!
 PIDS+=("$pid")
-for _ in $(seq 200); do
-	grep -q '^Locked until interrupted' "$TMP/lock.err" && break
-	sleep 0.1
-done
-grep -q '^Locked until interrupted' "$TMP/lock.err" || { cat "$TMP/lock.err"; fail "--lock --json never locked"; }
+wait_locked "$TMP/lock.err" "$pid"
 cp "$TMP/lock.out" "$TMP/out"
 check lock 'o["read_pages"] == 2 and o["locked_pages"] == 25 and o["locked_total_pages"] == 25'
 kill -TERM "$pid"

@@ -52,12 +52,7 @@ lock() {
 	"$FM" cache --lock --length 800K "$TMP/f" >"$1" 2>&1 &
 	LOCK_PID=$!
 	PIDS+=("$LOCK_PID")
-	for _ in $(seq 200); do
-		grep -q '^Locked until interrupted' "$1" && return 0
-		kill -0 "$LOCK_PID" 2>/dev/null || { cat "$1"; fail "cache --lock exited"; }
-		sleep 0.1
-	done
-	cat "$1"; fail "cache --lock never locked"
+	wait_locked "$1" "$LOCK_PID"
 }
 
 lock "$TMP/lock1.log"

@@ -6,8 +6,9 @@
 # command; a range (--offset/--length, rounded out to pages) reports only
 # its pages; --evict of a range drops exactly its pages; --touch of a file
 # bigger than the budget (2 MiB: 512 pages) cycles through it and leaves
-# at most the budget resident; a directory or a missing file is an error
-# (exit 1); two actions are a usage error (exit 2).
+# at most the budget resident; a device or a missing file is an error
+# (exit 1; a directory is walked: test_cache_of_directory_walks_its_files_
+# without_following_links.sh); two actions are a usage error (exit 2).
 . "$(dirname "$0")/lib.sh"
 private_daemon_dir
 head -c 1048576 /dev/urandom >"$TMP/f"
@@ -47,7 +48,7 @@ expect_exit 0 "$FM" cache "$TMP/f"
 r=$(sed -nE 's/^ Resident Pages: ([0-9]+)\/256 .*/\1/p' "$TMP/out")
 [ -n "$r" ] && [ "$r" -lt 224 ] || { cat "$TMP/out"; fail "the scan of big evicted nothing of f: '$r'"; }
 
-expect_exit 1 "$FM" cache "$TMP"
+expect_exit 1 "$FM" cache /dev/null
 expect_out 'not a regular file'
 expect_exit 1 "$FM" cache "$TMP/none"
 expect_out 'No such file'
