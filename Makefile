@@ -176,7 +176,8 @@ tsan:
 # leaves the rule out. And the systemd user unit that runs the daemon
 # (contrib/faultmap.service, with BINDIR's faultmap; systemd reads
 # /usr/lib/systemd/user and /usr/local/lib/systemd/user);
-# SYSTEMDUSERUNITDIR= leaves it out.
+# SYSTEMDUSERUNITDIR= leaves it out. `make uninstall` removes all of it,
+# then the directories install created, where empty.
 MAN_PAGES := $(patsubst man/%,%,$(wildcard man/man1/*.1 man/man3/*.3 man/man7/*.7))
 INSTALLED := $(BINDIR)/faultmap $(LIBDIR)/libfaultmap.a $(LIBDIR)/libfaultmap.so.$(VERSION) \
 	$(LIBDIR)/$(SONAME) $(LIBDIR)/libfaultmap.so $(INCLUDEDIR)/faultmap.h \
@@ -194,8 +195,16 @@ LDCONFIG ?= ldconfig
 $(BUILD)/install/ldprobe: $(BUILD)/libfaultmap.so
 	@mkdir -p $(@D)
 	echo 'int main(void) { return 0; }' | $(CC) -x c - -o $@ -L$(BUILD) -Wl,--no-as-needed -lfaultmap $(LDLIBS)
+# The directories install makes; those it created (not there before) are
+# listed in CREATED_DIRS, and uninstall removes them again if they are
+# empty (scripts/install-dirs.sh).
+INSTALL_DIRS = $(addprefix $(DESTDIR),$(BINDIR) $(LIBDIR) $(INCLUDEDIR) $(PKGCONFIGDIR) \
+	$(PRELOADDIR) $(MANDIR)/man1 $(MANDIR)/man3 $(MANDIR)/man7 $(UDEVRULESDIR) \
+	$(SYSTEMDUSERUNITDIR))
+CREATED_DIRS = $(BUILD)/install/created-dirs
 install: all $(BUILD)/install/faultmap $(BUILD)/install/faultmap.service \
 		$(if $(DESTDIR),,$(BUILD)/install/ldprobe)
+	scripts/install-dirs.sh record $(CREATED_DIRS) $(INSTALL_DIRS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(PRELOADDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
@@ -227,6 +236,7 @@ endif
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(PRELOADDIR)
+	scripts/install-dirs.sh remove $(CREATED_DIRS) $(INSTALL_DIRS)
 
 clean:
 	rm -rf build
