@@ -493,8 +493,7 @@ int cmd_cache(int argc, char **argv)
 			paths[npaths++] = argv[i];
 		} else if (!strcmp(a, "--")) {
 			dashdash = true;
-		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			print_command_help(stdout, "cache");
+		} else if (help_or_version("cache", a)) {
 			free(paths);
 			return 0;
 		} else if (!strcmp(a, "--offset")) {

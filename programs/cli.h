@@ -33,6 +33,10 @@ int print_command_help(FILE *f, const char *cmd);
 void print_manual(FILE *f);
 /* print_version - "faultmap MAJOR.MINOR (git REV)" to f. */
 void print_version(FILE *f);
+/* help_or_version - an option every command takes: --help or -h prints
+ * cmd's help, --version or -V the version, on stdout. Return: true if arg
+ * was one of them (the command then exits 0). */
+bool help_or_version(const char *cmd, const char *arg);
 /* usage_error - "faultmap: <message>" and cmd's synopsis on stderr; exit 2. */
 _Noreturn void usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -126,8 +126,7 @@ int cmd_daemon(int argc, char **argv)
 	bool foreground = false, stop = false;
 	const char *budget = NULL;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			print_command_help(stdout, "daemon");
+		if (help_or_version("daemon", argv[i])) {
 			return 0;
 		} else if (!strcmp(argv[i], "--foreground")) {
 			foreground = true;

@@ -457,8 +457,7 @@ int cmd_doctor(int argc, char **argv)
 			json = true;
 			continue;
 		}
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			print_command_help(stdout, "doctor");
+		if (help_or_version("doctor", argv[i])) {
 			return 0;
 		}
 		usage_error("doctor", "unexpected argument '%s'", argv[i]);

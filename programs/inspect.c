@@ -337,8 +337,7 @@ int cmd_inspect(int argc, char **argv)
 			if (++i >= argc || !argv[i][0])
 				usage_error("inspect", "--svg needs a FILE");
 			svg = argv[i];
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			print_command_help(stdout, "inspect");
+		} else if (help_or_version("inspect", argv[i])) {
 			return 0;
 		} else if (argv[i][0] == '-' || pid_text) {
 			usage_error("inspect", "unexpected argument '%s'", argv[i]);

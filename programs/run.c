@@ -193,8 +193,7 @@ int cmd_run(int argc, char **argv)
 			/* Where the cache lives (FAULTMAP_MODE; faultmap-daemon(1)). */
 			if (setenv("FAULTMAP_MODE", argv[i] + 2, 1))
 				return 1;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			print_command_help(stdout, "run");
+		} else if (help_or_version("run", argv[i])) {
 			return 0;
 		} else {
 			usage_error("run", "unknown option '%s'", argv[i]);

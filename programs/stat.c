@@ -483,8 +483,7 @@ int cmd_stat(int argc, char **argv)
 					    argv[i]);
 		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			print_command_help(stdout, "stat");
+		} else if (help_or_version("stat", argv[i])) {
 			return 0;
 		} else {
 			add_wanted(argv[i]);

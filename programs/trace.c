@@ -288,8 +288,7 @@ int cmd_trace(int argc, char **argv)
 			if (++i >= argc || !argv[i][0])
 				usage_error("trace", "-o needs a FILE");
 			out_path = argv[i];
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			print_command_help(stdout, "trace");
+		} else if (help_or_version("trace", argv[i])) {
 			return 0;
 		} else {
 			usage_error("trace", "unknown option '%s'", argv[i]);

@@ -137,7 +137,8 @@ static const struct {
      "              none runs.\n"},
     {"help", "faultmap help [COMMAND]",
      "Print this manual, or COMMAND's part of it. Also: faultmap --help,\n"
-     "faultmap COMMAND --help. faultmap --version prints the version.\n"},
+     "faultmap COMMAND --help. faultmap --version (or COMMAND --version)\n"
+     "prints the version.\n"},
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -217,6 +218,18 @@ void print_version(FILE *f)
 	if (FM_GIT_REV[0])
 		fprintf(f, " (git %s)", FM_GIT_REV);
 	fputc('\n', f);
+}
+
+/* help_or_version - see cli.h. */
+bool help_or_version(const char *cmd, const char *arg)
+{
+	if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
+		print_command_help(stdout, cmd);
+	else if (!strcmp(arg, "--version") || !strcmp(arg, "-V"))
+		print_version(stdout);
+	else
+		return false;
+	return true;
 }
 
 /* usage_error - see cli.h. */
