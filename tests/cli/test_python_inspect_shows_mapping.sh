@@ -2,7 +2,8 @@
 # NEEDS THE INTERPOSER. A real program (/usr/bin/python3, mmap module) under
 # faultmap run shows up in faultmap stat, and faultmap inspect draws its
 # mapped file: 64 pages, the pages it read resident, page 0 dirty, one
-# shared vma over pages 0-63.
+# shared vma over pages 0-63; the counts of one are singular ("1 file
+# cached", "1 vma", "1 char = 1 page").
 set -u
 . "$(dirname "$0")/lib.sh"
 require_interposer
@@ -16,6 +17,8 @@ expect_out "^$pid +python3 "
 expect_out "^ +[0-9.]+ KiB +[1-9][0-9]*/64 +[0-9.]+% +4\\.0 KiB .*  $data\$"
 expect_exit 0 "$FM" inspect "$pid"
 expect_out "^file [0-9]+  $data\$"
+expect_out '^process [0-9]+: budget [0-9]+ pages \([^)]*\), 1 file cached$'
+expect_out '^  i_mmap +1 vma \(the reverse map\)'
 expect_out '1 char = 1 page'
 expect_out '^ +0   D[RD]'
 expect_out 'pgoff 0 -> pages 0-63, mm 0, shared rw$'
