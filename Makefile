@@ -154,7 +154,8 @@ demo: $(BUILD)/scene
 # faultmap run (scripts), then ASan+UBSan, then TSan.
 test: check check-scripts asan tsan
 check:
-	$(MAKE) -j$(JOBS) all $(TESTS)
+	@echo "make -j$(JOBS) all and the tests in $(BUILD)"
+	@$(MAKE) -j$(JOBS) all $(TESTS)
 	tests/run.sh $(BUILD)/tests
 check-scripts: all
 	FAULTMAP_BUILD=$(abspath $(BUILD)) tests/run.sh tests/cli

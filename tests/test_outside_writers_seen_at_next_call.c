@@ -75,7 +75,9 @@ static FILE *to_outside, *from_outside;
 static void outside_start(void)
 {
 	int in[2], out[2];
-	CHECK(pipe(in) == 0 && pipe(out) == 0);
+	/* Close-on-exec: the writer must not keep the write end of its own
+	 * input, or it never sees EOF and outlives the test. */
+	CHECK(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0);
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
