@@ -332,6 +332,15 @@ void vma_merge_range(struct mm *mm, uintptr_t start, uintptr_t end);
 bool vma_range_covered(struct mm *mm, uintptr_t start, uintptr_t end);
 int kernel_vma_at(uintptr_t addr, uintptr_t *end);
 void kernel_vma_from(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
+/* populate_advice - how MAP_POPULATE fills a mapping, as the kernel's
+ * populate does: a private writable one is written (each page becomes the
+ * mapping's own copy at once, blind to later writes to the file), any
+ * other is read. */
+static inline int populate_advice(int flags, int prot)
+{
+	return (flags & MAP_TYPE) == MAP_PRIVATE && (prot & PROT_WRITE) ? MADV_POPULATE_WRITE
+									: MADV_POPULATE_READ;
+}
 struct mm *mm_new(int uffd);
 struct mm *mm_dup(struct mm *parent, int uffd);
 void mm_unserve_child(struct mm *mm);

@@ -1147,7 +1147,7 @@ void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 		return fail_ptr(err);
 	}
 	if (flags & MAP_POPULATE)
-		(void)sys_madvise(p, len, MADV_POPULATE_READ);
+		(void)sys_madvise(p, len, populate_advice(flags, prot));
 	errno = saved;
 	return p;
 }
