@@ -20,6 +20,14 @@
  * object shares one cache). Its fds are new opens of the store's stand-in
  * with the program's access mode, recognised by (dev, ino).
  *
+ * An fd this image did not open (inherited across an exec, received from
+ * another process) may be of a stand-in of another image or process: its
+ * memfd's name (store_standin) gives the URL of its store, which is opened
+ * again here, and the fd's (dev, ino) is then an alias of that store
+ * (reattach). A stand-in whose store cannot be opened again is an alias
+ * of "unreachable": every call on it fails with EIO, never the empty
+ * stand-in's bytes.
+ *
  * No allocation before a call is known to be ours: the mounts are parsed
  * into static storage.
  */
@@ -60,7 +68,7 @@ static char env_copy[MOUNT_ENV_MAX];
 static pthread_once_t mounts_once = PTHREAD_ONCE_INIT;
 
 struct object {
-	char *url;
+	char *url; /* NULL: an alias of s (reattach) */
 	struct fm_store *s;
 	dev_t dev;
 	ino_t ino;
@@ -69,6 +77,10 @@ struct object {
 static struct object objects[OBJECTS_MAX];
 static _Atomic size_t nr_objects; /* objects[0..n) are complete */
 static pthread_mutex_t objects_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The store of the stand-ins that cannot be opened again (never opened;
+ * only its address is used). */
+static struct fm_store unreachable;
 
 /* file_url_path - the path of file:///path or file:/path, or NULL. */
 static const char *file_url_path(const char *url)
@@ -311,7 +323,7 @@ static struct fm_store *object_get(const struct mount_target *t, int flags, bool
 	pthread_mutex_lock(&objects_lock);
 	size_t n = atomic_load(&nr_objects);
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(objects[i].url, t->name)) {
+		if (objects[i].url && !strcmp(objects[i].url, t->name)) {
 			pthread_mutex_unlock(&objects_lock);
 			return objects[i].s;
 		}
@@ -394,10 +406,71 @@ int mount_open(const struct mount_target *t, int flags)
 	return (int)syscall(SYS_openat, AT_FDCWD, path, flags & keep, 0);
 }
 
+/* add_alias - (dev, ino) is s's too, from now on. */
+static void add_alias(dev_t dev, ino_t ino, struct fm_store *s)
+{
+	pthread_mutex_lock(&objects_lock);
+	size_t n = atomic_load(&nr_objects), i = 0;
+	while (i < n && (objects[i].dev != dev || objects[i].ino != ino))
+		i++;
+	if (i == n && n < OBJECTS_MAX) { /* full: reattach again next time */
+		objects[n] = (struct object){NULL, s, dev, ino};
+		atomic_store(&nr_objects, n + 1);
+	}
+	pthread_mutex_unlock(&objects_lock);
+}
+
+/*
+ * reattach - the store of fd (stat st), a stand-in of a store this image
+ * did not open, found again by the URL in its memfd's name, or
+ * &unreachable if it cannot be (a name cut short, a store that does not
+ * open now); NULL if fd is no stand-in. The store is opened as
+ * object_get opens one, writable if it can be.
+ */
+static struct fm_store *reattach(int fd, const struct stat *st)
+{
+	static const char pre[] = "/memfd:" FM_STANDIN_NAME, cut[] = "/memfd:" FM_STANDIN_CUT,
+			  tail[] = " (deleted)";
+	char link[64], target[FM_STANDIN_NAME_MAX + 32];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return NULL;
+	target[n] = '\0';
+	bool whole = !strncmp(target, pre, strlen(pre));
+	if (!whole && strncmp(target, cut, strlen(cut)))
+		return NULL;
+	size_t len = (size_t)n;
+	if (len >= strlen(tail) && !strcmp(target + len - strlen(tail), tail))
+		target[len -= strlen(tail)] = '\0';
+	struct fm_store *s = &unreachable;
+	struct mount_target t = {.what = MOUNT_OBJECT};
+	const char *url = target + strlen(whole ? pre : cut);
+	int saved = errno, why = ENAMETOOLONG; /* a URL cut short */
+	if (whole && strlen(url) < sizeof(t.name)) {
+		strcpy(t.name, url);
+		t.nbd = !strncmp(url, "nbd", 3);
+		int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
+		bool made;
+		s = object_get(&t, fl < 0 ? O_RDONLY : fl & O_ACCMODE, &made);
+		why = errno;
+		if (!s)
+			s = &unreachable;
+	}
+	errno = saved;
+	if (s == &unreachable)
+		fprintf(stderr, "faultmap: fd %d is an object of %s%s, which cannot be opened "
+				"here (%s): its calls fail with EIO\n",
+			fd, url, whole ? "" : "...", strerror(why));
+	if (s->dev != st->st_dev || s->ino != st->st_ino)
+		add_alias(st->st_dev, st->st_ino, s);
+	return s;
+}
+
 struct fm_store *mount_store_of(int fd)
 {
 	size_t n = atomic_load(&nr_objects);
-	if (!n || fd < 0 || fd_kept(fd))
+	if (fd < 0 || (!n && !mounted()) || fd_kept(fd))
 		return NULL;
 	struct stat st;
 	if (syscall(SYS_fstat, fd, &st) < 0)
@@ -405,7 +478,36 @@ struct fm_store *mount_store_of(int fd)
 	for (size_t i = 0; i < n; i++)
 		if (objects[i].dev == st.st_dev && objects[i].ino == st.st_ino)
 			return objects[i].s;
-	return NULL;
+	/* A stand-in is a memfd: a regular file without a name. */
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 0)
+		return NULL;
+	return reattach(fd, &st);
+}
+
+bool mount_unreachable(const struct fm_store *s)
+{
+	if (s != &unreachable)
+		return false;
+	errno = EIO;
+	return true;
+}
+
+int mount_fd_to_map(struct fm_store *s, int fd)
+{
+	struct stat st;
+	if (syscall(SYS_fstat, fd, &st) < 0)
+		return -1;
+	if (st.st_dev == s->dev && st.st_ino == s->ino)
+		return fd;
+	int acc = (int)syscall(SYS_fcntl, fd, F_GETFL);
+	if (acc < 0)
+		return -1;
+	acc &= O_ACCMODE;
+	if (acc == O_RDWR && !s->writable)
+		acc = O_RDONLY; /* a shared writable mapping: EACCES */
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->handle_fd);
+	return (int)syscall(SYS_openat, AT_FDCWD, path, acc | O_CLOEXEC, 0);
 }
 
 static mode_t object_mode(const struct fm_store *s)
@@ -419,22 +521,28 @@ static uint64_t object_size(struct fm_store *s)
 	return n < 0 ? 0 : (uint64_t)n;
 }
 
-void mount_fix_stat(struct fm_store *s, struct stat *st)
+int mount_fix_stat(struct fm_store *s, struct stat *st)
 {
+	if (mount_unreachable(s))
+		return -1;
 	uint64_t size = object_size(s);
 	st->st_size = (off_t)size;
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	st->st_mode = object_mode(s);
 	st->st_nlink = 1;
+	return 0;
 }
 
-void mount_fix_statx(struct fm_store *s, struct statx *stx)
+int mount_fix_statx(struct fm_store *s, struct statx *stx)
 {
+	if (mount_unreachable(s))
+		return -1;
 	uint64_t size = object_size(s);
 	stx->stx_size = size;
 	stx->stx_blocks = (size + 511) / 512;
 	stx->stx_mode = (uint16_t)object_mode(s);
 	stx->stx_nlink = 1;
+	return 0;
 }
 
 /* object_of - the store of t's object, opened if need be (as a stat
@@ -454,8 +562,7 @@ int mount_stat(const struct mount_target *t, struct stat *st)
 	struct fm_store *s = object_of(t);
 	if (!s || syscall(SYS_fstat, s->handle_fd, st) < 0)
 		return -1;
-	mount_fix_stat(s, st);
-	return 0;
+	return mount_fix_stat(s, st);
 }
 
 int mount_statx(const struct mount_target *t, unsigned int mask, struct statx *stx)
@@ -463,8 +570,7 @@ int mount_statx(const struct mount_target *t, unsigned int mask, struct statx *s
 	struct fm_store *s = object_of(t);
 	if (!s || syscall(SYS_statx, s->handle_fd, "", AT_EMPTY_PATH, mask, stx) < 0)
 		return -1;
-	mount_fix_statx(s, stx);
-	return 0;
+	return mount_fix_statx(s, stx);
 }
 
 int mount_access(const struct mount_target *t, int mode)
@@ -490,6 +596,8 @@ int mount_access(const struct mount_target *t, int mode)
 ssize_t mount_rw(struct fm_store *s, int fd, void *buf, size_t count, off_t off, bool at_pos,
 		 bool write)
 {
+	if (mount_unreachable(s))
+		return -1;
 	if (!at_pos && off < 0) {
 		errno = EINVAL;
 		return -1;
@@ -517,6 +625,8 @@ ssize_t mount_rw(struct fm_store *s, int fd, void *buf, size_t count, off_t off,
 
 off_t mount_lseek(struct fm_store *s, int fd, off_t off, int whence)
 {
+	if (mount_unreachable(s))
+		return -1;
 	if (whence != SEEK_END && whence != SEEK_DATA && whence != SEEK_HOLE)
 		return (off_t)syscall(SYS_lseek, fd, off, whence);
 	off_t size = (off_t)object_size(s), to;
@@ -541,6 +651,8 @@ off_t mount_lseek(struct fm_store *s, int fd, off_t off, int whence)
 
 int mount_truncate(struct fm_store *s, int fd, off_t length)
 {
+	if (mount_unreachable(s))
+		return -1;
 	int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
 	if (fl < 0) {
 		errno = EBADF;

@@ -55,14 +55,28 @@ int mount_statx(const struct mount_target *t, unsigned int mask, struct statx *s
 int mount_access(const struct mount_target *t, int mode);
 
 /* mount_store_of - the store whose object fd is open on (any fd of it:
- * dups, inherited), or NULL. Cheap when nothing is mounted. */
+ * dups; an fd of another image's stand-in, inherited across an exec,
+ * whose store is opened again here), or NULL. Cheap when nothing is
+ * mounted. The store may be one that cannot be opened again: every
+ * mount_ call on it fails with EIO (mount_unreachable). */
 struct fm_store *mount_store_of(int fd);
+
+/* mount_unreachable - whether s is the store of stand-ins that cannot be
+ * opened again (then errno is EIO). */
+bool mount_unreachable(const struct fm_store *s);
+
+/* mount_fd_to_map - the fd to give fm_mmap for a mapping of fd, an fd of
+ * s: fd itself, or (an fd of another image's stand-in) a new fd of s's
+ * stand-in with fd's access mode, for the caller to close. Return: the
+ * fd, or -1 with errno. */
+int mount_fd_to_map(struct fm_store *s, int fd);
 
 /* mount_fix_stat, mount_fix_statx - what fstat of such an fd tells: the
  * stand-in's, with the store's size, a regular file's mode (0644, 0444
- * for a read-only store) and one link. */
-void mount_fix_stat(struct fm_store *s, struct stat *st);
-void mount_fix_statx(struct fm_store *s, struct statx *stx);
+ * for a read-only store) and one link. Return: 0, or -1 with EIO
+ * (mount_unreachable). */
+int mount_fix_stat(struct fm_store *s, struct stat *st);
+int mount_fix_statx(struct fm_store *s, struct statx *stx);
 
 /* mount_rw - read(2)/pread(2) (write: write, pwrite) of fd, an object's:
  * at its position if at_pos. Return: bytes, or -1 with errno. */

@@ -108,23 +108,39 @@ static bool serves(int prot, int flags, int fd)
 	return !engine.forked_child;
 }
 
-/* mount_mmap - mmap of an object under faultmap run --mount: faultmap's or
- * none (the kernel would map the empty stand-in): ENODEV, the kernel's
- * answer for a file that cannot be mapped, for an executable mapping, a
- * flag faultmap does not serve, or an engine that cannot run. */
-static void *mount_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+/* mount_mmap - mmap of fd, an fd of s, an object under faultmap run
+ * --mount: faultmap's or none (the kernel would map the empty stand-in):
+ * ENODEV, the kernel's answer for a file that cannot be mapped, for an
+ * executable mapping, a flag faultmap does not serve, or an engine that
+ * cannot run; EIO for a stand-in whose store cannot be opened again. An fd
+ * of another image's stand-in (inherited across an exec) is mapped as an
+ * fd of s's own with its access mode (mount_fd_to_map). */
+static void *mount_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset,
+			struct fm_store *s)
 {
+	if (mount_unreachable(s))
+		return MAP_FAILED;
 	if ((prot & PROT_EXEC) || !fm_mmap_serves(flags) || fm_start() || engine.forked_child) {
 		errno = ENODEV;
 		return MAP_FAILED;
 	}
-	return fm_mmap(addr, length, prot, flags, fd, offset);
+	int map_fd = mount_fd_to_map(s, fd);
+	if (map_fd < 0)
+		return MAP_FAILED;
+	void *p = fm_mmap(addr, length, prot, flags, map_fd, offset);
+	if (map_fd != fd) {
+		int err = errno;
+		syscall(SYS_close, map_fd);
+		errno = err;
+	}
+	return p;
 }
 
 EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
 {
-	if (!(flags & MAP_ANONYMOUS) && mount_store_of(fd))
-		return mount_mmap(addr, length, prot, flags, fd, offset);
+	struct fm_store *s = flags & MAP_ANONYMOUS ? NULL : mount_store_of(fd);
+	if (s)
+		return mount_mmap(addr, length, prot, flags, fd, offset, s);
 	if (!serves(prot, flags, fd))
 		return sys_mmap(addr, length, prot, flags, fd, offset);
 	return fm_mmap(addr, length, prot, flags, fd, offset);
@@ -787,9 +803,9 @@ static int stat_any(int dirfd, const char *path, int flags, unsigned int mask, s
 			return -1;
 		struct fm_store *s = mount_store_of(dirfd);
 		if (s && stx)
-			mount_fix_statx(s, stx);
-		else if (s)
-			mount_fix_stat(s, st);
+			return mount_fix_statx(s, stx);
+		if (s)
+			return mount_fix_stat(s, st);
 		return 0;
 	}
 	struct mount_target t;

@@ -102,6 +102,16 @@ static int nbd_err(void)
 	return e > 0 ? -e : -EIO;
 }
 
+/* io_err - nbd_err of a command (read, write, flush) on a connection: EIO
+ * for one that is gone (libnbd: EINVAL or ENOTCONN for a handle no longer
+ * connected, as after its server died; a command's arguments are never
+ * bad), as the kernel's nbd device. */
+static int io_err(void)
+{
+	int e = nbd_err();
+	return e == -EINVAL || e == -ENOTCONN ? -EIO : e;
+}
+
 /* conn_take - a connection no other thread uses, waiting for one. */
 static struct nbd_conn *conn_take(struct nbd_store *ns)
 {
@@ -134,11 +144,11 @@ static bool wait_cmd(struct nbd_handle *h, struct nbd_cmd *cmd)
 		if (r == 1)
 			return true;
 		if (r < 0) {
-			cmd->err = nbd_err();
+			cmd->err = io_err();
 			return true;
 		}
 		if (lib.nbd_poll(h, -1) < 0) {
-			cmd->err = nbd_err();
+			cmd->err = io_err();
 			return false;
 		}
 	}
@@ -161,7 +171,7 @@ static void run_cmds(struct nbd_conn *c, struct nbd_cmd *cmds, size_t n, bool wr
 					    : lib.nbd_aio_pread(c->h, cmd->buf, cmd->len, cmd->off,
 							    NBD_NULL_COMPLETION, 0);
 			if (cmd->cookie < 0)
-				cmd->err = nbd_err();
+				cmd->err = io_err();
 		}
 		struct nbd_cmd *cmd = &cmds[done++];
 		if (dead && !cmd->err)
@@ -247,7 +257,7 @@ static int nbd_sync(struct fm_store *s)
 	if (!ns->can_flush)
 		return 0;
 	struct nbd_conn *c = conn_take(ns);
-	int err = lib.nbd_flush(c->h, 0) < 0 ? nbd_err() : 0;
+	int err = lib.nbd_flush(c->h, 0) < 0 ? io_err() : 0;
 	conn_give(ns, c);
 	return err;
 }

@@ -13,9 +13,10 @@
  *
  * The parameters exist for daemon mode: the client writes what it takes
  * from its environment into the URL (s3_url_here) before the URL travels to
- * the daemon in the client's 0600 bounce memfd. The store's name (its
- * memfd's, /proc/PID/maps, the tools, every message) is s3://bucket/key
- * alone: the URL with its keys is never shown nor logged.
+ * the daemon in the client's 0600 bounce memfd. The store's name
+ * (/proc/PID/maps, the tools, every message) is s3://bucket/key alone,
+ * its stand-in memfd's the URL without key_id, secret and token
+ * (url_without_secrets): the URL with its keys is never shown nor logged.
  *
  * A store maps one version of the object: the ETag seen at open. Every
  * read is a ranged GET with If-Match on that ETag, so a page read after the
@@ -763,6 +764,31 @@ static int setup(struct s3_store *st, const struct s3_url *u)
 	return ok ? 0 : -ENOMEM;
 }
 
+/* url_without_secrets - url with no key_id, secret or token parameter,
+ * into out[size] (cut if need be): what the stand-in's name may show, and
+ * a process with the keys in its environment can open again. */
+static void url_without_secrets(const char *url, char *out, size_t size)
+{
+	size_t pre = strcspn(url, "?"), k = 0;
+	if (pre >= size)
+		pre = size - 1;
+	memcpy(out, url, pre);
+	k = pre;
+	for (const char *a = url[pre] ? url + pre + 1 : NULL; a; a = strchr(a, '&')) {
+		a += *a == '&';
+		size_t len = strcspn(a, "&");
+		if (!strncmp(a, "key_id=", 7) || !strncmp(a, "secret=", 7) || !strncmp(a, "token=", 6))
+			continue;
+		if (k + 1 + len >= size)
+			break;
+		char sep = k == pre ? '?' : '&';
+		out[k++] = sep;
+		memcpy(out + k, a, len);
+		k += len;
+	}
+	out[k] = '\0';
+}
+
 /* s3_store_open - the store of an s3 URL. flags: O_RDONLY, or O_RDWR (an
  * object up to S3_WRITE_MAX); no O_CREAT (EINVAL: an object is made by a
  * PUT of its own). Return: 0 or -errno. */
@@ -810,7 +836,9 @@ int s3_store_open(const char *url, int flags, struct fm_store **out)
 	}
 	if (!err) {
 		store_measure(&st->s);
-		err = store_standin(&st->s, name, writable);
+		char again[FM_STANDIN_NAME_MAX + 1];
+		url_without_secrets(url, again, sizeof(again));
+		err = store_standin(&st->s, again, writable);
 	}
 	if (err) {
 		s3_store_destroy(&st->s);

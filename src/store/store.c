@@ -53,12 +53,20 @@ int store_init(struct fm_store *s, const struct fm_store_ops *ops, const char *u
  * and the kernel something to check fm_mmap_store's arguments against;
  * opened read-only for a read-only store, so that a shared writable mapping
  * is refused with EACCES, as for a file. Kept out of the program's reach.
+ * Its name is FM_STANDIN_NAME followed by url, a URL that opens the store
+ * again (never with secrets in it), so that a program's fd of it carried
+ * across an exec finds its object again (interposer/mount.c); a url too
+ * long for a memfd's name is cut, after FM_STANDIN_CUT instead.
  * Return: 0 or -errno (destroy closes what was made).
  */
 int store_standin(struct fm_store *s, const char *url, bool writable)
 {
-	char name[64];
-	snprintf(name, sizeof(name), "faultmap-store:%.40s", url);
+	char name[FM_STANDIN_NAME_MAX + 1];
+	bool whole = strlen(FM_STANDIN_NAME) + strlen(url) <= FM_STANDIN_NAME_MAX;
+	size_t k = strlen(strcpy(name, whole ? FM_STANDIN_NAME : FM_STANDIN_CUT));
+	size_t n = strnlen(url, FM_STANDIN_NAME_MAX - k);
+	memcpy(name + k, url, n);
+	name[k + n] = '\0';
 	int fd = memfd_create(name, MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;

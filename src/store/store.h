@@ -123,6 +123,12 @@ int store_init(struct fm_store *s, const struct fm_store_ops *ops, const char *u
 	       const char *name, bool writable);
 void store_fini(struct fm_store *s);
 int store_standin(struct fm_store *s, const char *url, bool writable);
+/* A stand-in memfd's name: FM_STANDIN_NAME and a URL that opens its store,
+ * or FM_STANDIN_CUT and the start of a longer one; at most
+ * FM_STANDIN_NAME_MAX bytes (memfd_create's limit). */
+#define FM_STANDIN_NAME "faultmap-store:"
+#define FM_STANDIN_CUT "faultmap-store-cut:"
+#define FM_STANDIN_NAME_MAX 249
 uint64_t store_clock_us(void);
 void store_set_latency(struct fm_store *s, uint64_t us);
 void store_measure(struct fm_store *s);

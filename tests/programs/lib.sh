@@ -282,6 +282,18 @@ start_nbdkit() {
 	fail "nbdkit did not serve $2 in 30 s"
 }
 
+# mount_export ORIG MODE - the next runs in MODE (embedded or daemon) on
+# a fresh copy of ORIG ($WORK/export.img), served by nbdkit and mounted at
+# $WORK/mnt/disk.img (RUN_OPTS).
+mount_export() {
+	note "mode $2"
+	[ "$2" = daemon ] && [ -z "${_daemon:-}" ] && use_daemon
+	cp "$1" "$WORK/export.img" || fail "cp"
+	rm -f "$WORK/nbd.sock"
+	start_nbdkit "$WORK/export.img" "$WORK/nbd.sock"
+	RUN_OPTS=(--"$2" --mount "$WORK/mnt/disk.img=nbd+unix:///?socket=$WORK/nbd.sock")
+}
+
 # stop_nbdkit - stop the nbdkit of start_nbdkit, if it runs.
 stop_nbdkit() {
 	if [ -n "$NBDKIT_PID" ]; then

@@ -19,12 +19,7 @@ cd "$WORK/kern" && run_kernel "$WORK/prog" disk.img missing >"$WORK/kern.out"
 cat "$WORK/kern.out" >&2
 
 for mode in embedded daemon; do
-	note "mode $mode"
-	[ $mode = daemon ] && use_daemon
-	cp "$WORK/orig.img" "$WORK/export.img" || fail "cp"
-	rm -f "$WORK/nbd.sock"
-	start_nbdkit "$WORK/export.img" "$WORK/nbd.sock"
-	RUN_OPTS=(--$mode --mount "$WORK/mnt/disk.img=nbd+unix:///?socket=$WORK/nbd.sock")
+	mount_export "$WORK/orig.img" $mode
 	cd "$WORK/fm" && run_fm 256K "$WORK/prog" "$WORK/mnt/disk.img" "$WORK/mnt/missing" >"$WORK/fm.out"
 	cat "$WORK/fm.out" >&2
 	same_output "$WORK/kern.out" "$WORK/fm.out" "mount_io's output ($mode)"
