@@ -34,7 +34,8 @@
  * recursion through malloc.
  *
  * What stdio (fread/fwrite) and other libc-internal calls do bypasses the
- * interposer: glibc calls the kernel directly there.
+ * interposer: glibc calls the kernel directly there; but a FILE of an
+ * object under a mount is one of stdio.c, whose I/O is the mount layer's.
  */
 #include "client/client.h"
 #include "internal.h"
@@ -930,6 +931,18 @@ EXPORT int access(const char *path, int mode)
 EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
 {
 	return access_at(dirfd, path, mode, flags);
+}
+
+/* euidaccess, eaccess - access with the effective ids (glibc's call the
+ * kernel themselves: GNU sort checks its inputs with them). */
+EXPORT int euidaccess(const char *path, int mode)
+{
+	return access_at(AT_FDCWD, path, mode, AT_EACCESS);
+}
+
+EXPORT int eaccess(const char *path, int mode)
+{
+	return access_at(AT_FDCWD, path, mode, AT_EACCESS);
 }
 
 /* ---- the engine's fds ----------------------------------------------------- */

@@ -23,15 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ c[i]) * 0x100000001b3ULL;
-	return h;
-}
-
-#define FNV0 0xcbf29ce484222325ULL
+#include "mount_prog.h"
 
 static const char *errname(int e)
 {
@@ -45,12 +37,6 @@ static const char *errname(int e)
 	case EINVAL: return "EINVAL";
 	default: return strerror(e);
 	}
-}
-
-static void die(const char *what)
-{
-	printf("FAILED %s: %s\n", what, strerror(errno));
-	exit(1);
 }
 
 /* read_all - the file from offset 0 with read() in pieces of 12345
