@@ -388,6 +388,27 @@ out:
 	return err;
 }
 
+static int forget_hole(uintptr_t lo, uintptr_t hi, void *arg)
+{
+	(void)arg;
+	return mm_unmap_range(engine_self(), lo, hi);
+}
+
+/* failed_fixed - a MAP_FIXED mmap at [addr, addr + len) failed: the kernel
+ * may have unmapped what was there first; faultmap's records of what is
+ * gone go too. errno is kept. Context: the map lock. */
+static void failed_fixed(void *addr, size_t len)
+{
+	uintptr_t lo = (uintptr_t)addr;
+	if ((lo & (FM_PAGE_SIZE - 1)) || len > FM_TASK_SIZE || lo > FM_TASK_SIZE - len)
+		return; /* refused before the kernel unmapped anything */
+	int saved = errno;
+	pthread_mutex_lock(&engine.lock);
+	(void)kernel_holes((uintptr_t)addr, (uintptr_t)addr + len, forget_hole, NULL);
+	pthread_mutex_unlock(&engine.lock);
+	errno = saved;
+}
+
 bool fm_mmap_serves(int flags)
 {
 	return !(flags & FM_KERNEL_MAP_FLAGS);
@@ -417,6 +438,8 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 			pthread_mutex_lock(&engine.lock);
 			err = mm_unmap_range(engine_self(), (uintptr_t)p, (uintptr_t)p + len);
 			pthread_mutex_unlock(&engine.lock);
+		} else if (p == MAP_FAILED && (flags & MAP_FIXED) && len) {
+			failed_fixed(addr, len);
 		}
 		map_lock_drop(&mask);
 		if (err) {
@@ -431,6 +454,8 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 	 * ignores for a file (MAP_UNINITIALIZED, unknown bits) are ignored. */
 	void *p = sys_mmap(addr, length, prot, flags & ~MAP_POPULATE, fd, offset);
 	if (p == MAP_FAILED) {
+		if ((flags & MAP_FIXED) && len)
+			failed_fixed(addr, len);
 		map_lock_drop(&mask);
 		return MAP_FAILED;
 	}

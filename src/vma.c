@@ -287,6 +287,26 @@ void kernel_vma_from(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
 		fclose(f);
 }
 
+/* kernel_holes - call forget(a, b, arg) for each stretch [a, b) of
+ * [lo, hi) that the kernel maps nothing in (from /proc/self/maps): where a
+ * failed MAP_FIXED mmap left a hole, as Linux may (the old mappings were
+ * unmapped before the file refused the new one). Return: the first
+ * failure of forget, or 0. */
+int kernel_holes(uintptr_t lo, uintptr_t hi, int (*forget)(uintptr_t, uintptr_t, void *),
+		 void *arg)
+{
+	int err = 0;
+	for (uintptr_t at = lo; at < hi && !err;) {
+		uintptr_t vlo, vhi;
+		kernel_vma_from(at, &vlo, &vhi);
+		uintptr_t end = !vhi || vlo >= hi ? hi : vlo;
+		if (end > at)
+			err = forget(at, end, arg);
+		at = vhi && vhi > end ? vhi : end;
+	}
+	return err;
+}
+
 /* own_copy - whether the page at addr is this process's private copy
  * (anonymous, present or swapped), from /proc/self/pagemap (fd pm).
  * Return: 1, 0, or -1 if pagemap cannot tell. */

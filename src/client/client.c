@@ -1081,6 +1081,26 @@ static int forget(uintptr_t start, size_t len)
 	return rpc_reporting(&req);
 }
 
+static int forget_hole(uintptr_t lo, uintptr_t hi, void *arg)
+{
+	(void)arg;
+	return forget(lo, hi - lo);
+}
+
+/* failed_fixed - a MAP_FIXED mmap at [addr, addr + len) failed: the kernel
+ * may have unmapped what was there first; the daemon forgets what is gone.
+ * errno is kept. Context: map_lock. */
+static void failed_fixed(void *addr, size_t len)
+{
+	uintptr_t lo = (uintptr_t)addr;
+	if ((lo & (FM_PAGE_SIZE - 1)) || len > FM_TASK_SIZE || lo > FM_TASK_SIZE - len)
+		return; /* refused before the kernel unmapped anything */
+	int saved = errno;
+	if (cl.started)
+		(void)kernel_holes((uintptr_t)addr, (uintptr_t)addr + len, forget_hole, NULL);
+	errno = saved;
+}
+
 void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
 {
 	int saved = errno;
@@ -1095,12 +1115,16 @@ void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 		if (p != MAP_FAILED && (flags & MAP_FIXED) && (err = forget((uintptr_t)p, len))) {
 			sys_munmap(p, len);
 			p = fail_ptr(err);
+		} else if (p == MAP_FAILED && (flags & MAP_FIXED) && len) {
+			failed_fixed(addr, len);
 		}
 		lock_drop(&map_lock, &old);
 		return p;
 	}
 	void *p = sys_mmap(addr, length, prot, flags & ~MAP_POPULATE, fd, offset);
 	if (p == MAP_FAILED) {
+		if ((flags & MAP_FIXED) && len)
+			failed_fixed(addr, len);
 		lock_drop(&map_lock, &old);
 		return MAP_FAILED;
 	}
