@@ -22,6 +22,9 @@
  *    on) moves each vma and leaves the target's pages facing a hole as
  *    they were; faultmap said EFAULT, or, in daemon mode, moved the first
  *    vma and then failed;
+ *  - MADV_REMOVE over a length past the user address space stops at the
+ *    first mapping as the kernel does (the daemon refused the length:
+ *    EINVAL; seed 461);
  *  - mremap with an old size that rounds to 0 (a duplicate) of a faultmap
  *    mapping is refused with EINVAL in both modes (not done, README); in
  *    embedded mode it made a duplicate that faultmap did not know.
@@ -338,6 +341,24 @@ static void same_size_move(const char *layout)
 	free(b);
 }
 
+/* MADV_REMOVE from a private mapping of the file over a length that runs
+ * past the user address space: the kernel stops at the mapping (EACCES:
+ * not shared and writable); the daemon refused the length (EINVAL). */
+static void madvise_remove_past_the_address_space(void)
+{
+	long r[2];
+	int e[2];
+	for (int i = 0; i < 2; i++) {
+		unsigned char *p = map(&sides[i], NULL, 2 * PS, PROT_READ, MAP_PRIVATE, sides[i].fd, 0);
+		errno = 0;
+		r[i] = sides[i].fm ? fm_madvise(p, (size_t)1 << 62, MADV_REMOVE)
+				   : madvise(p, (size_t)1 << 62, MADV_REMOVE);
+		e[i] = errno;
+		unmap(&sides[i], p, 2 * PS);
+	}
+	same_result("MADV_REMOVE past the address space", r[0], e[0], r[1], e[1]);
+}
+
 static void duplicate_of_faultmap_mapping_is_refused(void)
 {
 	unsigned char *p = map(&sides[1], NULL, 2 * PS, PROT_READ, MAP_SHARED, sides[1].fd, 0);
@@ -372,6 +393,7 @@ int main(void)
 	for (size_t k = 0; k < sizeof(layouts) / sizeof(layouts[0]); k++)
 		same_size_move(layouts[k]);
 	duplicate_of_faultmap_mapping_is_refused();
+	madvise_remove_past_the_address_space();
 	size_t s0, s1;
 	unsigned char *a = slurp(sides[0].path, &s0), *b = slurp(sides[1].path, &s1);
 	if (s0 != s1 || memcmp(a, b, s0)) {

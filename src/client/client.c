@@ -1227,6 +1227,10 @@ int client_msync(void *addr, size_t length, int flags)
 /* touches - whether [start, start+len) holds a faultmap mapping. */
 static int touches(uintptr_t start, size_t len, bool *out)
 {
+	len = user_part(start, len); /* faultmap maps nothing above */
+	*out = false;
+	if (!len)
+		return 0;
 	struct fmd_req req = {.op = FMD_TOUCHES, .a = {start, len}};
 	struct fmd_rep rep;
 	int err = rpc(&req, -1, &rep, NULL, NULL, 0);
@@ -1242,6 +1246,13 @@ static int touches(uintptr_t start, size_t len, bool *out)
 static int madvise_remove(uintptr_t start, uintptr_t end)
 {
 	int unmapped = 0;
+	/* Above the user address space nothing is mapped: a hole, ENOMEM
+	 * at the end, unless something below fails first. */
+	size_t user = user_part(start, end - start);
+	if (user < end - start) {
+		unmapped = -ENOMEM;
+		end = start + user;
+	}
 	for (uintptr_t at = start; at < end;) {
 		struct fmd_req req = {.op = FMD_MADVISE, .a = {at, end - at, MADV_REMOVE}};
 		struct fmd_rep rep;
