@@ -11,9 +11,10 @@
 #    read at the shared position, pread, SEEK_END, pwrite, shared mappings
 #    read and written (msync).
 # Each compared line for line with the kernel on a local copy, and the NBD
-# export's file (nbdkit's file plugin) with that copy after. Then, the
-# server stopped, an inherited fd whose store cannot be opened again fails
-# with EIO (cat: "Input/output error"), never reads the empty stand-in. In
+# export's file (nbdkit's file plugin) with that copy after. An inherited
+# fd whose store cannot be opened again fails with EIO (cat: "Input/output
+# error"), never reads the empty stand-in: a URL too long for the
+# stand-in's name (an export name of 240 bytes), and the server stopped. In
 # embedded and in daemon mode, under a 256K budget (the export is 1 MiB).
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -65,7 +66,13 @@ for mode in embedded daemon; do
 	cat "$WORK/fm.out" >&2
 	same_output "$WORK/kern.out" "$WORK/fm.out" "the output ($mode)"
 	expect_served 262144 "$stats" "$STATS"
-	cd "$WORK" && run_fm 256K bash "$WORK/gone.sh" "$WORK/mnt/disk.img" "$NBDKIT_PID" "$WORK/gone.err" >"$WORK/gone.out"
+	long=$(printf 'x%.0s' $(seq 240))
+	RUN_OPTS+=(--mount "$WORK/mnt/long.img=nbd+unix:///$long?socket=$WORK/nbd.sock")
+	cd "$WORK" && run_fm 256K bash -c 'if cat <"$1" >/dev/null 2>"$2"; then echo read; else echo failed; fi' \
+		_ "$WORK/mnt/long.img" "$WORK/long.err" >"$WORK/long.out"
+	[ "$(cat "$WORK/long.out")" = failed ] && grep -q "Input/output error" "$WORK/long.err" ||
+		fail "an object with a URL too long for its stand-in's name ($mode): $(cat "$WORK/long.out" "$WORK/long.err")"
+	run_fm 256K bash "$WORK/gone.sh" "$WORK/mnt/disk.img" "$NBDKIT_PID" "$WORK/gone.err" >"$WORK/gone.out"
 	[ "$(cat "$WORK/gone.out")" = "cat failed" ] || fail "with the server gone ($mode): $(cat "$WORK/gone.out")"
 	grep -q "Input/output error" "$WORK/gone.err" ||
 		fail "with the server gone ($mode), cat said: $(cat "$WORK/gone.err")"
