@@ -765,8 +765,9 @@ static int setup(struct s3_store *st, const struct s3_url *u)
 }
 
 /* url_without_secrets - url with no key_id, secret or token parameter,
- * into out[size] (cut if need be): what the stand-in's name may show, and
- * a process with the keys in its environment can open again. */
+ * into out[size] (size > strlen(url) leaves nothing out): what the
+ * stand-in's name may show, and a process with the keys in its environment
+ * can open again. */
 static void url_without_secrets(const char *url, char *out, size_t size)
 {
 	size_t pre = strcspn(url, "?"), k = 0;
@@ -836,9 +837,14 @@ int s3_store_open(const char *url, int flags, struct fm_store **out)
 	}
 	if (!err) {
 		store_measure(&st->s);
-		char again[FM_STANDIN_NAME_MAX + 1];
-		url_without_secrets(url, again, sizeof(again));
-		err = store_standin(&st->s, again, writable);
+		/* never longer than url: store_standin cuts it, if need be */
+		char *again = malloc(strlen(url) + 1);
+		err = again ? 0 : -ENOMEM;
+		if (again) {
+			url_without_secrets(url, again, strlen(url) + 1);
+			err = store_standin(&st->s, again, writable);
+			free(again);
+		}
 	}
 	if (err) {
 		s3_store_destroy(&st->s);

@@ -6,7 +6,9 @@
 # mapping, writes it through the mapping (msync: a whole-object PUT),
 # pwrite() and write(), and sees a missing object as ENOENT, exactly as the
 # kernel run on a local copy; the object, fetched with curl, then equals
-# that copy. Both modes, a 256K budget.
+# that copy; an fd of it that bash carries across an exec (`cat <&3`) reads
+# it (its stand-in's name, the URL without the keys, opens it again), and
+# that name holds neither key. Both modes, a 256K budget.
 set -u
 . "$(dirname "$0")/lib.sh"
 setup
@@ -30,4 +32,12 @@ for mode in embedded daemon; do
 	expect_served 262144
 	s3 GET /fmbucket/obj -o "$WORK/back.bin" || fail "GET obj"
 	same_output "$WORK/kern/obj" "$WORK/back.bin" "the object after the run ($mode)"
+	cksum <"$WORK/kern/obj" >"$WORK/kern.sum"
+	run_fm 256K bash -c 'exec 3<"$1"; cat <&3 | cksum' _ "$WORK/mnt/obj" >"$WORK/fm.sum"
+	same_output "$WORK/kern.sum" "$WORK/fm.sum" "cat of an fd carried across an exec ($mode)"
+	run_fm 256K bash -c 'exec 3<"$1"; readlink /proc/self/fd/3' _ "$WORK/mnt/obj" >"$WORK/name"
+	note "the stand-in: $(cat "$WORK/name")"
+	grep -q "^/memfd:faultmap-store:s3://fmbucket/obj" "$WORK/name" || fail "the stand-in's name ($mode)"
+	! grep -q -e "$AWS_SECRET_ACCESS_KEY" -e "$AWS_ACCESS_KEY_ID" "$WORK/name" ||
+		fail "the stand-in's name shows a key ($mode)"
 done
