@@ -427,25 +427,42 @@ static void add_alias(dev_t dev, ino_t ino, struct fm_store *s)
  * open now); NULL if fd is no stand-in. The store is opened as
  * object_get opens one, writable if it can be.
  */
-static struct fm_store *reattach(int fd, const struct stat *st)
+static const char standin_pre[] = "/memfd:" FM_STANDIN_NAME,
+		  standin_cut[] = "/memfd:" FM_STANDIN_CUT;
+
+/* standin_url - if fd (stat st) is a stand-in: its URL (from its name:
+ * store_standin), into target[size] (FM_STANDIN_NAME_MAX + 32), and
+ * *whole (false: the URL was cut short), else NULL. */
+static const char *standin_url(int fd, const struct stat *st, char *target, size_t size,
+			       bool *whole)
 {
-	static const char pre[] = "/memfd:" FM_STANDIN_NAME, cut[] = "/memfd:" FM_STANDIN_CUT,
-			  tail[] = " (deleted)";
-	char link[64], target[FM_STANDIN_NAME_MAX + 32];
+	static const char tail[] = " (deleted)";
+	if (!S_ISREG(st->st_mode) || st->st_nlink != 0) /* a memfd has no link */
+		return NULL;
+	char link[64];
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	ssize_t n = readlink(link, target, size - 1);
 	if (n <= 0)
 		return NULL;
 	target[n] = '\0';
-	bool whole = !strncmp(target, pre, strlen(pre));
-	if (!whole && strncmp(target, cut, strlen(cut)))
+	*whole = !strncmp(target, standin_pre, strlen(standin_pre));
+	if (!*whole && strncmp(target, standin_cut, strlen(standin_cut)))
 		return NULL;
 	size_t len = (size_t)n;
 	if (len >= strlen(tail) && !strcmp(target + len - strlen(tail), tail))
-		target[len -= strlen(tail)] = '\0';
+		target[len - strlen(tail)] = '\0';
+	return target + strlen(*whole ? standin_pre : standin_cut);
+}
+
+static struct fm_store *reattach(int fd, const struct stat *st)
+{
+	char target[FM_STANDIN_NAME_MAX + 32];
+	bool whole;
+	const char *url = standin_url(fd, st, target, sizeof(target), &whole);
+	if (!url)
+		return NULL;
 	struct fm_store *s = &unreachable;
 	struct mount_target t = {.what = MOUNT_OBJECT};
-	const char *url = target + strlen(whole ? pre : cut);
 	int saved = errno, why = ENAMETOOLONG; /* a URL cut short */
 	if (whole && strlen(url) < sizeof(t.name)) {
 		strcpy(t.name, url);
@@ -467,10 +484,61 @@ static struct fm_store *reattach(int fd, const struct stat *st)
 	return s;
 }
 
+/* struct linux_dirent64, of getdents64(2). */
+struct dirent64_raw {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+static bool standin_inherited; /* a stand-in was open at the first look */
+static pthread_once_t standin_once = PTHREAD_ONCE_INIT;
+
+/* look_for_standins - with mounts, whether any fd open now (those this
+ * image was started with, at the first mount_store_of) is a stand-in:
+ * until then, or until this image opens an object, no fd is looked at
+ * (a program under --mount that uses no object pays no fstat per call).
+ * No allocation: getdents64 into the stack. */
+static void look_for_standins(void)
+{
+	if (!mounted())
+		return;
+	int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) {
+		standin_inherited = true; /* cannot tell: look at every fd */
+		return;
+	}
+	char buf[4096], target[FM_STANDIN_NAME_MAX + 32];
+	long n;
+	while (!standin_inherited && (n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0)
+		for (long off = 0; off < n && !standin_inherited;) {
+			const struct dirent64_raw *d = (const void *)(buf + off);
+			off += d->d_reclen;
+			int fd = atoi(d->d_name);
+			struct stat st;
+			bool whole;
+			standin_inherited = d->d_name[0] >= '0' && d->d_name[0] <= '9' &&
+					    fd != dir && !fd_kept(fd) &&
+					    syscall(SYS_fstat, fd, &st) == 0 &&
+					    standin_url(fd, &st, target, sizeof(target), &whole);
+		}
+	syscall(SYS_close, dir);
+}
+
 struct fm_store *mount_store_of(int fd)
 {
 	size_t n = atomic_load(&nr_objects);
-	if (fd < 0 || (!n && !mounted()) || fd_kept(fd))
+	if (fd < 0)
+		return NULL;
+	if (!n) {
+		pthread_once(&standin_once, look_for_standins);
+		if (!standin_inherited)
+			return NULL;
+	}
+	if (fd_kept(fd))
 		return NULL;
 	struct stat st;
 	if (syscall(SYS_fstat, fd, &st) < 0)
@@ -478,9 +546,6 @@ struct fm_store *mount_store_of(int fd)
 	for (size_t i = 0; i < n; i++)
 		if (objects[i].dev == st.st_dev && objects[i].ino == st.st_ino)
 			return objects[i].s;
-	/* A stand-in is a memfd: a regular file without a name. */
-	if (!S_ISREG(st.st_mode) || st.st_nlink != 0)
-		return NULL;
 	return reattach(fd, &st);
 }
 

@@ -56,8 +56,8 @@ int mount_access(const struct mount_target *t, int mode);
 
 /* mount_store_of - the store whose object fd is open on (any fd of it:
  * dups; an fd of another image's stand-in, inherited across an exec,
- * whose store is opened again here), or NULL. Cheap when nothing is
- * mounted. The store may be one that cannot be opened again: every
+ * whose store is opened again here), or NULL. One atomic load until this
+ * image opens an object, unless it started with a stand-in open. The store may be one that cannot be opened again: every
  * mount_ call on it fails with EIO (mount_unreachable). */
 struct fm_store *mount_store_of(int fd);
 
