@@ -313,8 +313,8 @@ int mount_path(int dirfd, const char *path, struct mount_target *t)
  * object_get - the store of t's object: the one this process opened, else
  * opened now: for writing if the store allows (so that every fd shares one
  * cache), else, unless the program asks to write, read-only (a store may
- * refuse writing for its own reasons: S3's EFBIG for objects too big to
- * PUT whole); created if flags have O_CREAT and the store can make it.
+ * refuse writing for its own reasons: S3's EFBIG for objects over S3's
+ * 5 TiB); created if flags have O_CREAT and the store can make it.
  * *made: whether it was created now. Return: the store, or NULL with errno.
  */
 static struct fm_store *object_get(const struct mount_target *t, int flags, bool *made)

@@ -244,6 +244,36 @@ int ceph_s3(const struct ceph *c, const char *method, const char *path, const vo
 	return http;
 }
 
+void ceph_s3_object_is(const struct ceph *c, const char *path, const void *want, size_t size)
+{
+	unsigned char *got;
+	const unsigned char *w = want;
+	size_t n;
+	CHECK_EQ(ceph_s3(c, "GET", path, NULL, 0, &got, &n), 200);
+	CHECK_EQ(n, size);
+	for (size_t i = 0; i < size; i++)
+		if (got[i] != w[i]) {
+			fprintf(stderr, "object byte %zu is %#x, expected %#x\n", i, got[i], w[i]);
+			exit(1);
+		}
+	free(got);
+}
+
+void ceph_s3_no_open_uploads(const struct ceph *c, const char *bucket)
+{
+	char q[128];
+	unsigned char *xml;
+	size_t n;
+	snprintf(q, sizeof(q), "%s?uploads=", bucket); /* "=": curl signs it as sent */
+	CHECK_EQ(ceph_s3(c, "GET", q, NULL, 0, &xml, &n), 200);
+	CHECK(memmem(xml, n, "ListMultipartUploadsResult", 26));
+	if (memmem(xml, n, "<Upload>", 8)) {
+		fprintf(stderr, "an upload is left open: %.*s\n", (int)n, (char *)xml);
+		exit(1);
+	}
+	free(xml);
+}
+
 int ceph_rgw_admin(const struct ceph *c, const char *const args[])
 {
 	char *argv[32];

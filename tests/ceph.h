@@ -38,6 +38,13 @@ void ceph_s3_env(const struct ceph *c);
  */
 int ceph_s3(const struct ceph *c, const char *method, const char *path, const void *in,
 	    size_t in_size, unsigned char **out, size_t *out_size);
+/* ceph_s3_object_is - the object at path ("bucket/key"), read with a GET
+ * (curl, not faultmap), is want[0..size) byte for byte; else the test
+ * fails, naming the first byte that differs. */
+void ceph_s3_object_is(const struct ceph *c, const char *path, const void *want, size_t size);
+/* ceph_s3_no_open_uploads - the bucket lists no multipart upload (open:
+ * neither completed nor aborted); else the test fails, showing the list. */
+void ceph_s3_no_open_uploads(const struct ceph *c, const char *bucket);
 /* ceph_rgw_admin - run radosgw-admin with args (NULL-terminated) on the
  * cluster; its exit code. */
 int ceph_rgw_admin(const struct ceph *c, const char *const args[]);

@@ -25,21 +25,6 @@
 static struct ceph c;
 static char path[96];
 
-static void object_is(const unsigned char *want, size_t size)
-{
-	unsigned char *got;
-	size_t n;
-	CHECK_EQ(ceph_s3(&c, "GET", path, NULL, 0, &got, &n), 200);
-	CHECK_EQ(n, size);
-	for (size_t i = 0; i < size; i++)
-		if (got[i] != want[i]) {
-			fprintf(stderr, "object byte %zu is %#x, expected %#x\n", i, got[i],
-				want[i]);
-			exit(1);
-		}
-	free(got);
-}
-
 static void suspend(bool on)
 {
 	const char *args[] = {"user", on ? "suspend" : "enable", "--uid=fm", NULL};
@@ -78,17 +63,17 @@ int main(void)
 	memset(want + 20 * PS, 'b', PS);
 	memset(want + PAGES * PS + 1, 'c', TAIL - 1);
 	CHECK(fm_msync(p, len, MS_SYNC) == 0);
-	object_is(want, size);
+	ceph_s3_object_is(&c, path, want, size);
 
 	/* fm_store_pwrite: through, and short at the end */
 	char msg[] = "across a page boundary";
 	CHECK_EQ(fm_store_pwrite(s, msg, sizeof(msg), 5 * PS - 7), sizeof(msg));
 	memcpy(want + 5 * PS - 7, msg, sizeof(msg));
-	object_is(want, size);
+	ceph_s3_object_is(&c, path, want, size);
 	CHECK(memcmp(p + 5 * PS - 7, msg, sizeof(msg)) == 0);
 	CHECK_EQ(fm_store_pwrite(s, msg, sizeof(msg), size - 5), 5);
 	memcpy(want + size - 5, msg, 5);
-	object_is(want, size);
+	ceph_s3_object_is(&c, path, want, size);
 	CHECK_EQ(fm_store_size(s), (int64_t)size);
 
 	/* a PUT refused: the pages stay dirty until one succeeds */
@@ -98,10 +83,10 @@ int main(void)
 	CHECK(fm_msync(p, len, MS_SYNC) == -1);
 	CHECK_EQ(errno, EACCES);
 	suspend(false);
-	object_is(want, size); /* not there */
+	ceph_s3_object_is(&c, path, want, size); /* not there */
 	memset(want + 7 * PS, 'd', 50);
 	CHECK(fm_msync(p, len, MS_SYNC) == 0);
-	object_is(want, size);
+	ceph_s3_object_is(&c, path, want, size);
 
 	/* another writer's version is not overwritten */
 	fill_pattern(other, size, 99);
@@ -110,12 +95,12 @@ int main(void)
 	errno = 0;
 	CHECK(fm_msync(p, len, MS_SYNC) == -1);
 	CHECK_EQ(errno, ESTALE);
-	object_is(other, size);
+	ceph_s3_object_is(&c, path, other, size);
 	errno = 0;
 	CHECK(fm_msync(p, len, MS_SYNC) == -1); /* still dirty, still refused */
 	CHECK_EQ(errno, ESTALE);
 	CHECK(p[9 * PS] == 'e');
-	object_is(other, size);
+	ceph_s3_object_is(&c, path, other, size);
 
 	CHECK(fm_munmap(p, len) == 0);
 	CHECK(fm_store_close(s) == 0);

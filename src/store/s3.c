@@ -26,16 +26,21 @@
  * handle; each store keeps S3_CTXS multi handles (and their connections)
  * for the threads that read at once.
  *
- * S3 cannot write part of an object: write-back of a batch is one whole
- * object PUT (the untouched bytes fetched first with a GET, unless the
- * runs cover the object), with If-Match on the ETag the store last saw (its
- * own last PUT's, else open's): an object changed by another writer fails
- * with ESTALE and is not overwritten. A failed PUT fails every run of the
- * batch: their pages stay dirty, and msync reports the error. The size is
- * fixed (resize: EOPNOTSUPP), and O_RDWR refuses objects over S3_WRITE_MAX
- * (EFBIG), since write-back holds a whole object in memory. Errors: HTTP
- * 404 ENOENT, 401/403 EACCES, 412 ESTALE, 5xx and transport errors
- * (connection refused, timeouts) EIO.
+ * S3 cannot write part of an object. Write-back of a batch to an object of
+ * up to S3_MULTIPART_MIN is one whole-object PUT (the untouched bytes
+ * fetched first with a GET, unless the runs cover the object), with
+ * If-Match on the ETag the store last saw (its own last write-back's, else
+ * open's): an object changed by another writer fails with ESTALE and is
+ * not overwritten. A bigger object's is a multipart upload (put_multipart):
+ * the S3_PART grid parts the runs touch are uploaded, fetched and patched
+ * like the whole object above, and the untouched ranges between them are
+ * copied by the server from the version mapped (UploadPartCopy); a HEAD
+ * checks that version is still there before the upload is completed, and
+ * any failure aborts the upload. A failed write-back fails every run of
+ * the batch: their pages stay dirty, and msync reports the error. The
+ * size is fixed (resize: EOPNOTSUPP); O_RDWR refuses objects over S3's
+ * 5 TiB (EFBIG). Errors: HTTP 404 ENOENT, 401/403 EACCES, 412 ESTALE, 5xx
+ * and transport errors (connection refused, timeouts) EIO.
  *
  * libcurl is loaded when the first S3 store is opened (dlopen of
  * libcurl.so.4, Debian's libcurl4): a program that never opens one needs
@@ -54,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The libcurl calls the store makes, found with dlsym: lib.curl_xxx. */
@@ -112,7 +118,15 @@ static void lib_load(void)
 #define S3_CHUNK (1024 * 1024)		   /* a read is cut into pieces this big */
 #define S3_PIECES (FM_CLUSTER_MAX * FM_PAGE_SIZE / S3_CHUNK + 1)
 #define S3_CTXS 8			   /* multi handles kept for reading threads */
-#define S3_WRITE_MAX (256ULL << 20)	   /* O_RDWR: objects up to this size */
+#define S3_MULTIPART_MIN (32ULL << 20) /* write-back of bigger objects: multipart */
+#define S3_PART (8ULL << 20)		   /* multipart: the parts' grid, at least */
+#define S3_PARTS_MAX 10000		   /* S3: parts of one upload, at most */
+#define S3_PART_MAX (5ULL << 30)	   /* S3: a part's size, at most */
+#define S3_OBJECT_MAX (5ULL << 40)	   /* S3: an object's size, at most */
+#define S3_INFLIGHT 8			   /* multipart: parts in flight at once */
+#define S3_INFLIGHT_BYTES (32ULL << 20)	   /* multipart: part bodies held at once */
+#define S3_REPLY_MAX 4096		   /* a reply's XML kept (POST, copy) */
+#define S3_EASY (S3_PIECES > S3_INFLIGHT ? S3_PIECES : S3_INFLIGHT)
 #define S3_CONNECT_TIMEOUT 10L		   /* seconds */
 #define S3_STALL_TIME 30L		   /* seconds below 1 byte/s: EIO */
 #define S3_ETAG_MAX 128
@@ -121,7 +135,7 @@ static void lib_load(void)
  * the connections stay in the multi handle's cache between uses. */
 struct s3_ctx {
 	CURLM *multi;
-	CURL *easy[S3_PIECES];
+	CURL *easy[S3_EASY];
 	bool busy; /* s3_store.lock */
 };
 
@@ -131,6 +145,12 @@ struct s3_store {
 	char *userpwd;	  /* key_id:secret, or NULL: anonymous */
 	char *sigv4;	  /* "aws:amz:REGION:s3" */
 	char *token;	  /* "x-amz-security-token: ...", or NULL */
+	/* for the requests signed here (sigv4.c): */
+	char *host;	   /* the endpoint's host[:port] */
+	char *url_path;	   /* object_url's path: /[prefix/]bucket/key */
+	char *copy_source; /* "/bucket/key", escaped */
+	char *region;
+	char *keys;	   /* "key_id\0secret\0", or NULL: anonymous */
 	uint64_t size;	  /* at open: fixed */
 	pthread_mutex_t lock;
 	pthread_cond_t free_ctx;
@@ -145,16 +165,21 @@ static struct s3_store *s3_of(struct fm_store *s)
 	return (struct s3_store *)s;
 }
 
-enum s3_method { S3_GET, S3_HEAD, S3_PUT };
+enum s3_method { S3_GET, S3_HEAD, S3_PUT, S3_POST, S3_DELETE };
 
-/* One HTTP request: a read piece, a HEAD, a whole-object PUT. */
+/* One HTTP request: a read piece, a HEAD, a whole-object PUT, and the
+ * multipart upload's (POST, PUT of a part or a copy, DELETE). */
 struct s3_req {
 	enum s3_method method;
-	char *buf;	 /* GET: into; PUT: from */
-	size_t len;	 /* GET: room in buf (and the range); PUT: body size */
+	char *buf;	 /* GET: into; PUT, POST: from */
+	size_t len;	 /* GET: room in buf (and the range); PUT, POST: body size */
 	size_t done;	 /* bytes received (GET) or sent (PUT) */
 	uint64_t off;	 /* GET: the range's start */
 	bool ranged;	 /* GET: Range: bytes=off-(off+len-1) */
+	const char *query; /* "?..." after the object's URL, or NULL */
+	bool presigned;	   /* hdrs given, signed (sigv4.c): curl signs nothing */
+	char *reply;	   /* S3_REPLY_MAX bytes for a 2xx's body (XML), or NULL */
+	size_t reply_len;
 	char if_match[S3_ETAG_MAX]; /* "" for none */
 	char etag[S3_ETAG_MAX];	    /* out: the response's ETag */
 	long status;		    /* out: HTTP status */
@@ -169,9 +194,18 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 	if (r->status / 100 != 2)
 		return n; /* an error's XML: dropped (the status line came first) */
-	size_t room = r->len - r->done;
+	if (r->reply) {
+		size_t room = S3_REPLY_MAX - 1 - r->reply_len;
+		size_t take = n < room ? n : room;
+		memcpy(r->reply + r->reply_len, data, take);
+		r->reply_len += take;
+		r->reply[r->reply_len] = '\0';
+		return n;
+	}
+	size_t room = r->method == S3_GET ? r->len - r->done : 0;
 	size_t take = n < room ? n : room;
-	memcpy(r->buf + r->done, data, take);
+	if (take)
+		memcpy(r->buf + r->done, data, take);
 	r->done += take;
 	return n;
 }
@@ -198,6 +232,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 		if (r->method == S3_GET)
 			r->done = 0; /* a new response's body (a GET's only: a
 				      * PUT's done counts what was sent) */
+		r->reply_len = 0;
+		if (r->reply)
+			r->reply[0] = '\0';
 		r->etag[0] = '\0';
 	} else if (n > 5 && strncasecmp(line, "etag:", 5) == 0) {
 		size_t i = 5, end = n;
@@ -219,7 +256,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 static int req_setup(struct s3_store *st, CURL *h, struct s3_req *r)
 {
 	lib.curl_easy_reset(h);
-	r->hdrs = lib.curl_slist_append(NULL, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+	if (!r->presigned)
+		r->hdrs = lib.curl_slist_append(NULL, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
 	char line[64 + S3_ETAG_MAX];
 	if (r->hdrs && r->if_match[0]) {
 		/* radosgw (16.2) matches a PUT's If-Match against the ETag
@@ -231,11 +269,18 @@ static int req_setup(struct s3_store *st, CURL *h, struct s3_req *r)
 		snprintf(line, sizeof(line), "If-Match: %.*s", (int)n, tag);
 		r->hdrs = lib.curl_slist_append(r->hdrs, line);
 	}
-	if (r->hdrs && st->token)
+	if (r->hdrs && st->token && !r->presigned)
 		r->hdrs = lib.curl_slist_append(r->hdrs, st->token);
+	if (r->hdrs && r->method == S3_POST)
+		r->hdrs = lib.curl_slist_append(r->hdrs, "Content-Type: application/xml");
 	if (!r->hdrs)
 		return -ENOMEM;
-	lib.curl_easy_setopt(h, CURLOPT_URL, st->object_url);
+	char *url = st->object_url;
+	if (r->query && asprintf(&url, "%s%s", st->object_url, r->query) < 0)
+		return -ENOMEM;
+	lib.curl_easy_setopt(h, CURLOPT_URL, url); /* copied by curl */
+	if (url != st->object_url)
+		free(url);
 	lib.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	lib.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, S3_CONNECT_TIMEOUT);
 	lib.curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -245,7 +290,7 @@ static int req_setup(struct s3_store *st, CURL *h, struct s3_req *r)
 	lib.curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
 	lib.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	lib.curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	if (st->userpwd) {
+	if (st->userpwd && !r->presigned) {
 		lib.curl_easy_setopt(h, CURLOPT_USERPWD, st->userpwd);
 		lib.curl_easy_setopt(h, CURLOPT_AWS_SIGV4, st->sigv4);
 	}
@@ -256,6 +301,12 @@ static int req_setup(struct s3_store *st, CURL *h, struct s3_req *r)
 		lib.curl_easy_setopt(h, CURLOPT_READFUNCTION, on_send);
 		lib.curl_easy_setopt(h, CURLOPT_READDATA, r);
 		lib.curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->len);
+	} else if (r->method == S3_POST) {
+		lib.curl_easy_setopt(h, CURLOPT_POST, 1L);
+		lib.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
+		lib.curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->buf ? r->buf : "");
+	} else if (r->method == S3_DELETE) {
+		lib.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
 	} else if (r->ranged) {
 		char range[64];
 		snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)r->off,
@@ -264,6 +315,9 @@ static int req_setup(struct s3_store *st, CURL *h, struct s3_req *r)
 	}
 	r->status = 0;
 	r->done = 0;
+	r->reply_len = 0;
+	if (r->reply)
+		r->reply[0] = '\0';
 	r->etag[0] = '\0';
 	r->length = -1;
 	return 0;
@@ -355,16 +409,17 @@ static struct s3_ctx *ctx_take(struct s3_store *st)
 	return c;
 }
 
-/* run_reqs - send reqs[0..n) (n <= S3_PIECES) to st, all in flight at
- * once on one context, and wait for all; each gets its ret. */
+/* run_reqs - send reqs[0..n) (n <= S3_EASY) to st, all in flight at
+ * once on one context, and wait for all; each gets its ret (and its
+ * presigned headers are freed, sent or not). */
 static void run_reqs(struct s3_store *st, struct s3_req *reqs, size_t n)
 {
 	struct s3_ctx *c = ctx_take(st);
 	for (size_t i = 0; i < n; i++)
 		reqs[i].ret = -ENOMEM;
-	if (!c)
-		return;
 	size_t added = 0;
+	if (!c)
+		goto unsent;
 	for (size_t i = 0; i < n; i++) {
 		if (!c->easy[i] && !(c->easy[i] = lib.curl_easy_init()))
 			break;
@@ -406,6 +461,11 @@ static void run_reqs(struct s3_store *st, struct s3_req *reqs, size_t n)
 		lib.curl_multi_remove_handle(c->multi, c->easy[i]);
 	}
 	ctx_give(st, c);
+unsent:
+	for (size_t i = added; i < n; i++) {
+		lib.curl_slist_free_all(reqs[i].hdrs);
+		reqs[i].hdrs = NULL;
+	}
 }
 
 /* etag_now - the ETag the store maps now, into out. */
@@ -461,6 +521,43 @@ static ssize_t s3_store_read(struct fm_store *s, void *buf, size_t len, uint64_t
 	return r;
 }
 
+/* fetch - [off, off + len) of the version etag into buf, whole. Return: 0
+ * or -errno (ESTALE if shorter: replaced). */
+static int fetch(struct s3_store *st, char *buf, size_t len, uint64_t off, const char *etag)
+{
+	int err = 0;
+	for (size_t at = 0; at < len && !err;) {
+		size_t piece = len - at > S3_PIECES * S3_CHUNK ? S3_PIECES * S3_CHUNK : len - at;
+		ssize_t r = s3_read_at(st, buf + at, piece, off + at, etag);
+		err = r < 0 ? (int)r : (size_t)r < piece ? -ESTALE : 0;
+		at += piece;
+	}
+	return err;
+}
+
+/* runs_into - copy the bytes of the runs of st (ios[first..n)) that fall
+ * in [off, off + len) into buf (its start at off). Return: how many. */
+static uint64_t runs_into(struct s3_store *st, const struct fm_store_io *ios, size_t first,
+			  size_t n, char *buf, uint64_t off, uint64_t len)
+{
+	uint64_t copied = 0, end = off + len;
+	for (size_t i = first; i < n; i++) {
+		const struct fm_store_io *io = &ios[i];
+		if (io->store != &st->s || io->off >= end || io->off + io->len <= off)
+			continue;
+		uint64_t a = io->off > off ? io->off : off;
+		uint64_t b = io->off + io->len < end ? io->off + io->len : end;
+		if (b > st->size)
+			b = st->size;
+		if (b <= a)
+			continue;
+		if (buf)
+			memcpy(buf + (a - off), (const char *)io->buf + (a - io->off), b - a);
+		copied += b - a; /* runs do not overlap */
+	}
+	return copied;
+}
+
 /* put_object - st's object as the batch's runs of st (ios[first..n))
  * make it: the rest fetched (unless the runs cover it), then one PUT with
  * If-Match on the ETag the store maps. Return: 0 or -errno. */
@@ -471,27 +568,11 @@ static int put_object(struct s3_store *st, struct fm_store_io *ios, size_t first
 		return -ENOMEM;
 	char etag[S3_ETAG_MAX];
 	etag_now(st, etag);
-	/* covered: the bytes the runs write (runs do not overlap) */
-	uint64_t covered = 0;
-	for (size_t i = first; i < n; i++)
-		if (ios[i].store == &st->s && ios[i].off < st->size)
-			covered += (ios[i].off + ios[i].len > st->size ? st->size - ios[i].off
-								       : ios[i].len);
 	int err = 0;
-	for (uint64_t at = 0; covered < st->size && at < st->size && !err;) {
-		size_t len = st->size - at > S3_PIECES * S3_CHUNK ? S3_PIECES * S3_CHUNK
-								 : (size_t)(st->size - at);
-		ssize_t r = s3_read_at(st, obj + at, len, at, etag);
-		err = r < 0 ? (int)r : (size_t)r < len ? -ESTALE : 0; /* shorter: replaced */
-		at += len;
-	}
-	for (size_t i = first; i < n && !err; i++) {
-		const struct fm_store_io *io = &ios[i];
-		if (io->store != &st->s || io->off >= st->size)
-			continue;
-		size_t len = io->off + io->len > st->size ? st->size - io->off : io->len;
-		memcpy(obj + io->off, io->buf, len);
-	}
+	if (runs_into(st, ios, first, n, NULL, 0, st->size) < st->size)
+		err = fetch(st, obj, st->size, 0, etag);
+	if (!err)
+		runs_into(st, ios, first, n, obj, 0, st->size);
 	if (!err) {
 		struct s3_req put = {.method = S3_PUT, .buf = obj, .len = st->size};
 		memcpy(put.if_match, etag, S3_ETAG_MAX);
@@ -507,8 +588,349 @@ static int put_object(struct s3_store *st, struct fm_store_io *ios, size_t first
 	return err;
 }
 
+/* ---- multipart write-back ------------------------------------------------ */
+
+/* xml_text - the text of xml's first <tag> element into out (size bytes),
+ * &quot; as '"'. Return: whether there was one, and it fit. */
+static bool xml_text(const char *xml, const char *tag, char *out, size_t size)
+{
+	char open[48], close[48];
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	const char *a = xml ? strstr(xml, open) : NULL;
+	const char *b = a ? strstr(a, close) : NULL;
+	if (!b)
+		return false;
+	size_t k = 0;
+	for (a += strlen(open); a < b && k + 1 < size; k++) {
+		bool quot = strncmp(a, "&quot;", 6) == 0;
+		out[k] = quot ? '"' : *a;
+		a += quot ? 6 : 1;
+	}
+	out[k] = '\0';
+	return a == b;
+}
+
+/* reply_err - the errno of a 2xx reply that says <Error> (S3 may answer a
+ * copy or a completion so, once it has begun to answer), else 0. */
+static int reply_err(const char *xml)
+{
+	char code[64];
+	if (!xml || !strstr(xml, "<Error>"))
+		return 0;
+	if (!xml_text(xml, "Code", code, sizeof(code)))
+		return -EIO;
+	if (!strcmp(code, "PreconditionFailed"))
+		return -ESTALE;
+	if (!strcmp(code, "AccessDenied"))
+		return -EACCES;
+	if (!strcmp(code, "NoSuchKey") || !strcmp(code, "NoSuchUpload"))
+		return -ENOENT;
+	return -EIO;
+}
+
+/* quoted - an ETag as S3 shows it in headers: in quotes. */
+static void quoted(const char *etag, char out[S3_ETAG_MAX])
+{
+	size_t n = strlen(etag);
+	if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"')
+		snprintf(out, S3_ETAG_MAX, "%s", etag);
+	else
+		snprintf(out, S3_ETAG_MAX, "\"%.*s\"", S3_ETAG_MAX - 3, etag);
+}
+
+/* One part of a multipart write-back: uploaded (dirty: it holds bytes of
+ * the runs, sent whole) or copied server-side from the mapped version. */
+struct s3_part {
+	uint64_t off, len;
+	bool dirty;
+	uint64_t covered;	/* dirty: the runs' bytes in it */
+	char etag[S3_ETAG_MAX]; /* out: the part's, quoted */
+};
+
+/* part_size - the grid of a multipart write-back of an object of size
+ * bytes: S3_PART, or more (whole MiB) if that takes over S3_PARTS_MAX. */
+static uint64_t part_size(uint64_t size)
+{
+	uint64_t need = (size + S3_PARTS_MAX - 1) / S3_PARTS_MAX, mib = 1ULL << 20;
+	return need > S3_PART ? (need + mib - 1) / mib * mib : S3_PART;
+}
+
+/*
+ * plan_parts - the parts of a write-back of the runs of st (ios[first..n)):
+ * each grid part a run touches is uploaded; the others, run by run,
+ * copied in parts of up to S3_PART_MAX (every part but the last is a whole
+ * number of grid parts, so at least S3_PART: S3's minimum is 5 MiB).
+ * Return: the parts (malloc'd, *np set), or NULL (ENOMEM).
+ */
+static struct s3_part *plan_parts(struct s3_store *st, const struct fm_store_io *ios,
+				  size_t first, size_t n, size_t *np)
+{
+	uint64_t psize = part_size(st->size), grid = (st->size + psize - 1) / psize;
+	uint64_t copy_max = S3_PART_MAX / psize * psize;
+	struct s3_part *parts = calloc(grid ? grid : 1, sizeof(*parts));
+	if (!parts)
+		return NULL;
+	size_t k = 0;
+	for (uint64_t g = 0; g < grid; g++) {
+		uint64_t off = g * psize, len = st->size - off < psize ? st->size - off : psize;
+		uint64_t covered = runs_into(st, ios, first, n, NULL, off, len);
+		struct s3_part *last = k ? &parts[k - 1] : NULL;
+		if (!covered && last && !last->dirty && last->len + len <= copy_max) {
+			last->len += len; /* the copy goes on */
+			continue;
+		}
+		parts[k++] = (struct s3_part){.off = off, .len = len, .dirty = covered > 0,
+					      .covered = covered};
+	}
+	*np = k;
+	return parts;
+}
+
+/*
+ * copy_req - r as an UploadPartCopy of part (number num) of upload id from
+ * the version etag: headers signed here (sigv4.c), x-amz-copy-source-range
+ * its bytes, x-amz-copy-source-if-match the version: another version there
+ * fails it (412, ESTALE). query is r's, kept by the caller. Return: 0 or
+ * -ENOMEM.
+ */
+static int copy_req(struct s3_store *st, struct s3_req *r, const struct s3_part *part,
+		    const char *query, const char *etag)
+{
+	char h[8][S3_ETAG_MAX + 512], date[32], auth[1024];
+	const char *canon[8];
+	size_t n = 0;
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+	snprintf(h[n++], sizeof(h[0]), "host:%s", st->host);
+	snprintf(h[n++], sizeof(h[0]), "x-amz-content-sha256:UNSIGNED-PAYLOAD");
+	snprintf(h[n++], sizeof(h[0]), "x-amz-copy-source:%s", st->copy_source);
+	snprintf(h[n++], sizeof(h[0]), "x-amz-copy-source-if-match:%s", etag);
+	snprintf(h[n++], sizeof(h[0]), "x-amz-copy-source-range:bytes=%llu-%llu",
+		 (unsigned long long)part->off, (unsigned long long)(part->off + part->len - 1));
+	snprintf(h[n++], sizeof(h[0]), "x-amz-date:%s", date);
+	if (st->token) /* "x-amz-security-token: VALUE" */
+		snprintf(h[n++], sizeof(h[0]), "x-amz-security-token:%s",
+			 st->token + strlen("x-amz-security-token: "));
+	*r = (struct s3_req){.method = S3_PUT, .query = query, .presigned = true};
+	for (size_t i = 0; i < n; i++) {
+		char line[sizeof(h[0]) + 1];
+		const char *colon = strchr(h[i], ':');
+		snprintf(line, sizeof(line), "%.*s: %s", (int)(colon - h[i]), h[i], colon + 1);
+		canon[i] = h[i];
+		r->hdrs = lib.curl_slist_append(r->hdrs, line);
+		if (!r->hdrs)
+			return -ENOMEM;
+	}
+	if (st->keys) {
+		const char *secret = st->keys + strlen(st->keys) + 1;
+		int err = sigv4_sign("PUT", st->url_path, query + 1, canon, n, st->keys, secret,
+				     st->region, date, auth, sizeof(auth));
+		struct curl_slist *l = err ? NULL : lib.curl_slist_append(r->hdrs, auth);
+		explicit_bzero(auth, sizeof(auth));
+		if (!l)
+			return -ENOMEM;
+		r->hdrs = l;
+	}
+	return 0;
+}
+
+/*
+ * send_parts - parts[0..n) (numbers first + 1...) of upload id, in flight
+ * at once: a dirty part's body is its bytes of the version etag (fetched,
+ * unless the runs cover it) with the runs copied in. Each part gets its
+ * ETag. Return: 0 or the first -errno.
+ */
+static int send_parts(struct s3_store *st, struct s3_part *parts, size_t n, size_t first_num,
+		      const char *id, const char *etag, const struct fm_store_io *ios,
+		      size_t first, size_t nio)
+{
+	struct s3_req reqs[S3_INFLIGHT];
+	char query[S3_INFLIGHT][320], *reply = calloc(n, S3_REPLY_MAX);
+	char *body[S3_INFLIGHT] = {0};
+	size_t k = 0;
+	int err = reply ? 0 : -ENOMEM;
+	for (; k < n && !err; k++) {
+		struct s3_part *p = &parts[k];
+		snprintf(query[k], sizeof(query[k]), "?partNumber=%zu&uploadId=%s",
+			 first_num + k + 1, id);
+		if (!p->dirty) {
+			err = copy_req(st, &reqs[k], p, query[k], etag);
+			reqs[k].reply = reply + k * S3_REPLY_MAX;
+			continue;
+		}
+		reqs[k] = (struct s3_req){.method = S3_PUT, .query = query[k], .len = p->len};
+		if (!(body[k] = reqs[k].buf = malloc(p->len)))
+			err = -ENOMEM;
+		if (!err && p->covered < p->len)
+			err = fetch(st, body[k], p->len, p->off, etag);
+		if (!err)
+			runs_into(st, ios, first, nio, body[k], p->off, p->len);
+	}
+	if (!err) {
+		run_reqs(st, reqs, n);
+	} else {
+		for (size_t i = 0; i < k; i++) /* none sent: their headers */
+			lib.curl_slist_free_all(reqs[i].hdrs);
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		char tag[S3_ETAG_MAX];
+		err = reqs[i].ret ? reqs[i].ret : reply_err(reqs[i].reply);
+		if (!err && !parts[i].dirty && !xml_text(reqs[i].reply, "ETag", tag, sizeof(tag)))
+			err = -EIO;
+		if (!err && parts[i].dirty && !reqs[i].etag[0])
+			err = -EIO;
+		if (!err)
+			quoted(parts[i].dirty ? reqs[i].etag : tag, parts[i].etag);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(body[i]);
+	free(reply);
+	return err;
+}
+
+/*
+ * multipart_etag - the ETag of the object parts[0..n) make, as S3 and
+ * radosgw name it: the MD5 of the parts' MD5s (their ETags) and "-n",
+ * into out. radosgw 16.2 answers CompleteMultipartUpload with an empty
+ * <ETag>. Return: 0, or -EIO if a part's ETag is no MD5.
+ */
+static int multipart_etag(const struct s3_part *parts, size_t n, char *out)
+{
+	unsigned char *md5s = malloc(16 * n + 1), digest[16];
+	if (!md5s)
+		return -ENOMEM;
+	int err = 0;
+	for (size_t i = 0; i < n && !err; i++) {
+		const char *hexd = parts[i].etag + 1; /* quoted */
+		for (size_t j = 0; j < 16 && !err; j++) {
+			unsigned v;
+			if (!isxdigit((unsigned char)hexd[2 * j]) ||
+			    !isxdigit((unsigned char)hexd[2 * j + 1]) ||
+			    sscanf(hexd + 2 * j, "%2x", &v) != 1)
+				err = -EIO;
+			else
+				md5s[16 * i + j] = (unsigned char)v;
+		}
+		if (!err && strcmp(hexd + 32, "\"") != 0)
+			err = -EIO;
+	}
+	if (!err) {
+		md5(md5s, 16 * n, digest);
+		int k = 0;
+		for (int j = 0; j < 16; j++)
+			k += sprintf(out + k, "%02x", digest[j]);
+		sprintf(out + k, "-%zu", n);
+	}
+	free(md5s);
+	return err;
+}
+
+/*
+ * complete - CompleteMultipartUpload of upload id with parts[0..n), with
+ * If-Match on the version etag (S3 refuses the completion if the object
+ * is another version now; radosgw 16.2 ignores it). On success the store
+ * maps the new object's ETag. Return: 0 or -errno.
+ */
+static int complete(struct s3_store *st, const struct s3_part *parts, size_t n, const char *id,
+		    const char *etag)
+{
+	size_t size = 64 + n * (64 + S3_ETAG_MAX), k = 0;
+	char *xml = malloc(size), *reply = malloc(S3_REPLY_MAX), query[320];
+	int err = xml && reply ? 0 : -ENOMEM;
+	if (!err) {
+		k += (size_t)snprintf(xml, size, "<CompleteMultipartUpload>");
+		for (size_t i = 0; i < n; i++)
+			k += (size_t)snprintf(xml + k, size - k,
+					      "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>",
+					      i + 1, parts[i].etag);
+		k += (size_t)snprintf(xml + k, size - k, "</CompleteMultipartUpload>");
+		snprintf(query, sizeof(query), "?uploadId=%s", id);
+		struct s3_req r = {.method = S3_POST, .query = query, .buf = xml, .len = k,
+				   .reply = reply};
+		memcpy(r.if_match, etag, S3_ETAG_MAX);
+		run_reqs(st, &r, 1);
+		char tag[S3_ETAG_MAX];
+		err = r.ret ? r.ret : reply_err(reply);
+		if (!err && (!xml_text(reply, "ETag", tag, sizeof(tag)) || !tag[0]))
+			err = multipart_etag(parts, n, tag);
+		if (!err) {
+			pthread_mutex_lock(&st->lock);
+			quoted(tag, st->etag);
+			pthread_mutex_unlock(&st->lock);
+		}
+	}
+	free(xml);
+	free(reply);
+	return err;
+}
+
+/*
+ * put_multipart - st's object as the batch's runs of st (ios[first..n))
+ * make it, as a multipart upload: the grid parts the runs touch uploaded
+ * (fetched and patched), the rest copied server-side from the version
+ * mapped (UploadPartCopy with x-amz-copy-source-if-match), S3_INFLIGHT
+ * parts in flight at once; then a HEAD checks that the object still is
+ * that version (radosgw 16.2 ignores x-amz-copy-source-if-match: a copy
+ * from another version would mix them), and the upload is completed. On
+ * any failure the upload is aborted: the object stays as it was. Return: 0
+ * or -errno.
+ */
+static int put_multipart(struct s3_store *st, struct fm_store_io *ios, size_t first, size_t n)
+{
+	char etag[S3_ETAG_MAX], id[256], reply[S3_REPLY_MAX];
+	etag_now(st, etag);
+	size_t np;
+	struct s3_part *parts = plan_parts(st, ios, first, n, &np);
+	if (!parts)
+		return -ENOMEM;
+	struct s3_req r = {.method = S3_POST, .query = "?uploads=", .reply = reply};
+	run_reqs(st, &r, 1); /* "uploads=": curl 7.88 signs the query as sent */
+	int err = r.ret ? r.ret : reply_err(reply);
+	if (!err && !xml_text(reply, "UploadId", id, sizeof(id)))
+		err = -EIO;
+	if (err) {
+		free(parts);
+		return err;
+	}
+	for (const char *c = id; *c && !err; c++) /* sent as is, in the query */
+		if (!isalnum((unsigned char)*c) && !strchr("-._~", *c))
+			err = -EIO;
+	for (size_t i = 0; i < np && !err;) {
+		size_t j = i;
+		uint64_t held = 0;
+		while (j < np && j - i < S3_INFLIGHT &&
+		       (!parts[j].dirty || j == i || held + parts[j].len <= S3_INFLIGHT_BYTES))
+			held += parts[j].dirty ? parts[j++].len : (j++, 0);
+		err = send_parts(st, parts + i, j - i, i, id, etag, ios, first, n);
+		i = j;
+	}
+	if (!err) { /* radosgw 16.2 copies whatever version is there: see */
+		struct s3_req head = {.method = S3_HEAD};
+		run_reqs(st, &head, 1);
+		err = head.ret ? head.ret : strcmp(head.etag, etag) ? -ESTALE : 0;
+	}
+	if (!err)
+		err = complete(st, parts, np, id, etag);
+	if (err) {
+		char query[320];
+		snprintf(query, sizeof(query), "?uploadId=%s", id);
+		struct s3_req abort_req = {.method = S3_DELETE, .query = query};
+		run_reqs(st, &abort_req, 1);
+		if (abort_req.ret && abort_req.ret != -ENOENT)
+			fprintf(stderr,
+				"faultmap: %s: multipart upload %s not aborted (%s): it "
+				"stays open until aborted\n",
+				st->s.name, id, strerror(-abort_req.ret));
+	}
+	free(parts);
+	return err;
+}
+
 /* s3_store_write - each S3 store's runs of the batch: one whole-object PUT
- * per store; a failure fails all its runs (their pages stay dirty). */
+ * per store, or a multipart upload for an object over S3_MULTIPART_MIN; a
+ * failure fails all its runs (their pages stay dirty). */
 static void s3_store_write(struct fm_store_io *ios, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -516,7 +938,8 @@ static void s3_store_write(struct fm_store_io *ios, size_t n)
 		if (io->store->ops != &s3_ops || io->err || io->done == io->len)
 			continue;
 		struct s3_store *st = s3_of(io->store);
-		int err = put_object(st, ios, i, n);
+		int err = st->size > S3_MULTIPART_MIN ? put_multipart(st, ios, i, n)
+						      : put_object(st, ios, i, n);
 		for (size_t j = i; j < n; j++) {
 			if (ios[j].store != io->store || ios[j].err || ios[j].done == ios[j].len)
 				continue;
@@ -558,7 +981,7 @@ static void s3_store_destroy(struct fm_store *s)
 {
 	struct s3_store *st = s3_of(s);
 	for (size_t i = 0; i < S3_CTXS; i++) {
-		for (size_t j = 0; j < S3_PIECES; j++)
+		for (size_t j = 0; j < S3_EASY; j++)
 			if (st->ctx[i].easy[j])
 				lib.curl_easy_cleanup(st->ctx[i].easy[j]);
 		if (st->ctx[i].multi)
@@ -574,6 +997,13 @@ static void s3_store_destroy(struct fm_store *s)
 	free(st->userpwd);
 	free(st->sigv4);
 	free(st->token);
+	free(st->host);
+	free(st->url_path);
+	free(st->copy_source);
+	free(st->region);
+	if (st->keys) /* a secret too */
+		explicit_bzero(st->keys, strlen(st->keys) + strlen(st->keys + strlen(st->keys) + 1) + 1);
+	free(st->keys);
 	store_fini(s);
 	free(st);
 }
@@ -750,9 +1180,27 @@ static int setup(struct s3_store *st, const struct s3_url *u)
 	st->object_url = key && bucket ? malloc(n) : NULL;
 	if (st->object_url)
 		snprintf(st->object_url, n, "%.*s/%s/%s", (int)eplen, ep, bucket, key);
+	if (key && bucket && asprintf(&st->copy_source, "/%s/%s", bucket, key) < 0)
+		st->copy_source = NULL;
 	free(key);
 	free(bucket);
+	/* host[:port] and the path, for the requests signed here */
+	const char *host = strstr(ep, "://");
+	host = host && host < ep + eplen ? host + 3 : ep;
+	const char *path = memchr(host, '/', eplen - (size_t)(host - ep));
+	size_t hostlen = path ? (size_t)(path - host) : eplen - (size_t)(host - ep);
+	st->host = strndup(host, hostlen);
+	if (st->object_url)
+		st->url_path = strdup(st->object_url + (size_t)(host - ep) + hostlen);
 	const char *region = u->val[1] ? u->val[1] : "us-east-1";
+	st->region = strdup(region);
+	if (u->val[2]) { /* "key_id\0secret\0" */
+		size_t a = strlen(u->val[2]) + 1, b = strlen(u->val[3]) + 1;
+		if ((st->keys = malloc(a + b))) {
+			memcpy(st->keys, u->val[2], a);
+			memcpy(st->keys + a, u->val[3], b);
+		}
+	}
 	if (asprintf(&st->sigv4, "aws:amz:%s:s3", region) < 0)
 		st->sigv4 = NULL;
 	if (u->val[2] && asprintf(&st->userpwd, "%s:%s", u->val[2], u->val[3]) < 0)
@@ -760,7 +1208,8 @@ static int setup(struct s3_store *st, const struct s3_url *u)
 	if (u->val[4] && asprintf(&st->token, "x-amz-security-token: %s", u->val[4]) < 0)
 		st->token = NULL;
 	bool ok = st->object_url && st->sigv4 && (!u->val[2] || st->userpwd) &&
-		  (!u->val[4] || st->token);
+		  (!u->val[4] || st->token) && st->copy_source && st->host && st->url_path &&
+		  st->region && (!u->val[2] || st->keys);
 	return ok ? 0 : -ENOMEM;
 }
 
@@ -791,7 +1240,7 @@ static void url_without_secrets(const char *url, char *out, size_t size)
 }
 
 /* s3_store_open - the store of an s3 URL. flags: O_RDONLY, or O_RDWR (an
- * object up to S3_WRITE_MAX); no O_CREAT (EINVAL: an object is made by a
+ * object up to S3_OBJECT_MAX); no O_CREAT (EINVAL: an object is made by a
  * PUT of its own). Return: 0 or -errno. */
 int s3_store_open(const char *url, int flags, struct fm_store **out)
 {
@@ -832,8 +1281,8 @@ int s3_store_open(const char *url, int flags, struct fm_store **out)
 	if (!err) {
 		memcpy(st->etag, head.etag, S3_ETAG_MAX);
 		st->size = (uint64_t)head.length;
-		if (writable && st->size > S3_WRITE_MAX)
-			err = -EFBIG;
+		if (writable && st->size > S3_OBJECT_MAX)
+			err = -EFBIG; /* more than S3 can store */
 	}
 	if (!err) {
 		store_measure(&st->s);

@@ -19,7 +19,9 @@
  *            in flight at once (rados_aio_*).
  *   s3.c     an object of an S3 bucket (libcurl, SigV4): s3://bucket/key.
  *            Ranged GETs in flight together (curl multi); write-back is a
- *            whole-object PUT with If-Match (read-mostly).
+ *            whole-object PUT with If-Match, or a multipart upload that
+ *            copies the untouched parts server-side (read-mostly).
+ *   sigv4.c  AWS Signature V4 for the requests libcurl signs wrongly.
  *   client.c (struct daemon_store) in daemon mode, a store the daemon
  *            opened for this process (FMD_STORE_OPEN): only size and
  *            destroy; it is mapped, read and written through the daemon,
@@ -161,5 +163,11 @@ char *rados_url_here(const char *url);
 /* s3.c */
 int s3_store_open(const char *url, int flags, struct fm_store **out);
 char *s3_url_here(const char *url);
+
+/* sigv4.c */
+int sigv4_sign(const char *method, const char *path, const char *query,
+	       const char *const headers[], size_t n, const char *key_id, const char *secret,
+	       const char *region, const char *amz_date, char *out, size_t size);
+void md5(const void *data, size_t n, unsigned char out[16]);
 
 #endif /* FAULTMAP_STORE_H */
