@@ -293,15 +293,16 @@ struct fm_store;
  *        $AWS_SESSION_TOKEN (none: anonymous); each may be given in the URL
  *        instead: ?endpoint=&region=&key_id=&secret=&token=. It maps the
  *        version seen at open: fixed size, and a read after another writer
- *        replaced the object fails with ESTALE. Write-back (O_RDWR, objects
- *        up to 256 MiB) is a PUT of the whole object with If-Match; no
- *        O_CREAT).
+ *        replaced the object fails with ESTALE. Write-back (O_RDWR) is a
+ *        PUT of the whole object with If-Match, or for an object over
+ *        32 MiB a multipart upload (dirty 8 MiB parts uploaded, the rest
+ *        copied by the server from the version mapped); no O_CREAT).
  * flags: O_RDONLY or O_RDWR.
  * Return: the handle, or NULL with errno set: EINVAL (bad flags, a rados
  * or s3 URL that is not one, an s3 URL with no endpoint), EPROTONOSUPPORT
  * (unknown scheme; nbd without libnbd.so.0, rados without librados.so.2,
  * s3 without libcurl.so.4), EACCES (s3: keys refused, HTTP 403), EFBIG
- * (s3: O_RDWR of an object over 256 MiB), EIO (s3: server error, no
+ * (s3: O_RDWR of an object over 5 TiB), EIO (s3: server error, no
  * connection), EROFS (O_RDWR of a read-only
  * export), ENODEV (not a regular file), EEXIST (O_CREAT|O_EXCL of what
  * exists), the open's errno for a file (ENOENT, EACCES...), the
