@@ -274,6 +274,33 @@ void ceph_s3_no_open_uploads(const struct ceph *c, const char *bucket)
 	free(xml);
 }
 
+size_t ceph_rgw_part_puts(const struct ceph *c, const char *path, int *part, long *bytes,
+			  size_t max)
+{
+	char log[128], pat[160];
+	snprintf(log, sizeof(log), "%s/log/client.rgw.x.log", c->dir);
+	snprintf(pat, sizeof(pat), "\"PUT /%s?partNumber=", path);
+	size_t size, n = 0;
+	unsigned char *text = slurp(log, &size);
+	CHECK(text);
+	/* beast: ... "PUT /b/k?partNumber=N&uploadId=ID HTTP/1.1" 200 BYTES ... */
+	for (char *at = (char *)text, *end = at + size; n < max && at < end;) {
+		char *nl = memchr(at, '\n', (size_t)(end - at)), *hit;
+		if (!nl)
+			break; /* a line not yet whole */
+		*nl = '\0';
+		if ((hit = strstr(at, pat))) {
+			const char *q = strstr(hit + 1, "\" ");
+			part[n] = atoi(hit + strlen(pat));
+			if (q && sscanf(q + 2, "%*d %ld", &bytes[n]) == 1)
+				n++;
+		}
+		at = nl + 1;
+	}
+	free(text);
+	return n;
+}
+
 int ceph_rgw_admin(const struct ceph *c, const char *const args[])
 {
 	char *argv[32];

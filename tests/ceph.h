@@ -45,6 +45,15 @@ void ceph_s3_object_is(const struct ceph *c, const char *path, const void *want,
 /* ceph_s3_no_open_uploads - the bucket lists no multipart upload (open:
  * neither completed nor aborted); else the test fails, showing the list. */
 void ceph_s3_no_open_uploads(const struct ceph *c, const char *bucket);
+/*
+ * ceph_rgw_part_puts - the PUTs of multipart parts of path ("bucket/key")
+ * that radosgw has logged (its access log, c->dir/log/client.rgw.x.log),
+ * in the log's order: part[i] the part number, bytes[i] the bytes the log
+ * gives (a part's body for UploadPart, the reply's XML, a few hundred
+ * bytes, for UploadPartCopy); at most max. Return: how many it logged.
+ */
+size_t ceph_rgw_part_puts(const struct ceph *c, const char *path, int *part, long *bytes,
+			  size_t max);
 /* ceph_rgw_admin - run radosgw-admin with args (NULL-terminated) on the
  * cluster; its exit code. */
 int ceph_rgw_admin(const struct ceph *c, const char *const args[]);

@@ -6,7 +6,9 @@
  * written whole, the short last one), the untouched ranges between them
  * copied server-side (UploadPartCopy). An independent GET then reads the
  * object byte for byte as a local model of the writes says, and its ETag
- * names the parts: 6 (copy, upload, copy, upload, copy, upload). A second
+ * names the parts: 6 (copy, upload, copy, upload, copy, upload), and
+ * radosgw's access log shows each copy (a reply of a few hundred bytes)
+ * and each upload (its body's bytes). A second
  * write-back, of other parts, copies from that multipart version (the
  * store now maps its ETag) in 4 parts, three grid parts copied as one and
  * the short tail copied last. No upload is left open. Both modes.
@@ -46,6 +48,34 @@ static void parts_are(int n)
 	free(hdr);
 }
 
+/*
+ * parts_sent - radosgw's access log shows the parts of the last write-back
+ * (after the first `skip` logged) as want[] says, part i + 1 copied (0:
+ * UploadPartCopy, logged with its reply's few hundred bytes) or uploaded
+ * with want[i] bytes. radosgw logs from a thread of its own, so its lines
+ * may come after the reply: they are awaited. Return: how many in all.
+ */
+static size_t parts_sent(size_t skip, const long *want, size_t n)
+{
+	int part[32];
+	long bytes[32];
+	size_t got = 0;
+	for (int i = 0; i < 600 && (got = ceph_rgw_part_puts(&c, path, part, bytes, 32)) < skip + n; i++)
+		usleep(100 * 1000);
+	CHECK_EQ(got, skip + n);
+	for (size_t i = skip; i < got; i++) {
+		int k = part[i] - 1;
+		CHECK(k >= 0 && (size_t)k < n);
+		if (want[k] ? bytes[i] != want[k] : bytes[i] >= 1024) {
+			fprintf(stderr, "part %d: %ld bytes logged, expected %s %ld\n", part[i],
+				bytes[i], want[k] ? "an upload of" : "a copy (a reply of under 1024)",
+				want[k]);
+			exit(1);
+		}
+	}
+	return got;
+}
+
 int main(void)
 {
 	ceph_start_rgw(&c);
@@ -79,6 +109,8 @@ int main(void)
 	CHECK(fm_msync(p, len, MS_SYNC) == 0);
 	ceph_s3_object_is(&c, path, want, size);
 	parts_are(6);
+	const long first[] = {0, 8 * MIB, 0, 8 * MIB, 0, TAIL};
+	size_t logged = parts_sent(0, first, 6);
 	ceph_s3_no_open_uploads(&c, bucket);
 	CHECK(memcmp(p, want, size) == 0);
 
@@ -90,6 +122,8 @@ int main(void)
 	CHECK(fm_msync(p, len, MS_SYNC) == 0);
 	ceph_s3_object_is(&c, path, want, size);
 	parts_are(4);
+	const long second[] = {8 * MIB, 0, 8 * MIB, 0};
+	parts_sent(logged, second, 4);
 	ceph_s3_no_open_uploads(&c, bucket);
 
 	CHECK(fm_munmap(p, len) == 0);
