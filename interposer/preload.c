@@ -142,8 +142,8 @@ EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 	struct fm_store *s = flags & MAP_ANONYMOUS ? NULL : mount_store_of(fd);
 	if (s)
 		return mount_mmap(addr, length, prot, flags, fd, offset, s);
-	if (!serves(prot, flags, fd))
-		return sys_mmap(addr, length, prot, flags, fd, offset);
+	if (!serves(prot, flags, fd)) /* it may replace faultmap mappings */
+		return mmap_by_kernel(addr, length, prot, flags, fd, offset);
 	return fm_mmap(addr, length, prot, flags, fd, offset);
 }
 

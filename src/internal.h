@@ -677,6 +677,7 @@ int fm_start(void);
  * MAP_UNINITIALIZED and unknown bits for files. */
 #define FM_KERNEL_MAP_FLAGS (MAP_LOCKED | MAP_GROWSDOWN | MAP_HUGETLB | MAP_SYNC)
 bool fm_mmap_serves(int flags);
+void *mmap_by_kernel(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
 /* The engine's side of the mapping calls, for any mm (the daemon's
  * clients: src/daemon/server.c). Context: engine.lock. */
 int mm_unmap_range(struct mm *mm, uintptr_t start, uintptr_t end);

@@ -414,10 +414,44 @@ bool fm_mmap_serves(int flags)
 	return !(flags & FM_KERNEL_MAP_FLAGS);
 }
 
+/* mmap_by_kernel - a mapping faultmap does not serve (anonymous memory, a
+ * flag faultmap does not implement such as MAP_LOCKED, an executable or
+ * special file under the interposer): the kernel makes it, and the fm_
+ * calls pass it to the kernel too. With MAP_FIXED it may replace faultmap
+ * mappings, whose records then go (or, if it fails, those the kernel
+ * unmapped first). */
+void *mmap_by_kernel(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+{
+	if (!(flags & MAP_FIXED))
+		return sys_mmap(addr, length, prot, flags, fd, offset);
+	if (fm_client_mode())
+		return client_mmap_by_kernel(addr, length, prot, flags, fd, offset);
+	if (!engine.started || engine.forked_child)
+		return sys_mmap(addr, length, prot, flags, fd, offset);
+	sigset_t mask;
+	map_lock_take(&mask);
+	size_t len = page_round(length);
+	int err = 0;
+	void *p = sys_mmap(addr, length, prot, flags, fd, offset);
+	if (p != MAP_FAILED) {
+		pthread_mutex_lock(&engine.lock);
+		err = mm_unmap_range(engine_self(), (uintptr_t)p, (uintptr_t)p + len);
+		pthread_mutex_unlock(&engine.lock);
+	} else if (len) {
+		failed_fixed(addr, len);
+	}
+	map_lock_drop(&mask);
+	if (err) {
+		sys_munmap(p, len);
+		return fail_ptr(err);
+	}
+	return p;
+}
+
 void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
 {
-	if (flags & MAP_ANONYMOUS)
-		return sys_mmap(addr, length, prot, flags, fd, offset);
+	if ((flags & MAP_ANONYMOUS) || !fm_mmap_serves(flags))
+		return mmap_by_kernel(addr, length, prot, flags, fd, offset);
 	if (fm_client_mode())
 		return client_mmap(addr, length, prot, flags, fd, offset);
 	int err = engine_start();
@@ -429,25 +463,6 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 	sigset_t mask;
 	map_lock_take(&mask);
 	size_t len = page_round(length);
-	if (!fm_mmap_serves(flags)) {
-		/* A flag faultmap does not implement (MAP_LOCKED...): the
-		 * kernel maps the file, and the fm_ calls pass the mapping to
-		 * the kernel too. It may replace faultmap mappings. */
-		void *p = sys_mmap(addr, length, prot, flags, fd, offset);
-		if (p != MAP_FAILED && (flags & MAP_FIXED)) {
-			pthread_mutex_lock(&engine.lock);
-			err = mm_unmap_range(engine_self(), (uintptr_t)p, (uintptr_t)p + len);
-			pthread_mutex_unlock(&engine.lock);
-		} else if (p == MAP_FAILED && (flags & MAP_FIXED) && len) {
-			failed_fixed(addr, len);
-		}
-		map_lock_drop(&mask);
-		if (err) {
-			sys_munmap(p, len);
-			return fail_ptr(err);
-		}
-		return p;
-	}
 	/* The kernel checks the arguments and picks the address (without
 	 * reading anything: no populate). The flags that only place the
 	 * mapping (MAP_32BIT, MAP_STACK) take effect here; those the kernel
@@ -1092,8 +1107,25 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 	    new_len == 0 || new_len >= FM_TASK_SIZE ||
 	    old_len >= FM_TASK_SIZE ||
 	    (fixed && ((to & (FM_PAGE_SIZE - 1)) || to > FM_TASK_SIZE - new_len ||
-		       (start + old_len > to && to + new_len > start))))
-		return sys_mremap(old_address, old_size, new_size, flags, new_address);
+		       (start + old_len > to && to + new_len > start)))) {
+		void *p = sys_mremap(old_address, old_size, new_size, flags, new_address);
+		if (fixed && engine.started && !engine.forked_child && new_len) {
+			/* The kernel may have unmapped the target before it
+			 * refused (an old size past the address space): the
+			 * records of what it unmapped, or replaced, go. */
+			sigset_t mask;
+			map_lock_take(&mask);
+			if (p == MAP_FAILED) {
+				failed_fixed(new_address, new_len);
+			} else {
+				pthread_mutex_lock(&engine.lock);
+				(void)mm_unmap_range(engine_self(), to, to + new_len);
+				pthread_mutex_unlock(&engine.lock);
+			}
+			map_lock_drop(&mask);
+		}
+		return p;
+	}
 	sigset_t mask;
 	map_lock_take(&mask);
 	pthread_mutex_lock(&engine.lock);

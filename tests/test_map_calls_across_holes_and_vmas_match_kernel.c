@@ -16,6 +16,11 @@
  *  - the kernel's own mapping moved by mremap over a faultmap mapping
  *    replaces it: mprotect(PROT_WRITE) there then works, where faultmap
  *    still took it for a read-only shared mapping (EACCES);
+ *  - anonymous memory mapped with MAP_FIXED over a faultmap mapping
+ *    replaces it as well (faultmap kept its record: EACCES; seed 501);
+ *  - an mremap with MREMAP_FIXED that the kernel refuses after it unmapped
+ *    the target (an old size past the address space) leaves a hole there
+ *    for faultmap too (it kept its record; seeds 478, 491);
  *  - mremap growing a range of two vmas is EFAULT and leaves the target
  *    mapped; faultmap had unmapped it first;
  *  - a same-size MREMAP_FIXED move of several vmas with holes (Linux 6.17
@@ -215,9 +220,11 @@ static void write_from_unreadable_but_accessible_buffer_reads_it(void)
 	}
 }
 
-/* An anonymous page grown by mremap over a read-only shared mapping of
- * the file: the target is the kernel's mapping now. */
-static void kernel_mapping_moved_over_faultmap_mapping_replaces_it(void)
+/* The kernel's own mapping over pages 1-2 of a read-only shared mapping of
+ * the file: an anonymous page grown there by mremap (by_mremap), or
+ * anonymous memory mapped there with MAP_FIXED (fm_mmap passes it to the
+ * kernel). Those pages are the kernel's anonymous mapping now. */
+static void kernel_mapping_over_faultmap_mapping_replaces_it(bool by_mremap)
 {
 	long r[2], st[2][MAX_PAGES];
 	int e[2];
@@ -227,20 +234,69 @@ static void kernel_mapping_moved_over_faultmap_mapping_replaces_it(void)
 	for (int i = 0; i < 2; i++) {
 		unsigned char *b = base[i];
 		map(&sides[i], b, 4 * PS, PROT_READ, MAP_SHARED | MAP_FIXED, sides[i].ro, 0);
-		anon(b + 5 * PS, 1, 'm');
-		void *p = sides[i].fm ? fm_mremap(b + 5 * PS, PS, 4 * PS, MREMAP_MAYMOVE | MREMAP_FIXED, b)
-				      : mremap(b + 5 * PS, PS, 4 * PS, MREMAP_MAYMOVE | MREMAP_FIXED, b);
-		CHECK(p == b);
+		void *p;
+		if (by_mremap) {
+			anon(b + 5 * PS, 1, 'm');
+			p = sides[i].fm ? fm_mremap(b + 5 * PS, PS, 2 * PS, MREMAP_MAYMOVE | MREMAP_FIXED,
+						    b + PS)
+					: mremap(b + 5 * PS, PS, 2 * PS, MREMAP_MAYMOVE | MREMAP_FIXED, b + PS);
+		} else {
+			p = map(&sides[i], b + PS, 2 * PS, PROT_READ,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		}
+		CHECK(p == b + PS);
 		errno = 0;
-		r[i] = sides[i].fm ? fm_mprotect(b, 4 * PS, PROT_READ | PROT_WRITE)
-				   : mprotect(b, 4 * PS, PROT_READ | PROT_WRITE);
+		r[i] = sides[i].fm ? fm_mprotect(b + PS, 2 * PS, PROT_READ | PROT_WRITE)
+				   : mprotect(b + PS, 2 * PS, PROT_READ | PROT_WRITE);
 		e[i] = errno;
 		take(st[i], b, 6);
 	}
-	same_result("mprotect(PROT_WRITE) of the moved anonymous mapping", r[0], e[0], r[1], e[1]);
-	same_states("the anonymous mapping moved over a file's", st[0], st[1], 6);
+	const char *what = by_mremap ? "anonymous memory moved by mremap over the file's"
+				     : "anonymous memory mapped with MAP_FIXED over the file's";
+	same_result(what, r[0], e[0], r[1], e[1]);
+	same_states(what, st[0], st[1], 6);
 	for (int i = 0; i < 2; i++)
-		CHECK(munmap(base[i], 6 * PS) == 0);
+		unmap(&sides[i], base[i], 6 * PS);
+}
+
+/* mremap with MREMAP_FIXED onto a read-only shared mapping of the file and
+ * an old size past the address space: the kernel unmaps the target before
+ * it refuses, and faultmap must forget its mapping there. */
+static void failed_mremap_fixed_forgets_what_kernel_unmapped(void)
+{
+	long r[2][3], st[2][MAX_PAGES];
+	int e[2][3];
+	unsigned char *base[2];
+	for (int i = 0; i < 2; i++) /* both first: a call frees pages the next reserve would take */
+		base[i] = reserve(6);
+	for (int i = 0; i < 2; i++) {
+		unsigned char *b = base[i];
+		map(&sides[i], b + 2 * PS, 3 * PS, PROT_READ, MAP_SHARED | MAP_FIXED, sides[i].ro, 0);
+		anon(b, 1, 'r');
+		errno = 0;
+		void *p = sides[i].fm ? fm_mremap(b, SIZE_MAX - 8191, PS, MREMAP_MAYMOVE | MREMAP_FIXED,
+						  b + 3 * PS)
+				      : mremap(b, SIZE_MAX - 8191, PS, MREMAP_MAYMOVE | MREMAP_FIXED,
+					       b + 3 * PS);
+		r[i][0] = p == MAP_FAILED ? -1 : 0;
+		e[i][0] = errno;
+		errno = 0;
+		r[i][1] = sides[i].fm ? fm_mprotect(b + 2 * PS, 3 * PS, PROT_READ | PROT_WRITE)
+				      : mprotect(b + 2 * PS, 3 * PS, PROT_READ | PROT_WRITE);
+		e[i][1] = errno;
+		errno = 0;
+		r[i][2] = sides[i].fm ? fm_msync(b + 2 * PS, 3 * PS, MS_ASYNC | MS_INVALIDATE)
+				      : msync(b + 2 * PS, 3 * PS, MS_ASYNC | MS_INVALIDATE);
+		e[i][2] = errno;
+		take(st[i], b, 6);
+	}
+	same_result("mremap MREMAP_FIXED with an old size past the address space", r[0][0], e[0][0],
+		    r[1][0], e[1][0]);
+	same_result("mprotect of its target after", r[0][1], e[0][1], r[1][1], e[1][1]);
+	same_result("msync of its target after", r[0][2], e[0][2], r[1][2], e[1][2]);
+	same_states("mremap MREMAP_FIXED with an old size past the address space", st[0], st[1], 6);
+	for (int i = 0; i < 2; i++)
+		unmap(&sides[i], base[i], 6 * PS);
 }
 
 /* mremap growing [a read-write vma][a read-only vma] of one shared
@@ -387,7 +443,9 @@ int main(void)
 	}
 	msync_sync_goes_on_past_a_hole();
 	write_from_unreadable_but_accessible_buffer_reads_it();
-	kernel_mapping_moved_over_faultmap_mapping_replaces_it();
+	kernel_mapping_over_faultmap_mapping_replaces_it(true);
+	kernel_mapping_over_faultmap_mapping_replaces_it(false);
+	failed_mremap_fixed_forgets_what_kernel_unmapped();
 	grow_of_two_vmas_fails_and_leaves_target();
 	static const char *const layouts[] = {"v-a-", "av", "a-v", "vv-p", "-av", "vpav", "p--v"};
 	for (size_t k = 0; k < sizeof(layouts) / sizeof(layouts[0]); k++)

@@ -1101,6 +1101,28 @@ static void failed_fixed(void *addr, size_t len)
 	errno = saved;
 }
 
+/* client_mmap_by_kernel - mmap_by_kernel's MAP_FIXED in daemon mode: the
+ * daemon forgets the faultmap mappings the kernel's replaced. */
+void *client_mmap_by_kernel(void *addr, size_t length, int prot, int flags, int fd,
+			    off_t offset)
+{
+	if (!cl.started)
+		return sys_mmap(addr, length, prot, flags, fd, offset);
+	size_t len = page_round(length);
+	sigset_t old;
+	lock_take(&map_lock, &old);
+	int err = 0;
+	void *p = sys_mmap(addr, length, prot, flags, fd, offset);
+	if (p != MAP_FAILED && (err = forget((uintptr_t)p, len))) {
+		sys_munmap(p, len);
+		p = fail_ptr(err);
+	} else if (p == MAP_FAILED && len) {
+		failed_fixed(addr, len);
+	}
+	lock_drop(&map_lock, &old);
+	return p;
+}
+
 void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
 {
 	int saved = errno;
@@ -1110,17 +1132,6 @@ void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 	size_t len = page_round(length);
 	sigset_t old;
 	lock_take(&map_lock, &old);
-	if (!fm_mmap_serves(flags)) { /* the kernel's: see fm_mmap */
-		void *p = sys_mmap(addr, length, prot, flags, fd, offset);
-		if (p != MAP_FAILED && (flags & MAP_FIXED) && (err = forget((uintptr_t)p, len))) {
-			sys_munmap(p, len);
-			p = fail_ptr(err);
-		} else if (p == MAP_FAILED && (flags & MAP_FIXED) && len) {
-			failed_fixed(addr, len);
-		}
-		lock_drop(&map_lock, &old);
-		return p;
-	}
 	void *p = sys_mmap(addr, length, prot, flags & ~MAP_POPULATE, fd, offset);
 	if (p == MAP_FAILED) {
 		if ((flags & MAP_FIXED) && len)
@@ -1443,14 +1454,19 @@ void *client_mremap(void *old_address, size_t old_size, size_t new_size, int fla
 	 * and MREMAP_DONTUNMAP of a faultmap mapping. */
 	if (!t || !new_len || (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) ||
 	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE))) {
-		if (t || !cl.started || !(flags & MREMAP_FIXED))
+		if (!cl.started || !(flags & MREMAP_FIXED) || !new_len)
 			return sys_mremap(old_address, old_size, new_size, flags, new_address);
-		/* The kernel's own mapping may move over faultmap's: their
-		 * records go. */
+		/* The kernel's own mapping may move over faultmap's, or the
+		 * kernel may unmap the target before it refuses: the records
+		 * of what it replaced or unmapped go. */
 		sigset_t old;
 		lock_take(&map_lock, &old);
 		void *p = sys_mremap(old_address, old_size, new_size, flags, new_address);
-		int err = p == MAP_FAILED ? 0 : forget(to, new_len);
+		int err = 0;
+		if (p == MAP_FAILED)
+			failed_fixed(new_address, new_len);
+		else if (!t)
+			err = forget(to, new_len);
 		lock_drop(&map_lock, &old);
 		return err ? fail_ptr(err) : p;
 	}

@@ -27,6 +27,8 @@ int client_start(void);
 int client_set_budget(size_t bytes);
 
 void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
+void *client_mmap_by_kernel(void *addr, size_t length, int prot, int flags, int fd,
+			    off_t offset);
 int client_munmap(void *addr, size_t length);
 int client_msync(void *addr, size_t length, int flags);
 int client_madvise(void *addr, size_t length, int advice);
