@@ -1189,8 +1189,11 @@ void *fm_mremap(void *old_address, size_t old_size, size_t new_size, int flags, 
 			map_lock_drop(&mask);
 			return p;
 		}
-		if (!err && new_len > old_len && (kernel_vma_at(start, &kend), kend < start + old_len))
-			err = -EFAULT; /* the kernel grows one vma, and would leave the target */
+		/* The kernel grows one vma, and moves what a shrink keeps only
+		 * if one vma holds it: else EFAULT, the target and the tail
+		 * left as they were. */
+		if (!err && new_len != old_len && (kernel_vma_at(start, &kend), kend < start + keep))
+			err = -EFAULT;
 		if (!err)
 			err = unmap_both(mm, to, to + new_len);
 		if (!err && new_len < old_len) {

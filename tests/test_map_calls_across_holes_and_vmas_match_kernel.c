@@ -21,8 +21,9 @@
  *  - an mremap with MREMAP_FIXED that the kernel refuses after it unmapped
  *    the target (an old size past the address space) leaves a hole there
  *    for faultmap too (it kept its record; seeds 478, 491);
- *  - mremap growing a range of two vmas is EFAULT and leaves the target
- *    mapped; faultmap had unmapped it first;
+ *  - mremap growing a range of two vmas, or shrinking one to two vmas, is
+ *    EFAULT and leaves the target and the tail mapped; faultmap had
+ *    unmapped the target first, or moved what the shrink kept (seed 619);
  *  - a same-size MREMAP_FIXED move of several vmas with holes (Linux 6.17
  *    on) moves each vma and leaves the target's pages facing a hole as
  *    they were; faultmap said EFAULT, or, in daemon mode, moved the first
@@ -299,36 +300,39 @@ static void failed_mremap_fixed_forgets_what_kernel_unmapped(void)
 		unmap(&sides[i], base[i], 6 * PS);
 }
 
-/* mremap growing [a read-write vma][a read-only vma] of one shared
- * mapping onto anonymous pages: EFAULT, and the target stays. */
-static void grow_of_two_vmas_fails_and_leaves_target(void)
+/* mremap of [a read-write vma][a read-only vma][a read-write vma] of one
+ * shared mapping, its first old pages, to new pages onto anonymous pages:
+ * growing two vmas, or shrinking to two, is EFAULT, and the target and
+ * the tail stay. */
+static void resize_of_two_vmas_fails_and_leaves_target(size_t old, size_t new)
 {
 	long r[2], st[2][MAX_PAGES];
 	int e[2];
 	unsigned char *base[2];
+	size_t t = old + 1, n = t + (old > new ? old : new);
 	for (int i = 0; i < 2; i++) /* both first: a call frees pages the next reserve would take */
-		base[i] = reserve(7);
+		base[i] = reserve(n);
 	for (int i = 0; i < 2; i++) {
 		unsigned char *b = base[i];
-		map(&sides[i], b, 2 * PS, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, sides[i].fd,
+		map(&sides[i], b, old * PS, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, sides[i].fd,
 		    0);
 		CHECK((sides[i].fm ? fm_mprotect(b + PS, PS, PROT_READ) : mprotect(b + PS, PS, PROT_READ)) ==
 		      0);
-		anon(b + 3 * PS, 3, 't');
+		anon(b + t * PS, n - t, 't');
 		errno = 0;
 		void *p = sides[i].fm
-				  ? fm_mremap(b, 2 * PS, 3 * PS, MREMAP_MAYMOVE | MREMAP_FIXED, b + 3 * PS)
-				  : mremap(b, 2 * PS, 3 * PS, MREMAP_MAYMOVE | MREMAP_FIXED, b + 3 * PS);
+				  ? fm_mremap(b, old * PS, new * PS, MREMAP_MAYMOVE | MREMAP_FIXED, b + t * PS)
+				  : mremap(b, old * PS, new * PS, MREMAP_MAYMOVE | MREMAP_FIXED, b + t * PS);
 		e[i] = errno;
 		r[i] = p == MAP_FAILED ? -1 : (long)((unsigned char *)p - b);
-		take(st[i], b, 7);
+		take(st[i], b, n);
 	}
-	same_result("mremap growing two vmas", r[0], e[0], r[1], e[1]);
-	same_states("mremap growing two vmas", st[0], st[1], 7);
-	for (int i = 0; i < 2; i++) {
-		unmap(&sides[i], base[i], 2 * PS);
-		CHECK(munmap(base[i], 7 * PS) == 0);
-	}
+	char what[64];
+	snprintf(what, sizeof(what), "mremap of two vmas from %zu to %zu pages", old, new);
+	same_result(what, r[0], e[0], r[1], e[1]);
+	same_states(what, st[0], st[1], n);
+	for (int i = 0; i < 2; i++)
+		unmap(&sides[i], base[i], n * PS);
 }
 
 /* A same-size MREMAP_FIXED move of the layout given (per page: 'v' a
@@ -446,7 +450,8 @@ int main(void)
 	kernel_mapping_over_faultmap_mapping_replaces_it(true);
 	kernel_mapping_over_faultmap_mapping_replaces_it(false);
 	failed_mremap_fixed_forgets_what_kernel_unmapped();
-	grow_of_two_vmas_fails_and_leaves_target();
+	resize_of_two_vmas_fails_and_leaves_target(2, 3);
+	resize_of_two_vmas_fails_and_leaves_target(3, 2);
 	static const char *const layouts[] = {"v-a-", "av", "a-v", "vv-p", "-av", "vpav", "p--v"};
 	for (size_t k = 0; k < sizeof(layouts) / sizeof(layouts[0]); k++)
 		same_size_move(layouts[k]);
