@@ -30,6 +30,20 @@
 # shell assignments. radosgw talks to the cluster in crc mode (`ms mon client
 # mode`, `ms client mode`), else it does not connect with auth off.
 #
+# Size (defaults fit the tests): CEPH_DEV_BYTES is the memstore's capacity
+# (`memstore device bytes`, default 1073741824: 1 GiB of the OSD's RAM at
+# most), and CEPH_DEV_MAX_OBJECT_SIZE, when set, the largest object the OSD
+# takes (`osd max object size`; unset: Ceph's default, 128 MiB). Both are
+# byte counts. The README's numpy demo (an object of 4 GiB less a page) ran
+# with CEPH_DEV_MGR=0 CEPH_DEV_BYTES=6442450944 CEPH_DEV_MAX_OBJECT_SIZE=5368709120.
+# Keep objects under 4 GiB: Ceph 16.2.15's memstore OSD takes an object of
+# 2^32 bytes or more but reads nothing at or past 4 GiB (one of exactly
+# 4 GiB reads as empty, through `rados get` too; BlueStore's own limit is
+# 2^32-1); CEPH_DEV_MAX_OBJECT_SIZE=4294967295 makes such a write EFBIG.
+# One write stays limited to
+# `osd max write size` (90 MB): write a large object in pieces (`rados put`
+# sends 4 MiB writes, faultmap's write-back bounded ones).
+#
 # Packages (Debian): ceph librados-dev, with --no-install-recommends;
 # radosgw and curl for CEPH_DEV_RGW=1.
 set -euo pipefail
@@ -46,6 +60,8 @@ timeout_s=${CEPH_DEV_TIMEOUT:-120}
 daemons=(mon.a mgr.x osd.0 rgw.x)
 with_mgr=${CEPH_DEV_MGR:-1}
 with_rgw=${CEPH_DEV_RGW:-0}
+store_bytes=${CEPH_DEV_BYTES:-1073741824}
+max_object=${CEPH_DEV_MAX_OBJECT_SIZE:-}
 
 die() {
 	echo "ceph-dev.sh: $*" >&2
@@ -126,6 +142,9 @@ up() {
 	for b in ceph-mon ceph-mgr ceph-osd monmaptool ceph; do
 		command -v "$b" >/dev/null || die "$b not found: install the Debian packages ceph librados-dev (apt-get install --no-install-recommends ceph librados-dev)"
 	done
+	[[ $store_bytes =~ ^[1-9][0-9]*$ ]] || die "CEPH_DEV_BYTES=$store_bytes: not a byte count"
+	[[ -z $max_object || $max_object =~ ^[1-9][0-9]*$ ]] ||
+		die "CEPH_DEV_MAX_OBJECT_SIZE=$max_object: not a byte count"
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	[ -z "$(ls -A "$dir")" ] || die "$dir is not empty (a cluster of its own, or another's?)"
@@ -170,7 +189,8 @@ keyring = $dir/keyring
 mgr initial modules =
 [osd]
 osd objectstore = memstore
-memstore device bytes = ${CEPH_DEV_BYTES:-1073741824}
+memstore device bytes = $store_bytes
+${max_object:+osd max object size = $max_object}
 osd max object name len = 256
 osd max object namespace len = 64
 [client.rgw.x]
