@@ -234,8 +234,13 @@ static int fill_begin(struct fill *f, struct address_space *as, uint64_t start,
 
 /* read_span - read the cluster's bytes from *pos until end with as_read,
  * asking for bytes up to limit (whole pages: O_DIRECT wants them); a read
- * at EOF is short, and a file that shrank reads as zeros past its end.
- * Return: 0 or the read's -errno; *pos: how far it got. */
+ * at EOF is short. A read that ends before end, the size the cache knows,
+ * never fills pages with zeros as if they were data: either the file
+ * shrank (the page holding its new end reads zeros after it; a page past
+ * it is not the file's: -ENXIO, so a view gets SIGBUS there as past EOF),
+ * or the store answered nothing inside its object (-EIO: Ceph's memstore
+ * does so for an object of exactly 4 GiB).
+ * Return: 0 or -errno; *pos: how far it got. */
 static int read_span(struct fill *f, uint64_t *pos, uint64_t end, uint64_t limit)
 {
 	while (*pos < end) {
@@ -244,8 +249,19 @@ static int read_span(struct fill *f, uint64_t *pos, uint64_t end, uint64_t limit
 			continue;
 		if (r < 0)
 			return -errno;
-		if (r == 0)
-			break; /* the file shrank */
+		if (r == 0) {
+			int64_t size = f->as->store->ops->size(f->as->store);
+			uint64_t at = f->off + *pos, in_page = at & (FM_PAGE_SIZE - 1);
+			if (size < 0 || (uint64_t)size > at)
+				return -EIO;
+			if (!in_page)
+				return -ENXIO;
+			/* The new end is inside this page: zeros after it,
+			 * as the kernel's page at EOF reads. */
+			memset(f->buf + *pos, 0, FM_PAGE_SIZE - in_page);
+			*pos += FM_PAGE_SIZE - in_page;
+			continue;
+		}
 		*pos += (uint64_t)r;
 	}
 	return 0;
