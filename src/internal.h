@@ -331,7 +331,7 @@ void vma_move(struct vma *vma, uintptr_t start);
 void vma_merge_range(struct mm *mm, uintptr_t start, uintptr_t end);
 bool vma_range_covered(struct mm *mm, uintptr_t start, uintptr_t end);
 int kernel_vma_at(uintptr_t addr, uintptr_t *end);
-void kernel_vma_from(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
+int kernel_vma_from(uintptr_t addr, uintptr_t *lo, uintptr_t *hi);
 int kernel_holes(uintptr_t lo, uintptr_t hi, int (*forget)(uintptr_t, uintptr_t, void *),
 		 void *arg);
 /* populate_advice - how MAP_POPULATE fills a mapping, as the kernel's

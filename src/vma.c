@@ -241,24 +241,35 @@ void mm_forget(struct mm *mm)
 	fm_free(seen);
 }
 
-/* kernel_vma_at - the kernel's vma (this process's) that holds addr, from
- * /proc/self/maps (the records do not follow its splits by protection or
- * hint): its protection, and its end in *end (0 if none holds addr).
- * Return: the protection; PROT_NONE if no vma holds addr. */
-int kernel_vma_at(uintptr_t addr, uintptr_t *end)
+/* maps_next - the next of the kernel's vmas (this process's) in
+ * /proc/self/maps, in address order: its bounds and protection.
+ * Return: whether there was one. */
+static bool maps_next(FILE *f, uintptr_t *lo, uintptr_t *hi, int *prot)
+{
+	char line[512], perms[8];
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", lo, hi, perms) == 3) {
+			*prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* kernel_vma_from - the first of the kernel's vmas (this process's) that
+ * ends after addr: its bounds in *lo and *hi (both 0 if none).
+ * Return: its protection (PROT_NONE if none). */
+int kernel_vma_from(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
 {
 	FILE *f = fopen("/proc/self/maps", "re");
-	char line[512];
-	int prot = PROT_NONE;
-	*end = 0;
-	while (f && fgets(line, sizeof(line), f)) {
-		uintptr_t lo, hi;
-		char perms[8];
-		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &lo, &hi, perms) == 3 &&
-		    addr >= lo && addr < hi) {
-			prot = (perms[0] == 'r' ? PROT_READ : 0) |
-			       (perms[1] == 'w' ? PROT_WRITE : 0);
-			*end = hi;
+	uintptr_t l, h;
+	int prot = PROT_NONE, p;
+	*lo = *hi = 0;
+	while (maps_next(f, &l, &h, &p)) {
+		if (h > addr) {
+			*lo = l;
+			*hi = h;
+			prot = p;
 			break;
 		}
 	}
@@ -267,43 +278,48 @@ int kernel_vma_at(uintptr_t addr, uintptr_t *end)
 	return prot;
 }
 
-/* kernel_vma_from - the first of the kernel's vmas (this process's) that
- * ends after addr, from /proc/self/maps: its bounds in *lo and *hi (both 0
- * if none). */
-void kernel_vma_from(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
+/* kernel_vma_at - the kernel's vma (this process's) that holds addr (the
+ * records do not follow its splits by protection or hint): its end in
+ * *end (0 if none holds addr). Return: its protection; PROT_NONE if no
+ * vma holds addr. */
+int kernel_vma_at(uintptr_t addr, uintptr_t *end)
 {
-	FILE *f = fopen("/proc/self/maps", "re");
-	char line[512];
-	*lo = *hi = 0;
-	while (f && fgets(line, sizeof(line), f)) {
-		uintptr_t l, h;
-		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &l, &h) == 2 && h > addr) {
-			*lo = l;
-			*hi = h;
-			break;
-		}
+	uintptr_t lo;
+	int prot = kernel_vma_from(addr, &lo, end);
+	if (lo > addr) {
+		*end = 0;
+		return PROT_NONE;
 	}
-	if (f)
-		fclose(f);
+	return prot;
 }
 
 /* kernel_holes - call forget(a, b, arg) for each stretch [a, b) of
- * [lo, hi) that the kernel maps nothing in (from /proc/self/maps): where a
- * failed MAP_FIXED mmap left a hole, as Linux may (the old mappings were
- * unmapped before the file refused the new one). Return: the first
- * failure of forget, or 0. */
+ * [lo, hi) that the kernel maps nothing in, in one pass over
+ * /proc/self/maps: where a failed MAP_FIXED mmap left a hole, as Linux may
+ * (the old mappings were unmapped before the file refused the new one). A
+ * range the kernel refuses before it unmaps anything (unaligned, past the
+ * user address space) has no such hole. Return: the first failure of
+ * forget, or 0. */
 int kernel_holes(uintptr_t lo, uintptr_t hi, int (*forget)(uintptr_t, uintptr_t, void *),
 		 void *arg)
 {
-	int err = 0;
-	for (uintptr_t at = lo; at < hi && !err;) {
-		uintptr_t vlo, vhi;
-		kernel_vma_from(at, &vlo, &vhi);
-		uintptr_t end = !vhi || vlo >= hi ? hi : vlo;
-		if (end > at)
-			err = forget(at, end, arg);
-		at = vhi && vhi > end ? vhi : end;
+	if ((lo & (FM_PAGE_SIZE - 1)) || hi <= lo || hi > FM_TASK_SIZE)
+		return 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return 0;
+	uintptr_t at = lo, vlo, vhi;
+	int prot, err = 0;
+	while (!err && at < hi && maps_next(f, &vlo, &vhi, &prot)) {
+		if (vhi <= at)
+			continue;
+		if (vlo > at)
+			err = forget(at, vlo < hi ? vlo : hi, arg);
+		at = vhi;
 	}
+	if (!err && at < hi)
+		err = forget(at, hi, arg);
+	fclose(f);
 	return err;
 }
 

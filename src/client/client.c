@@ -1092,9 +1092,6 @@ static int forget_hole(uintptr_t lo, uintptr_t hi, void *arg)
  * errno is kept. Context: map_lock. */
 static void failed_fixed(void *addr, size_t len)
 {
-	uintptr_t lo = (uintptr_t)addr;
-	if ((lo & (FM_PAGE_SIZE - 1)) || len > FM_TASK_SIZE || lo > FM_TASK_SIZE - len)
-		return; /* refused before the kernel unmapped anything */
 	int saved = errno;
 	if (cl.started)
 		(void)kernel_holes((uintptr_t)addr, (uintptr_t)addr + len, forget_hole, NULL);
