@@ -1874,6 +1874,15 @@ ssize_t client_store_rw(struct fm_store *s, void *buf, size_t count, off_t off, 
 	return bounce_rw(s->handle_fd, buf, count, off, false, write);
 }
 
+/* client_store_remove - store_remove of the daemon's store s (faultmap
+ * run --mount's unlink): FMD_STORE_REMOVE of its stand-in. Return: 0 or
+ * -errno. */
+int client_store_remove(struct fm_store *s)
+{
+	struct fmd_req req = {.op = FMD_STORE_REMOVE};
+	return rpc(&req, s->handle_fd, NULL, NULL, NULL, 0);
+}
+
 /* client_store_truncate - ftruncate of the daemon's store s (through
  * faultmap run --mount): FMD_FTRUNCATE of its stand-in, which the daemon
  * turns into store_truncate. Return: 0 or -errno. */

@@ -33,8 +33,9 @@
  * until FM_NOTE_ROOM on the life line; 11: the doorbell (struct fmd_bell)
  * after the bounce buffer; a FMD_HELLO or FMD_FORK_ADOPT of another
  * version is answered -EPROTO with rep.v[0] = the daemon's version and
- * rep.v[1] = the processes it serves; FMD_STOP's a[0] = 1 */
-#define FMD_VERSION 11
+ * rep.v[1] = the processes it serves; FMD_STOP's a[0] = 1; 12:
+ * FMD_STORE_REMOVE */
+#define FMD_VERSION 12
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
@@ -187,6 +188,11 @@ enum fmd_op {
 	 * FAULTMAP_TRACE_FD), t_us counted from a[0] (CLOCK_MONOTONIC ns).
 	 * Once per connection (-EBUSY). */
 	FMD_TRACE,
+	/* store_remove (faultmap run --mount's unlink) of the store whose
+	 * stand-in is fds[0]: its object is removed from the store, and the
+	 * store marked removed (its writes dropped; a later FMD_STORE_OPEN of
+	 * its URL gets a new store). rep.err: 0 or -errno. */
+	FMD_STORE_REMOVE,
 	FMD_OP_MAX
 };
 

@@ -753,6 +753,17 @@ static int do_remap_target(struct client *c, const struct fmd_req *r, struct fmd
 	return 0;
 }
 
+/* do_store_remove - see FMD_STORE_REMOVE. */
+static int do_store_remove(int fd)
+{
+	struct fm_store *s = store_of_fd(fd);
+	if (!s)
+		return -EBADF;
+	int err = store_remove(s);
+	store_put(s);
+	return err;
+}
+
 static int do_store_size(int fd, struct fmd_rep *rep)
 {
 	struct fm_store *s = store_of_fd(fd);
@@ -925,6 +936,7 @@ static int fds_wanted(uint32_t op)
 	case FMD_FALLOCATE: case FMD_FSYNC: case FMD_SYNC_FILE_RANGE: case FMD_SYNCFS:
 	case FMD_CACHE:
 	case FMD_STORE_SIZE:
+	case FMD_STORE_REMOVE:
 	case FMD_TRACE:
 		return 1;
 	default:
@@ -1046,6 +1058,9 @@ static bool answer(struct client *c, const struct fmd_req *r, int *fds)
 			break;
 		case FMD_STORE_SIZE:
 			rep.err = do_store_size(fds[0], &rep);
+			break;
+		case FMD_STORE_REMOVE:
+			rep.err = do_store_remove(fds[0]);
 			break;
 		case FMD_REMAP_TARGET:
 			rep.err = do_remap_target(c, r, &rep, &out_fd);

@@ -9,9 +9,12 @@
  * is rados_trunc. A read of more than RADOS_CHUNK is cut into pieces, all
  * in flight at once (rados_aio_read); a write-back batch puts all its runs
  * in flight at once, RADOS_DEPTH at most, and waits for all
- * (rados_aio_write). librados acknowledges a write once it is durable on
- * the OSDs (their journal or memstore), so sync has nothing to wait for
- * but what is still in flight (rados_aio_flush). Errors are the OSD's or
+ * (rados_aio_write). remove is rados_remove (faultmap run --mount's
+ * unlink); a removed store then reads and sizes as an empty object and
+ * drops its writes and resizes (store_remove). librados acknowledges a
+ * write once it is durable on the OSDs (their journal or memstore), so
+ * sync has nothing to wait for but what is still in flight
+ * (rados_aio_flush). Errors are the OSD's or
  * librados's -errno: ENOENT (no such pool, or object without O_CREAT),
  * EEXIST (O_CREAT|O_EXCL of an object that exists), ETIMEDOUT (no monitor
  * answers: connecting waits RADOS_MOUNT_TIMEOUT seconds unless the conf
@@ -58,6 +61,7 @@ static struct {
 	int (*rados_read)(rados_ioctx_t io, const char *oid, char *buf, size_t len, uint64_t off);
 	int (*rados_stat)(rados_ioctx_t io, const char *oid, uint64_t *size, time_t *mtime);
 	int (*rados_trunc)(rados_ioctx_t io, const char *oid, uint64_t size);
+	int (*rados_remove)(rados_ioctx_t io, const char *oid);
 	int (*rados_aio_create_completion2)(void *arg, rados_callback_t complete,
 					    rados_completion_t *c);
 	int (*rados_aio_read)(rados_ioctx_t io, const char *oid, rados_completion_t c, char *buf,
@@ -77,7 +81,8 @@ static struct {
 #define RADOS_CALLS(X)                                                                   \
 	X(rados_create) X(rados_conf_set) X(rados_conf_read_file) X(rados_conf_get)      \
 	X(rados_connect) X(rados_shutdown) X(rados_ioctx_create) X(rados_ioctx_destroy)  \
-	X(rados_read) X(rados_stat) X(rados_trunc) X(rados_aio_create_completion2)       \
+	X(rados_read) X(rados_stat) X(rados_trunc) X(rados_remove)                       \
+	X(rados_aio_create_completion2)                                                  \
 	X(rados_aio_read) X(rados_aio_write) X(rados_aio_wait_for_complete)              \
 	X(rados_aio_get_return_value) X(rados_aio_release) X(rados_aio_flush)            \
 	X(rados_create_write_op) X(rados_write_op_create) X(rados_write_op_operate)      \
@@ -161,6 +166,8 @@ static void req_wait(struct rados_req *r)
 static ssize_t rados_store_read(struct fm_store *s, void *buf, size_t len, uint64_t off)
 {
 	struct rados_store *rs = rs_of(s);
+	if (s->removed) /* store_remove: an empty object, not a new one */
+		return 0;
 	if (len <= RADOS_CHUNK) {
 		int r = lib.rados_read(rs->io, rs->oid, buf, len, off);
 		return r == -ENOENT ? 0 : r; /* removed under us: nothing to read */
@@ -220,6 +227,8 @@ static int64_t rados_store_size(struct fm_store *s)
 	struct rados_store *rs = rs_of(s);
 	uint64_t size = 0;
 	time_t mtime;
+	if (s->removed)
+		return 0;
 	int r = lib.rados_stat(rs->io, rs->oid, &size, &mtime);
 	if (r == -ENOENT)
 		return 0; /* removed under us: empty, as a truncated file */
@@ -229,7 +238,16 @@ static int64_t rados_store_size(struct fm_store *s)
 static int rados_store_resize(struct fm_store *s, uint64_t size)
 {
 	struct rados_store *rs = rs_of(s);
+	if (s->removed) /* dropped, as its writes: rados_trunc would make it again */
+		return 0;
 	return lib.rados_trunc(rs->io, rs->oid, size);
+}
+
+/* rados_store_remove - rados_remove of the object (store_remove). */
+static int rados_store_remove(struct fm_store *s)
+{
+	struct rados_store *rs = rs_of(s);
+	return lib.rados_remove(rs->io, rs->oid);
 }
 
 static int rados_store_sync(struct fm_store *s)
@@ -258,6 +276,7 @@ static const struct fm_store_ops rados_ops = {
 	.size = rados_store_size,
 	.resize = rados_store_resize,
 	.sync = rados_store_sync,
+	.remove = rados_store_remove,
 	.destroy = rados_store_destroy,
 };
 

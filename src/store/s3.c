@@ -39,7 +39,9 @@
  * any failure aborts the upload. A failed write-back fails every run of
  * the batch: their pages stay dirty, and msync reports the error. The
  * size is fixed (resize: EOPNOTSUPP); O_RDWR refuses objects over S3's
- * 5 TiB (EFBIG). Errors: HTTP 404 ENOENT, 401/403 EACCES, 412 ESTALE, 5xx
+ * 5 TiB (EFBIG). remove (faultmap run --mount's unlink) is a DELETE of
+ * the object; a removed store reads and sizes as an empty object, and its
+ * writes are dropped (store_remove). Errors: HTTP 404 ENOENT, 401/403 EACCES, 412 ESTALE, 5xx
  * and transport errors (connection refused, timeouts) EIO.
  *
  * libcurl is loaded when the first S3 store is opened (dlopen of
@@ -512,6 +514,8 @@ static ssize_t s3_read_at(struct s3_store *st, char *buf, size_t len, uint64_t o
 static ssize_t s3_store_read(struct fm_store *s, void *buf, size_t len, uint64_t off)
 {
 	struct s3_store *st = s3_of(s);
+	if (s->removed) /* store_remove: an empty object */
+		return 0;
 	char etag[S3_ETAG_MAX], later[S3_ETAG_MAX];
 	etag_now(st, etag);
 	ssize_t r = s3_read_at(st, buf, len, off, etag);
@@ -951,7 +955,7 @@ static void s3_store_write(struct fm_store_io *ios, size_t n)
 
 static int64_t s3_store_size(struct fm_store *s)
 {
-	return (int64_t)s3_of(s)->size;
+	return s->removed ? 0 : (int64_t)s3_of(s)->size;
 }
 
 static int s3_store_resize(struct fm_store *s, uint64_t size)
@@ -975,6 +979,15 @@ static bool s3_store_current(struct fm_store *s)
 	run_reqs(st, &head, 1);
 	etag_now(st, etag);
 	return head.ret != 0 || strcmp(head.etag, etag) == 0;
+}
+
+/* s3_store_remove - DELETE of the object (store_remove). S3 answers a
+ * DELETE of a missing key with success too. */
+static int s3_store_remove(struct fm_store *s)
+{
+	struct s3_req del = {.method = S3_DELETE};
+	run_reqs(s3_of(s), &del, 1);
+	return del.ret;
 }
 
 static void s3_store_destroy(struct fm_store *s)
@@ -1016,6 +1029,7 @@ static const struct fm_store_ops s3_ops = {
 	.resize = s3_store_resize,
 	.sync = s3_store_sync,
 	.current = s3_store_current,
+	.remove = s3_store_remove,
 	.destroy = s3_store_destroy,
 };
 

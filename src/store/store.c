@@ -183,6 +183,8 @@ void store_write(struct fm_store_io *ios, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		ios[i].done = 0;
 		ios[i].err = ios[i].store->writable ? 0 : -EBADF;
+		if (ios[i].store->removed) /* dropped: store_remove */
+			ios[i].done = ios[i].len;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct fm_store_ops *ops = ios[i].store->ops;
@@ -253,12 +255,13 @@ int store_open_url(const char *url, int flags, struct fm_store **out)
 static pthread_mutex_t shared_open_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* store_find_url - the registered store opened from url (writable, if
- * writable), the newest, with a new reference, or NULL. */
+ * writable), the newest, not removed (store_remove), with a new
+ * reference, or NULL. */
 static struct fm_store *store_find_url(const char *url, bool writable)
 {
 	pthread_mutex_lock(&store_lock);
 	struct fm_store *s = stores;
-	while (s && (!s->url || strcmp(s->url, url) || (writable && !s->writable)))
+	while (s && (!s->url || strcmp(s->url, url) || (writable && !s->writable) || s->removed))
 		s = s->next;
 	if (s)
 		s->refs++;
@@ -658,6 +661,29 @@ int store_truncate(struct fm_store *s, uint64_t size)
 			err = as_set_size(op.as, size);
 	}
 	op_end(&op);
+	return err;
+}
+
+/*
+ * store_remove - remove s's object from its store (faultmap run --mount's
+ * unlink), and mark s removed (also when the object was gone already:
+ * -ENOENT), under engine.lock, where every write-back and every write
+ * through the cache runs: no write can bring the object back between the
+ * removal and the mark, and from then on s's writes are dropped (as an
+ * unlinked file's data goes with its last reference), never written into
+ * a new object of that name. Return: 0 or -errno (-EPERM: a store whose
+ * object cannot be removed).
+ */
+int store_remove(struct fm_store *s)
+{
+	if (!s->ops->remove)
+		return -EPERM;
+	struct store_op op;
+	op_lock(&op);
+	int err = s->removed ? -ENOENT : s->ops->remove(s);
+	if (!err || err == -ENOENT)
+		s->removed = true;
+	op_unlock(&op);
 	return err;
 }
 

@@ -95,6 +95,10 @@ struct fm_store_ops {
 	 * shared with a later open once the object was replaced
 	 * (store_open_shared). Context: no lock held. */
 	bool (*current)(struct fm_store *s);
+	/* remove - remove the object from the store (faultmap run --mount's
+	 * unlink), or NULL (-EPERM: an NBD export, a file fm_mmap maps).
+	 * Return: 0 or -errno (-ENOENT: no such object). Context: no lock. */
+	int (*remove)(struct fm_store *s);
 	/* destroy - free s (its last reference is gone). */
 	void (*destroy)(struct fm_store *s);
 };
@@ -108,6 +112,10 @@ struct fm_store {
 	char *name;	/* for /proc/PID/maps and the tools */
 	bool writable;	/* writes can reach the store */
 	bool in_memory; /* a read never waits (tmpfs): read under the lock */
+	/* Set once store_remove removed its object: its writes are dropped
+	 * (never bring the object back), its reads and size are an empty
+	 * object's, and no later open shares it (store_open_shared). */
+	_Atomic bool removed;
 	/* What readahead wants to know (filled by the store at open): a
 	 * read's latency, and the cluster that amortises it. */
 	uint32_t latency_us;
@@ -144,6 +152,7 @@ int store_standin_fd(const struct fm_store *s, bool writable);
 char *store_url_here(const char *url);
 char *store_unescape(const char *s, size_t n, int *err);
 int store_truncate(struct fm_store *s, uint64_t size);
+int store_remove(struct fm_store *s);
 
 /* file.c */
 int file_store_new(int fd, const char *url, struct fm_store **out);
