@@ -345,8 +345,9 @@ static void memfd_name(const char *path, char name[MFD_NAME_MAX + 1])
  * daemon), and shared writes between the two are not coherent: say so on
  * stderr, once for the file. Found in /proc/PID/maps (a process of another
  * user only as root). A process that maps the file after this one is the
- * one that warns. Raw system calls: this runs under engine.lock, where the
- * interposer's open would take it again.
+ * one that warns; a memfd of another cache of this engine's (own_cache)
+ * is no other cache. Raw system calls: this runs under engine.lock, where
+ * the interposer's open would take it again.
  */
 struct linux_dirent64 {
 	uint64_t d_ino;
@@ -355,6 +356,19 @@ struct linux_dirent64 {
 	unsigned char d_type;
 	char d_name[];
 };
+
+/* own_cache - whether ino is the memfd of a cache of this engine's (the
+ * cache of a store removed since, whose name a new store of the URL
+ * takes again: store_remove). Context: engine.lock. */
+static bool own_cache(unsigned long ino)
+{
+	for (struct address_space *a = engine.mappings; a; a = a->next) {
+		struct stat st;
+		if (a->memfd >= 0 && fstat(a->memfd, &st) == 0 && st.st_ino == ino)
+			return true;
+	}
+	return false;
+}
 
 static void warn_other_caches(struct address_space *as)
 {
@@ -413,7 +427,7 @@ static void warn_other_caches(struct address_space *as)
 				unsigned long ino;
 				if (len > (size_t)n && !strcmp(line + len - (size_t)n, want) &&
 				    sscanf(line, "%*s %*s %*s %*s %lu", &ino) == 1 &&
-				    ino != (unsigned long)mst.st_ino)
+				    ino != (unsigned long)mst.st_ino && !own_cache(ino))
 					other = pid;
 				line = nl + 1;
 			}
