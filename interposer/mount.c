@@ -289,6 +289,8 @@ int mount_path(int dirfd, const char *path, struct mount_target *t)
 		t->trailing = path[plen - 1] == '/' ||
 			      (plen >= 2 && path[plen - 1] == '.' && path[plen - 2] == '/');
 		t->nbd = m->nbd;
+		t->one = m->one;
+		t->mount = (unsigned)i;
 		t->what = m->local ? MOUNT_LOCAL : MOUNT_OBJECT;
 		if (m->one) {
 			const char *one = m->local ? m->path : m->url;
@@ -315,7 +317,9 @@ int mount_path(int dirfd, const char *path, struct mount_target *t)
  * cache), else, unless the program asks to write, read-only (a store may
  * refuse writing for its own reasons: S3's EFBIG for objects over S3's
  * 5 TiB); created if flags have O_CREAT and the store can make it.
- * *made: whether it was created now. Return: the store, or NULL with errno.
+ * *made: whether it was created now. Return: the store, with a reference
+ * for the caller to give back (object_put: objects[] holds its own, which
+ * mount_unlink may drop meanwhile), or NULL with errno.
  */
 static struct fm_store *object_get(const struct mount_target *t, int flags, bool *made)
 {
@@ -324,14 +328,19 @@ static struct fm_store *object_get(const struct mount_target *t, int flags, bool
 	size_t n = atomic_load(&nr_objects);
 	for (size_t i = 0; i < n; i++)
 		if (objects[i].url && !strcmp(objects[i].url, t->name)) {
+			struct fm_store *s = objects[i].s;
+			store_get(s);
 			pthread_mutex_unlock(&objects_lock);
-			return objects[i].s;
+			return s;
 		}
 	int err = 0;
 	struct fm_store *s = NULL;
-	char *url = n < OBJECTS_MAX ? strdup(t->name) : NULL;
+	size_t slot = 0; /* a slot mount_unlink freed, else a new one */
+	while (slot < n && objects[slot].s)
+		slot++;
+	char *url = slot < OBJECTS_MAX ? strdup(t->name) : NULL;
 	if (!url)
-		err = n < OBJECTS_MAX ? ENOMEM : EMFILE;
+		err = slot < OBJECTS_MAX ? ENOMEM : EMFILE;
 	if (url) {
 		int acc = flags & O_ACCMODE;
 		s = fm_store_open(url, O_RDWR);
@@ -344,8 +353,12 @@ static struct fm_store *object_get(const struct mount_target *t, int flags, bool
 		err = s ? 0 : errno;
 	}
 	if (s) {
-		objects[n] = (struct object){url, s, s->dev, s->ino};
-		atomic_store(&nr_objects, n + 1);
+		store_get(s); /* the caller's */
+		objects[slot] = (struct object){url, s, s->dev, s->ino};
+		if (slot == n)
+			atomic_store(&nr_objects, n + 1);
+		else
+			atomic_thread_fence(memory_order_release);
 	} else {
 		free(url);
 	}
@@ -356,6 +369,14 @@ static struct fm_store *object_get(const struct mount_target *t, int flags, bool
 }
 
 static uint64_t object_size(struct fm_store *s);
+
+/* object_put - give back object_get's reference, errno kept. */
+static void object_put(struct fm_store *s)
+{
+	int err = errno;
+	store_put(s);
+	errno = err;
+}
 
 /* object_truncate - s made size bytes long: store_truncate, here or in
  * the daemon (client_store_truncate). Return: 0 or -errno. */
@@ -382,28 +403,26 @@ int mount_open(const struct mount_target *t, int flags)
 	struct fm_store *s = object_get(t, flags, &made);
 	if (!s)
 		return -1;
-	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) && !made) {
-		errno = EEXIST;
-		return -1;
-	}
+	int fd = -1;
 	int acc = flags & O_ACCMODE;
 	bool write = acc == O_WRONLY || acc == O_RDWR;
-	if (write && !s->writable) {
+	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) && !made) {
+		errno = EEXIST;
+	} else if (write && !s->writable) {
 		errno = EROFS;
-		return -1;
-	}
-	if (write && (flags & O_TRUNC) && object_size(s) > 0) {
-		/* A store of fixed size ignores it, as a block device does. */
-		int err = object_truncate(s, 0);
-		if (err && err != -EINVAL) {
+	} else {
+		int err = write && (flags & O_TRUNC) && object_size(s) > 0 ? object_truncate(s, 0) : 0;
+		if (err && err != -EINVAL) { /* a store of fixed size ignores it, as a disk */
 			errno = -err;
-			return -1;
+		} else {
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", s->handle_fd);
+			int keep = O_ACCMODE | O_CLOEXEC | O_NONBLOCK | O_APPEND | O_PATH;
+			fd = (int)syscall(SYS_openat, AT_FDCWD, path, flags & keep, 0);
 		}
 	}
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->handle_fd);
-	int keep = O_ACCMODE | O_CLOEXEC | O_NONBLOCK | O_APPEND | O_PATH;
-	return (int)syscall(SYS_openat, AT_FDCWD, path, flags & keep, 0);
+	object_put(s);
+	return fd;
 }
 
 /* add_alias - (dev, ino) is s's too, from now on. */
@@ -471,7 +490,9 @@ static struct fm_store *reattach(int fd, const struct stat *st)
 		bool made;
 		s = object_get(&t, fl < 0 ? O_RDONLY : fl & O_ACCMODE, &made);
 		why = errno;
-		if (!s)
+		if (s)
+			object_put(s); /* objects[] keeps it */
+		else
 			s = &unreachable;
 	}
 	errno = saved;
@@ -496,36 +517,52 @@ struct dirent64_raw {
 static bool standin_inherited; /* a stand-in was open at the first look */
 static pthread_once_t standin_once = PTHREAD_ONCE_INIT;
 
-/* look_for_standins - with mounts, whether any fd open now (those this
- * image was started with, at the first mount_store_of) is a stand-in:
- * until then, or until this image opens an object, no fd is looked at
- * (a program under --mount that uses no object pays no fstat per call).
- * No allocation: getdents64 into the stack. */
-static void look_for_standins(void)
+/* any_fd - whether match(fd, its stat, arg) holds for an fd open now that
+ * is the program's (not the engine's: fd_kept); true if /proc/self/fd
+ * cannot be read (cannot tell). No allocation: getdents64 into the
+ * stack. */
+static bool any_fd(bool (*match)(int fd, const struct stat *st, const void *arg),
+		   const void *arg)
 {
-	if (!mounted())
-		return;
 	int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
 			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir < 0) {
-		standin_inherited = true; /* cannot tell: look at every fd */
-		return;
-	}
-	char buf[4096], target[FM_STANDIN_NAME_MAX + 32];
+	if (dir < 0)
+		return true;
+	char buf[4096];
 	long n;
-	while (!standin_inherited && (n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0)
-		for (long off = 0; off < n && !standin_inherited;) {
+	bool found = false;
+	while (!found && (n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0)
+		for (long off = 0; off < n && !found;) {
 			const struct dirent64_raw *d = (const void *)(buf + off);
 			off += d->d_reclen;
 			int fd = atoi(d->d_name);
 			struct stat st;
-			bool whole;
-			standin_inherited = d->d_name[0] >= '0' && d->d_name[0] <= '9' &&
-					    fd != dir && !fd_kept(fd) &&
-					    syscall(SYS_fstat, fd, &st) == 0 &&
-					    standin_url(fd, &st, target, sizeof(target), &whole);
+			found = d->d_name[0] >= '0' && d->d_name[0] <= '9' && fd != dir &&
+				!fd_kept(fd) && syscall(SYS_fstat, fd, &st) == 0 &&
+				match(fd, &st, arg);
 		}
+	if (n < 0)
+		found = true;
 	syscall(SYS_close, dir);
+	return found;
+}
+
+static bool is_standin(int fd, const struct stat *st, const void *arg)
+{
+	(void)arg;
+	char target[FM_STANDIN_NAME_MAX + 32];
+	bool whole;
+	return standin_url(fd, st, target, sizeof(target), &whole) != NULL;
+}
+
+/* look_for_standins - with mounts, whether any fd open now (those this
+ * image was started with, at the first mount_store_of) is a stand-in:
+ * until then, or until this image opens an object, no fd is looked at
+ * (a program under --mount that uses no object pays no fstat per call). */
+static void look_for_standins(void)
+{
+	if (mounted())
+		standin_inherited = any_fd(is_standin, NULL);
 }
 
 struct fm_store *mount_store_of(int fd)
@@ -551,7 +588,7 @@ struct fm_store *mount_store_of(int fd)
 
 bool mount_unreachable(const struct fm_store *s)
 {
-	if (s != &unreachable)
+	if (s != &unreachable && !s->removed)
 		return false;
 	errno = EIO;
 	return true;
@@ -586,27 +623,37 @@ static uint64_t object_size(struct fm_store *s)
 	return n < 0 ? 0 : (uint64_t)n;
 }
 
+/* removed_size - the size fstat tells of s (0 if this process unlinked
+ * its object: mount_unlink), and *links, its link count. */
+static uint64_t removed_size(struct fm_store *s, unsigned *links)
+{
+	*links = s->removed ? 0 : 1;
+	return s->removed ? 0 : object_size(s);
+}
+
 int mount_fix_stat(struct fm_store *s, struct stat *st)
 {
-	if (mount_unreachable(s))
+	if (s == &unreachable && mount_unreachable(s))
 		return -1;
-	uint64_t size = object_size(s);
+	unsigned links;
+	uint64_t size = removed_size(s, &links);
 	st->st_size = (off_t)size;
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	st->st_mode = object_mode(s);
-	st->st_nlink = 1;
+	st->st_nlink = links;
 	return 0;
 }
 
 int mount_fix_statx(struct fm_store *s, struct statx *stx)
 {
-	if (mount_unreachable(s))
+	if (s == &unreachable && mount_unreachable(s))
 		return -1;
-	uint64_t size = object_size(s);
+	unsigned links;
+	uint64_t size = removed_size(s, &links);
 	stx->stx_size = size;
 	stx->stx_blocks = (size + 511) / 512;
 	stx->stx_mode = (uint16_t)object_mode(s);
-	stx->stx_nlink = 1;
+	stx->stx_nlink = links;
 	return 0;
 }
 
@@ -625,17 +672,23 @@ static struct fm_store *object_of(const struct mount_target *t)
 int mount_stat(const struct mount_target *t, struct stat *st)
 {
 	struct fm_store *s = object_of(t);
-	if (!s || syscall(SYS_fstat, s->handle_fd, st) < 0)
+	if (!s)
 		return -1;
-	return mount_fix_stat(s, st);
+	int r = syscall(SYS_fstat, s->handle_fd, st) < 0 ? -1 : mount_fix_stat(s, st);
+	object_put(s);
+	return r;
 }
 
 int mount_statx(const struct mount_target *t, unsigned int mask, struct statx *stx)
 {
 	struct fm_store *s = object_of(t);
-	if (!s || syscall(SYS_statx, s->handle_fd, "", AT_EMPTY_PATH, mask, stx) < 0)
+	if (!s)
 		return -1;
-	return mount_fix_statx(s, stx);
+	int r = syscall(SYS_statx, s->handle_fd, "", AT_EMPTY_PATH, mask, stx) < 0
+			? -1
+			: mount_fix_statx(s, stx);
+	object_put(s);
+	return r;
 }
 
 int mount_access(const struct mount_target *t, int mode)
@@ -647,7 +700,9 @@ int mount_access(const struct mount_target *t, int mode)
 	struct fm_store *s = object_of(t);
 	if (!s)
 		return -1;
-	if ((mode & W_OK) && !s->writable) {
+	bool writable = s->writable;
+	object_put(s);
+	if ((mode & W_OK) && !writable) {
 		errno = EROFS;
 		return -1;
 	}
@@ -656,6 +711,102 @@ int mount_access(const struct mount_target *t, int mode)
 		return -1;
 	}
 	return 0;
+}
+
+/* object_remove - s's object removed from its store: store_remove, here
+ * or in the daemon (client_store_remove). Return: 0 or -errno. */
+static int object_remove(struct fm_store *s)
+{
+	return fm_client_mode() ? client_store_remove(s) : store_remove(s);
+}
+
+/* of_store - whether fd (stat st) is on the store arg: its stand-in, or
+ * an alias of it in objects[], not its own handle_fd. */
+static bool of_store(int fd, const struct stat *st, const void *arg)
+{
+	const struct fm_store *s = arg;
+	size_t n = atomic_load(&nr_objects);
+	if (fd == s->handle_fd)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (objects[i].s == s && objects[i].dev == st->st_dev &&
+		    objects[i].ino == st->st_ino)
+			return true;
+	return false;
+}
+
+/* forget - s's object was removed: this process no longer finds it by its
+ * URL (a later open is of a new object); if no fd of the program's is on
+ * it, its slots are freed for object_get and objects[]'s reference given
+ * back (a mapping, or a caller of object_get meanwhile, holds its own),
+ * else s stays for those fds, whose calls fail with EIO
+ * (mount_unreachable). A second forget of s (two threads unlinked it at
+ * once) finds it in no slot and does nothing. (An fd closed by one thread
+ * while another's call on it is still running is not waited for.) */
+static void forget(struct fm_store *s)
+{
+	pthread_mutex_lock(&objects_lock);
+	size_t n = atomic_load(&nr_objects);
+	bool held = false;
+	for (size_t i = 0; i < n; i++)
+		if (objects[i].s == s) {
+			held = true;
+			free(objects[i].url);
+			objects[i].url = NULL;
+		}
+	s->removed = true; /* its fds' calls: EIO (mount_unreachable) */
+	bool drop = held && !any_fd(of_store, s);
+	if (drop)
+		for (size_t i = 0; i < n; i++)
+			if (objects[i].s == s) {
+				/* No fd matches it: no reader can return s now. */
+				objects[i].dev = 0;
+				objects[i].ino = 0;
+				objects[i].s = NULL;
+			}
+	pthread_mutex_unlock(&objects_lock);
+	if (drop)
+		store_put(s);
+}
+
+int mount_unlink(const struct mount_target *t, int flags)
+{
+	if (flags & ~AT_REMOVEDIR) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (t->one) { /* the kernel's, for a mount point that is a file */
+		errno = t->trailing || (flags & AT_REMOVEDIR) ? ENOTDIR : EBUSY;
+		return -1;
+	}
+	bool made;
+	struct fm_store *s = object_get(t, 0, &made);
+	if (!s)
+		return -1; /* ENOENT: no such object, with a slash or not */
+	int err = t->trailing || (flags & AT_REMOVEDIR) ? -ENOTDIR : object_remove(s);
+	if (!err || err == -ENOENT) /* -ENOENT: removed by someone else meanwhile */
+		forget(s);
+	object_put(s);
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
+}
+
+int mount_rename(const struct mount_target *from, const struct mount_target *to,
+		 unsigned int flags)
+{
+	if ((from->what != MOUNT_NOT_OURS && from->one) ||
+	    (to->what != MOUNT_NOT_OURS && to->one)) {
+		errno = EBUSY; /* the kernel's, for a mount point */
+		return -1;
+	}
+	if (from->what != to->what || from->mount != to->mount || from->what != MOUNT_LOCAL) {
+		errno = EXDEV;
+		return -1;
+	}
+	return (int)syscall(SYS_renameat2, AT_FDCWD, from->name, AT_FDCWD, to->name, flags);
 }
 
 ssize_t mount_rw(struct fm_store *s, int fd, void *buf, size_t count, off_t off, bool at_pos,

@@ -32,6 +32,8 @@ struct mount_target {
 	enum mount_what what;
 	bool nbd;	 /* an NBD export: made by its server, never created */
 	bool trailing;	 /* the path ended in '/' (ENOTDIR for an object) */
+	bool one;	 /* PATH itself of a one-object mount (its mount point) */
+	unsigned mount;	 /* which mount (for rename: EXDEV across two) */
 	char name[8192]; /* the object's URL, or the local path */
 };
 
@@ -54,6 +56,27 @@ int mount_statx(const struct mount_target *t, unsigned int mask, struct statx *s
 /* mount_access - access(2) of the object t names. Return: 0 or -1, errno. */
 int mount_access(const struct mount_target *t, int mode);
 
+/* mount_unlink - unlinkat(2) of the object t names (flags: 0 or
+ * AT_REMOVEDIR, rmdir): removed from its store (store_remove). This
+ * process forgets it (a later open of its name is a new object, O_CREAT
+ * or ENOENT); an fd still open on it keeps its store, but every call on
+ * it fails with EIO (mount_unreachable; fstat: size 0, no link), and
+ * what a mapping of it dirties is dropped, never written back. Return: 0 or -1 with errno
+ * (ENOENT: no such object; EBUSY: a one-object mount's PATH, as for a
+ * mount point; ENOTDIR: rmdir, or a trailing slash; EPERM: a store that
+ * cannot remove an object). */
+int mount_unlink(const struct mount_target *t, int flags);
+
+/* mount_rename - renameat2(2) where from or to (or both) are under a
+ * mount (what != MOUNT_NOT_OURS), as mount_path gives them: EBUSY for a
+ * one-object mount's PATH (a mount point), EXDEV across two mounts or
+ * between a mount and the rest, the kernel's rename of a file:// mount's
+ * files within it, and EXDEV within a store's container (no store
+ * renames an object atomically: RADOS has no rename, S3 only copy and
+ * delete). Return: 0 or -1 with errno. */
+int mount_rename(const struct mount_target *from, const struct mount_target *to,
+		 unsigned int flags);
+
 /* mount_store_of - the store whose object fd is open on (any fd of it:
  * dups; an fd of another image's stand-in, inherited across an exec,
  * whose store is opened again here), or NULL. One atomic load until this
@@ -62,7 +85,8 @@ int mount_access(const struct mount_target *t, int mode);
 struct fm_store *mount_store_of(int fd);
 
 /* mount_unreachable - whether s is the store of stand-ins that cannot be
- * opened again (then errno is EIO). */
+ * opened again, or one whose object this process unlinked (mount_unlink):
+ * then errno is EIO, the answer of every call on its fds. */
 bool mount_unreachable(const struct fm_store *s);
 
 /* mount_fd_to_map - the fd to give fm_mmap for a mapping of fd, an fd of
@@ -73,8 +97,9 @@ int mount_fd_to_map(struct fm_store *s, int fd);
 
 /* mount_fix_stat, mount_fix_statx - what fstat of such an fd tells: the
  * stand-in's, with the store's size, a regular file's mode (0644, 0444
- * for a read-only store) and one link. Return: 0, or -1 with EIO
- * (mount_unreachable). */
+ * for a read-only store) and one link (an object this process unlinked:
+ * size 0, no link). Return: 0, or -1 with EIO (a stand-in that cannot be
+ * opened again). */
 int mount_fix_stat(struct fm_store *s, struct stat *st);
 int mount_fix_statx(struct fm_store *s, struct statx *stx);
 

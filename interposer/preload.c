@@ -945,6 +945,88 @@ EXPORT int eaccess(const char *path, int mode)
 	return access_at(AT_FDCWD, path, mode, AT_EACCESS);
 }
 
+/* ---- unlink and rename ------------------------------------------------------ */
+
+/*
+ * unlink, rmdir and rename of a path under a mount: an object is removed
+ * from its store (mount_unlink), a file:// mount's file is the kernel's at
+ * its own path (a one-object mount's PATH: EBUSY, a mount point); a rename that involves a mount is the kernel's only within
+ * one file:// mount, else EXDEV, as across file systems (mount_rename).
+ * Everything else is the kernel's call.
+ */
+static int unlink_at(int dirfd, const char *path, int flags)
+{
+	struct mount_target t;
+	switch (at_target(&dirfd, &path, &t)) {
+	case -1:
+		return -1;
+	case MOUNT_OBJECT:
+		return mount_unlink(&t, flags);
+	case MOUNT_LOCAL:
+		if (t.one) /* a mount point */
+			return mount_unlink(&t, flags);
+		/* fall through */
+	default:
+		return (int)syscall(SYS_unlinkat, dirfd, path, flags);
+	}
+}
+
+EXPORT int unlink(const char *path)
+{
+	return unlink_at(AT_FDCWD, path, 0);
+}
+
+EXPORT int unlinkat(int dirfd, const char *path, int flags)
+{
+	return unlink_at(dirfd, path, flags);
+}
+
+EXPORT int rmdir(const char *path)
+{
+	return unlink_at(AT_FDCWD, path, AT_REMOVEDIR);
+}
+
+/* remove - glibc's calls unlink, then rmdir on EISDIR, inside libc. */
+EXPORT int remove(const char *path)
+{
+	int r = unlink_at(AT_FDCWD, path, 0);
+	if (r < 0 && errno == EISDIR)
+		r = unlink_at(AT_FDCWD, path, AT_REMOVEDIR);
+	return r;
+}
+
+static int rename_at(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		     unsigned int flags)
+{
+	struct mount_target from, to; /* no allocation: the stack */
+	int err = mount_path(olddirfd, oldpath, &from);
+	if (!err)
+		err = mount_path(newdirfd, newpath, &to);
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	if (from.what == MOUNT_NOT_OURS && to.what == MOUNT_NOT_OURS)
+		return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+	return mount_rename(&from, &to, flags);
+}
+
+EXPORT int rename(const char *oldpath, const char *newpath)
+{
+	return rename_at(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0);
+}
+
+EXPORT int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+{
+	return rename_at(olddirfd, oldpath, newdirfd, newpath, 0);
+}
+
+EXPORT int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		     unsigned int flags)
+{
+	return rename_at(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
 /* ---- the engine's fds ----------------------------------------------------- */
 
 /* close - the engine's own fds are not the program's to close: they are

@@ -6,8 +6,9 @@
 # second run queries it: the outputs equal those of the same commands on a
 # local file under the kernel, and the object, read back with the rados
 # tool, dumps as the kernel's database does. PRAGMA journal_mode=MEMORY:
-# the default rollback journal is a file SQLite deletes at each commit,
-# and deleting an object is not served. Both modes, a 256K budget.
+# no journal object at all (the default rollback journal, an object made
+# and unlinked at each commit: test_mount_sqlite3_default_journal_*).
+# Both modes, a 256K budget.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_cmd sqlite3
