@@ -11,9 +11,11 @@
  * parameters), NAME being what is left of the path made absolute and
  * normalised without looking at the disk ("." and ".." taken away), so
  * "PATH/../x" is not under PATH and is the kernel's, and no NAME has a
- * ".." in it. PATH itself, of a container, is the kernel's (it need not
- * exist). file:// mounts are served by the kernel at the file's own path
- * (MOUNT_LOCAL), as any file faultmap caches.
+ * ".." in it. PATH itself, of a container, is a directory (MOUNT_DIR):
+ * the kernel's where it is on disk, else an empty one of faultmap's
+ * (root_of). file:// mounts are served by the kernel at the file's own
+ * path (MOUNT_LOCAL), as any file faultmap caches; a file:// container's
+ * PATH is its directory.
  *
  * Every object this process opens (or stats) is a store of its own kind,
  * kept open until the process exits, one per URL (so every fd of one
@@ -182,6 +184,8 @@ static void normalise(char *p)
 	*out = '\0';
 }
 
+static bool root_base(int dirfd, char *out, size_t size);
+
 /* absolute - path (relative to dirfd) made absolute and normalised into
  * out[size]. Return: 0, 1 if it cannot be (dirfd not a directory we can
  * name: the kernel answers), or -ENAMETOOLONG. */
@@ -192,7 +196,7 @@ static int absolute(int dirfd, const char *path, char *out, size_t size)
 		if (dirfd == AT_FDCWD) {
 			if (syscall(SYS_getcwd, out, size) < 0)
 				return 1;
-		} else {
+		} else if (!root_base(dirfd, out, size)) {
 			char link[64];
 			snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
 			ssize_t n = readlink(link, out, size - 1);
@@ -281,8 +285,6 @@ int mount_path(int dirfd, const char *path, struct mount_target *t)
 		const char *rest = abs + m->dir_len;
 		if (*rest && *rest != '/')
 			continue; /* "/mntx" is not under "/mnt" */
-		if (!*rest && !m->one)
-			continue; /* the container itself: the kernel's */
 		if (*rest && m->one)
 			return -ENOTDIR;
 		size_t plen = strlen(path);
@@ -290,9 +292,16 @@ int mount_path(int dirfd, const char *path, struct mount_target *t)
 			      (plen >= 2 && path[plen - 1] == '.' && path[plen - 2] == '/');
 		t->nbd = m->nbd;
 		t->one = m->one;
+		t->root = !*rest && !m->one;
 		t->mount = (unsigned)i;
-		t->what = m->local ? MOUNT_LOCAL : MOUNT_OBJECT;
-		if (m->one) {
+		t->what = m->local ? MOUNT_LOCAL : t->root ? MOUNT_DIR : MOUNT_OBJECT;
+		if (t->root) { /* the container itself: its directory, or PATH */
+			const char *dir = m->local ? m->path : m->dir;
+			if (strlen(dir) >= sizeof(t->name))
+				return -ENAMETOOLONG;
+			strcpy(t->name, dir);
+			return 0;
+		} else if (m->one) {
 			const char *one = m->local ? m->path : m->url;
 			if (strlen(one) >= sizeof(t->name))
 				return -ENAMETOOLONG;
@@ -779,6 +788,10 @@ int mount_unlink(const struct mount_target *t, int flags)
 		errno = t->trailing || (flags & AT_REMOVEDIR) ? ENOTDIR : EBUSY;
 		return -1;
 	}
+	if (t->root) { /* the kernel's, for a mount point that is a directory */
+		errno = flags & AT_REMOVEDIR ? EBUSY : EISDIR;
+		return -1;
+	}
 	bool made;
 	struct fm_store *s = object_get(t, 0, &made);
 	if (!s)
@@ -797,8 +810,8 @@ int mount_unlink(const struct mount_target *t, int flags)
 int mount_rename(const struct mount_target *from, const struct mount_target *to,
 		 unsigned int flags)
 {
-	if ((from->what != MOUNT_NOT_OURS && from->one) ||
-	    (to->what != MOUNT_NOT_OURS && to->one)) {
+	if ((from->what != MOUNT_NOT_OURS && (from->one || from->root)) ||
+	    (to->what != MOUNT_NOT_OURS && (to->one || to->root))) {
 		errno = EBUSY; /* the kernel's, for a mount point */
 		return -1;
 	}
@@ -807,6 +820,134 @@ int mount_rename(const struct mount_target *from, const struct mount_target *to,
 		return -1;
 	}
 	return (int)syscall(SYS_renameat2, AT_FDCWD, from->name, AT_FDCWD, to->name, flags);
+}
+
+/* ---- a store container's PATH itself ------------------------------------- */
+
+/* Per container mount, its empty directory (an engine fd, + 1: 0 is none)
+ * and its identity, for paths relative to an fd of it (root_base). */
+static int root_fds[MOUNTS_MAX];
+static struct {
+	dev_t dev;
+	ino_t ino;
+} root_ids[MOUNTS_MAX];
+static _Atomic bool roots_made;
+static pthread_mutex_t root_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* root_of - the empty directory of mount i: made under /tmp and removed
+ * at once, kept open, for what a container's PATH is when not on disk.
+ * Return: its fd, or -1. */
+static int root_of(unsigned i)
+{
+	pthread_mutex_lock(&root_lock);
+	if (!root_fds[i]) {
+		char dir[] = "/tmp/faultmap-mount-XXXXXX";
+		int fd = mkdtemp(dir) ? (int)syscall(SYS_openat, AT_FDCWD, dir,
+						     O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+				      : -1;
+		if (fd >= 0) {
+			syscall(SYS_unlinkat, AT_FDCWD, dir, AT_REMOVEDIR);
+			fd = fd_keep(fd);
+		}
+		struct stat st;
+		if (fd >= 0 && syscall(SYS_fstat, fd, &st) == 0) {
+			root_ids[i].dev = st.st_dev;
+			root_ids[i].ino = st.st_ino;
+			root_fds[i] = fd + 1;
+			atomic_store(&roots_made, true);
+		} else if (fd >= 0) {
+			syscall(SYS_close, fd);
+		}
+	}
+	int fd = root_fds[i] - 1;
+	pthread_mutex_unlock(&root_lock);
+	return fd;
+}
+
+/* root_base - if dirfd is open on a mount's empty directory (root_of):
+ * that mount's PATH, into out[size]. Return: whether it is. */
+static bool root_base(int dirfd, char *out, size_t size)
+{
+	struct stat st;
+	if (!atomic_load(&roots_made) || syscall(SYS_fstat, dirfd, &st) < 0)
+		return false;
+	pthread_mutex_lock(&root_lock);
+	size_t i = 0;
+	while (i < nr_mounts && !(root_fds[i] && root_ids[i].dev == st.st_dev &&
+				  root_ids[i].ino == st.st_ino))
+		i++;
+	bool found = i < nr_mounts && mounts[i].dir_len < size;
+	if (found)
+		strcpy(out, mounts[i].dir);
+	pthread_mutex_unlock(&root_lock);
+	return found;
+}
+
+/* no_dir - whether the kernel's call on t's PATH failed for want of it
+ * (r < 0, ENOENT) and the mount's empty directory stands in: its fd into
+ * *fd. */
+static bool no_dir(long r, const struct mount_target *t, int *fd)
+{
+	if (r >= 0 || errno != ENOENT)
+		return false;
+	*fd = root_of(t->mount);
+	if (*fd < 0)
+		errno = ENOENT;
+	return *fd >= 0;
+}
+
+int mount_dir_open(const struct mount_target *t, int flags, mode_t mode)
+{
+	struct stat st; /* not opened first: O_CREAT would make PATH a file */
+	int root;
+	if (!no_dir(syscall(SYS_newfstatat, AT_FDCWD, t->name, &st, 0), t, &root))
+		return (int)syscall(SYS_openat, AT_FDCWD, t->name, flags, mode);
+	if ((flags & O_TMPFILE) == O_TMPFILE) {
+		errno = EOPNOTSUPP; /* no unnamed objects */
+		return -1;
+	}
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_CREAT)) {
+		errno = EISDIR; /* the kernel's, for a directory */
+		return -1;
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", root);
+	int keep = O_DIRECTORY | O_CLOEXEC | O_NONBLOCK | O_PATH;
+	return (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | (flags & keep), 0);
+}
+
+int mount_dir_stat(const struct mount_target *t, int flags, unsigned int mask, struct stat *st,
+		   struct statx *stx)
+{
+	long r = stx ? syscall(SYS_statx, AT_FDCWD, t->name, flags, mask, stx)
+		     : syscall(SYS_newfstatat, AT_FDCWD, t->name, st, flags);
+	int root;
+	if (!no_dir(r, t, &root))
+		return (int)r;
+	if (stx) {
+		if (syscall(SYS_statx, root, "", AT_EMPTY_PATH, mask, stx) < 0)
+			return -1;
+		stx->stx_nlink = 2; /* removed: 0 */
+	} else {
+		if (syscall(SYS_fstat, root, st) < 0)
+			return -1;
+		st->st_nlink = 2;
+	}
+	return 0;
+}
+
+int mount_dir_access(const struct mount_target *t, int mode, int flags)
+{
+	long r = flags ? syscall(SYS_faccessat2, AT_FDCWD, t->name, mode, flags)
+		       : syscall(SYS_faccessat, AT_FDCWD, t->name, mode);
+	int root;
+	if (!no_dir(r, t, &root))
+		return (int)r;
+	if (mode & ~(R_OK | W_OK | X_OK)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
 }
 
 ssize_t mount_rw(struct fm_store *s, int fd, void *buf, size_t count, off_t off, bool at_pos,

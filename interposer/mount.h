@@ -26,6 +26,7 @@ enum mount_what {
 	MOUNT_NOT_OURS, /* not under a mount: the kernel's */
 	MOUNT_OBJECT,	/* an object of a store: its URL */
 	MOUNT_LOCAL,	/* a file:// mount: this local path instead */
+	MOUNT_DIR,	/* a store container's PATH itself: name is PATH */
 };
 
 struct mount_target {
@@ -33,6 +34,7 @@ struct mount_target {
 	bool nbd;	 /* an NBD export: made by its server, never created */
 	bool trailing;	 /* the path ended in '/' (ENOTDIR for an object) */
 	bool one;	 /* PATH itself of a one-object mount (its mount point) */
+	bool root;	 /* PATH itself of a container mount (its mount point) */
 	unsigned mount;	 /* which mount (for rename: EXDEV across two) */
 	char name[8192]; /* the object's URL, or the local path */
 };
@@ -57,7 +59,7 @@ int mount_statx(const struct mount_target *t, unsigned int mask, struct statx *s
 int mount_access(const struct mount_target *t, int mode);
 
 /* mount_unlink - unlinkat(2) of the object t names (flags: 0 or
- * AT_REMOVEDIR, rmdir): removed from its store (store_remove). This
+ * AT_REMOVEDIR, rmdir; a container's PATH itself: EISDIR, rmdir EBUSY): removed from its store (store_remove). This
  * process forgets it (a later open of its name is a new object, O_CREAT
  * or ENOENT); an fd still open on it keeps its store, but every call on
  * it fails with EIO (mount_unreachable; fstat: size 0, no link), and
@@ -69,13 +71,27 @@ int mount_unlink(const struct mount_target *t, int flags);
 
 /* mount_rename - renameat2(2) where from or to (or both) are under a
  * mount (what != MOUNT_NOT_OURS), as mount_path gives them: EBUSY for a
- * one-object mount's PATH (a mount point), EXDEV across two mounts or
+ * mount's PATH itself (a mount point), EXDEV across two mounts or
  * between a mount and the rest, the kernel's rename of a file:// mount's
  * files within it, and EXDEV within a store's container (no store
  * renames an object atomically: RADOS has no rename, S3 only copy and
  * delete). Return: 0 or -1 with errno. */
 int mount_rename(const struct mount_target *from, const struct mount_target *to,
 		 unsigned int flags);
+
+/* mount_dir_open, mount_dir_stat, mount_dir_access - open(2), stat(2)
+ * (into stx, statx(2), if given, else st) and access(2) of a store
+ * container's PATH itself (MOUNT_DIR): the kernel's where PATH is on disk,
+ * else an empty directory of faultmap's, removed at once (so that a
+ * program can open and fsync it, as sqlite3 does after making its
+ * journal, and sees a directory): open for reading only (EISDIR to write
+ * or create), stat a directory (the user's, 0700, two links), access
+ * granted; a path relative to an fd of it is under PATH (mount_path).
+ * Return: as the calls. */
+int mount_dir_open(const struct mount_target *t, int flags, mode_t mode);
+int mount_dir_stat(const struct mount_target *t, int flags, unsigned int mask, struct stat *st,
+		   struct statx *stx);
+int mount_dir_access(const struct mount_target *t, int mode, int flags);
 
 /* mount_store_of - the store whose object fd is open on (any fd of it:
  * dups; an fd of another image's stand-in, inherited across an exec,

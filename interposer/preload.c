@@ -669,8 +669,9 @@ static int opened(int fd)
 /*
  * at_target - what (*dirfd, *path) names under the mounts (mount.c), into
  * t; for a file:// mount's file, *dirfd and *path become its own path.
- * Return: MOUNT_OBJECT (t names it), MOUNT_NOT_OURS or MOUNT_LOCAL (the
- * kernel's call, on *dirfd and *path), or -1 with errno.
+ * Return: MOUNT_OBJECT (t names it), MOUNT_DIR (a container's PATH
+ * itself: t names it), MOUNT_NOT_OURS or MOUNT_LOCAL (the kernel's call, on
+ * *dirfd and *path), or -1 with errno.
  */
 static int at_target(int *dirfd, const char **path, struct mount_target *t)
 {
@@ -696,6 +697,8 @@ static int open_at(int dirfd, const char *path, int flags, mode_t mode)
 		return -1;
 	case MOUNT_OBJECT:
 		return mount_open(&t, flags);
+	case MOUNT_DIR:
+		return opened(mount_dir_open(&t, flags, mode));
 	default:
 		return opened((int)syscall(SYS_openat, dirfd, path, flags, mode));
 	}
@@ -815,6 +818,8 @@ static int stat_any(int dirfd, const char *path, int flags, unsigned int mask, s
 		return -1;
 	case MOUNT_OBJECT:
 		return stx ? mount_statx(&t, mask, stx) : mount_stat(&t, st);
+	case MOUNT_DIR:
+		return mount_dir_stat(&t, flags, mask, st, stx);
 	default:
 		return (int)(stx ? syscall(SYS_statx, dirfd, path, flags, mask, stx)
 				 : syscall(SYS_newfstatat, dirfd, path, st, flags));
@@ -916,6 +921,8 @@ static int access_at(int dirfd, const char *path, int mode, int flags)
 		return -1;
 	case MOUNT_OBJECT:
 		return mount_access(&t, mode);
+	case MOUNT_DIR:
+		return mount_dir_access(&t, mode, flags);
 	default:
 		if (!flags)
 			return (int)syscall(SYS_faccessat, dirfd, path, mode);
@@ -961,9 +968,10 @@ static int unlink_at(int dirfd, const char *path, int flags)
 	case -1:
 		return -1;
 	case MOUNT_OBJECT:
+	case MOUNT_DIR:
 		return mount_unlink(&t, flags);
 	case MOUNT_LOCAL:
-		if (t.one) /* a mount point */
+		if (t.one || t.root) /* a mount point */
 			return mount_unlink(&t, flags);
 		/* fall through */
 	default:

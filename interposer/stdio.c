@@ -143,8 +143,8 @@ static FILE *fopen_any(const char *path, const char *mode, const char *name,
 	fopen_fn glibc = (fopen_fn)real(name, cache);
 	if (!glibc)
 		return NULL;
-	if (!path || !mode || t.what == MOUNT_NOT_OURS)
-		return glibc(path, mode);
+	if (!path || !mode || t.what == MOUNT_NOT_OURS || t.what == MOUNT_DIR)
+		return glibc(path, mode); /* a container's PATH: the kernel's */
 	if (t.what == MOUNT_LOCAL)
 		return glibc(t.name, mode);
 	int flags;
