@@ -21,6 +21,9 @@
  * says otherwise), EFBIG (past the OSD's osd_max_object_size, 128 MiB by
  * default).
  *
+ * A process's stores of one conf share one connected cluster handle
+ * (struct rados_conn); each has its own pool context.
+ *
  * librados is loaded when the first RADOS store is opened (dlopen of
  * librados.so.2, Debian's librados2): a program that never opens one needs
  * neither the library nor -lrados, and the build needs no header either
@@ -111,9 +114,27 @@ static void lib_load(void)
 #define RADOS_MOUNT_TIMEOUT "30"  /* seconds to find the cluster (librados: 300) */
 #define RADOS_MOUNT_DEFAULT 300.0
 
+/* A connected cluster, shared by this process's stores of one conf:
+ * connecting takes milliseconds and a dozen librados threads, and
+ * faultmap run --mount opens a store for every name it looks up (sqlite3
+ * looks for db-journal and db-wal at each transaction); a store is an
+ * ioctx on it. Connected when the first store of the conf opens, shut
+ * down when the last is destroyed; a failed connection is not kept. */
+struct rados_conn {
+	char *conf; /* the conf file, or NULL: librados's search */
+	pid_t pid;  /* the process that connected (a forked child has none
+		     * of its threads: it connects anew) */
+	rados_t cluster;
+	unsigned refs; /* conns_lock */
+	struct rados_conn *next;
+};
+
+static struct rados_conn *conns;
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct rados_store {
 	struct fm_store s;
-	rados_t cluster;
+	struct rados_conn *conn;
 	rados_ioctx_t io;
 	char *oid;
 };
@@ -255,13 +276,117 @@ static int rados_store_sync(struct fm_store *s)
 	return lib.rados_aio_flush(rs_of(s)->io);
 }
 
+static bool same_conf(const char *a, const char *b)
+{
+	return a ? b && !strcmp(a, b) : !b;
+}
+
+/* conn_put - one store fewer on c: the last shuts the cluster down. */
+static void conn_put(struct rados_conn *c)
+{
+	pthread_mutex_lock(&conns_lock);
+	bool last = --c->refs == 0;
+	if (last) {
+		struct rados_conn **pp = &conns;
+		while (*pp != c)
+			pp = &(*pp)->next;
+		*pp = c->next;
+	}
+	pthread_mutex_unlock(&conns_lock);
+	if (last) {
+		lib.rados_shutdown(c->cluster);
+		free(c->conf);
+		free(c);
+	}
+}
+
+/* conn_find - the connection of conf, with a reference, or NULL.
+ * Context: conns_lock. */
+static struct rados_conn *conn_find(const char *conf)
+{
+	struct rados_conn *c = conns;
+	pid_t self = getpid();
+	while (c && (c->pid != self || !same_conf(c->conf, conf)))
+		c = c->next;
+	if (c)
+		c->refs++;
+	return c;
+}
+
+/* connect_new - a cluster handle of conf, connected. Return: 0 or -errno
+ * (*out shut down, NULL). */
+static int connect_new(const char *conf, rados_t *out)
+{
+	rados_t cluster;
+	int r = lib.rados_create(&cluster, NULL);
+	if (r < 0)
+		return r;
+	r = lib.rados_conf_read_file(cluster, conf);
+	/* librados waits 300 s for a monitor by default: 30 s unless the
+	 * conf sets another timeout. */
+	char val[32];
+	if (r >= 0 && lib.rados_conf_get(cluster, "client_mount_timeout", val, sizeof(val)) == 0 &&
+	    strtod(val, NULL) == RADOS_MOUNT_DEFAULT)
+		(void)lib.rados_conf_set(cluster, "client_mount_timeout", RADOS_MOUNT_TIMEOUT);
+	if (r >= 0)
+		r = lib.rados_connect(cluster);
+	if (r < 0) {
+		lib.rados_shutdown(cluster);
+		return r;
+	}
+	*out = cluster;
+	return 0;
+}
+
+/* conn_get - the connection of conf (NULL: librados's search), shared,
+ * made if need be (connecting outside the lock: a cluster that does not
+ * answer holds up no other). Return: 0 or -errno. */
+static int conn_get(const char *conf, struct rados_conn **out)
+{
+	pthread_mutex_lock(&conns_lock);
+	struct rados_conn *c = conn_find(conf);
+	pthread_mutex_unlock(&conns_lock);
+	if (c) {
+		*out = c;
+		return 0;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || (conf && !(c->conf = strdup(conf)))) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->pid = getpid();
+	int r = connect_new(conf, &c->cluster);
+	if (r < 0) {
+		free(c->conf);
+		free(c);
+		return r;
+	}
+	pthread_mutex_lock(&conns_lock);
+	struct rados_conn *other = conn_find(conf); /* made meanwhile */
+	if (!other) {
+		c->refs = 1;
+		c->next = conns;
+		conns = c;
+	}
+	pthread_mutex_unlock(&conns_lock);
+	if (other) {
+		lib.rados_shutdown(c->cluster);
+		free(c->conf);
+		free(c);
+		c = other;
+	}
+	*out = c;
+	return 0;
+}
+
 static void rados_store_destroy(struct fm_store *s)
 {
 	struct rados_store *rs = rs_of(s);
 	if (rs->io)
 		lib.rados_ioctx_destroy(rs->io);
-	if (rs->cluster)
-		lib.rados_shutdown(rs->cluster);
+	if (rs->conn)
+		conn_put(rs->conn);
 	if (s->handle_fd >= 0)
 		sys_close(s->handle_fd);
 	free(rs->oid);
@@ -373,31 +498,19 @@ static int object_open(struct rados_store *rs, int flags)
 	return lib.rados_stat(rs->io, rs->oid, &size, &mtime);
 }
 
-/* connect_to - the cluster of u's conf, the pool's context, the object.
- * Return: 0 or -errno. */
+/* connect_to - the cluster of u's conf (conn_get), the pool's context,
+ * the object. Return: 0 or -errno. */
 static int connect_to(struct rados_store *rs, const struct rados_url *u, int flags)
 {
-	int r = lib.rados_create(&rs->cluster, NULL);
-	if (r < 0) {
-		rs->cluster = NULL;
-		return r;
-	}
 	const char *conf = u->conf ? u->conf : getenv("CEPH_CONF");
 	if (conf && !*conf)
 		conf = NULL;
-	r = lib.rados_conf_read_file(rs->cluster, conf);
-	if (r < 0)
+	int r = conn_get(conf, &rs->conn);
+	if (r < 0) {
+		rs->conn = NULL;
 		return r;
-	/* librados waits 300 s for a monitor by default: 30 s unless the
-	 * conf sets another timeout. */
-	char val[32];
-	if (lib.rados_conf_get(rs->cluster, "client_mount_timeout", val, sizeof(val)) == 0 &&
-	    strtod(val, NULL) == RADOS_MOUNT_DEFAULT)
-		(void)lib.rados_conf_set(rs->cluster, "client_mount_timeout", RADOS_MOUNT_TIMEOUT);
-	r = lib.rados_connect(rs->cluster);
-	if (r < 0)
-		return r;
-	r = lib.rados_ioctx_create(rs->cluster, u->pool, &rs->io);
+	}
+	r = lib.rados_ioctx_create(rs->conn->cluster, u->pool, &rs->io);
 	if (r < 0) {
 		rs->io = NULL;
 		return r;
