@@ -4,6 +4,7 @@
  *
  *   random 4 KiB reads at QD1: a byte of a random page through the mapping
  *     (MADV_RANDOM: one page a miss) against rados_read of that page;
+ *   the same with --threads N threads (default 4), each at QD1;
  *   a sequential scan of the whole object: the mapping (MADV_SEQUENTIAL)
  *     against rados_aio_read of 256 KiB pieces at queue depths 1, 4, 16.
  *
@@ -14,12 +15,13 @@
  * (default fm); scripts/ceph-dev.sh up DIR makes one.
  *
  * usage: fm-rados-bench [--conf PATH] [--pool POOL] [--size BYTES]
- *                       [--reads N]
+ *                       [--reads N] [--threads N]
  * Prints one line per measurement. Not a test: no timing is judged.
  */
 #include <errno.h>
 #include <faultmap.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <rados/librados.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -88,11 +90,82 @@ static double scan_aio(rados_ioctx_t io, char *buf, size_t size, int depth)
 	return now() - t;
 }
 
+/* One thread of the threaded random reads: reads random pages, QD1,
+ * through the mapping (p) or with rados_read (io). */
+struct reader {
+	pthread_t tid;
+	rados_ioctx_t io;
+	volatile char *p;
+	const char *buf;
+	size_t pages;
+	long reads;
+	uint64_t seed;
+	int err;
+};
+
+static void *reader_run(void *arg)
+{
+	struct reader *rd = arg;
+	char page[PAGE];
+	uint64_t x = rd->seed;
+	for (long i = 0; i < rd->reads && !rd->err; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		size_t pg = x % rd->pages;
+		if (rd->p) {
+			if (rd->p[pg * PAGE + 1] != rd->buf[pg * PAGE + 1])
+				rd->err = EIO;
+		} else if (rados_read(rd->io, OID, page, PAGE, pg * PAGE) != PAGE ||
+			   page[1] != rd->buf[pg * PAGE + 1]) {
+			rd->err = EIO;
+		}
+	}
+	return NULL;
+}
+
+/* readers - nthreads threads of reads random reads each, through p (or
+ * rados_read if p is NULL). Return: reads per second. */
+static double readers(int nthreads, long reads, rados_ioctx_t io, volatile char *p,
+		      const char *buf, size_t pages)
+{
+	struct reader rd[64];
+	double t = now();
+	for (int i = 0; i < nthreads; i++) {
+		rd[i] = (struct reader){.io = io, .p = p, .buf = buf, .pages = pages,
+					.reads = reads, .seed = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)};
+		if (pthread_create(&rd[i].tid, NULL, reader_run, &rd[i]))
+			die("pthread_create", EAGAIN);
+	}
+	for (int i = 0; i < nthreads; i++) {
+		pthread_join(rd[i].tid, NULL);
+		if (rd[i].err)
+			die(p ? "the mapping read a wrong byte" : "rados_read", rd[i].err);
+	}
+	return (double)nthreads * (double)reads / (now() - t);
+}
+
+/* map_object - a new store of url (a cold cache) mapped whole, with
+ * advice; *sp: the store. */
+static volatile char *map_object(const char *url, size_t size, int advice, struct fm_store **sp)
+{
+	struct fm_store *s = fm_store_open(url, O_RDONLY);
+	if (!s)
+		die("fm_store_open", errno);
+	volatile char *p = fm_mmap_store(NULL, size, PROT_READ, MAP_SHARED, s, 0);
+	if (p == MAP_FAILED)
+		die("fm_mmap_store", errno);
+	fm_madvise((void *)p, size, advice);
+	*sp = s;
+	return p;
+}
+
 int main(int argc, char **argv)
 {
 	const char *conf = getenv("CEPH_CONF"), *pool = "fm";
 	size_t size = 64 << 20;
 	long reads = 2000;
+	int nthreads = 4;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--conf"))
 			conf = argv[i + 1];
@@ -102,9 +175,12 @@ int main(int argc, char **argv)
 			;
 		else if (!strcmp(argv[i], "--reads"))
 			reads = atol(argv[i + 1]);
+		else if (!strcmp(argv[i], "--threads") && atoi(argv[i + 1]) >= 1 &&
+			 atoi(argv[i + 1]) <= 64)
+			nthreads = atoi(argv[i + 1]);
 		else {
 			fprintf(stderr, "usage: fm-rados-bench [--conf PATH] [--pool POOL] "
-					"[--size BYTES] [--reads N]\n");
+					"[--size BYTES] [--reads N] [--threads 1-64]\n");
 			return 2;
 		}
 	}
@@ -155,13 +231,8 @@ int main(int argc, char **argv)
 	/* random 4 KiB reads, QD1: the mapping */
 	char url[512];
 	snprintf(url, sizeof(url), "rados://%s/%s?conf=%s", pool, OID, conf);
-	struct fm_store *s = fm_store_open(url, O_RDONLY);
-	if (!s)
-		die("fm_store_open", errno);
-	volatile char *p = fm_mmap_store(NULL, size, PROT_READ, MAP_SHARED, s, 0);
-	if (p == MAP_FAILED)
-		die("fm_mmap_store", errno);
-	fm_madvise((void *)p, size, MADV_RANDOM);
+	struct fm_store *s;
+	volatile char *p = map_object(url, size, MADV_RANDOM, &s);
 	unsigned sum = 0;
 	t = now();
 	for (long i = 0; i < reads; i++) {
@@ -176,6 +247,16 @@ int main(int argc, char **argv)
 	fm_store_close(s);
 	printf("random 4 KiB read, QD1: mapping %.1f us, rados_read %.1f us (%.2fx)\n",
 	       t_map * 1e6, t_rados * 1e6, t_map / t_rados);
+
+	/* random 4 KiB reads, nthreads threads at QD1 each */
+	double ps_rados = readers(nthreads, reads / nthreads, io, NULL, buf, pages);
+	p = map_object(url, size, MADV_RANDOM, &s);
+	double ps_map = readers(nthreads, reads / nthreads, io, p, buf, pages);
+	fm_munmap((void *)p, size);
+	fm_store_close(s);
+	printf("random 4 KiB read, %d threads: mapping %.0f reads/s (%.2fx its QD1), "
+	       "rados_read %.0f reads/s (%.2fx its QD1); mapping/rados_read %.2f\n",
+	       nthreads, ps_map, ps_map * t_map, ps_rados, ps_rados * t_rados, ps_map / ps_rados);
 
 	/* scans */
 	double best = 0;
@@ -193,13 +274,7 @@ int main(int argc, char **argv)
 	}
 	if (memcmp(scan, buf, size) != 0)
 		die("rados_aio_read read wrong bytes", EIO);
-	s = fm_store_open(url, O_RDONLY);
-	if (!s)
-		die("fm_store_open", errno);
-	p = fm_mmap_store(NULL, size, PROT_READ, MAP_SHARED, s, 0);
-	if (p == MAP_FAILED)
-		die("fm_mmap_store", errno);
-	fm_madvise((void *)p, size, MADV_SEQUENTIAL);
+	p = map_object(url, size, MADV_SEQUENTIAL, &s);
 	t = now();
 	for (size_t off = 0; off < size; off += PAGE)
 		sum += (unsigned char)p[off];
