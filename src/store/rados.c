@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +214,125 @@ static ssize_t rados_store_read(struct fm_store *s, void *buf, size_t len, uint6
 			break;
 	}
 	return (ssize_t)got;
+}
+
+/*
+ * An asynchronous read (read_start): its pieces all in flight, each with
+ * a completion whose callback (on a librados thread) records its result;
+ * the last to end adds them up as rados_store_read does and calls done.
+ * librados holds its own reference on a completion while the callback
+ * runs, so the callback may release it. The pieces' bookkeeping is under
+ * aread_lock: librados hands a request to its threads through atomics of
+ * its own, which TSan does not see, and a lock makes the hand-off plain.
+ */
+struct rados_piece {
+	struct rados_aread *a;
+	size_t len;
+	int ret;
+};
+
+struct rados_aread {
+	unsigned left; /* pieces not ended, and one for the starter */
+	void (*done)(void *tag, int res);
+	void *tag;
+	size_t n;
+	struct rados_piece p[];
+};
+
+static pthread_mutex_t aread_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* aread_put - one piece of a (or its starter) is done with it: the last
+ * reports the bytes up to the first piece short or failed (or that
+ * piece's error), and frees a. */
+static void aread_put(struct rados_aread *a)
+{
+	pthread_mutex_lock(&aread_lock);
+	bool last = --a->left == 0;
+	pthread_mutex_unlock(&aread_lock);
+	if (!last)
+		return;
+	size_t got = 0;
+	int res = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		int r = a->p[i].ret == -ENOENT ? 0 : a->p[i].ret; /* removed: empty */
+		if (r < 0) {
+			res = got ? 0 : r;
+			break;
+		}
+		got += (size_t)r;
+		if ((size_t)r < a->p[i].len)
+			break;
+	}
+	void (*done)(void *, int) = a->done;
+	void *tag = a->tag;
+	free(a);
+	done(tag, res < 0 ? res : (int)got);
+}
+
+static void aread_piece_done(rados_completion_t c, void *arg)
+{
+	struct rados_piece *p = arg;
+	int ret = lib.rados_aio_get_return_value(c);
+	lib.rados_aio_release(c);
+	pthread_mutex_lock(&aread_lock);
+	struct rados_aread *a = p->a;
+	p->ret = ret;
+	pthread_mutex_unlock(&aread_lock);
+	aread_put(a);
+}
+
+/* rados_store_read_start - the read of rados_store_read, RADOS_CHUNK
+ * pieces in flight, done called when the last ends. */
+static int rados_store_read_start(struct fm_store *s, void *buf, size_t len, uint64_t off,
+				  void (*done)(void *tag, int res), void *tag)
+{
+	struct rados_store *rs = rs_of(s);
+	if (s->removed) /* read as rados_store_read reads it: empty */
+		return -ECANCELED;
+	size_t n = (len + RADOS_CHUNK - 1) / RADOS_CHUNK;
+	if (!n || len > INT_MAX)
+		return -EINVAL;
+	struct rados_aread *a = malloc(sizeof(*a) + n * sizeof(a->p[0]));
+	if (!a)
+		return -ENOMEM;
+	pthread_mutex_lock(&aread_lock);
+	a->left = (unsigned)n + 1;
+	a->done = done;
+	a->tag = tag;
+	a->n = n;
+	for (size_t i = 0; i < n; i++)
+		a->p[i] = (struct rados_piece){
+			.a = a, .len = len - i * RADOS_CHUNK < RADOS_CHUNK ? len - i * RADOS_CHUNK
+									   : RADOS_CHUNK};
+	pthread_mutex_unlock(&aread_lock);
+	size_t started = 0;
+	int err = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t at = i * RADOS_CHUNK;
+		rados_completion_t c = NULL;
+		int r = err ? err : lib.rados_aio_create_completion2(&a->p[i], aread_piece_done, &c);
+		if (!r) {
+			r = lib.rados_aio_read(rs->io, rs->oid, c, (char *)buf + at, a->p[i].len,
+					       off + at);
+			if (r < 0)
+				lib.rados_aio_release(c);
+		}
+		if (r < 0) { /* this piece and the rest fail */
+			err = r;
+			pthread_mutex_lock(&aread_lock);
+			a->p[i].ret = r;
+			a->left--;
+			pthread_mutex_unlock(&aread_lock);
+			continue;
+		}
+		started++;
+	}
+	if (!started) {
+		free(a);
+		return err;
+	}
+	aread_put(a);
+	return 0;
 }
 
 /* rados_store_write - every run of a RADOS store, RADOS_DEPTH in flight at
@@ -397,6 +517,7 @@ static void rados_store_destroy(struct fm_store *s)
 static const struct fm_store_ops rados_ops = {
 	.scheme = "rados",
 	.read = rados_store_read,
+	.read_start = rados_store_read_start,
 	.write = rados_store_write,
 	.size = rados_store_size,
 	.resize = rados_store_resize,

@@ -203,6 +203,13 @@ int store_ring_fd(const struct fm_store *s, bool buffered)
 	return s->ops->ring_fd ? s->ops->ring_fd(s, buffered) : -1;
 }
 
+/* store_read_start - s->ops->read_start, or -EOPNOTSUPP where s has none. */
+int store_read_start(struct fm_store *s, void *buf, size_t len, uint64_t off,
+		     void (*done)(void *tag, int res), void *tag)
+{
+	return s->ops->read_start ? s->ops->read_start(s, buf, len, off, done, tag) : -EOPNOTSUPP;
+}
+
 /* ---- the public calls --------------------------------------------------- */
 
 /* url_path - the path of file:///path (or file:/path), or NULL. */

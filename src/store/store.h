@@ -67,6 +67,13 @@ struct fm_store_ops {
 	 * buf. Return: bytes read (short only at the end of the store), or
 	 * -errno. Context: any thread, no engine lock; concurrent calls. */
 	ssize_t (*read)(struct fm_store *s, void *buf, size_t len, uint64_t off);
+	/* read_start - start the same read and return at once: when it
+	 * ends, the store calls done(tag, bytes or -errno) once, from a
+	 * thread of its own (the main fault thread leaves misses of a store
+	 * that has no ring_fd in flight so). NULL: the store cannot.
+	 * Return: 0 (done will be called) or -errno (it will not). */
+	int (*read_start)(struct fm_store *s, void *buf, size_t len, uint64_t off,
+			  void (*done)(void *tag, int res), void *tag);
 	/* write - write each io of ios[0..n) whose store has these ops (the
 	 * others are left alone), many in flight at once; set its done and
 	 * err. Context: engine.lock held (write-back). */
@@ -144,6 +151,8 @@ void store_set_latency(struct fm_store *s, uint64_t us);
 void store_measure(struct fm_store *s);
 void store_write(struct fm_store_io *ios, size_t n);
 int store_ring_fd(const struct fm_store *s, bool buffered);
+int store_read_start(struct fm_store *s, void *buf, size_t len, uint64_t off,
+		     void (*done)(void *tag, int res), void *tag);
 
 bool store_flags_ok(int flags);
 int store_open_url(const char *url, int flags, struct fm_store **out);
