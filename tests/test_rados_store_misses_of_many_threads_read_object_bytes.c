@@ -1,12 +1,13 @@
 /*
- * Eight threads miss on random pages of a RADOS-backed mapping at once
+ * Sixteen threads miss on random pages of a RADOS-backed mapping at once
  * (MADV_RANDOM: one page a miss; in embedded mode a 1 MiB budget, so that
  * pages are evicted and read again while others are in flight): every
  * byte read is the object's. Misses of a store without a ring fd overlap
  * through its own asynchronous reads (read_start: rados_aio_read, whose
  * callbacks run on librados's threads) once several threads miss at once;
  * a lone miss is read blocking. Both paths are taken here: each thread
- * starts alone, then all go at once. In both modes.
+ * starts alone, then all go at once; 16 threads use more than the 8
+ * misses with cluster-sized buffers (MISS_BIG). In both modes.
  */
 #include "ceph.h"
 #include "helpers.h"
@@ -19,7 +20,7 @@
 #include <sys/mman.h>
 
 #define PAGES 2048 /* 8 MiB */
-#define THREADS 8
+#define THREADS 16
 #define READS 600
 
 static unsigned char *want;
