@@ -166,6 +166,16 @@ void ceph_s3_env(const struct ceph *c)
 	}
 }
 
+void ceph_s3_start(struct ceph *c, const char *prefix, char *bucket, size_t size)
+{
+	ceph_start_rgw(c);
+	each_mode();
+	require_engine();
+	ceph_s3_env(c);
+	snprintf(bucket, size, "%s-%d", prefix, (int)getpid());
+	CHECK_EQ(ceph_s3(c, "PUT", bucket, NULL, 0, NULL, NULL), 200);
+}
+
 int ceph_s3(const struct ceph *c, const char *method, const char *path, const void *in,
 	    size_t in_size, unsigned char **out, size_t *out_size)
 {

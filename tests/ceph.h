@@ -38,6 +38,10 @@ void ceph_s3_env(const struct ceph *c);
  */
 int ceph_s3(const struct ceph *c, const char *method, const char *path, const void *in,
 	    size_t in_size, unsigned char **out, size_t *out_size);
+/* ceph_s3_start - an S3 test's start: ceph_start_rgw, each_mode and
+ * require_engine (the rest runs in each mode), ceph_s3_env, and a bucket
+ * "PREFIX-PID" made with ceph_s3 (its name into bucket, size bytes). */
+void ceph_s3_start(struct ceph *c, const char *prefix, char *bucket, size_t size);
 /* ceph_s3_object_is - the object at path ("bucket/key"), read with a GET
  * (curl, not faultmap), is want[0..size) byte for byte; else the test
  * fails, naming the first byte that differs. */

@@ -1,9 +1,9 @@
 /*
  * Writes to an S3 object (real radosgw) through a shared mapping reach the
  * object at fm_msync(MS_SYNC), as an independent GET then reads it, the
- * untouched bytes as they were; fm_store_pwrite writes through (short at
- * the end: an object's size is fixed). A PUT that fails keeps the pages
- * dirty and reports: with the S3 user suspended, fm_msync fails with
+ * untouched bytes as they were; fm_store_pwrite writes through (past the
+ * end, it grows the object: a PUT at the new size). A PUT that fails
+ * keeps the pages dirty and reports: with the S3 user suspended, fm_msync fails with
  * EACCES and the object is unchanged; once the user is enabled again, the
  * next fm_msync puts the same writes. An object another writer replaced
  * is not overwritten: fm_msync fails with ESTALE (If-Match on the ETag the
@@ -38,8 +38,8 @@ int main(void)
 	require_engine();
 	ceph_s3_env(&c);
 	suspend(false); /* as it must be, even if the other mode failed suspended */
-	const size_t size = PAGES * PS + TAIL;
-	unsigned char *want = malloc(size), *other = malloc(size);
+	size_t size = PAGES * PS + TAIL;
+	unsigned char *want = malloc(size + PS), *other = malloc(size + PS);
 	CHECK(want && other);
 	fill_pattern(want, size, 3);
 	char bucket[32], url[128];
@@ -65,15 +65,17 @@ int main(void)
 	CHECK(fm_msync(p, len, MS_SYNC) == 0);
 	ceph_s3_object_is(&c, path, want, size);
 
-	/* fm_store_pwrite: through, and short at the end */
+	/* fm_store_pwrite: through, and growing the object past its end */
 	char msg[] = "across a page boundary";
 	CHECK_EQ(fm_store_pwrite(s, msg, sizeof(msg), 5 * PS - 7), sizeof(msg));
 	memcpy(want + 5 * PS - 7, msg, sizeof(msg));
 	ceph_s3_object_is(&c, path, want, size);
 	CHECK(memcmp(p + 5 * PS - 7, msg, sizeof(msg)) == 0);
-	CHECK_EQ(fm_store_pwrite(s, msg, sizeof(msg), size - 5), 5);
-	memcpy(want + size - 5, msg, 5);
+	CHECK_EQ(fm_store_pwrite(s, msg, sizeof(msg), size - 5), sizeof(msg));
+	memcpy(want + size - 5, msg, sizeof(msg));
+	size += sizeof(msg) - 5;
 	ceph_s3_object_is(&c, path, want, size);
+	CHECK(memcmp(p + size - sizeof(msg), msg, sizeof(msg)) == 0);
 	CHECK_EQ(fm_store_size(s), (int64_t)size);
 
 	/* a PUT refused: the pages stay dirty until one succeeds */

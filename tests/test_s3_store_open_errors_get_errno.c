@@ -3,7 +3,8 @@
  * open it, from a real radosgw: an object or a bucket that does not exist
  * (ENOENT, HTTP 404), a wrong secret key or an unknown key id (EACCES,
  * HTTP 403), an endpoint where nothing listens (EIO), no endpoint at all,
- * a URL without a key, O_CREAT (EINVAL). With the right keys given in the
+ * a URL without a key (EINVAL), O_CREAT|O_EXCL of an object that exists
+ * (EEXIST). With the right keys given in the
  * URL itself, the environment's wrong ones do not count. Both modes.
  */
 #include "ceph.h"
@@ -41,13 +42,8 @@ static void opens(const char *url)
 int main(void)
 {
 	struct ceph c;
-	ceph_start_rgw(&c);
-	each_mode();
-	require_engine();
-	ceph_s3_env(&c);
 	char bucket[32], path[64], url[512];
-	snprintf(bucket, sizeof(bucket), "fm-err-%d", (int)getpid());
-	CHECK_EQ(ceph_s3(&c, "PUT", bucket, NULL, 0, NULL, NULL), 200);
+	ceph_s3_start(&c, "fm-err", bucket, sizeof(bucket));
 	snprintf(path, sizeof(path), "%s/there", bucket);
 	CHECK_EQ(ceph_s3(&c, "PUT", path, "abc", 3, NULL, NULL), 200);
 	snprintf(url, sizeof(url), "s3://%s", path);
@@ -58,7 +54,7 @@ int main(void)
 	refused(url, O_RDWR, ENOENT);
 	refused("s3://fm-no-such-bucket/there", O_RDONLY, ENOENT);
 	snprintf(url, sizeof(url), "s3://%s", path);
-	refused(url, O_RDWR | O_CREAT, EINVAL);
+	refused(url, O_RDWR | O_CREAT | O_EXCL, EEXIST);
 	snprintf(url, sizeof(url), "s3://%s", bucket);
 	refused(url, O_RDONLY, EINVAL); /* no key */
 	refused("s3:///there", O_RDONLY, EINVAL);

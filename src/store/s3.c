@@ -21,7 +21,7 @@
  * A store maps one version of the object: the ETag seen at open. Every
  * read is a ranged GET with If-Match on that ETag, so a page read after the
  * object was replaced by another writer fails (ESTALE: SIGBUS in a mapping)
- * instead of mixing two versions; size is the size at open. A read of more
+ * instead of mixing two versions. A read of more
  * than S3_CHUNK is cut into pieces, all in flight at once on a curl multi
  * handle; each store keeps S3_CTXS multi handles (and their connections)
  * for the threads that read at once.
@@ -32,17 +32,27 @@
  * If-Match on the ETag the store last saw (its own last write-back's, else
  * open's): an object changed by another writer fails with ESTALE and is
  * not overwritten. A bigger object's is a multipart upload (put_multipart):
- * the S3_PART grid parts the runs touch are uploaded, fetched and patched
+ * the S3_PART grid parts the runs touch (or that reach past the bytes
+ * kept of a resized object: zeros) are uploaded, fetched and patched
  * like the whole object above, and the untouched ranges between them are
  * copied by the server from the version mapped (UploadPartCopy); a HEAD
  * checks that version is still there before the upload is completed, and
  * any failure aborts the upload. A failed write-back fails every run of
- * the batch: their pages stay dirty, and msync reports the error. The
- * size is fixed (resize: EOPNOTSUPP); O_RDWR refuses objects over S3's
- * 5 TiB (EFBIG). remove (faultmap run --mount's unlink) is a DELETE of
- * the object; a removed store reads and sizes as an empty object, and its
- * writes are dropped (store_remove). Errors: HTTP 404 ENOENT, 401/403 EACCES, 412 ESTALE, 5xx
- * and transport errors (connection refused, timeouts) EIO.
+ * the batch: their pages stay dirty, and msync reports the error.
+ *
+ * Size: the object's at open, then resize's (ftruncate, a write past the
+ * end), here: the bytes past the old end read zeros, a shrink's cut bytes
+ * are no longer the object's (kept), and the next write-back PUTs the
+ * whole object at its new size (sync PUTs it if no write-back did: a
+ * resize with no dirty page), with If-Match as above; a failure keeps the
+ * new size here and PUTs it again at the next. O_RDWR refuses objects over
+ * S3's 5 TiB (EFBIG), and resize sizes past it. O_CREAT makes a missing
+ * object: an empty PUT with If-None-Match: *, so that one another writer
+ * made meanwhile is never replaced (O_EXCL: EEXIST). remove (faultmap run
+ * --mount's unlink) is a DELETE of the object; a removed store reads and
+ * sizes as an empty object, and its writes are dropped (store_remove).
+ * Errors: HTTP 404 ENOENT, 401/403 EACCES, 412 ESTALE, 5xx and transport
+ * errors (connection refused, timeouts) EIO.
  *
  * libcurl is loaded when the first S3 store is opened (dlopen of
  * libcurl.so.4, Debian's libcurl4): a program that never opens one needs
@@ -153,10 +163,15 @@ struct s3_store {
 	char *copy_source; /* "/bucket/key", escaped */
 	char *region;
 	char *keys;	   /* "key_id\0secret\0", or NULL: anonymous */
-	uint64_t size;	  /* at open: fixed */
+	_Atomic uint64_t size; /* the object's: at open, then resize's */
 	pthread_mutex_t lock;
 	pthread_cond_t free_ctx;
 	char etag[S3_ETAG_MAX]; /* the version mapped (lock) */
+	/* lock: the bytes of that version still the object's (its size at
+	 * open or at the last write-back, less what a shrink cut); past
+	 * them the object reads zeros. */
+	uint64_t kept;
+	bool resized; /* lock: resized since: the next write-back or sync PUTs */
 	struct s3_ctx ctx[S3_CTXS];
 };
 
@@ -183,6 +198,7 @@ struct s3_req {
 	char *reply;	   /* S3_REPLY_MAX bytes for a 2xx's body (XML), or NULL */
 	size_t reply_len;
 	char if_match[S3_ETAG_MAX]; /* "" for none */
+	bool if_none_match; /* PUT: If-None-Match: * (only if there is none) */
 	char etag[S3_ETAG_MAX];	    /* out: the response's ETag */
 	long status;		    /* out: HTTP status */
 	int64_t length;		    /* out: Content-Length (HEAD) */
@@ -271,6 +287,8 @@ static int req_setup(struct s3_store *st, CURL *h, struct s3_req *r)
 		snprintf(line, sizeof(line), "If-Match: %.*s", (int)n, tag);
 		r->hdrs = lib.curl_slist_append(r->hdrs, line);
 	}
+	if (r->hdrs && r->if_none_match)
+		r->hdrs = lib.curl_slist_append(r->hdrs, "If-None-Match: *");
 	if (r->hdrs && st->token && !r->presigned)
 		r->hdrs = lib.curl_slist_append(r->hdrs, st->token);
 	if (r->hdrs && r->method == S3_POST)
@@ -478,20 +496,32 @@ static void etag_now(struct s3_store *st, char *out)
 	pthread_mutex_unlock(&st->lock);
 }
 
+/* version_now - the ETag the store maps now, into out, and how many of
+ * that version's bytes are still the object's. */
+static uint64_t version_now(struct s3_store *st, char *out)
+{
+	pthread_mutex_lock(&st->lock);
+	memcpy(out, st->etag, S3_ETAG_MAX);
+	uint64_t kept = st->kept;
+	pthread_mutex_unlock(&st->lock);
+	return kept;
+}
+
 /*
- * s3_read_at - read [off, off + len) of the version whose ETag is etag into
- * buf: ranged GETs of S3_CHUNK, all in flight at once. Return: bytes (short
- * only at the end), or -errno.
+ * s3_read_at - read [off, off + len) of the version whose ETag is etag, of
+ * which the first have bytes are wanted, into buf: ranged GETs of
+ * S3_CHUNK, all in flight at once. Return: bytes (short only at have, or
+ * at the end), or -errno.
  */
 static ssize_t s3_read_at(struct s3_store *st, char *buf, size_t len, uint64_t off,
-			  const char *etag)
+			  const char *etag, uint64_t have)
 {
 	struct s3_req reqs[S3_PIECES];
 	size_t n = 0, at = 0;
-	if (off >= st->size)
+	if (off >= have)
 		return 0;
-	if (len > st->size - off)
-		len = st->size - off;
+	if (len > have - off)
+		len = have - off;
 	while (at < len && n < S3_PIECES) {
 		size_t piece = len - at < S3_CHUNK ? len - at : S3_CHUNK;
 		reqs[n] = (struct s3_req){.method = S3_GET, .buf = buf + at, .len = piece,
@@ -511,32 +541,61 @@ static ssize_t s3_read_at(struct s3_store *st, char *buf, size_t len, uint64_t o
 	return (ssize_t)got;
 }
 
+/* s3_store_read - [off, off + len) of the object: the mapped version's
+ * bytes it kept, zeros past them (a resize's growth, not yet PUT). */
 static ssize_t s3_store_read(struct fm_store *s, void *buf, size_t len, uint64_t off)
 {
 	struct s3_store *st = s3_of(s);
 	if (s->removed) /* store_remove: an empty object */
 		return 0;
+	uint64_t size = st->size;
+	if (off >= size)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
 	char etag[S3_ETAG_MAX], later[S3_ETAG_MAX];
-	etag_now(st, etag);
-	ssize_t r = s3_read_at(st, buf, len, off, etag);
-	etag_now(st, later);
-	if (r == -ESTALE && strcmp(etag, later) != 0) /* our own PUT, meanwhile */
-		r = s3_read_at(st, buf, len, off, later);
-	return r;
+	uint64_t have = version_now(st, etag);
+	size_t from = off >= have ? 0 : len < have - off ? len : (size_t)(have - off);
+	ssize_t r = from ? s3_read_at(st, buf, from, off, etag, have) : 0;
+	uint64_t have2 = version_now(st, later);
+	if (r == -ESTALE && strcmp(etag, later) != 0) { /* our own PUT, meanwhile */
+		from = off >= have2 ? 0 : len < have2 - off ? len : (size_t)(have2 - off);
+		r = from ? s3_read_at(st, buf, from, off, later, have2) : 0;
+	}
+	if (r < 0 || (size_t)r < from)
+		return r; /* an error, or shorter than the object: its end */
+	memset((char *)buf + from, 0, len - from);
+	return (ssize_t)len;
 }
 
-/* fetch - [off, off + len) of the version etag into buf, whole. Return: 0
- * or -errno (ESTALE if shorter: replaced). */
-static int fetch(struct s3_store *st, char *buf, size_t len, uint64_t off, const char *etag)
+/* fetch - [off, off + len) of the object into buf, whole: the bytes
+ * before have of the version etag, zeros from have on. Return: 0 or
+ * -errno (ESTALE if the version is shorter: replaced). */
+static int fetch(struct s3_store *st, char *buf, size_t len, uint64_t off, const char *etag,
+		 uint64_t have)
 {
 	int err = 0;
-	for (size_t at = 0; at < len && !err;) {
-		size_t piece = len - at > S3_PIECES * S3_CHUNK ? S3_PIECES * S3_CHUNK : len - at;
-		ssize_t r = s3_read_at(st, buf + at, piece, off + at, etag);
+	size_t from = off >= have ? 0 : len < have - off ? len : (size_t)(have - off);
+	memset(buf + from, 0, len - from);
+	for (size_t at = 0; at < from && !err;) {
+		size_t piece = from - at > S3_PIECES * S3_CHUNK ? S3_PIECES * S3_CHUNK : from - at;
+		ssize_t r = s3_read_at(st, buf + at, piece, off + at, etag, have);
 		err = r < 0 ? (int)r : (size_t)r < piece ? -ESTALE : 0;
 		at += piece;
 	}
 	return err;
+}
+
+/* put_done - a write-back of st made the object size bytes long, the
+ * version etag (if the reply gave one: "" keeps the last). */
+static void put_done(struct s3_store *st, const char *etag, uint64_t size)
+{
+	pthread_mutex_lock(&st->lock);
+	if (etag[0])
+		memcpy(st->etag, etag, S3_ETAG_MAX);
+	st->kept = size;
+	st->resized = false;
+	pthread_mutex_unlock(&st->lock);
 }
 
 /* runs_into - copy the bytes of the runs of st (ios[first..n)) that fall
@@ -562,31 +621,30 @@ static uint64_t runs_into(struct s3_store *st, const struct fm_store_io *ios, si
 	return copied;
 }
 
-/* put_object - st's object as the batch's runs of st (ios[first..n))
- * make it: the rest fetched (unless the runs cover it), then one PUT with
- * If-Match on the ETag the store maps. Return: 0 or -errno. */
+/* put_object - st's object, at its size now, as the batch's runs of st
+ * (ios[first..n)) make it: the rest fetched (unless the runs cover it;
+ * zeros past the bytes kept), then one PUT with If-Match on the ETag the
+ * store maps. Return: 0 or -errno. */
 static int put_object(struct s3_store *st, struct fm_store_io *ios, size_t first, size_t n)
 {
-	char *obj = malloc(st->size ? st->size : 1);
+	uint64_t size = st->size;
+	char *obj = malloc(size ? size : 1);
 	if (!obj)
 		return -ENOMEM;
 	char etag[S3_ETAG_MAX];
-	etag_now(st, etag);
+	uint64_t have = version_now(st, etag);
 	int err = 0;
-	if (runs_into(st, ios, first, n, NULL, 0, st->size) < st->size)
-		err = fetch(st, obj, st->size, 0, etag);
+	if (runs_into(st, ios, first, n, NULL, 0, size) < size)
+		err = fetch(st, obj, size, 0, etag, have);
 	if (!err)
-		runs_into(st, ios, first, n, obj, 0, st->size);
+		runs_into(st, ios, first, n, obj, 0, size);
 	if (!err) {
-		struct s3_req put = {.method = S3_PUT, .buf = obj, .len = st->size};
+		struct s3_req put = {.method = S3_PUT, .buf = obj, .len = size};
 		memcpy(put.if_match, etag, S3_ETAG_MAX);
 		run_reqs(st, &put, 1);
 		err = put.ret;
-		if (!err && put.etag[0]) {
-			pthread_mutex_lock(&st->lock);
-			memcpy(st->etag, put.etag, S3_ETAG_MAX);
-			pthread_mutex_unlock(&st->lock);
-		}
+		if (!err)
+			put_done(st, put.etag, size);
 	}
 	free(obj);
 	return err;
@@ -668,23 +726,24 @@ static uint64_t part_size(uint64_t size)
  * Return: the parts (malloc'd, *np set), or NULL (ENOMEM).
  */
 static struct s3_part *plan_parts(struct s3_store *st, const struct fm_store_io *ios,
-				  size_t first, size_t n, size_t *np)
+				  size_t first, size_t n, uint64_t size, uint64_t have, size_t *np)
 {
-	uint64_t psize = part_size(st->size), grid = (st->size + psize - 1) / psize;
+	uint64_t psize = part_size(size), grid = (size + psize - 1) / psize;
 	uint64_t copy_max = S3_PART_MAX / psize * psize;
 	struct s3_part *parts = calloc(grid ? grid : 1, sizeof(*parts));
 	if (!parts)
 		return NULL;
 	size_t k = 0;
 	for (uint64_t g = 0; g < grid; g++) {
-		uint64_t off = g * psize, len = st->size - off < psize ? st->size - off : psize;
+		uint64_t off = g * psize, len = size - off < psize ? size - off : psize;
 		uint64_t covered = runs_into(st, ios, first, n, NULL, off, len);
+		bool dirty = covered > 0 || off + len > have; /* zeros: uploaded */
 		struct s3_part *last = k ? &parts[k - 1] : NULL;
-		if (!covered && last && !last->dirty && last->len + len <= copy_max) {
+		if (!dirty && last && !last->dirty && last->len + len <= copy_max) {
 			last->len += len; /* the copy goes on */
 			continue;
 		}
-		parts[k++] = (struct s3_part){.off = off, .len = len, .dirty = covered > 0,
+		parts[k++] = (struct s3_part){.off = off, .len = len, .dirty = dirty,
 					      .covered = covered};
 	}
 	*np = k;
@@ -747,8 +806,8 @@ static int copy_req(struct s3_store *st, struct s3_req *r, const struct s3_part 
  * ETag. Return: 0 or the first -errno.
  */
 static int send_parts(struct s3_store *st, struct s3_part *parts, size_t n, size_t first_num,
-		      const char *id, const char *etag, const struct fm_store_io *ios,
-		      size_t first, size_t nio)
+		      const char *id, const char *etag, uint64_t have,
+		      const struct fm_store_io *ios, size_t first, size_t nio)
 {
 	struct s3_req reqs[S3_INFLIGHT];
 	char query[S3_INFLIGHT][320], *reply = calloc(n, S3_REPLY_MAX);
@@ -768,7 +827,7 @@ static int send_parts(struct s3_store *st, struct s3_part *parts, size_t n, size
 		if (!(body[k] = reqs[k].buf = malloc(p->len)))
 			err = -ENOMEM;
 		if (!err && p->covered < p->len)
-			err = fetch(st, body[k], p->len, p->off, etag);
+			err = fetch(st, body[k], p->len, p->off, etag, have);
 		if (!err)
 			runs_into(st, ios, first, nio, body[k], p->off, p->len);
 	}
@@ -860,9 +919,9 @@ static int complete(struct s3_store *st, const struct s3_part *parts, size_t n, 
 		if (!err && (!xml_text(reply, "ETag", tag, sizeof(tag)) || !tag[0]))
 			err = multipart_etag(parts, n, tag);
 		if (!err) {
-			pthread_mutex_lock(&st->lock);
-			quoted(tag, st->etag);
-			pthread_mutex_unlock(&st->lock);
+			char q[S3_ETAG_MAX];
+			quoted(tag, q);
+			put_done(st, q, parts[n - 1].off + parts[n - 1].len);
 		}
 	}
 	free(xml);
@@ -884,9 +943,9 @@ static int complete(struct s3_store *st, const struct s3_part *parts, size_t n, 
 static int put_multipart(struct s3_store *st, struct fm_store_io *ios, size_t first, size_t n)
 {
 	char etag[S3_ETAG_MAX], id[256], reply[S3_REPLY_MAX];
-	etag_now(st, etag);
+	uint64_t have = version_now(st, etag), size = st->size;
 	size_t np;
-	struct s3_part *parts = plan_parts(st, ios, first, n, &np);
+	struct s3_part *parts = plan_parts(st, ios, first, n, size, have, &np);
 	if (!parts)
 		return -ENOMEM;
 	struct s3_req r = {.method = S3_POST, .query = "?uploads=", .reply = reply};
@@ -907,7 +966,7 @@ static int put_multipart(struct s3_store *st, struct fm_store_io *ios, size_t fi
 		while (j < np && j - i < S3_INFLIGHT &&
 		       (!parts[j].dirty || j == i || held + parts[j].len <= S3_INFLIGHT_BYTES))
 			held += parts[j].dirty ? parts[j++].len : (j++, 0);
-		err = send_parts(st, parts + i, j - i, i, id, etag, ios, first, n);
+		err = send_parts(st, parts + i, j - i, i, id, etag, have, ios, first, n);
 		i = j;
 	}
 	if (!err) { /* radosgw 16.2 copies whatever version is there: see */
@@ -932,9 +991,17 @@ static int put_multipart(struct s3_store *st, struct fm_store_io *ios, size_t fi
 	return err;
 }
 
-/* s3_store_write - each S3 store's runs of the batch: one whole-object PUT
- * per store, or a multipart upload for an object over S3_MULTIPART_MIN; a
- * failure fails all its runs (their pages stay dirty). */
+/* write_back - st's object at its size now, as the runs of st
+ * (ios[first..n)) make it: one whole-object PUT, or a multipart upload
+ * for an object over S3_MULTIPART_MIN. Return: 0 or -errno. */
+static int write_back(struct s3_store *st, struct fm_store_io *ios, size_t first, size_t n)
+{
+	return st->size > S3_MULTIPART_MIN ? put_multipart(st, ios, first, n)
+					   : put_object(st, ios, first, n);
+}
+
+/* s3_store_write - each S3 store's runs of the batch: one write_back per
+ * store; a failure fails all its runs (their pages stay dirty). */
 static void s3_store_write(struct fm_store_io *ios, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -942,8 +1009,7 @@ static void s3_store_write(struct fm_store_io *ios, size_t n)
 		if (io->store->ops != &s3_ops || io->err || io->done == io->len)
 			continue;
 		struct s3_store *st = s3_of(io->store);
-		int err = st->size > S3_MULTIPART_MIN ? put_multipart(st, ios, i, n)
-						      : put_object(st, ios, i, n);
+		int err = write_back(st, ios, i, n);
 		for (size_t j = i; j < n; j++) {
 			if (ios[j].store != io->store || ios[j].err || ios[j].done == ios[j].len)
 				continue;
@@ -958,15 +1024,36 @@ static int64_t s3_store_size(struct fm_store *s)
 	return s->removed ? 0 : (int64_t)s3_of(s)->size;
 }
 
+/* s3_store_resize - the object's size, here: the cache's pages past the
+ * old end read zeros, a shrink's cut bytes are no longer the object's,
+ * and the next write-back (or sync) PUTs the object at its new size.
+ * Context: engine.lock held, no read of the store in flight. */
 static int s3_store_resize(struct fm_store *s, uint64_t size)
 {
-	return size == s3_of(s)->size ? 0 : -EOPNOTSUPP;
+	struct s3_store *st = s3_of(s);
+	if (size > S3_OBJECT_MAX)
+		return -EFBIG;
+	pthread_mutex_lock(&st->lock);
+	if (size != st->size) {
+		if (size < st->kept)
+			st->kept = size;
+		st->size = size;
+		st->resized = true;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return 0;
 }
 
+/* s3_store_sync - a PUT is durable once answered: nothing in flight; a
+ * resize no write-back PUT yet is PUT now (the object at its new size).
+ * Context: engine.lock held. */
 static int s3_store_sync(struct fm_store *s)
 {
-	(void)s; /* a PUT is durable once answered: nothing in flight */
-	return 0;
+	struct s3_store *st = s3_of(s);
+	pthread_mutex_lock(&st->lock);
+	bool resized = st->resized && !s->removed;
+	pthread_mutex_unlock(&st->lock);
+	return resized ? write_back(st, NULL, 0, 0) : 0;
 }
 
 /* s3_store_current - whether the object's ETag still is the store's (a
@@ -1253,13 +1340,35 @@ static void url_without_secrets(const char *url, char *out, size_t size)
 	out[k] = '\0';
 }
 
+/*
+ * create - make st's missing object: an empty PUT with If-None-Match: *,
+ * so that an object another writer made meanwhile is never replaced (412:
+ * EEXIST if excl, else that object is the one opened). Fills head as a
+ * HEAD of the object would. Return: 0 or -errno.
+ */
+static int create(struct s3_store *st, bool excl, struct s3_req *head)
+{
+	struct s3_req put = {.method = S3_PUT, .buf = "", .len = 0, .if_none_match = true};
+	run_reqs(st, &put, 1);
+	if (put.ret == -ESTALE) { /* 412: there is one now */
+		if (excl)
+			return -EEXIST;
+		*head = (struct s3_req){.method = S3_HEAD};
+		run_reqs(st, head, 1);
+		return head->ret;
+	}
+	if (put.ret)
+		return put.ret;
+	memcpy(head->etag, put.etag, S3_ETAG_MAX);
+	head->length = 0;
+	return 0;
+}
+
 /* s3_store_open - the store of an s3 URL. flags: O_RDONLY, or O_RDWR (an
- * object up to S3_OBJECT_MAX); no O_CREAT (EINVAL: an object is made by a
- * PUT of its own). Return: 0 or -errno. */
+ * object up to S3_OBJECT_MAX); O_CREAT makes a missing object (empty),
+ * O_EXCL with it fails with EEXIST if there is one. Return: 0 or -errno. */
 int s3_store_open(const char *url, int flags, struct fm_store **out)
 {
-	if (flags & (O_CREAT | O_EXCL))
-		return -EINVAL;
 	struct s3_url u;
 	int err = parse_url(url, &u);
 	if (err) {
@@ -1290,11 +1399,15 @@ int s3_store_open(const char *url, int flags, struct fm_store **out)
 		run_reqs(st, &head, 1);
 		err = head.ret;
 	}
+	if (!err && (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
+		err = -EEXIST;
+	else if (err == -ENOENT && (flags & O_CREAT))
+		err = create(st, flags & O_EXCL, &head);
 	if (!err && !head.etag[0])
 		err = -EIO; /* no version to hold on to */
 	if (!err) {
 		memcpy(st->etag, head.etag, S3_ETAG_MAX);
-		st->size = (uint64_t)head.length;
+		st->size = st->kept = (uint64_t)head.length;
 		if (writable && st->size > S3_OBJECT_MAX)
 			err = -EFBIG; /* more than S3 can store */
 	}

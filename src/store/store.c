@@ -642,7 +642,9 @@ static ssize_t store_rw(struct fm_store *s, void *buf, size_t count, off_t off, 
 /*
  * store_truncate - make s size bytes long through its cache (ftruncate of
  * a store under faultmap run --mount): the store's resize, then the
- * cache's size (pages past the end dropped, as a file's). A store of fixed
+ * cache's size (pages past the end dropped, as a file's), then the store's
+ * sync, so that the store has the new size on return, as a write through
+ * the cache reaches it (S3: a PUT of the object at its new size). A store of fixed
  * size keeps it: EINVAL (a block device's answer), but a size equal to
  * the store's is no change. Return: 0 or -errno. Context: the embedded
  * engine (in daemon mode the daemon calls it for FMD_FTRUNCATE of a
@@ -666,6 +668,8 @@ int store_truncate(struct fm_store *s, uint64_t size)
 			err = -EINVAL;
 		if (!err)
 			err = as_set_size(op.as, size);
+		if (!err) /* through, as a write: S3 PUTs its new size now */
+			err = as_sync(op.as);
 	}
 	op_end(&op);
 	return err;
