@@ -351,3 +351,54 @@ _stop_servers() {
 		CEPH_DIR=
 	fi
 }
+
+# sqlite_journal_case TRANSACTIONS ROWS - the sqlite3 rollback-journal
+# case of the mount tests, and the kernel's answers to it: $WORK/fill.sql
+# (a table filled by TRANSACTIONS transactions of ROWS rows, an index, an
+# update, a delete, a rolled back delete of everything), $WORK/crash.py DB
+# (a transaction that spills changed pages into the database, a 5-page
+# cache, and dies in it: a hot journal), SQLITE_QUERY (run by the next
+# sqlite3, which rolls the journal back); run on the local file
+# $WORK/kern/db under the kernel: $WORK/kern.out, $WORK/kern.dump (the
+# database's .dump). Fails unless the kernel's run left a hot journal and
+# rolled it back, in journal mode delete. Leaves the current directory
+# $WORK/kern.
+sqlite_journal_case() {
+	local n=$1 rows=$2 i
+	{
+		echo "PRAGMA journal_mode;"
+		echo "CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);"
+		for i in $(seq 0 $((n - 1))); do
+			echo "WITH RECURSIVE n(i) AS (SELECT $((i * rows + 1)) UNION ALL SELECT i + 1 FROM n WHERE i < $((i * rows + rows)))"
+			echo "INSERT INTO t(k, v) SELECT (i * 7919) % 1000, printf('row %d %s', i, hex(i * i)) FROM n;"
+		done
+		echo "CREATE INDEX tk ON t(k);"
+		echo "UPDATE t SET v = v || ' updated' WHERE k % 3 = 0;"
+		echo "DELETE FROM t WHERE k % 7 = 0;"
+		echo "BEGIN; DELETE FROM t; ROLLBACK;"
+		echo "SELECT count(*), sum(k), max(length(v)) FROM t;"
+	} >"$WORK/fill.sql"
+	SQLITE_QUERY="SELECT count(*) FROM t WHERE v LIKE 'crashed%';
+SELECT k, count(*), min(id), max(v) FROM t WHERE k BETWEEN 100 AND 110 GROUP BY k;
+PRAGMA integrity_check;"
+	cat >"$WORK/crash.py" <<'PY'
+import os, sqlite3, sys
+db = sys.argv[1]
+c = sqlite3.connect(db, isolation_level=None)
+c.execute("PRAGMA cache_size=5")
+c.execute("BEGIN")
+c.execute("UPDATE t SET v = 'crashed ' || v")
+print("journal during the transaction:", os.path.exists(db + "-journal"))
+sys.stdout.flush()
+os._exit(0)  # no rollback, no unlink: a hot journal
+PY
+	cd "$WORK/kern" || fail "cd"
+	run_kernel sqlite3 db <"$WORK/fill.sql" >"$WORK/kern.out"
+	run_kernel "$PY" "$WORK/crash.py" db >>"$WORK/kern.out"
+	[ -e db-journal ] || fail "the kernel run left no hot journal: the test checks nothing"
+	run_kernel sqlite3 db "$SQLITE_QUERY" >>"$WORK/kern.out"
+	if [ -e db-journal ]; then fail "the kernel run kept its journal"; fi
+	run_kernel sqlite3 db .dump >"$WORK/kern.dump"
+	cat "$WORK/kern.out" >&2
+	grep -qx delete "$WORK/kern.out" || fail "sqlite3's default journal mode is not delete"
+}
