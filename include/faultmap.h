@@ -292,11 +292,13 @@ struct fm_store;
  *        else us-east-1, keys $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY,
  *        $AWS_SESSION_TOKEN (none: anonymous); each may be given in the URL
  *        instead: ?endpoint=&region=&key_id=&secret=&token=. It maps the
- *        version seen at open: fixed size, and a read after another writer
- *        replaced the object fails with ESTALE. Write-back (O_RDWR) is a
- *        PUT of the whole object with If-Match, or for an object over
- *        32 MiB a multipart upload (dirty 8 MiB parts uploaded, the rest
- *        copied by the server from the version mapped); no O_CREAT).
+ *        version seen at open: a read after another writer replaced the
+ *        object fails with ESTALE. Write-back (O_RDWR) is a PUT of the
+ *        whole object with If-Match, or for an object over 32 MiB a
+ *        multipart upload (dirty 8 MiB parts uploaded, the rest copied by
+ *        the server from the version mapped); a write past the end grows
+ *        the object (PUT at its new size); O_CREAT makes a missing object
+ *        with an empty PUT with If-None-Match: *, O_EXCL as for a file).
  * flags: O_RDONLY or O_RDWR.
  * Return: the handle, or NULL with errno set: EINVAL (bad flags, a rados
  * or s3 URL that is not one, an s3 URL with no endpoint), EPROTONOSUPPORT
