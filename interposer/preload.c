@@ -626,12 +626,12 @@ EXPORT ssize_t sendfile64(int out_fd, int in_fd, off_t *offset, size_t count)
  * report write-back errors once per open file (filemap.c). */
 EXPORT int fsync(int fd)
 {
-	return fm_fsync(fd);
+	return mount_store_of(fd) ? filemap_fsync_standin(fd, false) : fm_fsync(fd);
 }
 
 EXPORT int fdatasync(int fd)
 {
-	return fm_fdatasync(fd);
+	return mount_store_of(fd) ? filemap_fsync_standin(fd, true) : fm_fdatasync(fd);
 }
 
 EXPORT int sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags)

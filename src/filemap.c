@@ -718,15 +718,40 @@ static int report(struct file_op *op, int err, int kerr)
 	return seen ? seen : err ? err : kerr;
 }
 
+/* standin_sync - fd stands in for a store that no cache holds now (a
+ * --mount object nothing maps): the kernel's fsync of the stand-in
+ * flushes nothing; the store's own sync does (an NBD flush, a RADOS
+ * flush, the PUT of an S3 object resized since its last PUT).
+ * Return: 0 or -errno. */
+static int standin_sync(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	struct fm_store *s = store_find(st.st_dev, st.st_ino);
+	if (!s)
+		return 0;
+	int err = strcmp(s->ops->scheme, "file") != 0 && s->writable ? s->ops->sync(s) : 0;
+	store_put(s);
+	return err;
+}
+
 /* sync_fd - fsync (datasync: fdatasync) of fd. */
 static int sync_fd(int fd, bool datasync)
 {
 	struct file_op op;
-	if (!op_begin(&op, fd))
-		return datasync ? sys_fdatasync(fd) : sys_fsync(fd);
+	if (!op_begin(&op, fd)) {
+		if ((datasync ? sys_fdatasync(fd) : sys_fsync(fd)) < 0)
+			return -1;
+		int err = standin_sync(fd);
+		return err ? (int)fail_rw(err) : 0;
+	}
 	int err = 0, kerr = 0;
 	if (!(op.fl & O_PATH))
 		err = writeback_range(op.as, 0, op.as->nr_pages);
+	/* fd stands in for another store: its own sync (standin_sync) */
+	if (!err && !(op.fl & O_PATH) && strcmp(op.as->store->ops->scheme, "file") != 0)
+		err = as_sync(op.as);
 	op_unlock(&op);
 	if ((datasync ? sys_fdatasync(fd) : sys_fsync(fd)) < 0)
 		kerr = -errno;
@@ -737,6 +762,16 @@ static int sync_fd(int fd, bool datasync)
 		err = kerr;
 	op_end(&op);
 	return (int)fail_rw(err);
+}
+
+/* filemap_fsync_standin - fsync (datasync: fdatasync) of fd, a --mount
+ * object's stand-in (the interposer's fsync and fdatasync): its store's
+ * own flush too, cached or not. Return: 0 or -1 with errno. */
+int filemap_fsync_standin(int fd, bool datasync)
+{
+	if (fm_client_mode())
+		return client_fsync_standin(fd, datasync);
+	return sync_fd(fd, datasync);
 }
 
 int fm_fsync(int fd)

@@ -261,6 +261,7 @@ bool filemap_fd_errseq_get(int fd, uint32_t *since);
 void filemap_fd_errseq_set(int fd, uint32_t since);
 void filemap_fd_opened(int fd);
 void filemap_fds_closed(unsigned int first, unsigned int last);
+int filemap_fsync_standin(int fd, bool datasync);
 void filemap_as_freed(struct address_space *as);
 
 /* ---- vma.c: the mappings of a process ----------------------------------- */

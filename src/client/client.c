@@ -1682,6 +1682,18 @@ ssize_t client_pwrite(int fd, const void *buf, size_t count, off_t offset, bool 
 /* client_file_op - ftruncate, fallocate, fsync... (op, its arguments) of a
  * file the daemon may cache, through it: it changes the cache with the
  * file, or writes back first. Others: the kernel's call. */
+/* file_op_rpc - request op (a0, a1, a2) of fd from the daemon.
+ * Return: 0 or -1 with errno. */
+static int file_op_rpc(int op, int fd, uint64_t a0, uint64_t a1, uint64_t a2)
+{
+	int err = client_start();
+	if (!err) {
+		struct fmd_req req = {.op = (uint32_t)op, .a = {a0, a1, a2, (uint64_t)fd}};
+		err = rpc(&req, fd, NULL, NULL, NULL, 0);
+	}
+	return err ? fail(err) : 0;
+}
+
 int client_file_op(int op, int fd, uint64_t a0, uint64_t a1, uint64_t a2)
 {
 	/* syncfs: every cached file of fd's file system, whatever fd is. */
@@ -1699,12 +1711,16 @@ int client_file_op(int op, int fd, uint64_t a0, uint64_t a1, uint64_t a2)
 			return sys_syncfs(fd);
 		}
 	}
-	int err = client_start();
-	if (!err) {
-		struct fmd_req req = {.op = (uint32_t)op, .a = {a0, a1, a2, (uint64_t)fd}};
-		err = rpc(&req, fd, NULL, NULL, NULL, 0);
-	}
-	return err ? fail(err) : 0;
+	return file_op_rpc(op, fd, a0, a1, a2);
+}
+
+/* client_fsync_standin - fsync (datasync: fdatasync) of fd, which stands
+ * in for a store the daemon opened for this process (a --mount object):
+ * always the daemon's, cached or not, since the store's own flush is its
+ * to make (filemap.c, standin_sync). */
+int client_fsync_standin(int fd, bool datasync)
+{
+	return file_op_rpc(FMD_FSYNC, fd, datasync, 0, 0);
 }
 
 int client_sync_all(void)

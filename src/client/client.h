@@ -62,6 +62,7 @@ bool client_may_cache(int fd);
 ssize_t client_pread(int fd, void *buf, size_t count, off_t offset, bool at_pos);
 ssize_t client_pwrite(int fd, const void *buf, size_t count, off_t offset, bool at_pos);
 int client_file_op(int op, int fd, uint64_t a0, uint64_t a1, uint64_t a2);
+int client_fsync_standin(int fd, bool datasync);
 int client_stats(struct fm_stats *out);
 
 /* Stores in daemon mode: fm_store_open of any URL but a file's opens the
