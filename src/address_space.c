@@ -171,7 +171,7 @@ static void seen(struct address_space *as, const struct stat *st, bool check)
  * for other stores (NBD...), whose writers faultmap cannot see. */
 static int file_stat(const struct address_space *as, struct stat *st)
 {
-	if (strcmp(as->store->ops->scheme, "file"))
+	if (!store_is_file(as->store))
 		return -1;
 	return fstat(as->store->handle_fd, st);
 }
@@ -216,7 +216,7 @@ static void outside_change(struct address_space *as, const struct stat *st)
 void as_revalidate(struct address_space *as, const struct stat *st)
 {
 	struct stat now;
-	if (!st || strcmp(as->store->ops->scheme, "file")) {
+	if (!st || !store_is_file(as->store)) {
 		if (file_stat(as, &now) < 0)
 			return;
 		st = &now;

@@ -82,6 +82,14 @@ static bool main_reading(void)
 static int kick_fd = -1;
 static _Atomic int stopping;
 
+/* kick_drain - take the kicks counted on kick_fd (fault_thread_kick). */
+static void kick_drain(void)
+{
+	uint64_t v;
+	if (read(kick_fd, &v, sizeof(v)) < 0) { /* already drained */
+	}
+}
+
 /*
  * ra_window - the cluster to read for a miss at index through vma: pages
  * [*start, *start + *count), all absent from the cache and containing index;
@@ -1005,9 +1013,9 @@ static void miss_done(struct mm *mm, const struct uffd_msg *msg, struct address_
  */
 /*
  * Up to MISS_MAX misses in flight: 32, as many as random reads of 32
- * threads need (fm-bench workload 3b, 32 threads: 16,107-17,149 reads/s
- * with 8 in flight, 24,188-32,368 with 32, 0.35-0.37x to 0.62-0.65x
- * kernel + MADV_RANDOM; two runs of each, alternating, load 3-12). The
+ * threads need (fm-bench workload 3b, 32 threads: 16,107-20,236 reads/s
+ * with 8 in flight, 24,188-32,368 with 32, 0.31-0.41x to 0.55-0.68x
+ * kernel + MADV_RANDOM; four alternating pairs, load 3-14). The
  * first MISS_BIG have buffers for a whole cluster (1 MiB, a stream's
  * window); the others for MISS_SMALL_PAGES only (a random miss's
  * read-around), so that the buffers stay within 9.5 MiB, not 32, beside
@@ -1035,10 +1043,11 @@ static unsigned nr_misses, nr_ready;
 static unsigned ring_reads; /* misses' reads in flight on the ring */
 static uint64_t miss_pages; /* frames claimed by the misses in flight */
 
-/* miss_submit - put the read of bytes [off, off + len) of m's cluster on
- * the ring. Return: 0 or -errno (nothing in flight). */
 static void miss_store_done(void *tag, int res);
 
+/* miss_submit - put the read of bytes [off, off + len) of m's cluster in
+ * flight: on the ring, or the store's own (read_start) where it has no
+ * ring fd. Return: 0 or -errno (nothing in flight). */
 static int miss_submit(struct miss *m, uint64_t off, uint64_t len)
 {
 	struct fm_store *s = m->f.as->store;
@@ -1049,7 +1058,7 @@ static int miss_submit(struct miss *m, uint64_t off, uint64_t len)
 		m->rd_len = len;
 		return store_read_start(s, m->buf + off, len, m->f.off + off, miss_store_done, m);
 	}
-	int fd = store_ring_fd(m->f.as->store, m->buffered);
+	int fd = store_ring_fd(s, m->buffered);
 	if (fd < 0)
 		return -EBADF;
 	m->rd_off = off;
@@ -1064,9 +1073,9 @@ static int miss_submit(struct miss *m, uint64_t off, uint64_t len)
  * store's, which then kicks the fault thread: one hand-off more than the
  * store's blocking read, whose caller its I/O thread wakes itself. With
  * one program thread missing at a time, the blocking read is faster (RADOS
- * at QD1: 1.35x against 1.18x rados_read's latency, build/fm-rados-bench);
- * with several, only the asynchronous ones overlap (8 threads: 1.7x the
- * reads per second). So misses of such a store go in flight only while
+ * at QD1: every miss in flight was 15-20% slower, build/fm-rados-bench);
+ * with several, only the asynchronous ones overlap (8 threads: about 2x
+ * the reads per second). So misses of such a store go in flight only while
  * misses overlap: another was in flight, or the helper thread took a
  * fault while the main one was reading (store_overlap), within the last
  * OVERLAP_MISSES misses. (The helper also takes a lone thread's next
@@ -1264,11 +1273,8 @@ static bool misses_reap(bool wait)
 		/* A read on the ring, or one of a store's, ends next. */
 		struct pollfd pfd[2] = {{.fd = kick_fd, .events = POLLIN},
 					{.fd = ring_reads ? io_read_fd() : -1, .events = POLLIN}};
-		if (poll(pfd, 2, -1) > 0 && (pfd[0].revents & POLLIN)) {
-			uint64_t v;
-			if (read(kick_fd, &v, sizeof(v)) < 0) { /* already drained */
-			}
-		}
+		if (poll(pfd, 2, -1) > 0 && (pfd[0].revents & POLLIN))
+			kick_drain();
 	}
 }
 
@@ -1469,9 +1475,7 @@ static void fork_park(void)
 	while (fork_req) {
 		if (poll(pfd, 2, -1) < 0)
 			continue;
-		uint64_t v;
-		if (read(kick_fd, &v, sizeof(v)) < 0) { /* already drained */
-		}
+		kick_drain();
 		struct uffd_msg msg;
 		while (sys_read(uffd, &msg, sizeof(msg)) == (ssize_t)sizeof(msg)) {
 			if (msg.event == UFFD_EVENT_FORK)
@@ -1696,11 +1700,8 @@ static void *fault_thread(void *arg)
 		pthread_mutex_unlock(&engine.lock);
 		if (poll(pfd, n, timeout) < 0)
 			continue;
-		if (pfd[0].revents & POLLIN) {
-			uint64_t v;
-			if (read(kick_fd, &v, sizeof(v)) < 0) { /* already drained */
-			}
-		}
+		if (pfd[0].revents & POLLIN)
+			kick_drain();
 		bool served = misses_reap(false);
 		struct mm *last = engine_self();
 		for (size_t i = 2; i < n; i++) {

@@ -731,7 +731,7 @@ static int standin_sync(int fd)
 	struct fm_store *s = store_find(st.st_dev, st.st_ino);
 	if (!s)
 		return 0;
-	int err = strcmp(s->ops->scheme, "file") != 0 && s->writable ? s->ops->sync(s) : 0;
+	int err = !store_is_file(s) && s->writable ? s->ops->sync(s) : 0;
 	store_put(s);
 	return err;
 }
@@ -750,7 +750,7 @@ static int sync_fd(int fd, bool datasync)
 	if (!(op.fl & O_PATH))
 		err = writeback_range(op.as, 0, op.as->nr_pages);
 	/* fd stands in for another store: its own sync (standin_sync) */
-	if (!err && !(op.fl & O_PATH) && strcmp(op.as->store->ops->scheme, "file") != 0)
+	if (!err && !(op.fl & O_PATH) && !store_is_file(op.as->store))
 		err = as_sync(op.as);
 	op_unlock(&op);
 	if ((datasync ? sys_fdatasync(fd) : sys_fsync(fd)) < 0)

@@ -220,6 +220,10 @@ static ssize_t rados_store_read(struct fm_store *s, void *buf, size_t len, uint6
  * An asynchronous read (read_start): its pieces all in flight, each with
  * a completion whose callback (on a librados thread) records its result;
  * the last to end adds them up as rados_store_read does and calls done.
+ * (rados_store_read keeps its own pieces, waited for without callbacks: a
+ * callback runs on librados's finisher thread, one hand-off more, and a
+ * read_start waited for with a condition variable scanned 634-679 MB/s
+ * against 727-795 in build/fm-rados-bench, three alternating runs.)
  * librados holds its own reference on a completion while the callback
  * runs, so the callback may release it. The pieces' bookkeeping is under
  * aread_lock: librados hands a request to its threads through atomics of
@@ -282,7 +286,8 @@ static void aread_piece_done(rados_completion_t c, void *arg)
 }
 
 /* rados_store_read_start - the read of rados_store_read, RADOS_CHUNK
- * pieces in flight, done called when the last ends. */
+ * pieces in flight, done called when the last ends. Return: 0, or -errno
+ * when nothing went in flight. */
 static int rados_store_read_start(struct fm_store *s, void *buf, size_t len, uint64_t off,
 				  void (*done)(void *tag, int res), void *tag)
 {

@@ -196,6 +196,13 @@ void store_write(struct fm_store_io *ios, size_t n)
 	}
 }
 
+/* store_is_file - whether s is a local file's store (the fd faultmap is
+ * given is the file itself), not one a stand-in memfd names. */
+bool store_is_file(const struct fm_store *s)
+{
+	return !strcmp(s->ops->scheme, "file");
+}
+
 /* store_ring_fd - the fd the fault thread's ring may read s from (for
  * the buffered second try of a page, if buffered), or -1. */
 int store_ring_fd(const struct fm_store *s, bool buffered)

@@ -151,6 +151,7 @@ void store_set_latency(struct fm_store *s, uint64_t us);
 void store_measure(struct fm_store *s);
 void store_write(struct fm_store_io *ios, size_t n);
 int store_ring_fd(const struct fm_store *s, bool buffered);
+bool store_is_file(const struct fm_store *s);
 int store_read_start(struct fm_store *s, void *buf, size_t len, uint64_t off,
 		     void (*done)(void *tag, int res), void *tag);
 
