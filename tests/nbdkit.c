@@ -19,10 +19,11 @@ static void skip(struct nbdkit *k, const char *why)
 }
 
 static struct nbdkit *running; /* stopped at exit, even by a failed CHECK */
+static pid_t running_owner;	/* by the process that started it: not a forked child */
 
 static void stop_at_exit(void)
 {
-	if (running)
+	if (running && getpid() == running_owner)
 		nbdkit_stop(running);
 }
 
@@ -30,6 +31,7 @@ void nbdkit_start(struct nbdkit *k, size_t size, unsigned seed)
 {
 	memset(k, 0, sizeof(*k));
 	running = k;
+	running_owner = getpid();
 	atexit(stop_at_exit);
 	k->pid = -1;
 	snprintf(k->dir, sizeof(k->dir), "/tmp/fm-nbd.XXXXXX");

@@ -1,7 +1,7 @@
 /* nbdkit.h - a real NBD server for the store tests: nbdkit, started by the
  * test itself on a Unix socket in a private temporary directory (mode
- * 0700), stopped at nbdkit_stop or when the test process ends in any way
- * (--exit-with-parent). */
+ * 0700), stopped at nbdkit_stop or when the test process that started it
+ * ends in any way (--exit-with-parent; not by a forked child's exit). */
 #ifndef FM_TEST_NBDKIT_H
 #define FM_TEST_NBDKIT_H
 

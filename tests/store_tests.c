@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAXMAPS 16
@@ -197,4 +199,43 @@ void store_read_only(const char *url, const unsigned char *want, size_t size)
 	CHECK(memcmp(p, want, size) == 0);
 	CHECK(fm_munmap(p, size) == 0);
 	CHECK(fm_store_close(ro) == 0);
+}
+
+void store_daemon_killed(const char *url, unsigned char *want, size_t pages, size_t first,
+			 size_t step, store_has_fn has)
+{
+	size_t size = pages * PS, again = first * PS + 10; /* a page written already */
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) { /* the client, in a process of its own */
+		daemon_private();
+		require_engine();
+		struct fm_store *s = fm_store_open(url, O_RDWR);
+		CHECK(s);
+		unsigned char *p = fm_mmap_store(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s, 0);
+		CHECK(p != MAP_FAILED);
+		for (size_t i = first; i < pages; i += step) /* dirty, never msync'd */
+			memcpy(p + i * PS, want + i * PS, PS);
+		CHECK(fm_store_close(s) == 0); /* the mapping outlives the handle */
+		pid_t d = daemon_pid();
+		CHECK(d > 0);
+		CHECK(kill(d, SIGKILL) == 0);
+		bool written = false;
+		for (int t = 0; t < 300 && !written; t++) { /* the watcher's flush */
+			usleep(50000);
+			written = has(want, size);
+		}
+		CHECK(written);
+		p[again] ^= 0xff; /* still mapped: a dirty page takes more writes */
+		exit(0); /* at exit, the later write too */
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		exit(77);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fprintf(stderr, "the client ended with status %#x\n", (unsigned)status);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	want[again] ^= 0xff;
+	CHECK(has(want, size));
 }

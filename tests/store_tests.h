@@ -1,5 +1,6 @@
 /* store_tests.h - checks shared by the tests of each store kind (NBD,
- * RADOS): a mapping's round trip, a read-only store's refusals, and the
+ * RADOS, S3): a mapping's round trip, a read-only store's refusals, a
+ * daemon killed under a writer (store_daemon_killed), and the
  * differential test (test_*_store_differential_vs_kernel.c): the same random
  * operations (map shared or private, unmap part or whole, write and read
  * through the mappings, msync, fm_store_pwrite/fm_store_pread against
@@ -43,5 +44,22 @@ unsigned char *store_round_trip(struct fm_store *s, unsigned char *want, size_t 
  * mapping (EACCES) and fm_store_pwrite (EBADF), and a private mapping of
  * it reads want[0..size), through a new cache. */
 void store_read_only(const char *url, const unsigned char *want, size_t size);
+
+/* Whether the store's bytes are want[0..size) now, read without faultmap. */
+typedef bool (*store_has_fn)(const unsigned char *want, size_t size);
+
+/*
+ * store_daemon_killed - a daemon killed under a writer of the store at
+ * url loses nothing: in a forked client (daemon mode, a daemon of its
+ * own) url is opened O_RDWR and mapped shared, each page i of want with
+ * i % step == first is written whole through the mapping (never
+ * msync'd), the handle closed (the mapping outlives it), the daemon
+ * SIGKILLed; the store must then have want (has, polled for 15 s: the
+ * watcher's flush). A byte of a page already dirty is written again, and
+ * after the client's exit the store must have that too (the exit's
+ * flush); want is updated with it. Skips (77) if the client does.
+ */
+void store_daemon_killed(const char *url, unsigned char *want, size_t pages, size_t first,
+			 size_t step, store_has_fn has);
 
 #endif

@@ -18,7 +18,9 @@
  * If the daemon dies, the life line (a socketpair whose other end only
  * the daemon holds) hangs up: the watcher thread then answers every fault
  * of this process with SIGBUS, and the calls fail with EIO. Pages already
- * mapped stay readable; nothing reads zeros.
+ * mapped stay readable; nothing reads zeros. What the shared writable views
+ * hold is written to their files, and to their stores (opened here with
+ * the embedded store code): emergency_flush.
  */
 #include "budget.h"
 #include "client/client.h"
@@ -46,6 +48,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -423,23 +426,13 @@ static long flush_view(const char *path, uintptr_t lo, uintptr_t hi, uint64_t of
 	return done;
 }
 
-/*
- * emergency_flush - the daemon died, and with it the record of which
- * pages are dirty: every page that this process's writable shared views
- * hold is written to its file, so that no write that reached a shared
- * mapping is lost (clean pages are written too, with the bytes the file
- * has, unless a writer outside faultmap changed them since). The views are
- * found in /proc/self/maps, by their memfds' names ("faultmap:<path>"):
- * no bookkeeping can go stale. Done when the watcher sees the daemon die,
- * and again at exit (writes made meanwhile). Every client does it; they
- * write the same bytes.
- */
-static void emergency_flush(void)
+/* maps_text - this process's /proc/self/maps, whole (raw system calls):
+ * malloc'd, or NULL. */
+static char *maps_text(void)
 {
-	static const char tag[] = "/memfd:faultmap:", tail[] = " (deleted)";
 	int fd = sys_openat(AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
-		return;
+		return NULL;
 	size_t cap = 1 << 16, have = 0;
 	char *text = malloc(cap);
 	for (ssize_t n; text; have += (size_t)n) {
@@ -456,29 +449,287 @@ static void emergency_flush(void)
 			break;
 	}
 	sys_close(fd);
+	if (text)
+		text[have] = '\0';
+	return text;
+}
+
+/*
+ * The stores this process's shared views map: for each cache memfd of a
+ * store the daemon sent for a shared view (its dev and ino, as
+ * /proc/self/maps shows them), the URL that opens the store here (the one
+ * sent to the daemon, store_url_here's), so that emergency_flush can
+ * write the views' pages to the store itself. Added at client_mmap; an
+ * entry no view maps any more is dropped when the table is full
+ * (prune_store_views). Under map_lock.
+ */
+struct store_view {
+	dev_t dev;
+	ino_t ino;
+	char *url;
+};
+static struct store_view *store_views;
+static size_t n_store_views, cap_store_views;
+
+/* A daemon store this process holds (client_store_open), on a list
+ * under map_lock. */
+struct daemon_store {
+	struct fm_store s;
+	uint64_t id;
+	char *here; /* the URL as sent to the daemon (store_url_here) */
+	struct daemon_store *next;
+};
+static struct daemon_store *daemon_stores;
+
+/* One line of /proc/self/maps. */
+struct maps_entry {
+	uintptr_t lo, hi;
+	char perms[8];
+	unsigned long long off;
+	dev_t dev;
+	ino_t ino;
+	char *name; /* in the line; NULL if none */
+};
+
+/* maps_line - parse one line of /proc/self/maps into e. Return: whether
+ * it parsed. */
+static bool maps_line(char *line, struct maps_entry *e)
+{
+	unsigned maj, min;
+	unsigned long long inode;
+	int at = 0;
+	if (sscanf(line, "%lx-%lx %7s %llx %x:%x %llu %n", &e->lo, &e->hi, e->perms, &e->off, &maj,
+		   &min, &inode, &at) != 7)
+		return false;
+	e->dev = makedev(maj, min);
+	e->ino = (ino_t)inode;
+	e->name = at ? line + at : NULL;
+	return true;
+}
+
+/* prune_store_views - drop the entries whose memfd no view maps now.
+ * Under map_lock. */
+static void prune_store_views(void)
+{
+	char *text = maps_text();
 	if (!text)
 		return;
-	text[have] = '\0';
-	long total = 0;
-	for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+	bool *seen = calloc(n_store_views ? n_store_views : 1, sizeof(*seen));
+	for (char *line = text, *nl; seen && (nl = strchr(line, '\n')); line = nl + 1) {
 		*nl = '\0';
-		uintptr_t lo, hi;
-		unsigned long long off;
-		char perms[8];
-		int at = 0;
-		if (sscanf(line, "%lx-%lx %7s %llx %*s %*s %n", &lo, &hi, perms, &off, &at) != 4 ||
-		    !at || perms[1] != 'w' || perms[3] != 's')
+		struct maps_entry e;
+		for (size_t i = 0; maps_line(line, &e) && i < n_store_views; i++)
+			if (store_views[i].dev == e.dev && store_views[i].ino == e.ino)
+				seen[i] = true;
+	}
+	size_t k = 0;
+	for (size_t i = 0; seen && i < n_store_views; i++) {
+		if (seen[i])
+			store_views[k++] = store_views[i];
+		else
+			free(store_views[i].url);
+	}
+	if (seen)
+		n_store_views = k;
+	free(seen);
+	free(text);
+}
+
+/* note_store_view - a shared view of memfd was mapped from the fd whose
+ * stat is standin: if that is the stand-in of a store this process opened,
+ * remember which store memfd caches. Under map_lock. */
+static void note_store_view(const struct stat *standin, int memfd)
+{
+	struct daemon_store *ds = daemon_stores;
+	while (ds && (ds->s.dev != standin->st_dev || ds->s.ino != standin->st_ino))
+		ds = ds->next;
+	struct stat m;
+	if (!ds || fstat(memfd, &m) < 0)
+		return;
+	for (size_t i = 0; i < n_store_views; i++)
+		if (store_views[i].dev == m.st_dev && store_views[i].ino == m.st_ino)
+			return;
+	if (n_store_views == cap_store_views && cap_store_views)
+		prune_store_views();
+	if (n_store_views == cap_store_views) {
+		size_t cap = cap_store_views ? 2 * cap_store_views : 16;
+		struct store_view *t = realloc(store_views, cap * sizeof(*t));
+		if (!t)
+			return;
+		store_views = t;
+		cap_store_views = cap;
+	}
+	char *url = strdup(ds->here);
+	if (url)
+		store_views[n_store_views++] = (struct store_view){m.st_dev, m.st_ino, url};
+}
+
+/* A view of a store's cache found in /proc/self/maps: [lo, hi) from byte
+ * off of the store. */
+struct store_run_view {
+	uintptr_t lo, hi;
+	uint64_t off;
+};
+
+/* One store to write at the daemon's death: its URL and name (the maps'
+ * name: no secrets in it), the views of its cache; out: bytes, or -errno. */
+struct store_flush {
+	char *url, *name;
+	struct store_run_view *views;
+	size_t n, cap;
+	long done;
+};
+
+#define STORE_RUN_MAX (1u << 20) /* a run written in one piece, at most */
+
+/* flush_store - write the pages the views of f hold (mincore) to the
+ * store, opened here with the embedded code (store_open_url), within its
+ * size, in one store_write (an S3 object: one PUT of all of them), then
+ * its sync. Sets f->done: bytes written, or -errno. */
+static void flush_store(struct store_flush *f)
+{
+	struct fm_store *s = NULL;
+	int err = store_open_url(f->url, O_RDWR, &s);
+	int64_t size = err ? 0 : s->ops->size(s);
+	if (!err && size < 0)
+		err = (int)size;
+	struct fm_store_io *ios = NULL;
+	size_t n = 0, cap = 0;
+	unsigned char vec[64];
+	for (size_t v = 0; !err && v < f->n; v++) {
+		const struct store_run_view *w = &f->views[v];
+		for (uintptr_t at = w->lo; !err && at < w->hi; at += sizeof(vec) * FM_PAGE_SIZE) {
+			size_t len = w->hi - at < sizeof(vec) * FM_PAGE_SIZE ? w->hi - at
+									     : sizeof(vec) * FM_PAGE_SIZE;
+			if (mincore((void *)at, len, vec) < 0)
+				break; /* unmapped meanwhile */
+			for (size_t i = 0; i < len / FM_PAGE_SIZE; i++) {
+				uint64_t pos = w->off + (at - w->lo) + i * FM_PAGE_SIZE;
+				if (!(vec[i] & 1) || pos >= (uint64_t)size)
+					continue;
+				size_t k = (uint64_t)size - pos < FM_PAGE_SIZE ? (size_t)((uint64_t)size - pos)
+									      : FM_PAGE_SIZE;
+				const char *buf = (const char *)(at + i * FM_PAGE_SIZE);
+				struct fm_store_io *last = n ? &ios[n - 1] : NULL;
+				if (last && last->buf + last->len == buf && last->off + last->len == pos &&
+				    last->len + k <= STORE_RUN_MAX && !(last->len % FM_PAGE_SIZE)) {
+					last->len += k;
+					continue;
+				}
+				if (n == cap) {
+					size_t c = cap ? 2 * cap : 64;
+					struct fm_store_io *t = realloc(ios, c * sizeof(*t));
+					if (!t) {
+						err = -ENOMEM;
+						break;
+					}
+					ios = t;
+					cap = c;
+				}
+				ios[n++] = (struct fm_store_io){.store = s, .buf = buf, .off = pos, .len = k};
+			}
+		}
+	}
+	long done = 0;
+	if (!err && n)
+		store_write(ios, n);
+	for (size_t i = 0; !err && i < n; i++) {
+		if (ios[i].err || ios[i].done != ios[i].len)
+			err = ios[i].err ? ios[i].err : -EIO;
+		done += (long)ios[i].len;
+	}
+	if (!err && s->ops->sync)
+		err = s->ops->sync(s);
+	free(ios);
+	if (s)
+		store_put(s);
+	f->done = err ? err : done;
+}
+
+/* flush_stores_thread - flush_store of each of the n stores at arg: on
+ * a thread with a program's main stack (8 MiB), as the daemon's
+ * open_store, for the store kinds' libraries (librados's initializers
+ * overflow the watcher's 64 KiB). */
+struct flush_stores_job {
+	struct store_flush *f;
+	size_t n;
+};
+
+static void *flush_stores_thread(void *arg)
+{
+	struct flush_stores_job *j = arg;
+	for (size_t i = 0; i < j->n; i++)
+		flush_store(&j->f[i]);
+	return NULL;
+}
+
+/*
+ * emergency_flush - the daemon died, and with it the record of which
+ * pages are dirty: every page that this process's writable shared views
+ * hold is written to its file, so that no write that reached a shared
+ * mapping is lost (clean pages are written too, with the bytes the file
+ * has, unless a writer outside faultmap changed them since). The views are
+ * found in /proc/self/maps, by their memfds' names ("faultmap:<path>"):
+ * no bookkeeping can go stale. A view of a store's cache (a memfd
+ * store_views names) is written to the store, opened here as embedded
+ * mode opens it (flush_store). Done when the watcher sees the daemon die,
+ * and again at exit (writes made meanwhile). Every client does it; they
+ * write the same bytes.
+ */
+static bool emergency_flush(void)
+{
+	static const char tag[] = "/memfd:faultmap:", tail[] = " (deleted)";
+	sigset_t old;
+	lock_take(&map_lock, &old); /* a copy of store_views */
+	struct store_flush *flush = n_store_views ? calloc(n_store_views, sizeof(*flush)) : NULL;
+	size_t nflush = flush ? n_store_views : 0;
+	for (size_t i = 0; i < nflush; i++)
+		flush[i].url = strdup(store_views[i].url);
+	struct store_view *keys = nflush ? malloc(nflush * sizeof(*keys)) : NULL;
+	if (keys)
+		memcpy(keys, store_views, nflush * sizeof(*keys));
+	else
+		nflush = 0;
+	lock_drop(&map_lock, &old);
+	char *text = maps_text();
+	long total = 0;
+	for (char *line = text, *nl; line && (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		struct maps_entry e;
+		if (!maps_line(line, &e) || !e.name || e.perms[1] != 'w' || e.perms[3] != 's')
 			continue;
-		char *name = line + at;
+		char *name = e.name;
 		size_t len = strlen(name);
 		if (strncmp(name, tag, sizeof(tag) - 1) || len < sizeof(tag) + sizeof(tail) ||
 		    strcmp(name + len - (sizeof(tail) - 1), tail))
 			continue;
 		name[len - (sizeof(tail) - 1)] = '\0';
 		const char *path = name + sizeof(tag) - 1;
+		size_t k = 0;
+		while (k < nflush && (keys[k].dev != e.dev || keys[k].ino != e.ino))
+			k++;
+		if (k < nflush) { /* a store's cache: written below */
+			struct store_flush *f = &flush[k];
+			if (f->n == f->cap) {
+				size_t c = f->cap ? 2 * f->cap : 4;
+				struct store_run_view *t = realloc(f->views, c * sizeof(*t));
+				if (!t) {
+					fprintf(stderr, "faultmap: the daemon is gone, and the pages "
+							"of %s mapped here could not be written to it: "
+							"%s\n", path, strerror(ENOMEM));
+					continue;
+				}
+				f->views = t;
+				f->cap = c;
+			}
+			f->views[f->n++] = (struct store_run_view){e.lo, e.hi, e.off};
+			if (!f->name)
+				f->name = strdup(path);
+			continue;
+		}
 		if (path[0] != '/' && strncmp(path, "...", 3))
 			continue; /* not a file's cache (the bounce buffer) */
-		long n = path[0] == '/' ? flush_view(path, lo, hi, off) : -ENAMETOOLONG;
+		long n = path[0] == '/' ? flush_view(path, e.lo, e.hi, e.off) : -ENAMETOOLONG;
 		if (n < 0)
 			fprintf(stderr, "faultmap: the daemon is gone, and the pages of %s "
 					"mapped here could not be written to it: %s\n",
@@ -490,6 +741,65 @@ static void emergency_flush(void)
 	if (total)
 		fprintf(stderr, "faultmap: the daemon is gone: %ld bytes of this process's "
 				"shared writable mappings written to their files\n", total);
+	size_t k = 0; /* the stores with views, first */
+	for (size_t i = 0; i < nflush; i++) {
+		if (!flush[i].n || !flush[i].url) {
+			free(flush[i].url);
+			free(flush[i].name);
+			free(flush[i].views);
+			continue;
+		}
+		flush[k++] = flush[i];
+	}
+	if (k) {
+		struct flush_stores_job j = {flush, k};
+		pthread_attr_t attr;
+		pthread_t t;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 8 << 20);
+		if (pthread_create(&t, &attr, flush_stores_thread, &j) == 0) {
+			pthread_join(t, NULL);
+		} else {
+			for (size_t i = 0; i < k; i++)
+				flush[i].done = -EAGAIN;
+		}
+		pthread_attr_destroy(&attr);
+	}
+	long stored = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (flush[i].done < 0)
+			fprintf(stderr, "faultmap: the daemon is gone, and the pages of %s "
+					"mapped here could not be written to it: %s\n",
+				flush[i].name ? flush[i].name : "a store", strerror((int)-flush[i].done));
+		else
+			stored += flush[i].done;
+		free(flush[i].url);
+		free(flush[i].name);
+		free(flush[i].views);
+	}
+	if (stored)
+		fprintf(stderr, "faultmap: the daemon is gone: %ld bytes of this process's "
+				"shared writable mappings written to their stores\n", stored);
+	free(flush);
+	free(keys);
+	return k > 0;
+}
+
+/* The process whose watcher registered exit_flush; whether it ran. */
+static pid_t exit_flush_pid;
+static _Atomic bool exit_flushed;
+
+/* exit_flush - at_exit's emergency_flush, earlier: registered with
+ * atexit after the watcher's flush opened stores, so run before the
+ * destructors of the libraries that loaded (librados's C++ globals,
+ * registered when it was loaded: run before at_exit, registered at
+ * client_start, a store opened there would crash). */
+static void exit_flush(void)
+{
+	if (getpid() != exit_flush_pid || !atomic_load(&cl.dead))
+		return;
+	emergency_flush();
+	atomic_store(&exit_flushed, true);
 }
 
 /* sigbus_thread - send thread tid the SIGBUS of a failed access at addr,
@@ -613,7 +923,10 @@ static void *watcher(void *arg)
 	if (!atomic_load(&cl.exited) || getpid() != cl.pid) /* else nothing left to say */
 		fprintf(stderr, "faultmap: the faultmap daemon is gone: pages not yet cached "
 				"raise SIGBUS in this process (%d)\n", (int)getpid());
-	emergency_flush();
+	if (emergency_flush() && exit_flush_pid != getpid()) {
+		exit_flush_pid = getpid();
+		atexit(exit_flush);
+	}
 	uffd_wake(cl.uffd, 0, FM_TASK_SIZE);
 	for (;;) {
 		struct pollfd u = {.fd = cl.uffd, .events = POLLIN};
@@ -828,7 +1141,8 @@ static void at_exit(void)
 	if (!cl.started || getpid() != cl.pid)
 		return;
 	if (atomic_load(&cl.dead)) { /* what was written since the watcher's flush */
-		emergency_flush();
+		if (!atomic_load(&exit_flushed))
+			emergency_flush();
 		publish_stop();
 		return;
 	}
@@ -1164,6 +1478,8 @@ void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 	if (!err && sys_mmap(p, len, prot, (view_shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED,
 			     memfd, offset) == MAP_FAILED)
 		err = -errno;
+	if (!err && view_shared)
+		note_store_view(&st, memfd);
 	if (memfd >= 0)
 		sys_close(memfd);
 	bool wp = !err && rep.v[0];
@@ -1798,12 +2114,9 @@ int client_cache(int fd, int what, uint64_t off, uint64_t len, struct fmd_cache_
 
 /* ---- stores: opened and cached by the daemon -------------------------------- */
 
-/* A store of the daemon's, as this process holds it: its number there
- * (FMD_STORE_OPEN) and, as handle_fd, its stand-in. */
-struct daemon_store {
-	struct fm_store s;
-	uint64_t id;
-};
+/* A store of the daemon's, as this process holds it (struct daemon_store,
+ * above): its number there (FMD_STORE_OPEN) and, as handle_fd, its
+ * stand-in. */
 
 static int64_t daemon_store_size(struct fm_store *s)
 {
@@ -1821,9 +2134,18 @@ static void daemon_store_destroy(struct fm_store *s)
 	struct daemon_store *ds = (struct daemon_store *)s;
 	struct fmd_req req = {.op = FMD_STORE_CLOSE, .a = {ds->id}};
 	(void)rpc(&req, -1, NULL, NULL, NULL, 0);
+	sigset_t old;
+	lock_take(&map_lock, &old);
+	struct daemon_store **pp = &daemon_stores;
+	while (*pp && *pp != ds)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = ds->next;
+	lock_drop(&map_lock, &old);
 	if (s->handle_fd >= 0)
 		sys_close(s->handle_fd);
 	store_fini(s);
+	free(ds->here);
 	free(ds);
 }
 
@@ -1861,7 +2183,7 @@ int client_store_open(const char *url, int flags, struct fm_store **out)
 	sigset_t old;
 	lock_take(&bounce_lock, &old); /* the URL travels in the bounce buffer */
 	memcpy(cl.bounce, here, len);
-	free(here);
+	ds->here = here;
 	struct fmd_req req = {.op = FMD_STORE_OPEN, .a = {len, (uint64_t)flags}};
 	struct fmd_rep rep;
 	int fd = -1;
@@ -1871,6 +2193,7 @@ int client_store_open(const char *url, int flags, struct fm_store **out)
 		err = -EIO;
 	if (err) {
 		store_fini(&ds->s);
+		free(here);
 		free(ds);
 		return err;
 	}
@@ -1881,6 +2204,10 @@ int client_store_open(const char *url, int flags, struct fm_store **out)
 		ds->s.dev = st.st_dev;
 		ds->s.ino = st.st_ino;
 	}
+	lock_take(&map_lock, &old); /* what emergency_flush writes it with */
+	ds->next = daemon_stores;
+	daemon_stores = ds;
+	lock_drop(&map_lock, &old);
 	*out = &ds->s;
 	return 0;
 }
