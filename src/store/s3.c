@@ -45,7 +45,9 @@
  * are no longer the object's (kept), and the next write-back PUTs the
  * whole object at its new size (sync PUTs it if no write-back did: a
  * resize with no dirty page), with If-Match as above; a failure keeps the
- * new size here and PUTs it again at the next. O_RDWR refuses objects over
+ * new size here and PUTs it again at the next. ftruncate (store_truncate)
+ * PUTs the new size at once instead, and a refused PUT changes nothing
+ * (s3_store_truncate). O_RDWR refuses objects over
  * S3's 5 TiB (EFBIG), and resize sizes past it. O_CREAT makes a missing
  * object: an empty PUT with If-None-Match: *, so that one another writer
  * made meanwhile is never replaced (O_EXCL: EEXIST). remove (faultmap run
@@ -1044,6 +1046,36 @@ static int s3_store_resize(struct fm_store *s, uint64_t size)
 	return 0;
 }
 
+/* s3_store_truncate - ftruncate's resize: the object PUT at its new size
+ * now (the kept bytes fetched, zeros after), or, if S3 refuses the PUT,
+ * nothing changed: a failed ftruncate leaves a file as it was. The
+ * cache's dirty pages are not in this PUT: store_truncate's sync PUTs them
+ * next (a dirty page past a new, shorter end is dropped with the cache's
+ * pages past it). Context: engine.lock held, no read of the store in
+ * flight. */
+static int s3_store_truncate(struct fm_store *s, uint64_t size)
+{
+	struct s3_store *st = s3_of(s);
+	if (size > S3_OBJECT_MAX)
+		return -EFBIG;
+	pthread_mutex_lock(&st->lock);
+	uint64_t old_size = st->size, old_kept = st->kept;
+	bool old_resized = st->resized;
+	pthread_mutex_unlock(&st->lock);
+	int err = s3_store_resize(s, size);
+	if (err || s->removed || (size == old_size && !old_resized))
+		return err;
+	err = write_back(st, NULL, 0, 0);
+	if (err) { /* engine.lock: nobody resized it meanwhile */
+		pthread_mutex_lock(&st->lock);
+		st->size = old_size;
+		st->kept = old_kept;
+		st->resized = old_resized;
+		pthread_mutex_unlock(&st->lock);
+	}
+	return err;
+}
+
 /* s3_store_sync - a PUT is durable once answered: nothing in flight; a
  * resize no write-back PUT yet is PUT now (the object at its new size).
  * Context: engine.lock held. */
@@ -1114,6 +1146,7 @@ static const struct fm_store_ops s3_ops = {
 	.write = s3_store_write,
 	.size = s3_store_size,
 	.resize = s3_store_resize,
+	.truncate = s3_store_truncate,
 	.sync = s3_store_sync,
 	.current = s3_store_current,
 	.remove = s3_store_remove,

@@ -648,10 +648,11 @@ static ssize_t store_rw(struct fm_store *s, void *buf, size_t count, off_t off, 
 
 /*
  * store_truncate - make s size bytes long through its cache (ftruncate of
- * a store under faultmap run --mount): the store's resize, then the
- * cache's size (pages past the end dropped, as a file's), then the store's
- * sync, so that the store has the new size on return, as a write through
- * the cache reaches it (S3: a PUT of the object at its new size). A store of fixed
+ * a store under faultmap run --mount): the store's resize (its truncate,
+ * where it has one: S3 PUTs the object at its new size, or changes
+ * nothing), then the cache's size (pages past the end dropped, as a
+ * file's), then the store's sync, so that the store has the new size on
+ * return, as a write through the cache reaches it. A store of fixed
  * size keeps it: EINVAL (a block device's answer), but a size equal to
  * the store's is no change. Return: 0 or -errno. Context: the embedded
  * engine (in daemon mode the daemon calls it for FMD_FTRUNCATE of a
@@ -670,7 +671,9 @@ int store_truncate(struct fm_store *s, uint64_t size)
 	if (size != op.as->i_size) {
 		as_wait_reads(op.as);
 		as_file_changed(op.as); /* stashed reads are stale now */
-		err = s->ops->resize ? s->ops->resize(s, size) : -EOPNOTSUPP;
+		err = s->ops->truncate ? s->ops->truncate(s, size)
+		      : s->ops->resize ? s->ops->resize(s, size)
+				       : -EOPNOTSUPP;
 		if (err == -EOPNOTSUPP)
 			err = -EINVAL;
 		if (!err)

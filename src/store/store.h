@@ -83,6 +83,12 @@ struct fm_store_ops {
 	/* resize - make the store size bytes long. Return: 0 or -errno
 	 * (-EOPNOTSUPP where the store has a fixed size). */
 	int (*resize)(struct fm_store *s, uint64_t size);
+	/* truncate - ftruncate's resize where resize only changes the size
+	 * here and a later sync makes it the store's (S3): make the store
+	 * size bytes long now, durably, or change nothing, as a failed
+	 * ftruncate of a file. NULL: resize, then sync. Return: 0 or -errno.
+	 * Context: engine.lock held, no read of the store in flight. */
+	int (*truncate)(struct fm_store *s, uint64_t size);
 	/* sync - make what was written durable. Return: 0 or -errno. */
 	int (*sync)(struct fm_store *s);
 	/* reserve - room for [off, off + len) before its first write
