@@ -15,6 +15,7 @@
 #include "client/client.h"
 #include "daemon/proto.h"
 #include "daemon/server.h"
+#include "daemon/rescue.h"
 #include "faultmap.h"
 #include "internal.h"
 #include "runtime_dir.h"
@@ -120,6 +121,24 @@ static void log_to_runtime_dir(void)
 	close(dfd);
 }
 
+/* say_rescue_files - after --stop: the rescue files left in the runtime
+ * directory (pages a daemon could not write back), on stderr. */
+static void say_rescue_files(void)
+{
+	char dir[RT_DIR_PATH_MAX];
+	int fd = runtime_dir_create(dir, sizeof(dir));
+	if (fd < 0)
+		return;
+	int n = rescue_list(fd, NULL);
+	if (n)
+		fprintf(stderr, "faultmap daemon: %d rescue files in %s hold dirty pages that "
+				"could not be written back; the next daemon to start writes "
+				"them:\n", n, dir);
+	if (n)
+		rescue_list(fd, stderr);
+	close(fd);
+}
+
 int cmd_daemon(int argc, char **argv)
 {
 	struct fmd_opts o = {.ready_fd = -1};
@@ -156,6 +175,7 @@ int cmd_daemon(int argc, char **argv)
 			fprintf(stderr, "faultmap daemon: --stop: %s\n", strerror(-err));
 			return 1;
 		}
+		say_rescue_files();
 		return 0;
 	}
 	if (budget && fm_parse_size(budget, &o.budget))

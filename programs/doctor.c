@@ -8,6 +8,7 @@
 #include "budget.h"
 #include "cli.h"
 #include "client/client.h"
+#include "daemon/rescue.h"
 #include "faultmap.h"
 #include "internal.h"
 #include "runtime_dir.h"
@@ -353,6 +354,25 @@ static void daemon_line(void)
 		fprintf(out, "daemon          cannot be reached: %s\n", strerror(-pid));
 }
 
+/* rescue_line - the rescue files in the runtime directory: dirty pages a
+ * daemon could not write back, which the next daemon writes at its start. */
+static void rescue_line(void)
+{
+	int fd = found.runtime_dir[0] ? runtime_dir_open(found.runtime_dir, geteuid()) : -1;
+	if (fd < 0)
+		return;
+	int n = rescue_list(fd, NULL);
+	if (!n)
+		fprintf(out, "rescue files    none\n");
+	else
+		fprintf(out, "rescue files    %d in %s: dirty pages a daemon could not write "
+			     "back; the next daemon to start writes them (its log says why one is "
+			     "kept):\n", n, found.runtime_dir);
+	if (n)
+		rescue_list(fd, out);
+	close(fd);
+}
+
 /* report - the report to out. Return: 0 if faultmap can serve mappings
  * here, 1 if not. */
 static int report(void)
@@ -368,6 +388,7 @@ static int report(void)
 	memory_lines();
 	runtime_dir_line();
 	daemon_line();
+	rescue_line();
 	if (!err && kernel_ok) {
 		fprintf(out, "=> faultmap can serve mappings for this user.\n");
 		return 0;

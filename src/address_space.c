@@ -10,6 +10,7 @@
  * for reclaim's refault test); i_mmap lists the vmas that map it. All functions run under engine.lock.
  */
 #include "internal.h"
+#include "daemon/rescue.h"
 #include "daemon/files_table.h"
 
 #include <errno.h>
@@ -953,11 +954,14 @@ void as_put_if_unused(struct address_space *as)
 		dead_only = !mm_alive(v->mm);
 	if (!dead_only)
 		return;
-	if (as->nr_dirty && as->wb_reported && as->wb_retry_at > engine.reclaim_passes)
+	if (as->nr_dirty && as->wb_reported && as->wb_retry_at > engine.reclaim_passes) {
+		rescue_update(as, true); /* a write() may have changed them */
 		return;
+	}
 	int err = writeback_range(as, 0, as->nr_pages);
 	if (err || as->nr_dirty) {
 		writeback_report(as, err, true);
+		rescue_update(as, true); /* in the daemon: a copy that outlives it */
 		return;
 	}
 	if (as->i_mmap) {

@@ -184,6 +184,8 @@ struct address_space {
 			       * it (faultmap cache --touch, --lock), until they
 			       * are evicted (as_release_idle) */
 	struct fm_pin *pins;  /* its locked ranges (reclaim_pin) */
+	bool rescued;	      /* the daemon's rescue file holds its dirty pages */
+	uint64_t rescue_wgen, rescue_dirty; /* wgen and nr_dirty at that copy */
 	struct address_space *next;
 };
 

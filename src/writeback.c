@@ -15,6 +15,7 @@
  * fsync) and counts it. All functions run under engine.lock.
  */
 #include "internal.h"
+#include "daemon/rescue.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -209,8 +210,10 @@ static void flush(struct wb_batch *b)
 		count_event(pages_written, b->count[r]);
 		as->st.pages_written += b->count[r];
 		reclaim_backoff_end(as);
-		if (!as->nr_dirty)
+		if (!as->nr_dirty) {
 			as->wb_reported = false;
+			rescue_clean(as); /* the daemon's copy is not needed now */
+		}
 	}
 	b->n = 0;
 }

@@ -22,6 +22,7 @@
 #include "daemon/files_table.h"
 #include "daemon/proto.h"
 #include "daemon/server.h"
+#include "daemon/rescue.h"
 #include "internal.h"
 #include "runtime_dir.h"
 
@@ -1285,6 +1286,8 @@ int fmd_main(const struct fmd_opts *o)
 			strerror(-lock));
 		return 1;
 	}
+	/* The dirty pages daemons before this one could not write back. */
+	rescue_start(dfd);
 	/* What a program's environment asks of its own process's publishing
 	 * (publish.h) is not the daemon's: its clients publish themselves. */
 	unsetenv("FAULTMAP_PUBLISH");
@@ -1351,6 +1354,7 @@ int fmd_main(const struct fmd_opts *o)
 	close(lsock);
 	pthread_mutex_lock(&engine.lock);
 	err = writeback_all();
+	rescue_stop(); /* what could not be written outlives this daemon */
 	pthread_mutex_unlock(&engine.lock);
 	if (err)
 		fprintf(stderr, "faultmap daemon: write-back failed: %s\n", strerror(-err));

@@ -1,0 +1,44 @@
+/*
+ * rescue.h - the daemon's rescue files: dirty pages of a file that no
+ * process maps any more, whose write-back failed, copied where they
+ * outlive the daemon (src/daemon/rescue.c; docs/design.md, "If the daemon
+ * dies").
+ */
+#ifndef FAULTMAP_RESCUE_H
+#define FAULTMAP_RESCUE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct address_space;
+
+#define RESCUE_PREFIX "rescue-" /* rescue-<dev>-<ino>-<daemon pid> */
+
+/* rescue_start - the daemon starts, holding its lock in its runtime
+ * directory dfd: write back what the rescue files of daemons before it
+ * hold (each kept, and said on stderr, where it cannot be), and from now
+ * on keep rescue files there. Context: before serving anyone. */
+void rescue_start(int dfd);
+
+/* rescue_update - as changed (a write-back, a write, a truncation, its
+ * last live mapping gone): if it has dirty pages and no live process maps
+ * it, make its rescue file hold them (written again when they changed);
+ * if it has none, remove its rescue file. No-op outside the daemon.
+ * Context: engine.lock. */
+void rescue_update(struct address_space *as, bool unmapped);
+
+/* rescue_clean - as has no dirty page any more: remove its rescue file.
+ * Context: engine.lock. */
+void rescue_clean(struct address_space *as);
+
+/* rescue_stop - the daemon stops and its last write-back left dirty
+ * pages: each file's go to a rescue file, mapped or not. Context:
+ * engine.lock. */
+void rescue_stop(void);
+
+/* rescue_list - write a line to out (NULL: none) for each rescue file in
+ * the directory dfd (its name, its pages, the file they are for). Return:
+ * how many there are. */
+int rescue_list(int dfd, FILE *out);
+
+#endif
