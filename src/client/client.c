@@ -2162,17 +2162,34 @@ bool client_store_is(const struct fm_store *s)
 	return s->ops == &daemon_store_ops;
 }
 
-int client_store_open(const char *url, int flags, struct fm_store **out)
+/* daemon_url - url as the daemon must open it for this process
+ * (store_url_here), once the daemon is there: *here (malloc'd, for the
+ * bounce buffer), *len its length (less than FMD_BOUNCE). Return: 0 or
+ * -errno (-ENAMETOOLONG: too long for the bounce buffer). */
+static int daemon_url(const char *url, char **here, size_t *len)
 {
 	int err = client_start();
 	if (err)
 		return err;
-	char *here = store_url_here(url);
-	if (!here)
+	*here = store_url_here(url);
+	if (!*here)
 		return -ENOMEM;
-	size_t len = strlen(here);
-	struct daemon_store *ds = len < FMD_BOUNCE ? calloc(1, sizeof(*ds)) : NULL;
-	err = len >= FMD_BOUNCE ? -ENAMETOOLONG : !ds ? -ENOMEM : 0;
+	*len = strlen(*here);
+	if (*len < FMD_BOUNCE)
+		return 0;
+	free(*here);
+	return -ENAMETOOLONG;
+}
+
+int client_store_open(const char *url, int flags, struct fm_store **out)
+{
+	char *here;
+	size_t len;
+	int err = daemon_url(url, &here, &len);
+	if (err)
+		return err;
+	struct daemon_store *ds = calloc(1, sizeof(*ds));
+	err = !ds ? -ENOMEM : 0;
 	if (!err)
 		err = store_init(&ds->s, &daemon_store_ops, url, url, (flags & O_ACCMODE) == O_RDWR);
 	if (err) {
@@ -2224,6 +2241,48 @@ int client_store_remove(struct fm_store *s)
 {
 	struct fmd_req req = {.op = FMD_STORE_REMOVE};
 	return rpc(&req, s->handle_fd, NULL, NULL, NULL, 0);
+}
+
+/* client_store_list - store_list of the container url in the daemon
+ * (faultmap run --mount's listing): FMD_STORE_LIST, with url as the
+ * daemon must open it for this process (store_url_here); the names read
+ * from the memfd of the reply. Return: 0 (out as store_list's) or -errno. */
+int client_store_list(const char *url, struct store_names *out)
+{
+	*out = (struct store_names){0};
+	char *here;
+	size_t len;
+	int err = daemon_url(url, &here, &len);
+	if (err)
+		return err;
+	sigset_t old;
+	lock_take(&bounce_lock, &old); /* the URL travels in the bounce buffer */
+	memcpy(cl.bounce, here, len);
+	explicit_bzero(here, len); /* S3's keys may be in it */
+	free(here);
+	struct fmd_req req = {.op = FMD_STORE_LIST, .a = {len}};
+	struct fmd_rep rep;
+	int fd = -1;
+	err = rpc(&req, -1, &rep, &fd, NULL, 0);
+	lock_drop(&bounce_lock, &old);
+	if (!err && (fd < 0 || rep.v[0] > SIZE_MAX / 2))
+		err = -EIO;
+	size_t n = err ? 0 : (size_t)rep.v[0];
+	if (!err && n && !(out->buf = malloc(n)))
+		err = -ENOMEM;
+	if (!err && n && sys_pread(fd, out->buf, n, 0) != (ssize_t)n)
+		err = -EIO;
+	if (!err && n && out->buf[n - 1] != '\0')
+		err = -EIO;
+	if (fd >= 0)
+		sys_close(fd);
+	if (err) {
+		free(out->buf);
+		*out = (struct store_names){0};
+		return err;
+	}
+	out->len = out->cap = n;
+	return 0;
 }
 
 /* client_store_truncate - ftruncate of the daemon's store s (through

@@ -75,6 +75,8 @@ bool client_store_is(const struct fm_store *s);
 ssize_t client_store_rw(struct fm_store *s, void *buf, size_t count, off_t off, bool write);
 int client_store_truncate(struct fm_store *s, uint64_t size);
 int client_store_remove(struct fm_store *s);
+struct store_names;
+int client_store_list(const char *url, struct store_names *out);
 
 /* client_daemon_pid - the pid of this user's daemon, if one runs (it is
  * not started); its socket's path into path. Return: the pid, -ENOENT if

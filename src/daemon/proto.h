@@ -34,8 +34,8 @@
  * after the bounce buffer; a FMD_HELLO or FMD_FORK_ADOPT of another
  * version is answered -EPROTO with rep.v[0] = the daemon's version and
  * rep.v[1] = the processes it serves; FMD_STOP's a[0] = 1; 12:
- * FMD_STORE_REMOVE */
-#define FMD_VERSION 12
+ * FMD_STORE_REMOVE; 13: FMD_STORE_LIST */
+#define FMD_VERSION 13
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
@@ -193,6 +193,12 @@ enum fmd_op {
 	 * store marked removed (its writes dropped; a later FMD_STORE_OPEN of
 	 * its URL gets a new store). rep.err: 0 or -errno. */
 	FMD_STORE_REMOVE,
+	/* store_list (faultmap run --mount's listing of a container's PATH)
+	 * of the container URL in the first a[0] bytes of the bounce buffer
+	 * (no NUL; as FMD_STORE_OPEN's, with the client's parameters in it:
+	 * store_url_here). rep.err: 0 or -errno; fds: a memfd holding the
+	 * names, each NUL-terminated, one after another (rep.v[0] bytes). */
+	FMD_STORE_LIST,
 	FMD_OP_MAX
 };
 

@@ -658,11 +658,13 @@ static int standin_rw(struct client *c, const struct fmd_req *r, int fd, struct 
 	return 0;
 }
 
-/* A store opened on a thread of its own (open_store). */
+/* A store opened (or listed) on a thread of its own (open_store,
+ * list_store). */
 struct store_open_job {
 	const char *url;
 	int flags, err;
 	struct fm_store *s;
+	struct store_names names; /* list_store's */
 };
 
 static void *store_open_thread(void *arg)
@@ -672,22 +674,75 @@ static void *store_open_thread(void *arg)
 	return NULL;
 }
 
-/* open_store - store_open_shared on a thread with a program's main stack
- * (8 MiB): a store kind's library runs its initializers at its first open
- * (librados's need more than the client threads' 256 KiB), and may
- * connect with deep calls. Return: 0 or -errno. */
-static int open_store(const char *url, int flags, struct fm_store **out)
+static void *store_list_thread(void *arg)
 {
-	struct store_open_job j = {url, flags, -EAGAIN, NULL};
+	struct store_open_job *j = arg;
+	j->err = store_list(j->url, &j->names);
+	return NULL;
+}
+
+/* on_big_stack - fn(j) on a thread with a program's main stack (8 MiB): a
+ * store kind's library runs its initializers at its first use
+ * (librados's need more than the client threads' 256 KiB), and may
+ * connect with deep calls. j->err: -EAGAIN if no thread could start. */
+static void on_big_stack(void *(*fn)(void *), struct store_open_job *j)
+{
 	pthread_attr_t attr;
 	pthread_t t;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 8 << 20);
-	if (pthread_create(&t, &attr, store_open_thread, &j) == 0)
+	if (pthread_create(&t, &attr, fn, j) == 0)
 		pthread_join(t, NULL);
 	pthread_attr_destroy(&attr);
+}
+
+/* open_store - store_open_shared on a big stack (on_big_stack). Return:
+ * 0 or -errno. */
+static int open_store(const char *url, int flags, struct fm_store **out)
+{
+	struct store_open_job j = {url, flags, -EAGAIN, NULL, {0}};
+	on_big_stack(store_open_thread, &j);
 	*out = j.s;
 	return j.err;
+}
+
+/* bounce_url - a copy of the URL in the first len bytes of c's bounce
+ * buffer (the client may change the buffer meanwhile). Return: it
+ * (malloc'd), or NULL with *err (-ENOMEM; -EINVAL: a NUL in it). */
+static char *bounce_url(struct client *c, uint64_t len, int *err)
+{
+	char *url = malloc(len + 1);
+	*err = url ? 0 : -ENOMEM;
+	if (url) {
+		memcpy(url, c->bounce, len);
+		url[len] = '\0';
+	}
+	if (url && strlen(url) != len) {
+		free(url);
+		url = NULL;
+		*err = -EINVAL;
+	}
+	return url;
+}
+
+/* memfd_holding - a new memfd named name holding buf[0..len). Return: its
+ * fd, or -errno. */
+static int memfd_holding(const char *name, const char *buf, size_t len)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	int err = fd < 0 ? -errno : 0;
+	for (size_t off = 0; !err && off < len;) {
+		ssize_t n = write(fd, buf + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			err = n < 0 ? -errno : -EIO;
+		else
+			off += (size_t)n;
+	}
+	if (err && fd >= 0)
+		close(fd);
+	return err ? err : fd;
 }
 
 /* do_store_open - see FMD_STORE_OPEN. */
@@ -703,13 +758,11 @@ static int do_store_open(struct client *c, const struct fmd_req *r, struct fmd_r
 		return -EMFILE;
 	if (!c->stores && !(c->stores = calloc(FMD_MAX_CLIENT_STORES, sizeof(*c->stores))))
 		return -ENOMEM;
-	char *url = malloc(len + 1); /* a copy: the client may change the bounce buffer */
-	if (!url)
-		return -ENOMEM;
-	memcpy(url, c->bounce, len);
-	url[len] = '\0';
+	int err;
+	char *url = bounce_url(c, len, &err);
 	struct fm_store *s = NULL;
-	int err = strlen(url) != len ? -EINVAL : open_store(url, flags, &s);
+	if (url)
+		err = open_store(url, flags, &s);
 	free(url);
 	if (err)
 		return err;
@@ -751,6 +804,29 @@ static int do_remap_target(struct client *c, const struct fmd_req *r, struct fmd
 	if (ret < 0)
 		return ret;
 	rep->v[0] = (uint64_t)ret;
+	return 0;
+}
+
+/* do_store_list - see FMD_STORE_LIST: store_list on a big stack
+ * (on_big_stack), the names into a memfd (*out_fd). Return: 0 or -errno. */
+static int do_store_list(struct client *c, const struct fmd_req *r, struct fmd_rep *rep,
+			 int *out_fd)
+{
+	uint64_t len = r->a[0];
+	if (len >= FMD_BOUNCE || r->a[1] || r->a[2] || r->a[3] || r->a[4] || r->a[5])
+		return -EINVAL;
+	struct store_open_job j = {NULL, 0, -EAGAIN, NULL, {0}};
+	char *url = bounce_url(c, len, &j.err);
+	j.url = url;
+	if (url)
+		on_big_stack(store_list_thread, &j);
+	free(url);
+	int fd = j.err ? j.err : memfd_holding("faultmap:list", j.names.buf, j.names.len);
+	free(j.names.buf);
+	if (fd < 0)
+		return fd;
+	rep->v[0] = j.names.len;
+	*out_fd = fd;
 	return 0;
 }
 
@@ -896,23 +972,10 @@ static int do_inspect(struct client *c, int *out_fd)
 	char *text = publish_mm_inspect(c->mm, c->peer, &len);
 	if (!text)
 		return -ENOMEM;
-	int fd = memfd_create("faultmap:inspect", MFD_CLOEXEC);
-	int err = fd < 0 ? -errno : 0;
-	for (size_t off = 0; !err && off < len;) {
-		ssize_t n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			err = n < 0 ? -errno : -EIO;
-		else
-			off += (size_t)n;
-	}
+	int fd = memfd_holding("faultmap:inspect", text, len);
 	free(text);
-	if (err) {
-		if (fd >= 0)
-			close(fd);
-		return err;
-	}
+	if (fd < 0)
+		return fd;
 	*out_fd = fd;
 	return 0;
 }
@@ -1062,6 +1125,9 @@ static bool answer(struct client *c, const struct fmd_req *r, int *fds)
 			break;
 		case FMD_STORE_REMOVE:
 			rep.err = do_store_remove(fds[0]);
+			break;
+		case FMD_STORE_LIST:
+			rep.err = do_store_list(c, r, &rep, &out_fd);
 			break;
 		case FMD_REMAP_TARGET:
 			rep.err = do_remap_target(c, r, &rep, &out_fd);

@@ -22,7 +22,8 @@
  * default).
  *
  * A process's stores of one conf share one connected cluster handle
- * (struct rados_conn); each has its own pool context.
+ * (struct rados_conn); each has its own pool context. A pool's listing
+ * (rados_store_list: faultmap run --mount's opendir) uses it too.
  *
  * librados is loaded when the first RADOS store is opened (dlopen of
  * librados.so.2, Debian's librados2): a program that never opens one needs
@@ -48,6 +49,7 @@ typedef void *rados_t;
 typedef void *rados_ioctx_t;
 typedef void *rados_completion_t;
 typedef void *rados_write_op_t;
+typedef void *rados_list_ctx_t;
 typedef void (*rados_callback_t)(rados_completion_t c, void *arg);
 #define RADOS_CREATE_EXCLUSIVE 1 /* LIBRADOS_CREATE_EXCLUSIVE */
 #define RADOS_CREATE_IDEMPOTENT 0
@@ -81,6 +83,10 @@ static struct {
 	int (*rados_write_op_operate)(rados_write_op_t op, rados_ioctx_t io, const char *oid,
 				      time_t *mtime, int flags);
 	void (*rados_release_write_op)(rados_write_op_t op);
+	int (*rados_nobjects_list_open)(rados_ioctx_t io, rados_list_ctx_t *ctx);
+	int (*rados_nobjects_list_next)(rados_list_ctx_t ctx, const char **entry, const char **key,
+					const char **nspace);
+	void (*rados_nobjects_list_close)(rados_list_ctx_t ctx);
 } lib;
 #define RADOS_CALLS(X)                                                                   \
 	X(rados_create) X(rados_conf_set) X(rados_conf_read_file) X(rados_conf_get)      \
@@ -90,7 +96,8 @@ static struct {
 	X(rados_aio_read) X(rados_aio_write) X(rados_aio_wait_for_complete)              \
 	X(rados_aio_get_return_value) X(rados_aio_release) X(rados_aio_flush)            \
 	X(rados_create_write_op) X(rados_write_op_create) X(rados_write_op_operate)      \
-	X(rados_release_write_op)
+	X(rados_release_write_op) X(rados_nobjects_list_open) X(rados_nobjects_list_next)     \
+	X(rados_nobjects_list_close)
 static bool lib_ok;
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
@@ -542,24 +549,30 @@ static void url_free(struct rados_url *u)
 	free(u->conf);
 }
 
-/* parse_url - rados://pool/object[?conf=PATH]. Return: 0 or -EINVAL
- * (-ENOMEM); u freed by url_free either way. */
-static int parse_url(const char *url, struct rados_url *u)
+/* parse_url - rados://pool/object[?conf=PATH], or with container a
+ * pool's rados://pool[/prefix/][?conf=PATH] (u->oid: the prefix, maybe
+ * ""). Return: 0 or -EINVAL (-ENOMEM); u freed by url_free either way. */
+static int parse_url(const char *url, struct rados_url *u, bool container)
 {
 	memset(u, 0, sizeof(*u));
 	if (strncmp(url, "rados://", 8) != 0)
 		return -EINVAL;
-	const char *p = url + 8, *slash = strchr(p, '/');
-	if (!slash)
-		return -EINVAL;
-	const char *q = strchr(slash, '?');
-	const char *end = q ? q : slash + strlen(slash);
-	if (memchr(p, '?', (size_t)(slash - p)))
+	const char *p = url + 8, *q = strchr(p, '?');
+	const char *end = q ? q : p + strlen(p);
+	const char *slash = memchr(p, '/', (size_t)(end - p));
+	if (!slash && !container)
 		return -EINVAL; /* rados://pool?conf=... : no object */
+	size_t n = slash ? (size_t)(end - slash - 1) : 0; /* the object's, or the prefix */
+	if (!slash)
+		slash = end;
+	if (container && n && slash[n] != '/')
+		return -EINVAL; /* a prefix ends in '/' */
 	int err;
 	u->pool = store_unescape(p, (size_t)(slash - p), &err);
-	if (!err)
-		u->oid = store_unescape(slash + 1, (size_t)(end - slash - 1), &err);
+	if (!err && container && !n && !(u->oid = strdup("")))
+		err = -ENOMEM;
+	else if (!err && !u->oid)
+		u->oid = store_unescape(slash + 1, n, &err);
 	while (!err && q) { /* the parameters: conf= only, once */
 		const char *v = q + 1, *next = strchr(v, '&');
 		size_t len = next ? (size_t)(next - v) : strlen(v);
@@ -570,6 +583,14 @@ static int parse_url(const char *url, struct rados_url *u)
 		q = next;
 	}
 	return err;
+}
+
+/* conf_of - the conf file u names, else $CEPH_CONF, else NULL (librados's
+ * search). */
+static const char *conf_of(const struct rados_url *u)
+{
+	const char *conf = u->conf ? u->conf : getenv("CEPH_CONF");
+	return conf && *conf ? conf : NULL;
 }
 
 /*
@@ -628,10 +649,7 @@ static int object_open(struct rados_store *rs, int flags)
  * the object. Return: 0 or -errno. */
 static int connect_to(struct rados_store *rs, const struct rados_url *u, int flags)
 {
-	const char *conf = u->conf ? u->conf : getenv("CEPH_CONF");
-	if (conf && !*conf)
-		conf = NULL;
-	int r = conn_get(conf, &rs->conn);
+	int r = conn_get(conf_of(u), &rs->conn);
 	if (r < 0) {
 		rs->conn = NULL;
 		return r;
@@ -649,7 +667,7 @@ static int connect_to(struct rados_store *rs, const struct rados_url *u, int fla
 int rados_store_open(const char *url, int flags, struct fm_store **out)
 {
 	struct rados_url u;
-	int err = parse_url(url, &u);
+	int err = parse_url(url, &u, false);
 	if (err) {
 		url_free(&u);
 		return err;
@@ -681,4 +699,46 @@ int rados_store_open(const char *url, int flags, struct fm_store **out)
 	}
 	*out = &rs->s;
 	return 0;
+}
+
+/*
+ * rados_store_list - the objects of the pool of url, rados://pool
+ * [/prefix/][?conf=] (store_list): rados_nobjects_list_* on the pool's
+ * context (the default namespace, as every store's), on the shared
+ * connection of the conf (conn_get). Return: 0 or -errno (-ENOENT: no
+ * such pool).
+ */
+int rados_store_list(const char *url, struct store_names *out)
+{
+	struct rados_url u;
+	int err = parse_url(url, &u, true);
+	if (!err) {
+		pthread_once(&lib_once, lib_load);
+		if (!lib_ok)
+			err = -EPROTONOSUPPORT;
+	}
+	struct rados_conn *conn = NULL;
+	rados_ioctx_t io = NULL;
+	rados_list_ctx_t list = NULL;
+	if (!err && (err = conn_get(conf_of(&u), &conn)) < 0)
+		conn = NULL;
+	if (!err && (err = lib.rados_ioctx_create(conn->cluster, u.pool, &io)) < 0)
+		io = NULL;
+	if (!err && (err = lib.rados_nobjects_list_open(io, &list)) < 0)
+		list = NULL;
+	while (!err) {
+		const char *entry, *key, *nspace;
+		int r = lib.rados_nobjects_list_next(list, &entry, &key, &nspace);
+		if (r == -ENOENT)
+			break; /* the end */
+		err = r < 0 ? r : store_names_add(out, entry, u.oid);
+	}
+	if (list)
+		lib.rados_nobjects_list_close(list);
+	if (io)
+		lib.rados_ioctx_destroy(io);
+	if (conn)
+		conn_put(conn);
+	url_free(&u);
+	return err;
 }

@@ -54,7 +54,9 @@
  * --mount's unlink) is a DELETE of the object; a removed store reads and
  * sizes as an empty object, and its writes are dropped (store_remove).
  * Errors: HTTP 404 ENOENT, 401/403 EACCES, 412 ESTALE, 5xx and transport
- * errors (connection refused, timeouts) EIO.
+ * errors (connection refused, timeouts) EIO. A bucket's listing under a
+ * prefix (s3_store_list: faultmap run --mount's opendir) is
+ * ListObjectsV2, page after page.
  *
  * libcurl is loaded when the first S3 store is opened (dlopen of
  * libcurl.so.4, Debian's libcurl4): a program that never opens one needs
@@ -140,6 +142,7 @@ static void lib_load(void)
 #define S3_INFLIGHT 8			   /* multipart: parts in flight at once */
 #define S3_INFLIGHT_BYTES (32ULL << 20)	   /* multipart: part bodies held at once */
 #define S3_REPLY_MAX 4096		   /* a reply's XML kept (POST, copy) */
+#define S3_LIST_MAX (64U << 20)		   /* a listing's page of XML, at most */
 #define S3_EASY (S3_PIECES > S3_INFLIGHT ? S3_PIECES : S3_INFLIGHT)
 #define S3_CONNECT_TIMEOUT 10L		   /* seconds */
 #define S3_STALL_TIME 30L		   /* seconds below 1 byte/s: EIO */
@@ -199,6 +202,8 @@ struct s3_req {
 	bool presigned;	   /* hdrs given, signed (sigv4.c): curl signs nothing */
 	char *reply;	   /* S3_REPLY_MAX bytes for a 2xx's body (XML), or NULL */
 	size_t reply_len;
+	bool grow;	   /* reply: malloc'd (or NULL), grown up to S3_LIST_MAX */
+	size_t reply_cap;
 	char if_match[S3_ETAG_MAX]; /* "" for none */
 	bool if_none_match; /* PUT: If-None-Match: * (only if there is none) */
 	char etag[S3_ETAG_MAX];	    /* out: the response's ETag */
@@ -214,6 +219,22 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 	if (r->status / 100 != 2)
 		return n; /* an error's XML: dropped (the status line came first) */
+	if (r->grow) { /* a listing's page */
+		if (r->reply_len + n + 1 > r->reply_cap) {
+			size_t cap = r->reply_cap ? 2 * r->reply_cap : 64 * 1024;
+			while (cap < r->reply_len + n + 1)
+				cap *= 2;
+			char *p = cap <= S3_LIST_MAX ? realloc(r->reply, cap) : NULL;
+			if (!p)
+				return 0; /* curl fails the transfer: EIO */
+			r->reply = p;
+			r->reply_cap = cap;
+		}
+		memcpy(r->reply + r->reply_len, data, n);
+		r->reply_len += n;
+		r->reply[r->reply_len] = '\0';
+		return n;
+	}
 	if (r->reply) {
 		size_t room = S3_REPLY_MAX - 1 - r->reply_len;
 		size_t take = n < room ? n : room;
@@ -1195,25 +1216,31 @@ static const char *from_env(size_t i)
 	return NULL;
 }
 
-/* parse_url - s3://bucket/key[?param=value&...] (params[] each once), the
- * missing parameters from the environment. Return: 0 or -EINVAL (-ENOMEM);
- * u freed by url_free either way. */
-static int parse_url(const char *url, struct s3_url *u)
+/* parse_url - s3://bucket/key[?param=value&...] (params[] each once), or
+ * with container a bucket's s3://bucket[/prefix/][?...] (u->key: the
+ * prefix, maybe ""); the missing parameters from the environment.
+ * Return: 0 or -EINVAL (-ENOMEM); u freed by url_free either way. */
+static int parse_url(const char *url, struct s3_url *u, bool container)
 {
 	memset(u, 0, sizeof(*u));
 	if (strncmp(url, "s3://", 5) != 0)
 		return -EINVAL;
-	const char *p = url + 5, *slash = strchr(p, '/');
-	if (!slash || slash == p)
+	const char *p = url + 5, *q = strchr(p, '?');
+	const char *end = q ? q : p + strlen(p);
+	const char *slash = memchr(p, '/', (size_t)(end - p));
+	if ((!slash && !container) || slash == p || end == p)
 		return -EINVAL;
-	const char *q = strchr(slash, '?');
-	const char *end = q ? q : slash + strlen(slash);
-	if (memchr(p, '?', (size_t)(slash - p)))
-		return -EINVAL;
+	size_t n = slash ? (size_t)(end - slash - 1) : 0; /* the key's, or the prefix */
+	if (!slash)
+		slash = end;
+	if (container && n && slash[n] != '/')
+		return -EINVAL; /* a prefix ends in '/' */
 	int err;
 	u->bucket = store_unescape(p, (size_t)(slash - p), &err);
-	if (!err)
-		u->key = store_unescape(slash + 1, (size_t)(end - slash - 1), &err);
+	if (!err && container && !n && !(u->key = strdup("")))
+		err = -ENOMEM;
+	else if (!err && !u->key)
+		u->key = store_unescape(slash + 1, n, &err);
 	while (!err && q) {
 		const char *v = q + 1, *next = strchr(v, '&'), *eq = strchr(v, '=');
 		size_t len = next ? (size_t)(next - v) : strlen(v);
@@ -1403,7 +1430,7 @@ static int create(struct s3_store *st, bool excl, struct s3_req *head)
 int s3_store_open(const char *url, int flags, struct fm_store **out)
 {
 	struct s3_url u;
-	int err = parse_url(url, &u);
+	int err = parse_url(url, &u, false);
 	if (err) {
 		url_free(&u);
 		return err;
@@ -1461,4 +1488,211 @@ int s3_store_open(const char *url, int flags, struct fm_store **out)
 	}
 	*out = &st->s;
 	return 0;
+}
+
+/* ---- listing a bucket ----------------------------------------------------- */
+
+/* utf8 - code point c as UTF-8 into out (4 bytes). Return: its length, 0
+ * for no character (0, a surrogate, past U+10FFFF). */
+static size_t utf8(unsigned long c, char *out)
+{
+	if (c == 0 || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+		return 0;
+	if (c < 0x80) {
+		out[0] = (char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		out[0] = (char)(0xc0 | (c >> 6));
+		out[1] = (char)(0x80 | (c & 0x3f));
+		return 2;
+	}
+	if (c < 0x10000) {
+		out[0] = (char)(0xe0 | (c >> 12));
+		out[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (c & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (c >> 18));
+	out[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (c & 0x3f));
+	return 4;
+}
+
+/* xml_decode - the text [a, b) of an XML element, its entities decoded
+ * (&amp; &lt; &gt; &quot; &apos; and &#N; &#xN;), into a malloc'd string.
+ * Return: it, or NULL (ENOMEM, or a bad entity: *err). */
+static char *xml_decode(const char *a, const char *b, int *err)
+{
+	static const struct {
+		const char *name;
+		char c;
+	} named[] = {{"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''}};
+	char *out = malloc((size_t)(b - a) + 1);
+	size_t k = 0;
+	*err = out ? 0 : -ENOMEM;
+	while (!*err && a < b) {
+		if (*a != '&') {
+			out[k++] = *a++;
+			continue;
+		}
+		const char *semi = memchr(a, ';', (size_t)(b - a));
+		size_t i = 0, len = semi ? (size_t)(semi - a) : 0;
+		while (i < 5 && !(len == strlen(named[i].name) &&
+				  !strncmp(a + 1, named[i].name, strlen(named[i].name))))
+			i++;
+		if (semi && i < 5) {
+			out[k++] = named[i].c;
+		} else if (semi && len >= 3 && a[1] == '#') {
+			bool hexd = a[2] == 'x' || a[2] == 'X';
+			char *stop;
+			unsigned long c = strtoul(a + 2 + hexd, &stop, hexd ? 16 : 10);
+			size_t n = stop == semi && isxdigit((unsigned char)a[2 + hexd]) ? utf8(c, out + k)
+										: 0;
+			if (!n)
+				*err = -EIO;
+			k += n;
+		} else {
+			*err = -EIO; /* no XML a server sends */
+		}
+		a = semi ? semi + 1 : b;
+	}
+	if (*err) {
+		free(out);
+		return NULL;
+	}
+	out[k] = '\0';
+	return out;
+}
+
+/* query_escape - s URI-encoded as SigV4 wants a query value (RFC 3986
+ * unreserved characters kept, the rest %XX), appended to out[size] at *k.
+ * Return: 0 or -ENOMEM (no room). */
+static int query_escape(const char *s, char *out, size_t size, size_t *k)
+{
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		bool plain = isalnum(*c) || strchr("-._~", *c);
+		if (*k + 4 > size)
+			return -ENOMEM;
+		if (plain)
+			out[(*k)++] = (char)*c;
+		else
+			*k += (size_t)snprintf(out + *k, size - *k, "%%%02X", *c);
+	}
+	out[*k] = '\0';
+	return 0;
+}
+
+/* list_page - the keys of one ListObjectsV2 page of xml into out (the
+ * prefix taken off: store_names_add); *token: the next page's
+ * continuation token (malloc'd), or NULL at the last page. Return: 0 or
+ * -errno. */
+static int list_page(const char *xml, const char *prefix, struct store_names *out, char **token)
+{
+	*token = NULL;
+	int err = 0;
+	for (const char *a = strstr(xml, "<Key>"); !err && a; a = strstr(a, "<Key>")) {
+		a += 5;
+		const char *b = strstr(a, "</Key>");
+		char *key = b ? xml_decode(a, b, &err) : NULL;
+		if (!b)
+			err = -EIO;
+		if (key)
+			err = store_names_add(out, key, prefix);
+		free(key);
+		a = b;
+	}
+	char more[8];
+	if (!err && xml_text(xml, "IsTruncated", more, sizeof(more)) && !strcmp(more, "true")) {
+		const char *a = strstr(xml, "<NextContinuationToken>");
+		const char *b = a ? strstr(a, "</NextContinuationToken>") : NULL;
+		if (!b)
+			return -EIO; /* more, and no way to ask for it */
+		*token = xml_decode(a + strlen("<NextContinuationToken>"), b, &err);
+		if (*token && !**token) {
+			free(*token);
+			*token = NULL;
+			err = -EIO;
+		}
+	}
+	return err;
+}
+
+/*
+ * s3_store_list - the keys of the bucket of url, s3://bucket[/prefix/]
+ * [?params] (store_list): ListObjectsV2 (GET /bucket?list-type=2) with
+ * the prefix and delimiter '/' (the server leaves the deeper keys out,
+ * as <CommonPrefixes>, not listed), page after page (IsTruncated,
+ * NextContinuationToken); signed as every request (CURLOPT_AWS_SIGV4: the
+ * query's parameters sorted and escaped here, as SigV4's canonical query
+ * wants them). Return: 0 or -errno (ENOENT: no such bucket; EACCES: 403).
+ */
+int s3_store_list(const char *url, struct store_names *out)
+{
+	struct s3_url u;
+	int err = parse_url(url, &u, true);
+	if (!err) {
+		pthread_once(&lib_once, lib_load);
+		if (!lib_ok)
+			err = -EPROTONOSUPPORT;
+	}
+	struct s3_store *st = err ? NULL : calloc(1, sizeof(*st));
+	if (!err && (!st || store_init(&st->s, &s3_ops, NULL, NULL, false))) {
+		free(st);
+		st = NULL;
+		err = -ENOMEM;
+	}
+	char *prefix = NULL;
+	if (st) {
+		pthread_mutex_init(&st->lock, NULL);
+		pthread_cond_init(&st->free_ctx, NULL);
+		prefix = u.key;
+		u.key = strdup(""); /* the bucket's URL: endpoint/bucket/ */
+		err = u.key && prefix ? setup(st, &u) : -ENOMEM;
+		if (!err) /* without the '/': GET /bucket?list-type=2 */
+			st->object_url[strlen(st->object_url) - 1] = '\0';
+	}
+	url_free(&u);
+	char *token = NULL, *query = NULL;
+	size_t size = 0;
+	while (!err) {
+		size_t need = 96 + 3 * (strlen(prefix) + (token ? strlen(token) : 0));
+		if (need > size) {
+			free(query);
+			size = need;
+			if (!(query = malloc(size))) {
+				err = -ENOMEM;
+				break;
+			}
+		}
+		size_t k = 0;
+		query[0] = '\0';
+		if (token) { /* the parameters in SigV4's order: by name */
+			k += (size_t)snprintf(query, size, "?continuation-token=");
+			err = query_escape(token, query, size, &k);
+		}
+		k += (size_t)snprintf(query + k, size - k, "%cdelimiter=%%2F&list-type=2&prefix=",
+				      token ? '&' : '?');
+		if (!err)
+			err = query_escape(prefix, query, size, &k);
+		struct s3_req r = {.method = S3_GET, .query = query, .grow = true};
+		if (!err) {
+			run_reqs(st, &r, 1);
+			err = r.ret ? r.ret : !r.reply ? -EIO : reply_err(r.reply);
+		}
+		free(token);
+		token = NULL;
+		if (!err)
+			err = list_page(r.reply, prefix, out, &token);
+		free(r.reply);
+		if (!token)
+			break;
+	}
+	free(token);
+	free(query);
+	free(prefix);
+	if (st)
+		s3_store_destroy(&st->s);
+	return err;
 }

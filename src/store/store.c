@@ -708,6 +708,63 @@ int store_remove(struct fm_store *s)
 	return err;
 }
 
+/*
+ * store_names_add - key, a name in a container listed with prefix, into
+ * n as the name of its object in the container: the key without the
+ * prefix; left out unless it has the prefix and names an object directly
+ * in the container (not empty, no '/': faultmap run --mount's PATH/NAME
+ * is the object NAME, and PATH/a/b the object "a/b", which PATH/a, no
+ * object, does not list). Return: 0 or -ENOMEM.
+ */
+int store_names_add(struct store_names *n, const char *key, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	if (strncmp(key, prefix, plen) != 0)
+		return 0;
+	const char *name = key + plen;
+	size_t len = strlen(name) + 1;
+	if (len == 1 || strchr(name, '/'))
+		return 0;
+	if (n->len + len > n->cap) {
+		size_t cap = n->cap ? 2 * n->cap : 4096;
+		while (cap < n->len + len)
+			cap *= 2;
+		char *buf = realloc(n->buf, cap);
+		if (!buf)
+			return -ENOMEM;
+		n->buf = buf;
+		n->cap = cap;
+	}
+	memcpy(n->buf + n->len, name, len);
+	n->len += len;
+	return 0;
+}
+
+/*
+ * store_list - the names of the objects directly in the container url
+ * (faultmap run --mount's listing of a container's PATH): rados://pool,
+ * s3://bucket, each with a prefix (.../prefix/: the keys under it, the
+ * prefix taken off) and its parameters, as the mount's URL; one snapshot,
+ * in the store's order. Names with a '/' after the prefix are left out
+ * (store_names_add). Return: 0 (out->buf malloc'd, or NULL for none) or
+ * -errno (-ENOTDIR: no container of a store that lists; out freed).
+ * Context: no lock; the embedded engine or the daemon (FMD_STORE_LIST).
+ */
+int store_list(const char *url, struct store_names *out)
+{
+	*out = (struct store_names){0};
+	int err = -ENOTDIR;
+	if (strncmp(url, "rados://", 8) == 0)
+		err = rados_store_list(url, out);
+	else if (strncmp(url, "s3://", 5) == 0)
+		err = s3_store_list(url, out);
+	if (err) {
+		free(out->buf);
+		*out = (struct store_names){0};
+	}
+	return err;
+}
+
 static ssize_t fail_rw(ssize_t r)
 {
 	if (r < 0) {

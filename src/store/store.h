@@ -170,6 +170,15 @@ char *store_unescape(const char *s, size_t n, int *err);
 int store_truncate(struct fm_store *s, uint64_t size);
 int store_remove(struct fm_store *s);
 
+/* A listing of a container's objects (store_list): their names, each
+ * NUL-terminated, one after another in buf[0..len). */
+struct store_names {
+	char *buf;
+	size_t len, cap;
+};
+int store_names_add(struct store_names *n, const char *key, const char *prefix);
+int store_list(const char *url, struct store_names *out);
+
 /* file.c */
 int file_store_new(int fd, const char *url, struct fm_store **out);
 int file_store_open(const char *path, int flags, const char *url, struct fm_store **out);
@@ -184,10 +193,12 @@ int nbd_store_open(const char *url, int flags, struct fm_store **out);
 /* rados.c */
 int rados_store_open(const char *url, int flags, struct fm_store **out);
 char *rados_url_here(const char *url);
+int rados_store_list(const char *url, struct store_names *out);
 
 /* s3.c */
 int s3_store_open(const char *url, int flags, struct fm_store **out);
 char *s3_url_here(const char *url);
+int s3_store_list(const char *url, struct store_names *out);
 
 /* sigv4.c */
 int sigv4_sign(const char *method, const char *path, const char *query,
