@@ -38,6 +38,7 @@
 #include "client/client.h"
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -936,6 +937,33 @@ int mount_dir_stat(const struct mount_target *t, int flags, unsigned int mask, s
 	return 0;
 }
 
+int mount_list(const struct mount_target *t, struct store_names *out)
+{
+	const struct mount *m = &mounts[t->mount];
+	if (t->what != MOUNT_DIR || m->one || m->local)
+		return -ENOTDIR;
+	return fm_client_mode() ? client_store_list(m->url, out) : store_list(m->url, out);
+}
+
+bool mount_dir_of_fd(int fd, struct mount_target *t)
+{
+	struct stat st, dir;
+	if (!mounted() || fd_kept(fd) || syscall(SYS_fstat, fd, &st) < 0 || !S_ISDIR(st.st_mode))
+		return false;
+	for (size_t i = 0; i < nr_mounts; i++) {
+		const struct mount *m = &mounts[i];
+		if (m->one || m->local)
+			continue;
+		pthread_mutex_lock(&root_lock);
+		bool root = root_fds[i] && root_ids[i].dev == st.st_dev && root_ids[i].ino == st.st_ino;
+		pthread_mutex_unlock(&root_lock);
+		if (root || (syscall(SYS_newfstatat, AT_FDCWD, m->dir, &dir, 0) == 0 &&
+			     dir.st_dev == st.st_dev && dir.st_ino == st.st_ino))
+			return mount_path(AT_FDCWD, m->dir, t) == 0 && t->what == MOUNT_DIR;
+	}
+	return false;
+}
+
 int mount_dir_access(const struct mount_target *t, int mode, int flags)
 {
 	long r = flags ? syscall(SYS_faccessat2, AT_FDCWD, t->name, mode, flags)
@@ -1025,4 +1053,16 @@ int mount_truncate(struct fm_store *s, int fd, off_t length)
 		return -1;
 	}
 	return 0;
+}
+
+void *mount_real(const char *name, _Atomic(void *) *cache)
+{
+	void *f = atomic_load(cache);
+	if (!f) {
+		f = dlsym(RTLD_NEXT, name);
+		atomic_store(cache, f);
+	}
+	if (!f)
+		errno = ENOSYS;
+	return f;
 }

@@ -15,6 +15,7 @@
 
 #include "faultmap.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -93,6 +94,18 @@ int mount_dir_stat(const struct mount_target *t, int flags, unsigned int mask, s
 		   struct statx *stx);
 int mount_dir_access(const struct mount_target *t, int mode, int flags);
 
+/* mount_list - the names of the objects of the container whose PATH
+ * (MOUNT_DIR) t names: store_list of the mount's URL, here or in the
+ * daemon (client_store_list). Return: 0 (out->buf malloc'd, or NULL) or
+ * -errno (-ENOTDIR: a file:// mount's, the kernel's directory). */
+struct store_names;
+int mount_list(const struct mount_target *t, struct store_names *out);
+
+/* mount_dir_of_fd - whether fd is open on a store container's PATH (its
+ * directory on disk, or the empty one of faultmap's: root_of), as
+ * open(PATH, O_DIRECTORY) gives it: t then names PATH (MOUNT_DIR). */
+bool mount_dir_of_fd(int fd, struct mount_target *t);
+
 /* mount_store_of - the store whose object fd is open on (any fd of it:
  * dups; an fd of another image's stand-in, inherited across an exec,
  * whose store is opened again here), or NULL. One atomic load until this
@@ -132,5 +145,10 @@ off_t mount_lseek(struct fm_store *s, int fd, off_t off, int whence);
  * (EINVAL: fd not open for writing, or a store of fixed size asked for
  * another size). */
 int mount_truncate(struct fm_store *s, int fd, off_t length);
+
+/* mount_real - glibc's function name (dlsym(RTLD_NEXT), once, into
+ * *cache), or NULL with errno ENOSYS: what stdio.c and dir.c leave to
+ * glibc. */
+void *mount_real(const char *name, _Atomic(void *) *cache);
 
 #endif /* FAULTMAP_MOUNT_H */

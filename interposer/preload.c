@@ -59,6 +59,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -950,6 +951,67 @@ EXPORT int euidaccess(const char *path, int mode)
 EXPORT int eaccess(const char *path, int mode)
 {
 	return access_at(AT_FDCWD, path, mode, AT_EACCESS);
+}
+
+/* ---- extended attributes -------------------------------------------------- */
+
+/*
+ * getxattr, lgetxattr, listxattr, llistxattr of a path under a mount
+ * (ls -l asks lgetxattr for "security.selinux" of each name it lists, and
+ * stops on any error but "none"): an object has no attribute, as a file
+ * without any (getxattr ENODATA, listxattr 0 bytes; a missing object
+ * ENOENT); a container's PATH is the kernel's, and faultmap's empty
+ * directory has none either. Everything else is the kernel's call.
+ */
+static ssize_t xattr_at(const char *path, const char *name, void *value, size_t size,
+			bool follow)
+{
+	struct mount_target t;
+	int dirfd = AT_FDCWD;
+	bool list = name == NULL;
+	long nr = list ? (follow ? SYS_listxattr : SYS_llistxattr)
+		       : (follow ? SYS_getxattr : SYS_lgetxattr);
+	struct stat st;
+	ssize_t r;
+	switch (at_target(&dirfd, &path, &t)) {
+	case -1:
+		return -1;
+	case MOUNT_OBJECT:
+		if (mount_stat(&t, &st) < 0)
+			return -1;
+		break;
+	case MOUNT_DIR:
+		r = list ? syscall(nr, t.name, value, size) : syscall(nr, t.name, name, value, size);
+		if (r >= 0 || errno != ENOENT || mount_dir_stat(&t, 0, 0, &st, NULL) < 0)
+			return r;
+		break;
+	default:
+		return list ? syscall(nr, path, value, size) : syscall(nr, path, name, value, size);
+	}
+	if (list)
+		return 0;
+	errno = ENODATA;
+	return -1;
+}
+
+EXPORT ssize_t getxattr(const char *path, const char *name, void *value, size_t size)
+{
+	return xattr_at(path, name, value, size, true);
+}
+
+EXPORT ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
+{
+	return xattr_at(path, name, value, size, false);
+}
+
+EXPORT ssize_t listxattr(const char *path, char *list, size_t size)
+{
+	return xattr_at(path, NULL, list, size, true);
+}
+
+EXPORT ssize_t llistxattr(const char *path, char *list, size_t size)
+{
+	return xattr_at(path, NULL, list, size, false);
 }
 
 /* ---- unlink and rename ------------------------------------------------------ */

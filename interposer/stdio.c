@@ -40,19 +40,6 @@ typedef FILE *(*fopen_fn)(const char *, const char *);
 typedef FILE *(*fdopen_fn)(int, const char *);
 typedef FILE *(*freopen_fn)(const char *, const char *, FILE *);
 
-/* real - glibc's function name (dlsym, once). */
-static void *real(const char *name, _Atomic(void *) *cache)
-{
-	void *f = atomic_load(cache);
-	if (!f) {
-		f = dlsym(RTLD_NEXT, name);
-		atomic_store(cache, f);
-	}
-	if (!f)
-		errno = ENOSYS;
-	return f;
-}
-
 /* ---- a FILE of an object --------------------------------------------------- */
 
 static ssize_t object_read(void *cookie, char *buf, size_t n)
@@ -140,7 +127,7 @@ static FILE *fopen_any(const char *path, const char *mode, const char *name,
 		errno = -err;
 		return NULL;
 	}
-	fopen_fn glibc = (fopen_fn)real(name, cache);
+	fopen_fn glibc = (fopen_fn)mount_real(name, cache);
 	if (!glibc)
 		return NULL;
 	if (!path || !mode || t.what == MOUNT_NOT_OURS || t.what == MOUNT_DIR)
@@ -180,7 +167,7 @@ EXPORT FILE *fdopen(int fd, const char *mode)
 {
 	if (!mode || !mount_store_of(fd)) {
 		static _Atomic(void *) cache;
-		fdopen_fn glibc = (fdopen_fn)real("fdopen", &cache);
+		fdopen_fn glibc = (fdopen_fn)mount_real("fdopen", &cache);
 		return glibc ? glibc(fd, mode) : NULL;
 	}
 	int fl = (int)syscall(SYS_fcntl, fd, F_GETFL), want;
@@ -216,7 +203,7 @@ static FILE *freopen_any(const char *path, const char *mode, FILE *stream, const
 		errno = EOPNOTSUPP;
 		return NULL;
 	}
-	freopen_fn glibc = (freopen_fn)real(name, cache);
+	freopen_fn glibc = (freopen_fn)mount_real(name, cache);
 	return glibc ? glibc(path && t.what == MOUNT_LOCAL ? t.name : path, mode, stream) : NULL;
 }
 

@@ -402,3 +402,63 @@ PY
 	cat "$WORK/kern.out" >&2
 	grep -qx delete "$WORK/kern.out" || fail "sqlite3's default journal mode is not delete"
 }
+
+# listing_files DIR - make DIR and in it the files the listing tests put in
+# their store as objects (names with a space, '&', '<', '>' and a quote, an
+# empty one, one of 200000 bytes), mode 0644 (an object's).
+listing_files() {
+	local d=$1
+	mkdir -p "$d" || fail "mkdir $d"
+	printf alpha >"$d/alpha"
+	gen_file "$d/big" 200000 listing
+	printf abc >"$d/with space"
+	printf 1234 >"$d/amp&ersand"
+	printf x >"$d/a<b>c"
+	printf 12 >"$d/it's"
+	: >"$d/dots.in.name"
+	chmod 644 "$d"/* || fail "chmod"
+}
+
+# listing_case - the workload of the listing tests, $WORK/listing.sh DIR
+# PROG (ls -1, ls -a, ls -ln, a bash glob and stat of it, find, Python's
+# os.listdir, os.scandir (of the path and of an fd), glob and os.walk,
+# mount_dir.c as PROG; files made by redirections and removed by rm,
+# listed again), and the kernel's run of it on the local directory
+# $WORK/kern/d holding listing_files: $WORK/kern.out. Builds PROG
+# ($WORK/prog). Leaves the current directory $WORK/kern.
+listing_case() {
+	build_c mount_dir.c
+	cat >"$WORK/listing.py" <<'PY'
+import glob, os, sys
+d = sys.argv[1]
+print("os.listdir", sorted(os.listdir(d)))
+print("os.scandir", sorted((e.name, e.is_file(), e.is_dir(), e.stat().st_size) for e in os.scandir(d)))
+fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+print("os.listdir(fd)", sorted(os.listdir(fd)))
+with os.scandir(fd) as it:
+    print("os.scandir(fd)", sorted((e.name, e.is_file(), e.stat().st_size) for e in it))
+os.close(fd)
+print("glob", sorted(os.path.basename(p) for p in glob.glob(d + "/*")))
+print("os.walk", [(r, sorted(ds), sorted(fs)) for r, ds, fs in os.walk(d)])
+PY
+	cat >"$WORK/listing.sh" <<'SH'
+d=$1 prog=$2
+/usr/bin/printf 'made through the mount\n' >"$d/made" || echo "redirection failed"
+head -c 10000 /dev/zero >"$d/zeros" || echo "head failed"
+echo "ls -1:"; ls -1 "$d"
+echo "ls -a:"; ls -a "$d"
+echo "ls -ln:"; ls -ln --time-style=+X "$d" | sed 1d
+echo "a bash glob:"; for f in "$d"/*; do echo "$f"; done
+echo "stat of it:"; stat -c '%s %F %n' "$d"/*
+echo "find -type f:"; find "$d" -type f | sort
+echo "find:"; find "$d" | sort
+/usr/bin/python3 "${0%.sh}.py" "$d"
+"$prog" "$d" new
+rm "$d/made" || echo "rm failed"
+echo "after rm, ls -1:"; ls -1 "$d"
+/usr/bin/python3 -c 'import os, sys; print("after rm, os.listdir", sorted(os.listdir(sys.argv[1])))' "$d"
+SH
+	listing_files "$WORK/kern/d"
+	cd "$WORK/kern" && run_kernel bash "$WORK/listing.sh" d "$WORK/prog" >"$WORK/kern.out"
+	grep -q "^after rm, ls -1:" "$WORK/kern.out" || fail "the kernel's run did not finish"
+}
