@@ -146,6 +146,13 @@ off_t mount_lseek(struct fm_store *s, int fd, off_t off, int whence);
  * another size). */
 int mount_truncate(struct fm_store *s, int fd, off_t length);
 
+/* mount_std_changed - fd (only 0, 1 and 2 matter) was just made another
+ * file or closed (dup2, dup3, dup, fcntl F_DUPFD*, open, close,
+ * close_range): stdin, stdout or stderr become a FILE of ours while it is
+ * an object, glibc's own again when it stops being one (stdio.c). errno
+ * kept. */
+void mount_std_changed(int fd);
+
 /* mount_real - glibc's function name (dlsym(RTLD_NEXT), once, into
  * *cache), or NULL with errno ENOSYS: what stdio.c and dir.c leave to
  * glibc. */

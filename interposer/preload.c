@@ -688,6 +688,15 @@ static int at_target(int *dirfd, const char **path, struct mount_target *t)
 	return (int)t->what;
 }
 
+/* std_fd - fd, a new fd of the program's: if one of 0-2, the standard
+ * stream follows it (mount_std_changed). */
+static int std_fd(int fd)
+{
+	if (fd >= 0 && fd <= 2)
+		mount_std_changed(fd);
+	return fd;
+}
+
 /* open_at - every open: an object under a mount (mount.c), a file:// mount's
  * file at its own path, else the kernel's open. */
 static int open_at(int dirfd, const char *path, int flags, mode_t mode)
@@ -697,11 +706,11 @@ static int open_at(int dirfd, const char *path, int flags, mode_t mode)
 	case -1:
 		return -1;
 	case MOUNT_OBJECT:
-		return mount_open(&t, flags);
+		return std_fd(mount_open(&t, flags));
 	case MOUNT_DIR:
-		return opened(mount_dir_open(&t, flags, mode));
+		return std_fd(opened(mount_dir_open(&t, flags, mode)));
 	default:
-		return opened((int)syscall(SYS_openat, dirfd, path, flags, mode));
+		return std_fd(opened((int)syscall(SYS_openat, dirfd, path, flags, mode)));
 	}
 }
 
@@ -1110,7 +1119,20 @@ EXPORT int close(int fd)
 	}
 	if (fd >= 0)
 		filemap_fds_closed((unsigned)fd, (unsigned)fd);
-	return (int)syscall(SYS_close, fd);
+	int r = (int)syscall(SYS_close, fd);
+	if (r == 0)
+		std_fd(fd);
+	return r;
+}
+
+/* std_range - after close_range(first, last): the standard streams of
+ * the fds closed follow them. */
+static int std_range(int r, unsigned int first, unsigned int last, int flags)
+{
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+		for (unsigned int fd = first; fd <= last && fd <= 2; fd++)
+			std_fd((int)fd);
+	return r;
 }
 
 EXPORT int close_range(unsigned int first, unsigned int last, int flags)
@@ -1124,12 +1146,13 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 		if (!fd_kept((int)fd))
 			continue;
 		if (fd > from && syscall(SYS_close_range, from, fd - 1, flags) < 0)
-			return -1;
+			return std_range(-1, first, fd - 1, flags);
 		from = fd + 1;
 	}
 	if (from <= last && from >= first)
-		return (int)syscall(SYS_close_range, from, last, flags);
-	return 0;
+		return std_range((int)syscall(SYS_close_range, from, last, flags), first, last,
+				 flags);
+	return std_range(0, first, last, flags);
 }
 
 /* closefrom - glibc's calls the kernel directly: go through close_range
@@ -1171,7 +1194,8 @@ static int dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
 		return syscall(SYS_fcntl, oldfd, F_GETFD) < 0 ? -1 : newfd;
 	if (syscall(SYS_fcntl, oldfd, F_GETFD) >= 0)
 		filemap_fds_closed((unsigned)newfd, (unsigned)newfd);
-	return (int)syscall(SYS_dup3, oldfd, newfd, flags);
+	int r = (int)syscall(SYS_dup3, oldfd, newfd, flags);
+	return r < 0 ? r : std_fd(r);
 }
 
 EXPORT int dup2(int oldfd, int newfd)
@@ -1182,6 +1206,12 @@ EXPORT int dup2(int oldfd, int newfd)
 EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	return dup_onto(oldfd, newfd, flags, true);
+}
+
+/* dup - the kernel's; a standard fd it lands on is followed (std_fd). */
+EXPORT int dup(int oldfd)
+{
+	return std_fd((int)syscall(SYS_dup, oldfd));
 }
 
 /* fcntl - F_DUPFD from a number beyond the program's limit gets the
@@ -1213,6 +1243,8 @@ EXPORT int fcntl(int fd, int cmd, ...)
 		atomic_store(&real, fn);
 	}
 	int ret = fn(fd, cmd, arg);
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		return std_fd(ret);
 	/* A lock taken: what a writer outside faultmap wrote under its own
 	 * is to be seen now (docs/design.md, "Writers outside faultmap"). */
 	if (ret == 0 &&

@@ -15,9 +15,11 @@
  *    other paths are glibc's fopen.
  *  - fdopen of an object's fd: a FILE of it, with fdopen's checks (EINVAL
  *    for a mode the fd's access mode does not allow; "a" sets O_APPEND).
- *  - stdin, stdout and stderr that are objects when the program starts
- *    (`prog <PATH/x`, an fd carried across an exec) become FILEs of them,
- *    before main (stderr unbuffered, as glibc's).
+ *  - stdin, stdout and stderr are FILEs of ours while fds 0-2 are objects:
+ *    when the program starts (`prog <PATH/x`, an fd carried across an
+ *    exec) and whenever an object lands on 0-2 while it runs (a shell's
+ *    `echo hi >PATH/x`, `exec >PATH/log`: dup2...), glibc's again when
+ *    it stops being one (mount_std_changed).
  *  - freopen, freopen64 of a path under a mount fail with EOPNOTSUPP, the
  *    stream left open (glibc's FILE cannot become a cookie FILE in place);
  *    freopen(NULL, mode, f) of a FILE of an object keeps it as it is.
@@ -27,9 +29,11 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -142,6 +146,7 @@ static FILE *fopen_any(const char *path, const char *mode, const char *name,
 	int fd = mount_open(&t, flags);
 	if (fd < 0)
 		return NULL;
+	mount_std_changed(fd); /* 0-2 closed before: stdin... follows it */
 	FILE *f = object_file(fd, mode);
 	if (!f) {
 		int e = errno;
@@ -221,22 +226,119 @@ EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
 
 /* ---- the standard streams -------------------------------------------------- */
 
-/* std_streams - stdin, stdout and stderr of objects become FILEs of them
- * (the program's own stdin... variables: glibc's functions use them). */
+/*
+ * stdin, stdout and stderr follow fds 0-2: while fd N is an object, the
+ * program's variable (stdin...: glibc's functions and the program read it)
+ * holds a FILE of ours on N (std_file), whose calls go to whatever N is
+ * at each call (object_read...); when N stops being one, glibc's own FILE
+ * is put back. Checked when the program starts and at every call that
+ * puts another file on 0-2 or closes one (dup2, dup3, dup, fcntl
+ * F_DUPFD*, open, close, close_range: mount_std_changed). A FILE is
+ * swapped only while the variable holds what was put there (glibc's,
+ * open on N; or ours): a program's own assignment, or fclose, is left
+ * alone. What the outgoing FILE holds moves to the incoming one, as if
+ * the FILE stayed one and its fd changed under it (the kernel's case):
+ * bytes written and not yet flushed are written to the new file when
+ * flushed; bytes read ahead and not yet consumed are read first
+ * (ungetc, which glibc lets push back any number). Our FILE's buffering
+ * is glibc's FILE's (stderr unbuffered; line buffered if glibc's was;
+ * else fully, as for a regular file).
+ */
+#define GLIBC_IO_UNBUFFERED 0x0002 /* _IO_UNBUFFERED of glibc's libio.h */
+
+static FILE **const std_var[3] = {&stdin, &stdout, &stderr};
+static FILE *std_glibc[3]; /* glibc's stdin... as the program started */
+static FILE *std_ours[3];  /* ours, made at the first swap, reused */
+static pthread_mutex_t std_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+/* This process's pid (a fork's child's too): another is a vfork child
+ * sharing our memory (Python's subprocess dup2s there), whose dup2s must
+ * not swap the parent's FILEs. */
+static _Atomic pid_t std_pid;
+
+/* std_close - fclose of our FILE of a standard fd (the program's own
+ * fclose(stdout)...): forgotten (the variable is the program's now), the
+ * fd closed by the interposer's close. */
+static int std_close(void *cookie)
+{
+	int fd = (int)(intptr_t)cookie;
+	pthread_mutex_lock(&std_lock);
+	std_ours[fd] = NULL;
+	pthread_mutex_unlock(&std_lock);
+	return close(fd);
+}
+
+/* std_file - our FILE of fd (0-2), made at the first call, buffered as
+ * glibc's g. NULL with errno. */
+static FILE *std_file(int fd, FILE *g)
+{
+	if (std_ours[fd])
+		return std_ours[fd];
+	cookie_io_functions_t io = {object_read, object_write, object_seek, std_close};
+	FILE *f = fopencookie((void *)(intptr_t)fd, fd ? "w" : "r", io);
+	if (!f)
+		return NULL;
+	f->_fileno = fd;
+	/* glibc's buffer: unbuffered is one byte (setvbuf _IOFBF later
+	 * leaves it so); none yet: what a regular file gets, full. */
+	size_t size = g->_IO_buf_base ? __fbufsize(g) : 0;
+	if (fd == 2 || (g->_flags & GLIBC_IO_UNBUFFERED) || size == 1)
+		setvbuf(f, NULL, _IONBF, 0);
+	else if (__flbf(g))
+		setvbuf(f, NULL, _IOLBF, size);
+	std_ours[fd] = f;
+	return f;
+}
+
+/* std_move - what from holds for its fd, moved to to (see above). */
+static void std_move(FILE *from, FILE *to)
+{
+	if (from->_IO_write_ptr > from->_IO_write_base) {
+		fwrite(from->_IO_write_base, 1, (size_t)(from->_IO_write_ptr - from->_IO_write_base),
+		       to);
+	} else if (from->_IO_read_ptr < from->_IO_read_end) {
+		for (const char *p = from->_IO_read_end; p > from->_IO_read_ptr;)
+			ungetc((unsigned char)*--p, to);
+	}
+	__fpurge(from);
+}
+
+void mount_std_changed(int fd)
+{
+	if (fd < 0 || fd > 2 || getpid() != atomic_load(&std_pid))
+		return;
+	int err = errno;
+	pthread_mutex_lock(&std_lock);
+	FILE *cur = *std_var[fd], *g = std_glibc[fd];
+	bool object = mount_store_of(fd) != NULL;
+	if (object && cur == g && g && g->_fileno == fd) {
+		FILE *f = std_file(fd, g);
+		if (f) {
+			std_move(g, f);
+			*std_var[fd] = f;
+		} else {
+			fprintf(stderr, "faultmap: fd %d is an object, but its FILE cannot be "
+					"made (%s): stdio on it fails\n", fd, strerror(errno));
+			g->_flags |= _IO_ERR_SEEN;
+		}
+	} else if (!object && cur && cur == std_ours[fd]) {
+		std_move(cur, g);
+		*std_var[fd] = g;
+	}
+	pthread_mutex_unlock(&std_lock);
+	errno = err;
+}
+
+static void std_forked(void)
+{
+	atomic_store(&std_pid, getpid());
+}
+
 __attribute__((constructor)) static void std_streams(void)
 {
-	FILE **std[3] = {&stdin, &stdout, &stderr};
-	static const char *const modes[3] = {"r", "w", "w"};
-	int err = errno;
+	std_forked();
+	pthread_atfork(NULL, NULL, std_forked);
 	for (int fd = 0; fd < 3; fd++) {
-		if (!mount_store_of(fd))
-			continue;
-		FILE *f = object_file(fd, modes[fd]);
-		if (!f)
-			continue;
-		if (fd == 2)
-			setvbuf(f, NULL, _IONBF, 0);
-		*std[fd] = f;
+		std_glibc[fd] = *std_var[fd];
+		mount_std_changed(fd);
 	}
-	errno = err;
 }

@@ -49,8 +49,9 @@ int store_init(struct fm_store *s, const struct fm_store_ops *ops, const char *u
 
 /*
  * store_standin - give s (a store that is not a file) its stand-in: a
- * memfd of its own, never written, that gives it its identity (dev, ino)
- * and the kernel something to check fm_mmap_store's arguments against;
+ * memfd of its own, never written (sealed at size 0), that gives it its
+ * identity (dev, ino) and the kernel something to check fm_mmap_store's
+ * arguments against;
  * opened read-only for a read-only store, so that a shared writable mapping
  * is refused with EACCES, as for a file. Kept out of the program's reach.
  * Its name is FM_STANDIN_NAME followed by url, a URL that opens the store
@@ -67,9 +68,17 @@ int store_standin(struct fm_store *s, const char *url, bool writable)
 	size_t n = strnlen(url, FM_STANDIN_NAME_MAX - k);
 	memcpy(name + k, url, n);
 	name[k + n] = '\0';
-	int fd = memfd_create(name, MFD_CLOEXEC);
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
+	/* Its size is 0 for good: a write of the kernel's to it (glibc's
+	 * stdio, or any call past the interposer, on a program's fd of an
+	 * object) fails with EPERM, never drops the bytes into it. */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+		int err = -errno;
+		sys_close(fd);
+		return err;
+	}
 	if (!writable) {
 		char path[32];
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
