@@ -1002,7 +1002,8 @@ ssize_t mount_rw(struct fm_store *s, int fd, void *buf, size_t count, off_t off,
 	}
 	if (count > MAX_RW_COUNT)
 		count = MAX_RW_COUNT;
-	ssize_t n = write ? fm_store_pwrite(s, buf, count, pos) : fm_store_pread(s, buf, count, pos);
+	/* A write's failure is fd's to have heard of (store_pwrite_fd). */
+	ssize_t n = write ? store_pwrite_fd(s, fd, buf, count, pos) : fm_store_pread(s, buf, count, pos);
 	if (n > 0 && at_pos)
 		(void)syscall(SYS_lseek, fd, pos + n, SEEK_SET);
 	return n;

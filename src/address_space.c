@@ -451,6 +451,11 @@ static void warn_other_caches(struct address_space *as)
 static void as_free(struct address_space *as)
 {
 	filemap_as_freed(as);
+	if (as->store && !store_is_file(as->store)) { /* for the next cache */
+		as->store->wb_err = as->wb_err;
+		as->store->wb_seq = as->wb_seq;
+		as->store->wb_seen = as->wb_seen;
+	}
 	if (as->fill_view) {
 		size_t len = as->view_pages << FM_PAGE_SHIFT;
 		unmap_views(as->fill_view, as->direct_view, len ? len : FM_PAGE_SIZE);
@@ -694,6 +699,11 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 		return err;
 	}
 	as->in_memory = as->store->in_memory;
+	if (!store_is_file(as->store)) { /* what the last cache of it heard */
+		as->wb_err = as->store->wb_err;
+		as->wb_seq = as->store->wb_seq;
+		as->wb_seen = as->store->wb_seen;
+	}
 	struct statfs sfs;
 	as->fine_ctime = fstatfs(fd, &sfs) == 0 && fine_ctime(&sfs);
 	seen(as, st, true);

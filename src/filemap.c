@@ -609,16 +609,28 @@ void filemap_lock_taken(int fd)
  * but are told apart here. All under engine.lock.
  */
 struct fd_errseq {
-	struct address_space *as; /* NULL: no record */
+	bool used;    /* false: no record */
+	dev_t dev;    /* the file's, as its address_space's: a store's */
+	ino_t ino;    /* errseq outlives its cache (as_free) */
 	uint32_t since;
 };
 static struct fd_errseq *fd_errseq;
 static size_t fd_errseq_len;
 static _Atomic size_t fd_errseq_used; /* records held: close() looks only if any */
 
-/* fd_record - the record of fd for as, created (hearing of the last error)
- * if it has none or one for another file. NULL if out of memory. */
-static struct fd_errseq *fd_record(int fd, struct address_space *as)
+/* fd_is - whether fd has a record for the file (dev, ino). */
+static bool fd_is(int fd, dev_t dev, ino_t ino)
+{
+	if (fd < 0 || (size_t)fd >= fd_errseq_len)
+		return false;
+	const struct fd_errseq *r = &fd_errseq[fd];
+	return r->used && r->dev == dev && r->ino == ino;
+}
+
+/* fd_record_of - the record of fd for the file (dev, ino), created
+ * (hearing of the last error) if it has none or one for another file.
+ * NULL if out of memory. fd_record: for as's file. */
+static struct fd_errseq *fd_record_of(int fd, dev_t dev, ino_t ino)
 {
 	if (fd < 0)
 		return NULL;
@@ -632,43 +644,53 @@ static struct fd_errseq *fd_record(int fd, struct address_space *as)
 		fd_errseq_len = len;
 	}
 	struct fd_errseq *r = &fd_errseq[fd];
-	if (r->as != as) {
-		if (!r->as)
+	if (!fd_is(fd, dev, ino)) {
+		if (!r->used)
 			fd_errseq_used++;
-		*r = (struct fd_errseq){as, 0};
+		*r = (struct fd_errseq){true, dev, ino, 0};
 	}
 	return r;
 }
 
-/* filemap_fd_errseq_get, filemap_fd_errseq_set - see internal.h. */
+static struct fd_errseq *fd_record(int fd, struct address_space *as)
+{
+	return fd_record_of(fd, as->dev, as->ino);
+}
+
+/* filemap_fd_errseq_get, filemap_fd_errseq_set - see internal.h. By the
+ * file's (dev, ino), cached or not: a store's errseq outlives its cache. */
 bool filemap_fd_errseq_get(int fd, uint32_t *since)
 {
-	struct file_op op;
-	if (!op_begin(&op, fd))
+	struct stat st;
+	if (fstat(fd, &st) < 0)
 		return false;
-	bool have = fd >= 0 && (size_t)fd < fd_errseq_len && fd_errseq[fd].as == op.as;
+	struct file_op op;
+	op_lock(&op);
+	bool have = fd_is(fd, st.st_dev, st.st_ino);
 	if (have)
 		*since = fd_errseq[fd].since;
-	op_end(&op);
+	op_unlock(&op);
 	return have;
 }
 
 void filemap_fd_errseq_set(int fd, uint32_t since)
 {
-	struct file_op op;
-	if (!op_begin(&op, fd))
+	struct stat st;
+	if (fstat(fd, &st) < 0)
 		return;
-	struct fd_errseq *r = fd_record(fd, op.as);
+	struct file_op op;
+	op_lock(&op);
+	struct fd_errseq *r = fd_record_of(fd, st.st_dev, st.st_ino);
 	if (r)
 		r->since = since;
-	op_end(&op);
+	op_unlock(&op);
 }
 
 /* fd_forget - fd is closed (or replaced): drop its record. */
 static void fd_forget(int fd)
 {
-	if (fd >= 0 && (size_t)fd < fd_errseq_len && fd_errseq[fd].as) {
-		fd_errseq[fd].as = NULL;
+	if (fd >= 0 && (size_t)fd < fd_errseq_len && fd_errseq[fd].used) {
+		fd_errseq[fd].used = false;
 		fd_errseq_used--;
 	}
 }
@@ -687,6 +709,22 @@ void filemap_fd_opened(int fd)
 	op_end(&op);
 }
 
+/* filemap_fd_told - a write() of fd (an open file of as) fails with err
+ * after writing back: what it returns is what an fsync of fd would
+ * report (an error fd's open file had not heard of yet, else err), and
+ * fd's open file has heard of it, as the fsync inside the kernel's write()
+ * of an O_SYNC file tells its file (file_check_and_advance_wb_err): its
+ * next fsync reports only a failure that comes after. Other open files
+ * of as still hear of it. Context: engine.lock held. */
+int filemap_fd_told(int fd, struct address_space *as, int err)
+{
+	if (getpid() != engine.pid)
+		return err;
+	struct fd_errseq *r = fd_record(fd, as);
+	int seen = r ? errseq_check_and_advance(as, &r->since) : 0;
+	return seen ? seen : err;
+}
+
 /* filemap_fds_closed - fds first to last are about to be closed. */
 void filemap_fds_closed(unsigned int first, unsigned int last)
 {
@@ -700,11 +738,14 @@ void filemap_fds_closed(unsigned int first, unsigned int last)
 	op_unlock(&op);
 }
 
-/* filemap_as_freed - as goes: so do the records of its fds. */
+/* filemap_as_freed - as goes: so do the records of its fds, unless it
+ * caches a store, whose errseq it leaves to the next cache (as_free). */
 void filemap_as_freed(struct address_space *as)
 {
+	if (as->store && !store_is_file(as->store))
+		return;
 	for (size_t fd = 0; atomic_load(&fd_errseq_used) && fd < fd_errseq_len; fd++)
-		if (fd_errseq[fd].as == as)
+		if (fd_is((int)fd, as->dev, as->ino))
 			fd_forget((int)fd);
 }
 
@@ -732,8 +773,21 @@ static int standin_sync(int fd)
 	if (!s)
 		return 0;
 	int err = !store_is_file(s) && s->writable ? s->ops->sync(s) : 0;
+	/* and what its last cache's write-backs failed with, once per open
+	 * file, as report (the errseq kept in s, or a new cache's) */
+	int seen = 0;
+	if (!store_is_file(s)) {
+		struct file_op op;
+		op_lock(&op);
+		struct address_space *as = as_find(s->dev, s->ino);
+		struct fd_errseq *r = fd_record_of(fd, s->dev, s->ino);
+		if (r)
+			seen = as ? errseq_check_and_advance(as, &r->since)
+				  : store_errseq_check_and_advance(s, &r->since);
+		op_unlock(&op);
+	}
 	store_put(s);
-	return err;
+	return seen ? seen : err;
 }
 
 /* sync_fd - fsync (datasync: fdatasync) of fd. */

@@ -262,6 +262,7 @@ int rw_check(int fl, bool write, const void *buf, size_t count, off_t pos);
 bool filemap_fd_errseq_get(int fd, uint32_t *since);
 void filemap_fd_errseq_set(int fd, uint32_t since);
 void filemap_fd_opened(int fd);
+int filemap_fd_told(int fd, struct address_space *as, int err);
 void filemap_fds_closed(unsigned int first, unsigned int last);
 int filemap_fsync_standin(int fd, bool datasync);
 void filemap_as_freed(struct address_space *as);
@@ -533,6 +534,7 @@ void writeback_capture(char *buf, size_t size);
  * description, a mapping) hears of every write-back error once. */
 uint32_t errseq_sample(const struct address_space *as);
 int errseq_check_and_advance(struct address_space *as, uint32_t *since);
+int store_errseq_check_and_advance(struct fm_store *s, uint32_t *since);
 
 /* A fault on a page another fault thread is reading: resolved when the
  * read completes. */

@@ -167,15 +167,29 @@ uint32_t errseq_sample(const struct address_space *as)
 	return as->wb_seen || !as->wb_seq ? as->wb_seq : as->wb_seq - 1;
 }
 
+/* check_and_advance - errseq_check_and_advance of the errseq (seq, err,
+ * *seen). */
+static int check_and_advance(uint32_t seq, int err, bool *seen, uint32_t *since)
+{
+	if (*since == seq)
+		return 0;
+	*since = seq;
+	*seen = true;
+	return err;
+}
+
 /* errseq_check_and_advance - the error an opener that last heard of
  * *since is to hear of now (0: none); it is told, and so is as. */
 int errseq_check_and_advance(struct address_space *as, uint32_t *since)
 {
-	if (*since == as->wb_seq)
-		return 0;
-	*since = as->wb_seq;
-	as->wb_seen = true;
-	return as->wb_err;
+	return check_and_advance(as->wb_seq, as->wb_err, &as->wb_seen, since);
+}
+
+/* store_errseq_check_and_advance - the same of store s, whose errseq no
+ * cache holds now (struct fm_store). */
+int store_errseq_check_and_advance(struct fm_store *s, uint32_t *since)
+{
+	return check_and_advance(s->wb_seq, s->wb_err, &s->wb_seen, since);
 }
 
 /* flush - write the runs queued in b, all at once (io_write), and mark

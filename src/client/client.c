@@ -1898,7 +1898,8 @@ bool client_may_cache(int fd)
 	return files_table_may_cache(fd);
 }
 
-static ssize_t bounce_rw(int fd, char *buf, size_t count, off_t pos, bool at_pos, bool write);
+static ssize_t bounce_rw(int fd, char *buf, size_t count, off_t pos, bool at_pos, bool write,
+			 int told);
 
 /* file_rw - read (write: false) or write count bytes at offset (at_pos:
  * at the file position) through the daemon, FMD_BOUNCE at a time: the
@@ -1922,15 +1923,17 @@ static ssize_t file_rw(int fd, char *buf, size_t count, off_t offset, bool at_po
 		return fail(err);
 	if (count > MAX_RW_COUNT)
 		count = MAX_RW_COUNT;
-	ssize_t n = bounce_rw(fd, buf, count, pos, at_pos, write);
+	ssize_t n = bounce_rw(fd, buf, count, pos, at_pos, write, -1);
 	return n < 0 ? fail((int)n) : n;
 }
 
 /* bounce_rw - file_rw's transfer of count bytes at pos (at_pos: pos is
  * the fd's position), through the daemon whatever fd is (a store's
- * stand-in too: client_store_rw). Return: bytes moved, or -errno if none
- * were. */
-static ssize_t bounce_rw(int fd, char *buf, size_t count, off_t pos, bool at_pos, bool write)
+ * stand-in too: client_store_rw; told: the program's fd the write is of,
+ * which hears of its write-back error, or -1). Return: bytes moved, or
+ * -errno if none were. */
+static ssize_t bounce_rw(int fd, char *buf, size_t count, off_t pos, bool at_pos, bool write,
+			 int told)
 {
 	int err = client_start();
 	if (err)
@@ -1962,6 +1965,10 @@ static ssize_t bounce_rw(int fd, char *buf, size_t count, off_t pos, bool at_pos
 		}
 		uint64_t at = write && at_pos ? FMD_AT_POS : (uint64_t)pos + done;
 		struct fmd_req req = {.op = write ? FMD_PWRITE : FMD_PREAD, .a = {n, at}};
+		if (write && told >= 0) {
+			req.a[2] = FMD_RW_TOLD;
+			req.a[3] = (uint64_t)told;
+		}
 		struct fmd_rep rep;
 		err = rpc(&req, fd, &rep, NULL, NULL, 0);
 		if (err)
@@ -2229,9 +2236,10 @@ int client_store_open(const char *url, int flags, struct fm_store **out)
 	return 0;
 }
 
-ssize_t client_store_rw(struct fm_store *s, void *buf, size_t count, off_t off, bool write)
+ssize_t client_store_rw(struct fm_store *s, int fd, void *buf, size_t count, off_t off,
+			bool write)
 {
-	return bounce_rw(s->handle_fd, buf, count, off, false, write);
+	return bounce_rw(s->handle_fd, buf, count, off, false, write, fd);
 }
 
 /* client_store_remove - store_remove of the daemon's store s (faultmap

@@ -72,7 +72,8 @@ int client_stats(struct fm_stats *out);
  * or -errno (client_store_rw: bytes, or -errno if none moved). */
 int client_store_open(const char *url, int flags, struct fm_store **out);
 bool client_store_is(const struct fm_store *s);
-ssize_t client_store_rw(struct fm_store *s, void *buf, size_t count, off_t off, bool write);
+ssize_t client_store_rw(struct fm_store *s, int fd, void *buf, size_t count, off_t off,
+			bool write);
 int client_store_truncate(struct fm_store *s, uint64_t size);
 int client_store_remove(struct fm_store *s);
 struct store_names;

@@ -34,14 +34,16 @@
  * after the bounce buffer; a FMD_HELLO or FMD_FORK_ADOPT of another
  * version is answered -EPROTO with rep.v[0] = the daemon's version and
  * rep.v[1] = the processes it serves; FMD_STOP's a[0] = 1; 12:
- * FMD_STORE_REMOVE; 13: FMD_STORE_LIST */
-#define FMD_VERSION 13
+ * FMD_STORE_REMOVE; 13: FMD_STORE_LIST; 14: FMD_PWRITE's a[2] =
+ * FMD_RW_TOLD */
+#define FMD_VERSION 14
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
 #define FMD_MAX_PAYLOAD (192 * 1024)
 #define FMD_BOUNCE (1024 * 1024)
 #define FMD_AT_POS UINT64_MAX
+#define FMD_RW_TOLD 1 /* FMD_PWRITE's a[2]: a[3] is the client's fd */
 #define FMD_BELL_SIZE 4096
 #define FMD_BOUNCE_MAP (FMD_BOUNCE + FMD_BELL_SIZE) /* the memfd: buffer, then bell */
 #define FMD_REPORT_MAX 4096
@@ -125,7 +127,11 @@ enum fmd_op {
 	 * fds: the file. rep.v[0] = bytes done; rep.err as the call's.
 	 * The stand-in of a store (FMD_STORE_OPEN) instead of a file: the
 	 * store's bytes (fm_store_pread, fm_store_pwrite: a write reaches the
-	 * store before the reply); never at FMD_AT_POS (ESPIPE). */
+	 * store before the reply); never at FMD_AT_POS (ESPIPE). A write's
+	 * a[2] = FMD_RW_TOLD: a[3] is the client's fd number the write is of
+	 * (as FMD_FSYNC's a[3]), whose record hears of the write-back error
+	 * the write returns (store_pwrite_fd), so that fd's next FMD_FSYNC
+	 * does not report it again. */
 	FMD_PREAD,
 	FMD_PWRITE,
 	/* ftruncate(fd, a[0]); fallocate(fd, a[0] = mode, a[1], a[2]);

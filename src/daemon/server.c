@@ -639,8 +639,28 @@ static struct fm_store *store_of_fd(int fd)
 	return s;
 }
 
+/* client_fd_of - the record of the client's fd number cfd, which is fd
+ * here, made if need be (the oldest goes when the table is full). */
+static struct client_fd *client_fd_of(struct client *c, int cfd, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	for (size_t i = 0; i < c->nfds; i++)
+		if (c->fds[i].cfd == cfd && c->fds[i].dev == st.st_dev && c->fds[i].ino == st.st_ino)
+			return &c->fds[i];
+	if (!c->fds && !(c->fds = calloc(FMD_MAX_CLIENT_FDS, sizeof(*c->fds))))
+		return NULL;
+	if (c->nfds == FMD_MAX_CLIENT_FDS)
+		memmove(c->fds, c->fds + 1, --c->nfds * sizeof(*c->fds));
+	c->fds[c->nfds] = (struct client_fd){cfd, st.st_dev, st.st_ino, 0};
+	return &c->fds[c->nfds++];
+}
+
 /* standin_rw - FMD_PREAD or FMD_PWRITE of a store's stand-in fd: the
- * store's bytes, through the cache, as the fd's mode allows (EBADF). */
+ * store's bytes, through the cache, as the fd's mode allows (EBADF). A
+ * write of the client's fd a[3] (a[2] = FMD_RW_TOLD) tells that fd's
+ * record of the write-back error it returns (store_pwrite_fd). */
 static int standin_rw(struct client *c, const struct fmd_req *r, int fd, struct fm_store *s,
 		    struct fmd_rep *rep)
 {
@@ -650,8 +670,20 @@ static int standin_rw(struct client *c, const struct fmd_req *r, int fd, struct 
 		return -ESPIPE;
 	if (write ? acc == O_RDONLY : acc == O_WRONLY)
 		return -EBADF;
-	ssize_t n = write ? fm_store_pwrite(s, c->bounce, r->a[0], (off_t)r->a[1])
-			  : fm_store_pread(s, c->bounce, r->a[0], (off_t)r->a[1]);
+	struct client_fd *k = NULL;
+	if (write && r->a[2] == FMD_RW_TOLD && r->a[3] <= INT_MAX) {
+		k = client_fd_of(c, (int)r->a[3], fd);
+		if (k && k->since)
+			filemap_fd_errseq_set(fd, k->since);
+	}
+	ssize_t n = !write ? fm_store_pread(s, c->bounce, r->a[0], (off_t)r->a[1])
+		    : k	   ? store_pwrite_fd(s, fd, c->bounce, r->a[0], (off_t)r->a[1])
+			   : fm_store_pwrite(s, c->bounce, r->a[0], (off_t)r->a[1]);
+	if (k) {
+		int saved = errno;
+		(void)filemap_fd_errseq_get(fd, &k->since);
+		errno = saved;
+	}
 	if (n < 0)
 		return -errno;
 	rep->v[0] = (uint64_t)n;
@@ -854,24 +886,6 @@ static int do_store_size(int fd, struct fmd_rep *rep)
 	return 0;
 }
 
-/* client_fd_of - the record of the client's fd number cfd, which is fd
- * here, made if need be (the oldest goes when the table is full). */
-static struct client_fd *client_fd_of(struct client *c, int cfd, int fd)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return NULL;
-	for (size_t i = 0; i < c->nfds; i++)
-		if (c->fds[i].cfd == cfd && c->fds[i].dev == st.st_dev && c->fds[i].ino == st.st_ino)
-			return &c->fds[i];
-	if (!c->fds && !(c->fds = calloc(FMD_MAX_CLIENT_FDS, sizeof(*c->fds))))
-		return NULL;
-	if (c->nfds == FMD_MAX_CLIENT_FDS)
-		memmove(c->fds, c->fds + 1, --c->nfds * sizeof(*c->fds));
-	c->fds[c->nfds] = (struct client_fd){cfd, st.st_dev, st.st_ino, 0};
-	return &c->fds[c->nfds++];
-}
-
 /* do_file - a read(), write() or size change of the client's file fd,
  * through the cache: the engine's own fm_ calls, run here on the fd the
  * client sent (the same open file description: its mode, O_APPEND and
@@ -897,6 +911,7 @@ static int do_file(struct client *c, const struct fmd_req *r, int fd, struct fmd
 		else
 			err = store_truncate(s, r->a[0]);
 		store_put(s);
+		filemap_fds_closed((unsigned)fd, (unsigned)fd); /* as below */
 		return err;
 	}
 	switch (r->op) {

@@ -571,10 +571,15 @@ static ssize_t copy_chunk(struct address_space *as, char *bounce, size_t len, ui
 /*
  * store_rw - read or write count bytes at off of s through its cache. A
  * write dirties the pages and writes them back (and syncs the store)
- * before it returns, as a write to a file reaches the file.
- * Return: bytes moved, or -errno if none were.
+ * before it returns, as a write to a file reaches the file. fd: the open
+ * file the write is of (a --mount object's fd), or -1: a write that fails
+ * tells fd's open file of the write-back error it returns, as the fsync
+ * inside the kernel's write() of an O_SYNC file does
+ * (file_check_and_advance_wb_err), so fd's next fsync does not report it
+ * again (filemap_fd_told). Return: bytes moved, or -errno if none were.
  */
-static ssize_t store_rw(struct fm_store *s, void *buf, size_t count, off_t off, bool write)
+static ssize_t store_rw(struct fm_store *s, int fd, void *buf, size_t count, off_t off,
+			bool write)
 {
 	if (!s)
 		return -EBADF;
@@ -585,7 +590,7 @@ static ssize_t store_rw(struct fm_store *s, void *buf, size_t count, off_t off, 
 	if (!store_of_this_mode(s))
 		return -EOPNOTSUPP;
 	if (fm_client_mode() && file_store_fd(s, false) < 0) /* the daemon's store */
-		return client_store_rw(s, buf, count, off, write);
+		return client_store_rw(s, fd, buf, count, off, write);
 	if (fm_client_mode()) { /* a file: the daemon's cache of it */
 		ssize_t r = write ? fm_pwrite(s->handle_fd, buf, count, off)
 				  : fm_pread(s->handle_fd, buf, count, off);
@@ -645,8 +650,12 @@ static ssize_t store_rw(struct fm_store *s, void *buf, size_t count, off_t off, 
 		err = writeback_range(op.as, first, last);
 		if (!err)
 			err = as_sync(op.as);
-		if (err)
+		if (err) { /* said, and backing off: op_end does not try again */
+			writeback_report(op.as, err, true);
+			if (fd >= 0)
+				err = filemap_fd_told(fd, op.as, err);
 			ret = err, done = 0;
+		}
 	} else if (write && !done && !ret && count) {
 		ret = -ENOSPC; /* at or past the end of a store of fixed size */
 	}
@@ -785,10 +794,16 @@ static ssize_t fail_rw(ssize_t r)
 
 ssize_t fm_store_pread(struct fm_store *s, void *buf, size_t count, off_t offset)
 {
-	return fail_rw(store_rw(s, buf, count, offset, false));
+	return fail_rw(store_rw(s, -1, buf, count, offset, false));
 }
 
 ssize_t fm_store_pwrite(struct fm_store *s, const void *buf, size_t count, off_t offset)
 {
-	return fail_rw(store_rw(s, (void *)(uintptr_t)buf, count, offset, true));
+	return fail_rw(store_rw(s, -1, (void *)(uintptr_t)buf, count, offset, true));
+}
+
+/* store_pwrite_fd - see store.h. */
+ssize_t store_pwrite_fd(struct fm_store *s, int fd, const void *buf, size_t count, off_t offset)
+{
+	return fail_rw(store_rw(s, fd, (void *)(uintptr_t)buf, count, offset, true));
 }

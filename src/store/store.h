@@ -133,6 +133,14 @@ struct fm_store {
 	 * read's latency, and the cluster that amortises it. */
 	uint32_t latency_us;
 	uint32_t cluster_pages;
+	/* The errseq of a store's cache (writeback.c; not a file's, which
+	 * goes with its cache), kept while no cache holds the store
+	 * (as_free, as_create): an open file of a --mount object that has
+	 * not heard of a failure still hears of it once the cache went, as
+	 * the kernel keeps an inode's. Under engine.lock. */
+	int wb_err;
+	uint32_t wb_seq;
+	bool wb_seen;
 	unsigned refs; /* store_lock */
 	bool registered;
 	struct fm_store *next; /* in the registry (store.c) */
@@ -169,6 +177,13 @@ char *store_url_here(const char *url);
 char *store_unescape(const char *s, size_t n, int *err);
 int store_truncate(struct fm_store *s, uint64_t size);
 int store_remove(struct fm_store *s);
+/* store_pwrite_fd - fm_store_pwrite, the write() of fd, an open file of s
+ * (a --mount object's fd, or in the daemon the client's, whose record
+ * the caller keeps): a write-back error it returns is told to fd's open
+ * file (errseq), so its next fsync does not report it again; another
+ * open file still hears of it, and a later failure is new to fd too.
+ * Return: bytes written, or -1 with errno. */
+ssize_t store_pwrite_fd(struct fm_store *s, int fd, const void *buf, size_t count, off_t offset);
 
 /* A listing of a container's objects (store_list): their names, each
  * NUL-terminated, one after another in buf[0..len). */

@@ -344,6 +344,55 @@ s3() {
 		-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@" "$FAULTMAP_S3_ENDPOINT$path"
 }
 
+# s3_user_steps CMD... - run CMD (a script of an S3 test, its last argument
+# the fifo $WORK/fifo), its output in $WORK/step.out, answering each of
+# its waits on the fifo (after it prints "ready", then "ready again" at
+# each next one) after the step of $STEPS (default: "suspend enable"):
+# with $SUSPEND set, suspend the S3 user fm with radosgw-admin (every
+# request refused, 403) or enable it again. Fails if CMD fails.
+s3_user_steps() {
+	rm -f "$WORK/fifo" && mkfifo "$WORK/fifo" || fail "mkfifo"
+	"$@" "$WORK/fifo" >"$WORK/step.out" &
+	local pid=$! state n=0
+	for state in ${STEPS:-suspend enable}; do
+		n=$((n + 1))
+		while [ "$(grep -c -E '^ready( again)?$' "$WORK/step.out" 2>/dev/null)" -lt $n ]; do
+			kill -0 $pid 2>/dev/null || fail "the script ended early"
+			sleep 0.1
+		done
+		if [ -n "${SUSPEND:-}" ]; then
+			radosgw-admin -c "$CEPH_CONF" -n client.rgw.x user $state --uid=fm >/dev/null 2>&1 ||
+				fail "radosgw-admin user $state"
+		fi
+		echo >"$WORK/fifo"
+	done
+	wait $pid || fail "the script failed"
+}
+
+# s3_refused_runs SCRIPT HOW - the faultmap runs of an S3 refusal test,
+# after the kernel's (its output in $WORK/kern.out, its file $WORK/kern/obj):
+# in each mode (embedded, then daemon: use_daemon), with the object
+# fmbucket/obj deleted first, `$PY SCRIPT HOW refused $WORK/mnt/obj` under
+# faultmap run --mount $WORK/mnt=s3://fmbucket (a 256K budget), its waits
+# answered by s3_user_steps with the user suspended and enabled ($STEPS).
+# Its output must be the kernel's, and the object, fetched with curl
+# once it exited, the kernel's file.
+s3_refused_runs() {
+	local script=$1 how=$2 mode
+	for mode in embedded daemon; do
+		note "mode $mode, ending with $how"
+		[ $mode = daemon ] && [ -z "${_daemon:-}" ] && use_daemon
+		s3 DELETE /fmbucket/obj >/dev/null || fail "DELETE obj"
+		RUN_OPTS=(--$mode --mount "$WORK/mnt=s3://fmbucket")
+		cd "$WORK/fm" || fail "cd"
+		SUSPEND=1 s3_user_steps run_fm 256K "$PY" "$script" "$how" refused "$WORK/mnt/obj"
+		cat "$WORK/step.out" >&2
+		same_output "$WORK/kern.out" "$WORK/step.out" "the script's output ($mode, $how)"
+		s3 GET /fmbucket/obj -o "$WORK/back" || fail "GET obj ($mode, $how)"
+		cmp "$WORK/kern/obj" "$WORK/back" >&2 || fail "the object is not the kernel's file ($mode, $how)"
+	done
+}
+
 _stop_servers() {
 	stop_nbdkit
 	if [ -n "$CEPH_DIR" ]; then

@@ -47,50 +47,16 @@ else:
 os.close(fd)
 PY
 
-# step CMD... - run CMD (the script), answering its two waits on the fifo:
-# the first after suspending the S3 user (if $SUSPEND), the second after
-# enabling it again.
-step() {
-	rm -f "$WORK/fifo" && mkfifo "$WORK/fifo" || fail "mkfifo"
-	"$@" "$WORK/fifo" >"$WORK/step.out" &
-	local pid=$! state
-	for state in suspend enable; do
-		local marker=ready
-		[ $state = enable ] && marker="ready again"
-		while ! grep -q "^$marker\$" "$WORK/step.out" 2>/dev/null; do
-			kill -0 $pid 2>/dev/null || fail "the script ended early"
-			sleep 0.1
-		done
-		if [ -n "${SUSPEND:-}" ]; then
-			radosgw-admin -c "$CEPH_CONF" -n client.rgw.x user $state --uid=fm >/dev/null 2>&1 ||
-				fail "radosgw-admin user $state"
-		fi
-		echo >"$WORK/fifo"
-	done
-	wait $pid || fail "the script failed"
-}
-
 s3 PUT /fmbucket >/dev/null || fail "making the bucket"
 for how in write fsync; do
 	rm -f "$WORK/kern/obj"
 	cd "$WORK/kern" || fail "cd"
-	step "$PY" "$WORK/refused.py" $how kernel "$WORK/kern/obj"
+	s3_user_steps "$PY" "$WORK/refused.py" $how kernel "$WORK/kern/obj"
 	mv "$WORK/step.out" "$WORK/kern.out"
 	cat "$WORK/kern.out" >&2
 	cat >"$WORK/zeros" <<'WANT'
 truncated 12288 b'aaaa\x00\x00\x00\x00' b'\x00\x00\x00\x00\x00\x00\x00\x00'
 WANT
 	grep -qxF -f "$WORK/zeros" "$WORK/kern.out" || fail "the kernel's run does not read zeros: the test checks nothing"
-	for mode in embedded daemon; do
-		note "mode $mode, ending with $how"
-		[ $mode = daemon ] && [ -z "${_daemon:-}" ] && use_daemon
-		s3 DELETE /fmbucket/obj >/dev/null || fail "DELETE obj"
-		RUN_OPTS=(--$mode --mount "$WORK/mnt=s3://fmbucket")
-		cd "$WORK/fm" || fail "cd"
-		SUSPEND=1 step run_fm 256K "$PY" "$WORK/refused.py" $how refused "$WORK/mnt/obj"
-		cat "$WORK/step.out" >&2
-		same_output "$WORK/kern.out" "$WORK/step.out" "the script's output ($mode, $how)"
-		s3 GET /fmbucket/obj -o "$WORK/back" || fail "GET obj ($mode, $how)"
-		cmp "$WORK/kern/obj" "$WORK/back" >&2 || fail "the object is not the kernel's file ($mode, $how)"
-	done
+	s3_refused_runs "$WORK/refused.py" $how
 done
