@@ -595,6 +595,30 @@ static int do_fork_forget(const struct fmd_req *r)
 	return 0;
 }
 
+/*
+ * store_let_go - a client lets go of store s: its program closed the
+ * object's last fd (FMD_STORE_CLOSE), or it ended (client_gone), by exit,
+ * _exit, a signal or a crash. The pages of s's cache that a failed
+ * write-back kept dirty (a write() or msync the store refused) are
+ * written again now, backing off or not, as the last unmap of a file
+ * writes it (as_put_if_unused), if nothing maps s: a process that does
+ * writes them at its msync or last unmap (and probing whether it lives
+ * would write-protect a page of its). So a program that ends
+ * once its store takes writes again leaves them in the store, as in
+ * embedded mode its exit's write-back does. A failure keeps them dirty,
+ * said in the log (and to a client at FMD_EXIT: writeback_capture), for
+ * the usual retries (eviction, msync, daemon stop). Context: engine.lock.
+ */
+static void store_let_go(struct fm_store *s)
+{
+	struct address_space *as = as_find(s->dev, s->ino);
+	if (!as || !as->nr_dirty || as->i_mmap)
+		return;
+	if (as->wb_retry_at > engine.reclaim_passes)
+		as->wb_retry_at = engine.reclaim_passes; /* its back-off ends now */
+	as_put_if_unused(as);
+}
+
 /* client_gone - the client exited (or asked FMD_EXIT): forget its
  * mappings, as munmap would, so that the last mapping of a file writes it
  * back; the fault thread then reaps the mm. */
@@ -608,6 +632,8 @@ static void client_gone(struct client *c)
 	current_mm = c->mm;
 	(void)mm_unmap_range(c->mm, 0, FM_TASK_SIZE + FM_PAGE_SIZE);
 	current_mm = NULL;
+	for (size_t i = 0; i < c->nstores; i++)
+		store_let_go(c->stores[i].s);
 	if (c->last) {
 		struct fm_stats st = c->mm->st;
 		st.budget_bytes = c->last->st.budget_bytes;
@@ -816,6 +842,9 @@ static int do_store_close(struct client *c, const struct fmd_req *r)
 			continue;
 		struct fm_store *s = c->stores[i].s;
 		c->stores[i] = c->stores[--c->nstores];
+		pthread_mutex_lock(&engine.lock);
+		store_let_go(s);
+		pthread_mutex_unlock(&engine.lock);
 		store_put(s);
 		return 0;
 	}

@@ -11,6 +11,10 @@
 #    EACCES once, then 0. Suspended again, a pwrite of other past the end
 #    fails; enabled again, that failure is new to fd: its fsync gets
 #    EACCES once, then 0, and other's fsync 0.
+#  - exit: the program exits without fsync. Its kept dirty pages reach the
+#    bucket at its exit in daemon mode too (the daemon writes a store's
+#    pages again when its client lets go of it: before, they waited for
+#    faultmap daemon --stop).
 # Fetched with curl right after it exits (the daemon still running), the
 # object equals the kernel's file, on which the same program ran with no
 # refusal. Both modes, a 256K budget.
@@ -64,7 +68,7 @@ print("done", flush=True)  # exit, fds open
 PY
 
 s3 PUT /fmbucket >/dev/null || fail "making the bucket"
-for how in fsync; do
+for how in fsync exit; do
 	STEPS="suspend enable"
 	[ $how = fsync ] && STEPS="suspend enable suspend enable"
 	rm -f "$WORK/kern/obj"
