@@ -75,7 +75,13 @@ struct object {
 	struct fm_store *s;
 	dev_t dev;
 	ino_t ino;
+	bool used; /* object_evict: an fd of the program's is on it */
 };
+
+/* How many objects (stores) this process keeps open while no fd of the
+ * program's is on them (a stat, an fd closed) before it lets them go
+ * (object_evict): each holds a stand-in in the engine's fd room. */
+#define OBJECTS_IDLE 64
 
 static struct object objects[OBJECTS_MAX];
 static _Atomic size_t nr_objects; /* objects[0..n) are complete */
@@ -321,6 +327,70 @@ int mount_path(int dirfd, const char *path, struct mount_target *t)
 
 /* ---- the objects this process opened ------------------------------------ */
 
+static bool any_fd(bool (*match)(int fd, const struct stat *st, const void *arg),
+		   const void *arg);
+
+/* mark_used - any_fd's match: the objects fd (stat st) is on are used. */
+static bool mark_used(int fd, const struct stat *st, const void *arg)
+{
+	(void)fd;
+	(void)arg;
+	size_t n = atomic_load(&nr_objects);
+	for (size_t i = 0; i < n; i++)
+		if (objects[i].s && objects[i].dev == st->st_dev && objects[i].ino == st->st_ino)
+			objects[i].used = true;
+	return false; /* on to the next fd */
+}
+
+/*
+ * object_evict - let go of every object (and its aliases) that no fd of
+ * the program's is on and nothing else holds (a mapping, a cache with
+ * dirty pages, a caller of object_get: store_put_if_last), so that stat,
+ * access, or open and close of many objects hold no descriptor after
+ * they return. A later open or stat of its name opens it again. Nothing
+ * goes if /proc/self/fd cannot be read. As in forget, no fd matches an
+ * entry cleared, so no reader of objects[] can return its store now.
+ * Context: objects_lock held.
+ */
+static void object_evict(void)
+{
+	size_t n = atomic_load(&nr_objects);
+	for (size_t i = 0; i < n; i++)
+		objects[i].used = false;
+	if (any_fd(mark_used, NULL))
+		return;
+	for (size_t i = 0; i < n; i++) /* an alias used: its store too */
+		for (size_t j = 0; objects[i].used && j < n; j++)
+			if (objects[j].s == objects[i].s)
+				objects[j].used = true;
+	for (size_t i = 0; i < n; i++) {
+		struct fm_store *s = objects[i].s;
+		if (!s || objects[i].used || (s != &unreachable && !store_put_if_last(s)))
+			continue;
+		for (size_t j = i; j < n; j++)
+			if (objects[j].s == s) {
+				free(objects[j].url);
+				objects[j] = (struct object){0};
+			}
+	}
+}
+
+/* idle_room - a free slot of objects[] for a new object, after letting
+ * idle objects go if OBJECTS_IDLE are open. Return: its index (n: a new
+ * one at the end; OBJECTS_MAX: none). Context: objects_lock held. */
+static size_t idle_room(void)
+{
+	size_t n = atomic_load(&nr_objects), open = 0;
+	for (size_t i = 0; i < n; i++)
+		open += objects[i].s != NULL;
+	if (open >= OBJECTS_IDLE)
+		object_evict();
+	size_t slot = 0;
+	while (slot < n && objects[slot].s)
+		slot++;
+	return slot < OBJECTS_MAX ? slot : OBJECTS_MAX;
+}
+
 /*
  * object_get - the store of t's object: the one this process opened, else
  * opened now: for writing if the store allows (so that every fd shares one
@@ -345,9 +415,8 @@ static struct fm_store *object_get(const struct mount_target *t, int flags, bool
 		}
 	int err = 0;
 	struct fm_store *s = NULL;
-	size_t slot = 0; /* a slot mount_unlink freed, else a new one */
-	while (slot < n && objects[slot].s)
-		slot++;
+	size_t slot = idle_room(); /* a slot freed, else a new one */
+	n = atomic_load(&nr_objects);
 	char *url = slot < OBJECTS_MAX ? strdup(t->name) : NULL;
 	if (!url)
 		err = slot < OBJECTS_MAX ? ENOMEM : EMFILE;
@@ -364,7 +433,7 @@ static struct fm_store *object_get(const struct mount_target *t, int flags, bool
 	}
 	if (s) {
 		store_get(s); /* the caller's */
-		objects[slot] = (struct object){url, s, s->dev, s->ino};
+		objects[slot] = (struct object){url, s, s->dev, s->ino, false};
 		if (slot == n)
 			atomic_store(&nr_objects, n + 1);
 		else
@@ -440,11 +509,17 @@ static void add_alias(dev_t dev, ino_t ino, struct fm_store *s)
 {
 	pthread_mutex_lock(&objects_lock);
 	size_t n = atomic_load(&nr_objects), i = 0;
-	while (i < n && (objects[i].dev != dev || objects[i].ino != ino))
+	while (i < n && (!objects[i].s || objects[i].dev != dev || objects[i].ino != ino))
 		i++;
-	if (i == n && n < OBJECTS_MAX) { /* full: reattach again next time */
-		objects[n] = (struct object){NULL, s, dev, ino};
-		atomic_store(&nr_objects, n + 1);
+	size_t slot = 0;
+	while (slot < n && objects[slot].s)
+		slot++;
+	if (i == n && slot < OBJECTS_MAX) { /* full: reattach again next time */
+		objects[slot] = (struct object){NULL, s, dev, ino, false};
+		if (slot == n)
+			atomic_store(&nr_objects, n + 1);
+		else
+			atomic_thread_fence(memory_order_release);
 	}
 	pthread_mutex_unlock(&objects_lock);
 }
@@ -500,9 +575,7 @@ static struct fm_store *reattach(int fd, const struct stat *st)
 		bool made;
 		s = object_get(&t, fl < 0 ? O_RDONLY : fl & O_ACCMODE, &made);
 		why = errno;
-		if (s)
-			object_put(s); /* objects[] keeps it */
-		else
+		if (!s)
 			s = &unreachable;
 	}
 	errno = saved;
@@ -512,6 +585,8 @@ static struct fm_store *reattach(int fd, const struct stat *st)
 			fd, url, whole ? "" : "...", strerror(why));
 	if (s->dev != st->st_dev || s->ino != st->st_ino)
 		add_alias(st->st_dev, st->st_ino, s);
+	if (s != &unreachable)
+		object_put(s); /* objects[] keeps it, fd its alias */
 	return s;
 }
 

@@ -166,10 +166,16 @@ void store_get(struct fm_store *s)
 	pthread_mutex_unlock(&store_lock);
 }
 
-/* store_put - drop a reference; the last one unregisters and destroys s. */
-void store_put(struct fm_store *s)
+/* put_ref - drop a reference to s (if only_last, only if it is the last
+ * one); the last one unregisters and destroys s. Return: whether it was
+ * dropped. */
+static bool put_ref(struct fm_store *s, bool only_last)
 {
 	pthread_mutex_lock(&store_lock);
+	if (only_last && s->refs != 1) {
+		pthread_mutex_unlock(&store_lock);
+		return false;
+	}
 	bool last = --s->refs == 0;
 	if (last && s->registered) {
 		struct fm_store **pp = &stores;
@@ -180,6 +186,20 @@ void store_put(struct fm_store *s)
 	pthread_mutex_unlock(&store_lock);
 	if (last)
 		s->ops->destroy(s);
+	return true;
+}
+
+/* store_put - drop a reference; the last one unregisters and destroys s. */
+void store_put(struct fm_store *s)
+{
+	put_ref(s, false);
+}
+
+/* store_put_if_last - store_put, only if it is the last reference.
+ * Return: whether it was (s destroyed). */
+bool store_put_if_last(struct fm_store *s)
+{
+	return put_ref(s, true);
 }
 
 /*

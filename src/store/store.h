@@ -150,6 +150,9 @@ struct fm_store {
 struct fm_store *store_find(dev_t dev, ino_t ino);
 void store_get(struct fm_store *s);
 void store_put(struct fm_store *s);
+/* store_put_if_last - store_put only if it is the last reference, at
+ * once. Return: whether it was (s destroyed). */
+bool store_put_if_last(struct fm_store *s);
 int store_init(struct fm_store *s, const struct fm_store_ops *ops, const char *url,
 	       const char *name, bool writable);
 void store_fini(struct fm_store *s);

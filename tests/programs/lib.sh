@@ -334,6 +334,15 @@ start_ceph() {
 	fi
 }
 
+# mode_pool MODE PREFIX - the next runs in MODE (embedded or daemon), on
+# a new pool PREFIX-MODE of the cluster of start_ceph, its name in $pool.
+mode_pool() {
+	note "mode $1"
+	[ "$1" = daemon ] && [ -z "${_daemon:-}" ] && use_daemon
+	pool=$2-$1
+	ceph osd pool create "$pool" 8 8 >/dev/null 2>&1 || fail "ceph osd pool create $pool"
+}
+
 # s3 METHOD PATH [CURL_ARGS...] - an S3 request to radosgw (start_ceph
 # rgw), signed with its keys; fails on an HTTP error.
 s3() {

@@ -110,10 +110,7 @@ grep -q "^C getline from the object: print through os.dup2" "$WORK/kern.out" ||
 (cd "$WORK/kern/d" && ls -1) >"$WORK/want.names"
 
 for mode in embedded daemon; do
-	note "mode $mode"
-	[ $mode = daemon ] && use_daemon
-	pool=redir-$mode
-	ceph osd pool create $pool 8 8 >/dev/null 2>&1 || fail "ceph osd pool create $pool"
+	mode_pool $mode redir
 	RUN_OPTS=(--$mode --mount "$WORK/fm/d=rados://$pool")
 	cd "$WORK/fm" && {
 		run_fm 256K bash "$WORK/builtins.sh" d
