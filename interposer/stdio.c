@@ -20,6 +20,8 @@
  *    exec) and whenever an object lands on 0-2 while it runs (a shell's
  *    `echo hi >PATH/x`, `exec >PATH/log`: dup2...), glibc's again when
  *    it stops being one (mount_std_changed).
+ *  - dprintf, vdprintf of an object's fd: formatted here, written with
+ *    mount_rw.
  *  - freopen, freopen64 of a path under a mount fail with EOPNOTSUPP, the
  *    stream left open (glibc's FILE cannot become a cookie FILE in place);
  *    freopen(NULL, mode, f) of a FILE of an object keeps it as it is.
@@ -30,10 +32,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdio_ext.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -222,6 +226,83 @@ EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
 {
 	static _Atomic(void *) cache;
 	return freopen_any(path, mode, stream, "freopen64", &cache);
+}
+
+/* ---- dprintf --------------------------------------------------------------- */
+
+/*
+ * dprintf, vdprintf (and the _FORTIFY_SOURCE forms) of an object's fd:
+ * formatted here (vasprintf), written with mount_rw; glibc's write the fd
+ * with its own system calls (into the stand-in, which refuses them).
+ * Other fds: glibc's.
+ */
+typedef int (*vdprintf_fn)(int, const char *, va_list);
+
+static int object_vdprintf(int fd, const char *fmt, va_list ap, const char *name,
+			   _Atomic(void *) *cache)
+{
+	struct fm_store *s = fmt ? mount_store_of(fd) : NULL;
+	if (!s) {
+		vdprintf_fn glibc = (vdprintf_fn)mount_real(name, cache);
+		return glibc ? glibc(fd, fmt, ap) : -1;
+	}
+	char *buf;
+	int n = vasprintf(&buf, fmt, ap);
+	if (n < 0)
+		return -1;
+	ssize_t done = 0, w = 0;
+	while (done < n && (w = mount_rw(s, fd, buf + done, (size_t)(n - done), 0, true, true)) > 0)
+		done += w;
+	int err = errno;
+	free(buf);
+	errno = err;
+	return done < n ? -1 : n;
+}
+
+EXPORT int vdprintf(int fd, const char *fmt, va_list ap)
+{
+	static _Atomic(void *) cache;
+	return object_vdprintf(fd, fmt, ap, "vdprintf", &cache);
+}
+
+EXPORT int dprintf(int fd, const char *fmt, ...)
+{
+	static _Atomic(void *) cache;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = object_vdprintf(fd, fmt, ap, "vdprintf", &cache);
+	va_end(ap);
+	return r;
+}
+
+typedef int (*vdprintf_chk_fn)(int, int, const char *, va_list);
+int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap);
+int __dprintf_chk(int fd, int flag, const char *fmt, ...);
+
+/* chk_vdprintf - glibc's __vdprintf_chk for an fd not an object's. */
+static int chk_vdprintf(int fd, int flag, const char *fmt, va_list ap)
+{
+	if (fmt && mount_store_of(fd)) {
+		static _Atomic(void *) unused;
+		return object_vdprintf(fd, fmt, ap, "vdprintf", &unused);
+	}
+	static _Atomic(void *) cache;
+	vdprintf_chk_fn glibc = (vdprintf_chk_fn)mount_real("__vdprintf_chk", &cache);
+	return glibc ? glibc(fd, flag, fmt, ap) : -1;
+}
+
+EXPORT int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
+{
+	return chk_vdprintf(fd, flag, fmt, ap);
+}
+
+EXPORT int __dprintf_chk(int fd, int flag, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = chk_vdprintf(fd, flag, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* ---- the standard streams -------------------------------------------------- */

@@ -11,7 +11,8 @@
 # (ctypes) through stdout, with bytes still buffered in stdout when fd 1
 # changes going where the kernel sends them (to the fd 1 of the flush);
 # subprocess's child (its dup2s, in a vfork child sharing the parent's
-# memory) writes the object, and the parent's stdout stays its own.
+# memory) writes the object, and the parent's stdout stays its own; C's
+# dprintf (ctypes) to an object's fd writes it.
 # The oracle is the same scripts run by the kernel in a local directory:
 # the output, and every object read back with the rados tool, equal the
 # kernel's files; the pool holds exactly those names. Both modes.
@@ -81,6 +82,10 @@ with open(d + "/child", "w") as f:  # dup2 in a vfork child: not the parent's st
     subprocess.run(["/usr/bin/printf", "from a child\\n"], stdout=f, check=True)
 libc.printf(b"C: after the child, on the standard output\n")
 libc.fflush(None)
+fd = os.open(d + "/dp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+print("dprintf:", libc.dprintf(fd, b"dprintf %d %s\n", 5, b"five"),
+      libc.dprintf(fd, b"%s\n", b"x" * 10000))
+os.close(fd)
 fd = os.open(d + "/py", os.O_RDONLY)
 os.dup2(fd, 0)
 os.close(fd)
@@ -92,7 +97,7 @@ PY
 
 listing() { # the names and bytes of the objects of a run
 	local name
-	for name in obj nonl three group loop err copy log py child; do
+	for name in obj nonl three group loop err copy log py child dp; do
 		echo "== $name"
 		cat "$1/$name"
 		echo
