@@ -673,6 +673,9 @@ extern _Thread_local struct mm *current_mm;
 	} while (0)
 
 int engine_start(void);
+/* engine_exit_writeback - the exit's write-back now (once, whoever asks
+ * first: a store library's exit handler, or the engine's own). */
+void engine_exit_writeback(void);
 int fm_start(void);
 /* The mmap flags faultmap leaves to the kernel: a mapping with one of them
  * is the kernel's (MAP_LOCKED would pin pages the engine evicts,

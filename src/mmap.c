@@ -225,10 +225,13 @@ static void atfork_child(void)
 }
 
 /* At normal exit, write every dirty page to its file; stderr names each
- * file whose pages could not be, which are lost with the process. */
+ * file whose pages could not be, which are lost with the process. Once:
+ * a store's library may call it earlier (engine_exit_writeback), from an
+ * exit handler that runs before the library's own destructors. */
 static void exit_writeback(void)
 {
-	if (engine.forked_child || getpid() != engine.pid)
+	static atomic_bool done;
+	if (engine.forked_child || getpid() != engine.pid || atomic_exchange(&done, true))
 		return;
 	sigset_t mask;
 	engine_lock_take(&mask);
@@ -237,6 +240,12 @@ static void exit_writeback(void)
 		writeback_report(as, 0, false);
 	engine_lock_drop(&mask);
 	publish_stop();
+}
+
+void engine_exit_writeback(void)
+{
+	if (engine.started)
+		exit_writeback();
 }
 
 /*

@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +102,11 @@ static struct {
 static bool lib_ok;
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
-/* lib_load - find librados and its calls; lib_ok says whether all were. */
+static void rados_at_exit(void);
+
+/* lib_load - find librados and its calls; lib_ok says whether all were;
+ * if so, rados_at_exit will run at exit before librados's own destructors
+ * (registered by its constructors, at the dlopen). */
 static void lib_load(void)
 {
 	void *h = dlopen("librados.so.2", RTLD_NOW | RTLD_LOCAL);
@@ -115,6 +120,7 @@ static void lib_load(void)
 	RADOS_CALLS(RADOS_LOAD)
 #undef RADOS_LOAD
 	lib_ok = true;
+	atexit(rados_at_exit);
 }
 
 #define RADOS_CHUNK (256 * 1024)  /* a read is cut into pieces this big */
@@ -139,6 +145,35 @@ struct rados_conn {
 
 static struct rados_conn *conns;
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * At exit: librados's threads (its messengers, its timer) go on running
+ * while exit() runs librados's C++ destructors, which free what those
+ * threads read: a process that exited with a connection to an OSD or a
+ * monitor that had gone (reconnecting) crashed there (SIGSEGV in
+ * md_config_t::find_option; test_rados_store_osd_stopped_or_killed_during_
+ * write_back_loses_nothing). So rados_at_exit, registered after the
+ * dlopen and run before those destructors, first writes the cache back
+ * (engine_exit_writeback: the exit's own write-back, which would otherwise
+ * run after them), then shuts every connection of this process down; from
+ * then on every RADOS call fails with EIO (rados_gone), never touching
+ * librados.
+ */
+static atomic_bool rados_gone;
+
+static void rados_at_exit(void)
+{
+	engine_exit_writeback();
+	pthread_mutex_lock(&conns_lock);
+	atomic_store(&rados_gone, true);
+	pid_t self = getpid();
+	for (struct rados_conn *c = conns; c; c = c->next)
+		if (c->pid == self) {
+			lib.rados_shutdown(c->cluster);
+			c->pid = 0; /* nobody's: never found again */
+		}
+	pthread_mutex_unlock(&conns_lock);
+}
 
 struct rados_store {
 	struct fm_store s;
@@ -167,6 +202,10 @@ struct rados_req {
 static void req_start(struct rados_store *rs, struct rados_req *r, bool write)
 {
 	r->c = NULL;
+	if (atomic_load(&rados_gone)) {
+		r->ret = -EIO;
+		return;
+	}
 	r->ret = lib.rados_aio_create_completion2(NULL, NULL, &r->c);
 	if (r->ret < 0)
 		return;
@@ -197,6 +236,8 @@ static ssize_t rados_store_read(struct fm_store *s, void *buf, size_t len, uint6
 	struct rados_store *rs = rs_of(s);
 	if (s->removed) /* store_remove: an empty object, not a new one */
 		return 0;
+	if (atomic_load(&rados_gone))
+		return -EIO;
 	if (len <= RADOS_CHUNK) {
 		int r = lib.rados_read(rs->io, rs->oid, buf, len, off);
 		return r == -ENOENT ? 0 : r; /* removed under us: nothing to read */
@@ -301,6 +342,8 @@ static int rados_store_read_start(struct fm_store *s, void *buf, size_t len, uin
 	struct rados_store *rs = rs_of(s);
 	if (s->removed) /* read as rados_store_read reads it: empty */
 		return -ECANCELED;
+	if (atomic_load(&rados_gone))
+		return -EIO;
 	size_t n = (len + RADOS_CHUNK - 1) / RADOS_CHUNK;
 	if (!n || len > INT_MAX)
 		return -EINVAL;
@@ -382,6 +425,8 @@ static int64_t rados_store_size(struct fm_store *s)
 	time_t mtime;
 	if (s->removed)
 		return 0;
+	if (atomic_load(&rados_gone))
+		return -EIO;
 	int r = lib.rados_stat(rs->io, rs->oid, &size, &mtime);
 	if (r == -ENOENT)
 		return 0; /* removed under us: empty, as a truncated file */
@@ -393,19 +438,19 @@ static int rados_store_resize(struct fm_store *s, uint64_t size)
 	struct rados_store *rs = rs_of(s);
 	if (s->removed) /* dropped, as its writes: rados_trunc would make it again */
 		return 0;
-	return lib.rados_trunc(rs->io, rs->oid, size);
+	return atomic_load(&rados_gone) ? -EIO : lib.rados_trunc(rs->io, rs->oid, size);
 }
 
 /* rados_store_remove - rados_remove of the object (store_remove). */
 static int rados_store_remove(struct fm_store *s)
 {
 	struct rados_store *rs = rs_of(s);
-	return lib.rados_remove(rs->io, rs->oid);
+	return atomic_load(&rados_gone) ? -EIO : lib.rados_remove(rs->io, rs->oid);
 }
 
 static int rados_store_sync(struct fm_store *s)
 {
-	return lib.rados_aio_flush(rs_of(s)->io);
+	return atomic_load(&rados_gone) ? -EIO : lib.rados_aio_flush(rs_of(s)->io);
 }
 
 static bool same_conf(const char *a, const char *b)
@@ -426,7 +471,8 @@ static void conn_put(struct rados_conn *c)
 	}
 	pthread_mutex_unlock(&conns_lock);
 	if (last) {
-		lib.rados_shutdown(c->cluster);
+		if (!atomic_load(&rados_gone)) /* else shut down already */
+			lib.rados_shutdown(c->cluster);
 		free(c->conf);
 		free(c);
 	}
@@ -475,6 +521,8 @@ static int connect_new(const char *conf, rados_t *out)
  * answer holds up no other). Return: 0 or -errno. */
 static int conn_get(const char *conf, struct rados_conn **out)
 {
+	if (atomic_load(&rados_gone))
+		return -EIO;
 	pthread_mutex_lock(&conns_lock);
 	struct rados_conn *c = conn_find(conf);
 	pthread_mutex_unlock(&conns_lock);
@@ -515,7 +563,7 @@ static int conn_get(const char *conf, struct rados_conn **out)
 static void rados_store_destroy(struct fm_store *s)
 {
 	struct rados_store *rs = rs_of(s);
-	if (rs->io)
+	if (rs->io && !atomic_load(&rados_gone))
 		lib.rados_ioctx_destroy(rs->io);
 	if (rs->conn)
 		conn_put(rs->conn);
