@@ -12,7 +12,13 @@
  *     the engine fills its cache), read through a view of the memfd, and
  *     punched out once a budget's worth is behind it, on one thread: what a cache that
  *     copies the data into shmem pays, with no engine. CPU time (the whole
- *     process's, librados's threads included) is printed for each.
+ *     process's, librados's threads included) is printed for each;
+ *   what users do without faultmap: copy the object to local disk first
+ *     (rados_read of 4 MiB pieces written to a file in --dir, default
+ *     /var/tmp, then fsync), then kernel mmap of that copy, its pages
+ *     dropped from the kernel's cache first: random 4 KiB reads at QD1
+ *     (MADV_RANDOM) and a scan (MADV_SEQUENTIAL), and the copy plus the
+ *     scan against the mapping's scan alone.
  *
  * The object is SIZE bytes (default 64 MiB; a cluster's osd max object
  * size is 128 MiB by default), the budget SIZE/8, so the mapping's cache
@@ -21,7 +27,7 @@
  * (default fm); scripts/ceph-dev.sh up DIR makes one.
  *
  * usage: fm-rados-bench [--conf PATH] [--pool POOL] [--size BYTES]
- *                       [--reads N] [--threads N]
+ *                       [--reads N] [--threads N] [--dir DIR]
  * Prints one line per measurement. Not a test: no timing is judged.
  */
 #include <errno.h>
@@ -207,7 +213,7 @@ static volatile char *map_object(const char *url, size_t size, int advice, struc
 
 int main(int argc, char **argv)
 {
-	const char *conf = getenv("CEPH_CONF"), *pool = "fm";
+	const char *conf = getenv("CEPH_CONF"), *pool = "fm", *dir = "/var/tmp";
 	size_t size = 64 << 20;
 	long reads = 2000;
 	int nthreads = 4;
@@ -218,6 +224,8 @@ int main(int argc, char **argv)
 			pool = argv[i + 1];
 		else if (!strcmp(argv[i], "--size") && fm_parse_size(argv[i + 1], &size) == 0)
 			;
+		else if (!strcmp(argv[i], "--dir"))
+			dir = argv[i + 1];
 		else if (!strcmp(argv[i], "--reads"))
 			reads = atol(argv[i + 1]);
 		else if (!strcmp(argv[i], "--threads") && atoi(argv[i + 1]) >= 1 &&
@@ -225,7 +233,7 @@ int main(int argc, char **argv)
 			nthreads = atoi(argv[i + 1]);
 		else {
 			fprintf(stderr, "usage: fm-rados-bench [--conf PATH] [--pool POOL] "
-					"[--size BYTES] [--reads N] [--threads 1-64]\n");
+					"[--size BYTES] [--reads N] [--threads 1-64] [--dir DIR]\n");
 			return 2;
 		}
 	}
@@ -361,6 +369,55 @@ int main(int argc, char **argv)
 	       (cpu_now() - c0) * 1e6 / (double)(size / PAGE));
 	fm_munmap((void *)p, size);
 	fm_store_close(s);
+
+	/* without faultmap: copy the object to local disk, map the copy */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/fm-rados-bench-%d", dir, (int)getpid());
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		die("open (the local copy)", errno);
+	unlink(path);
+	t = now();
+	for (size_t off = 0; off < size; off += 4 << 20) {
+		size_t n = size - off < (4 << 20) ? size - off : 4 << 20;
+		r = rados_read(io, OID, scan, n, off);
+		if (r != (int)n || pwrite(fd, scan, n, (off_t)off) != (ssize_t)n)
+			die("copying the object", r < 0 ? -r : EIO);
+	}
+	if (fsync(fd) < 0)
+		die("fsync (the local copy)", errno);
+	double copy_secs = now() - t;
+	printf("copy to local disk (%s): %.0f MB/s, %.2f s\n", dir,
+	       (double)size / copy_secs / 1e6, copy_secs);
+	if (posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED))
+		die("posix_fadvise", EIO);
+	char *k = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (k == MAP_FAILED || madvise(k, size, MADV_RANDOM))
+		die("mmap (the local copy)", errno);
+	t = now();
+	for (long i = 0; i < reads; i++) {
+		size_t pg = rnd() % pages;
+		if (k[pg * PAGE + 1] != buf[pg * PAGE + 1])
+			die("the local copy read a wrong byte", EIO);
+	}
+	double t_kmap = (now() - t) / (double)reads;
+	munmap(k, size);
+	printf("random 4 KiB read, QD1, kernel mmap of the local copy (MADV_RANDOM, cold): "
+	       "%.1f us (the RADOS mapping: %.1f us)\n", t_kmap * 1e6, t_map * 1e6);
+	if (posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED))
+		die("posix_fadvise", EIO);
+	k = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (k == MAP_FAILED || madvise(k, size, MADV_SEQUENTIAL))
+		die("mmap (the local copy)", errno);
+	t = now();
+	for (size_t off = 0; off < size; off += PAGE)
+		sum += (unsigned char)k[off];
+	double kscan = now() - t;
+	munmap(k, size);
+	close(fd);
+	printf("scan, kernel mmap of the local copy (MADV_SEQUENTIAL, cold): %.0f MB/s; "
+	       "copy + scan %.2f s against the RADOS mapping's scan %.2f s\n",
+	       (double)size / kscan / 1e6, copy_secs + kscan, secs);
 	rados_remove(io, OID);
 	rados_ioctx_destroy(io);
 	rados_shutdown(cluster);
