@@ -117,11 +117,15 @@ grep -q "^C getline from the object: print through os.dup2" "$WORK/kern.out" ||
 for mode in embedded daemon; do
 	mode_pool $mode redir
 	RUN_OPTS=(--$mode --mount "$WORK/fm/d=rados://$pool")
-	cd "$WORK/fm" && {
+	# A subshell: a run that fails (run_fm's fail exits) has its output
+	# and its message shown below, not lost in the files.
+	cd "$WORK/fm" && (
 		run_fm 256K bash "$WORK/builtins.sh" d
 		run_fm 256K "$PY" "$WORK/dup2.py" d
-	} >"$WORK/fm.out" 2>"$WORK/fm.err"
+	) >"$WORK/fm.out" 2>"$WORK/fm.err"
+	rc=$?
 	cat "$WORK/fm.out" "$WORK/fm.err" >&2
+	[ $rc -eq 0 ] || fail "a run under faultmap failed ($mode): its output and stderr above"
 	same_output "$WORK/kern.out" "$WORK/fm.out" "the output ($mode)"
 	[ ! -s "$WORK/fm.err" ] || fail "the runs wrote to stderr ($mode)"
 	rados -p $pool ls | sort >"$WORK/names" || fail "rados ls"
