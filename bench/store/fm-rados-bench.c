@@ -26,8 +26,13 @@
  * cold cache). Needs a cluster: --conf PATH (else $CEPH_CONF), --pool
  * (default fm); scripts/ceph-dev.sh up DIR makes one.
  *
+ * With --scans N, only the scans: rados_aio_read at its best depth (of
+ * 1, 4, 16, 32), the copy-in loop and the mapping, N rounds in turn, each
+ * printed, then their medians: a scan of an object this small takes a
+ * fraction of a second, and one pass says little.
+ *
  * usage: fm-rados-bench [--conf PATH] [--pool POOL] [--size BYTES]
- *                       [--reads N] [--threads N] [--dir DIR]
+ *                       [--reads N] [--threads N] [--dir DIR] [--scans N]
  * Prints one line per measurement. Not a test: no timing is judged.
  */
 #include <errno.h>
@@ -211,12 +216,111 @@ static volatile char *map_object(const char *url, size_t size, int advice, struc
 	return p;
 }
 
+/* fill_open, fill_close - the copy-in loop's memfd and its view. */
+static void fill_open(struct fill_view *f, size_t size)
+{
+	*f = (struct fill_view){.budget = size / 8};
+	f->memfd = memfd_create("fm-rados-bench", MFD_CLOEXEC);
+	f->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (f->memfd < 0 || f->uffd < 0 || ftruncate(f->memfd, (off_t)size) < 0)
+		die("memfd, userfaultfd", errno);
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM};
+	f->view = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
+	struct uffdio_register reg = {.range = {(uintptr_t)f->view, size},
+				      .mode = UFFDIO_REGISTER_MODE_MISSING};
+	if (ioctl(f->uffd, UFFDIO_API, &api) < 0 || f->view == MAP_FAILED ||
+	    ioctl(f->uffd, UFFDIO_REGISTER, &reg) < 0)
+		die("the copy-in loop's view", errno);
+}
+
+static void fill_close(struct fill_view *f, size_t size)
+{
+	munmap(f->view, size);
+	close(f->uffd);
+	close(f->memfd);
+}
+
+/* scan_mapping - a scan of a new mapping (a cold cache) of url, a byte of
+ * each page, checked against buf. Return: seconds. */
+static double scan_mapping(const char *url, const char *buf, size_t size)
+{
+	struct fm_store *s;
+	volatile char *p = map_object(url, size, MADV_SEQUENTIAL, &s);
+	double t = now();
+	for (size_t off = 0; off < size; off += PAGE)
+		if (p[off] != buf[off])
+			die("the mapping read a wrong byte", EIO);
+	t = now() - t;
+	fm_munmap((void *)p, size);
+	fm_store_close(s);
+	return t;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* scan_rounds - --scans: the best rados_aio_read depth, then rounds of
+ * rados_aio_read at it, the copy-in loop and the mapping, in turn. */
+static void scan_rounds(rados_ioctx_t io, const char *url, const char *buf, size_t size,
+			int rounds)
+{
+	char *scan = malloc(size);
+	if (!scan)
+		die("malloc", ENOMEM);
+	int qds[] = {1, 4, 16, 32}, best_qd = 1;
+	double best = 0, aio[99], loop[99], map[99], cpu[3][99];
+	for (size_t k = 0; k < sizeof(qds) / sizeof(qds[0]); k++) {
+		double mbs = (double)size / scan_aio(io, scan, size, qds[k], NULL) / 1e6;
+		printf("scan, rados_aio_read 256 KiB at QD%d: %.0f MB/s\n", qds[k], mbs);
+		if (mbs > best)
+			best = mbs, best_qd = qds[k];
+	}
+	if (memcmp(scan, buf, size) != 0)
+		die("rados_aio_read read wrong bytes", EIO);
+	double pages = (double)(size / PAGE);
+	for (int i = 0; i < rounds; i++) {
+		double c0 = cpu_now();
+		aio[i] = (double)size / scan_aio(io, scan, size, best_qd, NULL) / 1e6;
+		double c1 = cpu_now();
+		struct fill_view f;
+		fill_open(&f, size);
+		loop[i] = (double)size / scan_aio(io, scan, size, best_qd, &f) / 1e6;
+		fill_close(&f, size);
+		double c2 = cpu_now();
+		map[i] = (double)size / scan_mapping(url, buf, size) / 1e6;
+		double c3 = cpu_now();
+		cpu[0][i] = (c1 - c0) * 1e6 / pages;
+		cpu[1][i] = (c2 - c1) * 1e6 / pages;
+		cpu[2][i] = (c3 - c2) * 1e6 / pages;
+		printf("round %d: rados_aio_read QD%d %.0f MB/s, copy-in loop %.0f MB/s (%.0f%%), "
+		       "mapping %.0f MB/s (%.0f%%); cpu us/page %.2f %.2f %.2f\n",
+		       i + 1, best_qd, aio[i], loop[i], 100 * loop[i] / aio[i], map[i],
+		       100 * map[i] / aio[i], cpu[0][i], cpu[1][i], cpu[2][i]);
+	}
+	double ma = median(aio, rounds), ml = median(loop, rounds), mm = median(map, rounds);
+	printf("medians of %d rounds: rados_aio_read QD%d %.0f MB/s, copy-in loop %.0f MB/s "
+	       "(%.0f%%), mapping %.0f MB/s (%.0f%% of rados_aio_read); cpu us/page %.2f %.2f "
+	       "%.2f\n",
+	       rounds, best_qd, ma, ml, 100 * ml / ma, mm, 100 * mm / ma, median(cpu[0], rounds),
+	       median(cpu[1], rounds), median(cpu[2], rounds));
+	free(scan);
+}
+
 int main(int argc, char **argv)
 {
 	const char *conf = getenv("CEPH_CONF"), *pool = "fm", *dir = "/var/tmp";
 	size_t size = 64 << 20;
 	long reads = 2000;
-	int nthreads = 4;
+	int nthreads = 4, scans = 0;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--conf"))
 			conf = argv[i + 1];
@@ -231,9 +335,13 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--threads") && atoi(argv[i + 1]) >= 1 &&
 			 atoi(argv[i + 1]) <= 64)
 			nthreads = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--scans") && atoi(argv[i + 1]) >= 1 &&
+			 atoi(argv[i + 1]) <= 99)
+			scans = atoi(argv[i + 1]);
 		else {
 			fprintf(stderr, "usage: fm-rados-bench [--conf PATH] [--pool POOL] "
-					"[--size BYTES] [--reads N] [--threads 1-64] [--dir DIR]\n");
+					"[--size BYTES] [--reads N] [--threads 1-64] [--dir DIR] "
+					"[--scans 1-99]\n");
 			return 2;
 		}
 	}
@@ -269,6 +377,15 @@ int main(int argc, char **argv)
 	}
 	printf("object %s/%s: %zu MiB, budget %zu MiB, %ld random reads\n", pool, OID,
 	       size >> 20, (size / 8) >> 20, reads);
+	char url[512];
+	snprintf(url, sizeof(url), "rados://%s/%s?conf=%s", pool, OID, conf);
+	if (scans) {
+		scan_rounds(io, url, buf, size, scans);
+		free(buf);
+		rados_ioctx_destroy(io);
+		rados_shutdown(cluster);
+		return 0;
+	}
 
 	/* random 4 KiB reads, QD1: librados */
 	size_t pages = size / PAGE;
@@ -282,8 +399,6 @@ int main(int argc, char **argv)
 	double t_rados = (now() - t) / (double)reads;
 
 	/* random 4 KiB reads, QD1: the mapping */
-	char url[512];
-	snprintf(url, sizeof(url), "rados://%s/%s?conf=%s", pool, OID, conf);
 	struct fm_store *s;
 	volatile char *p = map_object(url, size, MADV_RANDOM, &s);
 	unsigned sum = 0;
@@ -332,18 +447,8 @@ int main(int argc, char **argv)
 	if (memcmp(scan, buf, size) != 0)
 		die("rados_aio_read read wrong bytes", EIO);
 	/* the copy-in loop, at the best depth */
-	struct fill_view f = {.budget = size / 8};
-	f.memfd = memfd_create("fm-rados-bench", MFD_CLOEXEC);
-	f.uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (f.memfd < 0 || f.uffd < 0 || ftruncate(f.memfd, (off_t)size) < 0)
-		die("memfd, userfaultfd", errno);
-	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM};
-	f.view = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f.memfd, 0);
-	struct uffdio_register reg = {.range = {(uintptr_t)f.view, size},
-				      .mode = UFFDIO_REGISTER_MODE_MISSING};
-	if (ioctl(f.uffd, UFFDIO_API, &api) < 0 || f.view == MAP_FAILED ||
-	    ioctl(f.uffd, UFFDIO_REGISTER, &reg) < 0)
-		die("the copy-in loop's view", errno);
+	struct fill_view f;
+	fill_open(&f, size);
 	double c0 = cpu_now();
 	double fsecs = scan_aio(io, scan, size, best_qd, &f);
 	double fmbs = (double)size / fsecs / 1e6;
@@ -353,9 +458,7 @@ int main(int argc, char **argv)
 	       best_qd, fmbs, 100 * fmbs / best, (cpu_now() - c0) * 1e6 / (double)(size / PAGE),
 	       best_cpu);
 	sum += f.sum;
-	munmap(f.view, size);
-	close(f.uffd);
-	close(f.memfd);
+	fill_close(&f, size);
 	p = map_object(url, size, MADV_SEQUENTIAL, &s);
 	c0 = cpu_now();
 	t = now();
