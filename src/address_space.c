@@ -711,6 +711,9 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 	as->ra_around = as->store->cluster_pages;
 	if (as->ra_around < FM_RA_AROUND || (as->ra_around & (as->ra_around - 1)))
 		as->ra_around = FM_RA_AROUND;
+	/* and deeper readahead: more windows in flight while the program
+	 * works through the ones it has. */
+	as->ra_ahead = as->ra_around > FM_RA_AROUND ? FM_RA_AHEAD_SLOW : FM_RA_AHEAD;
 	as->path = as->store->name ? fm_strdup(as->store->name) : NULL;
 	char name[MFD_NAME_MAX + 1];
 	memfd_name(as->path, name);

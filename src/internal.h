@@ -57,6 +57,7 @@
 #define FM_CLUSTER_MAX 256 /* pages read by one miss, at most (io_buf) */
 #define FM_RECLAIM_BATCH 32 /* pages evicted at once, at least */
 #define FM_RA_AHEAD 4	    /* windows a stream has read ahead */
+#define FM_RA_AHEAD_SLOW 8  /* the same, from a slow store (ra_ahead) */
 #define FM_RA_AROUND 16	    /* pages read around a random miss, at least */
 #define FM_VIEW_MIN_PAGES 16384 /* 64 MiB: the engine's views, at least */
 #define FM_TASK_SIZE ((1UL << 47) - FM_PAGE_SIZE) /* x86-64, 4-level paging */
@@ -136,6 +137,8 @@ struct address_space {
 	bool in_memory;	      /* on tmpfs or ramfs: a read never waits for a disk */
 	uint32_t ra_around;   /* pages read around a random miss (ra_window):
 			       * the store's cluster_pages, at least 16 */
+	uint8_t ra_ahead;     /* windows a stream reads ahead: FM_RA_AHEAD,
+			       * or FM_RA_AHEAD_SLOW from a slow store */
 	bool no_reserve;      /* the store cannot reserve (no fallocate):
 			       * page_mkwrite reserves nothing */
 	uint32_t nr_io;	      /* reads in flight without engine.lock: pins it */
@@ -274,7 +277,7 @@ enum fm_ra_mode { RA_NORMAL, RA_RANDOM, RA_SEQUENTIAL };
 struct file_ra_state {
 	uint64_t next; /* index where a sequential stream would miss next */
 	uint64_t async_end; /* end of the windows read ahead of it, or 0 */
-	uint64_t marks[FM_RA_AHEAD]; /* their markers, nearest first */
+	uint64_t marks[FM_RA_AHEAD_SLOW]; /* their markers, nearest first */
 	uint8_t nmarks;
 	uint32_t size; /* current window, pages */
 	uint8_t mode;  /* enum fm_ra_mode */
