@@ -453,8 +453,6 @@ static void as_free(struct address_space *as)
 	filemap_as_freed(as);
 	if (as->store && !store_is_file(as->store)) { /* for the next cache */
 		as->store->wb_err = as->wb_err;
-		as->store->wb_seq = as->wb_seq;
-		as->store->wb_seen = as->wb_seen;
 	}
 	if (as->fill_view) {
 		size_t len = as->view_pages << FM_PAGE_SHIFT;
@@ -701,8 +699,6 @@ static int as_create(int fd, const struct stat *st, struct address_space **out)
 	as->in_memory = as->store->in_memory;
 	if (!store_is_file(as->store)) { /* what the last cache of it heard */
 		as->wb_err = as->store->wb_err;
-		as->wb_seq = as->store->wb_seq;
-		as->wb_seen = as->store->wb_seen;
 	}
 	struct statfs sfs;
 	as->fine_ctime = fstatfs(fd, &sfs) == 0 && fine_ctime(&sfs);

@@ -596,7 +596,7 @@ void filemap_lock_taken(int fd)
 /*
  * The kernel's fsync writes the file's dirty pages, mapped ones included,
  * and reports every write-back error once to each open file description
- * (errseq, see writeback.c). faultmap's dirty pages are not the kernel's,
+ * (errseq, see errseq.h). faultmap's dirty pages are not the kernel's,
  * so these calls write them first, then call the kernel for the rest.
  *
  * Each open file description of a cached file is known by its fd number:
@@ -705,7 +705,7 @@ void filemap_fd_opened(int fd)
 		return;
 	struct fd_errseq *r = fd_record(fd, op.as);
 	if (r)
-		r->since = errseq_sample(op.as);
+		r->since = errseq_sample(&op.as->wb_err);
 	op_end(&op);
 }
 
@@ -721,7 +721,7 @@ int filemap_fd_told(int fd, struct address_space *as, int err)
 	if (getpid() != engine.pid)
 		return err;
 	struct fd_errseq *r = fd_record(fd, as);
-	int seen = r ? errseq_check_and_advance(as, &r->since) : 0;
+	int seen = r ? errseq_check_and_advance(&as->wb_err, &r->since) : 0;
 	return seen ? seen : err;
 }
 
@@ -755,7 +755,7 @@ void filemap_as_freed(struct address_space *as)
 static int report(struct file_op *op, int err, int kerr)
 {
 	struct fd_errseq *r = fd_record(op->fd, op->as);
-	int seen = r ? errseq_check_and_advance(op->as, &r->since) : 0;
+	int seen = r ? errseq_check_and_advance(&op->as->wb_err, &r->since) : 0;
 	return seen ? seen : err ? err : kerr;
 }
 
@@ -782,8 +782,8 @@ static int standin_sync(int fd)
 		struct address_space *as = as_find(s->dev, s->ino);
 		struct fd_errseq *r = fd_record_of(fd, s->dev, s->ino);
 		if (r)
-			seen = as ? errseq_check_and_advance(as, &r->since)
-				  : store_errseq_check_and_advance(s, &r->since);
+			seen = errseq_check_and_advance(as ? &as->wb_err : &s->wb_err,
+							&r->since);
 		op_unlock(&op);
 	}
 	store_put(s);

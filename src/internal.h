@@ -173,9 +173,7 @@ struct address_space {
 	uint64_t tree_chunks;
 	uint64_t nr_resident;
 	uint64_t nr_dirty;
-	int wb_err;	      /* errseq: the last write-back error, */
-	uint32_t wb_seq;      /* ... its number (0: none yet), */
-	bool wb_seen;	      /* ... and whether it was reported */
+	struct errseq wb_err; /* errseq.h: each error told once to each opener */
 	int wb_last_err;      /* the last write-back error (for reports) */
 	bool wb_reported;     /* its dirty pages were reported unwritten */
 	uint32_t wb_failures; /* write-backs failed in a row */
@@ -533,11 +531,6 @@ void writeback_report(struct address_space *as, int err, bool kept);
  * 0 stops it. For the daemon: the client whose request it serves hears of
  * them. */
 void writeback_capture(char *buf, size_t size);
-/* errseq (the kernel's lib/errseq.c): each opener of a file (an open file
- * description, a mapping) hears of every write-back error once. */
-uint32_t errseq_sample(const struct address_space *as);
-int errseq_check_and_advance(struct address_space *as, uint32_t *since);
-int store_errseq_check_and_advance(struct fm_store *s, uint32_t *since);
 
 /* A fault on a page another fault thread is reading: resolved when the
  * read completes. */

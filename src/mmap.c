@@ -588,7 +588,7 @@ static int msync_vma(struct vma *v, uintptr_t lo, uintptr_t hi, void *arg)
 	}
 	/* Every write-back error since this mapping's last report, once (the
 	 * kernel's errseq), the failure of this very write-back included. */
-	int seen = errseq_check_and_advance(as, &v->wb_since);
+	int seen = errseq_check_and_advance(&as->wb_err, &v->wb_since);
 	return seen ? seen : err;
 }
 

@@ -50,7 +50,7 @@ struct vma *vma_new(struct mm *mm, struct address_space *as, uintptr_t start,
 		.shared = shared,
 		.may_write = may_write,
 		.ra = {.next = UINT64_MAX, .size = 4, .mode = RA_NORMAL},
-		.wb_since = errseq_sample(as),
+		.wb_since = errseq_sample(&as->wb_err),
 		.mm = mm,
 		.mapping = as,
 	};

@@ -11,7 +11,7 @@
  * evicted only when clean and protected.
  *
  * A failed write leaves the pages dirty, records the error on the
- * address_space (errseq: reported once to every opener, by msync and
+ * address_space (errseq.h: reported once to every opener, by msync and
  * fsync) and counts it. All functions run under engine.lock.
  */
 #include "internal.h"
@@ -141,57 +141,6 @@ void writeback_protect(struct address_space *as, uint64_t index, uint64_t count)
 	(void)protect_range(as, index, count);
 }
 
-/*
- * errseq: how every opener of a file hears of each write-back error once,
- * as with the kernel's lib/errseq.c. The address_space holds the last
- * error, its number and whether anyone was told; each opener (a vma for
- * msync, an open file description for fsync: filemap.c) holds the number
- * of the last error it was told of, sampled when it opened.
- */
-
-/* errseq_set - a write-back of as failed with err. A new number only if
- * the last error was seen: an error nobody heard of yet is just replaced. */
-static void errseq_set(struct address_space *as, int err)
-{
-	if (!as->wb_seq || as->wb_seen) {
-		as->wb_seq++;
-		as->wb_seen = false;
-	}
-	as->wb_err = err;
-}
-
-/* errseq_sample - what a new opener of as starts from: every error it is
- * to hear of comes after. An error nobody heard of yet is for it too. */
-uint32_t errseq_sample(const struct address_space *as)
-{
-	return as->wb_seen || !as->wb_seq ? as->wb_seq : as->wb_seq - 1;
-}
-
-/* check_and_advance - errseq_check_and_advance of the errseq (seq, err,
- * *seen). */
-static int check_and_advance(uint32_t seq, int err, bool *seen, uint32_t *since)
-{
-	if (*since == seq)
-		return 0;
-	*since = seq;
-	*seen = true;
-	return err;
-}
-
-/* errseq_check_and_advance - the error an opener that last heard of
- * *since is to hear of now (0: none); it is told, and so is as. */
-int errseq_check_and_advance(struct address_space *as, uint32_t *since)
-{
-	return check_and_advance(as->wb_seq, as->wb_err, &as->wb_seen, since);
-}
-
-/* store_errseq_check_and_advance - the same of store s, whose errseq no
- * cache holds now (struct fm_store). */
-int store_errseq_check_and_advance(struct fm_store *s, uint32_t *since)
-{
-	return check_and_advance(s->wb_seq, s->wb_err, &s->wb_seen, since);
-}
-
 /* flush - write the runs queued in b, all at once (io_write), and mark
  * the pages of each run that was written clean. A run that failed stays
  * dirty; its error is kept on the address_space for msync and in b->err. */
@@ -209,7 +158,7 @@ static void flush(struct wb_batch *b)
 		as_file_changed(as);
 		int err = b->req[r].err;
 		if (err) {
-			errseq_set(as, err);
+			errseq_set(&as->wb_err, err);
 			if (!b->err)
 				b->err = err;
 			count_event(writeback_errors, b->count[r]);

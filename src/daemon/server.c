@@ -332,7 +332,7 @@ static int do_msync(struct client *c, const struct fmd_req *r)
 			if (!err)
 				err = as_sync(as);
 		}
-		int seen = errseq_check_and_advance(as, &v->wb_since);
+		int seen = errseq_check_and_advance(&as->wb_err, &v->wb_since);
 		ret = seen ? seen : err;
 	}
 	pthread_mutex_unlock(&engine.lock);

@@ -43,6 +43,8 @@
 #ifndef FAULTMAP_STORE_H
 #define FAULTMAP_STORE_H
 
+#include "errseq.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -133,14 +135,12 @@ struct fm_store {
 	 * read's latency, and the cluster that amortises it. */
 	uint32_t latency_us;
 	uint32_t cluster_pages;
-	/* The errseq of a store's cache (writeback.c; not a file's, which
-	 * goes with its cache), kept while no cache holds the store
-	 * (as_free, as_create): an open file of a --mount object that has
-	 * not heard of a failure still hears of it once the cache went, as
-	 * the kernel keeps an inode's. Under engine.lock. */
-	int wb_err;
-	uint32_t wb_seq;
-	bool wb_seen;
+	/* The errseq of a store's cache (not a file's, which goes with its
+	 * cache), kept while no cache holds the store (as_free, as_create):
+	 * an open file of a --mount object that has not heard of a failure
+	 * still hears of it once the cache went, as the kernel keeps an
+	 * inode's. Under engine.lock. */
+	struct errseq wb_err;
 	unsigned refs; /* store_lock */
 	bool registered;
 	struct fm_store *next; /* in the registry (store.c) */
