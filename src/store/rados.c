@@ -159,7 +159,7 @@ static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
  * run after them); then, if a RADOS call of this process has failed
  * (rados_trouble: a timeout, a lost connection), shuts every connection of
  * this process down; from then on every RADOS call fails with EIO
- * (rados_gone), never touching librados. Only then: a program under
+ * (rados_gone, CALL), never touching librados. Only then: a program under
  * faultmap run in embedded mode can have closed or dup2'ed over
  * librados's descriptors (they take the lowest free numbers, which a
  * shell's exec 3>file then reuses), and a shutdown that wakes a worker
@@ -170,6 +170,11 @@ static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
  * down).
  */
 static atomic_bool rados_gone, rados_trouble;
+
+/* CALL - lib.f(...), or -EIO without touching librados once rados_gone.
+ * Each op's first call into librados, and a new connection's, is made
+ * through it: after the exit's shutdown every op fails with EIO. */
+#define CALL(f, ...) (atomic_load(&rados_gone) ? -EIO : lib.f(__VA_ARGS__))
 
 /* note - a RADOS call's result r: a failure that is not about the object
  * (its absence, its existence) says the cluster is in trouble. */
@@ -232,11 +237,7 @@ struct rados_req {
 static void req_start(struct rados_store *rs, struct rados_req *r, bool write)
 {
 	r->c = NULL;
-	if (atomic_load(&rados_gone)) {
-		r->ret = -EIO;
-		return;
-	}
-	r->ret = lib.rados_aio_create_completion2(NULL, NULL, &r->c);
+	r->ret = CALL(rados_aio_create_completion2, NULL, NULL, &r->c);
 	if (r->ret < 0)
 		return;
 	r->ret = write ? lib.rados_aio_write(rs->io, rs->oid, r->c, r->buf, r->len, r->off)
@@ -266,10 +267,8 @@ static ssize_t rados_store_read(struct fm_store *s, void *buf, size_t len, uint6
 	struct rados_store *rs = rs_of(s);
 	if (s->removed) /* store_remove: an empty object, not a new one */
 		return 0;
-	if (atomic_load(&rados_gone))
-		return -EIO;
 	if (len <= RADOS_CHUNK) {
-		int r = note(lib.rados_read(rs->io, rs->oid, buf, len, off));
+		int r = note(CALL(rados_read, rs->io, rs->oid, buf, len, off));
 		return r == -ENOENT ? 0 : r; /* removed under us: nothing to read */
 	}
 	struct rados_req reqs[FM_CLUSTER_MAX * FM_PAGE_SIZE / RADOS_CHUNK + 1];
@@ -372,8 +371,6 @@ static int rados_store_read_start(struct fm_store *s, void *buf, size_t len, uin
 	struct rados_store *rs = rs_of(s);
 	if (s->removed) /* read as rados_store_read reads it: empty */
 		return -ECANCELED;
-	if (atomic_load(&rados_gone))
-		return -EIO;
 	size_t n = (len + RADOS_CHUNK - 1) / RADOS_CHUNK;
 	if (!n || len > INT_MAX)
 		return -EINVAL;
@@ -395,7 +392,7 @@ static int rados_store_read_start(struct fm_store *s, void *buf, size_t len, uin
 	for (size_t i = 0; i < n; i++) {
 		size_t at = i * RADOS_CHUNK;
 		rados_completion_t c = NULL;
-		int r = err ? err : lib.rados_aio_create_completion2(&a->p[i], aread_piece_done, &c);
+		int r = err ? err : CALL(rados_aio_create_completion2, &a->p[i], aread_piece_done, &c);
 		if (!r) {
 			r = lib.rados_aio_read(rs->io, rs->oid, c, (char *)buf + at, a->p[i].len,
 					       off + at);
@@ -455,9 +452,7 @@ static int64_t rados_store_size(struct fm_store *s)
 	time_t mtime;
 	if (s->removed)
 		return 0;
-	if (atomic_load(&rados_gone))
-		return -EIO;
-	int r = note(lib.rados_stat(rs->io, rs->oid, &size, &mtime));
+	int r = note(CALL(rados_stat, rs->io, rs->oid, &size, &mtime));
 	if (r == -ENOENT)
 		return 0; /* removed under us: empty, as a truncated file */
 	return r < 0 ? r : (int64_t)size;
@@ -468,19 +463,19 @@ static int rados_store_resize(struct fm_store *s, uint64_t size)
 	struct rados_store *rs = rs_of(s);
 	if (s->removed) /* dropped, as its writes: rados_trunc would make it again */
 		return 0;
-	return atomic_load(&rados_gone) ? -EIO : lib.rados_trunc(rs->io, rs->oid, size);
+	return CALL(rados_trunc, rs->io, rs->oid, size);
 }
 
 /* rados_store_remove - rados_remove of the object (store_remove). */
 static int rados_store_remove(struct fm_store *s)
 {
 	struct rados_store *rs = rs_of(s);
-	return atomic_load(&rados_gone) ? -EIO : lib.rados_remove(rs->io, rs->oid);
+	return CALL(rados_remove, rs->io, rs->oid);
 }
 
 static int rados_store_sync(struct fm_store *s)
 {
-	return atomic_load(&rados_gone) ? -EIO : note(lib.rados_aio_flush(rs_of(s)->io));
+	return note(CALL(rados_aio_flush, rs_of(s)->io));
 }
 
 static bool same_conf(const char *a, const char *b)
@@ -526,7 +521,7 @@ static struct rados_conn *conn_find(const char *conf)
 static int connect_new(const char *conf, rados_t *out)
 {
 	rados_t cluster;
-	int r = lib.rados_create(&cluster, NULL);
+	int r = CALL(rados_create, &cluster, NULL);
 	if (r < 0)
 		return r;
 	r = lib.rados_conf_read_file(cluster, conf);
@@ -551,8 +546,6 @@ static int connect_new(const char *conf, rados_t *out)
  * answer holds up no other). Return: 0 or -errno. */
 static int conn_get(const char *conf, struct rados_conn **out)
 {
-	if (atomic_load(&rados_gone))
-		return -EIO;
 	pthread_mutex_lock(&conns_lock);
 	struct rados_conn *c = conn_find(conf);
 	pthread_mutex_unlock(&conns_lock);
