@@ -58,16 +58,12 @@ struct file_op {
 
 static void op_lock(struct file_op *op)
 {
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &op->old_mask);
-	pthread_mutex_lock(&engine.lock);
+	engine_lock_take(&op->old_mask);
 }
 
 static void op_unlock(struct file_op *op)
 {
-	pthread_mutex_unlock(&engine.lock);
-	pthread_sigmask(SIG_SETMASK, &op->old_mask, NULL);
+	engine_lock_drop(&op->old_mask);
 }
 
 /*

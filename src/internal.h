@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -669,6 +670,12 @@ extern _Thread_local struct mm *current_mm;
 	} while (0)
 
 int engine_start(void);
+/* engine_lock_take - engine.lock, with every signal blocked (the old mask
+ * into *old): a handler that maps, msyncs or reads a cached file would
+ * wait forever for the lock its own thread holds. engine_lock_drop: the
+ * lock released, *old restored. */
+void engine_lock_take(sigset_t *old);
+void engine_lock_drop(const sigset_t *old);
 /* engine_exit_writeback - the exit's write-back now (once, whoever asks
  * first: a store library's exit handler, or the engine's own). */
 void engine_exit_writeback(void);

@@ -79,13 +79,14 @@ static void map_lock_drop(const sigset_t *old)
 	signals_restore(old);
 }
 
-static void engine_lock_take(sigset_t *old)
+/* engine_lock_take, engine_lock_drop - see internal.h. */
+void engine_lock_take(sigset_t *old)
 {
 	signals_block(old);
 	pthread_mutex_lock(&engine.lock);
 }
 
-static void engine_lock_drop(const sigset_t *old)
+void engine_lock_drop(const sigset_t *old)
 {
 	pthread_mutex_unlock(&engine.lock);
 	signals_restore(old);

@@ -483,20 +483,15 @@ struct store_op {
 	sigset_t old_mask;
 };
 
-/* op_lock - engine.lock, with signals blocked (a handler that maps or
- * reads would deadlock against its own thread). */
+/* op_lock - engine.lock, with signals blocked (engine_lock_take). */
 static void op_lock(struct store_op *op)
 {
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &op->old_mask);
-	pthread_mutex_lock(&engine.lock);
+	engine_lock_take(&op->old_mask);
 }
 
 static void op_unlock(struct store_op *op)
 {
-	pthread_mutex_unlock(&engine.lock);
-	pthread_sigmask(SIG_SETMASK, &op->old_mask, NULL);
+	engine_lock_drop(&op->old_mask);
 }
 
 /* op_begin - the address_space caching s (created if need be), pinned,
