@@ -79,6 +79,17 @@ static void direct_failed(struct file_store *fs, int fd, int which)
 	}
 }
 
+/* buffered - the result n of a buffered pread or pwrite of fd at off:
+ * -errno, or n, with what it brought into the kernel's cache dropped. */
+static ssize_t buffered(int fd, ssize_t n, uint64_t off)
+{
+	if (n < 0)
+		return -errno;
+	if (n > 0)
+		posix_fadvise(fd, (off_t)off, n, POSIX_FADV_DONTNEED);
+	return n;
+}
+
 /* file_read - O_DIRECT where the file system has it, and buffered where
  * that fails (the kernel's own read is buffered); buffered reads drop what
  * they brought into the kernel's cache, so the file is cached only once,
@@ -97,12 +108,7 @@ static ssize_t file_read(struct fm_store *s, void *buf, size_t len, uint64_t off
 		 * fails an O_DIRECT read of a block that a failed write left
 		 * delayed-allocated, which a buffered read reads. */
 	}
-	ssize_t n = fm_sys.pread(fs->fd, buf, len, (off_t)off);
-	if (n < 0)
-		return -errno;
-	if (n > 0)
-		posix_fadvise(fs->fd, (off_t)off, n, POSIX_FADV_DONTNEED);
-	return n;
+	return buffered(fs->fd, fm_sys.pread(fs->fd, buf, len, (off_t)off), off);
 }
 
 /* write_some - write len bytes at off: whole pages with O_DIRECT where it
@@ -122,12 +128,7 @@ static ssize_t write_some(struct file_store *fs, const char *buf, size_t len, ui
 			return -errno;
 		direct_failed(fs, dio, 1);
 	}
-	ssize_t n = fm_sys.pwrite(fs->wr_fd, buf, len, (off_t)off);
-	if (n < 0)
-		return -errno;
-	if (n > 0)
-		posix_fadvise(fs->wr_fd, (off_t)off, n, POSIX_FADV_DONTNEED);
-	return n;
+	return buffered(fs->wr_fd, fm_sys.pwrite(fs->wr_fd, buf, len, (off_t)off), off);
 }
 
 /* write_one - write the rest of io with pwrite, one call after another. */
