@@ -230,7 +230,7 @@ EXPORT DIR *opendir(const char *name)
 	}
 	opendir_fn fn = REAL("opendir", opendir_fn);
 	if (t.what == MOUNT_NOT_OURS)
-		return fn ? fn(name) : NULL;
+		return fn ? fn(t.through ? t.name : name) : NULL;
 	if (t.what == MOUNT_LOCAL) /* the kernel's, at the file's own path */
 		return fn ? fn(t.name) : NULL;
 	if (t.what == MOUNT_OBJECT)
@@ -475,8 +475,10 @@ static int scan_at(int dirfd, const char *dir, struct dirent ***namelist, scan_f
 	}
 	int (*fn)(int, const char *, struct dirent ***, scan_filter, scan_compar) =
 		REAL(glibc, int (*)(int, const char *, struct dirent ***, scan_filter, scan_compar));
-	if (t.what == MOUNT_NOT_OURS)
+	if (t.what == MOUNT_NOT_OURS) {
+		dir = mount_kernel_path(&t, &dirfd, dir);
 		return fn ? fn(dirfd, dir, namelist, filter, compar) : -1;
+	}
 	if (t.what == MOUNT_LOCAL)
 		return fn ? fn(AT_FDCWD, t.name, namelist, filter, compar) : -1;
 	if (t.what == MOUNT_OBJECT) {

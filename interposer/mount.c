@@ -13,7 +13,10 @@
  * "PATH/../x" is not under PATH and is the kernel's, and no NAME has a
  * ".." in it. PATH itself, of a container, is a directory (MOUNT_DIR):
  * the kernel's where it is on disk, else an empty one of faultmap's
- * (root_of). file:// mounts are served by the kernel at the file's own
+ * (root_of); a path through that PATH and out again by ".." is the
+ * kernel's at the path made normal (mount_kernel_path), since the kernel
+ * cannot walk through a PATH that is not there ("ls -a PATH" stats
+ * "PATH/.."). file:// mounts are served by the kernel at the file's own
  * path (MOUNT_LOCAL), as any file faultmap caches; a file:// container's
  * PATH is its directory.
  *
@@ -194,9 +197,10 @@ static void normalise(char *p)
 static bool root_base(int dirfd, char *out, size_t size);
 
 /* absolute - path (relative to dirfd) made absolute and normalised into
- * out[size]. Return: 0, 1 if it cannot be (dirfd not a directory we can
- * name: the kernel answers), or -ENAMETOOLONG. */
-static int absolute(int dirfd, const char *path, char *out, size_t size)
+ * out[size] (with raw, not normalised). Return: 0, 1 if it cannot be
+ * (dirfd not a directory we can name: the kernel answers), or
+ * -ENAMETOOLONG. */
+static int absolute_raw(int dirfd, const char *path, char *out, size_t size, bool raw)
 {
 	size_t len = 0;
 	if (path[0] != '/') {
@@ -220,8 +224,49 @@ static int absolute(int dirfd, const char *path, char *out, size_t size)
 	if (len + plen >= size)
 		return -ENAMETOOLONG;
 	memcpy(out + len, path, plen + 1);
-	normalise(out);
+	if (!raw)
+		normalise(out);
 	return 0;
+}
+
+static int absolute(int dirfd, const char *path, char *out, size_t size)
+{
+	return absolute_raw(dirfd, path, out, size, false);
+}
+
+/* through_absent_dir - whether the absolute, not normalised path p leaves
+ * a container mount's PATH by "..", that PATH not being on disk: the
+ * kernel, walking p, would find no PATH (ENOENT) where a directory
+ * stands for the program ("ls -a PATH" stats "PATH/.."). */
+static bool through_absent_dir(char *p)
+{
+	size_t n = 0; /* p[0, n): the components before the one at in, normal */
+	const char *in = p;
+	while (*in) {
+		while (*in == '/')
+			in++;
+		size_t len = strcspn(in, "/");
+		if (len == 2 && in[0] == '.' && in[1] == '.') {
+			for (size_t i = 0; i < nr_mounts; i++) {
+				const struct mount *m = &mounts[i];
+				struct stat st;
+				if (!m->one && n >= m->dir_len &&
+				    !strncmp(p, m->dir, m->dir_len) &&
+				    (n == m->dir_len || p[m->dir_len] == '/') &&
+				    syscall(SYS_newfstatat, AT_FDCWD, m->dir, &st, 0) < 0 &&
+				    errno == ENOENT)
+					return true;
+			}
+			while (n > 0 && p[--n] != '/')
+				;
+		} else if (len && !(len == 1 && in[0] == '.')) {
+			p[n++] = '/'; /* in is past n: the copy only moves back */
+			memmove(p + n, in, len);
+			n += len;
+		}
+		in += len;
+	}
+	return false;
 }
 
 /* escape_into - append name to out[size] at *k, %XX-escaping what a URL
@@ -279,6 +324,7 @@ static int object_url(const struct mount *m, const char *name, struct mount_targ
 int mount_path(int dirfd, const char *path, struct mount_target *t)
 {
 	t->what = MOUNT_NOT_OURS;
+	t->through = false;
 	if (!path || !*path || !mounted())
 		return 0;
 	char abs[2 * PATH_MAX + 2];
@@ -321,6 +367,18 @@ int mount_path(int dirfd, const char *path, struct mount_target *t)
 		if (m->local && t->trailing && n + 1 < sizeof(t->name))
 			strcpy(t->name + n, "/");
 		return 0;
+	}
+	/* Not under a mount, but maybe through one and out ("PATH/.."):
+	 * the kernel gets the path made normal, where ".." leads from a
+	 * directory PATH (a '/' kept at the end: a directory asked for). */
+	size_t n = strlen(abs), plen = strlen(path);
+	if (!strstr(path, "..") || n + 1 >= sizeof(t->name))
+		return 0;
+	strcpy(t->name, abs); /* and abs takes the path not made normal */
+	if (absolute_raw(dirfd, path, abs, sizeof(abs), true) == 0 && through_absent_dir(abs)) {
+		if (n > 1 && (path[plen - 1] == '/' || path[plen - 1] == '.'))
+			strcpy(t->name + n, "/");
+		t->through = true;
 	}
 	return 0;
 }

@@ -17,6 +17,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -36,6 +37,9 @@ struct mount_target {
 	bool trailing;	 /* the path ended in '/' (ENOTDIR for an object) */
 	bool one;	 /* PATH itself of a one-object mount (its mount point) */
 	bool root;	 /* PATH itself of a container mount (its mount point) */
+	bool through;	 /* MOUNT_NOT_OURS, but through a container's PATH that
+			  * is not on disk and out by "..": the kernel's call
+			  * on name, the path made normal (mount_kernel_path) */
 	unsigned mount;	 /* which mount (for rename: EXDEV across two) */
 	char name[8192]; /* the object's URL, or the local path */
 };
@@ -44,6 +48,17 @@ struct mount_target {
  * 0 (t filled) or -errno (a path under a mount that names nothing there:
  * ENOTDIR below a one-object mount, ENAMETOOLONG). */
 int mount_path(int dirfd, const char *path, struct mount_target *t);
+
+/* mount_kernel_path - for t MOUNT_NOT_OURS: the path (and *dirfd) the
+ * kernel's call takes, path itself but where t->through. */
+static inline const char *mount_kernel_path(const struct mount_target *t, int *dirfd,
+					    const char *path)
+{
+	if (!t->through)
+		return path;
+	*dirfd = AT_FDCWD;
+	return t->name;
+}
 
 /* mount_open - open the object t names with open(2)'s flags. Return: the
  * program's new fd, or -1 with errno (ENOENT: no such object; EEXIST:

@@ -685,6 +685,7 @@ static int at_target(int *dirfd, const char **path, struct mount_target *t)
 		*dirfd = AT_FDCWD;
 		*path = t->name;
 	}
+	*path = mount_kernel_path(t, dirfd, *path);
 	return (int)t->what;
 }
 
@@ -1085,8 +1086,11 @@ static int rename_at(int olddirfd, const char *oldpath, int newdirfd, const char
 		errno = -err;
 		return -1;
 	}
-	if (from.what == MOUNT_NOT_OURS && to.what == MOUNT_NOT_OURS)
+	if (from.what == MOUNT_NOT_OURS && to.what == MOUNT_NOT_OURS) {
+		oldpath = mount_kernel_path(&from, &olddirfd, oldpath);
+		newpath = mount_kernel_path(&to, &newdirfd, newpath);
 		return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+	}
 	return mount_rename(&from, &to, flags);
 }
 

@@ -138,8 +138,10 @@ static FILE *fopen_any(const char *path, const char *mode, const char *name,
 	fopen_fn glibc = (fopen_fn)mount_real(name, cache);
 	if (!glibc)
 		return NULL;
-	if (!path || !mode || t.what == MOUNT_NOT_OURS || t.what == MOUNT_DIR)
+	if (!path || !mode || t.what == MOUNT_DIR)
 		return glibc(path, mode); /* a container's PATH: the kernel's */
+	if (t.what == MOUNT_NOT_OURS)
+		return glibc(t.through ? t.name : path, mode);
 	if (t.what == MOUNT_LOCAL)
 		return glibc(t.name, mode);
 	int flags;
@@ -213,7 +215,8 @@ static FILE *freopen_any(const char *path, const char *mode, FILE *stream, const
 		return NULL;
 	}
 	freopen_fn glibc = (freopen_fn)mount_real(name, cache);
-	return glibc ? glibc(path && t.what == MOUNT_LOCAL ? t.name : path, mode, stream) : NULL;
+	return glibc ? glibc(path && (t.what == MOUNT_LOCAL || t.through) ? t.name : path, mode, stream)
+		     : NULL;
 }
 
 EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)

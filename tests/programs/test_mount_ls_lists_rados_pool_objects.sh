@@ -11,7 +11,8 @@
 # redirections under the mount, an object rm'ed under the mount gone from
 # the next listing; the output equal line for line. An object whose name
 # has a '/' (DIR/sub/x opens it, DIR/sub is no object) is not listed. An
-# empty pool lists . and .. alone; DIR on disk, with a file of its own,
+# empty pool lists . and .. alone, and its DIR/.. is DIR's parent (ls -la
+# stats it; DIR is not on disk); DIR on disk, with a file of its own,
 # lists the pool (what open and stat of DIR/NAME are); a cluster that
 # does not answer fails opendir with EIO, a pool that does not exist with
 # ENOENT. Both modes.
@@ -53,6 +54,10 @@ for mode in embedded daemon; do
 	run_fm 256K ls -a e >"$WORK/empty.out"
 	printf '.\n..\n' >"$WORK/empty.want"
 	same_output "$WORK/empty.want" "$WORK/empty.out" "ls -a of an empty pool ($mode)"
+	# e/.. is e's parent, though e is not on disk (ls -la stats it)
+	run_fm 256K sh -c 'ls -la e >/dev/null && stat -c "%d %i" e/.. .' >"$WORK/dotdot.out"
+	[ "$(wc -l <"$WORK/dotdot.out")" = 2 ] && [ "$(sort -u "$WORK/dotdot.out" | wc -l)" = 1 ] ||
+		fail "e/.. is not e's parent ($mode): $(cat "$WORK/dotdot.out")"
 
 	# DIR on disk, with a file of its own: the pool's objects, as open
 	# and stat of DIR/NAME
