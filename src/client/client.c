@@ -631,15 +631,10 @@ static void flush_store(struct store_flush *f)
 		}
 	}
 	long done = 0;
-	if (!err && n)
-		store_write(ios, n);
-	for (size_t i = 0; !err && i < n; i++) {
-		if (ios[i].err || ios[i].done != ios[i].len)
-			err = ios[i].err ? ios[i].err : -EIO;
+	if (!err)
+		err = store_write_sync(s, ios, n);
+	for (size_t i = 0; !err && i < n; i++)
 		done += (long)ios[i].len;
-	}
-	if (!err && s->ops->sync)
-		err = s->ops->sync(s);
 	free(ios);
 	if (s)
 		store_put(s);

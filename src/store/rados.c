@@ -89,6 +89,8 @@ static struct {
 	int (*rados_nobjects_list_next)(rados_list_ctx_t ctx, const char **entry, const char **key,
 					const char **nspace);
 	void (*rados_nobjects_list_close)(rados_list_ctx_t ctx);
+	uint64_t (*rados_get_last_version)(rados_ioctx_t io);
+	uint64_t (*rados_aio_get_version)(rados_completion_t c);
 } lib;
 #define RADOS_CALLS(X)                                                                   \
 	X(rados_create) X(rados_conf_set) X(rados_conf_read_file) X(rados_conf_get)      \
@@ -99,7 +101,7 @@ static struct {
 	X(rados_aio_get_return_value) X(rados_aio_release) X(rados_aio_flush)            \
 	X(rados_create_write_op) X(rados_write_op_create) X(rados_write_op_operate)      \
 	X(rados_release_write_op) X(rados_nobjects_list_open) X(rados_nobjects_list_next)     \
-	X(rados_nobjects_list_close)
+	X(rados_nobjects_list_close) X(rados_get_last_version) X(rados_aio_get_version)
 static bool lib_ok;
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
@@ -215,6 +217,10 @@ struct rados_store {
 	struct rados_conn *conn;
 	rados_ioctx_t io;
 	char *oid;
+	/* The object's version (the OSD's, which every write changes) as
+	 * this store last knew it: its open's stat, its own writes' and
+	 * truncations' (version op: a store rescue file keeps it). */
+	_Atomic uint64_t objver;
 };
 
 static const struct fm_store_ops rados_ops;
@@ -231,6 +237,7 @@ struct rados_req {
 	size_t len;
 	uint64_t off;
 	int ret; /* out: bytes (read), 0 (write) or -errno */
+	uint64_t ver; /* out: the object's version after it */
 };
 
 /* req_start - put r in flight on rs (a write if write). */
@@ -255,6 +262,7 @@ static void req_wait(struct rados_req *r)
 		return;
 	lib.rados_aio_wait_for_complete(r->c);
 	r->ret = note(lib.rados_aio_get_return_value(r->c));
+	r->ver = r->ret < 0 ? 0 : lib.rados_aio_get_version(r->c);
 	lib.rados_aio_release(r->c);
 	r->c = NULL;
 }
@@ -417,6 +425,15 @@ static int rados_store_read_start(struct fm_store *s, void *buf, size_t len, uin
 	return 0;
 }
 
+/* version_seen - the object is at version ver after a write of rs's: the
+ * newest it knows (writes end in any order). */
+static void version_seen(struct rados_store *rs, uint64_t ver)
+{
+	uint64_t had = atomic_load(&rs->objver);
+	while (ver > had && !atomic_compare_exchange_weak(&rs->objver, &had, ver))
+		;
+}
+
 /* rados_store_write - every run of a RADOS store, RADOS_DEPTH in flight at
  * once (in the order given; each waited for in turn). */
 static void rados_store_write(struct fm_store_io *ios, size_t n)
@@ -435,6 +452,8 @@ static void rados_store_write(struct fm_store_io *ios, size_t n)
 			struct fm_store_io *w = &ios[idx[tail++ % RADOS_DEPTH]];
 			w->err = r->ret < 0 ? r->ret : 0;
 			w->done = w->err ? 0 : w->len;
+			if (!w->err)
+				version_seen(rs_of(w->store), r->ver);
 		}
 		if (!io)
 			break;
@@ -463,7 +482,17 @@ static int rados_store_resize(struct fm_store *s, uint64_t size)
 	struct rados_store *rs = rs_of(s);
 	if (s->removed) /* dropped, as its writes: rados_trunc would make it again */
 		return 0;
-	return CALL(rados_trunc, rs->io, rs->oid, size);
+	int r = CALL(rados_trunc, rs->io, rs->oid, size);
+	if (!r) /* the context's last operation (no read is in flight) */
+		version_seen(rs, lib.rados_get_last_version(rs->io));
+	return r;
+}
+
+/* rados_store_version - the object's version as rs last knew it
+ * (version op), as "v<number>". */
+static void rados_store_version(struct fm_store *s, char *out, size_t size)
+{
+	snprintf(out, size, "v%llu", (unsigned long long)atomic_load(&rs_of(s)->objver));
 }
 
 /* rados_store_remove - rados_remove of the object (store_remove). */
@@ -605,6 +634,7 @@ static const struct fm_store_ops rados_ops = {
 	.size = rados_store_size,
 	.resize = rados_store_resize,
 	.sync = rados_store_sync,
+	.version = rados_store_version,
 	.remove = rados_store_remove,
 	.destroy = rados_store_destroy,
 };
@@ -713,7 +743,10 @@ static int object_open(struct rados_store *rs, int flags)
 	}
 	uint64_t size;
 	time_t mtime;
-	return lib.rados_stat(rs->io, rs->oid, &size, &mtime);
+	int r = lib.rados_stat(rs->io, rs->oid, &size, &mtime);
+	if (!r) /* the version that stat saw: nothing else runs on io yet */
+		atomic_store(&rs->objver, lib.rados_get_last_version(rs->io));
+	return r;
 }
 
 /* connect_to - the cluster of u's conf (conn_get), the pool's context,

@@ -1121,6 +1121,14 @@ static bool s3_store_current(struct fm_store *s)
 	return head.ret != 0 || strcmp(head.etag, etag) == 0;
 }
 
+/* s3_store_version - the ETag the store maps (version op). */
+static void s3_store_version(struct fm_store *s, char *out, size_t size)
+{
+	char etag[S3_ETAG_MAX];
+	etag_now(s3_of(s), etag);
+	snprintf(out, size, "%s", etag);
+}
+
 /* s3_store_remove - DELETE of the object (store_remove). S3 answers a
  * DELETE of a missing key with success too. */
 static int s3_store_remove(struct fm_store *s)
@@ -1170,6 +1178,7 @@ static const struct fm_store_ops s3_ops = {
 	.truncate = s3_store_truncate,
 	.sync = s3_store_sync,
 	.current = s3_store_current,
+	.version = s3_store_version,
 	.remove = s3_store_remove,
 	.destroy = s3_store_destroy,
 };

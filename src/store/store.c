@@ -232,6 +232,29 @@ bool store_is_file(const struct fm_store *s)
 	return !strcmp(s->ops->scheme, "file");
 }
 
+/* store_version - see store.h. */
+void store_version(struct fm_store *s, char *out, size_t size)
+{
+	if (s->ops->version)
+		s->ops->version(s, out, size);
+	else if (size)
+		out[0] = '\0';
+}
+
+/* store_write_sync - see store.h. */
+int store_write_sync(struct fm_store *s, struct fm_store_io *ios, size_t n)
+{
+	int err = 0;
+	if (n)
+		store_write(ios, n);
+	for (size_t i = 0; !err && i < n; i++)
+		if (ios[i].err || ios[i].done != ios[i].len)
+			err = ios[i].err ? ios[i].err : -EIO;
+	if (!err && s->ops->sync)
+		err = s->ops->sync(s);
+	return err;
+}
+
 /* store_ring_fd - the fd the fault thread's ring may read s from (for
  * the buffered second try of a page, if buffered), or -1. */
 int store_ring_fd(const struct fm_store *s, bool buffered)

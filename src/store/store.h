@@ -110,6 +110,14 @@ struct fm_store_ops {
 	 * shared with a later open once the object was replaced
 	 * (store_open_shared). Context: no lock held. */
 	bool (*current)(struct fm_store *s);
+	/* version - what names the version of the object s caches, as s
+	 * last knew it (no I/O: its open's, or its own last write's), into
+	 * out[size], NUL-terminated (S3: the ETag; RADOS: the object's
+	 * version number), or NULL where the store has none (NBD: an export
+	 * has no version). A store rescue file keeps it; the daemon that
+	 * writes the rescue back opens the store again and compares
+	 * (daemon/rescue.c). Context: engine.lock held (write-back's). */
+	void (*version)(struct fm_store *s, char *out, size_t size);
 	/* remove - remove the object from the store (faultmap run --mount's
 	 * unlink), or NULL (-EPERM: an NBD export, a file fm_mmap maps).
 	 * Return: 0 or -errno (-ENOENT: no such object). Context: no lock. */
@@ -169,6 +177,12 @@ void store_measure(struct fm_store *s);
 void store_write(struct fm_store_io *ios, size_t n);
 int store_ring_fd(const struct fm_store *s, bool buffered);
 bool store_is_file(const struct fm_store *s);
+/* store_version - s's version op, or "" where it has none. */
+void store_version(struct fm_store *s, char *out, size_t size);
+/* store_write_sync - store_write of ios[0..n), every one of s, then s's
+ * sync. Return: 0 or the first -errno (-EIO for a short write).
+ * Context: engine.lock held, or a store of this thread's alone. */
+int store_write_sync(struct fm_store *s, struct fm_store_io *ios, size_t n);
 int store_read_start(struct fm_store *s, void *buf, size_t len, uint64_t off,
 		     void (*done)(void *tag, int res), void *tag);
 
