@@ -178,6 +178,9 @@ static void flush(struct wb_batch *b)
 			rescue_clean(as); /* the daemon's copy is not needed now */
 		}
 	}
+	for (size_t r = 0; r < b->n; r++) /* a copy left: as the pages are now */
+		if (!r || b->as[r] != b->as[r - 1])
+			rescue_refresh(b->as[r]);
 	b->n = 0;
 }
 

@@ -326,6 +326,13 @@ int ceph_rgw_admin(const struct ceph *c, const char *const args[])
 	return run(argv, "/dev/null", NULL);
 }
 
+int ceph_osd_config(const struct ceph *c, const char *name, const char *value)
+{
+	char *argv[] = {"ceph", "-c", (char *)c->conf, "tell", "osd.0", "config", "set",
+			(char *)name, (char *)value, NULL};
+	return run(argv, "/dev/null", NULL);
+}
+
 void ceph_stop(struct ceph *c)
 {
 	if (c->owner && c->owner != (int)getpid())

@@ -61,6 +61,10 @@ size_t ceph_rgw_part_puts(const struct ceph *c, const char *path, int *part, lon
 /* ceph_rgw_admin - run radosgw-admin with args (NULL-terminated) on the
  * cluster; its exit code. */
 int ceph_rgw_admin(const struct ceph *c, const char *const args[]);
+/* ceph_osd_config - set the OSD's option name to value, at once (ceph
+ * tell osd.0 config set): e.g. osd_max_object_size, past which its writes
+ * fail with EFBIG. Return: the command's exit code. */
+int ceph_osd_config(const struct ceph *c, const char *name, const char *value);
 /* ceph_stop - stop the cluster (ceph-dev.sh down) and remove its directory. */
 void ceph_stop(struct ceph *c);
 /* ceph_dead_conf - write c->dir/dead.conf, the conf of a cluster that

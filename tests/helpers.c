@@ -90,6 +90,63 @@ static void daemon_cleanup(void)
 		_exit(1);
 }
 
+/* rt_path - name in the runtime directory's faultmap/ into out. */
+static void rt_path(const char *name, char *out, size_t size)
+{
+	CHECK((size_t)snprintf(out, size, "%s/faultmap/%s", getenv("XDG_RUNTIME_DIR"), name) < size);
+}
+
+int rescue_files(const char *prefix, const char *skip, char *name, size_t size)
+{
+	char dir[128];
+	rt_path("", dir, sizeof(dir));
+	DIR *d = opendir(dir);
+	CHECK(d);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		if (!strncmp(e->d_name, prefix, strlen(prefix)) && (!skip || strcmp(e->d_name, skip))) {
+			snprintf(name, size, "%s", e->d_name);
+			n++;
+		}
+	closedir(d);
+	return n;
+}
+
+bool daemon_log_says(const char *what)
+{
+	char log[128];
+	rt_path("daemon.log", log, sizeof(log));
+	size_t n;
+	unsigned char *text = slurp(log, &n);
+	CHECK(text);
+	text[n] = '\0';
+	bool says = strstr((char *)text, what) != NULL;
+	free(text);
+	return says;
+}
+
+void daemon_kill(void)
+{
+	pid_t d = daemon_pid();
+	CHECK(d > 0);
+	CHECK(kill(d, SIGKILL) == 0);
+	for (int t = 0; t < 500 && daemon_pid() > 0; t++) /* its lock goes with it */
+		usleep(10000);
+	CHECK(daemon_pid() < 0);
+}
+
+void copy_file(const char *from, const char *to, size_t cut)
+{
+	size_t n;
+	unsigned char *bytes = slurp(from, &n);
+	CHECK(bytes && n >= cut);
+	int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, bytes, n - cut), (ssize_t)(n - cut));
+	close(fd);
+	free(bytes);
+}
+
 void daemon_private(void)
 {
 	/* FM_TEST_DAEMON_DIR: a directory of one's own, to watch (or debug)

@@ -74,6 +74,18 @@ pid_t daemon_pid(void);
  * skipped. With FAULTMAP_MODE set, in that mode only (daemon: a private
  * daemon), in this process. Call first. */
 void each_mode(void);
+/* The daemon's rescue files (src/daemon/rescue.c) in the runtime
+ * directory: how many have a name starting with prefix (but skip, if not
+ * NULL); the last one's name into name (size bytes). */
+int rescue_files(const char *prefix, const char *skip, char *name, size_t size);
+/* Whether the daemon's log (daemon.log in the runtime directory) says
+ * what. */
+bool daemon_log_says(const char *what);
+/* SIGKILL the private daemon (which must run), and wait until its lock
+ * is free. */
+void daemon_kill(void);
+/* Copy the file from to the new file to (0600), less its last cut bytes. */
+void copy_file(const char *from, const char *to, size_t cut);
 /* Skip (exit 77) when faultmap cannot start here (no userfaultfd). */
 void require_engine(void);
 /* The same, checked in a child: this process does not become a client of

@@ -1,6 +1,7 @@
 /* store_tests.c - see store_tests.h. */
 #include "store_tests.h"
 #include "helpers.h"
+#include "daemon/rescue.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -199,6 +200,40 @@ void store_read_only(const char *url, const unsigned char *want, size_t size)
 	CHECK(memcmp(p, want, size) == 0);
 	CHECK(fm_munmap(p, size) == 0);
 	CHECK(fm_store_close(ro) == 0);
+}
+
+void store_rescue_of_client(void (*fn)(void *), void *arg, char *name, size_t size)
+{
+	int status = in_child(fn, arg);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		exit(77);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ(rescue_files(RESCUE_PREFIX, NULL, name, size), 1);
+	CHECK(!strncmp(name, RESCUE_STORE_PREFIX, strlen(RESCUE_STORE_PREFIX)));
+	daemon_kill();
+}
+
+void store_rescue_written_then_kept(void (*written)(void), char *name, size_t size)
+{
+	CHECK_EQ(rescue_files(RESCUE_STORE_PREFIX, NULL, name, size), 1);
+	char path[512], copy[512];
+	snprintf(path, sizeof(path), "%s/faultmap/%s", getenv("XDG_RUNTIME_DIR"), name);
+	snprintf(copy, sizeof(copy), "%s/faultmap/kept-copy", getenv("XDG_RUNTIME_DIR"));
+	copy_file(path, copy, 0);
+	require_engine_in_child(); /* a new daemon: it writes them back first */
+	written();
+	CHECK_EQ(rescue_files(RESCUE_STORE_PREFIX, NULL, name, size), 0);
+	CHECK(daemon_log_says("were written from the rescue file"));
+	CHECK(daemon_stop() == 0);
+
+	CHECK(rename(copy, path) == 0);
+	require_engine_in_child();
+	CHECK(daemon_log_says("the object changed since (its version or its size is not the one it "
+			      "was): kept"));
+	CHECK_EQ(rescue_files(RESCUE_STORE_PREFIX, NULL, name, size), 1);
+	written();
+	CHECK(daemon_stop() == 0);
+	unlink(path);
 }
 
 void store_daemon_killed(const char *url, unsigned char *want, size_t pages, size_t first,

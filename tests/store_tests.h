@@ -62,4 +62,22 @@ typedef bool (*store_has_fn)(const unsigned char *want, size_t size);
 void store_daemon_killed(const char *url, unsigned char *want, size_t pages, size_t first,
 			 size_t step, store_has_fn has);
 
+/*
+ * store_rescue_of_client - fn(arg) runs in a forked client, and must exit
+ * 0 (77: the test is skipped) leaving a store rescue file (its write-back
+ * failed), the only rescue file, whose name goes into name (size bytes);
+ * then the daemon is killed (SIGKILL).
+ */
+void store_rescue_of_client(void (*fn)(void *), void *arg, char *name, size_t size);
+/*
+ * store_rescue_written_then_kept - the one store rescue file of the
+ * runtime directory (a daemon's, killed), whose store takes writes now,
+ * is written back by the next daemon, which written must then find in
+ * the store, and removed; a copy of it put back afterwards is kept by the
+ * daemon after, which says the object changed since (the write-back moved
+ * its version), and written must still find the store so. The daemon is
+ * stopped after each. Its name goes into name (size bytes).
+ */
+void store_rescue_written_then_kept(void (*written)(void), char *name, size_t size);
+
 #endif

@@ -11,7 +11,6 @@
  */
 #include "helpers.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -40,24 +39,6 @@ static int set_immutable(const char *path, bool on)
 	return err;
 }
 
-/* rescue_files - how many rescue files the runtime directory holds;
- * the name of the last seen into name (size bytes). */
-static int rescue_files(char *name, size_t size)
-{
-	char dir[128];
-	snprintf(dir, sizeof(dir), "%s/faultmap", getenv("XDG_RUNTIME_DIR"));
-	DIR *d = opendir(dir);
-	CHECK(d);
-	int n = 0;
-	for (struct dirent *e; (e = readdir(d));)
-		if (!strncmp(e->d_name, "rescue-", 7)) {
-			snprintf(name, size, "%s", e->d_name);
-			n++;
-		}
-	closedir(d);
-	return n;
-}
-
 static char path[64]; /* the file */
 static pid_t owner;   /* the test's process (not a forked client) */
 
@@ -66,18 +47,6 @@ static void cleanup(void)
 {
 	if (getpid() == owner && set_immutable(path, false) == 0)
 		unlink(path);
-}
-
-static bool log_says(const char *what)
-{
-	char log[128];
-	snprintf(log, sizeof(log), "%s/faultmap/daemon.log", getenv("XDG_RUNTIME_DIR"));
-	size_t n;
-	unsigned char *text = slurp(log, &n);
-	text[n] = '\0';
-	bool says = strstr((char *)text, what) != NULL;
-	free(text);
-	return says;
 }
 
 int main(void)
@@ -122,20 +91,15 @@ int main(void)
 		exit(77);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	char name[256];
-	CHECK_EQ(rescue_files(name, sizeof(name)), 1);
+	CHECK_EQ(rescue_files("rescue-", NULL, name, sizeof(name)), 1);
 
-	pid_t d = daemon_pid();
-	CHECK(d > 0);
-	CHECK(kill(d, SIGKILL) == 0);
-	for (int t = 0; t < 500 && daemon_pid() > 0; t++) /* its lock goes with it */
-		usleep(10000);
-	CHECK(daemon_pid() < 0);
+	daemon_kill();
 	check_file_is(path, old, NPAGES * PS); /* the pages never reached it */
 
 	/* A daemon that cannot write them either keeps the rescue file. */
 	require_engine_in_child();
-	CHECK(log_says("could not be written back: Operation not permitted: kept"));
-	CHECK_EQ(rescue_files(name, sizeof(name)), 1);
+	CHECK(daemon_log_says("could not be written back: Operation not permitted: kept"));
+	CHECK_EQ(rescue_files("rescue-", NULL, name, sizeof(name)), 1);
 	CHECK(daemon_stop() == 0);
 	check_file_is(path, old, NPAGES * PS);
 	CHECK(set_immutable(path, false) == 0);
@@ -150,10 +114,10 @@ int main(void)
 
 	require_engine_in_child(); /* a new daemon: it writes them back first */
 	check_file_is(path, want, NPAGES * PS);
-	CHECK_EQ(rescue_files(name, sizeof(name)), 1);
+	CHECK_EQ(rescue_files("rescue-", NULL, name, sizeof(name)), 1);
 	CHECK(!strcmp(name, "rescue-1-2-3"));
-	CHECK(log_says("rescue-1-2-3 cannot be read (it is not a well-formed rescue file): kept"));
-	CHECK(log_says("were written from the rescue file"));
+	CHECK(daemon_log_says("rescue-1-2-3 cannot be read (it is not a well-formed rescue file): kept"));
+	CHECK(daemon_log_says("were written from the rescue file"));
 	unlink(junk);
 	free(old);
 	free(want);

@@ -16,17 +16,35 @@
  * changed since (size, mtime), the write fails again, or the rescue file
  * is not well formed.
  *
- * A rescue file, RESCUE_PREFIX<dev>-<ino>-<pid of the daemon>, mode 0600
- * in the 0700 runtime directory, is: struct rescue_head, the file's path
- * (path_len bytes), zeros to a multiple of 8, the pages' indices
- * (npages uint64_t, increasing), the pages (npages * page_size bytes). It
- * is written as <name>.tmp (O_CREAT | O_EXCL | O_NOFOLLOW), fsync'ed, then
- * renamed over the last one, and the directory fsync'ed: a rescue file is
- * whole or absent; a daemon that dies while it writes one leaves the one
- * before. Nothing in it is trusted: its size must be exactly what its
- * header says, every index inside the file's size, the path absolute; the
- * file at the path is opened O_NOFOLLOW and must be a regular file of the
- * same device and inode.
+ * A store's cache (an NBD export, a RADOS or S3 object) gets one too
+ * (RESCUE_STORE_PREFIX): it names the store by the URL the daemon opened
+ * it with, and the version of the object its cache is of, where the store
+ * has one (store_version: S3's ETag, RADOS's object version; an NBD export
+ * has none). The daemon that starts opens the store with the embedded code
+ * (store_open_url), and writes the pages only if the object's version now
+ * is the one kept and its size the one kept (or one the store can take
+ * again: an S3 object's size grown in the cache only), then syncs it; a
+ * store that cannot be reached keeps the rescue file for the next daemon
+ * (stores' rescue files are tried for RESCUE_STORES_US at a start). An
+ * export has no version: its size is all that is checked, so a rescue
+ * written back overwrites what another writer put in those pages since.
+ *
+ * A file's rescue file, RESCUE_PREFIX<dev>-<ino>-<pid of the daemon>, mode
+ * 0600 in the 0700 runtime directory, is: struct rescue_head, the file's
+ * path (path_len bytes), zeros to a multiple of 8, the pages' indices
+ * (npages uint64_t, increasing), the pages (npages * page_size bytes). A
+ * store's, RESCUE_STORE_PREFIX<hash of the URL>-<its stand-in's ino>-<pid>
+ * (the URL itself never makes a path: it may hold S3 keys, which the file
+ * holds, 0600, as the daemon's memory did), is the same with struct
+ * rescue_store_head and its URL, name (no secrets: what is logged and
+ * listed) and version instead of the path. It is written as <name>.tmp
+ * (O_CREAT | O_EXCL | O_NOFOLLOW), fsync'ed, then renamed over the last
+ * one, and the directory fsync'ed: a rescue file is whole or absent; a
+ * daemon that dies while it writes one leaves the one before. Nothing in
+ * it is trusted: its size must be exactly what its header says, every
+ * index inside the size, in order, the path absolute (a store's URL not a
+ * file's); the file at the path is opened O_NOFOLLOW and must be a regular
+ * file of the same device and inode.
  *
  * The runtime directory is usually a tmpfs (/run/user/UID): rescue files
  * outlive the daemon, not a reboot.
@@ -46,12 +64,30 @@
 #include <unistd.h>
 
 #define RESCUE_MAGIC "FMRESCU1"
+#define RESCUE_STORE_MAGIC "FMRESCS1"
+#define RESCUE_STR_MAX 65536     /* a store's URL or name: shorter */
+#define RESCUE_VERSION_MAX 1024  /* a store's version: shorter */
+#define RESCUE_CHUNK (16u << 20) /* a store's pages written this many at once */
+#define RESCUE_RUN_PAGES 256	 /* pages in one run of a store's write, at most */
+/* A starting daemon tries stores' rescue files for this long at most
+ * (a cluster that does not answer takes its connect timeout, RADOS 30 s,
+ * for each; the programs wait for the daemon meanwhile): the rest are
+ * kept for the next daemon. */
+#define RESCUE_STORES_US (60 * 1000000ull)
 
 struct rescue_head {
 	char magic[8];
 	uint32_t page_size, path_len;
 	uint64_t dev, ino, size; /* the file's identity and size at the copy */
 	int64_t mtime_sec, mtime_nsec;
+	uint64_t npages;
+};
+
+/* A store's: then its URL, name and version (their lengths here). */
+struct rescue_store_head {
+	char magic[8];
+	uint32_t page_size, url_len, name_len, version_len;
+	uint64_t size; /* the cache's size at the copy */
 	uint64_t npages;
 };
 
@@ -62,14 +98,41 @@ static size_t pad8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
+/* rescuable - whether the dirty pages of as can have a rescue file: a
+ * file's, or a store's opened by URL (not removed: its writes are
+ * dropped). */
+static bool rescuable(const struct address_space *as)
+{
+	const struct fm_store *s = as->store;
+	return store_is_file(s) || (s->url && !s->removed);
+}
+
+/* what - as named in messages: the file's path, the store's name (never
+ * a secret). */
+static const char *what(const struct address_space *as)
+{
+	if (!store_is_file(as->store))
+		return as->store->name ? as->store->name : "a store";
+	return as->path ? as->path : "a file";
+}
+
 static void rescue_name(const struct address_space *as, char *name, size_t size, bool tmp)
 {
-	snprintf(name, size, RESCUE_PREFIX "%llu-%llu-%d%s", (unsigned long long)as->dev,
-		 (unsigned long long)as->ino, (int)getpid(), tmp ? ".tmp" : "");
+	if (store_is_file(as->store)) {
+		snprintf(name, size, RESCUE_PREFIX "%llu-%llu-%d%s", (unsigned long long)as->dev,
+			 (unsigned long long)as->ino, (int)getpid(), tmp ? ".tmp" : "");
+		return;
+	}
+	unsigned char h[16];
+	md5(as->store->url, strlen(as->store->url), h);
+	snprintf(name, size, RESCUE_STORE_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x-%llu-%d%s", h[0],
+		 h[1], h[2], h[3], h[4], h[5], h[6], h[7], (unsigned long long)as->ino, (int)getpid(),
+		 tmp ? ".tmp" : "");
 }
 
 /* io_all - write (or read) n bytes of buf at off of fd, whole. Return: 0
- * or -errno (-EIO for a short read). */
+ * or -errno (-EBADMSG for a short read: a rescue file shorter than it
+ * says; -EIO for a short write). */
 static int io_all(int fd, void *buf, size_t n, off_t off, bool write)
 {
 	for (size_t done = 0; done < n;) {
@@ -79,7 +142,7 @@ static int io_all(int fd, void *buf, size_t n, off_t off, bool write)
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
-			return k < 0 ? -errno : -EIO;
+			return k < 0 ? -errno : write ? -EIO : -EBADMSG;
 		done += (size_t)k;
 	}
 	return 0;
@@ -116,50 +179,103 @@ static int64_t dirty_pages(struct address_space *as, uint64_t **out)
 	return (int64_t)n;
 }
 
-/* save - copy the dirty pages of as into its rescue file (a new one
- * replaces the last). Return: 0 or -errno (nothing left behind). */
-static int save(struct address_space *as)
+/* A rescue file's head being made: its header and strings, then zeros to
+ * pad8(len). */
+struct head_buf {
+	char buf[sizeof(struct rescue_head) + PATH_MAX + 2 * RESCUE_STR_MAX + RESCUE_VERSION_MAX + 8];
+	size_t len;
+};
+
+static void head_add(struct head_buf *b, const void *p, size_t n)
+{
+	memcpy(b->buf + b->len, p, n);
+	b->len += n;
+}
+
+/* file_head - the head of a rescue file of the file as, of npages pages.
+ * Return: 0 or -errno. */
+static int file_head(struct address_space *as, uint64_t npages, struct head_buf *b)
 {
 	struct stat st;
 	int fd = file_store_fd(as->store, false);
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return fd < 0 ? -EBADF : -errno;
-	uint64_t *idx = NULL;
-	int64_t n = dirty_pages(as, &idx);
-	if (n < 0)
-		return (int)n;
 	const char *path = as->path ? as->path : "";
-	if (path[0] != '/' || strlen(path) >= PATH_MAX) {
-		free(idx);
+	if (path[0] != '/' || strlen(path) >= PATH_MAX)
 		return -ENOENT; /* where to write them back is not known */
-	}
 	struct rescue_head h = {
 		.page_size = FM_PAGE_SIZE,
-		.path_len = (uint32_t)strnlen(path, PATH_MAX),
+		.path_len = (uint32_t)strlen(path),
 		.dev = (uint64_t)as->dev,
 		.ino = (uint64_t)as->ino,
 		.size = (uint64_t)st.st_size,
 		.mtime_sec = st.st_mtim.tv_sec,
 		.mtime_nsec = st.st_mtim.tv_nsec,
-		.npages = (uint64_t)n,
+		.npages = npages,
 	};
 	memcpy(h.magic, RESCUE_MAGIC, sizeof(h.magic));
+	head_add(b, &h, sizeof(h));
+	head_add(b, path, h.path_len);
+	return 0;
+}
+
+/* store_head - the head of a rescue file of the store as caches: its URL,
+ * name and version (store_version). Return: 0 or -errno. */
+static int store_head(struct address_space *as, uint64_t npages, struct head_buf *b)
+{
+	struct fm_store *s = as->store;
+	char version[RESCUE_VERSION_MAX];
+	store_version(s, version, sizeof(version));
+	const char *name = s->name ? s->name : "";
+	struct rescue_store_head h = {
+		.page_size = FM_PAGE_SIZE,
+		.url_len = (uint32_t)strnlen(s->url, RESCUE_STR_MAX),
+		.name_len = (uint32_t)strnlen(name, RESCUE_STR_MAX),
+		.version_len = (uint32_t)strlen(version),
+		.size = as->i_size,
+		.npages = npages,
+	};
+	if (h.url_len == RESCUE_STR_MAX || h.name_len == RESCUE_STR_MAX)
+		return -ENAMETOOLONG;
+	memcpy(h.magic, RESCUE_STORE_MAGIC, sizeof(h.magic));
+	head_add(b, &h, sizeof(h));
+	head_add(b, s->url, h.url_len);
+	head_add(b, name, h.name_len);
+	head_add(b, version, h.version_len);
+	return 0;
+}
+
+/* save - copy the dirty pages of as into its rescue file (a new one
+ * replaces the last). Return: 0 or -errno (nothing left behind). */
+static int save(struct address_space *as)
+{
+	uint64_t *idx = NULL;
+	int64_t n = dirty_pages(as, &idx);
+	if (n < 0)
+		return (int)n;
+	struct head_buf *b = malloc(sizeof(*b));
+	int err = b ? 0 : -ENOMEM;
+	if (b) {
+		b->len = 0;
+		err = store_is_file(as->store) ? file_head(as, (uint64_t)n, b)
+					       : store_head(as, (uint64_t)n, b);
+	}
+	if (err) {
+		free(b);
+		free(idx);
+		return err;
+	}
+	memset(b->buf + b->len, 0, pad8(b->len) - b->len);
 	char name[96], tmp[96];
 	rescue_name(as, name, sizeof(name), false);
 	rescue_name(as, tmp, sizeof(tmp), true);
 	unlinkat(rescue_dfd, tmp, 0); /* a copy of ours never finished */
 	int out = openat(rescue_dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int err = out < 0 ? -errno : 0;
-	off_t at = 0;
-	static const char zeros[8];
-	size_t head = sizeof(h) + h.path_len;
+	err = out < 0 ? -errno : 0;
+	off_t at = (off_t)pad8(b->len);
 	if (!err)
-		err = write_all(out, &h, sizeof(h), 0);
-	if (!err)
-		err = write_all(out, path, h.path_len, sizeof(h));
-	if (!err)
-		err = write_all(out, zeros, pad8(head) - head, (off_t)head);
-	at = (off_t)pad8(head);
+		err = write_all(out, b->buf, pad8(b->len), 0);
+	free(b);
 	if (!err)
 		err = write_all(out, idx, (size_t)n * sizeof(*idx), at);
 	at += (off_t)((size_t)n * sizeof(*idx));
@@ -188,16 +304,14 @@ static void keep(struct address_space *as)
 	if (err) {
 		fprintf(stderr, "faultmap daemon: %llu dirty bytes of %s could not be copied to "
 				"a rescue file (%s): they are lost if this daemon dies\n",
-			(unsigned long long)as->nr_dirty << FM_PAGE_SHIFT,
-			as->path ? as->path : "a file", strerror(-err));
+			(unsigned long long)as->nr_dirty << FM_PAGE_SHIFT, what(as), strerror(-err));
 		return;
 	}
 	if (!as->rescued)
 		fprintf(stderr, "faultmap daemon: %llu dirty bytes of %s, which nothing maps, "
 				"could not be written back: copied to the rescue file %s, "
 				"written back by the next daemon if this one dies\n",
-			(unsigned long long)as->nr_dirty << FM_PAGE_SHIFT,
-			as->path ? as->path : "a file", name);
+			(unsigned long long)as->nr_dirty << FM_PAGE_SHIFT, what(as), name);
 	as->rescued = true;
 	as->rescue_wgen = as->wgen;
 	as->rescue_dirty = as->nr_dirty;
@@ -215,7 +329,7 @@ void rescue_clean(struct address_space *as)
 
 void rescue_update(struct address_space *as, bool unmapped)
 {
-	if (rescue_dfd < 0 || !store_is_file(as->store))
+	if (rescue_dfd < 0 || !rescuable(as))
 		return;
 	if (!as->nr_dirty) {
 		rescue_clean(as);
@@ -229,47 +343,70 @@ void rescue_update(struct address_space *as, bool unmapped)
 	keep(as);
 }
 
+void rescue_refresh(struct address_space *as)
+{
+	if (!as->rescued)
+		return;
+	bool live = false;
+	for (struct vma *v = as->i_mmap; v && !live; v = v->i_mmap_next)
+		live = mm_alive(v->mm);
+	rescue_update(as, !live);
+}
+
 void rescue_stop(void)
 {
 	if (rescue_dfd < 0)
 		return;
 	for (struct address_space *as = engine.mappings; as; as = as->next)
-		if (as->nr_dirty && store_is_file(as->store))
+		if (as->nr_dirty && rescuable(as))
 			keep(as);
 }
 
 /* ---- a daemon that starts --------------------------------------------- */
 
-/* A rescue file, read and checked: fd open on it, its header, the file's
- * path, the offset of its indices. */
+/* A rescue file, read and checked: fd open on it, what it is of (a file's
+ * path; a store's URL, name and version), its size and pages, the offset
+ * of its indices. */
 struct rescue_file {
 	int fd;
-	struct rescue_head h;
-	char path[PATH_MAX];
+	bool store;	      /* a store's (else a file's) */
+	struct rescue_head h; /* a file's header */
+	char path[PATH_MAX];  /* a file's path */
+	char *url, *name, *version; /* a store's, malloc'd */
+	uint64_t size, npages;
 	off_t indices;
 };
 
-/* rescue_open - open and check the rescue file name in dfd. Return: 0,
- * or -errno (-EBADMSG: not well formed; r->fd closed). */
-static int rescue_open(int dfd, const char *name, struct rescue_file *r)
+/* read_string - len bytes at *at of r's fd into a new string, with no NUL
+ * in it; *at moves past them. Return: it, or NULL (*err: -EBADMSG,
+ * -ENOMEM, a read's -errno). */
+static char *read_string(struct rescue_file *r, uint32_t len, off_t *at, int *err)
 {
-	r->fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (r->fd < 0)
-		return -errno;
-	struct stat st;
-	int err = fstat(r->fd, &st) < 0 ? -errno : 0;
-	if (!err && (!S_ISREG(st.st_mode) || st.st_uid != geteuid()))
-		err = -EPERM;
-	if (!err && (uint64_t)st.st_size < sizeof(r->h))
-		err = -EBADMSG;
-	if (!err)
-		err = read_all(r->fd, &r->h, sizeof(r->h), 0);
-	const struct rescue_head *h = &r->h;
-	uint64_t per_page = FM_PAGE_SIZE + sizeof(uint64_t);
-	if (!err && (memcmp(h->magic, RESCUE_MAGIC, sizeof(h->magic)) ||
-		     h->page_size != FM_PAGE_SIZE || !h->path_len || h->path_len >= PATH_MAX ||
-		     h->npages > (uint64_t)st.st_size / per_page ||
-		     pad8(sizeof(*h) + h->path_len) + h->npages * per_page != (uint64_t)st.st_size))
+	char *s = *err ? NULL : malloc((size_t)len + 1);
+	if (!*err && !s)
+		*err = -ENOMEM;
+	if (!*err)
+		*err = read_all(r->fd, s, len, *at);
+	if (!*err) {
+		s[len] = '\0';
+		if (strlen(s) != len)
+			*err = -EBADMSG;
+	}
+	*at += len;
+	if (*err) {
+		free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+/* head_file - read and check a file's header and path. Return: the
+ * length of both, or -errno. */
+static int64_t head_file(struct rescue_file *r)
+{
+	struct rescue_head *h = &r->h;
+	int err = read_all(r->fd, h, sizeof(*h), 0);
+	if (!err && (!h->path_len || h->path_len >= PATH_MAX))
 		err = -EBADMSG;
 	if (!err)
 		err = read_all(r->fd, r->path, h->path_len, sizeof(*h));
@@ -278,18 +415,114 @@ static int rescue_open(int dfd, const char *name, struct rescue_file *r)
 		if (r->path[0] != '/' || strlen(r->path) != h->path_len)
 			err = -EBADMSG;
 	}
-	r->indices = (off_t)pad8(sizeof(*h) + h->path_len);
-	if (err) {
+	r->size = h->size;
+	r->npages = h->npages;
+	return err ? err : (int64_t)(sizeof(*h) + h->path_len);
+}
+
+/* head_store - read and check a store's header, URL (never a file's:
+ * those have their own rescue files), name and version. Return: the
+ * length of them all, or -errno. */
+static int64_t head_store(struct rescue_file *r)
+{
+	struct rescue_store_head h;
+	int err = read_all(r->fd, &h, sizeof(h), 0);
+	if (!err && (!h.url_len || h.url_len >= RESCUE_STR_MAX || h.name_len >= RESCUE_STR_MAX ||
+		     h.version_len >= RESCUE_VERSION_MAX))
+		err = -EBADMSG;
+	off_t at = sizeof(h);
+	r->url = read_string(r, h.url_len, &at, &err);
+	r->name = read_string(r, h.name_len, &at, &err);
+	r->version = read_string(r, h.version_len, &at, &err);
+	if (!err && !strncmp(r->url, "file:", 5))
+		err = -EBADMSG;
+	r->store = true;
+	r->size = h.size;
+	r->npages = h.npages;
+	return err ? err : (int64_t)at;
+}
+
+static void rescue_close(struct rescue_file *r)
+{
+	if (r->fd >= 0)
 		close(r->fd);
-		r->fd = -1;
-	}
+	r->fd = -1;
+	free(r->url);
+	free(r->name);
+	free(r->version);
+	r->url = r->name = r->version = NULL;
+}
+
+/* rescue_open - open and check the rescue file name in dfd: a file's or a
+ * store's, by its magic. Return: 0, or -errno (-EBADMSG: not well formed;
+ * r closed). */
+static int rescue_open(int dfd, const char *name, struct rescue_file *r)
+{
+	*r = (struct rescue_file){.fd = -1};
+	r->fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (r->fd < 0)
+		return -errno;
+	struct stat st;
+	char magic[8];
+	int err = fstat(r->fd, &st) < 0 ? -errno : 0;
+	if (!err && (!S_ISREG(st.st_mode) || st.st_uid != geteuid()))
+		err = -EPERM;
+	if (!err && (uint64_t)st.st_size < sizeof(struct rescue_store_head))
+		err = -EBADMSG;
+	if (!err)
+		err = read_all(r->fd, magic, sizeof(magic), 0);
+	int64_t head = 0;
+	if (!err && !memcmp(magic, RESCUE_MAGIC, sizeof(magic)))
+		head = head_file(r);
+	else if (!err && !memcmp(magic, RESCUE_STORE_MAGIC, sizeof(magic)))
+		head = head_store(r);
+	else if (!err)
+		err = -EBADMSG;
+	if (!err && head < 0)
+		err = (int)head;
+	uint32_t page_size; /* at the same place in both headers */
+	if (!err)
+		err = read_all(r->fd, &page_size, sizeof(page_size), sizeof(magic));
+	uint64_t per_page = FM_PAGE_SIZE + sizeof(uint64_t);
+	if (!err && (page_size != FM_PAGE_SIZE || r->npages > (uint64_t)st.st_size / per_page ||
+		     pad8((size_t)head) + r->npages * per_page != (uint64_t)st.st_size))
+		err = -EBADMSG;
+	r->indices = (off_t)pad8((size_t)head);
+	if (err)
+		rescue_close(r);
 	return err;
 }
 
-/* write_back - write the pages of r to its file. Return: 0, or -errno
- * (-ESTALE: the path names another file now, or it changed since the
- * copy; -EBADMSG: an index out of order or past the file's size). */
-static int write_back(struct rescue_file *r, uint64_t *bytes)
+/* read_indices - the indices of r's pages into a malloc'd *out: each
+ * inside r's size, in increasing order. Return: 0 or -errno (-EBADMSG:
+ * not so). */
+static int read_indices(struct rescue_file *r, uint64_t **out)
+{
+	uint64_t *idx = malloc(r->npages ? r->npages * sizeof(*idx) : 1);
+	int err = idx ? read_all(r->fd, idx, r->npages * sizeof(*idx), r->indices) : -ENOMEM;
+	uint64_t pages = (r->size + FM_PAGE_SIZE - 1) >> FM_PAGE_SHIFT;
+	for (uint64_t i = 0; !err && i < r->npages; i++)
+		if ((i && idx[i] <= idx[i - 1]) || idx[i] >= pages)
+			err = -EBADMSG;
+	if (err) {
+		free(idx);
+		idx = NULL;
+	}
+	*out = idx;
+	return err;
+}
+
+/* page_bytes - the bytes of page index that are inside size. */
+static size_t page_bytes(uint64_t index, uint64_t size)
+{
+	uint64_t off = index << FM_PAGE_SHIFT;
+	return size - off < FM_PAGE_SIZE ? (size_t)(size - off) : FM_PAGE_SIZE;
+}
+
+/* write_file - write the pages of r (idx: their indices) to its file.
+ * Return: 0, or -errno (-ESTALE: the path names another file now, or it
+ * changed since the copy). */
+static int write_file(struct rescue_file *r, const uint64_t *idx, uint64_t *bytes)
 {
 	const struct rescue_head *h = &r->h;
 	int fd = open(r->path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -305,21 +538,12 @@ static int write_back(struct rescue_file *r, uint64_t *bytes)
 	if (!err && !page)
 		err = -ENOMEM;
 	off_t data = r->indices + (off_t)(h->npages * sizeof(uint64_t));
-	uint64_t last = 0;
-	*bytes = 0;
 	for (uint64_t i = 0; !err && i < h->npages; i++) {
-		uint64_t index;
-		err = read_all(r->fd, &index, sizeof(index), r->indices + (off_t)(i * sizeof(index)));
-		if (!err && ((i && index <= last) || index >= (h->size + FM_PAGE_SIZE - 1) >> FM_PAGE_SHIFT))
-			err = -EBADMSG;
+		size_t n = page_bytes(idx[i], h->size);
+		err = read_all(r->fd, page, FM_PAGE_SIZE, data + (off_t)(i * FM_PAGE_SIZE));
 		if (!err)
-			err = read_all(r->fd, page, FM_PAGE_SIZE, data + (off_t)(i * FM_PAGE_SIZE));
-		uint64_t off = index << FM_PAGE_SHIFT;
-		size_t n = h->size - off < FM_PAGE_SIZE ? (size_t)(h->size - off) : FM_PAGE_SIZE;
-		if (!err)
-			err = write_all(fd, page, n, (off_t)off);
+			err = write_all(fd, page, n, (off_t)(idx[i] << FM_PAGE_SHIFT));
 		*bytes += err ? 0 : n;
-		last = index;
 	}
 	if (!err && fdatasync(fd) < 0)
 		err = -errno;
@@ -328,9 +552,73 @@ static int write_back(struct rescue_file *r, uint64_t *bytes)
 	return err;
 }
 
+/* store_as_kept - whether s is the object r was copied from, as it was
+ * then: the same version (where the store has one), the same size, or
+ * one s takes again (an S3 object's size grown in the cache only).
+ * Return: 0, or -errno (-ESTALE: it is not). */
+static int store_as_kept(struct fm_store *s, const struct rescue_file *r)
+{
+	char now[RESCUE_VERSION_MAX];
+	store_version(s, now, sizeof(now));
+	if (strcmp(now, r->version))
+		return -ESTALE;
+	int64_t size = s->ops->size(s);
+	if (size < 0)
+		return (int)size;
+	int err = (uint64_t)size == r->size ? 0 : s->ops->resize(s, r->size);
+	return err == -EOPNOTSUPP ? -ESTALE : err;
+}
+
+/* write_store - open r's store (store_open_url, as embedded mode), check
+ * it is as it was (store_as_kept), write the pages of r (idx: their
+ * indices) in runs, RESCUE_CHUNK bytes at a time, each chunk synced.
+ * Return: 0, or -errno (-ESTALE: the object changed since the copy). */
+static int write_store(struct rescue_file *r, const uint64_t *idx, uint64_t *bytes)
+{
+	struct fm_store *s = NULL;
+	int err = store_open_url(r->url, O_RDWR, &s);
+	if (!err)
+		err = store_as_kept(s, r);
+	char *buf = err ? NULL : malloc(RESCUE_CHUNK);
+	struct fm_store_io *ios = err ? NULL : malloc(RESCUE_CHUNK / FM_PAGE_SIZE * sizeof(*ios));
+	if (!err && (!buf || !ios))
+		err = -ENOMEM;
+	off_t data = r->indices + (off_t)(r->npages * sizeof(uint64_t));
+	for (uint64_t i = 0; !err && i < r->npages;) {
+		uint64_t k = r->npages - i; /* pages of this chunk */
+		if (k > RESCUE_CHUNK / FM_PAGE_SIZE)
+			k = RESCUE_CHUNK / FM_PAGE_SIZE;
+		err = read_all(r->fd, buf, k * FM_PAGE_SIZE, data + (off_t)(i * FM_PAGE_SIZE));
+		size_t n = 0;
+		for (uint64_t j = 0; !err && j < k; j++) {
+			size_t len = page_bytes(idx[i + j], r->size);
+			struct fm_store_io *last = n ? &ios[n - 1] : NULL;
+			*bytes += len;
+			if (last && idx[i + j] == idx[i + j - 1] + 1 &&
+			    last->len < RESCUE_RUN_PAGES * FM_PAGE_SIZE) {
+				last->len += len;
+				continue;
+			}
+			ios[n++] = (struct fm_store_io){.store = s,
+							.buf = buf + j * FM_PAGE_SIZE,
+							.off = idx[i + j] << FM_PAGE_SHIFT,
+							.len = len};
+		}
+		if (!err)
+			err = store_write_sync(s, ios, n);
+		i += k;
+	}
+	free(ios);
+	free(buf);
+	if (s)
+		store_put(s);
+	return err;
+}
+
 /* restore - write back the rescue file name of dfd; remove it once its
- * pages are in the file, else keep it and say why. */
-static void restore(int dfd, const char *name)
+ * pages are in the file or store, else keep it and say why. *store_us:
+ * the time the stores' took so far in this start (RESCUE_STORES_US). */
+static void restore(int dfd, const char *name, uint64_t *store_us)
 {
 	struct rescue_file r;
 	int err = rescue_open(dfd, name, &r);
@@ -340,23 +628,40 @@ static void restore(int dfd, const char *name)
 			err == -EBADMSG ? "it is not a well-formed rescue file" : strerror(-err));
 		return;
 	}
-	uint64_t bytes = 0;
-	err = write_back(&r, &bytes);
-	close(r.fd);
+	const char *of = r.store ? (*r.name ? r.name : "a store") : r.path;
+	if (r.store && *store_us >= RESCUE_STORES_US) {
+		fprintf(stderr, "faultmap daemon: the %llu pages of %s kept in the rescue file %s "
+				"were not tried: the stores' rescue files before it took this "
+				"start's %llu s: kept\n",
+			(unsigned long long)r.npages, of, name, RESCUE_STORES_US / 1000000);
+		rescue_close(&r);
+		return;
+	}
+	uint64_t *idx = NULL, bytes = 0, t = store_clock_us();
+	err = read_indices(&r, &idx);
+	if (!err)
+		err = r.store ? write_store(&r, idx, &bytes) : write_file(&r, idx, &bytes);
+	free(idx);
+	if (r.store)
+		*store_us += store_clock_us() - t;
 	if (err) {
 		fprintf(stderr, "faultmap daemon: the %llu pages of %s kept in the rescue file %s "
 				"could not be written back: %s: kept\n",
-			(unsigned long long)r.h.npages, r.path, name,
-			err == -ESTALE    ? "the file there is not the one it was, or it "
-					    "changed since"
-			: err == -EBADMSG ? "it is not a well-formed rescue file"
-					  : strerror(-err));
+			(unsigned long long)r.npages, of, name,
+			err == -ESTALE && r.store ? "the object changed since (its version or "
+						    "its size is not the one it was)"
+			: err == -ESTALE	  ? "the file there is not the one it was, or it "
+						    "changed since"
+			: err == -EBADMSG	  ? "it is not a well-formed rescue file"
+						  : strerror(-err));
+		rescue_close(&r);
 		return;
 	}
 	unlinkat(dfd, name, 0);
 	fprintf(stderr, "faultmap daemon: %llu bytes of %s that an earlier daemon could not "
 			"write back were written from the rescue file %s\n",
-		(unsigned long long)bytes, r.path, name);
+		(unsigned long long)bytes, of, name);
+	rescue_close(&r);
 }
 
 /* is_rescue - whether name is a rescue file's (tmp: an unfinished one). */
@@ -378,6 +683,7 @@ void rescue_start(int dfd)
 		return;
 	}
 	rewinddir(dir);
+	uint64_t store_us = 0;
 	for (struct dirent *e; (e = readdir(dir));) {
 		bool tmp;
 		if (!is_rescue(e->d_name, &tmp))
@@ -385,7 +691,7 @@ void rescue_start(int dfd)
 		if (tmp) /* a copy its daemon never finished: the one before stays */
 			unlinkat(dfd, e->d_name, 0);
 		else
-			restore(dfd, e->d_name);
+			restore(dfd, e->d_name, &store_us);
 	}
 	closedir(dir);
 	rescue_dfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
@@ -414,9 +720,9 @@ int rescue_list(int dfd, FILE *out)
 			fprintf(out, "  %s: not a well-formed rescue file\n", e->d_name);
 			continue;
 		}
-		fprintf(out, "  %s: %llu pages of %s\n", e->d_name, (unsigned long long)r.h.npages,
-			r.path);
-		close(r.fd);
+		fprintf(out, "  %s: %llu pages of %s\n", e->d_name, (unsigned long long)r.npages,
+			r.store ? (*r.name ? r.name : "a store") : r.path);
+		rescue_close(&r);
 	}
 	closedir(dir);
 	return n;

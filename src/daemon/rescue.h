@@ -1,7 +1,7 @@
 /*
- * rescue.h - the daemon's rescue files: dirty pages of a file that no
- * process maps any more, whose write-back failed, copied where they
- * outlive the daemon (src/daemon/rescue.c; docs/design.md, "If the daemon
+ * rescue.h - the daemon's rescue files: dirty pages of a file or a store
+ * (an NBD export, a RADOS or S3 object) that no process maps any more,
+ * whose write-back failed, copied where they outlive the daemon (src/daemon/rescue.c; docs/design.md, "If the daemon
  * dies").
  */
 #ifndef FAULTMAP_RESCUE_H
@@ -12,7 +12,9 @@
 
 struct address_space;
 
-#define RESCUE_PREFIX "rescue-" /* rescue-<dev>-<ino>-<daemon pid> */
+#define RESCUE_PREFIX "rescue-" /* a file's: rescue-<dev>-<ino>-<daemon pid> */
+/* a store's: rescue-store-<hash of its URL>-<its stand-in's ino>-<daemon pid> */
+#define RESCUE_STORE_PREFIX RESCUE_PREFIX "store-"
 
 /* rescue_start - the daemon starts, holding its lock in its runtime
  * directory dfd: write back what the rescue files of daemons before it
@@ -20,12 +22,18 @@ struct address_space;
  * on keep rescue files there. Context: before serving anyone. */
 void rescue_start(int dfd);
 
-/* rescue_update - as changed (a write-back, a write, a truncation, its
- * last live mapping gone): if it has dirty pages and no live process maps
- * it, make its rescue file hold them (written again when they changed);
+/* rescue_update - as (a file's cache, or a store's) changed (a
+ * write-back, a write, a truncation, its last live mapping gone): if it
+ * has dirty pages and no live process maps it, make its rescue file hold
+ * them (written again when they changed);
  * if it has none, remove its rescue file. No-op outside the daemon.
  * Context: engine.lock. */
 void rescue_update(struct address_space *as, bool unmapped);
+
+/* rescue_refresh - a write-back of as ended (eviction's, too, which
+ * writes some of its pages, and moves a store object's version): if a
+ * rescue file holds its pages, rescue_update. Context: engine.lock. */
+void rescue_refresh(struct address_space *as);
 
 /* rescue_clean - as has no dirty page any more: remove its rescue file.
  * Context: engine.lock. */
@@ -37,8 +45,8 @@ void rescue_clean(struct address_space *as);
 void rescue_stop(void);
 
 /* rescue_list - write a line to out (NULL: none) for each rescue file in
- * the directory dfd (its name, its pages, the file they are for). Return:
- * how many there are. */
+ * the directory dfd (its name, its pages, the file or the store, by its
+ * name, they are for). Return: how many there are. */
 int rescue_list(int dfd, FILE *out);
 
 #endif
