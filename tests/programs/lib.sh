@@ -358,14 +358,20 @@ s3() {
 # its waits on the fifo (after it prints "ready", then "ready again" at
 # each next one) after the step of $STEPS (default: "suspend enable"):
 # with $SUSPEND set, suspend the S3 user fm with radosgw-admin (every
-# request refused, 403) or enable it again. Fails if CMD fails.
+# request refused, 403) or enable it again. Fails if CMD fails, or ends
+# before a step's "ready" or without reading its answer (never waits on
+# the fifo for a script that has ended).
 s3_user_steps() {
 	rm -f "$WORK/fifo" && mkfifo "$WORK/fifo" || fail "mkfifo"
-	"$@" "$WORK/fifo" >"$WORK/step.out" &
+	# Emptied here, not by CMD's redirection: the background shell does
+	# that when it runs, maybe after the first count below, which would
+	# take an earlier run's "ready" lines for this one's.
+	: >"$WORK/step.out" || fail "emptying $WORK/step.out"
+	"$@" "$WORK/fifo" >>"$WORK/step.out" &
 	local pid=$! state n=0
 	for state in ${STEPS:-suspend enable}; do
 		n=$((n + 1))
-		while [ "$(grep -c -E '^ready( again)?$' "$WORK/step.out" 2>/dev/null)" -lt $n ]; do
+		while [ "$(grep -c -E '^ready( again)?$' "$WORK/step.out")" -lt $n ]; do
 			kill -0 $pid 2>/dev/null || fail "the script ended early"
 			sleep 0.1
 		done
@@ -373,9 +379,20 @@ s3_user_steps() {
 			radosgw-admin -c "$CEPH_CONF" -n client.rgw.x user $state --uid=fm >/dev/null 2>&1 ||
 				fail "radosgw-admin user $state"
 		fi
-		echo >"$WORK/fifo"
+		answer_fifo "$WORK/fifo" $pid
 	done
 	wait $pid || fail "the script failed"
+}
+
+# answer_fifo FIFO PID - write a line into FIFO once process PID opens
+# it to read; fail if PID ends first. Each try opens FIFO without
+# blocking (ENXIO while it has no reader): a bare `echo >FIFO` waits for
+# a reader forever.
+answer_fifo() {
+	until echo | dd of="$1" oflag=nonblock conv=notrunc status=none 2>/dev/null; do
+		kill -0 "$2" 2>/dev/null || fail "the script ended without reading its answer"
+		sleep 0.1
+	done
 }
 
 # s3_refused_runs SCRIPT HOW - the faultmap runs of an S3 refusal test,
