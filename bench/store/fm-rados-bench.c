@@ -27,7 +27,11 @@
  * (default fm); scripts/ceph-dev.sh up DIR makes one.
  *
  * With --scans N, only the scans: rados_aio_read at its best depth (of
- * 1, 4, 16, 32), the copy-in loop and the mapping, N rounds in turn, each
+ * 1, 4, 16, 32), the copy-in loop, a *direct loop* (the same, but each
+ * piece read by rados_aio_read straight into the memfd's view, its pages
+ * made first with MADV_POPULATE_WRITE: a cache with no copy of its own,
+ * and so no protection from a view seeing a page before its read ends)
+ * and the mapping, N rounds in turn, each
  * printed, then their medians: a scan of an object this small takes a
  * fraction of a second, and one pass says little.
  *
@@ -36,6 +40,7 @@
  * Prints one line per measurement. Not a test: no timing is judged.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <faultmap.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -55,6 +60,9 @@
 #define PAGE 4096
 #define PIECE (256 * 1024)
 #define OID "fm-rados-bench"
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 static double now(void)
 {
@@ -92,6 +100,7 @@ struct fill_view {
 	int memfd, uffd;
 	char *view;
 	size_t budget;
+	bool direct; /* read straight into the view (populated), no copy */
 	unsigned sum;
 };
 
@@ -99,7 +108,7 @@ static void fill_piece(struct fill_view *f, const char *piece, size_t off)
 {
 	struct uffdio_copy c = {.dst = (uintptr_t)f->view + off, .src = (uintptr_t)piece,
 				.len = PIECE};
-	if (ioctl(f->uffd, UFFDIO_COPY, &c) < 0)
+	if (!f->direct && ioctl(f->uffd, UFFDIO_COPY, &c) < 0)
 		die("UFFDIO_COPY", errno);
 	for (size_t i = 0; i < PIECE; i += PAGE)
 		f->sum += (unsigned char)((volatile char *)f->view)[off + i];
@@ -126,6 +135,11 @@ static double scan_aio(rados_ioctx_t io, char *buf, size_t size, int depth,
 				die("rados_aio_create_completion2", EIO);
 			off[slot] = next;
 			char *dst = f ? buf + (size_t)slot * PIECE : buf + next;
+			if (f && f->direct) { /* the pages made first, then read into */
+				dst = f->view + next;
+				if (madvise(dst, PIECE, MADV_POPULATE_WRITE) < 0)
+					die("MADV_POPULATE_WRITE", errno);
+			}
 			int r = rados_aio_read(io, OID, c[slot], dst, PIECE, next);
 			if (r < 0)
 				die("rados_aio_read", r);
@@ -217,9 +231,9 @@ static volatile char *map_object(const char *url, size_t size, int advice, struc
 }
 
 /* fill_open, fill_close - the copy-in loop's memfd and its view. */
-static void fill_open(struct fill_view *f, size_t size)
+static void fill_open(struct fill_view *f, size_t size, bool direct)
 {
-	*f = (struct fill_view){.budget = size / 8};
+	*f = (struct fill_view){.budget = size / 8, .direct = direct};
 	f->memfd = memfd_create("fm-rados-bench", MFD_CLOEXEC);
 	f->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (f->memfd < 0 || f->uffd < 0 || ftruncate(f->memfd, (off_t)size) < 0)
@@ -229,7 +243,7 @@ static void fill_open(struct fill_view *f, size_t size)
 	struct uffdio_register reg = {.range = {(uintptr_t)f->view, size},
 				      .mode = UFFDIO_REGISTER_MODE_MISSING};
 	if (ioctl(f->uffd, UFFDIO_API, &api) < 0 || f->view == MAP_FAILED ||
-	    ioctl(f->uffd, UFFDIO_REGISTER, &reg) < 0)
+	    (!direct && ioctl(f->uffd, UFFDIO_REGISTER, &reg) < 0))
 		die("the copy-in loop's view", errno);
 }
 
@@ -277,7 +291,7 @@ static void scan_rounds(rados_ioctx_t io, const char *url, const char *buf, size
 	if (!scan)
 		die("malloc", ENOMEM);
 	int qds[] = {1, 4, 16, 32}, best_qd = 1;
-	double best = 0, aio[99], loop[99], map[99], cpu[3][99];
+	double best = 0, aio[99], loop[99], direct[99], map[99], cpu[4][99];
 	for (size_t k = 0; k < sizeof(qds) / sizeof(qds[0]); k++) {
 		double mbs = (double)size / scan_aio(io, scan, size, qds[k], NULL) / 1e6;
 		printf("scan, rados_aio_read 256 KiB at QD%d: %.0f MB/s\n", qds[k], mbs);
@@ -292,26 +306,35 @@ static void scan_rounds(rados_ioctx_t io, const char *url, const char *buf, size
 		aio[i] = (double)size / scan_aio(io, scan, size, best_qd, NULL) / 1e6;
 		double c1 = cpu_now();
 		struct fill_view f;
-		fill_open(&f, size);
+		fill_open(&f, size, false);
 		loop[i] = (double)size / scan_aio(io, scan, size, best_qd, &f) / 1e6;
 		fill_close(&f, size);
 		double c2 = cpu_now();
-		map[i] = (double)size / scan_mapping(url, buf, size) / 1e6;
+		fill_open(&f, size, true);
+		direct[i] = (double)size / scan_aio(io, scan, size, best_qd, &f) / 1e6;
+		fill_close(&f, size);
 		double c3 = cpu_now();
+		map[i] = (double)size / scan_mapping(url, buf, size) / 1e6;
+		double c4 = cpu_now();
 		cpu[0][i] = (c1 - c0) * 1e6 / pages;
 		cpu[1][i] = (c2 - c1) * 1e6 / pages;
 		cpu[2][i] = (c3 - c2) * 1e6 / pages;
+		cpu[3][i] = (c4 - c3) * 1e6 / pages;
 		printf("round %d: rados_aio_read QD%d %.0f MB/s, copy-in loop %.0f MB/s (%.0f%%), "
-		       "mapping %.0f MB/s (%.0f%%); cpu us/page %.2f %.2f %.2f\n",
-		       i + 1, best_qd, aio[i], loop[i], 100 * loop[i] / aio[i], map[i],
-		       100 * map[i] / aio[i], cpu[0][i], cpu[1][i], cpu[2][i]);
+		       "direct loop %.0f MB/s (%.0f%%), mapping %.0f MB/s (%.0f%%); "
+		       "cpu us/page %.2f %.2f %.2f %.2f\n",
+		       i + 1, best_qd, aio[i], loop[i], 100 * loop[i] / aio[i], direct[i],
+		       100 * direct[i] / aio[i], map[i], 100 * map[i] / aio[i], cpu[0][i], cpu[1][i],
+		       cpu[2][i], cpu[3][i]);
 	}
-	double ma = median(aio, rounds), ml = median(loop, rounds), mm = median(map, rounds);
+	double ma = median(aio, rounds), ml = median(loop, rounds), md = median(direct, rounds),
+	       mm = median(map, rounds);
 	printf("medians of %d rounds: rados_aio_read QD%d %.0f MB/s, copy-in loop %.0f MB/s "
-	       "(%.0f%%), mapping %.0f MB/s (%.0f%% of rados_aio_read); cpu us/page %.2f %.2f "
-	       "%.2f\n",
-	       rounds, best_qd, ma, ml, 100 * ml / ma, mm, 100 * mm / ma, median(cpu[0], rounds),
-	       median(cpu[1], rounds), median(cpu[2], rounds));
+	       "(%.0f%%), direct loop %.0f MB/s (%.0f%%), mapping %.0f MB/s (%.0f%% of "
+	       "rados_aio_read); cpu us/page %.2f %.2f %.2f %.2f\n",
+	       rounds, best_qd, ma, ml, 100 * ml / ma, md, 100 * md / ma, mm, 100 * mm / ma,
+	       median(cpu[0], rounds), median(cpu[1], rounds), median(cpu[2], rounds),
+	       median(cpu[3], rounds));
 	free(scan);
 }
 
@@ -448,7 +471,7 @@ int main(int argc, char **argv)
 		die("rados_aio_read read wrong bytes", EIO);
 	/* the copy-in loop, at the best depth */
 	struct fill_view f;
-	fill_open(&f, size);
+	fill_open(&f, size, false);
 	double c0 = cpu_now();
 	double fsecs = scan_aio(io, scan, size, best_qd, &f);
 	double fmbs = (double)size / fsecs / 1e6;
