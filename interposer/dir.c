@@ -6,14 +6,17 @@
  * own system calls, past the interposer: PATH, not on disk, was ENOENT,
  * and PATH on disk listed the disk, while open and stat of PATH/NAME are
  * the store's object NAME. So a DIR of a container's PATH is one of ours
- * (struct mount_dir): opendir of PATH (mount_path: MOUNT_DIR), or
- * fdopendir of an fd open on it (mount_dir_of_fd: open(PATH, O_DIRECTORY)
- * gives the directory on disk or faultmap's empty one), lists ".", ".."
- * and then the objects mount_list names (store_list, in the daemon in
- * daemon mode): one snapshot, taken at opendir and again at rewinddir.
- * Its fd (dirfd) is that directory's, so that fstatat(dirfd(d), NAME) is
- * the object NAME, as open and stat of PATH/NAME. d_type is DT_REG for an
- * object (DT_DIR for "." and ".."); d_ino a hash of the name, never 0
+ * (struct mount_dir): opendir of PATH (mount_path: MOUNT_DIR) or of a
+ * directory PATH/a of it (MOUNT_OBJECT: names "a/..."; mount_sub), or
+ * fdopendir of an fd open on one (mount_dir_of_fd: open(PATH, O_DIRECTORY)
+ * gives the directory on disk or faultmap's empty one, open(PATH/a) one
+ * of its own), lists ".", ".." and then the objects and directories
+ * mount_list names (store_list, in the daemon in daemon mode), sorted,
+ * each name once (an object before a directory of its name): one
+ * snapshot, taken at opendir and again at rewinddir. Its fd (dirfd) is
+ * that directory's, so that fstatat(dirfd(d), NAME) is the object NAME,
+ * as open and stat of PATH/NAME. d_type is DT_REG for an object, DT_DIR
+ * for a directory, "." and ".."; d_ino a hash of the name, never 0
  * (an object has no inode of its own: stat tells its stand-in's); d_off
  * and telldir the entry's index, which seekdir takes back.
  *
@@ -118,8 +121,48 @@ static int list_error(int err)
 	}
 }
 
-/* snapshot - m's entries listed now: ".", "..", then each object whose
- * name a path can carry (not "." or "..", at most NAME_MAX bytes).
+/* base_len - the length of name without its '/' at the end (a
+ * directory's: store_names_add). */
+static size_t base_len(const char *name)
+{
+	size_t n = strlen(name);
+	return n && name[n - 1] == '/' ? n - 1 : n;
+}
+
+/* by_base - qsort_r's order of entries (at[] into names): by name, the
+ * '/' of a directory's left out, an object before a directory. */
+static int by_base(const void *a, const void *b, void *names)
+{
+	const char *x = (const char *)names + *(const size_t *)a;
+	const char *y = (const char *)names + *(const size_t *)b;
+	size_t lx = base_len(x), ly = base_len(y);
+	int c = memcmp(x, y, lx < ly ? lx : ly);
+	if (c || lx != ly)
+		return c ? c : lx < ly ? -1 : 1;
+	return (x[lx] == '/') - (y[ly] == '/');
+}
+
+/* unique - entries at[2..n) sorted (by_base) with each name once: a
+ * directory listed by several objects' names once, and none where an
+ * object has its name (a file wins). Return: how many are left. */
+static size_t unique(const char *names, size_t *at, size_t n)
+{
+	if (n <= 3)
+		return n;
+	qsort_r(at + 2, n - 2, sizeof(*at), by_base, (void *)names);
+	size_t k = 3;
+	for (size_t i = 3; i < n; i++) {
+		const char *prev = names + at[k - 1], *name = names + at[i];
+		size_t lp = base_len(prev), ln = base_len(name);
+		if (lp != ln || memcmp(prev, name, ln))
+			at[k++] = at[i];
+	}
+	return k;
+}
+
+/* snapshot - m's entries listed now: ".", "..", then each object and
+ * directory ("c/": store_names_add) whose name a path can carry (not "."
+ * or "..", at most NAME_MAX bytes), each name once, sorted (unique).
  * Return: 0 (the old snapshot freed) or -errno (the old one kept). */
 static int snapshot(struct mount_dir *m)
 {
@@ -136,10 +179,11 @@ static int snapshot(struct mount_dir *m)
 		err = -ENOMEM;
 	for (size_t off = 0, i = 0; !err && i < n; i++) {
 		const char *name = i == 0 ? "." : i == 1 ? ".." : got.buf + off;
-		size_t len = strlen(name);
+		size_t len = base_len(name);
 		if (i >= 2)
-			off += len + 1;
-		if (i >= 2 && (len > NAME_MAX || !strcmp(name, ".") || !strcmp(name, "..")))
+			off += strlen(name) + 1;
+		if (i >= 2 && (len > NAME_MAX || (len == 1 && name[0] == '.') ||
+			       (len == 2 && !strncmp(name, "..", 2))))
 			continue;
 		at[k] = all.len;
 		if (!(err = store_names_add(&all, name, "")))
@@ -155,7 +199,7 @@ static int snapshot(struct mount_dir *m)
 	free(m->at);
 	m->names = all;
 	m->at = at;
-	m->n = k;
+	m->n = unique(all.buf, at, k);
 	return 0;
 }
 
@@ -187,8 +231,13 @@ static DIR *dir_new(int fd, const struct mount_target *t, bool close_fd)
 	}
 	if (!err) {
 		struct stat st;
-		m->dot = syscall(SYS_fstat, fd, &st) == 0 ? st.st_ino : name_ino(".");
-		m->dotdot = parent_ino(m->t.name);
+		if (m->t.what == MOUNT_OBJECT) { /* PATH/a: mount_stat's number */
+			m->dot = name_ino(m->t.name);
+			m->dotdot = name_ino("..");
+		} else {
+			m->dot = syscall(SYS_fstat, fd, &st) == 0 ? st.st_ino : name_ino(".");
+			m->dotdot = parent_ino(m->t.name);
+		}
 		pthread_mutex_lock(&dirs_lock);
 		m->next = dirs;
 		dirs = m;
@@ -207,14 +256,13 @@ static DIR *dir_new(int fd, const struct mount_target *t, bool close_fd)
 	return NULL;
 }
 
-/* not_a_dir - opendir of what t names, no directory: ENOTDIR if it is
- * there (an object, a one-object mount's PATH), else its stat's errno. */
-static DIR *not_a_dir(const struct mount_target *t)
+/* object_dir - opendir of PATH/a (MOUNT_OBJECT), a directory of the
+ * container if no object "a" is (mount_open: ENOTDIR for an object,
+ * ENOENT for nothing at all). */
+static DIR *object_dir(const struct mount_target *t)
 {
-	struct stat st;
-	if (mount_stat(t, &st) == 0)
-		errno = ENOTDIR;
-	return NULL;
+	int fd = mount_open(t, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? NULL : dir_new(fd, t, true);
 }
 
 typedef DIR *(*opendir_fn)(const char *);
@@ -234,7 +282,7 @@ EXPORT DIR *opendir(const char *name)
 	if (t.what == MOUNT_LOCAL) /* the kernel's, at the file's own path */
 		return fn ? fn(t.name) : NULL;
 	if (t.what == MOUNT_OBJECT)
-		return not_a_dir(&t);
+		return object_dir(&t);
 	int fd = mount_dir_open(&t, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	return fd < 0 ? NULL : dir_new(fd, &t, true);
 }
@@ -273,8 +321,10 @@ static struct dirent *next_entry(struct mount_dir *m)
 	e->d_ino = i == 0 ? m->dot : i == 1 ? m->dotdot : name_ino(name);
 	e->d_off = (off_t)(i + 1);
 	e->d_reclen = sizeof(*e);
-	e->d_type = i < 2 ? DT_DIR : DT_REG;
-	strcpy(e->d_name, name); /* at most NAME_MAX bytes: snapshot */
+	size_t len = base_len(name); /* at most NAME_MAX bytes: snapshot */
+	e->d_type = i < 2 || name[len] == '/' ? DT_DIR : DT_REG;
+	memcpy(e->d_name, name, len);
+	e->d_name[len] = '\0';
 	return e;
 }
 
@@ -481,12 +531,13 @@ static int scan_at(int dirfd, const char *dir, struct dirent ***namelist, scan_f
 	}
 	if (t.what == MOUNT_LOCAL)
 		return fn ? fn(AT_FDCWD, t.name, namelist, filter, compar) : -1;
+	DIR *d;
 	if (t.what == MOUNT_OBJECT) {
-		not_a_dir(&t);
-		return -1;
+		d = object_dir(&t);
+	} else {
+		int fd = mount_dir_open(&t, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+		d = fd < 0 ? NULL : dir_new(fd, &t, true);
 	}
-	int fd = mount_dir_open(&t, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-	DIR *d = fd < 0 ? NULL : dir_new(fd, &t, true);
 	return d ? scan_ours(d, namelist, filter, compar) : -1;
 }
 

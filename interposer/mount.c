@@ -52,6 +52,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define MOUNTS_MAX 16
@@ -312,6 +313,7 @@ static int object_url(const struct mount *m, const char *name, struct mount_targ
 	if (t->name[k - 1] != '/')
 		t->name[k++] = '/';
 	t->name[k] = '\0';
+	t->obj_at = (unsigned)k;
 	int err = escape_into(t->name, size, &k, name);
 	if (err)
 		return err;
@@ -325,6 +327,7 @@ int mount_path(int dirfd, const char *path, struct mount_target *t)
 {
 	t->what = MOUNT_NOT_OURS;
 	t->through = false;
+	t->obj_at = 0;
 	if (!path || !*path || !mounted())
 		return 0;
 	char abs[2 * PATH_MAX + 2];
@@ -522,22 +525,27 @@ static int object_truncate(struct fm_store *s, uint64_t size)
 	return fm_client_mode() ? client_store_truncate(s, size) : store_truncate(s, size);
 }
 
+static int sub_open(const struct mount_target *t, int flags);
+
 int mount_open(const struct mount_target *t, int flags)
 {
-	if (t->trailing) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	if ((flags & O_TMPFILE) == O_TMPFILE) {
+	bool dir = t->trailing || (flags & O_DIRECTORY);
+	if (!t->trailing && (flags & O_TMPFILE) == O_TMPFILE) {
 		errno = EOPNOTSUPP; /* no unnamed objects */
 		return -1;
 	}
-	if (flags & O_DIRECTORY) {
+	/* Not created before PATH/a is known to be no directory: EISDIR. */
+	bool made;
+	struct fm_store *s = object_get(t, dir ? 0 : flags & ~O_CREAT, &made);
+	if (s && dir) {
+		object_put(s);
 		errno = ENOTDIR;
 		return -1;
 	}
-	bool made;
-	struct fm_store *s = object_get(t, flags, &made);
+	if (!s && errno == ENOENT && mount_sub(t))
+		return sub_open(t, flags);
+	if (!s && errno == ENOENT && !dir && (flags & O_CREAT))
+		s = object_get(t, flags, &made);
 	if (!s)
 		return -1;
 	int fd = -1;
@@ -812,11 +820,21 @@ static struct fm_store *object_of(const struct mount_target *t)
 	return object_get(t, 0, &made);
 }
 
+/* no_object - after object_of(t) failed: whether for want of the object
+ * (or for a trailing slash) where t is a directory (mount_sub). */
+static bool no_object(const struct mount_target *t)
+{
+	return (errno == ENOENT || (errno == ENOTDIR && t->trailing)) && mount_sub(t);
+}
+
+static int sub_stat(const struct mount_target *t, unsigned int mask, struct stat *st,
+		    struct statx *stx);
+
 int mount_stat(const struct mount_target *t, struct stat *st)
 {
 	struct fm_store *s = object_of(t);
 	if (!s)
-		return -1;
+		return no_object(t) ? sub_stat(t, 0, st, NULL) : -1;
 	int r = syscall(SYS_fstat, s->handle_fd, st) < 0 ? -1 : mount_fix_stat(s, st);
 	object_put(s);
 	return r;
@@ -826,7 +844,7 @@ int mount_statx(const struct mount_target *t, unsigned int mask, struct statx *s
 {
 	struct fm_store *s = object_of(t);
 	if (!s)
-		return -1;
+		return no_object(t) ? sub_stat(t, mask, NULL, stx) : -1;
 	int r = syscall(SYS_statx, s->handle_fd, "", AT_EMPTY_PATH, mask, stx) < 0
 			? -1
 			: mount_fix_statx(s, stx);
@@ -842,7 +860,7 @@ int mount_access(const struct mount_target *t, int mode)
 	}
 	struct fm_store *s = object_of(t);
 	if (!s)
-		return -1;
+		return no_object(t) ? 0 : -1; /* a directory: the user's */
 	bool writable = s->writable;
 	object_put(s);
 	if ((mode & W_OK) && !writable) {
@@ -928,6 +946,8 @@ int mount_unlink(const struct mount_target *t, int flags)
 	}
 	bool made;
 	struct fm_store *s = object_get(t, 0, &made);
+	if (!s && errno == ENOENT && mount_sub(t)) /* a directory, never empty */
+		errno = flags & AT_REMOVEDIR ? ENOTEMPTY : EISDIR;
 	if (!s)
 		return -1; /* ENOENT: no such object, with a slash or not */
 	int err = t->trailing || (flags & AT_REMOVEDIR) ? -ENOTDIR : object_remove(s);
@@ -1000,6 +1020,8 @@ static int root_of(unsigned i)
 
 /* root_base - if dirfd is open on a mount's empty directory (root_of):
  * that mount's PATH, into out[size]. Return: whether it is. */
+static bool sub_of(const struct stat *st, char *out, size_t size);
+
 static bool root_base(int dirfd, char *out, size_t size)
 {
 	struct stat st;
@@ -1014,7 +1036,7 @@ static bool root_base(int dirfd, char *out, size_t size)
 	if (found)
 		strcpy(out, mounts[i].dir);
 	pthread_mutex_unlock(&root_lock);
-	return found;
+	return found || sub_of(&st, out, size);
 }
 
 /* no_dir - whether the kernel's call on t's PATH failed for want of it
@@ -1030,20 +1052,29 @@ static bool no_dir(long r, const struct mount_target *t, int *fd)
 	return *fd >= 0;
 }
 
+/* dir_flags_ok - whether open(2) of an empty directory of faultmap's (a
+ * container's PATH, PATH/a) may have flags: reading only (EISDIR to write
+ * or create, the kernel's for a directory; EOPNOTSUPP for O_TMPFILE: no
+ * unnamed objects), errno set if not. */
+static bool dir_flags_ok(int flags)
+{
+	if ((flags & O_TMPFILE) == O_TMPFILE)
+		errno = EOPNOTSUPP;
+	else if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_CREAT))
+		errno = EISDIR;
+	else
+		return true;
+	return false;
+}
+
 int mount_dir_open(const struct mount_target *t, int flags, mode_t mode)
 {
 	struct stat st; /* not opened first: O_CREAT would make PATH a file */
 	int root;
 	if (!no_dir(syscall(SYS_newfstatat, AT_FDCWD, t->name, &st, 0), t, &root))
 		return (int)syscall(SYS_openat, AT_FDCWD, t->name, flags, mode);
-	if ((flags & O_TMPFILE) == O_TMPFILE) {
-		errno = EOPNOTSUPP; /* no unnamed objects */
+	if (!dir_flags_ok(flags))
 		return -1;
-	}
-	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_CREAT)) {
-		errno = EISDIR; /* the kernel's, for a directory */
-		return -1;
-	}
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", root);
 	int keep = O_DIRECTORY | O_CLOEXEC | O_NONBLOCK | O_PATH;
@@ -1070,12 +1101,197 @@ int mount_dir_stat(const struct mount_target *t, int flags, unsigned int mask, s
 	return 0;
 }
 
+/* sub_url - the URL of the prefix "a/" of the directory PATH/a t names
+ * (MOUNT_OBJECT of a container): its object's URL with a '/' after the
+ * name, before the '?' parameters, into out[size]. Return: 0 or
+ * -ENAMETOOLONG. */
+static int sub_url(const struct mount_target *t, char *out, size_t size)
+{
+	size_t end = t->obj_at + strcspn(t->name + t->obj_at, "?");
+	if (strlen(t->name) + 2 > size)
+		return -ENAMETOOLONG;
+	memcpy(out, t->name, end);
+	out[end] = '/';
+	strcpy(out + end + 1, t->name + end);
+	return 0;
+}
+
+static int list_url(const char *url, struct store_names *out)
+{
+	return fm_client_mode() ? client_store_list(url, out) : store_list(url, out);
+}
+
 int mount_list(const struct mount_target *t, struct store_names *out)
 {
 	const struct mount *m = &mounts[t->mount];
+	*out = (struct store_names){0};
+	if (t->what == MOUNT_OBJECT && t->obj_at && !m->one && !m->local) {
+		char url[sizeof(t->name) + 1];
+		int err = sub_url(t, url, sizeof(url));
+		return err ? err : list_url(url, out);
+	}
 	if (t->what != MOUNT_DIR || m->one || m->local)
 		return -ENOTDIR;
-	return fm_client_mode() ? client_store_list(m->url, out) : store_list(m->url, out);
+	return list_url(m->url, out);
+}
+
+bool mount_sub(const struct mount_target *t)
+{
+	if (t->what != MOUNT_OBJECT || !t->obj_at)
+		return false;
+	int saved = errno;
+	struct store_names got;
+	bool sub = mount_list(t, &got) == 0 && got.len > 0;
+	free(got.buf);
+	errno = saved;
+	return sub;
+}
+
+/* The directories PATH/a of containers opened (sub_open): each fd's own
+ * empty directory, removed, by its identity, with the path PATH/a it
+ * stands for, for paths relative to it (root_base) and fdopendir
+ * (mount_dir_of_fd); a ring, the oldest forgotten past SUBS_MAX. A removed
+ * directory has no link: nothing else open has its identity. root_lock. */
+#define SUBS_MAX 256
+static struct {
+	dev_t dev;
+	ino_t ino;
+	char *path;
+} subs[SUBS_MAX];
+static size_t subs_next;
+
+/* sub_of - if st is of a directory of sub_open's: its path PATH/a into
+ * out[size]. Return: whether it is. */
+static bool sub_of(const struct stat *st, char *out, size_t size)
+{
+	if (!S_ISDIR(st->st_mode) || st->st_nlink != 0)
+		return false;
+	bool found = false;
+	pthread_mutex_lock(&root_lock);
+	for (size_t k = 1; k <= SUBS_MAX && k <= subs_next && !found; k++) {
+		size_t i = (subs_next - k) % SUBS_MAX; /* the newest first */
+		found = subs[i].path && subs[i].dev == st->st_dev && subs[i].ino == st->st_ino &&
+			strlen(subs[i].path) < size;
+		if (found)
+			strcpy(out, subs[i].path);
+	}
+	pthread_mutex_unlock(&root_lock);
+	return found;
+}
+
+/* sub_path - the path PATH/a of the directory t names: the mount's PATH
+ * and the object's name, %-unescaped, into out[size]. Return: 0 or
+ * -ENAMETOOLONG. */
+static int sub_path(const struct mount_target *t, char *out, size_t size)
+{
+	const struct mount *m = &mounts[t->mount];
+	size_t k = m->dir_len;
+	if (k + 2 >= size)
+		return -ENAMETOOLONG;
+	memcpy(out, m->dir, k);
+	out[k++] = '/';
+	for (const char *c = t->name + t->obj_at; *c && *c != '?'; c++) {
+		if (k + 1 >= size)
+			return -ENAMETOOLONG;
+		if (c[0] == '%' && c[1] && c[2]) {
+			char hex[3] = {c[1], c[2], '\0'};
+			out[k++] = (char)strtol(hex, NULL, 16);
+			c += 2;
+		} else {
+			out[k++] = *c;
+		}
+	}
+	out[k] = '\0';
+	return 0;
+}
+
+/* sub_open - open(2) of the directory PATH/a t names (mount_sub): an empty
+ * directory made under /tmp for this fd and removed at once, its identity
+ * kept (subs). Return: the fd, or -1 with errno (EISDIR to write or
+ * create). */
+static int sub_open(const struct mount_target *t, int flags)
+{
+	if (!dir_flags_ok(flags))
+		return -1;
+	char path[2 * PATH_MAX + 2], dir[] = "/tmp/faultmap-dir-XXXXXX";
+	int err = sub_path(t, path, sizeof(path));
+	char *copy = err ? NULL : strdup(path);
+	if (!copy) {
+		errno = err ? -err : ENOMEM;
+		return -1;
+	}
+	int keep = O_DIRECTORY | O_CLOEXEC | O_NONBLOCK | O_PATH;
+	int fd = mkdtemp(dir) ? (int)syscall(SYS_openat, AT_FDCWD, dir, O_RDONLY | (flags & keep), 0)
+			      : -1;
+	err = errno;
+	struct stat st;
+	if (fd >= 0) {
+		syscall(SYS_unlinkat, AT_FDCWD, dir, AT_REMOVEDIR);
+		if (syscall(SYS_fstat, fd, &st) < 0) {
+			err = errno;
+			syscall(SYS_close, fd);
+			fd = -1;
+		}
+	}
+	if (fd < 0) {
+		free(copy);
+		errno = err;
+		return -1;
+	}
+	pthread_mutex_lock(&root_lock);
+	size_t i = subs_next++ % SUBS_MAX;
+	free(subs[i].path);
+	subs[i].dev = st.st_dev;
+	subs[i].ino = st.st_ino;
+	subs[i].path = copy;
+	atomic_store(&roots_made, true);
+	pthread_mutex_unlock(&root_lock);
+	return fd;
+}
+
+/* sub_stat - stat(2) (statx into stx, if given) of the directory PATH/a t
+ * names: the container PATH's, an inode number of its own (FNV-1a of the
+ * URL, never 0) and two links. Return: 0 or -1 with errno. */
+static int sub_stat(const struct mount_target *t, unsigned int mask, struct stat *st,
+		    struct statx *stx)
+{
+	struct mount_target root;
+	if (mount_path(AT_FDCWD, mounts[t->mount].dir, &root) || root.what != MOUNT_DIR) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (mount_dir_stat(&root, 0, mask, st, stx) < 0)
+		return -1;
+	uint64_t h = 1469598103934665603ULL;
+	for (const unsigned char *c = (const unsigned char *)t->name; *c; c++)
+		h = (h ^ *c) * 1099511628211ULL;
+	if (stx) {
+		stx->stx_ino = h ? h : 1;
+		stx->stx_nlink = 2;
+	} else {
+		st->st_ino = h ? (ino_t)h : 1;
+		st->st_nlink = 2;
+	}
+	return 0;
+}
+
+int mount_fix_dir_stat(unsigned int mask, struct stat *st, struct statx *stx)
+{
+	struct stat k = {0};
+	if (stx) {
+		k.st_mode = stx->stx_mode;
+		k.st_nlink = stx->stx_nlink;
+		k.st_dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
+		k.st_ino = stx->stx_ino;
+	} else {
+		k = *st;
+	}
+	char path[2 * PATH_MAX + 2];
+	struct mount_target t;
+	if (!atomic_load(&roots_made) || !sub_of(&k, path, sizeof(path)) ||
+	    mount_path(AT_FDCWD, path, &t) || t.what != MOUNT_OBJECT)
+		return 0;
+	return sub_stat(&t, mask, stx ? NULL : st, stx);
 }
 
 bool mount_dir_of_fd(int fd, struct mount_target *t)
@@ -1083,6 +1299,9 @@ bool mount_dir_of_fd(int fd, struct mount_target *t)
 	struct stat st, dir;
 	if (!mounted() || fd_kept(fd) || syscall(SYS_fstat, fd, &st) < 0 || !S_ISDIR(st.st_mode))
 		return false;
+	char path[2 * PATH_MAX + 2];
+	if (atomic_load(&roots_made) && sub_of(&st, path, sizeof(path)))
+		return mount_path(AT_FDCWD, path, t) == 0 && t->what == MOUNT_OBJECT;
 	for (size_t i = 0; i < nr_mounts; i++) {
 		const struct mount *m = &mounts[i];
 		if (m->one || m->local)

@@ -41,6 +41,8 @@ struct mount_target {
 			  * is not on disk and out by "..": the kernel's call
 			  * on name, the path made normal (mount_kernel_path) */
 	unsigned mount;	 /* which mount (for rename: EXDEV across two) */
+	unsigned obj_at; /* MOUNT_OBJECT of a container: where the object's
+			  * name (%-escaped) starts in name (mount_sub) */
 	char name[8192]; /* the object's URL, or the local path */
 };
 
@@ -60,18 +62,24 @@ static inline const char *mount_kernel_path(const struct mount_target *t, int *d
 	return t->name;
 }
 
-/* mount_open - open the object t names with open(2)'s flags. Return: the
+/* mount_open - open the object t names with open(2)'s flags; where there
+ * is no such object but t is a directory (mount_sub), that directory: an
+ * empty one of faultmap's, made for this fd and removed at once, read
+ * only (EISDIR to write or create). Return: the
  * program's new fd, or -1 with errno (ENOENT: no such object; EEXIST:
  * O_CREAT | O_EXCL of one that exists; EROFS: a read-only store opened for
  * writing; the store's errno otherwise). */
 int mount_open(const struct mount_target *t, int flags);
 
 /* mount_stat - stat(2) of the object t names (not opened for the
- * program). Return: 0 or -1 with errno. */
+ * program); where there is none but t is a directory (mount_sub), the
+ * container PATH's (mount_dir_stat), with an inode number of its own (a
+ * hash of the URL) and two links. Return: 0 or -1 with errno. */
 int mount_stat(const struct mount_target *t, struct stat *st);
 int mount_statx(const struct mount_target *t, unsigned int mask, struct statx *stx);
 
-/* mount_access - access(2) of the object t names. Return: 0 or -1, errno. */
+/* mount_access - access(2) of the object t names (or of the directory t
+ * is: mount_sub, as the container PATH's). Return: 0 or -1, errno. */
 int mount_access(const struct mount_target *t, int mode);
 
 /* mount_unlink - unlinkat(2) of the object t names (flags: 0 or
@@ -109,16 +117,31 @@ int mount_dir_stat(const struct mount_target *t, int flags, unsigned int mask, s
 		   struct statx *stx);
 int mount_dir_access(const struct mount_target *t, int mode, int flags);
 
-/* mount_list - the names of the objects of the container whose PATH
- * (MOUNT_DIR) t names: store_list of the mount's URL, here or in the
- * daemon (client_store_list). Return: 0 (out->buf malloc'd, or NULL) or
- * -errno (-ENOTDIR: a file:// mount's, the kernel's directory). */
+/* mount_list - the names in the container whose PATH (MOUNT_DIR) t
+ * names, or in its directory PATH/a (MOUNT_OBJECT: mount_sub): store_list
+ * of the mount's URL (or of the prefix "a/" under it), here or in the
+ * daemon (client_store_list); "c/" names the directory c (store_names_add).
+ * Return: 0 (out->buf malloc'd, or NULL) or -errno (-ENOTDIR: a file://
+ * mount's, the kernel's directory). */
 struct store_names;
 int mount_list(const struct mount_target *t, struct store_names *out);
 
+/* mount_sub - whether t (MOUNT_OBJECT: PATH/a, no object "a") is a
+ * directory of a container: some object's name starts with "a/" (a
+ * listing of that prefix is not empty). errno kept. */
+bool mount_sub(const struct mount_target *t);
+
+/* mount_fix_dir_stat - what fstat (into stx, statx with mask, if given,
+ * else st) of an fd tells, the kernel's given: for an fd of a directory
+ * PATH/a (mount_open of it: mount_sub), mount_stat's of PATH/a, else the
+ * kernel's. Return: 0, or -1 with errno. */
+int mount_fix_dir_stat(unsigned int mask, struct stat *st, struct statx *stx);
+
 /* mount_dir_of_fd - whether fd is open on a store container's PATH (its
  * directory on disk, or the empty one of faultmap's: root_of), as
- * open(PATH, O_DIRECTORY) gives it: t then names PATH (MOUNT_DIR). */
+ * open(PATH, O_DIRECTORY) gives it: t then names PATH (MOUNT_DIR); or on
+ * a directory PATH/a of one (mount_open of it: an empty directory of its
+ * own, removed): t then names PATH/a (MOUNT_OBJECT). */
 bool mount_dir_of_fd(int fd, struct mount_target *t);
 
 /* mount_store_of - the store whose object fd is open on (any fd of it:

@@ -821,7 +821,7 @@ static int stat_any(int dirfd, const char *path, int flags, unsigned int mask, s
 			return mount_fix_statx(s, stx);
 		if (s)
 			return mount_fix_stat(s, st);
-		return 0;
+		return mount_fix_dir_stat(mask, st, stx);
 	}
 	struct mount_target t;
 	switch (at_target(&dirfd, &path, &t)) {

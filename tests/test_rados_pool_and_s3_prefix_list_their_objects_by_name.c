@@ -1,11 +1,12 @@
 /*
  * store_list (faultmap run --mount's listing of a container's PATH; in
  * daemon mode FMD_STORE_LIST, client_store_list) names the objects
- * directly in a container: a RADOS pool's (rados_nobjects_list_*: "a" and
- * "b c", not "sub/x", whose name has a '/'), an S3 bucket's under a
- * prefix (ListObjectsV2 with delimiter '/': "a&b" and "k1" of "pre/a&b"
- * and "pre/k1", decoded from XML's &amp;, not "pre/sub/y" nor "other")
- * and a whole bucket's ("other"), each once. Errors: no such pool or
+ * directly in a container, and "sub/" for the directory of names with a
+ * '/': a RADOS pool's (rados_nobjects_list_*: "a", "b c" and "sub/" of
+ * "sub/x"), an S3 bucket's under a prefix (ListObjectsV2 with delimiter
+ * '/': "a&b" and "k1" of "pre/a&b" and "pre/k1", decoded from XML's
+ * &amp;, and "sub/", a CommonPrefix of "pre/sub/y"; not "other") and a
+ * whole bucket's ("other", "pre/"), each once. Errors: no such pool or
  * bucket ENOENT, a cluster that does not answer an error, a prefix without
  * its trailing '/' EINVAL, a store kind that has no container (nbd, file)
  * ENOTDIR. Both modes (each_mode).
@@ -74,9 +75,9 @@ int main(void)
 	ceph_put(&c, "b c", "22", 2);
 	ceph_put(&c, "sub/x", "333", 3);
 	snprintf(url, sizeof(url), "rados://%s?conf=%s", c.pool, c.conf);
-	expect(url, (const char *const[]){"a", "b c", NULL});
+	expect(url, (const char *const[]){"a", "b c", "sub/", NULL});
 	snprintf(url, sizeof(url), "rados://%s/?conf=%s", c.pool, c.conf);
-	expect(url, (const char *const[]){"a", "b c", NULL});
+	expect(url, (const char *const[]){"a", "b c", "sub/", NULL});
 	snprintf(url, sizeof(url), "rados://%s/sub/?conf=%s", c.pool, c.conf);
 	expect(url, (const char *const[]){"x", NULL});
 	snprintf(url, sizeof(url), "rados://no-such-pool?conf=%s", c.conf);
@@ -92,9 +93,9 @@ int main(void)
 		CHECK_EQ(ceph_s3(&c, "PUT", path, "x", 1, NULL, NULL), 200);
 	}
 	snprintf(url, sizeof(url), "s3://%s/pre/", bucket);
-	expect(url, (const char *const[]){"a&b", "k1", NULL});
+	expect(url, (const char *const[]){"a&b", "k1", "sub/", NULL});
 	snprintf(url, sizeof(url), "s3://%s", bucket);
-	expect(url, (const char *const[]){"other", NULL});
+	expect(url, (const char *const[]){"other", "pre/", NULL});
 	snprintf(url, sizeof(url), "s3://%s/empty/", bucket);
 	expect(url, (const char *const[]){NULL});
 	snprintf(url, sizeof(url), "s3://%s/pre", bucket);

@@ -1594,24 +1594,27 @@ static int query_escape(const char *s, char *out, size_t size, size_t *k)
 }
 
 /* list_page - the keys of one ListObjectsV2 page of xml into out (the
- * prefix taken off: store_names_add); *token: the next page's
- * continuation token (malloc'd), or NULL at the last page. Return: 0 or
- * -errno. */
+ * prefix taken off: store_names_add), and its CommonPrefixes (each
+ * "<Prefix>": the request's own, the prefix itself, names nothing);
+ * *token: the next page's continuation token (malloc'd), or NULL at the
+ * last page. Return: 0 or -errno. */
 static int list_page(const char *xml, const char *prefix, struct store_names *out, char **token)
 {
 	*token = NULL;
 	int err = 0;
-	for (const char *a = strstr(xml, "<Key>"); !err && a; a = strstr(a, "<Key>")) {
-		a += 5;
-		const char *b = strstr(a, "</Key>");
-		char *key = b ? xml_decode(a, b, &err) : NULL;
-		if (!b)
-			err = -EIO;
-		if (key)
-			err = store_names_add(out, key, prefix);
-		free(key);
-		a = b;
-	}
+	static const char *const tags[][2] = {{"<Key>", "</Key>"}, {"<Prefix>", "</Prefix>"}};
+	for (size_t t = 0; t < 2; t++)
+		for (const char *a = strstr(xml, tags[t][0]); !err && a; a = strstr(a, tags[t][0])) {
+			a += strlen(tags[t][0]);
+			const char *b = strstr(a, tags[t][1]);
+			char *key = b ? xml_decode(a, b, &err) : NULL;
+			if (!b)
+				err = -EIO;
+			if (key)
+				err = store_names_add(out, key, prefix);
+			free(key);
+			a = b;
+		}
 	char more[8];
 	if (!err && xml_text(xml, "IsTruncated", more, sizeof(more)) && !strcmp(more, "true")) {
 		const char *a = strstr(xml, "<NextContinuationToken>");
@@ -1631,8 +1634,8 @@ static int list_page(const char *xml, const char *prefix, struct store_names *ou
 /*
  * s3_store_list - the keys of the bucket of url, s3://bucket[/prefix/]
  * [?params] (store_list): ListObjectsV2 (GET /bucket?list-type=2) with
- * the prefix and delimiter '/' (the server leaves the deeper keys out,
- * as <CommonPrefixes>, not listed), page after page (IsTruncated,
+ * the prefix and delimiter '/' (the server gives the deeper keys as
+ * <CommonPrefixes>, listed as directories: "a/"), page after page (IsTruncated,
  * NextContinuationToken); signed as every request (CURLOPT_AWS_SIGV4: the
  * query's parameters sorted and escaped here, as SigV4's canonical query
  * wants them). Return: 0 or -errno (ENOENT: no such bucket; EACCES: 403).

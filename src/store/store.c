@@ -766,11 +766,12 @@ int store_remove(struct fm_store *s)
 
 /*
  * store_names_add - key, a name in a container listed with prefix, into
- * n as the name of its object in the container: the key without the
- * prefix; left out unless it has the prefix and names an object directly
- * in the container (not empty, no '/': faultmap run --mount's PATH/NAME
- * is the object NAME, and PATH/a/b the object "a/b", which PATH/a, no
- * object, does not list). Return: 0 or -ENOMEM.
+ * n as the name of its entry in the container: the key without the
+ * prefix; left out unless it has the prefix and is not empty. A name with
+ * a '/' (faultmap run --mount's PATH/a/b is the object "a/b") gives its
+ * first component and the '/' ("a/": the directory PATH/a), if that is
+ * not empty; the caller drops the repeats (several "a/..." keys, and an
+ * S3 CommonPrefix). Return: 0 or -ENOMEM.
  */
 int store_names_add(struct store_names *n, const char *key, const char *prefix)
 {
@@ -778,8 +779,9 @@ int store_names_add(struct store_names *n, const char *key, const char *prefix)
 	if (strncmp(key, prefix, plen) != 0)
 		return 0;
 	const char *name = key + plen;
-	size_t len = strlen(name) + 1;
-	if (len == 1 || strchr(name, '/'))
+	const char *slash = strchr(name, '/');
+	size_t len = (slash ? (size_t)(slash - name) + 1 : strlen(name)) + 1;
+	if (len == 1 || slash == name)
 		return 0;
 	if (n->len + len > n->cap) {
 		size_t cap = n->cap ? 2 * n->cap : 4096;
@@ -791,7 +793,8 @@ int store_names_add(struct store_names *n, const char *key, const char *prefix)
 		n->buf = buf;
 		n->cap = cap;
 	}
-	memcpy(n->buf + n->len, name, len);
+	memcpy(n->buf + n->len, name, len - 1);
+	n->buf[n->len + len - 1] = '\0';
 	n->len += len;
 	return 0;
 }
@@ -801,8 +804,9 @@ int store_names_add(struct store_names *n, const char *key, const char *prefix)
  * (faultmap run --mount's listing of a container's PATH): rados://pool,
  * s3://bucket, each with a prefix (.../prefix/: the keys under it, the
  * prefix taken off) and its parameters, as the mount's URL; one snapshot,
- * in the store's order. Names with a '/' after the prefix are left out
- * (store_names_add). Return: 0 (out->buf malloc'd, or NULL for none) or
+ * in the store's order. A name with a '/' after the prefix is listed as
+ * its first component and the '/', a directory (store_names_add; RADOS
+ * lists every object and gives each such name, S3 its CommonPrefixes). Return: 0 (out->buf malloc'd, or NULL for none) or
  * -errno (-ENOTDIR: no container of a store that lists; out freed).
  * Context: no lock; the embedded engine or the daemon (FMD_STORE_LIST).
  */

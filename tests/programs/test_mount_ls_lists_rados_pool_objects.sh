@@ -10,7 +10,8 @@
 # O_CREAT and an unlink): objects put with the rados tool and made by
 # redirections under the mount, an object rm'ed under the mount gone from
 # the next listing; the output equal line for line. An object whose name
-# has a '/' (DIR/sub/x opens it, DIR/sub is no object) is not listed. An
+# has a '/' (sub/hidden) makes DIR/sub a directory (ls -1F lists sub/, ls
+# of it hidden; stat: a directory). An
 # empty pool lists . and .. alone, and its DIR/.. is DIR's parent (ls -la
 # stats it; DIR is not on disk); DIR on disk, with a file of its own,
 # lists the pool (what open and stat of DIR/NAME are); a cluster that
@@ -39,15 +40,19 @@ for mode in embedded daemon; do
 	for f in "$WORK"/orig/*; do
 		rados -p $pool put "$(basename "$f")" "$f" || fail "rados put $(basename "$f")"
 	done
-	rados -p $pool put "sub/hidden" "$WORK/orig/alpha" || fail "rados put sub/hidden"
 
 	RUN_OPTS=(--$mode --mount "$WORK/fm/d=rados://$pool")
 	cd "$WORK/fm" && run_fm 256K bash "$WORK/listing.sh" d "$WORK/prog" >"$WORK/fm.out"
 	cat "$WORK/fm.out" >&2
 	same_output "$WORK/kern.out" "$WORK/fm.out" "the listings ($mode)"
+	rados -p $pool put "sub/hidden" "$WORK/orig/alpha" || fail "rados put sub/hidden"
+	run_fm 256K sh -c 'ls -1F d | grep /; ls d/sub; stat -c %F d/sub' >"$WORK/sub.out"
+	printf 'sub/\nhidden\ndirectory\n' >"$WORK/sub.want"
+	same_output "$WORK/sub.want" "$WORK/sub.out" "the directory sub of sub/hidden ($mode)"
 	(cd "$WORK/kern/d" && ls -1 && echo sub/hidden) | sort >"$WORK/want.objects"
 	rados -p $pool ls | sort >"$WORK/objects" || fail "rados ls"
 	same_output "$WORK/want.objects" "$WORK/objects" "the pool's objects after the run ($mode)"
+	rados -p $pool rm "sub/hidden" || fail "rados rm sub/hidden"
 
 	# an empty pool: . and .. alone
 	RUN_OPTS=(--$mode --mount "$WORK/fm/e=rados://empty-$mode")

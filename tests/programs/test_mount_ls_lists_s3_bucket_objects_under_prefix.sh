@@ -7,9 +7,11 @@
 # bash glob, find, Python, every dirent.h call of mount_dir.c; objects
 # PUT with curl and made under the mount, one rm'ed and gone from the next
 # listing), names with XML's special characters (& < > ' as entities in
-# ListObjectsV2's reply), the output equal line for line. Keys deeper
-# than the prefix (pre/sub/hidden: DIR/sub is no object) and outside it
-# are not listed; a mount of the whole bucket lists its top-level keys;
+# ListObjectsV2's reply), the output equal line for line. A key deeper
+# than the prefix (pre/sub/hidden) makes DIR/sub a directory (a
+# CommonPrefix: ls -1F lists sub/, ls of it hidden; stat: a directory);
+# keys outside the prefix are not listed; a mount of the whole bucket
+# lists its top-level keys and directories (many/, pre/);
 # 1005 keys (ListObjectsV2 pages of 1000: a continuation token) list
 # whole; an empty prefix lists . and .. alone; a bucket that does not
 # exist is ENOENT, a wrong secret key EACCES (403). Both modes.
@@ -39,7 +41,7 @@ curl -sS --fail --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
 	-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -K "$WORK/many.curl" || fail "PUT of many/"
 put other "$WORK/x"
 put prelude "$WORK/x"
-printf 'other\nprelude\n' >"$WORK/top.want"
+printf 'many\nother\npre\nprelude\n' >"$WORK/top.want"
 
 for mode in embedded daemon; do
 	note "mode $mode"
@@ -48,12 +50,15 @@ for mode in embedded daemon; do
 	for f in "$WORK"/orig/*; do
 		put "pre/$(basename "$f")" "$f"
 	done
-	put pre/sub/hidden "$WORK/x"
 
 	RUN_OPTS=(--$mode --mount "$WORK/fm/d=s3://fmls/pre/")
 	cd "$WORK/fm" && run_fm 256K bash "$WORK/listing.sh" d "$WORK/prog" >"$WORK/fm.out"
 	cat "$WORK/fm.out" >&2
 	same_output "$WORK/kern.out" "$WORK/fm.out" "the listings ($mode)"
+	put pre/sub/hidden "$WORK/x"
+	run_fm 256K sh -c 'ls -1F d | grep /; ls d/sub; stat -c %F d/sub' >"$WORK/sub.out"
+	printf 'sub/\nhidden\ndirectory\n' >"$WORK/sub.want"
+	same_output "$WORK/sub.want" "$WORK/sub.out" "the directory sub of pre/sub/hidden ($mode)"
 	(cd "$WORK/kern/d" && ls -1 | sed 's|^|pre/|' && echo pre/sub/hidden) | sort >"$WORK/want.keys"
 	s3 GET "/fmls?list-type=2&prefix=pre%2F" -o "$WORK/keys.xml" || fail "listing pre/"
 	"$PY" -c '
@@ -61,6 +66,7 @@ import re, sys, html
 print("\n".join(sorted(html.unescape(k) for k in re.findall("<Key>(.*?)</Key>", open(sys.argv[1]).read()))))
 ' "$WORK/keys.xml" >"$WORK/keys"
 	same_output "$WORK/want.keys" "$WORK/keys" "the bucket's keys under pre/ after the run ($mode)"
+	s3 DELETE /fmls/pre/sub/hidden >/dev/null || fail "DELETE pre/sub/hidden"
 
 	# the whole bucket: its top-level keys; 1005 keys; an empty prefix
 	RUN_OPTS=(--$mode --mount "$WORK/fm/all=s3://fmls" --mount "$WORK/fm/many=s3://fmls/many/"
