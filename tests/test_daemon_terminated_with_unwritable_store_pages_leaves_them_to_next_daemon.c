@@ -36,6 +36,13 @@ static void client(void *arg)
 	CHECK(p != MAP_FAILED);
 	for (int i = 2; i < NPAGES; i += 5)
 		memcpy(p + (size_t)i * PS, want + (size_t)i * PS, PS);
+	/* The client's flush at the daemon's death (emergency_flush, on a
+	 * thread of its watcher) reads these pages. What orders it after the
+	 * writes is the daemon's death, in another process, which TSan cannot
+	 * see (it reported a race here once in CI): a map call takes the
+	 * client's map_lock, which emergency_flush takes before it starts
+	 * that thread, and makes the order one TSan sees. */
+	CHECK(fm_mprotect(p, NPAGES * PS, PROT_READ | PROT_WRITE) == 0);
 	nbdkit_trigger(k.werr, 1);
 	pid_t d = daemon_pid();
 	CHECK(d > 0);
