@@ -112,10 +112,12 @@ FM_API int fm_msync(void *addr, size_t length, int flags);
  * MADV_SEQUENTIAL set the readahead of the range; MADV_WILLNEED reads it
  * into the cache (up to half the budget); MADV_DONTNEED drops the range's
  * page-table entries (and private copies, as Linux does). MADV_DONTFORK,
- * MADV_DOFORK, MADV_DONTDUMP, MADV_DODUMP, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+ * MADV_DOFORK, MADV_DONTDUMP, MADV_DODUMP, MADV_NOHUGEPAGE,
  * MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
  * MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_FREE, MADV_WIPEONFORK and
- * MADV_KEEPONFORK are passed to the kernel. MADV_REMOVE punches a hole in
+ * MADV_KEEPONFORK are passed to the kernel. MADV_HUGEPAGE is passed to
+ * the kernel for the parts of the range that are not faultmap mappings
+ * (the cache keeps 4 KiB pages: docs/design.md, "Reclaim"). MADV_REMOVE punches a hole in
  * the file of a shared writable mapping (EACCES otherwise), as Linux does.
  * Other advice is refused (EINVAL) on faultmap mappings.
  *

@@ -260,6 +260,31 @@ void as_io_done(struct address_space *as)
 		free_retired(as);
 }
 
+/*
+ * view_small_pages - MADV_NOHUGEPAGE on a view of a cache's memfd.
+ *
+ * Eviction punches holes in the memfd a run of pages at a time. In a large
+ * folio (2 MiB) a hole that covers part of it must split it, and when the
+ * split fails (another page of the folio is referenced: vmsplice, O_DIRECT
+ * I/O from a mapping, a fault in progress) shmem zeroes the punched pages
+ * and keeps them: a view then maps zeros where the engine expects a miss,
+ * and a program reads zeros for file data
+ * (test_cache_never_reads_zeros_after_kernel_builds_large_folio). faultmap
+ * fills its memfds 4 KiB at a time (UFFDIO_COPY allocates nothing larger),
+ * but the kernel builds large folios out of full 2 MiB blocks through a
+ * view that allows them: khugepaged, where the administrator allows shmem
+ * huge pages (shmem_enabled always or within_size, or advise with
+ * MADV_HUGEPAGE), and MADV_COLLAPSE, whatever the setting. Both find a
+ * memfd only through a view without VM_NOHUGEPAGE; so every view, the
+ * engine's and the programs', is made so, and MADV_HUGEPAGE is not passed
+ * on for faultmap mappings (fm_madvise). A kernel without transparent huge
+ * pages refuses the advice (EINVAL), and builds none either.
+ */
+void view_small_pages(void *view, size_t len)
+{
+	sys_madvise(view, len, MADV_NOHUGEPAGE);
+}
+
 /* map_views - (re)create fill_view and direct_view for view_pages pages. */
 static int map_views(struct address_space *as, uint64_t view_pages)
 {
@@ -277,6 +302,8 @@ static int map_views(struct address_space *as, uint64_t view_pages)
 		sys_munmap(fill, len);
 		return err;
 	}
+	view_small_pages(fill, len);
+	view_small_pages(direct, len);
 	int err = uffd_register(engine_self()->uffd, fill, len, false);
 	if (err) {
 		sys_munmap(fill, len);

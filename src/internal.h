@@ -213,6 +213,14 @@ bool linger_count(const struct stat *st, uint64_t first, uint64_t end, uint64_t 
 /* linger_evict - let go of the lingering cache of the file (st). Return:
  * its pages. Context: engine.lock. */
 uint64_t linger_evict(const struct stat *st);
+/* madvise_kernel_part - advice for the kernel on [lo, hi), a part of a
+ * range that is not faultmap's: a hole there is remembered in *unmapped
+ * (ENOMEM, said at the end, as the kernel goes on past it). Return: 0, or
+ * another error of the kernel's, which ends the walk. (mmap.c) */
+int madvise_kernel_part(uintptr_t lo, uintptr_t hi, int advice, int *unmapped);
+/* view_small_pages - a view of a cache's memfd is never made of large
+ * folios (MADV_NOHUGEPAGE; address_space.c says why). */
+void view_small_pages(void *view, size_t len);
 void as_release_idle(void);
 void as_put_if_unused(struct address_space *as);
 void as_wait_reads(struct address_space *as);

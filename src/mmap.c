@@ -377,6 +377,7 @@ static int map_view(void *p, size_t len, int prot, bool shared, int fd,
 		err = -errno;
 		goto out;
 	}
+	view_small_pages(view, len);
 	/* Only a view that can write needs write-protect tracking; the others
 	 * keep the kernel's fault-around (WP registration turns it off). */
 	bool may_write = shared && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
@@ -710,11 +711,9 @@ static int madvise_remove(uintptr_t start, uintptr_t end)
 		if (!v || v->vm_start > at) {
 			uintptr_t hi = v && v->vm_start < end ? v->vm_start : end;
 			pthread_mutex_unlock(&engine.lock);
-			if (sys_madvise((void *)at, hi - at, MADV_REMOVE) < 0) {
-				if (errno != ENOMEM)
-					return -errno;
-				unmapped = -ENOMEM;
-			}
+			int err = madvise_kernel_part(at, hi, MADV_REMOVE, &unmapped);
+			if (err)
+				return err;
 			at = hi;
 			continue;
 		}
@@ -733,6 +732,59 @@ static int madvise_remove(uintptr_t start, uintptr_t end)
 	return unmapped;
 }
 
+/* touches_ours - whether [start, start + len) holds part of a faultmap
+ * mapping of this process (not known in a forked child of embedded mode:
+ * false there). */
+static bool touches_ours(uintptr_t start, size_t len)
+{
+	if (!len || !engine.started || engine.forked_child)
+		return false;
+	sigset_t mask;
+	engine_lock_take(&mask);
+	bool touches = false;
+	for (struct vma *v = engine_self()->vmas; v; v = v->mm_next)
+		touches |= v->vm_start < start + len && v->vm_end > start;
+	engine_lock_drop(&mask);
+	return touches;
+}
+
+int madvise_kernel_part(uintptr_t lo, uintptr_t hi, int advice, int *unmapped)
+{
+	if (lo < hi && sys_madvise((void *)lo, hi - lo, advice) < 0) {
+		if (errno != ENOMEM)
+			return -errno;
+		*unmapped = -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * madvise_beside - advice for the kernel on the parts of [start, end) that
+ * no faultmap mapping covers, in address order as the kernel goes: a hole
+ * gives ENOMEM at the end, as the kernel says. Return: 0 or -errno.
+ * Context: map_lock.
+ */
+static int madvise_beside(uintptr_t start, uintptr_t end, int advice)
+{
+	int unmapped = 0;
+	for (uintptr_t at = start; at < end;) {
+		uintptr_t lo = end, hi = end; /* the next stretch of a faultmap mapping */
+		pthread_mutex_lock(&engine.lock);
+		for (const struct vma *v = engine_self()->vmas; v; v = v->mm_next)
+			if (v->vm_end > at && v->vm_start < end) {
+				lo = v->vm_start > at ? v->vm_start : at;
+				hi = v->vm_end < end ? v->vm_end : end;
+				break;
+			}
+		pthread_mutex_unlock(&engine.lock);
+		int err = madvise_kernel_part(at, lo, advice, &unmapped);
+		if (err)
+			return err;
+		at = hi;
+	}
+	return unmapped;
+}
+
 int fm_madvise(void *addr, size_t length, int advice)
 {
 	if (fm_client_mode())
@@ -746,7 +798,7 @@ int fm_madvise(void *addr, size_t length, int advice)
 		ours = true;
 		break;
 	case MADV_DONTNEED: case MADV_DONTFORK: case MADV_DOFORK:
-	case MADV_DONTDUMP: case MADV_DODUMP: case MADV_HUGEPAGE:
+	case MADV_DONTDUMP: case MADV_DODUMP:
 	case MADV_NOHUGEPAGE: case MADV_COLD: case MADV_PAGEOUT:
 	case MADV_POPULATE_READ: case MADV_POPULATE_WRITE:
 	/* For a file mapping the kernel ignores these, or refuses them: */
@@ -754,6 +806,18 @@ int fm_madvise(void *addr, size_t length, int advice)
 	case MADV_WIPEONFORK: case MADV_KEEPONFORK:
 		ours = false;
 		break;
+	case MADV_HUGEPAGE:
+		/* Never for the cache's memfd (view_small_pages): passed on
+		 * for the rest of the range only. */
+		if (!(start & (FM_PAGE_SIZE - 1)) && !(length && !len) && start + len > start &&
+		    touches_ours(start, len)) {
+			sigset_t mask;
+			map_lock_take(&mask);
+			int err = madvise_beside(start, start + len, advice);
+			map_lock_drop(&mask);
+			return err ? fail(err) : 0;
+		}
+		return sys_madvise(addr, length, advice);
 	case MADV_REMOVE:
 		if ((start & (FM_PAGE_SIZE - 1)) || (length && !len) || start + len < start)
 			return fail(-EINVAL);
@@ -768,16 +832,8 @@ int fm_madvise(void *addr, size_t length, int advice)
 	default:
 		/* Advice that would bypass the cache (MADV_REMOVE, MADV_FREE...)
 		 * is refused on faultmap mappings, and passed on elsewhere. */
-		if (len && engine.started && !engine.forked_child) {
-			sigset_t mask;
-			engine_lock_take(&mask);
-			bool touches = false;
-			for (struct vma *v = engine_self()->vmas; v; v = v->mm_next)
-				touches |= v->vm_start < start + len && v->vm_end > start;
-			engine_lock_drop(&mask);
-			if (touches)
-				return fail(-EINVAL);
-		}
+		if (touches_ours(start, len))
+			return fail(-EINVAL);
 		return sys_madvise(addr, length, advice);
 	}
 	/* The kernel checks the range and applies what is its own. It also

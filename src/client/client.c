@@ -1473,6 +1473,8 @@ void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 	if (!err && sys_mmap(p, len, prot, (view_shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED,
 			     memfd, offset) == MAP_FAILED)
 		err = -errno;
+	if (!err)
+		view_small_pages(p, len);
 	if (!err && view_shared)
 		note_store_view(&st, memfd);
 	if (memfd >= 0)
@@ -1543,8 +1545,10 @@ int client_msync(void *addr, size_t length, int flags)
 	return err ? fail(err) : 0;
 }
 
-/* touches - whether [start, start+len) holds a faultmap mapping. */
-static int touches(uintptr_t start, size_t len, bool *out)
+/* first_view - whether [start, start + len) holds a faultmap mapping
+ * (*out); if so, [*lo, *hi) is the first stretch of it that one faultmap
+ * mapping covers. */
+static int first_view(uintptr_t start, size_t len, bool *out, uintptr_t *lo, uintptr_t *hi)
 {
 	len = user_part(start, len); /* faultmap maps nothing above */
 	*out = false;
@@ -1554,7 +1558,42 @@ static int touches(uintptr_t start, size_t len, bool *out)
 	struct fmd_rep rep;
 	int err = rpc(&req, -1, &rep, NULL, NULL, 0);
 	*out = !err && rep.v[0];
+	if (*out) {
+		*lo = (uintptr_t)rep.v[1];
+		*hi = (uintptr_t)rep.v[0];
+		if (*lo < start || *hi <= *lo || *hi > start + len)
+			return -EPROTO;
+	}
 	return err;
+}
+
+/* touches - whether [start, start+len) holds a faultmap mapping. */
+static int touches(uintptr_t start, size_t len, bool *out)
+{
+	uintptr_t lo, hi;
+	return first_view(start, len, out, &lo, &hi);
+}
+
+/* madvise_beside - advice for the kernel on the parts of [start, end) that
+ * no faultmap mapping covers, in address order as the kernel goes (a hole:
+ * ENOMEM at the end). Return: 0 or -errno. Context: map_lock. */
+static int madvise_beside(uintptr_t start, uintptr_t end, int advice)
+{
+	int unmapped = 0;
+	for (uintptr_t at = start; at < end;) {
+		bool t;
+		uintptr_t lo = end, hi = end;
+		int err = first_view(at, end - at, &t, &lo, &hi);
+		if (err)
+			return err;
+		if (!t)
+			lo = hi = end;
+		err = madvise_kernel_part(at, lo, advice, &unmapped);
+		if (err)
+			return err;
+		at = hi;
+	}
+	return unmapped;
 }
 
 /* madvise_remove - MADV_REMOVE of [start, end), in address order as the
@@ -1584,11 +1623,9 @@ static int madvise_remove(uintptr_t start, uintptr_t end)
 		uintptr_t hi = (uintptr_t)rep.v[1];
 		if (hi <= at || hi > end)
 			return -EPROTO;
-		if (sys_madvise((void *)at, hi - at, MADV_REMOVE) < 0) {
-			if (errno != ENOMEM)
-				return -errno;
-			unmapped = -ENOMEM;
-		}
+		err = madvise_kernel_part(at, hi, MADV_REMOVE, &unmapped);
+		if (err)
+			return err;
 		at = hi;
 	}
 	return unmapped;
@@ -1605,12 +1642,29 @@ int client_madvise(void *addr, size_t length, int advice)
 	switch (advice) {
 	case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL: case MADV_WILLNEED:
 	case MADV_DONTNEED: case MADV_DONTFORK: case MADV_DOFORK:
-	case MADV_DONTDUMP: case MADV_DODUMP: case MADV_HUGEPAGE:
+	case MADV_DONTDUMP: case MADV_DODUMP:
 	case MADV_NOHUGEPAGE: case MADV_COLD: case MADV_PAGEOUT:
 	case MADV_POPULATE_READ: case MADV_POPULATE_WRITE:
 	case MADV_MERGEABLE: case MADV_UNMERGEABLE: case MADV_FREE:
 	case MADV_WIPEONFORK: case MADV_KEEPONFORK:
 		break;
+	case MADV_HUGEPAGE: {
+		/* Never for the cache's memfd (view_small_pages): passed on
+		 * for the rest of the range only. */
+		bool t = false;
+		if ((start & (FM_PAGE_SIZE - 1)) == 0 && len && start + len > start) {
+			int err = touches(start, len, &t);
+			if (err)
+				return fail(err);
+		}
+		if (!t)
+			return sys_madvise(addr, length, advice);
+		sigset_t old;
+		lock_take(&map_lock, &old);
+		int err = madvise_beside(start, start + len, advice);
+		lock_drop(&map_lock, &old);
+		return err ? fail(err) : 0;
+	}
 	default: {
 		/* Advice that would bypass the cache is refused on faultmap
 		 * mappings, and passed on elsewhere; MADV_REMOVE punches the

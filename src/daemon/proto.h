@@ -35,8 +35,8 @@
  * version is answered -EPROTO with rep.v[0] = the daemon's version and
  * rep.v[1] = the processes it serves; FMD_STOP's a[0] = 1; 12:
  * FMD_STORE_REMOVE; 13: FMD_STORE_LIST; 14: FMD_PWRITE's a[2] =
- * FMD_RW_TOLD */
-#define FMD_VERSION 14
+ * FMD_RW_TOLD; 15: FMD_TOUCHES's stretch */
+#define FMD_VERSION 15
 #define FMD_SOCK_NAME "daemon.sock"
 #define FMD_LOCK_NAME "daemon.lock"
 #define FMD_MAX_FDS 2
@@ -90,7 +90,9 @@ enum fmd_op {
 	 * rep.v[0] = where that stretch starts (the end: done), rep.v[1] =
 	 * where it ends; the client asks the kernel for it, then goes on. */
 	FMD_MADVISE,
-	/* Whether [a[0], a[0]+a[1]) holds a faultmap mapping: rep.v[0]. */
+	/* Whether [a[0], a[0]+a[1]) holds a faultmap mapping: if so, the
+	 * first stretch of it that one mapping covers is [rep.v[1],
+	 * rep.v[0]), within the range; if not, rep.v[0] = 0. */
 	FMD_TOUCHES,
 	/* [a[0], a[0]+a[1]) is about to become writable: the shared views
 	 * there start tracking writes. rep.v[0] = where the first view that

@@ -403,11 +403,15 @@ static int do_touches(struct client *c, const struct fmd_req *r, struct fmd_rep 
 	if (end < start)
 		return -EINVAL;
 	pthread_mutex_lock(&engine.lock);
-	bool touches = false;
-	for (struct vma *v = c->mm->vmas; v && !touches; v = v->mm_next)
-		touches = v->vm_start < end && v->vm_end > start;
+	const struct vma *v = c->mm->vmas;
+	while (v && !(v->vm_start < end && v->vm_end > start))
+		v = v->mm_next;
+	rep->v[0] = 0;
+	if (v) {
+		rep->v[0] = v->vm_end < end ? v->vm_end : end;
+		rep->v[1] = v->vm_start > start ? v->vm_start : start;
+	}
 	pthread_mutex_unlock(&engine.lock);
-	rep->v[0] = touches;
 	return 0;
 }
 
