@@ -275,7 +275,7 @@ static void thp_line(void)
 		globfree(&g);
 	}
 	fprintf(out,
-		"\n                (faultmap fills its cache 4 KiB at a time, whatever "
+		"\n                (faultmap's cache stays in 4 KiB pages, whatever "
 		"these say)\n");
 }
 
