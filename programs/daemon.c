@@ -1,7 +1,8 @@
 /*
  * daemon.c - faultmap daemon: run the user's faultmap daemon, the one page
  * cache of every process of the user in daemon mode (src/daemon/), or stop
- * it (--stop: every dirty page is written first).
+ * it (--stop: every dirty page is written first, or left in a rescue
+ * file).
  *
  *   faultmap daemon [--budget SIZE] [--foreground] [--if-not-running]
  *   faultmap daemon --stop
@@ -139,6 +140,40 @@ static void say_rescue_files(void)
 	close(fd);
 }
 
+/* stop_daemon - faultmap daemon --stop: the daemon writes every dirty page back
+ * and exits; what it cannot write it leaves in rescue files, and exits all
+ * the same (exit 1, naming them); only if it cannot copy them either does
+ * it go on, holding them (exit 1, saying so). Return: the exit status. */
+static int stop_daemon(void)
+{
+	struct client_stop st;
+	int err = client_stop_daemon(&st);
+	if (err == -ENOENT) {
+		fprintf(stderr, "faultmap daemon: none is running\n");
+		return 0;
+	}
+	char dir[RT_DIR_PATH_MAX] = "the runtime directory";
+	int fd = err ? runtime_dir_create(dir, sizeof(dir)) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (err && st.stopped)
+		fprintf(stderr, "faultmap daemon: --stop: these could not be written back (%s); "
+				"the daemon copied their dirty pages to rescue files in %s and "
+				"stopped:\n%s", strerror(-err), dir, st.report);
+	else if (err && st.copy_err)
+		fprintf(stderr, "faultmap daemon: --stop: these could not be written back (%s), "
+				"nor all copied to rescue files in %s (%s): the daemon goes on, "
+				"holding them in memory; make room there, or let the files and "
+				"stores take writes, and stop it again:\n%s",
+			strerror(-err), dir, strerror(-st.copy_err), st.report);
+	else if (err)
+		fprintf(stderr, "faultmap daemon: --stop: %s (the daemon goes on)\n",
+			strerror(-err));
+	if (!err || st.stopped)
+		say_rescue_files();
+	return err ? 1 : 0;
+}
+
 int cmd_daemon(int argc, char **argv)
 {
 	struct fmd_opts o = {.ready_fd = -1};
@@ -166,17 +201,7 @@ int cmd_daemon(int argc, char **argv)
 	if (stop) {
 		if (budget || foreground)
 			usage_error("daemon", "--stop takes no other option");
-		int err = client_stop_daemon();
-		if (err == -ENOENT) {
-			fprintf(stderr, "faultmap daemon: none is running\n");
-			return 0;
-		}
-		if (err) {
-			fprintf(stderr, "faultmap daemon: --stop: %s\n", strerror(-err));
-			return 1;
-		}
-		say_rescue_files();
-		return 0;
+		return stop_daemon();
 	}
 	if (budget && fm_parse_size(budget, &o.budget))
 		usage_error("daemon", "bad --budget '%s'", budget);

@@ -105,7 +105,10 @@ static const struct {
      "                   Otherwise it returns once the daemon listens, and the\n"
      "                   daemon logs to daemon.log in the runtime directory.\n"
      "  --if-not-running exit 0, silently, if your daemon already runs.\n"
-     "  --stop           write every dirty page back and stop your daemon.\n"},
+     "  --stop           write every dirty page back and stop your daemon; what a\n"
+     "                   file or store refuses goes to a rescue file (named;\n"
+     "                   exit 1); if that cannot be written either, the daemon\n"
+     "                   goes on, holding the pages (exit 1).\n"},
     {"cache", "faultmap cache [--offset N] [--length N] [--json] [--touch | --evict | --lock] PATH...",
      "What vmtouch does to the kernel's page cache, done to your faultmap\n"
      "daemon's (the cache of daemon mode). Without an action: how much of\n"

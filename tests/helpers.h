@@ -84,6 +84,17 @@ bool daemon_log_says(const char *what);
 /* SIGKILL the private daemon (which must run), and wait until its lock
  * is free. */
 void daemon_kill(void);
+/* Wait (5 s at most) until the private daemon has exited (its lock is
+ * free); fail if it has not. */
+void daemon_gone(void);
+/* Set or clear the immutable flag of the file (or directory) at path (no
+ * one may write it, root neither; needs root). Return: 0 or errno. */
+int set_immutable(const char *path, bool on);
+/* Run this build's faultmap command (beside the test's directory) with
+ * the arguments from arg on (NULL-terminated, 13 at most); what it
+ * prints on stdout and stderr goes into out (size bytes, NUL-terminated).
+ * Return: its exit status (-1: killed by a signal). */
+int run_faultmap(char *out, size_t size, const char *arg, ...);
 /* Copy the file from to the new file to (0600), less its last cut bytes. */
 void copy_file(const char *from, const char *to, size_t cut);
 /* Skip (exit 77) when faultmap cannot start here (no userfaultfd). */
@@ -191,6 +202,10 @@ int in_child(void (*fn)(void *), void *arg);
  * return, with out the write end of a pipe whose read end goes to *in.
  * Return: its pid. */
 pid_t child_with_pipe(void (*fn)(void *arg, int out), void *arg, int *in);
+/* child_ready - wait for the word (one byte) of child pid, with the read
+ * end in of its pipe, that it is ready; if it ended first, exit as it did
+ * (77: skipped; else failed). */
+void child_ready(pid_t pid, int in);
 /* wait_within - wait for child pid; if it has not ended within deadline_s
  * seconds it is killed and the test fails ("what: hung"); so it does if
  * the child did not exit 0. */

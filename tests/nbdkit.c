@@ -1,11 +1,13 @@
 /* nbdkit.c - see nbdkit.h. */
 #include "nbdkit.h"
 #include "helpers.h"
+#include "daemon/rescue.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -103,6 +105,35 @@ struct fm_store *nbdkit_open_store(struct nbdkit *k, int flags)
 	}
 	CHECK(s);
 	return s;
+}
+
+unsigned char *nbdkit_map_dirty(struct nbdkit *k, const unsigned char *want, size_t npages,
+			       size_t first, size_t step)
+{
+	require_engine();
+	struct fm_store *s = nbdkit_open_store(k, O_RDWR);
+	unsigned char *p = fm_mmap_store(NULL, npages * PS, PROT_READ | PROT_WRITE, MAP_SHARED, s,
+					 0);
+	CHECK(p != MAP_FAILED);
+	for (size_t i = first; i < npages; i += step)
+		memcpy(p + i * PS, want + i * PS, PS);
+	/* The client's flush at the daemon's death (emergency_flush, on a
+	 * thread of its watcher) reads these pages. What orders it after the
+	 * writes is the daemon's death, in another process, which TSan cannot
+	 * see (it reported a race here once in CI): a map call takes the
+	 * client's map_lock, which emergency_flush takes before it starts
+	 * that thread, and makes the order one TSan sees. */
+	CHECK(fm_mprotect(p, npages * PS, PROT_READ | PROT_WRITE) == 0);
+	return p;
+}
+
+void nbdkit_rescue_reaches_export(struct nbdkit *k, const unsigned char *want, size_t size)
+{
+	nbdkit_trigger(k->werr, 0);
+	require_engine_in_child(); /* a new daemon: it writes them back first */
+	check_file_is(k->disk, want, size);
+	char name[256];
+	CHECK_EQ(rescue_files(RESCUE_PREFIX, NULL, name, sizeof(name)), 0);
 }
 
 void nbdkit_stop(struct nbdkit *k)

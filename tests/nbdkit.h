@@ -30,6 +30,19 @@ void nbdkit_start(struct nbdkit *k, size_t size, unsigned seed);
 /* nbdkit_open_store - fm_store_open(k->url, flags), which must succeed;
  * skips the test (exit 77) where libnbd is not installed. */
 struct fm_store *nbdkit_open_store(struct nbdkit *k, int flags);
+/* nbdkit_map_dirty - in a client (it skips, exit 77, where faultmap cannot
+ * start): open k's export O_RDWR and map its first npages shared; write
+ * page i of want through the mapping for i = first, first + step... (never
+ * msync'd); then fm_mprotect it, which orders those writes before the
+ * client's own flush at the daemon's death where TSan sees it. Return:
+ * the mapping. */
+unsigned char *nbdkit_map_dirty(struct nbdkit *k, const unsigned char *want, size_t npages,
+			       size_t first, size_t step);
+/* nbdkit_rescue_reaches_export - the export takes writes again (k->werr
+ * removed), and a new daemon (started as require_engine_in_child does)
+ * writes the rescue files a daemon before left: the export then holds
+ * want[0..size), and no rescue file is left. */
+void nbdkit_rescue_reaches_export(struct nbdkit *k, const unsigned char *want, size_t size);
 /* nbdkit_stop - stop nbdkit (SIGTERM, wait) and remove its directory. */
 void nbdkit_stop(struct nbdkit *k);
 /* touch or remove an error trigger. */

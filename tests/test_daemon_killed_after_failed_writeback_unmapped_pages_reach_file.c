@@ -23,22 +23,6 @@
 
 #define NPAGES 32
 
-/* set_immutable - set or clear the file's immutable flag. Return: 0 or
- * errno. */
-static int set_immutable(const char *path, bool on)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	CHECK(fd >= 0);
-	int flags = 0, err = 0;
-	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
-		err = errno;
-	flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
-	if (!err && ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
-		err = errno;
-	close(fd);
-	return err;
-}
-
 static char path[64]; /* the file */
 static pid_t owner;   /* the test's process (not a forked client) */
 

@@ -6,8 +6,8 @@
  * The client that maps them cannot write them either (its own flush at
  * the daemon's death, and at its exit, fail too). Before, only files got
  * rescue files at a stop, and the pages were lost with the daemon.
- * (faultmap daemon --stop does not stop a daemon whose write-back fails:
- * it answers the error, and keeps the pages.)
+ * (faultmap daemon --stop does the same, and says which pages are where:
+ * test_daemon_stop_with_failing_writeback_leaves_rescue_and_exits.)
  */
 #include "helpers.h"
 #include "nbdkit.h"
@@ -28,21 +28,7 @@ static struct nbdkit k;
  * while the export refuses writes, the mapping still there */
 static void client(void *arg)
 {
-	const unsigned char *want = arg;
-	require_engine();
-	struct fm_store *s = nbdkit_open_store(&k, O_RDWR);
-	unsigned char *p = fm_mmap_store(NULL, NPAGES * PS, PROT_READ | PROT_WRITE, MAP_SHARED, s,
-					 0);
-	CHECK(p != MAP_FAILED);
-	for (int i = 2; i < NPAGES; i += 5)
-		memcpy(p + (size_t)i * PS, want + (size_t)i * PS, PS);
-	/* The client's flush at the daemon's death (emergency_flush, on a
-	 * thread of its watcher) reads these pages. What orders it after the
-	 * writes is the daemon's death, in another process, which TSan cannot
-	 * see (it reported a race here once in CI): a map call takes the
-	 * client's map_lock, which emergency_flush takes before it starts
-	 * that thread, and makes the order one TSan sees. */
-	CHECK(fm_mprotect(p, NPAGES * PS, PROT_READ | PROT_WRITE) == 0);
+	nbdkit_map_dirty(&k, arg, NPAGES, 2, 5);
 	nbdkit_trigger(k.werr, 1);
 	pid_t d = daemon_pid();
 	CHECK(d > 0);
@@ -68,17 +54,12 @@ int main(void)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
 		exit(77);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	for (int t = 0; t < 500 && daemon_pid() > 0; t++)
-		usleep(10000);
-	CHECK(daemon_pid() < 0);
+	daemon_gone();
 	check_file_is(k.disk, old, NPAGES * PS); /* nobody could write them */
 	char name[256];
 	CHECK_EQ(rescue_files(RESCUE_STORE_PREFIX, NULL, name, sizeof(name)), 1);
 
-	nbdkit_trigger(k.werr, 0);
-	require_engine_in_child(); /* a new daemon: it writes them back first */
-	check_file_is(k.disk, want, NPAGES * PS);
-	CHECK_EQ(rescue_files(RESCUE_STORE_PREFIX, NULL, name, sizeof(name)), 0);
+	nbdkit_rescue_reaches_export(&k, want, NPAGES * PS);
 	nbdkit_stop(&k);
 	free(old);
 	free(want);

@@ -2127,15 +2127,24 @@ int client_daemon_pid(char *path, size_t size)
 	return err;
 }
 
-int client_stop_daemon(void)
+int client_stop_daemon(struct client_stop *out)
 {
+	struct client_stop scratch;
+	if (!out)
+		out = &scratch;
+	*out = (struct client_stop){.stopped = false};
 	int s = connect_daemon(false);
 	if (s < 0)
 		return s == -ECONNREFUSED ? -ENOENT : s;
 	struct fmd_req req = {.op = FMD_STOP};
-	struct fmd_rep rep;
-	int err = rpc_on(s, NULL, &req, NULL, 0, &rep, NULL, NULL, 0);
-	if (!err) { /* wait until it is gone: the socket ends */
+	struct fmd_rep rep = {0};
+	int err = rpc_on(s, NULL, &req, NULL, 0, &rep, NULL, out->report,
+			 sizeof(out->report) - 1);
+	if (rep.len < sizeof(out->report)) /* else none was copied: zeros */
+		out->report[rep.len] = '\0';
+	out->stopped = !err || rep.v[0] == 1;
+	out->copy_err = out->stopped ? 0 : -(int)rep.v[1];
+	if (out->stopped) { /* wait until it is gone: the socket ends */
 		char c;
 		struct timeval tv = {30, 0};
 		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));

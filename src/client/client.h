@@ -84,10 +84,24 @@ int client_store_list(const char *url, struct store_names *out);
  * none runs, or -errno. */
 int client_daemon_pid(char *path, size_t size);
 
+/* What a daemon asked to stop answered (client_stop_daemon). */
+struct client_stop {
+	bool stopped; /* it exited: with a write-back error, every page it
+		       * could not write is in a rescue file */
+	int copy_err; /* not stopped: the -errno of a rescue file it could
+		       * not write (0: a daemon from before rescue files at
+		       * a stop, which goes on after any error) */
+	char report[FMD_REPORT_MAX]; /* after an error: a line for each
+				      * file or store left dirty */
+};
+
 /* client_stop_daemon - ask the user's daemon, if one runs, to write every
- * dirty page and exit (faultmap daemon --stop). Return: 0, -ENOENT if none
- * runs, or -errno. */
-int client_stop_daemon(void);
+ * dirty page and exit (faultmap daemon --stop); wait until it has. What it
+ * cannot write it copies to rescue files, and exits all the same; only if
+ * it cannot copy them either does it go on, holding them. out (NULL: not
+ * wanted): what it answered. Return: 0, -ENOENT if none runs, or -errno
+ * (the write-back's: see out->stopped). */
+int client_stop_daemon(struct client_stop *out);
 
 /* client_cache - faultmap cache: FMD_CACHE what (enum fmd_cache_what) of
  * the bytes [off, off + len) (len 0: to the end) of the file open at fd,

@@ -115,10 +115,18 @@ enum fmd_op {
 	FMD_EXIT,
 	/* Write back every dirty page of every file (exec, fm_sync). */
 	FMD_SYNC_ALL,
-	/* faultmap daemon --stop: write back everything and exit. a[0] = 1:
-	 * only if no process maps through the daemon, else -EBUSY (a client
-	 * of a newer version replacing an idle daemon). Needs no FMD_HELLO,
-	 * and keeps its number in every version. */
+	/* faultmap daemon --stop: write back everything and exit. rep.err:
+	 * the write-back's; rep.v[0] = 1 if the daemon exits (after an
+	 * error: every page it could not write is in a rescue file), else
+	 * rep.v[1] = the errno of the rescue file it could not write, and it
+	 * goes on; after an error, the payload has a line for each file or
+	 * store left dirty (its name, bytes, error, rescue file), at most
+	 * FMD_REPORT_MAX bytes with the NUL, which is not sent (a daemon
+	 * before this answered an error with no payload, and went on).
+	 * a[0] = 1: only if no process maps through the daemon, else -EBUSY
+	 * (a client of a newer version replacing an idle daemon), and only if
+	 * every page was written (no payload). Needs no FMD_HELLO, and keeps
+	 * its number in every version. */
 	FMD_STOP,
 	/* The daemon's counters: payload struct fm_stats. */
 	FMD_STATS,

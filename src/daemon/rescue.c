@@ -295,8 +295,9 @@ static int save(struct address_space *as)
 	return err;
 }
 
-/* keep - save as, and say so the first time (or why it could not be). */
-static void keep(struct address_space *as)
+/* keep - save as, and say so the first time (or why it could not be).
+ * Return: 0 or save's -errno. */
+static int keep(struct address_space *as)
 {
 	int err = save(as);
 	char name[96];
@@ -305,7 +306,7 @@ static void keep(struct address_space *as)
 		fprintf(stderr, "faultmap daemon: %llu dirty bytes of %s could not be copied to "
 				"a rescue file (%s): they are lost if this daemon dies\n",
 			(unsigned long long)as->nr_dirty << FM_PAGE_SHIFT, what(as), strerror(-err));
-		return;
+		return err;
 	}
 	if (!as->rescued)
 		fprintf(stderr, "faultmap daemon: %llu dirty bytes of %s, which nothing maps, "
@@ -315,6 +316,7 @@ static void keep(struct address_space *as)
 	as->rescued = true;
 	as->rescue_wgen = as->wgen;
 	as->rescue_dirty = as->nr_dirty;
+	return 0;
 }
 
 void rescue_clean(struct address_space *as)
@@ -343,23 +345,63 @@ void rescue_update(struct address_space *as, bool unmapped)
 	keep(as);
 }
 
-void rescue_refresh(struct address_space *as)
+/* mapped_live - whether a live process maps as: that one writes its
+ * views' pages itself if the daemon dies (client.c, emergency_flush). */
+static bool mapped_live(const struct address_space *as)
 {
-	if (!as->rescued)
-		return;
-	bool live = false;
-	for (struct vma *v = as->i_mmap; v && !live; v = v->i_mmap_next)
-		live = mm_alive(v->mm);
-	rescue_update(as, !live);
+	for (struct vma *v = as->i_mmap; v; v = v->i_mmap_next)
+		if (mm_alive(v->mm))
+			return true;
+	return false;
 }
 
-void rescue_stop(void)
+void rescue_refresh(struct address_space *as)
 {
-	if (rescue_dfd < 0)
-		return;
+	if (as->rescued)
+		rescue_update(as, !mapped_live(as));
+}
+
+int rescue_stop(void)
+{
+	int first = 0;
+	for (struct address_space *as = engine.mappings; as; as = as->next) {
+		if (!as->nr_dirty || !rescuable(as))
+			continue;
+		int err = rescue_dfd < 0 ? -EBADF : keep(as);
+		if (err && !first)
+			first = err;
+	}
+	return first;
+}
+
+void rescue_resume(void)
+{
 	for (struct address_space *as = engine.mappings; as; as = as->next)
-		if (as->nr_dirty && rescuable(as))
-			keep(as);
+		if (as->rescued && mapped_live(as))
+			rescue_clean(as);
+}
+
+void rescue_report(char *out, size_t size)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (struct address_space *as = engine.mappings; as; as = as->next) {
+		if (!as->nr_dirty || (!store_is_file(as->store) && as->store->removed))
+			continue; /* a removed object's writes are dropped */
+		char name[96] = "";
+		if (as->rescued)
+			rescue_name(as, name, sizeof(name), false);
+		int err = as->wb_last_err ? as->wb_last_err : -EIO;
+		int n = snprintf(out + used, size - used, "  %s: %llu bytes (%s)%s%s\n", what(as),
+				 (unsigned long long)as->nr_dirty << FM_PAGE_SHIFT, strerror(-err),
+				 *name ? ", in the rescue file " : ", in no rescue file", name);
+		if (n < 0 || (size_t)n >= size - used) { /* full: the log has the rest */
+			out[used] = '\0';
+			snprintf(out + used, size - used, "  ...\n");
+			return;
+		}
+		used += (size_t)n;
+	}
 }
 
 /* ---- a daemon that starts --------------------------------------------- */

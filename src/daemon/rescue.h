@@ -40,9 +40,24 @@ void rescue_refresh(struct address_space *as);
 void rescue_clean(struct address_space *as);
 
 /* rescue_stop - the daemon stops and its last write-back left dirty
- * pages: each file's go to a rescue file, mapped or not. Context:
- * engine.lock. */
-void rescue_stop(void);
+ * pages: each file's and store's go to a rescue file, mapped or not.
+ * Return: 0, or the first error of a copy (-EBADF: no runtime directory;
+ * those pages are in no rescue file: a daemon that exits now loses them).
+ * Context: engine.lock. */
+int rescue_stop(void);
+
+/* rescue_resume - the daemon goes on after all (rescue_stop failed, at
+ * faultmap daemon --stop): the rescue files of caches a live process maps
+ * go again, as rescue_update keeps none of those (that process writes its
+ * pages if the daemon dies; a copy left would go stale as it writes on).
+ * Context: engine.lock. */
+void rescue_resume(void);
+
+/* rescue_report - a line into out (size bytes, NUL-terminated) for each
+ * file or store whose cache has dirty pages: its name (never a secret),
+ * the bytes, the last write-back error, and its rescue file's name or
+ * that it has none. Context: engine.lock. */
+void rescue_report(char *out, size_t size);
 
 /* rescue_list - write a line to out (NULL: none) for each rescue file in
  * the directory dfd (its name, its pages, the file or the store, by its

@@ -1056,6 +1056,56 @@ static int fds_wanted(uint32_t op)
 	}
 }
 
+/*
+ * do_stop - FMD_STOP (faultmap daemon --stop): write every dirty page
+ * back, answer, and have the main loop end (it writes back again whatever
+ * came meanwhile). A stop that cannot lose data: what cannot be written
+ * goes to rescue files, mapped or not, as at SIGTERM (rescue_stop), and
+ * the daemon stops all the same; rep.err is the write-back's error,
+ * rep.v[0] = 1 (it stops), and the payload has a line for each file or
+ * store left (rescue_report). Only if a rescue file cannot be written
+ * either does it go on, holding the pages (v[0] = 0, v[1] = the copy's
+ * errno; the rescue files of mapped caches go again: rescue_resume).
+ * With a[0] = 1 (a client of another version replacing an idle daemon),
+ * only if no process maps through it (-EBUSY) and every page was
+ * written. Return: false to end the connection.
+ */
+static bool do_stop(struct client *c, const struct fmd_req *r)
+{
+	struct fmd_rep rep = {0};
+	char report[FMD_REPORT_MAX];
+	pthread_mutex_lock(&engine.lock);
+	if (r->a[0] == 1 && attached_clients())
+		rep.err = -EBUSY;
+	else
+		rep.err = writeback_all();
+	rep.v[0] = !rep.err;
+	if (rep.err && r->a[0] != 1) {
+		int copy = rescue_stop();
+		if (copy)
+			rescue_resume();
+		rep.v[0] = !copy;
+		rep.v[1] = (uint64_t)-copy;
+		rescue_report(report, sizeof(report));
+		rep.len = (uint32_t)strlen(report);
+		if (copy)
+			fprintf(stderr, "faultmap daemon: --stop: dirty pages that could not be "
+					"written back could not all be copied to rescue files "
+					"either (%s): not stopping, they stay in memory\n",
+				strerror(-copy));
+		else
+			fprintf(stderr, "faultmap daemon: --stop: the dirty pages that could not "
+					"be written back (%s) are in rescue files: stopping\n",
+				strerror(-rep.err));
+	}
+	pthread_mutex_unlock(&engine.lock);
+	bool ok = fmd_send(c->sock, &rep, sizeof(rep), report, rep.len, NULL, 0) == 0;
+	uint64_t one = 1;
+	if (rep.v[0] && write(stop_fd, &one, sizeof(one)) < 0)
+		ok = false;
+	return ok;
+}
+
 /* answer - answer one request. Return: false to end the connection
  * (a protocol error). */
 static bool answer(struct client *c, const struct fmd_req *r, int *fds)
@@ -1095,22 +1145,8 @@ static bool answer(struct client *c, const struct fmd_req *r, int *fds)
 		rep.len = (uint32_t)sizeof(info);
 		return fmd_send(c->sock, &rep, sizeof(rep), &info, sizeof(info), NULL, 0) == 0;
 	}
-	case FMD_STOP: {
-		/* Written back first; the main loop ends after the answer is
-		 * sent (it writes back again whatever came meanwhile). With
-		 * a[0] = 1, only if no process maps through it (-EBUSY). */
-		pthread_mutex_lock(&engine.lock);
-		if (r->a[0] == 1 && attached_clients())
-			rep.err = -EBUSY;
-		else
-			rep.err = writeback_all();
-		pthread_mutex_unlock(&engine.lock);
-		ok = fmd_send(c->sock, &rep, sizeof(rep), NULL, 0, NULL, 0) == 0;
-		uint64_t one = 1;
-		if (!rep.err && write(stop_fd, &one, sizeof(one)) < 0)
-			ok = false;
-		return ok;
-	}
+	case FMD_STOP:
+		return do_stop(c, r);
 	default:
 		if (!attached) {
 			rep.err = -ENOTCONN;
@@ -1468,7 +1504,8 @@ int fmd_main(const struct fmd_opts *o)
 	close(lsock);
 	pthread_mutex_lock(&engine.lock);
 	err = writeback_all();
-	rescue_stop(); /* what could not be written outlives this daemon */
+	(void)rescue_stop(); /* what could not be written outlives this daemon
+			      * (what cannot be copied is said: lost) */
 	pthread_mutex_unlock(&engine.lock);
 	if (err)
 		fprintf(stderr, "faultmap daemon: write-back failed: %s\n", strerror(-err));
