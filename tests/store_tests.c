@@ -213,27 +213,46 @@ void store_rescue_of_client(void (*fn)(void *), void *arg, char *name, size_t si
 	daemon_kill();
 }
 
-void store_rescue_written_then_kept(void (*written)(void), char *name, size_t size)
+void store_rescue_written_then_landed_or_kept(const unsigned char *want, size_t size,
+					      void (*put)(const unsigned char *bytes),
+					      void (*is)(const unsigned char *bytes), char *name,
+					      size_t name_size)
 {
-	CHECK_EQ(rescue_files(RESCUE_STORE_PREFIX, NULL, name, size), 1);
+	CHECK_EQ(rescue_files(RESCUE_STORE_PREFIX, NULL, name, name_size), 1);
 	char path[512], copy[512];
 	snprintf(path, sizeof(path), "%s/faultmap/%s", getenv("XDG_RUNTIME_DIR"), name);
 	snprintf(copy, sizeof(copy), "%s/faultmap/kept-copy", getenv("XDG_RUNTIME_DIR"));
 	copy_file(path, copy, 0);
 	require_engine_in_child(); /* a new daemon: it writes them back first */
-	written();
-	CHECK_EQ(rescue_files(RESCUE_STORE_PREFIX, NULL, name, size), 0);
+	is(want);
+	CHECK_EQ(rescue_files(RESCUE_STORE_PREFIX, NULL, name, name_size), 0);
 	CHECK(daemon_log_says("were written from the rescue file"));
 	CHECK(daemon_stop() == 0);
 
+	/* Landed: the object holds the rescued bytes at another version. */
+	put(want);
+	copy_file(copy, path, 0);
+	require_engine_in_child();
+	CHECK(daemon_log_says("had already reached it"));
+	CHECK_EQ(rescue_files(RESCUE_STORE_PREFIX, NULL, name, name_size), 0);
+	is(want);
+	CHECK(daemon_stop() == 0);
+
+	/* Changed: it holds other bytes there. */
+	unsigned char *other = malloc(size);
+	CHECK(other);
+	for (size_t i = 0; i < size; i++)
+		other[i] = (unsigned char)~want[i];
+	put(other);
 	CHECK(rename(copy, path) == 0);
 	require_engine_in_child();
 	CHECK(daemon_log_says("the object changed since (its version or its size is not the one it "
 			      "was): kept"));
-	CHECK_EQ(rescue_files(RESCUE_STORE_PREFIX, NULL, name, size), 1);
-	written();
+	CHECK_EQ(rescue_files(RESCUE_STORE_PREFIX, NULL, name, name_size), 1);
+	is(other);
 	CHECK(daemon_stop() == 0);
 	unlink(path);
+	free(other);
 }
 
 void store_daemon_killed(const char *url, unsigned char *want, size_t pages, size_t first,

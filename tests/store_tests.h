@@ -70,14 +70,20 @@ void store_daemon_killed(const char *url, unsigned char *want, size_t pages, siz
  */
 void store_rescue_of_client(void (*fn)(void *), void *arg, char *name, size_t size);
 /*
- * store_rescue_written_then_kept - the one store rescue file of the
- * runtime directory (a daemon's, killed), whose store takes writes now,
- * is written back by the next daemon, which written must then find in
- * the store, and removed; a copy of it put back afterwards is kept by the
- * daemon after, which says the object changed since (the write-back moved
- * its version), and written must still find the store so. The daemon is
- * stopped after each. Its name goes into name (size bytes).
+ * store_rescue_written_then_landed_or_kept - the one store rescue file of
+ * the runtime directory (a daemon's, killed), whose store takes writes
+ * now, is written back by the next daemon, and removed: is(want) must
+ * then pass (the object is want[0..size), read without faultmap). A copy
+ * of it put back once put(want) wrote the same bytes again (another
+ * client: the object's version moves) is removed by the daemon after,
+ * which says they had already reached the object, and the object is as
+ * it was; put back once put wrote other bytes (want's, each inverted), it
+ * is kept, and said changed, and the object keeps those. The daemon is
+ * stopped after each. Its name goes into name (name_size bytes).
  */
-void store_rescue_written_then_kept(void (*written)(void), char *name, size_t size);
+void store_rescue_written_then_landed_or_kept(const unsigned char *want, size_t size,
+					      void (*put)(const unsigned char *bytes),
+					      void (*is)(const unsigned char *bytes), char *name,
+					      size_t name_size);
 
 #endif

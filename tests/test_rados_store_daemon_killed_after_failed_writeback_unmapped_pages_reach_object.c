@@ -6,8 +6,11 @@
  * file with the object's version, and once the OSD takes them again, the
  * next daemon writes them to the object (read back with the rados tool)
  * and removes the rescue file. A copy of that rescue file, put back
- * afterwards, is kept and said: the object's version is not the one it
- * was (the write-back changed it). Before, the pages died with the daemon.
+ * once the rados tool wrote the same bytes again (the object's version
+ * moves, as a timed-out write the OSD applied later moves it), is removed:
+ * those pages reached the object (before, it was kept as changed); put
+ * back once the tool wrote other bytes, it is kept and said changed.
+ * Before, the pages died with the daemon.
  * Skipped where the single-node Ceph cluster cannot start.
  */
 #include "ceph.h"
@@ -43,9 +46,10 @@ static void object_is(const unsigned char *bytes)
 
 static unsigned char *want;
 
-static void object_has_want(void)
+/* put - another client (the rados tool) writes the object whole */
+static void put(const unsigned char *bytes)
 {
-	object_is(want);
+	ceph_put(&c, "rescued", bytes, NPAGES * PS);
 }
 
 /* the client: writes through a shared mapping; the pages past LIMIT are
@@ -90,7 +94,8 @@ int main(void)
 	object_is(half);
 
 	CHECK_EQ(ceph_osd_config(&c, "osd_max_object_size", "134217728"), 0);
-	store_rescue_written_then_kept(object_has_want, name, sizeof(name));
+	store_rescue_written_then_landed_or_kept(want, NPAGES * PS, put, object_is, name,
+						 sizeof(name));
 	ceph_stop(&c);
 	free(half);
 	free(old);

@@ -7,8 +7,11 @@
  * once the user is enabled again, the next daemon PUTs them (the object
  * grown to that size, If-Match on that ETag) and removes the rescue file.
  * Neither the rescue file's name nor the daemon's log show the keys. A copy
- * of that rescue file, put back afterwards, is kept and said: the object's
- * ETag is not the one it was. Before, the pages died with the daemon.
+ * of that rescue file, put back once curl PUT those bytes (an ETag the
+ * rescue does not know, as a PUT of them whose answer was lost leaves), is
+ * removed: they reached the object (before, it was kept as changed); put
+ * back once curl PUT other bytes, it is kept and said changed. Before,
+ * the pages died with the daemon.
  * Skipped where radosgw cannot start.
  */
 #include "ceph.h"
@@ -39,9 +42,15 @@ static void suspend(bool on)
 
 static unsigned char *want;
 
-static void object_has_want(void)
+/* put, is - the object written whole, read, by another client (curl) */
+static void put(const unsigned char *bytes)
 {
-	ceph_s3_object_is(&c, path, want, GROWN);
+	CHECK_EQ(ceph_s3(&c, "PUT", path, bytes, GROWN, NULL, NULL), 200);
+}
+
+static void is(const unsigned char *bytes)
+{
+	ceph_s3_object_is(&c, path, bytes, GROWN);
 }
 
 /* the client: writes through a shared mapping and past the end; the
@@ -97,7 +106,7 @@ int main(void)
 	struct stat st;
 	CHECK(stat(file, &st) == 0);
 	CHECK_EQ(st.st_mode & 07777, 0600); /* the URL in it has the keys */
-	store_rescue_written_then_kept(object_has_want, name, sizeof(name));
+	store_rescue_written_then_landed_or_kept(want, GROWN, put, is, name, sizeof(name));
 	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
 	CHECK(secret && *secret && !daemon_log_says(secret) && !strstr(name, secret));
 	CHECK(daemon_log_says(url)); /* named so: s3://bucket/key */

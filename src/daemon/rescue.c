@@ -23,7 +23,11 @@
  * has none). The daemon that starts opens the store with the embedded code
  * (store_open_url), and writes the pages only if the object's version now
  * is the one kept and its size the one kept (or one the store can take
- * again: an S3 object's size grown in the cache only), then syncs it; a
+ * again: an S3 object's size grown in the cache only), then syncs it.
+ * Where only the version moved, it reads the pages' bytes back from the
+ * object: if it holds them all, a write of them that was taken for failed
+ * (a RADOS write that timed out, an S3 PUT whose answer was lost) landed,
+ * and the rescue file goes; else the object changed, and it stays. A
  * store that cannot be reached keeps the rescue file for the next daemon
  * (stores' rescue files are tried for RESCUE_STORES_US at a start). An
  * export has no version: its size is all that is checked, so a rescue
@@ -597,30 +601,60 @@ static int write_file(struct rescue_file *r, const uint64_t *idx, uint64_t *byte
 /* store_as_kept - whether s is the object r was copied from, as it was
  * then: the same version (where the store has one), the same size, or
  * one s takes again (an S3 object's size grown in the cache only).
+ * *moved: only its version is not r's (its size is), which a write of
+ * r's pages that was taken for failed and landed after all (a RADOS
+ * write that timed out, an S3 PUT whose answer was lost) also does.
  * Return: 0, or -errno (-ESTALE: it is not). */
-static int store_as_kept(struct fm_store *s, const struct rescue_file *r)
+static int store_as_kept(struct fm_store *s, const struct rescue_file *r, bool *moved)
 {
 	char now[RESCUE_VERSION_MAX];
 	store_version(s, now, sizeof(now));
-	if (strcmp(now, r->version))
-		return -ESTALE;
 	int64_t size = s->ops->size(s);
 	if (size < 0)
 		return (int)size;
+	*moved = strcmp(now, r->version) && (uint64_t)size == r->size;
+	if (strcmp(now, r->version))
+		return -ESTALE;
 	int err = (uint64_t)size == r->size ? 0 : s->ops->resize(s, r->size);
 	return err == -EOPNOTSUPP ? -ESTALE : err;
 }
 
+/* runs_in_store - whether s holds the bytes of ios[0..n) (runs of r's
+ * pages, RESCUE_RUN_PAGES at most each), read back with its read op into
+ * cmp (RESCUE_RUN_PAGES pages, page aligned). Return: 0 if it does, or
+ * -errno (-ESTALE: it does not). */
+static int runs_in_store(struct fm_store *s, const struct fm_store_io *ios, size_t n, char *cmp)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t whole = (ios[i].len + FM_PAGE_SIZE - 1) & ~(size_t)(FM_PAGE_SIZE - 1);
+		ssize_t got = s->ops->read(s, cmp, whole, ios[i].off);
+		if (got < 0)
+			return (int)got;
+		if ((size_t)got < ios[i].len || memcmp(cmp, ios[i].buf, ios[i].len))
+			return -ESTALE;
+	}
+	return 0;
+}
+
 /* write_store - open r's store (store_open_url, as embedded mode), check
  * it is as it was (store_as_kept), write the pages of r (idx: their
- * indices) in runs, RESCUE_CHUNK bytes at a time, each chunk synced.
- * Return: 0, or -errno (-ESTALE: the object changed since the copy). */
+ * indices) in runs, RESCUE_CHUNK bytes at a time, each chunk synced. An
+ * object whose version alone moved is read back instead (runs_in_store,
+ * the same chunks): if it holds every page of r, they landed already.
+ * Return: 0 (written), 1 (in the object already: nothing written), or
+ * -errno (-ESTALE: the object changed since the copy). */
 static int write_store(struct rescue_file *r, const uint64_t *idx, uint64_t *bytes)
 {
 	struct fm_store *s = NULL;
+	bool moved = false;
+	char *cmp = NULL;
 	int err = store_open_url(r->url, O_RDWR, &s);
 	if (!err)
-		err = store_as_kept(s, r);
+		err = store_as_kept(s, r, &moved);
+	if (err == -ESTALE && moved) {
+		cmp = aligned_alloc(FM_PAGE_SIZE, RESCUE_RUN_PAGES * FM_PAGE_SIZE);
+		err = cmp ? 0 : -ENOMEM;
+	}
 	char *buf = err ? NULL : malloc(RESCUE_CHUNK);
 	struct fm_store_io *ios = err ? NULL : malloc(RESCUE_CHUNK / FM_PAGE_SIZE * sizeof(*ios));
 	if (!err && (!buf || !ios))
@@ -647,14 +681,15 @@ static int write_store(struct rescue_file *r, const uint64_t *idx, uint64_t *byt
 							.len = len};
 		}
 		if (!err)
-			err = store_write_sync(s, ios, n);
+			err = cmp ? runs_in_store(s, ios, n, cmp) : store_write_sync(s, ios, n);
 		i += k;
 	}
 	free(ios);
 	free(buf);
+	free(cmp);
 	if (s)
 		store_put(s);
-	return err;
+	return !err && cmp ? 1 : err;
 }
 
 /* restore - write back the rescue file name of dfd; remove it once its
@@ -686,7 +721,7 @@ static void restore(int dfd, const char *name, uint64_t *store_us)
 	free(idx);
 	if (r.store)
 		*store_us += store_clock_us() - t;
-	if (err) {
+	if (err < 0) {
 		fprintf(stderr, "faultmap daemon: the %llu pages of %s kept in the rescue file %s "
 				"could not be written back: %s: kept\n",
 			(unsigned long long)r.npages, of, name,
@@ -700,9 +735,16 @@ static void restore(int dfd, const char *name, uint64_t *store_us)
 		return;
 	}
 	unlinkat(dfd, name, 0);
-	fprintf(stderr, "faultmap daemon: %llu bytes of %s that an earlier daemon could not "
-			"write back were written from the rescue file %s\n",
-		(unsigned long long)bytes, of, name);
+	if (err == 1)
+		fprintf(stderr, "faultmap daemon: the %llu bytes of %s kept in the rescue file %s "
+				"had already reached it (its version is not the one they were "
+				"copied from, but it holds every one of them: a write of them "
+				"taken for failed landed): removed\n",
+			(unsigned long long)bytes, of, name);
+	else
+		fprintf(stderr, "faultmap daemon: %llu bytes of %s that an earlier daemon could "
+				"not write back were written from the rescue file %s\n",
+			(unsigned long long)bytes, of, name);
 	rescue_close(&r);
 }
 
