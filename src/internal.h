@@ -187,6 +187,8 @@ struct address_space {
 			       * are evicted (as_release_idle) */
 	struct fm_pin *pins;  /* its locked ranges (reclaim_pin) */
 	bool rescued;	      /* the daemon's rescue file holds its dirty pages */
+	bool rescued_at_stop; /* since rescue_stop made it: gone again if the
+			       * stop is called off (rescue_resume) */
 	uint64_t rescue_wgen, rescue_dirty; /* wgen and nr_dirty at that copy */
 	struct address_space *next;
 };

@@ -371,7 +371,9 @@ int rescue_stop(void)
 	for (struct address_space *as = engine.mappings; as; as = as->next) {
 		if (!as->nr_dirty || !rescuable(as))
 			continue;
+		bool had = as->rescued;
 		int err = rescue_dfd < 0 ? -EBADF : keep(as);
+		as->rescued_at_stop = !had && as->rescued;
 		if (err && !first)
 			first = err;
 	}
@@ -380,9 +382,11 @@ int rescue_stop(void)
 
 void rescue_resume(void)
 {
-	for (struct address_space *as = engine.mappings; as; as = as->next)
-		if (as->rescued && mapped_live(as))
+	for (struct address_space *as = engine.mappings; as; as = as->next) {
+		if (as->rescued_at_stop && mapped_live(as))
 			rescue_clean(as);
+		as->rescued_at_stop = false;
+	}
 }
 
 void rescue_report(char *out, size_t size)

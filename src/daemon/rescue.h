@@ -47,10 +47,10 @@ void rescue_clean(struct address_space *as);
 int rescue_stop(void);
 
 /* rescue_resume - the daemon goes on after all (rescue_stop failed, at
- * faultmap daemon --stop): the rescue files of caches a live process maps
- * go again, as rescue_update keeps none of those (that process writes its
- * pages if the daemon dies; a copy left would go stale as it writes on).
- * Context: engine.lock. */
+ * faultmap daemon --stop): the rescue files that rescue_stop made for
+ * caches a live process maps go again, as rescue_update makes none for
+ * those (that process writes its pages if the daemon dies; a copy left
+ * would go stale as it writes on). Context: engine.lock. */
 void rescue_resume(void);
 
 /* rescue_report - a line into out (size bytes, NUL-terminated) for each
