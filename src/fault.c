@@ -33,6 +33,7 @@
 #define RA_MAX_NORMAL 256 /* pages: 1 MiB */
 #define RA_MAX_SEQUENTIAL FM_CLUSTER_MAX /* pages: 1 MiB */
 #define SPIN_NS 50000 /* 50 us */
+#define SPIN_CHECK_NS 5000 /* how often a spin asks whether CPUs are wanted */
 
 static pthread_t fault_thread_id, io_thread_id;
 static char *thread_buffer(void);
@@ -80,6 +81,8 @@ static bool main_reading(void)
 }
 
 static int kick_fd = -1;
+static int loadavg_fd = -1; /* /proc/loadavg, for cpus_wanted */
+static long nr_cpus;
 static _Atomic int stopping;
 
 /* kick_drain - take the kicks counted on kick_fd (fault_thread_kick). */
@@ -1642,17 +1645,46 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* cpus_wanted - whether at least two threads of the machine wait for a CPU
+ * (the running count of /proc/loadavg, "0.61 1.25 1.43 3/412 9876", which
+ * counts this thread, above the CPUs plus one). A spin then keeps a CPU
+ * from threads with work to do: in the daemon, client threads it has just
+ * woken. One waiting thread is the common case of a thread just woken, and
+ * stopping for it cost random reads of 2 threads 4-7%. docs/design.md,
+ * "Life of one fault", step 11, has the measurements. */
+static bool cpus_wanted(void)
+{
+	char text[128];
+	ssize_t n = loadavg_fd < 0 ? -1 : sys_pread(loadavg_fd, text, sizeof(text) - 1, 0);
+	if (n <= 0)
+		return false;
+	text[n] = '\0';
+	const char *p = text;
+	for (int field = 0; field < 3 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return p && atol(p) > nr_cpus + 1;
+}
+
 /* spin - after serving a fault of mm, poll mm's userfaultfd without
  * sleeping for SPIN_NS: a program that misses once usually misses again
  * soon, and a thread that sleeps in poll() pays a wake-up on every fault
  * (ARCHITECTURE-NOTES: 26-37 us per miss blocking, 10-25 us spinning). In
  * the daemon, mm is the client that faulted, not the daemon's own (polling
  * that one made every client miss wait out the spin, then a wake-up).
- * Only this thread reaps mms, so mm lives through the spin. */
+ * It stops early when more threads are runnable than the machine has CPUs
+ * (cpus_wanted). Only this thread reaps mms, so mm lives through the spin. */
 static void spin(char *buf, struct mm *mm)
 {
-	uint64_t until = now_ns() + SPIN_NS;
-	while (!stopping && now_ns() < until) {
+	uint64_t until = now_ns() + SPIN_NS, check = 0;
+	for (uint64_t t; !stopping && (t = now_ns()) < until;) {
+		if (t >= check) {
+			if (cpus_wanted())
+				break;
+			check = t + SPIN_CHECK_NS;
+		}
 		if (fork_req) {
 			fork_park();
 			serve_held(buf);
@@ -1873,6 +1905,9 @@ int fault_thread_start(void)
 	kick_fd = fd_keep(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (kick_fd < 0)
 		return -errno;
+	if (loadavg_fd < 0) /* none (no /proc): spins as long as ever */
+		loadavg_fd = fd_keep(sys_openat(AT_FDCWD, "/proc/loadavg", O_RDONLY | O_CLOEXEC, 0));
+	nr_cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	sigset_t all, old;
 	sigfillset(&all);
 	/* The thread never runs the program's signal handlers. */
