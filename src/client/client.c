@@ -1654,8 +1654,10 @@ int client_madvise(void *addr, size_t length, int advice)
 		bool t = false;
 		if ((start & (FM_PAGE_SIZE - 1)) == 0 && len && start + len > start) {
 			int err = touches(start, len, &t);
-			if (err)
+			if (err && !atomic_load(&cl.dead))
 				return fail(err);
+			if (err) /* the daemon is gone: no eviction either */
+				t = false;
 		}
 		if (!t)
 			return sys_madvise(addr, length, advice);
