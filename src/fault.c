@@ -1674,7 +1674,7 @@ static bool cpus_wanted(void)
  * (ARCHITECTURE-NOTES: 26-37 us per miss blocking, 10-25 us spinning). In
  * the daemon, mm is the client that faulted, not the daemon's own (polling
  * that one made every client miss wait out the spin, then a wake-up).
- * It stops early when more threads are runnable than the machine has CPUs
+ * It stops early when at least two threads of the machine wait for a CPU
  * (cpus_wanted). Only this thread reaps mms, so mm lives through the spin. */
 static void spin(char *buf, struct mm *mm)
 {

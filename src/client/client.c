@@ -1651,20 +1651,15 @@ int client_madvise(void *addr, size_t length, int advice)
 	case MADV_HUGEPAGE: {
 		/* Never for the cache's memfd (view_small_pages): passed on
 		 * for the rest of the range only. */
-		bool t = false;
-		if ((start & (FM_PAGE_SIZE - 1)) == 0 && len && start + len > start) {
-			int err = touches(start, len, &t);
-			if (err && !atomic_load(&cl.dead))
-				return fail(err);
-			if (err) /* the daemon is gone: no eviction either */
-				t = false;
-		}
-		if (!t)
+		if ((start & (FM_PAGE_SIZE - 1)) || !len || start + len <= start ||
+		    atomic_load(&cl.dead)) /* the daemon is gone: no eviction either */
 			return sys_madvise(addr, length, advice);
 		sigset_t old;
 		lock_take(&map_lock, &old);
 		int err = madvise_beside(start, start + len, advice);
 		lock_drop(&map_lock, &old);
+		if (err && atomic_load(&cl.dead)) /* it died meanwhile */
+			return sys_madvise(addr, length, advice);
 		return err ? fail(err) : 0;
 	}
 	default: {
