@@ -26,6 +26,7 @@
 #include "client/client.h"
 #include "daemon/files_table.h"
 #include "daemon/proto.h"
+#include "daemon/rescue.h"
 #include "daemon/server.h"
 #include "internal.h"
 #include "publish.h"
@@ -631,8 +632,12 @@ static void flush_store(struct store_flush *f)
 		}
 	}
 	long done = 0;
-	if (!err)
+	struct rescue_hold hold = {0};
+	if (!err) { /* a rescue file of the store takes these bytes first */
+		rescue_follow_store(f->url, ios, n, &hold);
 		err = store_write_sync(s, ios, n);
+		rescue_follow_end(&hold);
+	}
 	for (size_t i = 0; !err && i < n; i++)
 		done += (long)ios[i].len;
 	free(ios);

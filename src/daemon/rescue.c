@@ -31,7 +31,12 @@
  * store that cannot be reached keeps the rescue file for the next daemon
  * (stores' rescue files are tried for RESCUE_STORES_US at a start). An
  * export has no version: its size is all that is checked, so a rescue
- * written back overwrites what another writer put in those pages since.
+ * written back overwrites what a writer outside faultmap put in those
+ * pages since. A client of the dead daemon that writes its views' pages to
+ * the store itself gives them to the store's rescue files first
+ * (rescue_follow_store), under a lock (flock) that a daemon that starts
+ * takes before it writes one back: whichever goes first, the client's
+ * bytes are the ones the store ends with.
  *
  * A file's rescue file, RESCUE_PREFIX<dev>-<ino>-<pid of the daemon>, mode
  * 0600 in the 0700 runtime directory, is: struct rescue_head, the file's
@@ -55,6 +60,7 @@
  */
 #include "daemon/rescue.h"
 #include "internal.h"
+#include "runtime_dir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -64,6 +70,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,6 +102,11 @@ struct rescue_store_head {
 	uint64_t size; /* the cache's size at the copy */
 	uint64_t npages;
 };
+
+/* A store's rescue file is locked (flock) by a daemon that writes it back
+ * and by a client that writes its own pages of that store
+ * (rescue_follow_store); each waits this long for the other at most. */
+#define RESCUE_LOCK_US (30 * 1000000ull)
 
 static int rescue_dfd = -1; /* the daemon's runtime directory; -1: not the daemon */
 
@@ -132,6 +145,22 @@ static void rescue_name(const struct address_space *as, char *name, size_t size,
 	snprintf(name, size, RESCUE_STORE_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x-%llu-%d%s", h[0],
 		 h[1], h[2], h[3], h[4], h[5], h[6], h[7], (unsigned long long)as->ino, (int)getpid(),
 		 tmp ? ".tmp" : "");
+}
+
+/* rescue_lock - lock the rescue file fd (flock, LOCK_EX), waiting
+ * RESCUE_LOCK_US at most. Return: 0 or -errno (-EWOULDBLOCK: held). */
+static int rescue_lock(int fd)
+{
+	uint64_t until = store_clock_us() + RESCUE_LOCK_US;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if (store_clock_us() >= until)
+			return -EWOULDBLOCK;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
 }
 
 /* io_all - write (or read) n bytes of buf at off of fd, whole. Return: 0
@@ -503,13 +532,12 @@ static void rescue_close(struct rescue_file *r)
 	r->url = r->name = r->version = NULL;
 }
 
-/* rescue_open - open and check the rescue file name in dfd: a file's or a
- * store's, by its magic. Return: 0, or -errno (-EBADMSG: not well formed;
- * r closed). */
-static int rescue_open(int dfd, const char *name, struct rescue_file *r)
+/* rescue_open_as - rescue_open, the file opened with mode (O_RDONLY,
+ * O_RDWR). */
+static int rescue_open_as(int dfd, const char *name, int mode, struct rescue_file *r)
 {
 	*r = (struct rescue_file){.fd = -1};
-	r->fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	r->fd = openat(dfd, name, mode | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (r->fd < 0)
 		return -errno;
 	struct stat st;
@@ -541,6 +569,14 @@ static int rescue_open(int dfd, const char *name, struct rescue_file *r)
 	if (err)
 		rescue_close(r);
 	return err;
+}
+
+/* rescue_open - open and check the rescue file name in dfd: a file's or a
+ * store's, by its magic. Return: 0, or -errno (-EBADMSG: not well formed;
+ * r closed). */
+static int rescue_open(int dfd, const char *name, struct rescue_file *r)
+{
+	return rescue_open_as(dfd, name, O_RDONLY, r);
 }
 
 /* read_indices - the indices of r's pages into a malloc'd *out: each
@@ -710,6 +746,19 @@ static void restore(int dfd, const char *name, uint64_t *store_us)
 		return;
 	}
 	const char *of = r.store ? (*r.name ? r.name : "a store") : r.path;
+	int locked = r.store ? rescue_lock(r.fd) : 0; /* rescue_follow_store's */
+	if (locked < 0) {
+		char why[128];
+		snprintf(why, sizeof(why), "a process of the daemon before held it for %llu s, "
+					   "writing its own pages of that store",
+			 RESCUE_LOCK_US / 1000000);
+		fprintf(stderr, "faultmap daemon: the %llu pages of %s kept in the rescue file %s "
+				"were not tried: %s: kept\n",
+			(unsigned long long)r.npages, of, name,
+			locked == -EWOULDBLOCK ? why : strerror(-locked));
+		rescue_close(&r);
+		return;
+	}
 	if (r.store && *store_us >= RESCUE_STORES_US) {
 		fprintf(stderr, "faultmap daemon: the %llu pages of %s kept in the rescue file %s "
 				"were not tried: the stores' rescue files before it took this "
@@ -814,4 +863,110 @@ int rescue_list(int dfd, FILE *out)
 	}
 	closedir(dir);
 	return n;
+}
+
+/* ---- a client that writes a store's pages itself --------------------- */
+
+/* find_index - whether idx[0..n) (increasing) holds page; *at: where. */
+static bool find_index(const uint64_t *idx, uint64_t n, uint64_t page, uint64_t *at)
+{
+	uint64_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (idx[mid] < page)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*at = lo;
+	return lo < n && idx[lo] == page;
+}
+
+/* follow_one - the rescue file r (locked) takes the bytes of ios[0..n)
+ * for each page it holds. Return: 0 or -errno. */
+static int follow_one(struct rescue_file *r, const struct fm_store_io *ios, size_t n)
+{
+	uint64_t *idx = NULL;
+	int err = read_indices(r, &idx);
+	off_t data = r->indices + (off_t)(r->npages * sizeof(uint64_t));
+	bool changed = false;
+	for (size_t i = 0; !err && i < n; i++) {
+		if (ios[i].off % FM_PAGE_SIZE)
+			continue; /* flush_store's runs start at pages */
+		for (size_t k = 0; !err && k < ios[i].len; k += FM_PAGE_SIZE) {
+			uint64_t j;
+			if (!find_index(idx, r->npages, (ios[i].off + k) >> FM_PAGE_SHIFT, &j))
+				continue;
+			size_t len = ios[i].len - k < FM_PAGE_SIZE ? ios[i].len - k : FM_PAGE_SIZE;
+			err = write_all(r->fd, ios[i].buf + k, len, data + (off_t)(j * FM_PAGE_SIZE));
+			changed = true;
+		}
+	}
+	if (!err && changed && fsync(r->fd) < 0)
+		err = -errno;
+	free(idx);
+	return err;
+}
+
+int rescue_follow_store(const char *url, const struct fm_store_io *ios, size_t n,
+			struct rescue_hold *hold)
+{
+	*hold = (struct rescue_hold){0};
+	char dir[RT_DIR_PATH_MAX], prefix[64];
+	int dfd = runtime_dir_create(dir, sizeof(dir));
+	if (dfd < 0)
+		return 0; /* no runtime directory: no rescue file either */
+	unsigned char h[16];
+	md5(url, strlen(url), h);
+	snprintf(prefix, sizeof(prefix), RESCUE_STORE_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x-",
+		 h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]);
+	int d = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *dirp = d < 0 ? NULL : fdopendir(d);
+	if (!dirp) {
+		if (d >= 0)
+			close(d);
+		close(dfd);
+		return -ENOMEM;
+	}
+	int first = 0;
+	for (struct dirent *e; (e = readdir(dirp));) {
+		bool tmp;
+		if (!is_rescue(e->d_name, &tmp) || tmp || strncmp(e->d_name, prefix, strlen(prefix)))
+			continue;
+		struct rescue_file r;
+		if (rescue_open_as(dfd, e->d_name, O_RDWR, &r) < 0)
+			continue; /* not well formed: the daemon keeps it, and says so */
+		struct stat st;
+		int err = strcmp(r.url, url) ? 1 : rescue_lock(r.fd);
+		if (!err && fstat(r.fd, &st) == 0 && st.st_nlink == 0)
+			err = 1; /* written back and removed meanwhile */
+		if (!err)
+			err = follow_one(&r, ios, n);
+		if (err < 0) {
+			fprintf(stderr, "faultmap: the rescue file %s/%s of %s could not take the "
+					"bytes this process writes there (%s): a daemon that writes "
+					"it back may write older bytes over them\n",
+				dir, e->d_name, *r.name ? r.name : "a store", strerror(-err));
+			if (!first)
+				first = err;
+		}
+		int *t = err ? NULL : realloc(hold->fds, (hold->n + 1) * sizeof(*t));
+		if (t) { /* held, locked, until the store has the bytes */
+			hold->fds = t;
+			hold->fds[hold->n++] = r.fd;
+			r.fd = -1;
+		}
+		rescue_close(&r);
+	}
+	closedir(dirp);
+	close(dfd);
+	return first;
+}
+
+void rescue_follow_end(struct rescue_hold *hold)
+{
+	for (size_t i = 0; i < hold->n; i++)
+		close(hold->fds[i]);
+	free(hold->fds);
+	*hold = (struct rescue_hold){0};
 }

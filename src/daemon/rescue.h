@@ -8,9 +8,11 @@
 #define FAULTMAP_RESCUE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 struct address_space;
+struct fm_store_io;
 
 #define RESCUE_PREFIX "rescue-" /* a file's: rescue-<dev>-<ino>-<daemon pid> */
 /* a store's: rescue-store-<hash of its URL>-<its stand-in's ino>-<daemon pid> */
@@ -63,5 +65,27 @@ void rescue_report(char *out, size_t size);
  * the directory dfd (its name, its pages, the file or the store, by its
  * name, they are for). Return: how many there are. */
 int rescue_list(int dfd, FILE *out);
+
+/* What rescue_follow_store holds: the rescue files it wrote, locked. */
+struct rescue_hold {
+	int *fds;
+	size_t n;
+};
+
+/* rescue_follow_store - this process (a client whose daemon died) is
+ * about to write the bytes of ios[0..n) (runs of a store's cache, from
+ * its views) to the store at url itself: first each rescue file of that
+ * store in the runtime directory takes those bytes for the pages it
+ * holds, so that a daemon that writes it back later writes them, not
+ * older ones (an NBD export has no version to tell that the store
+ * changed since the rescue). Each one it wrote stays locked (flock, as a
+ * daemon that writes it back locks it) in *hold until rescue_follow_end,
+ * to call once the store's write is done. Return: 0, or the first -errno
+ * of a rescue file that could not take them (said on stderr). */
+int rescue_follow_store(const char *url, const struct fm_store_io *ios, size_t n,
+			struct rescue_hold *hold);
+
+/* rescue_follow_end - unlock and close what rescue_follow_store held. */
+void rescue_follow_end(struct rescue_hold *hold);
 
 #endif
