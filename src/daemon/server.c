@@ -1106,6 +1106,51 @@ static bool do_stop(struct client *c, const struct fmd_req *r)
 	return ok;
 }
 
+/*
+ * last_writeback - the daemon stops (SIGTERM, or --stop once do_stop
+ * found it can): write every dirty page back, what came since included;
+ * what cannot be written goes to rescue files (rescue_stop). What can be
+ * neither keeps this process, and with it the pages, alive: no new
+ * client can come (the socket is gone), the connected ones are served,
+ * and both are tried again every STOP_RETRY_MS, until the pages are
+ * written or copied (a SIGKILL meanwhile loses them; the log said so).
+ * sfd: the signals' signalfd, read meanwhile. Return: the last
+ * write-back's -errno, or 0.
+ */
+#define STOP_RETRY_MS 1000
+static int last_writeback(int sfd)
+{
+	for (int tries = 0;; tries++) {
+		pthread_mutex_lock(&engine.lock);
+		int err = writeback_all();
+		int copy = err ? rescue_stop() : 0;
+		if (copy)
+			rescue_resume();
+		pthread_mutex_unlock(&engine.lock);
+		if (!copy) {
+			if (err)
+				fprintf(stderr, "faultmap daemon: write-back failed: %s\n",
+					strerror(-err));
+			if (tries)
+				fprintf(stderr, "faultmap daemon: the dirty pages it held are %s: "
+						"exiting\n", err ? "in rescue files" : "written back");
+			return err;
+		}
+		if (!tries)
+			fprintf(stderr, "faultmap daemon: stopping, but dirty pages that could not be "
+					"written back (%s) could not all be copied to rescue files "
+					"either (%s): not exiting, they stay in memory; tried again "
+					"every %d ms (a SIGKILL would lose them)\n",
+				strerror(-err), strerror(-copy), STOP_RETRY_MS);
+		struct pollfd p = {sfd, POLLIN, 0};
+		if (poll(&p, 1, STOP_RETRY_MS) > 0) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) < 0) {
+			} /* another SIGTERM: still not */
+		}
+	}
+}
+
 /* answer - answer one request. Return: false to end the connection
  * (a protocol error). */
 static bool answer(struct client *c, const struct fmd_req *r, int *fds)
@@ -1502,13 +1547,7 @@ int fmd_main(const struct fmd_opts *o)
 	if (!socket_gone(dfd, &bound))
 		unlinkat(dfd, FMD_SOCK_NAME, 0);
 	close(lsock);
-	pthread_mutex_lock(&engine.lock);
-	err = writeback_all();
-	(void)rescue_stop(); /* what could not be written outlives this daemon
-			      * (what cannot be copied is said: lost) */
-	pthread_mutex_unlock(&engine.lock);
-	if (err)
-		fprintf(stderr, "faultmap daemon: write-back failed: %s\n", strerror(-err));
+	err = last_writeback(sfd);
 	files_table_remove(dfd); /* read() and write() go to the kernel now */
 	close(dfd);
 	return err ? 1 : 0;
