@@ -176,3 +176,68 @@ void nbdkit_trigger(const char *path, int on)
 		CHECK(unlink(path) == 0);
 	}
 }
+
+/* ---- a stop that can neither write nor copy ---------------------------- */
+
+static struct nbdkit *stuck_k;
+static size_t stuck_pages;
+static unsigned char *stuck_want;
+static char closed_dir[128]; /* the directory runtime_dir_closed closed */
+static pid_t closed_owner;   /* the test's process (not its client) */
+static bool closed_immutable; /* closed_dir was made immutable (else read-only) */
+
+/* the client: writes through a shared mapping of the export, which
+ * refuses writes from then on; it says so, and keeps the mapping until
+ * the daemon is gone */
+static void stuck_client(void *arg, int out)
+{
+	(void)arg;
+	nbdkit_map_dirty(stuck_k, stuck_want, stuck_pages, 0, 3);
+	nbdkit_trigger(stuck_k->werr, 1);
+	xwrite(out, "r", 1);
+	for (int t = 0; t < 6000 && daemon_pid() > 0; t++)
+		usleep(10000);
+	exit(0);
+}
+
+pid_t nbdkit_stuck_client(struct nbdkit *k, size_t npages, unsigned seed, unsigned char **old,
+			  unsigned char **want)
+{
+	nbdkit_start(k, npages * PS, seed);
+	*old = malloc(npages * PS);
+	*want = malloc(npages * PS);
+	CHECK(*old && *want);
+	fill_pattern(*old, npages * PS, seed);
+	memcpy(*want, *old, npages * PS);
+	for (size_t i = 0; i < npages; i += 3)
+		fill_pattern(*want + i * PS, PS, seed * 100 + (uint32_t)i);
+	stuck_k = k;
+	stuck_pages = npages;
+	stuck_want = *want;
+	int in;
+	pid_t pid = child_with_pipe(stuck_client, NULL, &in);
+	child_ready(pid, in);
+	return pid;
+}
+
+/* closed_cleanup - an immutable directory would outlive the test. */
+static void closed_cleanup(void)
+{
+	if (getpid() == closed_owner && closed_immutable)
+		runtime_dir_closed(false);
+}
+
+void runtime_dir_closed(bool on)
+{
+	if (!closed_owner) {
+		closed_owner = getpid();
+		snprintf(closed_dir, sizeof(closed_dir), "%s/faultmap", getenv("XDG_RUNTIME_DIR"));
+		atexit(closed_cleanup);
+	}
+	if (closed_immutable || (on && set_immutable(closed_dir, true) == 0)) {
+		closed_immutable = on;
+		CHECK(on || set_immutable(closed_dir, false) == 0);
+		return;
+	}
+	CHECK(chmod(closed_dir, on ? 0500 : 0700) == 0);
+}

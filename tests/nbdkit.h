@@ -5,6 +5,7 @@
 #ifndef FM_TEST_NBDKIT_H
 #define FM_TEST_NBDKIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -43,6 +44,19 @@ unsigned char *nbdkit_map_dirty(struct nbdkit *k, const unsigned char *want, siz
  * writes the rescue files a daemon before left: the export then holds
  * want[0..size), and no rescue file is left. */
 void nbdkit_rescue_reaches_export(struct nbdkit *k, const unsigned char *want, size_t size);
+/* nbdkit_stuck_client - the setting of a daemon stop that can neither
+ * write nor copy: k serves a new export of npages pages from seed; a
+ * client (a child, alive until the daemon is gone) of the private daemon
+ * (daemon_private first) writes pages 0, 3, 6... of *want through a
+ * shared mapping, then makes the export refuse writes. *old, *want
+ * (malloc'd): the export's bytes, and what the client wrote. Return: the
+ * client's pid, once it wrote. */
+pid_t nbdkit_stuck_client(struct nbdkit *k, size_t npages, unsigned seed, unsigned char **old,
+			  unsigned char **want);
+/* runtime_dir_closed - make the private daemon's runtime directory take
+ * no new file (immutable as root, read-only otherwise), or take them
+ * again; an immutable one is made mutable again at the test's exit. */
+void runtime_dir_closed(bool on);
 /* nbdkit_stop - stop nbdkit (SIGTERM, wait) and remove its directory. */
 void nbdkit_stop(struct nbdkit *k);
 /* touch or remove an error trigger. */

@@ -13,75 +13,23 @@
 #include "nbdkit.h"
 #include "daemon/rescue.h"
 
-#include <fcntl.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define NPAGES 16
 
 static struct nbdkit k;
-static char dir[128];	/* the daemon's runtime directory */
-static pid_t owner;	/* the test's process (not its client) */
-static bool immutable;	/* dir was made immutable (else read-only) */
-static unsigned char *want;
-
-/* closed - make dir take no new file (closed), or take them again. */
-static void closed(bool on)
-{
-	if (immutable || (on && set_immutable(dir, true) == 0)) {
-		immutable = on;
-		CHECK(on || set_immutable(dir, false) == 0);
-		return;
-	}
-	CHECK(chmod(dir, on ? 0500 : 0700) == 0);
-}
-
-/* cleanup - an immutable directory would outlive the test. */
-static void cleanup(void)
-{
-	if (getpid() == owner && immutable)
-		closed(false);
-}
-
-/* the client: writes through a shared mapping of the export, which
- * refuses writes from then on; it says so, and keeps the mapping until
- * the daemon is gone */
-static void client(void *arg, int out)
-{
-	(void)arg;
-	nbdkit_map_dirty(&k, want, NPAGES, 0, 3);
-	nbdkit_trigger(k.werr, 1);
-	xwrite(out, "r", 1);
-	for (int t = 0; t < 6000 && daemon_pid() > 0; t++)
-		usleep(10000);
-	exit(0);
-}
 
 int main(void)
 {
 	daemon_private(); /* this process never maps: its child does */
-	owner = getpid();
-	atexit(cleanup);
-	snprintf(dir, sizeof(dir), "%s/faultmap", getenv("XDG_RUNTIME_DIR"));
-	nbdkit_start(&k, NPAGES * PS, 53);
-	unsigned char *old = malloc(NPAGES * PS);
-	want = malloc(NPAGES * PS);
-	CHECK(old && want);
-	fill_pattern(old, NPAGES * PS, 53);
-	memcpy(want, old, NPAGES * PS);
-	for (int i = 0; i < NPAGES; i += 3)
-		fill_pattern(want + (size_t)i * PS, PS, 5300 + (uint32_t)i);
-
-	int in;
-	pid_t pid = child_with_pipe(client, NULL, &in);
-	child_ready(pid, in);
+	unsigned char *old, *want;
+	pid_t pid = nbdkit_stuck_client(&k, NPAGES, 53, &old, &want);
 	pid_t daemon = daemon_pid();
 	CHECK(daemon > 0);
 
-	closed(true);
+	runtime_dir_closed(true);
 	char out[8192], name[256];
 	int rc = run_faultmap(out, sizeof(out), "daemon", "--stop", NULL);
 	fprintf(stderr, "faultmap daemon --stop (exit %d) said:\n%s", rc, out);
@@ -94,7 +42,7 @@ int main(void)
 	CHECK_EQ(rescue_files(RESCUE_PREFIX, NULL, name, sizeof(name)), 0);
 	CHECK(daemon_log_says("not stopping, they stay in memory"));
 
-	closed(false);
+	runtime_dir_closed(false);
 	rc = run_faultmap(out, sizeof(out), "daemon", "--stop", NULL);
 	fprintf(stderr, "faultmap daemon --stop (exit %d) said:\n%s", rc, out);
 	CHECK_EQ(rc, 1);
