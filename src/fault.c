@@ -105,8 +105,20 @@ static void kick_drain(void)
  * it (or the store's cluster_pages, if bigger: a slow store), as the
  * kernel's read-around does; under memory pressure that would
  * evict useful pages for data nobody asked for, so it reads only the window.
+ * Plenty of room (around_room): more than half the budget free for a file
+ * on a disk or a store, where the block costs a bigger read; more than a
+ * sixteenth for a file in memory (tmpfs), where it costs only copies, and
+ * saves the round trip of each neighbour's miss (the kernel maps a tmpfs
+ * page's resident neighbours at its fault, fault-around).
  * MADV_RANDOM always reads one page, MADV_SEQUENTIAL always the most.
  */
+/* around_room - the free frames above which a miss in as still reads the
+ * block around it (ra_window). */
+static uint64_t around_room(const struct address_space *as)
+{
+	return as->in_memory ? engine.budget_pages / 16 : engine.budget_pages / 2;
+}
+
 void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 	       uint64_t *start, uint64_t *count, bool *once)
 {
@@ -130,7 +142,7 @@ void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 		if (size < 1)
 			size = 1;
 		ra->size = (uint32_t)size;
-		if (!sequential && frames_available() > engine.budget_pages / 2) {
+		if (!sequential && frames_available() > around_room(as)) {
 			uint64_t around = as->ra_around;
 			first = index & ~(around - 1);
 			while (first < index && as_find_frame(as, first) != FM_NIL)
