@@ -93,6 +93,13 @@ static void kick_drain(void)
 	}
 }
 
+/* around_room - the free frames above which a miss in as still reads the
+ * block around it (ra_window). */
+static uint64_t around_room(const struct address_space *as)
+{
+	return as->in_memory ? engine.budget_pages / 16 : engine.budget_pages / 2;
+}
+
 /*
  * ra_window - the cluster to read for a miss at index through vma: pages
  * [*start, *start + *count), all absent from the cache and containing index;
@@ -112,13 +119,6 @@ static void kick_drain(void)
  * page's resident neighbours at its fault, fault-around).
  * MADV_RANDOM always reads one page, MADV_SEQUENTIAL always the most.
  */
-/* around_room - the free frames above which a miss in as still reads the
- * block around it (ra_window). */
-static uint64_t around_room(const struct address_space *as)
-{
-	return as->in_memory ? engine.budget_pages / 16 : engine.budget_pages / 2;
-}
-
 void ra_window(struct vma *vma, struct address_space *as, uint64_t index,
 	       uint64_t *start, uint64_t *count, bool *once)
 {

@@ -42,15 +42,24 @@ static size_t page_len(int i)
 	return i == NPAGES - 1 ? SIZE - (size_t)i * PS : PS;
 }
 
+/* map_export - in a client: the export opened, *s, and mapped shared,
+ * writable, whole. */
+static unsigned char *map_export(struct fm_store **s)
+{
+	require_engine();
+	*s = nbdkit_open_store(&k, O_RDWR);
+	unsigned char *p = fm_mmap_store(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *s, 0);
+	CHECK(p != MAP_FAILED);
+	return p;
+}
+
 /* client A: writes pages 0, 3, 6...; the export refuses them at the last
  * unmap and at the close: the daemon keeps them, in a rescue file */
 static void client_a(void *arg)
 {
 	(void)arg;
-	require_engine();
-	struct fm_store *s = nbdkit_open_store(&k, O_RDWR);
-	unsigned char *p = fm_mmap_store(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, s, 0);
-	CHECK(p != MAP_FAILED);
+	struct fm_store *s;
+	unsigned char *p = map_export(&s);
 	for (int i = 0; i < NPAGES; i += 3)
 		memcpy(p + (size_t)i * PS, a + (size_t)i * PS, page_len(i));
 	nbdkit_trigger(k.werr, 1);
@@ -64,10 +73,9 @@ static void client_a(void *arg)
  * views to the export: the daemon is dead by then) */
 static void client_b(int ready, int go)
 {
-	require_engine();
-	struct fm_store *s = nbdkit_open_store(&k, O_RDWR);
-	unsigned char *p = fm_mmap_store(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, s, 0);
-	CHECK(p != MAP_FAILED);
+	struct fm_store *s;
+	unsigned char *p = map_export(&s);
+	(void)s; /* kept open: the daemon dies first */
 	for (int i = 0; i < NPAGES; i += 6)
 		memcpy(p + (size_t)i * PS, b + (size_t)i * PS, page_len(i));
 	memcpy(p + PS, b + PS, PS);

@@ -133,6 +133,17 @@ static const char *what(const struct address_space *as)
 	return as->path ? as->path : "a file";
 }
 
+/* store_prefix - the start of the rescue files' names of the store at
+ * url: RESCUE_STORE_PREFIX, the first 8 bytes of its MD5 in hex, "-".
+ * Return: its length. */
+static int store_prefix(const char *url, char *out, size_t size)
+{
+	unsigned char h[16];
+	md5(url, strlen(url), h);
+	return snprintf(out, size, RESCUE_STORE_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x-", h[0],
+			h[1], h[2], h[3], h[4], h[5], h[6], h[7]);
+}
+
 static void rescue_name(const struct address_space *as, char *name, size_t size, bool tmp)
 {
 	if (store_is_file(as->store)) {
@@ -140,11 +151,27 @@ static void rescue_name(const struct address_space *as, char *name, size_t size,
 			 (unsigned long long)as->ino, (int)getpid(), tmp ? ".tmp" : "");
 		return;
 	}
-	unsigned char h[16];
-	md5(as->store->url, strlen(as->store->url), h);
-	snprintf(name, size, RESCUE_STORE_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x-%llu-%d%s", h[0],
-		 h[1], h[2], h[3], h[4], h[5], h[6], h[7], (unsigned long long)as->ino, (int)getpid(),
-		 tmp ? ".tmp" : "");
+	int k = store_prefix(as->store->url, name, size);
+	if (k >= 0 && (size_t)k < size)
+		snprintf(name + k, size - (size_t)k, "%llu-%d%s", (unsigned long long)as->ino,
+			 (int)getpid(), tmp ? ".tmp" : "");
+}
+
+/* open_dir - the directory dfd for readdir, from its start (its own
+ * descriptor: closedir leaves dfd open). Return: it, or NULL (errno). */
+static DIR *open_dir(int dfd)
+{
+	int d = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *dir = d < 0 ? NULL : fdopendir(d);
+	if (!dir) {
+		int saved = errno;
+		if (d >= 0)
+			sys_close(d);
+		errno = saved;
+		return NULL;
+	}
+	rewinddir(dir); /* its offset is dfd's, which an earlier listing moved */
+	return dir;
 }
 
 /* rescue_lock - lock the rescue file fd (flock, LOCK_EX), waiting
@@ -811,15 +838,11 @@ static bool is_rescue(const char *name, bool *tmp)
 
 void rescue_start(int dfd)
 {
-	int d = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	DIR *dir = d < 0 ? NULL : fdopendir(d);
+	DIR *dir = open_dir(dfd);
 	if (!dir) {
-		if (d >= 0)
-			close(d);
 		fprintf(stderr, "faultmap daemon: no rescue files: %s\n", strerror(errno));
 		return;
 	}
-	rewinddir(dir);
 	uint64_t store_us = 0;
 	for (struct dirent *e; (e = readdir(dir));) {
 		bool tmp;
@@ -836,14 +859,9 @@ void rescue_start(int dfd)
 
 int rescue_list(int dfd, FILE *out)
 {
-	int d = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	DIR *dir = d < 0 ? NULL : fdopendir(d);
-	if (!dir) {
-		if (d >= 0)
-			close(d);
+	DIR *dir = open_dir(dfd);
+	if (!dir)
 		return 0;
-	}
-	rewinddir(dir); /* its offset is dfd's, which an earlier listing moved */
 	int n = 0;
 	for (struct dirent *e; (e = readdir(dir));) {
 		bool tmp;
@@ -918,22 +936,17 @@ int rescue_follow_store(const char *url, const struct fm_store_io *ios, size_t n
 	int dfd = runtime_dir_create(dir, sizeof(dir));
 	if (dfd < 0)
 		return 0; /* no runtime directory: no rescue file either */
-	unsigned char h[16];
-	md5(url, strlen(url), h);
-	snprintf(prefix, sizeof(prefix), RESCUE_STORE_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x-",
-		 h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]);
-	int d = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
-	DIR *dirp = d < 0 ? NULL : fdopendir(d);
+	size_t plen = (size_t)store_prefix(url, prefix, sizeof(prefix));
+	DIR *dirp = open_dir(dfd);
 	if (!dirp) {
-		if (d >= 0)
-			sys_close(d);
+		int err = -errno;
 		sys_close(dfd);
-		return -ENOMEM;
+		return err;
 	}
 	int first = 0;
 	for (struct dirent *e; (e = readdir(dirp));) {
 		bool tmp;
-		if (!is_rescue(e->d_name, &tmp) || tmp || strncmp(e->d_name, prefix, strlen(prefix)))
+		if (!is_rescue(e->d_name, &tmp) || tmp || strncmp(e->d_name, prefix, plen))
 			continue;
 		struct rescue_file r;
 		if (rescue_open_as(dfd, e->d_name, O_RDWR, &r) < 0)
