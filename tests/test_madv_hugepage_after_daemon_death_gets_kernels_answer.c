@@ -4,7 +4,10 @@
  * passes it on for the rest. Once the daemon is gone, nothing evicts the
  * cache, and the program's own memory still takes the advice: the call
  * gets the kernel's answer, not the failed request's EIO (as it did at
- * first).
+ * first), even at once after the daemon's SIGKILL, when the request's
+ * connection breaks before this process's watcher has seen the daemon go
+ * (a race TSan's timing once caught). Each round is a process of its
+ * own, with a daemon of its own.
  */
 #include "helpers.h"
 
@@ -13,12 +16,16 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-int main(void)
+#define ROUNDS 24
+
+/* round_of - one daemon's life and death; at once: advice right after the
+ * SIGKILL, without waiting for the daemon to be gone. Return: 0, or 77
+ * when this kernel has no transparent huge pages. */
+static int round_of(bool at_once)
 {
-	daemon_private();
-	require_engine();
 	char path[64];
 	int fd = make_file(path, 16 * PS, 7, O_RDONLY);
 	char *p = fm_mmap(NULL, 16 * PS, PROT_READ, MAP_SHARED, fd, 0);
@@ -30,6 +37,7 @@ int main(void)
 	int want = madvise(anon, 4 << 20, MADV_NOHUGEPAGE) == 0 ? 0 : errno;
 	if (want) {
 		fprintf(stderr, "skip: no transparent huge pages here (%s)\n", strerror(want));
+		unlink(path);
 		return 77;
 	}
 	CHECK_EQ(fm_madvise(anon, 4 << 20, MADV_HUGEPAGE), 0); /* the daemon asked */
@@ -38,12 +46,34 @@ int main(void)
 	pid_t d = daemon_pid();
 	CHECK(d > 0);
 	CHECK(kill(d, SIGKILL) == 0);
-	daemon_gone();
+	if (!at_once)
+		daemon_gone();
 	CHECK_EQ(fm_madvise(anon, 4 << 20, MADV_HUGEPAGE), 0);
 	CHECK_EQ(fm_madvise(p, 16 * PS, MADV_HUGEPAGE), 0);
 	CHECK_EQ(fm_madvise(anon + 1, PS, MADV_HUGEPAGE), -1); /* the kernel's EINVAL */
 	CHECK_EQ(errno, EINVAL);
 	close(fd);
 	unlink(path);
+	return 0;
+}
+
+int main(void)
+{
+	daemon_private();
+	require_engine_in_child(); /* this process stays without a daemon */
+	for (int i = 0; i < ROUNDS; i++) {
+		fflush(NULL);
+		pid_t pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0)
+			exit(round_of(i % 3 != 0));
+		int status;
+		CHECK(waitpid(pid, &status, 0) == pid);
+		CHECK(WIFEXITED(status));
+		if (WEXITSTATUS(status) == 77)
+			return 77;
+		CHECK_EQ(WEXITSTATUS(status), 0);
+		daemon_gone(); /* the next round starts its own */
+	}
 	return 0;
 }

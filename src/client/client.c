@@ -70,6 +70,8 @@ static struct {
 	int start_err;
 	size_t budget; /* fm_set_budget's, for a daemon we start; 0: none */
 	_Atomic bool dead; /* the daemon is gone */
+	_Atomic bool cut; /* a request's connection broke: the daemon is gone, or
+			   * going, before the watcher may have seen it (dead) */
 	_Atomic bool exited; /* FMD_EXIT was answered: the daemon may stop */
 	pid_t pid;
 	int sock, uffd, life;
@@ -156,8 +158,11 @@ static int rpc_on(int sock, struct fmd_bell *bell, const struct fmd_req *req, co
 	}
 	int rfds[FMD_MAX_FDS], nr = 0;
 	ssize_t n = err ? -1 : fmd_recv(sock, buf, sizeof(*rep) + psize, rfds, &nr);
-	if (!err && n < (ssize_t)sizeof(*rep))
+	if (err || n < (ssize_t)sizeof(*rep)) {
+		if (sock == cl.sock) /* no answer: the daemon's end closed */
+			atomic_store(&cl.cut, true);
 		err = -EIO;
+	}
 	if (!err) {
 		memcpy(rep, buf, sizeof(*rep));
 		if (rep->len > psize || (size_t)n != sizeof(*rep) + rep->len)
@@ -975,6 +980,7 @@ static int introduce(struct fmd_req *req, struct fmd_rep *answer)
 	}
 	cl.life = fd_keep(pair[0]);
 	atomic_store(&cl.dead, false);
+	atomic_store(&cl.cut, false);
 	atomic_store(&watching, false);
 	return 0;
 }
@@ -1663,7 +1669,9 @@ int client_madvise(void *addr, size_t length, int advice)
 		lock_take(&map_lock, &old);
 		int err = madvise_beside(start, start + len, advice);
 		lock_drop(&map_lock, &old);
-		if (err && atomic_load(&cl.dead)) /* it died meanwhile */
+		/* It died meanwhile: the request's connection broke, maybe
+		 * before the watcher saw the life line close. */
+		if (err && (atomic_load(&cl.dead) || atomic_load(&cl.cut)))
 			return sys_madvise(addr, length, advice);
 		return err ? fail(err) : 0;
 	}
