@@ -678,10 +678,11 @@ static void *flush_stores_thread(void *arg)
  * no bookkeeping can go stale. A view of a store's cache (a memfd
  * store_views names) is written to the store, opened here as embedded
  * mode opens it (flush_store). Done when the watcher sees the daemon die,
- * and again at exit (writes made meanwhile). Every client does it; they
- * write the same bytes.
+ * again at exit (writes made meanwhile), and for [lo, hi) only before a
+ * munmap of it (client_munmap). Every client does it; they write the same
+ * bytes.
  */
-static bool emergency_flush(void)
+static bool emergency_flush(uintptr_t lo, uintptr_t hi)
 {
 	static const char tag[] = "/memfd:faultmap:", tail[] = " (deleted)";
 	sigset_t old;
@@ -701,8 +702,15 @@ static bool emergency_flush(void)
 	for (char *line = text, *nl; line && (nl = strchr(line, '\n')); line = nl + 1) {
 		*nl = '\0';
 		struct maps_entry e;
-		if (!maps_line(line, &e) || !e.name || e.perms[1] != 'w' || e.perms[3] != 's')
+		if (!maps_line(line, &e) || !e.name || e.perms[1] != 'w' || e.perms[3] != 's' ||
+		    e.hi <= lo || e.lo >= hi)
 			continue;
+		if (e.lo < lo) { /* only the part in [lo, hi) */
+			e.off += lo - e.lo;
+			e.lo = lo;
+		}
+		if (e.hi > hi)
+			e.hi = hi;
 		char *name = e.name;
 		size_t len = strlen(name);
 		if (strncmp(name, tag, sizeof(tag) - 1) || len < sizeof(tag) + sizeof(tail) ||
@@ -803,7 +811,7 @@ static void exit_flush(void)
 {
 	if (getpid() != exit_flush_pid || !atomic_load(&cl.dead))
 		return;
-	emergency_flush();
+	emergency_flush(0, UINTPTR_MAX);
 	atomic_store(&exit_flushed, true);
 }
 
@@ -928,7 +936,7 @@ static void *watcher(void *arg)
 	if (!atomic_load(&cl.exited) || getpid() != cl.pid) /* else nothing left to say */
 		fprintf(stderr, "faultmap: the faultmap daemon is gone: pages not yet cached "
 				"raise SIGBUS in this process (%d)\n", (int)getpid());
-	if (emergency_flush() && exit_flush_pid != getpid()) {
+	if (emergency_flush(0, UINTPTR_MAX) && exit_flush_pid != getpid()) {
 		exit_flush_pid = getpid();
 		atexit(exit_flush);
 	}
@@ -1148,7 +1156,7 @@ static void at_exit(void)
 		return;
 	if (atomic_load(&cl.dead)) { /* what was written since the watcher's flush */
 		if (!atomic_load(&exit_flushed))
-			emergency_flush();
+			emergency_flush(0, UINTPTR_MAX);
 		publish_stop();
 		return;
 	}
@@ -1508,16 +1516,36 @@ void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 	return p;
 }
 
+/* daemon_lost - whether the daemon is known to be gone: the watcher saw
+ * it, a request's connection broke, or the life line has hung up (which
+ * the watcher may not have read yet). */
+static bool daemon_lost(void)
+{
+	if (atomic_load(&cl.dead) || atomic_load(&cl.cut))
+		return true;
+	struct pollfd p = {.fd = cl.life, .events = POLLIN};
+	return cl.life >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 int client_munmap(void *addr, size_t length)
 {
 	uintptr_t start = (uintptr_t)addr; /* fm_munmap checked the arguments */
 	size_t len = page_round(length);
 	if (!cl.started)
 		return sys_munmap(addr, length);
+	/* The daemon is gone: nobody else has the pages written since the
+	 * watcher's flush (only the process's exit would write them, if
+	 * still mapped). They go to their files first, then the kernel's
+	 * munmap, and its answer. */
+	bool lost = daemon_lost();
+	if (lost)
+		(void)emergency_flush(start, start + len); /* it says what failed */
 	sigset_t old;
 	lock_take(&map_lock, &old);
 	int err = sys_munmap(addr, len) < 0 ? -errno : 0;
-	if (!err)
+	if (!err && lost && atomic_load(&refuse_count))
+		refuse_forget(start, start + len);
+	else if (!err && !lost)
 		err = forget(start, len);
 	lock_drop(&map_lock, &old);
 	return err ? fail(err) : 0;
