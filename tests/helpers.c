@@ -140,6 +140,30 @@ void daemon_gone(void)
 	CHECK(daemon_pid() < 0);
 }
 
+void daemon_rounds(int n, int (*round)(int r, void *arg), void (*check)(int r, void *arg),
+		   void *arg)
+{
+	for (int r = 0; r < n; r++) {
+		fflush(NULL);
+		pid_t pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0)
+			exit(round(r, arg));
+		int status;
+		CHECK(waitpid(pid, &status, 0) == pid);
+		CHECK(WIFEXITED(status));
+		if (WEXITSTATUS(status) == 77)
+			exit(77);
+		if (WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "round %d of %d failed\n", r, n);
+			exit(1);
+		}
+		if (check)
+			check(r, arg);
+		daemon_gone(); /* the next round starts its own */
+	}
+}
+
 int set_immutable(const char *path, bool on)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -288,6 +312,15 @@ void require_sigbus_delivery(void)
 {
 #ifdef FM_UNDER_TSAN
 	fprintf(stderr, "skip: TSan defers the SIGBUS the fault thread sends\n");
+	exit(77);
+#endif
+}
+
+void require_death_orders_flush(void)
+{
+#ifdef FM_UNDER_TSAN
+	fprintf(stderr, "skip: TSan cannot see that the daemon's death orders the writes "
+			"before the flush\n");
 	exit(77);
 #endif
 }

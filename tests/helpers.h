@@ -87,6 +87,13 @@ void daemon_kill(void);
 /* Wait (5 s at most) until the private daemon has exited (its lock is
  * free); fail if it has not. */
 void daemon_gone(void);
+/* Run round(r, arg) for r in [0, n), each in a child process that starts
+ * a private daemon of its own (this process must not be a client: see
+ * require_engine_in_child), then check(r, arg) here (if not NULL), and
+ * wait until that daemon is gone. A round's exit status 77 skips the
+ * whole test (exit 77); any other but 0 fails it. */
+void daemon_rounds(int n, int (*round)(int r, void *arg), void (*check)(int r, void *arg),
+		   void *arg);
 /* Set or clear the immutable flag of the file (or directory) at path (no
  * one may write it, root neither; needs root). Return: 0 or errno. */
 int set_immutable(const char *path, bool on);
@@ -107,6 +114,10 @@ void require_engine_in_child(void);
  * only when the target reaches one of its interceptors, and a thread stuck
  * re-faulting on one load never does. */
 void require_sigbus_delivery(void);
+/* Skip under TSan (exit 77): a client's flush after the daemon's death
+ * reads pages the program wrote before it, an order that another
+ * process's death makes and TSan cannot see (it reports a race). */
+void require_death_orders_flush(void);
 /* Skip (exit 77) where a forked child of a threaded process cannot start
  * threads (TSan): daemon mode's forked clients need theirs. */
 void require_threads_after_fork(void);

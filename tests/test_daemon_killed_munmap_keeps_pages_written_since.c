@@ -15,7 +15,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define ROUNDS 12
@@ -42,8 +41,9 @@ static void reaped(pid_t pid)
 	CHECK(!"the daemon never exited");
 }
 
-static int round_of(const char *path, int r)
+static int round_of(int r, void *arg)
 {
+	const char *path = arg;
 	int fd = open(path, O_RDWR);
 	CHECK(fd >= 0);
 	char *p = fm_mmap(NULL, NPAGES * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -70,38 +70,27 @@ static int round_of(const char *path, int r)
 	return 0;
 }
 
+/* written_at_exit - whatever munmap left mapped was written at exit. */
+static void written_at_exit(int r, void *arg)
+{
+	int fd = open(arg, O_RDONLY);
+	CHECK(fd >= 0);
+	char b[PS];
+	for (int i = 0; i < WRITTEN; i++) {
+		CHECK_EQ(pread(fd, b, PS, (off_t)i * PS), PS);
+		CHECK_EQ(b[100], 'A' + r);
+	}
+	close(fd);
+}
+
 int main(void)
 {
-#ifdef FM_UNDER_TSAN
-	/* The watcher's flush reads the pages after the daemon's death, which
-	 * orders it after the program's writes; TSan cannot see that order
-	 * (a process's death) and reports the reads as a race. */
-	fprintf(stderr, "skip: TSan cannot see that the daemon's death orders the writes "
-			"before the flush\n");
-	return 77;
-#endif
+	require_death_orders_flush();
 	daemon_private();
 	require_engine_in_child(); /* this process stays without a daemon */
 	char path[64];
-	int fd = make_file(path, NPAGES * PS, 3, O_RDWR);
-	for (int r = 0; r < ROUNDS; r++) {
-		fflush(NULL);
-		pid_t pid = fork();
-		CHECK(pid >= 0);
-		if (pid == 0)
-			exit(round_of(path, r));
-		int status;
-		CHECK(waitpid(pid, &status, 0) == pid);
-		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-		/* Whatever munmap left mapped was written at exit. */
-		char b[PS];
-		for (int i = 0; i < WRITTEN; i++) {
-			CHECK_EQ(pread(fd, b, PS, (off_t)i * PS), PS);
-			CHECK_EQ(b[100], 'A' + r);
-		}
-		daemon_gone(); /* the next round starts its own */
-	}
-	close(fd);
+	close(make_file(path, NPAGES * PS, 3, O_RDWR));
+	daemon_rounds(ROUNDS, round_of, written_at_exit, path);
 	unlink(path);
 	return 0;
 }

@@ -16,16 +16,18 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define ROUNDS 24
 
-/* round_of - one daemon's life and death; at once: advice right after the
- * SIGKILL, without waiting for the daemon to be gone. Return: 0, or 77
- * when this kernel has no transparent huge pages. */
-static int round_of(bool at_once)
+/* round_of - one daemon's life and death; in two rounds of three the
+ * advice comes right after the SIGKILL, without waiting for the daemon to
+ * be gone. Return: 0, or 77 when this kernel has no transparent huge
+ * pages. */
+static int round_of(int r, void *arg)
 {
+	(void)arg;
+	bool at_once = r % 3 != 0;
 	char path[64];
 	int fd = make_file(path, 16 * PS, 7, O_RDONLY);
 	char *p = fm_mmap(NULL, 16 * PS, PROT_READ, MAP_SHARED, fd, 0);
@@ -61,19 +63,6 @@ int main(void)
 {
 	daemon_private();
 	require_engine_in_child(); /* this process stays without a daemon */
-	for (int i = 0; i < ROUNDS; i++) {
-		fflush(NULL);
-		pid_t pid = fork();
-		CHECK(pid >= 0);
-		if (pid == 0)
-			exit(round_of(i % 3 != 0));
-		int status;
-		CHECK(waitpid(pid, &status, 0) == pid);
-		CHECK(WIFEXITED(status));
-		if (WEXITSTATUS(status) == 77)
-			return 77;
-		CHECK_EQ(WEXITSTATUS(status), 0);
-		daemon_gone(); /* the next round starts its own */
-	}
+	daemon_rounds(ROUNDS, round_of, NULL, NULL);
 	return 0;
 }

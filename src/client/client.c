@@ -1147,6 +1147,17 @@ static void atfork_child(void)
 	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
 
+/* daemon_lost - whether the daemon is known to be gone: the watcher saw
+ * it, a request's connection broke, or the life line has hung up (which
+ * the watcher may not have read yet). */
+static bool daemon_lost(void)
+{
+	if (atomic_load(&cl.dead) || atomic_load(&cl.cut))
+		return true;
+	struct pollfd p = {.fd = cl.life, .events = POLLIN};
+	return cl.life >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 /* at_exit - write back what this process wrote, before it is gone, so that
  * whoever waits for it reads the file as it left it (the daemon would
  * write it anyway when the last mapping goes). */
@@ -1154,14 +1165,21 @@ static void at_exit(void)
 {
 	if (!cl.started || getpid() != cl.pid)
 		return;
-	if (atomic_load(&cl.dead)) { /* what was written since the watcher's flush */
+	/* The daemon gone: what was written since the watcher's flush (or
+	 * all of it, if the watcher has not flushed yet: the process's exit
+	 * would end the watcher's flush). */
+	bool lost = daemon_lost();
+	int err = -EIO;
+	if (!lost) {
+		struct fmd_req req = {.op = FMD_EXIT, .a = {publish_wants_last()}};
+		err = rpc_reporting(&req);
+	}
+	if (lost || (err && daemon_lost())) { /* it died before or meanwhile */
 		if (!atomic_load(&exit_flushed))
 			emergency_flush(0, UINTPTR_MAX);
 		publish_stop();
 		return;
 	}
-	struct fmd_req req = {.op = FMD_EXIT, .a = {publish_wants_last()}};
-	int err = rpc_reporting(&req);
 	if (err)
 		fprintf(stderr, "faultmap: at exit, the daemon could not write back "
 				"this process's files: %s\n", strerror(-err));
@@ -1516,17 +1534,6 @@ void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 	return p;
 }
 
-/* daemon_lost - whether the daemon is known to be gone: the watcher saw
- * it, a request's connection broke, or the life line has hung up (which
- * the watcher may not have read yet). */
-static bool daemon_lost(void)
-{
-	if (atomic_load(&cl.dead) || atomic_load(&cl.cut))
-		return true;
-	struct pollfd p = {.fd = cl.life, .events = POLLIN};
-	return cl.life >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
-}
-
 int client_munmap(void *addr, size_t length)
 {
 	uintptr_t start = (uintptr_t)addr; /* fm_munmap checked the arguments */
@@ -1548,6 +1555,10 @@ int client_munmap(void *addr, size_t length)
 	else if (!err && !lost)
 		err = forget(start, len);
 	lock_drop(&map_lock, &old);
+	if (err == -EIO && !lost && atomic_load(&cl.cut)) /* it died in between */
+		fprintf(stderr, "faultmap: the daemon died during munmap(%p, %zu): what was "
+				"written there since its last write-back may not have reached "
+				"the files\n", addr, length);
 	return err ? fail(err) : 0;
 }
 
