@@ -164,6 +164,17 @@ void daemon_rounds(int n, int (*round)(int r, void *arg), void (*check)(int r, v
 	}
 }
 
+void daemon_rounds_on_file(int n, size_t bytes, uint32_t seed, int (*round)(int r, void *arg),
+			   void (*check)(int r, void *arg))
+{
+	daemon_private();
+	require_engine_in_child(); /* this process stays without a daemon */
+	char path[64];
+	close(make_file(path, bytes, seed, O_RDWR));
+	daemon_rounds(n, round, check, path);
+	unlink(path);
+}
+
 int set_immutable(const char *path, bool on)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -94,6 +94,11 @@ void daemon_gone(void);
  * whole test (exit 77); any other but 0 fails it. */
 void daemon_rounds(int n, int (*round)(int r, void *arg), void (*check)(int r, void *arg),
 		   void *arg);
+/* daemon_rounds with a private daemon (daemon_private) over a new file of
+ * bytes (make_file's pattern from seed), whose path is each round's and
+ * check's arg; the file is removed at the end. */
+void daemon_rounds_on_file(int n, size_t bytes, uint32_t seed, int (*round)(int r, void *arg),
+			   void (*check)(int r, void *arg));
 /* Set or clear the immutable flag of the file (or directory) at path (no
  * one may write it, root neither; needs root). Return: 0 or errno. */
 int set_immutable(const char *path, bool on);

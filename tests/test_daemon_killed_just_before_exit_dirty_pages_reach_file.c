@@ -54,11 +54,6 @@ static void in_file(int r, void *arg)
 int main(void)
 {
 	require_death_orders_flush();
-	daemon_private();
-	require_engine_in_child(); /* this process stays without a daemon */
-	char path[64];
-	close(make_file(path, NPAGES * PS, 9, O_RDWR));
-	daemon_rounds(ROUNDS, round_of, in_file, path);
-	unlink(path);
+	daemon_rounds_on_file(ROUNDS, NPAGES * PS, 9, round_of, in_file);
 	return 0;
 }

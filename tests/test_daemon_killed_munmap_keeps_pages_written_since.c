@@ -86,11 +86,6 @@ static void written_at_exit(int r, void *arg)
 int main(void)
 {
 	require_death_orders_flush();
-	daemon_private();
-	require_engine_in_child(); /* this process stays without a daemon */
-	char path[64];
-	close(make_file(path, NPAGES * PS, 3, O_RDWR));
-	daemon_rounds(ROUNDS, round_of, written_at_exit, path);
-	unlink(path);
+	daemon_rounds_on_file(ROUNDS, NPAGES * PS, 3, round_of, written_at_exit);
 	return 0;
 }

@@ -1452,11 +1452,20 @@ void *client_mmap_by_kernel(void *addr, size_t length, int prot, int flags, int 
 	if (!cl.started)
 		return sys_mmap(addr, length, prot, flags, fd, offset);
 	size_t len = page_round(length);
+	/* The daemon gone: the pages of the faultmap mappings this one
+	 * replaces go to their files first (as client_munmap), and the
+	 * kernel's answer stands. */
+	bool lost = daemon_lost();
+	if (lost && len)
+		(void)emergency_flush((uintptr_t)addr, (uintptr_t)addr + len);
 	sigset_t old;
 	lock_take(&map_lock, &old);
 	int err = 0;
 	void *p = sys_mmap(addr, length, prot, flags, fd, offset);
-	if (p != MAP_FAILED && (err = forget((uintptr_t)p, len))) {
+	if (lost) {
+		if (p != MAP_FAILED && atomic_load(&refuse_count))
+			refuse_forget((uintptr_t)p, (uintptr_t)p + len);
+	} else if (p != MAP_FAILED && (err = forget((uintptr_t)p, len))) {
 		sys_munmap(p, len);
 		p = fail_ptr(err);
 	} else if (p == MAP_FAILED && len) {
@@ -1472,6 +1481,8 @@ void *client_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
 	int err = client_start();
 	if (err)
 		return fail_ptr(err);
+	if (daemon_lost()) /* before a MAP_FIXED replaces anything */
+		return fail_ptr(-EIO);
 	size_t len = page_round(length);
 	sigset_t old;
 	lock_take(&map_lock, &old);
