@@ -1209,10 +1209,22 @@ int client_remap_target(uintptr_t start, size_t size, bool write, int *fd)
 
 int client_before_exec(void)
 {
-	if (!cl.started || atomic_load(&cl.dead))
+	if (!cl.started)
 		return 0;
-	struct fmd_req req = {.op = FMD_SYNC_ALL};
-	int err = rpc(&req, -1, NULL, NULL, NULL, 0);
+	/* The daemon gone, the exec would drop the views with what was
+	 * written since the watcher's flush: written here first, as at exit.
+	 * Not in a vfork child (another pid): its exec leaves the parent's
+	 * memory, and views, as they are. */
+	bool lost = daemon_lost();
+	int err = -EIO;
+	if (!lost) {
+		struct fmd_req req = {.op = FMD_SYNC_ALL};
+		err = rpc(&req, -1, NULL, NULL, NULL, 0);
+	}
+	if ((lost || (err && daemon_lost())) && getpid() == cl.pid) {
+		emergency_flush(0, UINTPTR_MAX);
+		err = 0;
+	}
 	publish_stop(); /* this image's line and segment, as at exit */
 	return err;
 }
