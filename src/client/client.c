@@ -1456,6 +1456,31 @@ static void failed_fixed(void *addr, size_t len)
 	errno = saved;
 }
 
+/* before_drop - [start, start + len) is about to leave the process (its
+ * munmap, a MAP_FIXED mapping over it). The daemon gone, nobody else has
+ * the pages written there since the watcher's flush (only the exit would
+ * write them, if still mapped): they go to their files first (it says
+ * what failed). Return: whether the daemon is gone. */
+static bool before_drop(uintptr_t start, size_t len)
+{
+	bool lost = daemon_lost();
+	if (lost && len)
+		(void)emergency_flush(start, start + len);
+	return lost;
+}
+
+/* after_drop - [start, start + len) left the process: the daemon forgets
+ * it, or, gone (lost), only this process's refusals there go.
+ * Return: 0 or -errno. Context: map_lock. */
+static int after_drop(uintptr_t start, size_t len, bool lost)
+{
+	if (!lost)
+		return forget(start, len);
+	if (atomic_load(&refuse_count))
+		refuse_forget(start, start + len);
+	return 0;
+}
+
 /* client_mmap_by_kernel - mmap_by_kernel's MAP_FIXED in daemon mode: the
  * daemon forgets the faultmap mappings the kernel's replaced. */
 void *client_mmap_by_kernel(void *addr, size_t length, int prot, int flags, int fd,
@@ -1464,20 +1489,12 @@ void *client_mmap_by_kernel(void *addr, size_t length, int prot, int flags, int 
 	if (!cl.started)
 		return sys_mmap(addr, length, prot, flags, fd, offset);
 	size_t len = page_round(length);
-	/* The daemon gone: the pages of the faultmap mappings this one
-	 * replaces go to their files first (as client_munmap), and the
-	 * kernel's answer stands. */
-	bool lost = daemon_lost();
-	if (lost && len)
-		(void)emergency_flush((uintptr_t)addr, (uintptr_t)addr + len);
+	bool lost = before_drop((uintptr_t)addr, len); /* gone: the kernel's answer */
 	sigset_t old;
 	lock_take(&map_lock, &old);
 	int err = 0;
 	void *p = sys_mmap(addr, length, prot, flags, fd, offset);
-	if (lost) {
-		if (p != MAP_FAILED && atomic_load(&refuse_count))
-			refuse_forget((uintptr_t)p, (uintptr_t)p + len);
-	} else if (p != MAP_FAILED && (err = forget((uintptr_t)p, len))) {
+	if (p != MAP_FAILED && (err = after_drop((uintptr_t)p, len, lost))) {
 		sys_munmap(p, len);
 		p = fail_ptr(err);
 	} else if (p == MAP_FAILED && len) {
@@ -1563,20 +1580,12 @@ int client_munmap(void *addr, size_t length)
 	size_t len = page_round(length);
 	if (!cl.started)
 		return sys_munmap(addr, length);
-	/* The daemon is gone: nobody else has the pages written since the
-	 * watcher's flush (only the process's exit would write them, if
-	 * still mapped). They go to their files first, then the kernel's
-	 * munmap, and its answer. */
-	bool lost = daemon_lost();
-	if (lost)
-		(void)emergency_flush(start, start + len); /* it says what failed */
+	bool lost = before_drop(start, len); /* gone: the kernel's answer */
 	sigset_t old;
 	lock_take(&map_lock, &old);
 	int err = sys_munmap(addr, len) < 0 ? -errno : 0;
-	if (!err && lost && atomic_load(&refuse_count))
-		refuse_forget(start, start + len);
-	else if (!err && !lost)
-		err = forget(start, len);
+	if (!err)
+		err = after_drop(start, len, lost);
 	lock_drop(&map_lock, &old);
 	if (err == -EIO && !lost && atomic_load(&cl.cut)) /* it died in between */
 		fprintf(stderr, "faultmap: the daemon died during munmap(%p, %zu): what was "
