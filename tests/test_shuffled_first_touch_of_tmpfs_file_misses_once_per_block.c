@@ -1,14 +1,16 @@
 /*
  * A first touch of every page of a file on tmpfs, in a shuffled order,
  * with the budget roomy: each miss reads the aligned 16-page block around
- * it (read-around), so the pass takes one miss per block, and reads each
- * page once. Roomy: 1.25 times the file. Before, read-around stopped once half the budget was used,
- * as for a file on a disk, and a budget of 1.25 times the file took 27,136
- * misses for 65,536 pages (fm-bench workload 1, shuffled): every miss a
- * round trip through the fault thread, for a page tmpfs already held. The
- * kernel maps a tmpfs page's resident neighbours at its fault
- * (fault-around). Every byte read is checked against the file; in both
- * modes.
+ * it (read-around), or the 1 MiB block around it once that block holds
+ * two 16-page blocks (around_pages), so the pass takes at most one miss
+ * per 16-page block, half as many here, and reads each page once. Roomy:
+ * 1.25 times the file. Before, read-around stopped once half the budget
+ * was used, as for a file on a disk, and a budget of 1.25 times the file
+ * took 27,136 misses for 65,536 pages (fm-bench workload 1, shuffled):
+ * every miss a round trip through the fault thread, for a page tmpfs
+ * already held; with 16-page blocks only, 4,096. The kernel maps a tmpfs
+ * page's resident neighbours at its fault (fault-around). Every byte read
+ * is checked against the file; in both modes.
  */
 #include "helpers.h"
 
@@ -72,7 +74,8 @@ int main(void)
 	uint64_t major = b.major_faults - a.major_faults, read = b.pages_read - a.pages_read;
 	printf("%d pages touched in a shuffled order: %llu misses, %llu pages read\n", NPAGES,
 	       (unsigned long long)major, (unsigned long long)read);
-	CHECK_EQ(major, NPAGES / BLOCK);
+	CHECK(major > 0);
+	CHECK(major <= NPAGES / BLOCK / 2);
 	CHECK_EQ(read, NPAGES);
 	CHECK(memcmp(p, want, NPAGES * PS) == 0);
 	CHECK(fm_munmap(p, NPAGES * PS) == 0);
