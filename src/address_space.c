@@ -487,7 +487,7 @@ static void as_free(struct address_space *as)
 	}
 	free_retired(as);
 	for (uint64_t i = 0; i < as->tree_chunks; i++)
-		fm_free(as->page_tree[i]);
+		fm_free_bare(as->page_tree[i], TREE_CHUNK_BYTES_SHIFT);
 	fm_free(as->page_tree);
 	fm_free(as->path);
 	if (as->memfd >= 0)
@@ -924,7 +924,7 @@ uint32_t *as_slot(struct address_space *as, uint64_t index, bool create)
 	if (!as->page_tree[c]) {
 		if (!create)
 			return NULL;
-		as->page_tree[c] = fm_alloc(TREE_CHUNK * sizeof(uint32_t));
+		as->page_tree[c] = fm_alloc_bare(TREE_CHUNK_BYTES_SHIFT);
 		if (!as->page_tree[c])
 			return NULL;
 	}

@@ -51,6 +51,17 @@ void fm_free(void *p)
 {
 	free(p);
 }
+
+void *fm_alloc_bare(unsigned shift)
+{
+	return calloc(1, (size_t)1 << shift);
+}
+
+void fm_free_bare(void *p, unsigned shift)
+{
+	(void)shift;
+	free(p);
+}
 #else
 
 #define MIN_SHIFT 5	/* 32 B */
@@ -223,6 +234,52 @@ void fm_free(void *p)
 	}
 	if (!lock()) { /* a handler on the lock's own thread: later */
 		struct free_block *b = p;
+		b->next = atomic_load(&deferred);
+		while (!atomic_compare_exchange_weak(&deferred, &b->next, b))
+			;
+		return;
+	}
+	put(h);
+	drain();
+	unlock();
+}
+
+/*
+ * fm_alloc_bare - 2^shift zeroed bytes (32 B to 64 KiB) with no header
+ * before them, or NULL: the whole block of that class. For records whose
+ * size is a power of two, which a header would put in the class twice
+ * their size (a page_tree chunk, 2 KiB, took 4 KiB). fm_free_bare gives it
+ * back, told the same shift. A handler on the lock's own thread maps a
+ * page of its own, which joins the class's list when freed.
+ */
+void *fm_alloc_bare(unsigned shift)
+{
+	if (shift < MIN_SHIFT || shift > MAX_SHIFT)
+		return NULL;
+	size_t size = (size_t)1 << shift;
+	if (!lock()) {
+		size_t len = (size + FM_PAGE_SIZE - 1) & ~(size_t)(FM_PAGE_SIZE - 1);
+		void *m = sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				   -1, 0);
+		return m == MAP_FAILED ? NULL : m;
+	}
+	drain();
+	char *b = take(shift - MIN_SHIFT);
+	unlock();
+	if (!b)
+		return NULL;
+	memset(b - HEAD, 0, HEAD); /* the rest take zeroed */
+	return b - HEAD;
+}
+
+void fm_free_bare(void *p, unsigned shift)
+{
+	if (!p)
+		return;
+	struct head *h = p;
+	*h = (struct head){MAGIC, shift - MIN_SHIFT, 0};
+	if (!lock()) { /* a handler on the lock's own thread: later */
+		struct free_block *b = (struct free_block *)((char *)p + HEAD);
 		b->next = atomic_load(&deferred);
 		while (!atomic_compare_exchange_weak(&deferred, &b->next, b))
 			;

@@ -130,6 +130,7 @@ void frame_table_destroy(void);
 #define SLOT_SHADOW 0x80000000u
 #define TREE_CHUNK_SHIFT 9
 #define TREE_CHUNK (1u << TREE_CHUNK_SHIFT)
+#define TREE_CHUNK_BYTES_SHIFT (TREE_CHUNK_SHIFT + 2) /* uint32_t slots */
 
 struct address_space {
 	dev_t dev;
@@ -427,6 +428,11 @@ bool poison_reap(pid_t tid);
 void *fm_alloc(size_t n);
 void *fm_realloc(void *p, size_t n);
 void fm_free(void *p);
+/* fm_alloc_bare - 2^shift zeroed bytes (32 B to 64 KiB) with no header, so
+ * that a power-of-two record takes its own size; fm_free_bare takes it back
+ * with the same shift. */
+void *fm_alloc_bare(unsigned shift);
+void fm_free_bare(void *p, unsigned shift);
 char *fm_strdup(const char *s);
 
 /* ---- refuse.c: a first write refused inside a system call ----------------- */
