@@ -221,6 +221,23 @@ static size_t usable(const struct head *h)
 	return (h->class == LARGE ? h->size : (size_t)1 << (MIN_SHIFT + h->class)) - HEAD;
 }
 
+/* give_back - put block h (of a class) on its list; a handler on the
+ * lock's own thread leaves it on the lock-free list, for the next call that
+ * holds the lock. */
+static void give_back(struct head *h)
+{
+	if (!lock()) {
+		struct free_block *b = (struct free_block *)((char *)h + HEAD);
+		b->next = atomic_load(&deferred);
+		while (!atomic_compare_exchange_weak(&deferred, &b->next, b))
+			;
+		return;
+	}
+	put(h);
+	drain();
+	unlock();
+}
+
 void fm_free(void *p)
 {
 	if (!p)
@@ -232,16 +249,7 @@ void fm_free(void *p)
 		put(h);
 		return;
 	}
-	if (!lock()) { /* a handler on the lock's own thread: later */
-		struct free_block *b = p;
-		b->next = atomic_load(&deferred);
-		while (!atomic_compare_exchange_weak(&deferred, &b->next, b))
-			;
-		return;
-	}
-	put(h);
-	drain();
-	unlock();
+	give_back(h);
 }
 
 /*
@@ -278,16 +286,7 @@ void fm_free_bare(void *p, unsigned shift)
 		return;
 	struct head *h = p;
 	*h = (struct head){MAGIC, shift - MIN_SHIFT, 0};
-	if (!lock()) { /* a handler on the lock's own thread: later */
-		struct free_block *b = (struct free_block *)((char *)p + HEAD);
-		b->next = atomic_load(&deferred);
-		while (!atomic_compare_exchange_weak(&deferred, &b->next, b))
-			;
-		return;
-	}
-	put(h);
-	drain();
-	unlock();
+	give_back(h);
 }
 
 void *fm_realloc(void *p, size_t n)
