@@ -122,8 +122,13 @@ static uint64_t around_pages(struct address_space *as, uint64_t index)
 	if (!as->in_memory || around >= FM_CLUSTER_MAX ||
 	    frames_available() < around_room(as) + FM_CLUSTER_MAX)
 		return around; /* the block would evict, not use free frames */
+	/* The block lies in one page_tree chunk: none, nothing of it cached. */
+	_Static_assert(TREE_CHUNK % FM_CLUSTER_MAX == 0, "a block in one chunk");
 	uint64_t block = index & ~(uint64_t)(FM_CLUSTER_MAX - 1), in = 0;
-	for (uint64_t i = block; i < block + FM_CLUSTER_MAX && i < as->nr_pages; i++)
+	if (!as_slot(as, block, false))
+		return around;
+	for (uint64_t i = block; i < block + FM_CLUSTER_MAX && i < as->nr_pages && in < 2 * around;
+	     i++)
 		in += as_find_frame(as, i) != FM_NIL;
 	return in >= 2 * around ? FM_CLUSTER_MAX : around;
 }
