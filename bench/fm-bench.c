@@ -858,6 +858,21 @@ static void print_and_record(const struct workload_desc *wd, const struct varian
 	}
 }
 
+/* The failures of the run, repeated at its end: a CI log may show only
+ * its tail, and a failed repetition of a row with results is not in the
+ * table's notes. */
+static char failures[16][400];
+static unsigned nfailures;
+
+static void remember_failure(const struct workload_desc *wd, const struct variant *v,
+			     enum contender ct, int rep, const char *msg)
+{
+	if (nfailures < sizeof(failures) / sizeof(failures[0]))
+		snprintf(failures[nfailures], sizeof(failures[0]), "workload %s, %s, %s, repetition %d: %.300s",
+			 workload_label(wd->id), v->label, display_name(wd->id, ct), rep + 1, msg);
+	nfailures++;
+}
+
 /* run_variant - every contender of wd on one variant, alternating them
  * opt.reps times; then the table. */
 static void run_variant(const struct workload_desc *wd, const struct variant *v,
@@ -916,6 +931,8 @@ static void run_variant(const struct workload_desc *wd, const struct variant *v,
 			if (r.shanon_max > row->shanon)
 				row->shanon = r.shanon_max;
 			row->peak_sampled |= r.peak_sampled;
+			if (r.status == 2 || r.data_bad)
+				remember_failure(wd, v, row->ct, rep, r.msg);
 			if (r.status == 1 || r.status == 2 || r.data_bad) {
 				if (r.status == 2 || r.data_bad || !row->reps)
 					row->status = r.data_bad ? 0 : r.status;
@@ -1376,8 +1393,13 @@ int main(int argc, char **argv)
 		if (rc != 0)
 			say("plots: %s failed (status %d)\n", opt.plot_script, rc);
 	}
-	if (exit_status)
-		say("\nFAILED: a contender crashed, hung or failed a data check (see notes above)\n");
+	if (exit_status) {
+		say("\nFAILED: a contender crashed, hung or failed a data check:\n");
+		for (unsigned i = 0; i < nfailures && i < sizeof(failures) / sizeof(failures[0]); i++)
+			say("  %s\n", failures[i]);
+		if (nfailures > sizeof(failures) / sizeof(failures[0]))
+			say("  (and %u more)\n", nfailures - (unsigned)(sizeof(failures) / sizeof(failures[0])));
+	}
 	if (txt)
 		fclose(txt);
 	return exit_status;
