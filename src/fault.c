@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -1367,6 +1368,24 @@ static uint64_t frames_in_flight(void)
 /* do_fault - serve one page-fault message of mm, reading into buf; say in
  * *t what was done, for the trace.
  * Context: engine.lock held; dropped during file reads of this process. */
+/* reserve_miss - frames for a miss at index: for its cluster [*start,
+ * *start + *count), or else for that page alone (then *start, *count say
+ * so). Return: 0; -EAGAIN if none can be had while reads in flight hold
+ * frames (they come back soon: the access is to be made again); or
+ * -errno. Context: engine.lock. */
+static int reserve_miss(uint64_t index, uint64_t *start, uint64_t *count)
+{
+	int err = reclaim_reserve(*count);
+	if (err && *count > 1) {
+		*start = index;
+		*count = 1;
+		err = reclaim_reserve(1);
+	}
+	if (err == -ENOMEM && frames_in_flight()) /* they free up soon: fault again */
+		err = -EAGAIN;
+	return err;
+}
+
 static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 		     struct fm_trace *t)
 {
@@ -1421,20 +1440,176 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 	uint64_t start, count;
 	bool once;
 	ra_window(vma, as, index, &start, &count, &once);
-	int err = reclaim_reserve(count);
-	if (err && count > 1) {
-		start = index;
-		count = 1;
-		err = reclaim_reserve(count);
-	}
-	if (err == -ENOMEM && frames_in_flight()) /* they free up soon: fault again */
-		err = -EAGAIN;
+	int err = reserve_miss(index, &start, &count);
 	uint64_t read_from = now_ns();
 	if (!err && miss_start(mm, msg, as, index, start, count, once, read_from, t))
 		return; /* in flight: miss_complete finishes it */
 	if (!err)
 		err = fill_pages(as, start, count, index, once, buf, true, false);
 	miss_done(mm, msg, as, index, start, count, once, err, read_from, t);
+}
+
+/*
+ * Misses served in the faulting thread (FAULTMAP_INLINE_FAULTS): the
+ * kernel's own way, where do_page_fault runs in the task that faulted.
+ * Views that do not track writes (read-only, or private) are registered
+ * with engine.inline_uffd, made with UFFD_FEATURE_SIGBUS: a miss there is
+ * not queued for a fault thread, the kernel sends the faulting thread
+ * SIGBUS at once, and its handler (inline_sigbus) reads the page into the
+ * cache and returns: the access is made again and maps the page. No
+ * thread hand-off, no sleep and wake per miss. A system call whose buffer
+ * is such a missing page gets EFAULT, not a wait: so this is for views no
+ * system call reads, and an option.
+ */
+static pthread_key_t inline_buf_key;
+static struct sigaction inline_old_sigbus;
+
+static void inline_buf_free(void *buf)
+{
+	sys_munmap(buf, FM_CLUSTER_MAX * FM_PAGE_SIZE);
+}
+
+/* inline_buf - this thread's cluster buffer for its misses, made at its
+ * first miss (address space only: a random miss touches 16 pages of it),
+ * unmapped when the thread ends. */
+static char *inline_buf(void)
+{
+	char *buf = pthread_getspecific(inline_buf_key);
+	if (buf)
+		return buf;
+	buf = sys_mmap(NULL, FM_CLUSTER_MAX * FM_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return NULL;
+	if (pthread_setspecific(inline_buf_key, buf)) {
+		inline_buf_free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/*
+ * fault_inline - serve, in this thread, a fault at addr in one of this
+ * process's views registered with engine.inline_uffd: the miss's fault
+ * path of do_fault, with the read made here (fill_pages drops
+ * engine.lock meanwhile). Return: 0 when the access may be made again
+ * (the page is cached, or being read by another thread); -EFAULT if addr
+ * is in no such view; else the -errno of a page that cannot be had (past
+ * the file's end, a read error): SIGBUS for the program, as the kernel's.
+ * Context: signals blocked, engine.lock not held.
+ */
+static int fault_inline(uintptr_t addr)
+{
+	addr &= ~(uintptr_t)(FM_PAGE_SIZE - 1);
+	if (engine.forked_child)
+		return -EFAULT;
+	char *buf = inline_buf();
+	pthread_mutex_lock(&engine.lock);
+	struct mm *mm = engine_self();
+	struct vma *vma = mm ? vma_find(mm, addr) : NULL;
+	if (!vma || !vma->inline_faults) {
+		pthread_mutex_unlock(&engine.lock);
+		return -EFAULT;
+	}
+	struct address_space *as = vma->mapping;
+	uint64_t index = vma_index(vma, addr);
+	uint32_t nr = as_find_frame(as, index);
+	if (nr != FM_NIL) { /* cached, or another thread reads it: again */
+		bool reading = frame_get(nr)->flags & PG_LOCKED;
+		count_event(minor_faults, 1);
+		as->st.fault_hits++;
+		pthread_mutex_unlock(&engine.lock);
+		if (reading)
+			sched_yield();
+		return 0;
+	}
+	if (index >= as->nr_pages || !buf) {
+		pthread_mutex_unlock(&engine.lock);
+		return index >= as->nr_pages ? -ENXIO : -ENOMEM;
+	}
+	reclaim_note_fault(as, index);
+	struct fm_trace t;
+	memset(&t, 0, sizeof(t));
+	if (from_stash(vma, as, index, addr, false, &t)) {
+		pthread_mutex_unlock(&engine.lock);
+		return 0;
+	}
+	uint64_t start, count;
+	bool once;
+	ra_window(vma, as, index, &start, &count, &once);
+	int err = reserve_miss(index, &start, &count);
+	if (!err)
+		err = fill_pages(as, start, count, index, once, buf, true, false);
+	wake_waiters(as, start, start + count);
+	vma = vma_find(mm, addr); /* the lock was dropped */
+	if (!err && vma && vma->mapping == as) {
+		count_event(major_faults, 1);
+		as->st.faults++;
+		map_cluster(vma, start, count);
+		if (once)
+			ra_async(vma, addr, start + count);
+	}
+	if (!as->i_mmap)
+		as_put_if_unused(as);
+	pthread_mutex_unlock(&engine.lock);
+	return err == -EAGAIN ? 0 : err;
+}
+
+/* inline_sigbus - the SIGBUS handler: a miss in an inline view is served
+ * and the access made again; any other SIGBUS (a page that cannot be
+ * read, a kernel mapping past its file's end, kill -BUS) goes to the
+ * handler the program had, or kills the process as the default does. */
+static void inline_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	int saved = errno;
+	if (si->si_code == BUS_ADRERR && fault_inline((uintptr_t)si->si_addr) == 0) {
+		errno = saved;
+		return;
+	}
+	errno = saved;
+	const struct sigaction *old = &inline_old_sigbus;
+	if (old->sa_flags & SA_SIGINFO) {
+		old->sa_sigaction(sig, si, uc);
+	} else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+		old->sa_handler(sig);
+	} else { /* the default: die of it (a fault comes again at once) */
+		signal(sig, SIG_DFL);
+		if (si->si_code <= 0)
+			raise(sig);
+	}
+}
+
+bool fault_inline_touch(uintptr_t addr)
+{
+	if (!engine.inline_faults)
+		return false;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int err = fault_inline(addr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err == 0;
+}
+
+int fault_inline_start(void)
+{
+	const char *on = secure_getenv("FAULTMAP_INLINE_FAULTS");
+	if (!on || strcmp(on, "1") || engine.linger_s) /* not in the daemon */
+		return 0;
+	int err = uffd_open_sigbus(&engine.inline_uffd);
+	if (err)
+		return err;
+	if (pthread_key_create(&inline_buf_key, inline_buf_free))
+		return -EAGAIN;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = inline_sigbus;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigfillset(&sa.sa_mask); /* nothing interrupts a holder of engine.lock */
+	if (sigaction(SIGBUS, &sa, &inline_old_sigbus))
+		return -errno;
+	engine.inline_faults = true;
+	return 0;
 }
 
 /* do_fork - a process forked: serve its copy of parent's vmas through the

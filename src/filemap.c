@@ -205,6 +205,7 @@ size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user)
 	if (atomic_load_explicit(&unusable, memory_order_relaxed))
 		goto plain;
 	size_t done = 0;
+	unsigned tries = 0; /* at one page: it may be evicted again meanwhile */
 	while (done < len) {
 		struct iovec local = {(char *)mine + done, len - done};
 		struct iovec remote = {(void *)(user + done), len - done};
@@ -212,8 +213,11 @@ size_t user_copy(void *mine, uintptr_t user, size_t len, bool to_user)
 				    : process_vm_readv(self, &local, 1, &remote, 1, 0);
 		if (n > 0) {
 			done += (size_t)n;
+			tries = 0;
 			continue;
 		}
+		if ((n == 0 || errno == EFAULT) && tries++ < 16 && fault_inline_touch(user + done))
+			continue; /* a miss of an inline view: the kernel copies no fault in */
 		if ((n == 0 || errno == EFAULT) && to_user)
 			return done;
 		if (n == 0 || errno == EFAULT) /* unreadable, or only not VM_READ? */

@@ -300,6 +300,9 @@ struct vma {
 	bool may_write;		    /* shared and the fd was writable */
 	bool wp;		    /* registered for write-protect: shared and
 				     * writable now or once (dirty tracking) */
+	bool inline_faults;	    /* registered with engine.inline_uffd: its
+				     * misses are served by the faulting thread
+				     * (fault_inline) */
 	struct file_ra_state ra;
 	uint32_t wb_since;	    /* errseq: the last error msync reported */
 	struct mm *mm;
@@ -362,7 +365,7 @@ static inline int populate_advice(int flags, int prot)
 }
 struct mm *mm_new(int uffd);
 struct mm *mm_dup(struct mm *parent, int uffd);
-void mm_unserve_child(struct mm *mm);
+void mm_unserve_child(struct mm *mm, bool inline_only);
 void mm_destroy(struct mm *mm);
 void mm_forget(struct mm *mm);
 bool mm_alive(struct mm *mm);
@@ -639,6 +642,9 @@ struct fm_engine {
 	bool started;
 	bool forked_child;
 	pid_t pid; /* of the process whose engine this is */
+	bool inline_faults; /* FAULTMAP_INLINE_FAULTS: views that do not track
+			     * writes take their misses in the faulting thread */
+	int inline_uffd;    /* UFFD_FEATURE_SIGBUS: those views' userfaultfd */
 	int start_err;
 	uint64_t budget_pages;
 	struct mm *mms;	 /* mms[0] is this process */
@@ -663,6 +669,21 @@ struct fm_engine {
 	uint64_t lingering_pages; /* theirs, in the budget (frames_available) */
 };
 extern struct fm_engine engine;
+
+/* vma_uffd - the userfaultfd v's view is registered with. */
+static inline int vma_uffd(const struct vma *v)
+{
+	return v->inline_faults ? engine.inline_uffd : v->mm->uffd;
+}
+
+/* fault_inline_start - with FAULTMAP_INLINE_FAULTS, the userfaultfd whose
+ * faults are SIGBUS and the handler that serves them. Return: 0 or
+ * -errno. Context: engine start, engine.lock. */
+int fault_inline_start(void);
+/* fault_inline_touch - a copy by the kernel (user_copy) stopped at addr: if
+ * it is a missing page of an inline view, read it in. Return: whether the
+ * copy may be tried again. Context: engine.lock not held. */
+bool fault_inline_touch(uintptr_t addr);
 
 /* current_mm - the mm whose fault or request this thread is serving, when
  * the engine serves other processes (the daemon: its client's mm), else

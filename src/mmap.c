@@ -34,6 +34,7 @@ _Thread_local struct mm *current_mm;
 struct fm_engine engine = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.free_head = FM_NIL,
+	.inline_uffd = -1,
 	.lru = {{FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0},
 		{FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0}, {FM_NIL, FM_NIL, 0}},
 };
@@ -218,8 +219,8 @@ static void atfork_child(void)
 #ifdef FM_INTERPOSER
 	fd_limit_fork_child();
 #endif
-	if (!uffd_fork_events && !engine.forked_child && engine.mms)
-		mm_unserve_child(engine.mms);
+	if (!engine.forked_child && engine.mms) /* without fork events: every view */
+		mm_unserve_child(engine.mms, uffd_fork_events);
 	fault_fork_child();
 	engine.forked_child = true;
 	signals_restore(&fork_mask);
@@ -287,6 +288,8 @@ static void start_engine_once(void)
 		if (!engine.mms || !engine.io_buf)
 			err = -ENOMEM;
 	}
+	if (!err)
+		err = fault_inline_start();
 	if (!err)
 		err = fault_thread_start();
 	if (err) {
@@ -382,7 +385,12 @@ static int map_view(void *p, size_t len, int prot, bool shared, int fd,
 	 * keep the kernel's fault-around (WP registration turns it off). */
 	bool may_write = shared && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
 	bool wp = may_write && (prot & PROT_WRITE);
-	err = uffd_register(mm->uffd, view, len, wp);
+	/* A view that may ever track writes stays with the engine's
+	 * userfaultfd: moving a view between the two would leave it
+	 * unregistered for a moment, where a load would put a page of zeros
+	 * into the memfd. */
+	bool inline_faults = engine.inline_faults && !may_write;
+	err = uffd_register(inline_faults ? engine.inline_uffd : mm->uffd, view, len, wp);
 	if (!err && wp)
 		err = uffd_writeprotect(mm->uffd, (uintptr_t)view, len, true);
 	if (err)
@@ -392,7 +400,7 @@ static int map_view(void *p, size_t len, int prot, bool shared, int fd,
 	if (!vma)
 		err = -ENOMEM;
 	else
-		vma->wp = wp;
+		vma->wp = wp, vma->inline_faults = inline_faults;
 out:
 	if (err)
 		as_put_if_unused(as);
@@ -958,7 +966,7 @@ int fm_mprotect(void *addr, size_t length, int prot)
 static int reregister(struct vma *v)
 {
 	size_t len = v->vm_end - v->vm_start;
-	int err = uffd_register(v->mm->uffd, (void *)v->vm_start, len, v->wp);
+	int err = uffd_register(vma_uffd(v), (void *)v->vm_start, len, v->wp);
 	if (!err && v->wp) /* protecting a dirty page too costs one WP fault */
 		err = uffd_writeprotect(v->mm->uffd, v->vm_start, len, true);
 	return err;

@@ -84,6 +84,7 @@ int vma_split(struct vma *vma, uintptr_t addr)
 		return -ENOMEM;
 	tail->ra = vma->ra;
 	tail->wp = vma->wp;
+	tail->inline_faults = vma->inline_faults;
 	tail->wb_since = vma->wb_since;
 	vma->vm_end = addr;
 	return 0;
@@ -174,6 +175,8 @@ struct mm *mm_dup(struct mm *parent, int uffd)
 	if (!mm)
 		return NULL;
 	for (struct vma *v = parent->vmas; v; v = v->mm_next) {
+		if (v->inline_faults) /* the child maps the file itself */
+			continue;
 		struct vma *c = vma_new(mm, v->mapping, v->vm_start, v->vm_end,
 					v->vm_pgoff, v->shared, v->may_write);
 		if (!c) {
@@ -368,12 +371,20 @@ static void map_file(const struct vma *v, uintptr_t start, uintptr_t end, int pr
  * The child's mappings are then the kernel's, like mappings it makes
  * itself. Where pagemap cannot tell (a process that is not dumpable), the
  * private view is made inaccessible rather than risk wrong data.
+ * inline_only: the userfaultfd has fork events, and the parent's fault
+ * thread serves the child's views, but not those of engine.inline_uffd
+ * (no fork events: a SIGBUS handler in the child would find no engine):
+ * only those are mapped again (mm_dup leaves them out).
  * Context: the child, at fork (one thread), before anything else.
  */
-void mm_unserve_child(struct mm *mm)
+void mm_unserve_child(struct mm *mm, bool inline_only)
 {
-	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	int pm = -1;
 	for (struct vma *v = mm->vmas; v; v = v->mm_next) {
+		if (inline_only && !v->inline_faults)
+			continue;
+		if (pm < 0 && !v->shared)
+			pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 		uintptr_t end;
 		int prot = kernel_vma_at(v->vm_start, &end);
 		if (v->shared) {

@@ -533,6 +533,29 @@ int in_child(void (*fn)(void *), void *arg)
 	return status;
 }
 
+int inline_faults_test(void (*scenario)(void *))
+{
+	pin_embedded_mode("FAULTMAP_INLINE_FAULTS is the embedded engine's");
+	require_engine_in_child();
+	int st = in_child(scenario, NULL);
+	CHECK(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+int inline_faults_file(char *path, size_t npages, size_t budget_pages, uint32_t seed,
+		       int *rdonly, unsigned char **want)
+{
+	CHECK_EQ(setenv("FAULTMAP_INLINE_FAULTS", "1", 1), 0);
+	CHECK_EQ(fm_set_budget(budget_pages * PS), 0);
+	int rw = make_file(path, npages * PS, seed, O_RDWR);
+	*rdonly = open(path, O_RDONLY);
+	CHECK(*rdonly >= 0);
+	*want = malloc(npages * PS);
+	CHECK(*want);
+	fill_pattern(*want, npages * PS, seed);
+	return rw;
+}
+
 pid_t child_with_pipe(void (*fn)(void *arg, int out), void *arg, int *in)
 {
 	int pfd[2];

@@ -214,6 +214,16 @@ void ping_pong_follow(volatile unsigned char *q, size_t npages, int in, int out,
 	__attribute__((noreturn));
 /* Run fn(arg) in a child; return its wait status. */
 int in_child(void (*fn)(void *), void *arg);
+/* inline_faults_test - the main of a test of FAULTMAP_INLINE_FAULTS:
+ * embedded mode, skipped where the engine cannot start; scenario runs in
+ * a child. Return: its exit status. */
+int inline_faults_test(void (*scenario)(void *));
+/* inline_faults_file - in such a scenario, before the engine starts: turn
+ * the mode on, set the budget (pages), and make a file of npages of
+ * pattern seed at path. Return: an O_RDWR fd of it; *rdonly an O_RDONLY
+ * one; *want its bytes (malloc'd). */
+int inline_faults_file(char *path, size_t npages, size_t budget_pages, uint32_t seed,
+		       int *rdonly, unsigned char **want);
 /* child_with_pipe - fork a child that runs fn(arg, out), which must not
  * return, with out the write end of a pipe whose read end goes to *in.
  * Return: its pid. */
