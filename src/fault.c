@@ -1461,6 +1461,7 @@ static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
  * is such a missing page gets EFAULT, not a wait: so this is for views no
  * system call reads, and an option.
  */
+#define INLINE_WAIT_NS 20000 /* a page another thread reads: look again after */
 static pthread_key_t inline_buf_key;
 static struct sigaction inline_old_sigbus;
 
@@ -1514,14 +1515,23 @@ static int fault_inline(uintptr_t addr)
 	struct address_space *as = vma->mapping;
 	uint64_t index = vma_index(vma, addr);
 	uint32_t nr = as_find_frame(as, index);
-	if (nr != FM_NIL) { /* cached, or another thread reads it: again */
-		bool reading = frame_get(nr)->flags & PG_LOCKED;
-		count_event(minor_faults, 1);
+	if (nr != FM_NIL && !(frame_get(nr)->flags & PG_LOCKED)) {
+		count_event(minor_faults, 1); /* brought in meanwhile */
 		as->st.fault_hits++;
+	}
+	if (nr != FM_NIL) { /* cached, or being read: wait for that read */
+		as->nr_pins++;
+		while (nr != FM_NIL && (frame_get(nr)->flags & PG_LOCKED)) {
+			pthread_mutex_unlock(&engine.lock);
+			nanosleep(&(struct timespec){0, INLINE_WAIT_NS}, NULL);
+			pthread_mutex_lock(&engine.lock);
+			nr = as_find_frame(as, index);
+		}
+		as->nr_pins--;
+		if (!as->i_mmap)
+			as_put_if_unused(as);
 		pthread_mutex_unlock(&engine.lock);
-		if (reading)
-			sched_yield();
-		return 0;
+		return 0; /* the access again: mapped, or a miss again */
 	}
 	if (index >= as->nr_pages || !buf) {
 		pthread_mutex_unlock(&engine.lock);
