@@ -39,6 +39,7 @@ enum contender {
 	CT_UMAP,	/* LLNL UMap, when UMAP_DIR is set */
 	CT_FIO,		/* fio: O_DIRECT reads through io_uring, when installed */
 	CT_FM_DAEMON,	/* faultmap in daemon mode (a daemon of the job's own), no hint */
+	CT_FM_INLINE,	/* faultmap, embedded, FAULTMAP_INLINE_FAULTS=1, no hint */
 	CT_COUNT
 };
 

@@ -36,6 +36,7 @@ const char *const contender_name[CT_COUNT] = {
 	[CT_KERNEL] = "kernel",	       [CT_KERNEL_HINT] = "kernel+hint",
 	[CT_PREAD] = "pread",	       [CT_UMAP] = "UMap",
 	[CT_FIO] = "fio",	       [CT_FM_DAEMON] = "fm-daemon",
+	[CT_FM_INLINE] = "fm-inline",
 };
 
 /* ---- output: stdout, and a copy in <out>/results.txt ---------------------- */
@@ -1073,6 +1074,9 @@ static void print_header(int argc, char **argv)
 	       "faster.\n");
 	say("maps: %s, PROT_READ in the reading workloads; repetitions: %d (median shown)\n",
 	       opt.private_maps ? "MAP_PRIVATE" : "MAP_SHARED", opt.reps);
+	say("faultmap: embedded mode (an engine in the process); fm-daemon: daemon mode; "
+	    "fm-inline: embedded with FAULTMAP_INLINE_FAULTS=1 (misses served by the thread "
+	    "that faulted; the reading workloads, whose files are open read-only)\n");
 	say("UMap: %s\n", umap_note);
 	say("fio: %s\n", fio_path ? fio_path : "not installed (Debian package fio): its rows are skipped");
 	say("cpu us/op: user + system time of the contender's whole process (every thread, "
@@ -1175,7 +1179,7 @@ int main(int argc, char **argv)
 			snprintf(wd.note, sizeof(wd.note),
 				 "with cgroups, tmpfs pages are charged to the bench parent that wrote them, so the "
 				 "kernel's peak excludes the file; faultmap's includes its own copy.");
-			add(&wd, CT_FM), add(&wd, CT_FM_DAEMON), add(&wd, CT_KERNEL), add(&wd, CT_KERNEL_HINT), add(&wd, CT_UMAP);
+			add(&wd, CT_FM), add(&wd, CT_FM_DAEMON), add(&wd, CT_FM_INLINE), add(&wd, CT_KERNEL), add(&wd, CT_KERNEL_HINT), add(&wd, CT_UMAP);
 			wd.variants[0] = (struct variant){"in order", "in-order", 0, 1};
 			wd.variants[1] = (struct variant){"shuffled", "shuffled", 1, 1};
 			wd.nvariants = 2;
@@ -1199,7 +1203,7 @@ int main(int argc, char **argv)
 			snprintf(wd.hint, sizeof(wd.hint),
 				 "+hint: MADV_SEQUENTIAL; pread: 1 MiB per call, 1 thread; fio: 1 MiB "
 				 "O_DIRECT reads through io_uring, queue depth 4");
-			add(&wd, CT_FM), add(&wd, CT_FM_DAEMON), add(&wd, CT_FM_HINT), add(&wd, CT_KERNEL),
+			add(&wd, CT_FM), add(&wd, CT_FM_DAEMON), add(&wd, CT_FM_INLINE), add(&wd, CT_FM_HINT), add(&wd, CT_KERNEL),
 				add(&wd, CT_KERNEL_HINT), add(&wd, CT_PREAD), add(&wd, CT_FIO),
 				add(&wd, CT_UMAP);
 			wd.variants[0] = (struct variant){"1 thread", "scan", 0, 1};
@@ -1223,7 +1227,7 @@ int main(int argc, char **argv)
 			snprintf(wd.hint, sizeof(wd.hint),
 				 "faultmap: no hint; k+hint: MADV_RANDOM; pread: 4 KiB per call, same "
 				 "threads; fio: 1 job, O_DIRECT, io_uring, queue depth = threads");
-			add(&wd, CT_FM), add(&wd, CT_FM_DAEMON), add(&wd, CT_KERNEL), add(&wd, CT_KERNEL_HINT),
+			add(&wd, CT_FM), add(&wd, CT_FM_DAEMON), add(&wd, CT_FM_INLINE), add(&wd, CT_KERNEL), add(&wd, CT_KERNEL_HINT),
 				add(&wd, CT_PREAD), add(&wd, CT_FIO), add(&wd, CT_UMAP);
 			for (int i = 0; w == W_RANDOM_MT && i < 2; i++) {
 				static char labels[2][32], tags[2][32];
@@ -1264,7 +1268,7 @@ int main(int argc, char **argv)
 				 "page cache). hit%%flt: 1 - major faults/accesses (faultmap: fm_stats "
 				 "major_faults; kernel: getrusage ru_majflt; a major fault may bring "
 				 "in several pages).", opt.sample_every);
-			add(&wd, CT_FM), add(&wd, CT_FM_DAEMON), add(&wd, CT_FM_HINT), add(&wd, CT_KERNEL),
+			add(&wd, CT_FM), add(&wd, CT_FM_DAEMON), add(&wd, CT_FM_INLINE), add(&wd, CT_FM_HINT), add(&wd, CT_KERNEL),
 				add(&wd, CT_KERNEL_HINT), add(&wd, CT_PREAD), add(&wd, CT_UMAP);
 			wd.variants[0] = (struct variant){"1 thread", "zipf", 0, 1};
 			wd.nvariants = 1;
@@ -1320,7 +1324,7 @@ int main(int argc, char **argv)
 				 "same mapping: its page tables are filled (no faults expected); new "
 				 "mapping: a second mapping of the file, so every page takes a minor "
 				 "fault on a cached page.");
-			add(&wd, CT_FM), add(&wd, CT_FM_DAEMON), add(&wd, CT_KERNEL), add(&wd, CT_KERNEL_HINT),
+			add(&wd, CT_FM), add(&wd, CT_FM_DAEMON), add(&wd, CT_FM_INLINE), add(&wd, CT_KERNEL), add(&wd, CT_KERNEL_HINT),
 				add(&wd, CT_UMAP);
 			wd.variants[0] = (struct variant){"same mapping", "same-mapping", 0, 1};
 			wd.variants[1] = (struct variant){"new mapping", "new-mapping", 1, 1};

@@ -72,7 +72,7 @@ static void skip(const char *why)
 
 static bool is_fm(void)
 {
-	return ct == CT_FM || ct == CT_FM_HINT || ct == CT_FM_DAEMON;
+	return ct == CT_FM || ct == CT_FM_HINT || ct == CT_FM_DAEMON || ct == CT_FM_INLINE;
 }
 
 /* ---- daemon mode: a daemon of the job's own -------------------------------- */
@@ -807,6 +807,10 @@ void run_job(const struct job *job, struct outcome *out)
 	} else if (is_fm()) { /* the process's own engine (fm-daemon: the daemon's) */
 		if (fm_set_mode(FM_MODE_EMBEDDED))
 			fail("fm_set_mode");
+		if (ct == CT_FM_INLINE) /* read when the engine starts, at the first map */
+			setenv("FAULTMAP_INLINE_FAULTS", "1", 1);
+		else
+			unsetenv("FAULTMAP_INLINE_FAULTS");
 		int err = fm_set_budget(job->budget);
 		if (err) {
 			errno = -err;
