@@ -464,6 +464,27 @@ void *mmap_by_kernel(void *addr, size_t length, int prot, int flags, int fd, off
 	return p;
 }
 
+/* populate - MADV_POPULATE_READ or _WRITE by the kernel. Its populate
+ * cannot fault in a missing page of an inline view (FAULTMAP_INLINE_FAULTS):
+ * any kernel access there is EFAULT. Such pages are read in here
+ * (fault_inline_touch), page by page from the first refusal, and the
+ * advice made again. Return: 0, or -1 with errno, as madvise. */
+static int populate(void *addr, size_t length, int advice)
+{
+	if (sys_madvise(addr, length, advice) == 0)
+		return 0;
+	if (errno != EFAULT || !engine.inline_faults)
+		return -1;
+	uintptr_t a = (uintptr_t)addr, end = (uintptr_t)addr + length;
+	for (; a < end; a += FM_PAGE_SIZE) {
+		size_t n = end - a < FM_PAGE_SIZE ? end - a : FM_PAGE_SIZE;
+		for (int tries = 0; sys_madvise((void *)a, n, advice) < 0; tries++)
+			if (errno != EFAULT || tries == 16 || !fault_inline_touch(a))
+				return -1;
+	}
+	return 0;
+}
+
 void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
 {
 	if ((flags & MAP_ANONYMOUS) || !fm_mmap_serves(flags))
@@ -510,7 +531,7 @@ void *fm_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offs
 		return fail_ptr(err);
 	}
 	if (flags & MAP_POPULATE)
-		(void)sys_madvise(p, len, populate_advice(flags, prot));
+		(void)populate(p, len, populate_advice(flags, prot));
 	return p;
 }
 
@@ -850,7 +871,9 @@ int fm_madvise(void *addr, size_t length, int advice)
 	 * has no readahead. MADV_WILLNEED goes as it is: on a memfd it only
 	 * swaps in pages the cache holds (it allocates none), and passing
 	 * anything else would change the view's hint, which it does not. */
-	if (sys_madvise(addr, length, advice) < 0)
+	if ((advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE
+		     ? populate(addr, length, advice)
+		     : sys_madvise(addr, length, advice)) < 0)
 		return -1;
 	if (!ours || !engine.started || engine.forked_child || len == 0)
 		return 0;

@@ -13,6 +13,7 @@
  * a missing page of such a view gets EFAULT from the kernel (no thread to
  * wait for), while faultmap's own calls (fm_pwrite from that page) read
  * it in and go on; a page in the cache reads in a system call as always.
+ * MADV_POPULATE_READ and _WRITE succeed there, as the kernel's.
  */
 #include "helpers.h"
 
@@ -90,6 +91,16 @@ static void scenario(void *arg)
 	unsigned char back[PS];
 	CHECK_EQ(read(p[0], back, PS), (ssize_t)PS);
 	CHECK(memcmp(back, want + 5 * PS, PS) == 0);
+	/* MADV_POPULATE_READ succeeds, as the kernel's (its populate alone
+	 * cannot fault such a page in: EFAULT); so does MAP_POPULATE. What
+	 * stays resident afterwards is the budget's to say. */
+	CHECK_EQ(fm_madvise(ro, NPAGES * PS, MADV_POPULATE_READ), 0);
+	CHECK_EQ(fm_madvise(priv + 64 * PS, 16 * PS, MADV_POPULATE_WRITE), 0);
+	unsigned char *pop = fm_mmap(NULL, 32 * PS, PROT_READ, MAP_SHARED | MAP_POPULATE, rdonly,
+				     (off_t)(NPAGES / 2 * PS));
+	CHECK(pop != MAP_FAILED);
+	CHECK(memcmp(pop, want + NPAGES / 2 * PS, 32 * PS) == 0);
+	CHECK_EQ(fm_munmap(pop, 32 * PS), 0);
 
 	/* private copies on every 64th page, then the threads */
 	for (size_t pg = 0; pg < NPAGES; pg += 64)
