@@ -1604,7 +1604,7 @@ bool fault_inline_touch(uintptr_t addr)
 int fault_inline_start(void)
 {
 	const char *on = secure_getenv("FAULTMAP_INLINE_FAULTS");
-	if (!on || strcmp(on, "1") || engine.linger_s) /* not in the daemon */
+	if (!on || strcmp(on, "1"))
 		return 0;
 	int err = uffd_open_sigbus(&engine.inline_uffd);
 	if (err)

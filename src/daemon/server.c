@@ -1488,6 +1488,8 @@ int fmd_main(const struct fmd_opts *o)
 	unsetenv("FAULTMAP_PUBLISH");
 	unsetenv("FAULTMAP_TRACE_FD");
 	unsetenv("FAULTMAP_STATS_FILE");
+	unsetenv("FAULTMAP_INLINE_FAULTS"); /* embedded mode's: misses of the
+					     * process's own views */
 	const char *test_version = secure_getenv("FAULTMAP_TEST_DAEMON_PROTOCOL");
 	if (test_version && strtoull(test_version, NULL, 10))
 		speaks = strtoull(test_version, NULL, 10);
