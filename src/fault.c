@@ -1022,6 +1022,19 @@ static uint64_t now_ns(void);
  * waited for it, map the cluster into the faulting vma, queue readahead,
  * and let the faulting thread go on. mm is NULL if its process is gone.
  * Context: engine.lock held. */
+/* miss_mapped - a miss's cluster [start, start + count) is cached: count
+ * the major fault, map the cluster into vma (the faulting one) and, after
+ * a sequential miss (once), queue the next window. Context: engine.lock. */
+static void miss_mapped(struct vma *vma, uintptr_t addr, uint64_t start, uint64_t count,
+			bool once)
+{
+	count_event(major_faults, 1);
+	vma->mapping->st.faults++;
+	map_cluster(vma, start, count);
+	if (once)
+		ra_async(vma, addr, start + count);
+}
+
 static void miss_done(struct mm *mm, const struct uffd_msg *msg, struct address_space *as,
 		      uint64_t index, uint64_t start, uint64_t count, bool once, int err,
 		      uint64_t read_from, struct fm_trace *t)
@@ -1049,13 +1062,9 @@ static void miss_done(struct mm *mm, const struct uffd_msg *msg, struct address_
 		fail_fault(vma, msg, t);
 		return;
 	}
-	count_event(major_faults, 1);
-	as->st.faults++;
 	t->result = "miss";
 	t->installed = count;
-	map_cluster(vma, start, count);
-	if (once)
-		ra_async(vma, addr, start + count);
+	miss_mapped(vma, addr, start, count, once);
 	resolve(vma, as_find_frame(as, index), addr, write, msg);
 }
 
@@ -1365,9 +1374,6 @@ static uint64_t frames_in_flight(void)
 	return engine.nr_frames - engine.nr_free - listed;
 }
 
-/* do_fault - serve one page-fault message of mm, reading into buf; say in
- * *t what was done, for the trace.
- * Context: engine.lock held; dropped during file reads of this process. */
 /* reserve_miss - frames for a miss at index: for its cluster [*start,
  * *start + *count), or else for that page alone (then *start, *count say
  * so). Return: 0; -EAGAIN if none can be had while reads in flight hold
@@ -1386,6 +1392,9 @@ static int reserve_miss(uint64_t index, uint64_t *start, uint64_t *count)
 	return err;
 }
 
+/* do_fault - serve one page-fault message of mm, reading into buf; say in
+ * *t what was done, for the trace.
+ * Context: engine.lock held; dropped during file reads of this process. */
 static void do_fault(struct mm *mm, const struct uffd_msg *msg, char *buf,
 		     struct fm_trace *t)
 {
@@ -1493,8 +1502,9 @@ static char *inline_buf(void)
  * fault_inline - serve, in this thread, a fault at addr in one of this
  * process's views registered with engine.inline_uffd: the miss's fault
  * path of do_fault, with the read made here (fill_pages drops
- * engine.lock meanwhile). Return: 0 when the access may be made again
- * (the page is cached, or being read by another thread); -EFAULT if addr
+ * engine.lock meanwhile); a page another thread is reading is waited for
+ * (INLINE_WAIT_NS naps). Return: 0 when the access may be made again
+ * (the page is cached, or was evicted again: a miss again); -EFAULT if addr
  * is in no such view; else the -errno of a page that cannot be had (past
  * the file's end, a read error): SIGBUS for the program, as the kernel's.
  * Context: signals blocked, engine.lock not held.
@@ -1515,11 +1525,11 @@ static int fault_inline(uintptr_t addr)
 	struct address_space *as = vma->mapping;
 	uint64_t index = vma_index(vma, addr);
 	uint32_t nr = as_find_frame(as, index);
-	if (nr != FM_NIL && !(frame_get(nr)->flags & PG_LOCKED)) {
-		count_event(minor_faults, 1); /* brought in meanwhile */
-		as->st.fault_hits++;
-	}
-	if (nr != FM_NIL) { /* cached, or being read: wait for that read */
+	if (nr != FM_NIL) { /* brought in meanwhile, or being read: wait for that read */
+		if (!(frame_get(nr)->flags & PG_LOCKED)) {
+			count_event(minor_faults, 1);
+			as->st.fault_hits++;
+		}
 		as->nr_pins++;
 		while (nr != FM_NIL && (frame_get(nr)->flags & PG_LOCKED)) {
 			pthread_mutex_unlock(&engine.lock);
@@ -1552,13 +1562,8 @@ static int fault_inline(uintptr_t addr)
 		err = fill_pages(as, start, count, index, once, buf, true, false);
 	wake_waiters(as, start, start + count);
 	vma = vma_find(mm, addr); /* the lock was dropped */
-	if (!err && vma && vma->mapping == as) {
-		count_event(major_faults, 1);
-		as->st.faults++;
-		map_cluster(vma, start, count);
-		if (once)
-			ra_async(vma, addr, start + count);
-	}
+	if (!err && vma && vma->mapping == as)
+		miss_mapped(vma, addr, start, count, once);
 	if (!as->i_mmap)
 		as_put_if_unused(as);
 	pthread_mutex_unlock(&engine.lock);
@@ -1593,11 +1598,13 @@ bool fault_inline_touch(uintptr_t addr)
 {
 	if (!engine.inline_faults)
 		return false;
+	int saved = errno; /* the caller's EFAULT, if the page is not one */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	int err = fault_inline(addr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
 	return err == 0;
 }
 

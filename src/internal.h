@@ -682,7 +682,7 @@ static inline int vma_uffd(const struct vma *v)
 int fault_inline_start(void);
 /* fault_inline_touch - a copy by the kernel (user_copy) stopped at addr: if
  * it is a missing page of an inline view, read it in. Return: whether the
- * copy may be tried again. Context: engine.lock not held. */
+ * copy may be tried again; errno as it was. Context: engine.lock not held. */
 bool fault_inline_touch(uintptr_t addr);
 
 /* current_mm - the mm whose fault or request this thread is serving, when

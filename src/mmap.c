@@ -466,9 +466,10 @@ void *mmap_by_kernel(void *addr, size_t length, int prot, int flags, int fd, off
 
 /* populate - MADV_POPULATE_READ or _WRITE by the kernel. Its populate
  * cannot fault in a missing page of an inline view (FAULTMAP_INLINE_FAULTS):
- * any kernel access there is EFAULT. Such pages are read in here
- * (fault_inline_touch), page by page from the first refusal, and the
- * advice made again. Return: 0, or -1 with errno, as madvise. */
+ * any kernel access there is EFAULT. After such a refusal the range is
+ * populated again page by page (the kernel does not say where it
+ * stopped), each page it refuses read in first (fault_inline_touch).
+ * Return: 0, or -1 with errno, as madvise. */
 static int populate(void *addr, size_t length, int advice)
 {
 	if (sys_madvise(addr, length, advice) == 0)
