@@ -37,7 +37,7 @@ table() { # $1 = field number, $2 = output file
 		v[key, c] = ($f == "" ? "-" : $f)
 	}
 	END {
-		n = split("faultmap faultmap+hint fm-inline kernel kernel+hint pread fio UMap", order, " ")
+		n = split("faultmap fm-daemon fm-inline faultmap+hint kernel kernel+hint pread fio UMap", order, " ")
 		for (j = 1; j <= n; j++) if (order[j] in cseen) cols[++nc] = order[j]
 		printf "variant"
 		for (j = 1; j <= nc; j++) printf "\t%s", cols[j]
