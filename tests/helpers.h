@@ -43,6 +43,27 @@
 #define FM_UNDER_TSAN 1
 #endif
 #endif
+/*
+ * TSAN_SIGNAL_UNSAFE_ALLOWED - in a test whose signal handlers call what
+ * POSIX does not list as async-signal-safe, tell TSan not to report it
+ * (it defines __tsan_default_options, once per test). Two kinds of test
+ * need it: those whose handlers make mapping calls, as the programs they
+ * stand for do (the kernel's calls are safe there, and faultmap's must
+ * be); and those of FAULTMAP_INLINE_FAULTS, whose SIGBUS handler serves
+ * misses and allocates (sanitizer builds take fm_alloc's records from the
+ * C library, so that the sanitizers see each one; the real build's
+ * allocator, src/alloc.c, is made for handlers).
+ */
+#ifdef FM_UNDER_TSAN
+#define TSAN_SIGNAL_UNSAFE_ALLOWED                                              \
+	const char *__tsan_default_options(void);                               \
+	const char *__tsan_default_options(void)                                \
+	{                                                                       \
+		return "report_signal_unsafe=0";                                \
+	}
+#else
+#define TSAN_SIGNAL_UNSAFE_ALLOWED
+#endif
 /* Under a sanitizer (8-10 times slower): long random runs are cut there,
  * since the normal build runs them whole. */
 #if defined(FM_UNDER_TSAN) || defined(__SANITIZE_ADDRESS__)

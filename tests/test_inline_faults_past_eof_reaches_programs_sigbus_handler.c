@@ -16,17 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#ifdef FM_UNDER_TSAN
-/* Sanitizer builds take fm_alloc's records from the C library, so that the
- * sanitizers see each one; TSan calls that unsafe in a signal handler,
- * where inline faults allocate. The real build's allocator (src/alloc.c)
- * is made for handlers. */
-const char *__tsan_default_options(void);
-const char *__tsan_default_options(void)
-{
-	return "report_signal_unsafe=0";
-}
-#endif
+TSAN_SIGNAL_UNSAFE_ALLOWED
 
 static void scenario(void *arg)
 {

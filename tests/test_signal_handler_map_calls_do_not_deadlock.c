@@ -44,16 +44,7 @@
 #define MREMAP fm_mremap
 #endif
 
-#ifdef FM_UNDER_TSAN
-/* The handler calls functions POSIX does not list as async-signal-safe, as
- * the programs this test stands for do (the kernel's calls are): TSan
- * would report each one. */
-const char *__tsan_default_options(void);
-const char *__tsan_default_options(void)
-{
-	return "report_signal_unsafe=0";
-}
-#endif
+TSAN_SIGNAL_UNSAFE_ALLOWED
 
 #define ITERATIONS 300
 #define MIN_ITERATIONS 30

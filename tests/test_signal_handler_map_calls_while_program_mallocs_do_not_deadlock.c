@@ -24,13 +24,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#ifdef FM_UNDER_TSAN
-const char *__tsan_default_options(void);
-const char *__tsan_default_options(void)
-{
-	return "report_signal_unsafe=0";
-}
-#endif
+TSAN_SIGNAL_UNSAFE_ALLOWED
 
 #define HANDLER_CALLS 5000
 #define B_PAGES 8
