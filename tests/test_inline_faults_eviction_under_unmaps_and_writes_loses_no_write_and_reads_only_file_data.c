@@ -93,6 +93,7 @@ static void scenario(void *arg)
 		int rw = inline_faults_file(path, NPAGES, BUDGET_PAGES, 300 + (uint32_t)f, &fds[f],
 					    &want[f]);
 		close(rw);
+		unlink(path); /* the fds keep it */
 	}
 	char wpath[64];
 	int wfd = make_file(wpath, NPAGES * PS, 399, O_RDWR);
@@ -126,6 +127,8 @@ static void scenario(void *arg)
 			lost++;
 	}
 	CHECK_EQ(lost, 0);
+	close(plain);
+	unlink(wpath);
 
 	struct fm_stats st;
 	CHECK_EQ(fm_stats(&st), 0);
