@@ -1017,11 +1017,6 @@ static void forget_waiters(struct mm *mm)
 
 static uint64_t now_ns(void);
 
-/* miss_done - finish a miss at index of as whose cluster [start,
- * start+count) was read (err: 0 if page index was, else why not): wake the faults that
- * waited for it, map the cluster into the faulting vma, queue readahead,
- * and let the faulting thread go on. mm is NULL if its process is gone.
- * Context: engine.lock held. */
 /* miss_mapped - a miss's cluster [start, start + count) is cached: count
  * the major fault, map the cluster into vma (the faulting one) and, after
  * a sequential miss (once), queue the next window. Context: engine.lock. */
@@ -1035,6 +1030,11 @@ static void miss_mapped(struct vma *vma, uintptr_t addr, uint64_t start, uint64_
 		ra_async(vma, addr, start + count);
 }
 
+/* miss_done - finish a miss at index of as whose cluster [start,
+ * start+count) was read (err: 0 if page index was, else why not): wake the faults that
+ * waited for it, map the cluster into the faulting vma, queue readahead,
+ * and let the faulting thread go on. mm is NULL if its process is gone.
+ * Context: engine.lock held. */
 static void miss_done(struct mm *mm, const struct uffd_msg *msg, struct address_space *as,
 		      uint64_t index, uint64_t start, uint64_t count, bool once, int err,
 		      uint64_t read_from, struct fm_trace *t)
